@@ -3,22 +3,22 @@ module velo
 go 1.26.8
 
 require (
-	github.com/beevik/etree v1.1.0 // indirect
-	github.com/bluenviron/gortsplib/v4 v4.12.3 // indirect
+	github.com/bluenviron/gortsplib/v4 v4.12.3
+	github.com/pion/rtp v1.8.11
+	golang.org/x/net v0.34.0
+	golang.org/x/sys v0.29.0
+	gopkg.in/yaml.v3 v3.0.1
+)
+
+require (
 	github.com/bluenviron/mediacommon v1.14.0 // indirect
-	github.com/elgs/gostrgen v0.0.0-20161222160715-9d61ae07eeae // indirect
-	github.com/gofrs/uuid v3.2.0+incompatible // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/juju/errors v0.0.0-20220331221717-b38fca44723b // indirect
+	github.com/kr/text v0.2.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/pion/randutil v0.1.0 // indirect
 	github.com/pion/rtcp v1.2.15 // indirect
-	github.com/pion/rtp v1.8.11 // indirect
 	github.com/pion/sdp/v3 v3.0.10 // indirect
 	github.com/rs/zerolog v1.35.1 // indirect
-	github.com/use-go/onvif v0.0.9 // indirect
-	golang.org/x/net v0.34.0 // indirect
-	golang.org/x/sys v0.29.0 // indirect
-	gopkg.in/yaml.v3 v3.0.1 // indirect
+	gopkg.in/check.v1 v1.0.0-20201130134442-10cb98267c6c // indirect
 )

@@ -95,11 +95,11 @@ type SystemTime struct {
 
 type systemDateTimeResp struct {
 	SystemDateAndTime struct {
-		DateTimeType    string    `xml:"DateTimeType"`
-		DaylightSavings bool      `xml:"DaylightSavings"`
+		DateTimeType    string              `xml:"DateTimeType"`
+		DaylightSavings bool                `xml:"DaylightSavings"`
 		TimeZone        struct{ TZ string } `xml:"TimeZone"`
-		UTCDateTime     *dateTime `xml:"UTCDateTime"`
-		LocalDateTime   *dateTime `xml:"LocalDateTime"`
+		UTCDateTime     *dateTime           `xml:"UTCDateTime"`
+		LocalDateTime   *dateTime           `xml:"LocalDateTime"`
 	} `xml:"SystemDateAndTime"`
 }
 

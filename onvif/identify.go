@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -79,6 +80,9 @@ type Identity struct {
 	XAddr     string      `json:"xaddr"`
 	Info      *DeviceInfo `json:"info,omitempty"`
 	NeedsAuth bool        `json:"needs_auth"`
+	// XAddrRewritten is set when the device advertised another IP than
+	// the one it answered from and XAddr was rewritten to the source IP.
+	XAddrRewritten bool `json:"xaddr_rewritten,omitempty"`
 	// CredentialsWithheld is set when the device needs auth but its host is
 	// not on the allow-list, so no credentials were sent.
 	CredentialsWithheld bool   `json:"credentials_withheld,omitempty"`
@@ -102,6 +106,7 @@ func Identify(ctx context.Context, d Device, creds *Credentials, allow AllowList
 		id.Error = "no usable XAddr"
 		return id
 	}
+	id.XAddr, id.XAddrRewritten = matchSource(id.XAddr, d.From)
 	anon, err := NewClient(Config{XAddr: id.XAddr})
 	if err != nil {
 		id.Error = err.Error()
@@ -144,3 +149,26 @@ func Identify(ctx context.Context, d Device, creds *Credentials, allow AllowList
 	return id
 }
 
+// matchSource rewrites the host of xaddr to from (the ProbeMatch's source
+// IP) when the device advertised a different IP literal, keeping the port.
+// Quirk: cheap OEM firmware advertises a stale or NATed IP in XAddrs
+// (firmware-notes/generic-oem.md).
+func matchSource(xaddr, from string) (string, bool) {
+	if from == "" {
+		return xaddr, false
+	}
+	u, err := url.Parse(xaddr)
+	if err != nil {
+		return xaddr, false
+	}
+	h := u.Hostname()
+	if _, err := netip.ParseAddr(h); err != nil || h == from {
+		return xaddr, false
+	}
+	if p := u.Port(); p != "" {
+		u.Host = net.JoinHostPort(from, p)
+	} else {
+		u.Host = from
+	}
+	return u.String(), true
+}

@@ -108,24 +108,24 @@ type limitsWrap struct {
 // PTZConfiguration is tt:PTZConfiguration. Fields we do not model (the
 // Extension) are preserved so a read-modify-write does not drop them.
 type PTZConfiguration struct {
-	Token             string     `xml:"token,attr" json:"token"`
-	MoveRamp          *int       `xml:"MoveRamp,attr" json:"-"`
-	PresetRamp        *int       `xml:"PresetRamp,attr" json:"-"`
-	PresetTourRamp    *int       `xml:"PresetTourRamp,attr" json:"-"`
-	Name              string     `xml:"Name" json:"name"`
-	UseCount          int        `xml:"UseCount" json:"use_count"`
-	NodeToken         string     `xml:"NodeToken" json:"node_token"`
-	DefAbsPanTilt     string     `xml:"DefaultAbsolutePantTiltPositionSpace" json:"default_abs_pan_tilt_space,omitempty"`
-	DefAbsZoom        string     `xml:"DefaultAbsoluteZoomPositionSpace" json:"default_abs_zoom_space,omitempty"`
-	DefRelPanTilt     string     `xml:"DefaultRelativePanTiltTranslationSpace" json:"-"`
-	DefRelZoom        string     `xml:"DefaultRelativeZoomTranslationSpace" json:"-"`
-	DefContPanTilt    string     `xml:"DefaultContinuousPanTiltVelocitySpace" json:"-"`
-	DefContZoom       string     `xml:"DefaultContinuousZoomVelocitySpace" json:"-"`
-	DefaultSpeed      *PTZVector `xml:"DefaultPTZSpeed" json:"default_speed,omitempty"`
-	DefaultTimeout    string     `xml:"DefaultPTZTimeout" json:"default_timeout,omitempty"`
-	PanTiltLimits     *limitsWrap `xml:"PanTiltLimits" json:"-"`
-	ZoomLimits        *limitsWrap `xml:"ZoomLimits" json:"-"`
-	Extension         *rawNode   `xml:"Extension" json:"-"`
+	Token          string      `xml:"token,attr" json:"token"`
+	MoveRamp       *int        `xml:"MoveRamp,attr" json:"-"`
+	PresetRamp     *int        `xml:"PresetRamp,attr" json:"-"`
+	PresetTourRamp *int        `xml:"PresetTourRamp,attr" json:"-"`
+	Name           string      `xml:"Name" json:"name"`
+	UseCount       int         `xml:"UseCount" json:"use_count"`
+	NodeToken      string      `xml:"NodeToken" json:"node_token"`
+	DefAbsPanTilt  string      `xml:"DefaultAbsolutePantTiltPositionSpace" json:"default_abs_pan_tilt_space,omitempty"`
+	DefAbsZoom     string      `xml:"DefaultAbsoluteZoomPositionSpace" json:"default_abs_zoom_space,omitempty"`
+	DefRelPanTilt  string      `xml:"DefaultRelativePanTiltTranslationSpace" json:"-"`
+	DefRelZoom     string      `xml:"DefaultRelativeZoomTranslationSpace" json:"-"`
+	DefContPanTilt string      `xml:"DefaultContinuousPanTiltVelocitySpace" json:"-"`
+	DefContZoom    string      `xml:"DefaultContinuousZoomVelocitySpace" json:"-"`
+	DefaultSpeed   *PTZVector  `xml:"DefaultPTZSpeed" json:"default_speed,omitempty"`
+	DefaultTimeout string      `xml:"DefaultPTZTimeout" json:"default_timeout,omitempty"`
+	PanTiltLimits  *limitsWrap `xml:"PanTiltLimits" json:"-"`
+	ZoomLimits     *limitsWrap `xml:"ZoomLimits" json:"-"`
+	Extension      *rawNode    `xml:"Extension" json:"-"`
 }
 
 // PanTiltLimit returns the pan/tilt limits, nil when the camera exposes none.

@@ -48,12 +48,12 @@ type Client struct {
 	now   func() time.Time
 	creds bool
 
-	mu       sync.Mutex
-	offset   time.Duration // camera UTC − our UTC
-	synced   bool
+	mu        sync.Mutex
+	offset    time.Duration // camera UTC − our UTC
+	synced    bool
 	connected bool
-	services map[string]string // namespace → XAddr
-	digest   *digestState      // set after the first Digest challenge
+	services  map[string]string // namespace → XAddr
+	digest    *digestState      // set after the first Digest challenge
 }
 
 const (

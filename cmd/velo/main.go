@@ -1,0 +1,81 @@
+// Command velo is the Velo gateway agent's CLI: discovery and probing of
+// ONVIF cameras today; run, preset, mask preview, dossier and audit follow.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `velo — ONVIF privacy agent for camera gateways
+
+Usage:
+  velo discover [--iface NAME …] [--unicast HOST|CIDR …] [--no-multicast]
+                [--window 3s] [--user U --password-file F --allow CIDR …] [--json]
+      Find ONVIF cameras with WS-Discovery and print address, manufacturer,
+      model, firmware, serial and whether they need credentials.
+  velo probe --xaddr URL [--user U --password-file F] [--timeout 10s] [--json]
+      Read one camera: identity, services, profiles, stream URIs (credentials
+      stripped), PTZ spaces, presets and status, Media2 mask options and masks.
+  velo version
+      Print the version.
+
+Run 'velo COMMAND --help' for a command's flags. JSON output is documented in
+docs/cli-json.md.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "discover":
+		err = cmdDiscover(ctx, args[1:], stdout, stderr)
+	case "probe":
+		err = cmdProbe(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "velo", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "velo: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(stderr, "velo:", err)
+			return 2
+		}
+		if errors.Is(err, errHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "velo:", err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+var errHelp = errors.New("help shown")

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+
+	"velo/onvif"
+)
+
+// probeReport is `velo probe --json`; documented in docs/cli-json.md.
+type probeReport struct {
+	XAddr         string           `json:"xaddr"`
+	Info          onvif.DeviceInfo `json:"info"`
+	Hostname      string           `json:"hostname,omitempty"`
+	ClockOffsetMS int64            `json:"clock_offset_ms"`
+	Services      []onvif.Service  `json:"services"`
+	Media2        bool             `json:"media2"`
+	Profiles      []probeProfile   `json:"profiles"`
+	PTZ           *probePTZ        `json:"ptz,omitempty"`
+	Masks         *probeMasks      `json:"masks,omitempty"`
+	Warnings      []string         `json:"warnings,omitempty"`
+}
+
+type probeProfile struct {
+	Token       string `json:"token"`
+	Name        string `json:"name"`
+	Encoding    string `json:"encoding,omitempty"`
+	Width       int    `json:"width,omitempty"`
+	Height      int    `json:"height,omitempty"`
+	FPS         int    `json:"fps,omitempty"`
+	StreamURI   string `json:"stream_uri,omitempty"`
+	SnapshotURI string `json:"snapshot_uri,omitempty"`
+	PTZConfig   string `json:"ptz_configuration,omitempty"`
+	VideoSource string `json:"video_source_configuration,omitempty"`
+}
+
+type probePTZ struct {
+	Profile       string           `json:"profile"`
+	Configuration string           `json:"configuration"`
+	Nodes         []onvif.PTZNode  `json:"nodes"`
+	Spaces        onvif.PTZSpaces  `json:"spaces"`
+	PanTiltLimits *onvif.Limits    `json:"pan_tilt_limits,omitempty"`
+	ZoomLimits    *onvif.Limits    `json:"zoom_limits,omitempty"`
+	Presets       []onvif.Preset   `json:"presets"`
+	Status        *onvif.PTZStatus `json:"status,omitempty"`
+}
+
+type probeMasks struct {
+	Configuration string            `json:"configuration"`
+	Options       onvif.MaskOptions `json:"options"`
+	Masks         []onvif.Mask      `json:"masks"`
+}
+
+func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("probe", stderr, "velo probe: read one camera's identity, media, PTZ and masks.")
+	xaddr := fs.String("xaddr", "", "device service URL, e.g. http://192.0.2.10/onvif/device_service (required)")
+	user := fs.String("user", "", "ONVIF user")
+	pwFile := fs.String("password-file", "", "file whose first line is the password")
+	timeout := fs.Duration("timeout", 10*time.Second, "per-call timeout")
+	asJSON := fs.Bool("json", false, "print JSON (see docs/cli-json.md)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *xaddr == "" {
+		return usageError{"probe: --xaddr is required"}
+	}
+	cfg := onvif.Config{XAddr: *xaddr, Username: *user, Timeout: *timeout}
+	if *user != "" {
+		if *pwFile == "" {
+			return usageError{"probe: --user needs --password-file"}
+		}
+		pw, err := readPassword(*pwFile)
+		if err != nil {
+			return err
+		}
+		cfg.Password = pw
+	}
+	c, err := onvif.NewClient(cfg)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	defer c.CloseIdleConnections()
+	rep, err := probe(ctx, c)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(jsonClean(rep))
+	}
+	printProbe(stdout, rep)
+	return nil
+}
+
+// probe reads everything it can; operations a camera lacks become warnings.
+func probe(ctx context.Context, c *onvif.Client) (*probeReport, error) {
+	rep := &probeReport{XAddr: c.XAddr()}
+	if err := c.Connect(ctx); err != nil {
+		return nil, err
+	}
+	if off, ok := c.ClockOffset(); ok {
+		rep.ClockOffsetMS = off.Milliseconds()
+	}
+	info, err := c.GetDeviceInformation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.Info = info
+	warn := func(err error) {
+		rep.Warnings = append(rep.Warnings, err.Error())
+	}
+	if h, err := c.GetHostname(ctx); err == nil {
+		rep.Hostname = h
+	} else {
+		warn(err)
+	}
+	if svcs, err := c.GetServices(ctx); err == nil {
+		rep.Services = svcs
+	} else {
+		warn(err)
+	}
+	rep.Media2 = c.HasService(onvif.NSMedia2)
+	profiles, err := c.GetProfiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ptzProfile, ptzCfg, vsc string
+	for _, p := range profiles {
+		pp := probeProfile{Token: p.Token, Name: p.Name}
+		if e := p.Encoder; e != nil {
+			pp.Encoding, pp.Width, pp.Height = e.Encoding, e.Resolution.Width, e.Resolution.Height
+			if e.RateControl != nil {
+				pp.FPS = e.RateControl.FrameRateLimit
+			}
+		}
+		if p.Source != nil {
+			pp.VideoSource = p.Source.Token
+			if vsc == "" {
+				vsc = p.Source.Token
+			}
+		}
+		if p.PTZ != nil {
+			pp.PTZConfig = p.PTZ.Token
+			if ptzProfile == "" {
+				ptzProfile, ptzCfg = p.Token, p.PTZ.Token
+			}
+		}
+		if u, err := c.GetStreamURI(ctx, p.Token); err == nil {
+			pp.StreamURI = onvif.RedactURL(u)
+		} else {
+			warn(err)
+		}
+		if u, err := c.GetSnapshotURI(ctx, p.Token); err == nil {
+			pp.SnapshotURI = onvif.RedactURL(u)
+		} else if !errors.Is(err, onvif.ErrNotSupported) {
+			warn(err)
+		}
+		rep.Profiles = append(rep.Profiles, pp)
+	}
+	if ptzProfile != "" && c.HasService(onvif.NSPTZ) {
+		pt := &probePTZ{Profile: ptzProfile, Configuration: ptzCfg}
+		if n, err := c.GetNodes(ctx); err == nil {
+			pt.Nodes = n
+		} else {
+			warn(err)
+		}
+		if o, err := c.GetConfigurationOptions(ctx, ptzCfg); err == nil {
+			pt.Spaces = o.Spaces
+		} else {
+			warn(err)
+		}
+		if cf, err := c.GetConfiguration(ctx, ptzCfg); err == nil {
+			pt.PanTiltLimits, pt.ZoomLimits = cf.PanTiltLimit(), cf.ZoomLimit()
+		} else {
+			warn(err)
+		}
+		if ps, err := c.GetPresets(ctx, ptzProfile); err == nil {
+			pt.Presets = ps
+		} else if errors.Is(err, onvif.ErrNotSupported) {
+			pt.Presets = nil // Reolink zoom-only models: "absent"
+		} else {
+			warn(err)
+		}
+		if st, err := c.GetStatus(ctx, ptzProfile); err == nil {
+			pt.Status = &st
+		} else {
+			warn(err)
+		}
+		rep.PTZ = pt
+	}
+	if rep.Media2 && vsc != "" {
+		m := &probeMasks{Configuration: vsc}
+		if o, err := c.GetMaskOptions(ctx, vsc); err == nil {
+			m.Options = o
+		} else {
+			warn(err)
+		}
+		if ms, err := c.GetMasks(ctx, vsc); err == nil {
+			m.Masks = ms
+		} else {
+			warn(err)
+		}
+		rep.Masks = m
+	}
+	return rep, nil
+}
+
+// jsonClean replaces infinities (not valid JSON) in limits with ±1e308-free
+// markers: JSON has no INF, so such bounds are omitted by setting them to
+// the largest float; documented in docs/cli-json.md.
+func jsonClean(r *probeReport) *probeReport {
+	fix := func(l *onvif.Limits) {
+		if l == nil {
+			return
+		}
+		clamp := func(f *onvif.Float) {
+			if math.IsInf(float64(*f), 1) {
+				*f = onvif.Float(math.MaxFloat64)
+			} else if math.IsInf(float64(*f), -1) {
+				*f = onvif.Float(-math.MaxFloat64)
+			}
+		}
+		clamp(&l.XRange.Min)
+		clamp(&l.XRange.Max)
+		if l.YRange != nil {
+			clamp(&l.YRange.Min)
+			clamp(&l.YRange.Max)
+		}
+	}
+	if r.PTZ != nil {
+		fix(r.PTZ.PanTiltLimits)
+		fix(r.PTZ.ZoomLimits)
+	}
+	return r
+}
+
+func printProbe(w io.Writer, r *probeReport) {
+	i := r.Info
+	fmt.Fprintf(w, "Camera      %s\n", r.XAddr)
+	fmt.Fprintf(w, "Identity    %s %s, firmware %s, serial %s, hardware %s\n", i.Manufacturer, i.Model, i.FirmwareVersion, i.SerialNumber, i.HardwareID)
+	if r.Hostname != "" {
+		fmt.Fprintf(w, "Hostname    %s\n", r.Hostname)
+	}
+	fmt.Fprintf(w, "Clock       camera %+.1fs from this host\n", float64(r.ClockOffsetMS)/1000)
+	fmt.Fprintf(w, "Services    %d", len(r.Services))
+	var ns []string
+	for _, s := range r.Services {
+		ns = append(ns, shortNS(s.Namespace))
+	}
+	if len(ns) > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(ns, ", "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Profiles")
+	for _, p := range r.Profiles {
+		fmt.Fprintf(w, "  %-8s %s %dx%d@%d  stream %s\n", p.Token, p.Encoding, p.Width, p.Height, p.FPS, dash(p.StreamURI))
+		if p.SnapshotURI != "" {
+			fmt.Fprintf(w, "  %-8s snapshot %s\n", "", p.SnapshotURI)
+		}
+	}
+	if pt := r.PTZ; pt != nil {
+		fmt.Fprintf(w, "PTZ         profile %s, configuration %s\n", pt.Profile, pt.Configuration)
+		for _, s := range pt.Spaces.AbsolutePanTilt {
+			fmt.Fprintf(w, "  abs pan/tilt space %s x[%g,%g]", s.URI, float64(s.XRange.Min), float64(s.XRange.Max))
+			if s.YRange != nil {
+				fmt.Fprintf(w, " y[%g,%g]", float64(s.YRange.Min), float64(s.YRange.Max))
+			}
+			fmt.Fprintln(w)
+		}
+		for _, s := range pt.Spaces.AbsoluteZoom {
+			fmt.Fprintf(w, "  abs zoom space %s [%g,%g]\n", s.URI, float64(s.XRange.Min), float64(s.XRange.Max))
+		}
+		if l := pt.PanTiltLimits; l != nil {
+			fmt.Fprintf(w, "  pan/tilt limits x[%g,%g]", float64(l.XRange.Min), float64(l.XRange.Max))
+			if l.YRange != nil {
+				fmt.Fprintf(w, " y[%g,%g]", float64(l.YRange.Min), float64(l.YRange.Max))
+			}
+			fmt.Fprintln(w)
+		}
+		if l := pt.ZoomLimits; l != nil {
+			fmt.Fprintf(w, "  zoom limits [%g,%g]\n", float64(l.XRange.Min), float64(l.XRange.Max))
+		}
+		fmt.Fprintf(w, "  presets %d\n", len(pt.Presets))
+		for _, p := range pt.Presets {
+			pos := "unknown"
+			if p.Position != nil {
+				pos = p.Position.String()
+			}
+			fmt.Fprintf(w, "    %-6s %-16q %s\n", p.Token, p.Name, pos)
+		}
+		if st := pt.Status; st != nil {
+			pos := "unknown"
+			if st.Position != nil {
+				pos = st.Position.String()
+			}
+			fmt.Fprintf(w, "  status %s (move: pan/tilt %s, zoom %s)\n", pos, dash(st.MoveStatus.PanTilt), dash(st.MoveStatus.Zoom))
+		}
+	}
+	if m := r.Masks; m != nil {
+		o := m.Options
+		fmt.Fprintf(w, "Masks       max %d masks × %d points, types %s, rectangle-only %t\n", o.MaxMasks, o.MaxPoints, strings.Join(o.Types, "/"), o.RectangleOnly)
+		for _, mk := range m.Masks {
+			var pts []string
+			for _, p := range mk.Polygon {
+				ip := p.ToImage()
+				pts = append(pts, fmt.Sprintf("(%.3f,%.3f)", ip.X, ip.Y))
+			}
+			fmt.Fprintf(w, "  %-8s %s enabled=%t image=%s\n", mk.Token, mk.Type, mk.Enabled, strings.Join(pts, " "))
+		}
+	} else if !r.Media2 {
+		fmt.Fprintln(w, "Masks       no Media2 service")
+	}
+	for _, wr := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", wr)
+	}
+}
+
+func shortNS(ns string) string {
+	switch ns {
+	case onvif.NSDevice:
+		return "device"
+	case onvif.NSMedia:
+		return "media"
+	case onvif.NSMedia2:
+		return "media2"
+	case onvif.NSPTZ:
+		return "ptz"
+	case onvif.NSEvents:
+		return "events"
+	case onvif.NSImaging:
+		return "imaging"
+	}
+	return ns
+}
