@@ -1,0 +1,43 @@
+# Velo — run `make help` for the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+FUZZTIME ?= 5s
+export PATH := /usr/local/go/bin:$(PATH)
+
+.PHONY: help deps build run test test-go fuzz peers clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+deps: ## install missing Debian packages (apt-get as root; prints the command otherwise)
+	@bash deploy/deps.sh
+
+build: deps ## build bin/velo and bin/camsim
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/velo ./cmd/velo
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/camsim ./cmd/camsim
+
+run: build ## the demo: start three simulated cameras, discover and probe them
+	@bash deploy/demo/run.sh
+
+peers: deps ## install the independent npm ONVIF client used by tests (build/npm)
+	@bash deploy/peers.sh
+
+test: deps peers ## install what is missing, then run every test (race detector, fuzz seeds, short fuzzing)
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+	@$(MAKE) --no-print-directory fuzz
+
+fuzz: ## run every fuzz target for FUZZTIME (default 5s)
+	@set -e; for pkg in ./onvif; do \
+	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/velo-fuzz.log 2>&1 || { cat /tmp/velo-fuzz.log; exit 1; }; \
+	  done; \
+	done; echo "fuzz: all targets passed"
+
+clean: ## remove build outputs
+	rm -rf $(BIN) build
