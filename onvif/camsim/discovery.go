@@ -52,6 +52,9 @@ func newResponder(cfg DiscoveryConfig, cams []*Camera, logf func(string, ...any)
 }
 
 func (r *responder) start(ctx context.Context) error {
+	if !*r.cfg.Unicast && !r.cfg.Multicast {
+		return nil
+	}
 	lc := net.ListenConfig{Control: onvif.ReuseAddrControl}
 	for _, c := range r.cams {
 		pc, err := lc.ListenPacket(ctx, "udp4", fmt.Sprintf("%s:%d", c.cfg.Address, r.cfg.UnicastPort))
