@@ -41,7 +41,10 @@ func allOps() []op {
 		{"DeleteMask", func(ctx context.Context, c *onvif.Client) error { return c.DeleteMask(ctx, "mask1") }},
 		{"GetNodes", func(ctx context.Context, c *onvif.Client) error { _, err := c.GetNodes(ctx); return err }},
 		{"GetConfigurations", func(ctx context.Context, c *onvif.Client) error { _, err := c.GetConfigurations(ctx); return err }},
-		{"GetConfiguration", func(ctx context.Context, c *onvif.Client) error { _, err := c.GetConfiguration(ctx, "ptzcfg0"); return err }},
+		{"GetConfiguration", func(ctx context.Context, c *onvif.Client) error {
+			_, err := c.GetConfiguration(ctx, "ptzcfg0")
+			return err
+		}},
 		{"GetConfigurationOptions", func(ctx context.Context, c *onvif.Client) error {
 			_, err := c.GetConfigurationOptions(ctx, "ptzcfg0")
 			return err
@@ -52,7 +55,10 @@ func allOps() []op {
 		}},
 		{"GetPresets", func(ctx context.Context, c *onvif.Client) error { _, err := c.GetPresets(ctx, "main"); return err }},
 		{"GotoPreset", func(ctx context.Context, c *onvif.Client) error { return c.GotoPreset(ctx, "main", "1") }},
-		{"SetPreset", func(ctx context.Context, c *onvif.Client) error { _, err := c.SetPreset(ctx, "main", "x", ""); return err }},
+		{"SetPreset", func(ctx context.Context, c *onvif.Client) error {
+			_, err := c.SetPreset(ctx, "main", "x", "")
+			return err
+		}},
 		{"RemovePreset", func(ctx context.Context, c *onvif.Client) error { return c.RemovePreset(ctx, "main", "1") }},
 		{"AbsoluteMove", func(ctx context.Context, c *onvif.Client) error { return c.AbsoluteMove(ctx, "main", pos(0, 0, 0)) }},
 		{"GetStatus", func(ctx context.Context, c *onvif.Client) error { _, err := c.GetStatus(ctx, "main"); return err }},
