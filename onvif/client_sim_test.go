@@ -84,7 +84,7 @@ func TestAuthClockSkew(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			sim := startSim(t, simCam("skew", func(c *camsim.CameraConfig) {
-				c.ClockSkew, c.ClockStart, c.Auth = camsim.Duration(tc.skew), tc.start, camsim.AuthWSSE
+				c.ClockSkew, c.ClockStart, c.Auth, c.ReplayProtection = camsim.Duration(tc.skew), tc.start, camsim.AuthWSSE, true
 			}))
 			cam := sim.Camera("skew")
 			wantOff := cam.Clock().Sub(time.Now())

@@ -510,6 +510,8 @@ type ListenOptions struct {
 	Interfaces []string
 	// Group overrides the multicast group (tests).
 	Group string
+	// Ready, when set, is called once the group is joined.
+	Ready func()
 }
 
 // AnnouncementEvent is a Hello or Bye heard by Listen.
@@ -554,6 +556,9 @@ func Listen(ctx context.Context, opt ListenOptions, fn func(AnnouncementEvent)) 
 	}
 	stop := context.AfterFunc(ctx, func() { _ = pconn.SetReadDeadline(time.Now()) })
 	defer stop()
+	if opt.Ready != nil {
+		opt.Ready()
+	}
 	buf := make([]byte, maxDatagram)
 	for {
 		n, from, err := pconn.ReadFrom(buf)

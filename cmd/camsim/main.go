@@ -53,6 +53,7 @@ Config (YAML):
       clock_skew: 1h          camera clock offset (Go duration, may be negative)
       clock_start: 1970-01-01T00:00:00Z   camera clock starts here (lost RTC)
       clock_window: 5s        accepted |WS-Security Created - camera clock|
+      replay_protection: false  refuse a repeated WS-Security nonce (Axis)
       scene: street           ptz | badge | street
       fps: 15
       width: 1920             height: 1080

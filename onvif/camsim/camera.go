@@ -40,6 +40,7 @@ type preset struct {
 type Camera struct {
 	cfg   CameraConfig
 	start time.Time // sim start (for ClockStart)
+	logf  func(string, ...any)
 
 	mu        sync.Mutex
 	skew      time.Duration
@@ -60,9 +61,9 @@ type Camera struct {
 	calls        map[string]int
 }
 
-func newCamera(cfg CameraConfig, now time.Time) *Camera {
+func newCamera(cfg CameraConfig, now time.Time, logf func(string, ...any)) *Camera {
 	c := &Camera{
-		cfg: cfg, start: now, skew: time.Duration(cfg.ClockSkew),
+		cfg: cfg, start: now, logf: logf, skew: time.Duration(cfg.ClockSkew),
 		panLim: Range{-1, 1}, tiltLim: Range{-1, 1}, zoomLim: Range{0, 1},
 		faults: map[string]string{}, nonces: map[string]time.Time{}, dnonces: map[string]time.Time{}, calls: map[string]int{},
 		nextPreset: 1, nextMask: 1, t0: now,

@@ -84,6 +84,10 @@ type CameraConfig struct {
 	// ClockWindow is the accepted |Created − camera clock|. Default 5 s
 	// (strict, like Axis replay protection).
 	ClockWindow Duration `yaml:"clock_window"`
+	// ReplayProtection refuses a WS-Security nonce seen before (Axis).
+	// Off by default: many cameras accept repeats, and some clients
+	// (libonvif's onvif-util) reuse a nonce within a second.
+	ReplayProtection bool `yaml:"replay_protection"`
 
 	// Scene is what the camera films: "ptz" (a panorama with a badge
 	// reader and a street), "badge" (fixed view on a badge reader) or

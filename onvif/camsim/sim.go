@@ -43,7 +43,7 @@ func New(cfg Config, opt Options) (*Sim, error) {
 	s := &Sim{cfg: cfg, byID: map[string]*Camera{}, logf: logf}
 	now := time.Now()
 	for _, cc := range cfg.Cameras {
-		c := newCamera(cc, now)
+		c := newCamera(cc, now, logf)
 		s.cams = append(s.cams, c)
 		s.byID[cc.ID] = c
 	}

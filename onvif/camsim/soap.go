@@ -206,6 +206,7 @@ func (c *Camera) authenticate(w http.ResponseWriter, r *http.Request, env *reqEn
 	}
 	if (mode == AuthWSSE || mode == AuthEither) && ut != nil {
 		if reason := c.checkWSSE(ut.Username, ut.Password.Type, ut.Password.Value, ut.Nonce, ut.Created); reason != "" {
+			c.logf("camsim %s: %s refused: %s", c.cfg.ID, env.Body.Args.XMLName.Local, reason)
 			c.writeFault(w, fault("ter:NotAuthorized", "Sender not Authorized: "+reason))
 			return false
 		}
@@ -249,7 +250,7 @@ func (c *Camera) checkWSSE(user, ptype, password, nonceB64, created string) stri
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, seen := c.nonces[nonceB64]; seen {
+	if _, seen := c.nonces[nonceB64]; seen && c.cfg.ReplayProtection {
 		return "nonce replayed"
 	}
 	for n, t := range c.nonces {
