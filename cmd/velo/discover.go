@@ -97,6 +97,9 @@ func cmdDiscover(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	var creds *onvif.Credentials
+	if *user != "" && len(allow) == 0 {
+		return usageError{"discover: --user needs --allow: credentials go only to listed hosts"}
+	}
 	if *user != "" {
 		if *pwFile == "" {
 			return usageError{"discover: --user needs --password-file"}
@@ -110,9 +113,6 @@ func cmdDiscover(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	al, err := onvif.ParseAllowList(allow)
 	if err != nil {
 		return usageError{err.Error()}
-	}
-	if creds != nil && al.Empty() {
-		return usageError{"discover: --user needs --allow: credentials go only to listed hosts"}
 	}
 	devs, err := onvif.Discover(ctx, onvif.DiscoverOptions{Interfaces: ifaces, Unicast: unicast, NoMulticast: *noMC, Window: *window})
 	if err != nil {
