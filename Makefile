@@ -28,8 +28,14 @@ peers: deps ## install the independent npm ONVIF client used by tests (build/npm
 
 test: deps peers ## install what is missing, then run every test (race detector, fuzz seeds, short fuzzing)
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
 	@$(MAKE) --no-print-directory fuzz
+	@mkdir -p build
+	@set -o pipefail; rc=0; \
+	$(GO) test -race -count=1 -timeout 30m -v ./... > build/test.log 2>&1 || rc=$$?; \
+	grep -E '^(ok|FAIL|panic)|^\s*--- FAIL' build/test.log || true; \
+	if [ $$rc -ne 0 ]; then echo "--- go test failed (exit $$rc); last 80 lines of build/test.log:"; tail -80 build/test.log; fi; \
+	echo "tests: $$(grep -cE '^\s*--- PASS' build/test.log) passed, $$(grep -cE '^\s*--- FAIL' build/test.log) failed, $$(grep -cE '^\s*--- SKIP' build/test.log) skipped"; \
+	exit $$rc
 
 fuzz: ## run every fuzz target for FUZZTIME (default 5s)
 	@set -e; for pkg in ./onvif; do \

@@ -30,3 +30,21 @@ func TestOnvifImportsNeitherGocvNorMQTT(t *testing.T) {
 		t.Errorf("onvif does not build with CGO_ENABLED=0: %v\n%s", err, out)
 	}
 }
+
+// STYLE rule 13: one package doc per package.
+func TestEveryPackageHasDoc(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}\t{{.Doc}}", "velo/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 5 {
+		t.Fatalf("only %d packages listed", len(lines))
+	}
+	for _, l := range lines {
+		path, doc, _ := strings.Cut(l, "\t")
+		if strings.TrimSpace(doc) == "" {
+			t.Errorf("package %s has no doc comment", path)
+		}
+	}
+}
