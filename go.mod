@@ -25,5 +25,6 @@ require (
 	github.com/pion/sdp/v3 v3.0.10 // indirect
 	github.com/rs/zerolog v1.35.1 // indirect
 	github.com/use-go/onvif v0.0.9 // indirect
+	gocv.io/x/gocv v0.32.0 // indirect
 	gopkg.in/check.v1 v1.0.0-20201130134442-10cb98267c6c // indirect
 )

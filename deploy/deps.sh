@@ -5,34 +5,30 @@
 # to run and exits 1.
 set -euo pipefail
 
-# command → Debian package providing it
-declare -A CMDS=(
-  [ffmpeg]=ffmpeg            # encoder of the simulator's RTSP scene, independent decoder in tests
-  [onvif-util]=onvif-tools   # independent ONVIF client (libonvif)
-  [ip]=iproute2              # network namespaces for discovery tests
-  [unshare]=util-linux
-  [node]=nodejs              # independent ONVIF client (npm onvif@0.8.3)
-  [npm]=npm
-  [curl]=curl
+# Debian packages (build and test).
+PKGS=(
+  ffmpeg                 # encoder of the simulator's scene; independent decoder in tests
+  onvif-tools            # independent ONVIF client (libonvif's onvif-util)
+  iproute2 util-linux    # network namespaces for discovery tests
+  curl ca-certificates   # npm registry
+  pkg-config libopencv-dev   # OpenCV 4.6 for gocv v0.32.0 (masking/)
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav
+  gstreamer1.0-rtsp      # rtspclientsink: the encoder publishes to Velo's RTSP server
 )
 missing=()
-for c in "${!CMDS[@]}"; do
-  command -v "$c" >/dev/null 2>&1 || missing+=("${CMDS[$c]}")
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
 done
-# CA certificates for npm's registry.
-[ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+# Node.js with npm: nodesource's nodejs ships npm; Debian splits them.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ! command -v go >/dev/null 2>&1; then
   echo "deps: Go is not on PATH (Velo needs Go 1.26; /usr/local/go/bin?)" >&2
   exit 1
 fi
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
-# nodejs from nodesource already ships npm: never ask apt for both.
-if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
-  missing=("${missing[@]/npm}")
-fi
-mapfile -t missing < <(printf '%s\n' "${missing[@]}" | grep -v '^$' | sort -u)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "deps: missing Debian packages: ${missing[*]}" >&2

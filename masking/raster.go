@@ -1,0 +1,353 @@
+package masking
+
+import (
+	"fmt"
+	"image"
+	"math"
+	"sort"
+)
+
+// Frame is an I420 image: the Y plane (W×H), then U and V ((W/2)×(H/2)),
+// contiguous in Data. W and H are even. Generation is the mask-set
+// generation the frame was masked with (0: not masked).
+type Frame struct {
+	W, H       int
+	Data       []byte
+	Seq        uint64
+	Generation uint64
+	// Masked is set by the masker when the frame went through Apply (or
+	// was blanked); encoders refuse frames without it.
+	Masked bool
+}
+
+// NewFrame allocates an I420 frame.
+func NewFrame(w, h int) *Frame { return &Frame{W: w, H: h, Data: make([]byte, w*h*3/2)} }
+
+// Planes returns the Y, U and V planes.
+func (f *Frame) Planes() (y, u, v []byte) {
+	ys := f.W * f.H
+	cs := (f.W / 2) * (f.H / 2)
+	return f.Data[:ys], f.Data[ys : ys+cs], f.Data[ys+cs : ys+2*cs]
+}
+
+// Span is a run of pixels [X0, X1) on one row.
+type Span struct{ X0, X1 int32 }
+
+// spanRows is a flat list of spans with per-row offsets.
+type spanRows struct {
+	start []int32 // len rows+1
+	spans []Span
+}
+
+func (s *spanRows) row(y int) []Span { return s.spans[s.start[y]:s.start[y+1]] }
+
+// region is one rasterised mask.
+type region struct {
+	mask   Mask
+	luma   spanRows
+	chroma spanRows
+	lbox   image.Rectangle // bounding box of luma spans
+	cbox   image.Rectangle
+	// scratch for blur/pixelate, reused across frames
+	integral []uint32
+	acc      []uint32
+}
+
+// Raster is a mask set rasterised for one resolution: per mask, the row
+// spans of the pixels whose centres lie inside the polygon (even-odd rule),
+// and the chroma spans of every chroma sample that covers any of them (so
+// masking errs towards covering more). Build once per (mask set,
+// resolution); Apply is not safe for concurrent use (it reuses scratch
+// buffers).
+type Raster struct {
+	W, H    int
+	regions []*region
+	full    *Mask
+}
+
+// Rasterize builds the raster of a validated mask set at w×h.
+func Rasterize(set *MaskSet, w, h int) (*Raster, error) {
+	if w <= 0 || h <= 0 || w%2 != 0 || h%2 != 0 {
+		return nil, fmt.Errorf("masking: rasterize camera %q preset %q: bad size %dx%d (even, positive)", set.Camera, set.Preset, w, h)
+	}
+	r := &Raster{W: w, H: h}
+	for i := range set.Masks {
+		m := set.Masks[i]
+		if m.Style == StyleFull {
+			mm := m
+			r.full = &mm
+			continue
+		}
+		if len(m.Polygon) < 3 {
+			return nil, fmt.Errorf("masking: camera %q preset %q mask %q: not validated", set.Camera, set.Preset, m.Name)
+		}
+		r.regions = append(r.regions, rasterPolygon(m, w, h))
+	}
+	return r, nil
+}
+
+func rasterPolygon(m Mask, w, h int) *region {
+	rg := &region{mask: m}
+	rg.luma.start = make([]int32, h+1)
+	xs := make([]float64, 0, 16)
+	minX, minY, maxX, maxY := w, h, 0, 0
+	n := len(m.Polygon)
+	for y := 0; y < h; y++ {
+		rg.luma.start[y] = int32(len(rg.luma.spans))
+		yc := (float64(y) + 0.5) / float64(h)
+		xs = xs[:0]
+		for i := 0; i < n; i++ {
+			a, b := m.Polygon[i], m.Polygon[(i+1)%n]
+			if (a.Y <= yc && yc < b.Y) || (b.Y <= yc && yc < a.Y) {
+				xs = append(xs, a.X+(yc-a.Y)*(b.X-a.X)/(b.Y-a.Y))
+			}
+		}
+		sort.Float64s(xs)
+		for i := 0; i+1 < len(xs); i += 2 {
+			// pixel x is inside if xa ≤ (x+0.5)/w < xb
+			x0 := int(math.Ceil(xs[i]*float64(w) - 0.5))
+			x1 := int(math.Ceil(xs[i+1]*float64(w) - 0.5))
+			x0, x1 = max(x0, 0), min(x1, w)
+			if x1 <= x0 {
+				continue
+			}
+			rg.luma.spans = append(rg.luma.spans, Span{int32(x0), int32(x1)})
+			minX, maxX = min(minX, x0), max(maxX, x1)
+			minY, maxY = min(minY, y), max(maxY, y+1)
+		}
+	}
+	rg.luma.start[h] = int32(len(rg.luma.spans))
+	if maxX > minX {
+		rg.lbox = image.Rect(minX, minY, maxX, maxY)
+	}
+	// Chroma: union of the two luma rows, widened to whole chroma samples.
+	cw, ch := w/2, h/2
+	rg.chroma.start = make([]int32, ch+1)
+	var tmp []Span
+	cminX, cminY, cmaxX, cmaxY := cw, ch, 0, 0
+	for cy := 0; cy < ch; cy++ {
+		rg.chroma.start[cy] = int32(len(rg.chroma.spans))
+		tmp = tmp[:0]
+		for _, s := range rg.luma.row(2 * cy) {
+			tmp = append(tmp, Span{s.X0 / 2, (s.X1 + 1) / 2})
+		}
+		for _, s := range rg.luma.row(2*cy + 1) {
+			tmp = append(tmp, Span{s.X0 / 2, (s.X1 + 1) / 2})
+		}
+		sort.Slice(tmp, func(i, j int) bool { return tmp[i].X0 < tmp[j].X0 })
+		for _, s := range tmp {
+			k := len(rg.chroma.spans)
+			if k > int(rg.chroma.start[cy]) && rg.chroma.spans[k-1].X1 >= s.X0 {
+				if s.X1 > rg.chroma.spans[k-1].X1 {
+					rg.chroma.spans[k-1].X1 = s.X1
+				}
+				continue
+			}
+			rg.chroma.spans = append(rg.chroma.spans, s)
+		}
+		for _, s := range rg.chroma.spans[rg.chroma.start[cy]:] {
+			cminX, cmaxX = min(cminX, int(s.X0)), max(cmaxX, int(s.X1))
+			cminY, cmaxY = min(cminY, cy), max(cmaxY, cy+1)
+		}
+	}
+	rg.chroma.start[ch] = int32(len(rg.chroma.spans))
+	if cmaxX > cminX {
+		rg.cbox = image.Rect(cminX, cminY, cmaxX, cmaxY)
+	}
+	return rg
+}
+
+// Covered returns the fraction of luma pixels covered by some mask.
+func (r *Raster) Covered() float64 {
+	if r.full != nil {
+		return 1
+	}
+	seen := make([]bool, r.W)
+	var n int
+	for y := 0; y < r.H; y++ {
+		for i := range seen {
+			seen[i] = false
+		}
+		for _, rg := range r.regions {
+			for _, s := range rg.luma.row(y) {
+				for x := s.X0; x < s.X1; x++ {
+					if !seen[x] {
+						seen[x] = true
+						n++
+					}
+				}
+			}
+		}
+	}
+	return float64(n) / float64(r.W*r.H)
+}
+
+// Inside reports whether luma pixel (x, y) is covered by mask i.
+func (r *Raster) Inside(i, x, y int) bool {
+	for _, s := range r.regions[i].luma.row(y) {
+		if int(s.X0) <= x && x < int(s.X1) {
+			return true
+		}
+	}
+	return false
+}
+
+// InsideChroma reports whether chroma sample (x, y) is covered by mask i.
+func (r *Raster) InsideChroma(i, x, y int) bool {
+	for _, s := range r.regions[i].chroma.row(y) {
+		if int(s.X0) <= x && x < int(s.X1) {
+			return true
+		}
+	}
+	return false
+}
+
+// Apply masks f in place. f must have the raster's size.
+func (r *Raster) Apply(f *Frame) error {
+	if f.W != r.W || f.H != r.H || len(f.Data) != f.W*f.H*3/2 {
+		return fmt.Errorf("masking: frame %dx%d (%d bytes) does not match raster %dx%d", f.W, f.H, len(f.Data), r.W, r.H)
+	}
+	yp, up, vp := f.Planes()
+	if r.full != nil {
+		fillPlane(yp, r.full.Color.Y)
+		fillPlane(up, r.full.Color.U)
+		fillPlane(vp, r.full.Color.V)
+		return nil
+	}
+	cw := r.W / 2
+	for _, rg := range r.regions {
+		switch rg.mask.Style {
+		case StyleFill:
+			fillSpans(yp, r.W, &rg.luma, rg.lbox, rg.mask.Color.Y)
+			fillSpans(up, cw, &rg.chroma, rg.cbox, rg.mask.Color.U)
+			fillSpans(vp, cw, &rg.chroma, rg.cbox, rg.mask.Color.V)
+		case StylePixelate:
+			b := rg.mask.Block
+			cb := max(b/2, 1)
+			rg.pixelate(yp, r.W, &rg.luma, rg.lbox, b)
+			rg.pixelate(up, cw, &rg.chroma, rg.cbox, cb)
+			rg.pixelate(vp, cw, &rg.chroma, rg.cbox, cb)
+		case StyleBlur:
+			s := rg.mask.Strength
+			cs := max(s/2, 1)
+			rg.blur(yp, r.W, r.H, &rg.luma, rg.lbox, s)
+			rg.blur(up, cw, r.H/2, &rg.chroma, rg.cbox, cs)
+			rg.blur(vp, cw, r.H/2, &rg.chroma, rg.cbox, cs)
+		default:
+			return fmt.Errorf("masking: mask %q: unknown style %q", rg.mask.Name, rg.mask.Style)
+		}
+	}
+	return nil
+}
+
+func fillPlane(p []byte, v byte) {
+	if len(p) == 0 {
+		return
+	}
+	p[0] = v
+	for n := 1; n < len(p); n *= 2 {
+		copy(p[n:], p[:n])
+	}
+}
+
+func fillSpans(p []byte, stride int, rows *spanRows, box image.Rectangle, v byte) {
+	for y := box.Min.Y; y < box.Max.Y; y++ {
+		off := y * stride
+		for _, s := range rows.row(y) {
+			row := p[off+int(s.X0) : off+int(s.X1)]
+			for i := range row {
+				row[i] = v
+			}
+		}
+	}
+}
+
+// pixelate replaces the masked pixels of each b×b block (aligned to the
+// plane's origin) by their average.
+func (rg *region) pixelate(p []byte, stride int, rows *spanRows, box image.Rectangle, b int) {
+	if box.Empty() {
+		return
+	}
+	bx0 := box.Min.X / b
+	nb := (box.Max.X+b-1)/b - bx0
+	if cap(rg.acc) < 2*nb {
+		rg.acc = make([]uint32, 2*nb)
+	}
+	sum, cnt := rg.acc[:nb], rg.acc[nb:2*nb]
+	for by := (box.Min.Y / b) * b; by < box.Max.Y; by += b {
+		for i := range sum {
+			sum[i], cnt[i] = 0, 0
+		}
+		yEnd := min(by+b, box.Max.Y)
+		for y := max(by, box.Min.Y); y < yEnd; y++ {
+			off := y * stride
+			for _, s := range rows.row(y) {
+				for x := int(s.X0); x < int(s.X1); x++ {
+					k := x/b - bx0
+					sum[k] += uint32(p[off+x])
+					cnt[k]++
+				}
+			}
+		}
+		for k := range sum {
+			if cnt[k] > 0 {
+				sum[k] = (sum[k] + cnt[k]/2) / cnt[k]
+			}
+		}
+		for y := max(by, box.Min.Y); y < yEnd; y++ {
+			off := y * stride
+			for _, s := range rows.row(y) {
+				for x := int(s.X0); x < int(s.X1); x++ {
+					p[off+x] = byte(sum[x/b-bx0])
+				}
+			}
+		}
+	}
+}
+
+// blur replaces each masked pixel by the rounded mean of the original
+// pixels in the (2r+1)² box around it, clipped to the plane. An integral
+// image of the box-expanded bounding box is built first, so in-place writes
+// never feed later reads.
+func (rg *region) blur(p []byte, stride, h int, rows *spanRows, box image.Rectangle, r int) {
+	if box.Empty() {
+		return
+	}
+	x0, y0 := max(box.Min.X-r, 0), max(box.Min.Y-r, 0)
+	x1, y1 := min(box.Max.X+r, stride), min(box.Max.Y+r, h)
+	iw := x1 - x0 + 1
+	need := iw * (y1 - y0 + 1)
+	if cap(rg.integral) < need {
+		rg.integral = make([]uint32, need)
+	}
+	I := rg.integral[:need]
+	for i := 0; i < iw; i++ {
+		I[i] = 0
+	}
+	for y := y0; y < y1; y++ {
+		row := (y - y0 + 1) * iw
+		prev := row - iw
+		I[row] = 0
+		var acc uint32
+		src := p[y*stride+x0 : y*stride+x1]
+		for i, v := range src {
+			acc += uint32(v)
+			I[row+i+1] = I[prev+i+1] + acc
+		}
+	}
+	for y := box.Min.Y; y < box.Max.Y; y++ {
+		wy0, wy1 := max(y-r, 0), min(y+r+1, h)
+		ra, rb := (wy0-y0)*iw, (wy1-y0)*iw
+		dy := uint32(wy1 - wy0)
+		off := y * stride
+		for _, s := range rows.row(y) {
+			for x := int(s.X0); x < int(s.X1); x++ {
+				wx0, wx1 := max(x-r, 0), min(x+r+1, stride)
+				ca, cb := wx0-x0, wx1-x0
+				sum := I[rb+cb] - I[rb+ca] - I[ra+cb] + I[ra+ca]
+				n := dy * uint32(wx1-wx0)
+				p[off+x] = byte((sum + n/2) / n)
+			}
+		}
+	}
+}

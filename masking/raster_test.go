@@ -1,0 +1,315 @@
+package masking
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+func randomFrame(w, h int, seed uint64) *Frame {
+	f := NewFrame(w, h)
+	r := rand.New(rand.NewPCG(seed, 7))
+	for i := range f.Data {
+		f.Data[i] = byte(r.UintN(256))
+	}
+	return f
+}
+
+// insideRef is an independent crossing-number test on the pixel centre.
+func insideRef(poly []Point, w, h, x, y int) bool {
+	px, py := (float64(x)+0.5)/float64(w), (float64(y)+0.5)/float64(h)
+	in := false
+	n := len(poly)
+	for i, j := 0, n-1; i < n; j, i = i, i+1 {
+		a, b := poly[i], poly[j]
+		if (a.Y <= py) != (b.Y <= py) {
+			xc := a.X + (py-a.Y)*(b.X-a.X)/(b.Y-a.Y)
+			if px < xc {
+				in = !in
+			}
+		}
+	}
+	return in
+}
+
+var testPolys = map[string][]Point{
+	"triangle": {{0.1, 0.1}, {0.6, 0.2}, {0.3, 0.7}},
+	"concave L": {{0.5, 0.3}, {0.95, 0.3}, {0.95, 0.45}, {0.65, 0.45}, {0.65, 0.9}, {0.5, 0.9}},
+	"touches every edge": {{0, 0}, {1, 0}, {1, 0.08}, {0.02, 0.08}, {0.02, 1}, {0, 1}},
+}
+
+var testSizes = []struct {
+	name string
+	w, h int
+	step int // sample step for the expensive checks
+}{
+	{"tiny odd 66x34", 66, 34, 1},
+	{"odd 642x482", 642, 482, 1},
+	{"1K 1280x720", 1280, 720, 3},
+	{"2K 1920x1080", 1920, 1080, 5},
+	{"4K 3840x2160", 3840, 2160, 11},
+}
+
+func buildOne(t *testing.T, m Mask, w, h int) *Raster {
+	t.Helper()
+	set := &MaskSet{Camera: "cam", Preset: "1", Masks: []Mask{m}}
+	if err := set.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Rasterize(set, w, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// checkOutside: every pixel outside the mask is bit-identical to the input.
+func checkPlanes(t *testing.T, r *Raster, before, after *Frame, inside func(plane, x, y int, got, orig []byte, stride int) string) {
+	t.Helper()
+	by, bu, bv := before.Planes()
+	ay, au, av := after.Planes()
+	planes := []struct {
+		b, a   []byte
+		w, h   int
+		chroma bool
+	}{{by, ay, r.W, r.H, false}, {bu, au, r.W / 2, r.H / 2, true}, {bv, av, r.W / 2, r.H / 2, true}}
+	bad := 0
+	for pi, p := range planes {
+		for y := 0; y < p.h; y++ {
+			for x := 0; x < p.w; x++ {
+				var in bool
+				if p.chroma {
+					in = r.InsideChroma(0, x, y)
+				} else {
+					in = r.Inside(0, x, y)
+				}
+				i := y*p.w + x
+				if !in {
+					if p.a[i] != p.b[i] {
+						bad++
+						if bad < 5 {
+							t.Errorf("plane %d (%d,%d) outside the mask changed %d → %d", pi, x, y, p.b[i], p.a[i])
+						}
+					}
+					continue
+				}
+				if msg := inside(pi, x, y, p.a, p.b, p.w); msg != "" {
+					bad++
+					if bad < 5 {
+						t.Errorf("plane %d (%d,%d): %s", pi, x, y, msg)
+					}
+				}
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d wrong pixels", bad)
+	}
+}
+
+func TestRasterMatchesReference(t *testing.T) {
+	for _, sz := range testSizes[:4] {
+		for name, poly := range testPolys {
+			t.Run(sz.name+"/"+name, func(t *testing.T) {
+				r := buildOne(t, Mask{Name: name, Polygon: poly}, sz.w, sz.h)
+				for y := 0; y < sz.h; y++ {
+					for x := 0; x < sz.w; x++ {
+						if got, want := r.Inside(0, x, y), insideRef(poly, sz.w, sz.h, x, y); got != want {
+							t.Fatalf("pixel (%d,%d): raster %t, reference %t", x, y, got, want)
+						}
+					}
+				}
+				// Every chroma sample over a masked luma pixel is masked.
+				for y := 0; y < sz.h; y++ {
+					for x := 0; x < sz.w; x++ {
+						if r.Inside(0, x, y) && !r.InsideChroma(0, x/2, y/2) {
+							t.Fatalf("chroma (%d,%d) not masked over luma (%d,%d)", x/2, y/2, x, y)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestStyleFill(t *testing.T) {
+	col := YUV{20, 100, 200}
+	for _, sz := range testSizes {
+		for name, poly := range testPolys {
+			t.Run(sz.name+"/"+name, func(t *testing.T) {
+				r := buildOne(t, Mask{Name: name, Polygon: poly, Style: StyleFill, Color: col}, sz.w, sz.h)
+				in := randomFrame(sz.w, sz.h, 1)
+				out := &Frame{W: in.W, H: in.H, Data: append([]byte(nil), in.Data...)}
+				if err := r.Apply(out); err != nil {
+					t.Fatal(err)
+				}
+				want := []byte{col.Y, col.U, col.V}
+				checkPlanes(t, r, in, out, func(pl, x, y int, got, _ []byte, stride int) string {
+					if v := got[y*stride+x]; v != want[pl] {
+						return fmt.Sprintf("got %d, want fill %d", v, want[pl])
+					}
+					return ""
+				})
+			})
+		}
+	}
+}
+
+func TestStylePixelate(t *testing.T) {
+	const block = 16
+	for _, sz := range testSizes {
+		for name, poly := range testPolys {
+			t.Run(sz.name+"/"+name, func(t *testing.T) {
+				r := buildOne(t, Mask{Name: name, Polygon: poly, Style: StylePixelate, Block: block}, sz.w, sz.h)
+				in := randomFrame(sz.w, sz.h, 2)
+				out := &Frame{W: in.W, H: in.H, Data: append([]byte(nil), in.Data...)}
+				if err := r.Apply(out); err != nil {
+					t.Fatal(err)
+				}
+				// Expected: per block, the rounded mean of the masked pixels.
+				type key struct{ pl, bx, by int }
+				sum, cnt := map[key]int{}, map[key]int{}
+				by, bu, bv := in.Planes()
+				for pl, p := range [][]byte{by, bu, bv} {
+					w, h, b := sz.w, sz.h, block
+					if pl > 0 {
+						w, h, b = sz.w/2, sz.h/2, block/2
+					}
+					for y := 0; y < h; y++ {
+						for x := 0; x < w; x++ {
+							if (pl == 0 && r.Inside(0, x, y)) || (pl > 0 && r.InsideChroma(0, x, y)) {
+								k := key{pl, x / b, y / b}
+								sum[k] += int(p[y*w+x])
+								cnt[k]++
+							}
+						}
+					}
+				}
+				checkPlanes(t, r, in, out, func(pl, x, y int, got, _ []byte, stride int) string {
+					b := block
+					if pl > 0 {
+						b = block / 2
+					}
+					k := key{pl, x / b, y / b}
+					want := (sum[k] + cnt[k]/2) / cnt[k]
+					if v := int(got[y*stride+x]); v != want {
+						return fmt.Sprintf("got %d, want block mean %d", v, want)
+					}
+					return ""
+				})
+			})
+		}
+	}
+}
+
+func TestStyleBlur(t *testing.T) {
+	const radius = 6
+	for _, sz := range testSizes {
+		for name, poly := range testPolys {
+			t.Run(sz.name+"/"+name, func(t *testing.T) {
+				r := buildOne(t, Mask{Name: name, Polygon: poly, Style: StyleBlur, Strength: radius}, sz.w, sz.h)
+				in := randomFrame(sz.w, sz.h, 3)
+				out := &Frame{W: in.W, H: in.H, Data: append([]byte(nil), in.Data...)}
+				if err := r.Apply(out); err != nil {
+					t.Fatal(err)
+				}
+				by, bu, bv := in.Planes()
+				orig := [][]byte{by, bu, bv}
+				n := 0
+				checkPlanes(t, r, in, out, func(pl, x, y int, got, _ []byte, stride int) string {
+					n++
+					if n%sz.step != 0 {
+						return ""
+					}
+					rad, h := radius, sz.h
+					if pl > 0 {
+						rad, h = radius/2, sz.h/2
+					}
+					var s, c int
+					for yy := max(y-rad, 0); yy < min(y+rad+1, h); yy++ {
+						for xx := max(x-rad, 0); xx < min(x+rad+1, stride); xx++ {
+							s += int(orig[pl][yy*stride+xx])
+							c++
+						}
+					}
+					if v, want := int(got[y*stride+x]), (s+c/2)/c; v != want {
+						return fmt.Sprintf("got %d, want box mean %d", v, want)
+					}
+					return ""
+				})
+			})
+		}
+	}
+}
+
+func TestStyleFull(t *testing.T) {
+	set := &MaskSet{Camera: "c", Preset: "p", Masks: []Mask{{Name: "all", Style: StyleFull}}}
+	if err := set.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Rasterize(set, 640, 360)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := randomFrame(640, 360, 4)
+	if err := r.Apply(f); err != nil {
+		t.Fatal(err)
+	}
+	y, u, v := f.Planes()
+	for i, p := range [][]byte{y, u, v} {
+		want := []byte{Black.Y, Black.U, Black.V}[i]
+		for j, b := range p {
+			if b != want {
+				t.Fatalf("plane %d byte %d = %d", i, j, b)
+			}
+		}
+	}
+}
+
+func TestApplyRejectsWrongSize(t *testing.T) {
+	r := buildOne(t, Mask{Name: "m", Polygon: testPolys["triangle"]}, 640, 360)
+	if err := r.Apply(NewFrame(642, 360)); err == nil {
+		t.Fatal("frame of another size masked")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		mask Mask
+		want string
+	}{
+		{"two points", Mask{Name: "m", Polygon: []Point{{0, 0}, {1, 1}}}, "need at least 3"},
+		{"out of range", Mask{Name: "m", Polygon: []Point{{0, 0}, {1.2, 0}, {0, 1}}}, "outside [0,1]"},
+		{"negative", Mask{Name: "m", Polygon: []Point{{0, -0.1}, {1, 0}, {0, 1}}}, "outside [0,1]"},
+		{"bow tie", Mask{Name: "m", Polygon: []Point{{0.1, 0.1}, {0.9, 0.9}, {0.9, 0.1}, {0.1, 0.9}}}, "self-intersecting"},
+		{"folds back", Mask{Name: "m", Polygon: []Point{{0.1, 0.1}, {0.5, 0.1}, {0.3, 0.1}, {0.3, 0.5}}}, "self-intersecting"},
+		{"collinear", Mask{Name: "m", Polygon: []Point{{0.1, 0.1}, {0.2, 0.2}, {0.3, 0.3}}}, ""},
+		{"bad style", Mask{Name: "m", Style: "smudge", Polygon: testPolys["triangle"]}, "style \"smudge\""},
+		{"bad block", Mask{Name: "m", Style: StylePixelate, Block: 1, Polygon: testPolys["triangle"]}, "block 1"},
+		{"bad strength", Mask{Name: "m", Style: StyleBlur, Strength: 999, Polygon: testPolys["triangle"]}, "strength 999"},
+		{"ok concave", Mask{Name: "m", Polygon: testPolys["concave L"]}, "ok"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			set := &MaskSet{Camera: "gate-cam", Preset: "p7", Masks: []Mask{tc.mask}}
+			err := set.Validate()
+			if tc.want == "ok" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, ErrInvalidMask) {
+				t.Fatalf("err = %v", err)
+			}
+			for _, s := range []string{`camera "gate-cam"`, `preset "p7"`, `mask "m"`, tc.want} {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q lacks %q", err, s)
+				}
+			}
+		})
+	}
+}
