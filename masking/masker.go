@@ -46,6 +46,9 @@ type state struct {
 	sets     map[string]*MaskSet
 	view     string
 	approved bool
+	// approvedAt: frames captured before it are not trusted to show the
+	// approved view (they may have been in the decoder during the move).
+	approvedAt time.Time
 }
 
 // Masker applies the current mask set of the current view to frames and
@@ -57,12 +60,25 @@ type Masker struct {
 	camera string
 	fail   FailMode
 	blank  YUV
+	settle time.Duration
+	now    func() time.Time
 
 	mu    sync.Mutex // serialises writers of st
 	st    atomic.Pointer[state]
 	cache rasterCache // used by the mask stage only
 
 	stats Stats
+}
+
+// DefaultSettle is how long after SetView(…, true) frames are still failed:
+// frames captured earlier may show the camera on its way.
+const DefaultSettle = 500 * time.Millisecond
+
+// SetSettle changes the hold-off after an approval (tests use 0).
+func (m *Masker) SetSettle(d time.Duration) {
+	m.mu.Lock()
+	m.settle = d
+	m.mu.Unlock()
 }
 
 // NewMasker returns a masker for camera with no mask sets and the view not
@@ -75,7 +91,7 @@ func NewMasker(camera string, fail FailMode) (*Masker, error) {
 	default:
 		return nil, fmt.Errorf("masking: camera %q: fail mode %q is not drop or blank", camera, fail)
 	}
-	m := &Masker{camera: camera, fail: fail, blank: Black}
+	m := &Masker{camera: camera, fail: fail, blank: Black, settle: DefaultSettle, now: time.Now}
 	m.st.Store(&state{gen: 1, sets: map[string]*MaskSet{}})
 	m.stats.init()
 	return m, nil
@@ -105,7 +121,7 @@ func (m *Masker) SetMaskSets(sets []MaskSet) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	old := m.st.Load()
-	ns := &state{gen: old.gen + 1, sets: next, view: old.view, approved: old.approved}
+	ns := &state{gen: old.gen + 1, sets: next, view: old.view, approved: old.approved, approvedAt: old.approvedAt}
 	m.st.Store(ns)
 	return ns.gen, nil
 }
@@ -122,6 +138,9 @@ func (m *Masker) SetView(preset string, approved bool) uint64 {
 		return old.gen
 	}
 	ns := &state{gen: old.gen + 1, sets: old.sets, view: preset, approved: approved}
+	if approved {
+		ns.approvedAt = m.now().Add(m.settle)
+	}
 	m.st.Store(ns)
 	return ns.gen
 }
@@ -134,7 +153,7 @@ func (m *Masker) Process(f *Frame) (Verdict, Reason) {
 	m.stats.in.Add(1)
 	f.Masked, f.Generation = false, 0
 	st := m.st.Load()
-	if !st.approved {
+	if !st.approved || f.Captured.Before(st.approvedAt) {
 		return m.failFrame(f, st, ReasonNotApproved)
 	}
 	set := st.sets[st.view]

@@ -5,6 +5,7 @@ import (
 	"image"
 	"math"
 	"sort"
+	"time"
 )
 
 // Frame is an I420 image: the Y plane (W×H), then U and V ((W/2)×(H/2)),
@@ -15,6 +16,8 @@ type Frame struct {
 	Data       []byte
 	Seq        uint64
 	Generation uint64
+	// Captured is when the capture stage received the frame.
+	Captured time.Time
 	// Masked is set by the masker when the frame went through Apply (or
 	// was blanked); encoders refuse frames without it.
 	Masked bool
@@ -67,7 +70,7 @@ type Raster struct {
 
 // Rasterize builds the raster of a validated mask set at w×h.
 func Rasterize(set *MaskSet, w, h int) (*Raster, error) {
-	if w <= 0 || h <= 0 || w%2 != 0 || h%2 != 0 {
+	if w <= 0 || h <= 0 || w%2 != 0 || h%2 != 0 || w*h > 4096*4096 {
 		return nil, fmt.Errorf("masking: rasterize camera %q preset %q: bad size %dx%d (even, positive)", set.Camera, set.Preset, w, h)
 	}
 	r := &Raster{W: w, H: h}

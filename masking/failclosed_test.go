@@ -1,0 +1,292 @@
+package masking
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Marker values: a checkerboard of these two luma values is drawn in the
+// sensitive region of every source frame; nothing else uses them.
+const markA, markB = 250, 5
+
+const fw, fh = 160, 96
+
+// sensitive is the region to hide in view "A" (left) and view "B" (right).
+var sensitive = map[string][]Point{
+	"A": {{0.05, 0.1}, {0.45, 0.1}, {0.45, 0.8}, {0.05, 0.8}},
+	"B": {{0.55, 0.1}, {0.95, 0.1}, {0.95, 0.8}, {0.55, 0.8}},
+}
+
+var scenes = map[string][]byte{}
+
+func init() {
+	for view := range sensitive {
+		f := &Frame{}
+		renderScene(f, view)
+		scenes[view] = f.Data
+	}
+}
+
+// drawScene fills a frame with the pre-rendered scene of view.
+func drawScene(f *Frame, view string) {
+	if cap(f.Data) < fw*fh*3/2 {
+		f.Data = make([]byte, fw*fh*3/2)
+	}
+	f.W, f.H, f.Data = fw, fh, f.Data[:fw*fh*3/2]
+	copy(f.Data, scenes[view])
+}
+
+// renderScene: plain grey, marker checkerboard over the sensitive region.
+func renderScene(f *Frame, view string) {
+	f.W, f.H, f.Data = fw, fh, make([]byte, fw*fh*3/2)
+	y, u, v := f.Planes()
+	fillPlane(y, 120)
+	fillPlane(u, 128)
+	fillPlane(v, 128)
+	poly := sensitive[view]
+	for yy := 0; yy < fh; yy++ {
+		for xx := 0; xx < fw; xx++ {
+			if insideRef(poly, fw, fh, xx, yy) {
+				if (xx/2+yy/2)%2 == 0 {
+					y[yy*fw+xx] = markA
+				} else {
+					y[yy*fw+xx] = markB
+				}
+			}
+		}
+	}
+}
+
+func markerPixels(f *Frame) int {
+	y, _, _ := f.Planes()
+	n := 0
+	for _, b := range y {
+		if b == markA || b == markB {
+			n++
+		}
+	}
+	return n
+}
+
+func testSets() []MaskSet {
+	// Masks a little larger than the sensitive regions.
+	grow := func(p []Point) []Point {
+		return []Point{{p[0].X - 0.02, p[0].Y - 0.02}, {p[1].X + 0.02, p[1].Y - 0.02}, {p[2].X + 0.02, p[2].Y + 0.02}, {p[3].X - 0.02, p[3].Y + 0.02}}
+	}
+	return []MaskSet{
+		{Preset: "A", Masks: []Mask{{Name: "left", Polygon: grow(sensitive["A"])}}},
+		{Preset: "B", Masks: []Mask{{Name: "right", Polygon: grow(sensitive["B"])}}},
+	}
+}
+
+// 100 000 frames with faults injected at random: not one marker pixel gets
+// out, and every injected fault is one dropped or blanked frame.
+func TestFailClosedUnderInjectedFaults(t *testing.T) {
+	for _, mode := range []FailMode{FailDrop, FailBlank} {
+		t.Run(string(mode), func(t *testing.T) {
+			m, err := NewMasker("cam1", mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.SetSettle(0)
+			if _, err := m.SetMaskSets(testSets()); err != nil {
+				t.Fatal(err)
+			}
+			m.SetView("A", true)
+			rng := rand.New(rand.NewPCG(42, uint64(len(mode))))
+			const frames = 100_000
+			var injected, out, leaked int
+			f := &Frame{}
+			for i := 0; i < frames; i++ {
+				drawScene(f, "A")
+				fault := rng.IntN(10) // 0..3: a fault; else clean
+				switch fault {
+				case 0: // PTZ off preset
+					m.SetView("A", false)
+				case 1: // view without a mask set
+					m.SetView("Z", true)
+				case 2: // corrupt frame: the mask cannot be applied
+					f.Data = f.Data[:len(f.Data)-1]
+				}
+				if fault <= 2 {
+					injected++
+				}
+				f.Captured = time.Now()
+				v, _ := m.Process(f)
+				if fault == 3 { // mask set switched between mask and encode
+					if _, err := m.SetMaskSets(testSets()); err != nil {
+						t.Fatal(err)
+					}
+					if v != Dropped {
+						injected++
+					}
+				}
+				if v != Dropped && m.Admit(f) {
+					out++
+					if f.W*f.H*3/2 != len(f.Data) {
+						t.Fatal("a corrupt frame was admitted")
+					}
+					leaked += markerPixels(f)
+				}
+				// A bad new mask set is refused and the old one stays.
+				if i%5000 == 0 {
+					if _, err := m.SetMaskSets([]MaskSet{{Preset: "A", Masks: []Mask{{Name: "bad", Polygon: []Point{{0, 0}, {2, 2}, {0, 1}}}}}}); !errors.Is(err, ErrInvalidMask) {
+						t.Fatalf("bad mask set accepted: %v", err)
+					}
+				}
+				if fault <= 1 {
+					m.SetView("A", true)
+				}
+			}
+			s := m.Stats()
+			t.Logf("%s: %d frames, %d injected, %d out, dropped %d, blanked %d, reasons %v, mask p50 %v p99 %v",
+				mode, frames, injected, out, s.Dropped, s.Blanked, s.Reasons, s.MaskP50, s.MaskP99)
+			if leaked != 0 {
+				t.Fatalf("%d marker pixels left the masker", leaked)
+			}
+			if got := int(s.Dropped + s.Blanked); got != injected {
+				t.Errorf("dropped+blanked = %d, injected = %d", got, injected)
+			}
+			if out+injected != frames && mode == FailDrop {
+				t.Errorf("out %d + injected %d != %d", out, injected, frames)
+			}
+			if injected < 30_000 {
+				t.Errorf("only %d faults injected", injected)
+			}
+		})
+	}
+}
+
+// chanSource yields scene frames for the current physical view.
+type chanSource struct {
+	view   *atomic.Value
+	closed atomic.Bool
+	n      atomic.Int64
+	limit  int64
+}
+
+func (s *chanSource) Read(f *Frame) error {
+	if s.n.Add(1) > s.limit {
+		return errors.New("end of test stream")
+	}
+	drawScene(f, s.view.Load().(string))
+	return nil
+}
+func (s *chanSource) Close() error { s.closed.Store(true); return nil }
+
+// checkSink counts frames and marker pixels.
+type checkSink struct {
+	mu      sync.Mutex
+	frames  int
+	leaked  int
+	masked  int
+	closed  bool
+}
+
+func (k *checkSink) Write(f *Frame) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.frames++
+	k.leaked += markerPixels(f)
+	if y, _, _ := f.Planes(); y[0] == 120 { // scene grey: masked, not blanked
+		k.masked++
+	}
+	return nil
+}
+func (k *checkSink) Close() error { k.mu.Lock(); k.closed = true; k.mu.Unlock(); return nil }
+
+// A PTZ camera switching between two approved views, each with its own
+// mask set, through the real three-stage pipeline: no frame is ever
+// masked with the other view's set.
+func TestMaskSetSwitchThroughPipeline(t *testing.T) {
+	m, err := NewMasker("cam1", FailBlank)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetSettle(5 * time.Millisecond)
+	if _, err := m.SetMaskSets(testSets()); err != nil {
+		t.Fatal(err)
+	}
+	var view atomic.Value
+	view.Store("A")
+	m.SetView("A", true)
+	src := &chanSource{view: &view, limit: 1 << 62}
+	sink := &checkSink{}
+	p, err := NewPipeline(PipelineConfig{Camera: "cam1", Masker: m, Sink: sink,
+		Open: func(context.Context) (Source, error) { return src, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	for i := 0; i < 60; i++ {
+		next := map[string]string{"A": "B", "B": "A"}[view.Load().(string)]
+		m.SetView(view.Load().(string), false) // the lock sees the camera leave
+		view.Store(next)                       // the camera is now elsewhere
+		time.Sleep(time.Millisecond)           // (motion time, scene stream keeps flowing)
+		m.SetView(next, true)                  // position confirmed: approved again
+		time.Sleep(15 * time.Millisecond)
+	}
+	// Snapshot comes from the encoded (masked) stream.
+	snap, err := p.Snapshot(ctx)
+	if err != nil || markerPixels(snap) != 0 {
+		t.Errorf("snapshot: %v, %d marker pixels", err, markerPixels(snap))
+	}
+	if jp, err := JPEG(snap, 80); err != nil || len(jp) < 100 {
+		t.Errorf("JPEG: %d bytes, %v", len(jp), err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	t.Logf("captured %d, encoded %d, sink %d (%d masked), dropped %d, blanked %d, reasons %v", st.Captured, st.Encoded, sink.frames, sink.masked, st.Dropped, st.Blanked, st.Reasons)
+	if sink.leaked != 0 {
+		t.Fatalf("%d marker pixels reached the encoder", sink.leaked)
+	}
+	if sink.frames < 100 || sink.masked < 50 || st.Blanked == 0 || !sink.closed || !src.closed.Load() {
+		t.Errorf("pipeline did not really run: %+v", st)
+	}
+	if _, err := JPEG(&Frame{W: 2, H: 2, Data: make([]byte, 6)}, 80); err == nil {
+		t.Error("JPEG of an unmasked frame")
+	}
+}
+
+func TestPipelineReconnects(t *testing.T) {
+	m, _ := NewMasker("cam1", FailDrop)
+	m.SetSettle(0)
+	if _, err := m.SetMaskSets(testSets()); err != nil {
+		t.Fatal(err)
+	}
+	m.SetView("A", true)
+	var view atomic.Value
+	view.Store("A")
+	var opens atomic.Int64
+	sink := &checkSink{}
+	p, _ := NewPipeline(PipelineConfig{Camera: "cam1", Masker: m, Sink: sink, MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond,
+		Open: func(context.Context) (Source, error) {
+			if opens.Add(1)%3 == 0 {
+				return nil, errors.New("connection refused")
+			}
+			return &chanSource{view: &view, limit: 10}, nil
+		}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	for p.Stats().Reconnects < 20 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Stats(); s.Captured < 100 || sink.leaked != 0 {
+		t.Errorf("stats %+v leaked %d", s, sink.leaked)
+	}
+}

@@ -1,0 +1,250 @@
+package masking
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Source yields decoded I420 frames. Read fills f (reallocating f.Data when
+// the size changes) and blocks until a frame arrives or the source fails.
+// A Source is used by one goroutine.
+type Source interface {
+	Read(f *Frame) error
+	Close() error
+}
+
+// Sink consumes masked frames (an encoder). Write is called by one
+// goroutine; Close flushes and releases it.
+type Sink interface {
+	Write(f *Frame) error
+	Close() error
+}
+
+// Opener opens a Source (a capture connection). It is called again after
+// every failure, with jittered backoff.
+type Opener func(ctx context.Context) (Source, error)
+
+// PipelineConfig configures a Pipeline.
+type PipelineConfig struct {
+	Camera string
+	// Open opens the capture; required.
+	Open Opener
+	// Sink receives masked frames; required.
+	Sink Sink
+	// Masker decides what happens to each frame; required.
+	Masker *Masker
+	// Backoff bounds for reconnects (defaults 500 ms … 30 s).
+	MinBackoff, MaxBackoff time.Duration
+	// Logf receives state changes (never credentials); nil discards.
+	Logf func(format string, args ...any)
+}
+
+// Pipeline runs capture → mask → encode as three goroutines joined by
+// channels. Run owns them: it returns after every stage has stopped.
+type Pipeline struct {
+	cfg PipelineConfig
+
+	reconnects  atomic.Uint64
+	captured    atomic.Uint64
+	encoded     atomic.Uint64
+	encodeTime  durations
+	snapReq     chan chan *Frame
+	pool        sync.Pool
+	lastErrTime atomic.Int64
+}
+
+// NewPipeline checks cfg (no I/O).
+func NewPipeline(cfg PipelineConfig) (*Pipeline, error) {
+	if cfg.Open == nil || cfg.Sink == nil || cfg.Masker == nil {
+		return nil, fmt.Errorf("masking: pipeline %q: Open, Sink and Masker are required", cfg.Camera)
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	return &Pipeline{cfg: cfg, snapReq: make(chan chan *Frame)}, nil
+}
+
+// PipelineStats are the pipeline's counters plus the masker's.
+type PipelineStats struct {
+	StatsSnapshot
+	Captured, Encoded, Reconnects uint64
+	EncodeP50, EncodeP99          time.Duration
+}
+
+// Stats returns the counters.
+func (p *Pipeline) Stats() PipelineStats {
+	e50, e99 := p.encodeTime.percentiles()
+	return PipelineStats{StatsSnapshot: p.cfg.Masker.Stats(), Captured: p.captured.Load(), Encoded: p.encoded.Load(),
+		Reconnects: p.reconnects.Load(), EncodeP50: e50, EncodeP99: e99}
+}
+
+func (p *Pipeline) getFrame() *Frame {
+	if f, ok := p.pool.Get().(*Frame); ok {
+		return f
+	}
+	return &Frame{}
+}
+
+// Run runs until ctx is done or the sink fails. It always closes the sink.
+func (p *Pipeline) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	raw := make(chan *Frame, 2)
+	masked := make(chan *Frame, 2)
+	var wg sync.WaitGroup
+	var sinkErr error
+	wg.Add(3)
+	go func() { // capture
+		defer wg.Done()
+		defer close(raw)
+		p.capture(ctx, raw)
+	}()
+	go func() { // mask
+		defer wg.Done()
+		defer close(masked)
+		for f := range raw {
+			if v, _ := p.cfg.Masker.Process(f); v == Dropped {
+				p.pool.Put(f)
+				continue
+			}
+			select {
+			case masked <- f:
+			case <-ctx.Done():
+				p.pool.Put(f)
+			}
+		}
+	}()
+	go func() { // encode
+		defer wg.Done()
+		for f := range masked {
+			if sinkErr == nil && p.cfg.Masker.Admit(f) {
+				t0 := time.Now()
+				if err := p.cfg.Sink.Write(f); err != nil {
+					sinkErr = fmt.Errorf("masking: camera %q: encode: %w", p.cfg.Camera, err)
+					cancel()
+				} else {
+					p.encodeTime.add(time.Since(t0))
+					p.encoded.Add(1)
+					p.serveSnapshot(f)
+				}
+			}
+			p.pool.Put(f)
+		}
+	}()
+	wg.Wait()
+	cerr := p.cfg.Sink.Close()
+	if sinkErr != nil {
+		return sinkErr
+	}
+	if cerr != nil {
+		return fmt.Errorf("masking: camera %q: close encoder: %w", p.cfg.Camera, cerr)
+	}
+	return nil
+}
+
+// capture reads frames, reconnecting with jittered exponential backoff.
+func (p *Pipeline) capture(ctx context.Context, out chan<- *Frame) {
+	backoff := p.cfg.MinBackoff
+	for ctx.Err() == nil {
+		src, err := p.cfg.Open(ctx)
+		if err == nil {
+			p.cfg.Logf("capture connected")
+			n := p.readAll(ctx, src, out)
+			_ = src.Close()
+			if ctx.Err() != nil {
+				return
+			}
+			if n > 0 {
+				backoff = p.cfg.MinBackoff
+			}
+			err = errors.New("stream ended or stalled")
+		}
+		p.reconnects.Add(1)
+		p.cfg.Logf("capture failed, reconnecting: %v", err)
+		jitter := time.Duration(rand.Int64N(int64(backoff)/2 + 1))
+		t := time.NewTimer(backoff/2 + jitter)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, p.cfg.MaxBackoff)
+	}
+}
+
+func (p *Pipeline) readAll(ctx context.Context, src Source, out chan<- *Frame) int {
+	n := 0
+	for ctx.Err() == nil {
+		f := p.getFrame()
+		if err := src.Read(f); err != nil {
+			p.pool.Put(f)
+			return n
+		}
+		n++
+		f.Captured = time.Now()
+		f.Seq = p.captured.Add(1)
+		select {
+		case out <- f:
+		case <-ctx.Done():
+			p.pool.Put(f)
+			return n
+		}
+	}
+	return n
+}
+
+func (p *Pipeline) serveSnapshot(f *Frame) {
+	select {
+	case reply := <-p.snapReq:
+		c := &Frame{W: f.W, H: f.H, Data: append([]byte(nil), f.Data...), Seq: f.Seq, Generation: f.Generation, Masked: true}
+		reply <- c
+	default:
+	}
+}
+
+// Snapshot returns a copy of the next frame that is encoded (so it is
+// masked exactly as the stream is), or an error when none comes before ctx
+// ends.
+func (p *Pipeline) Snapshot(ctx context.Context) (*Frame, error) {
+	reply := make(chan *Frame, 1)
+	select {
+	case p.snapReq <- reply:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("masking: camera %q: no frame for a snapshot: %w", p.cfg.Camera, ctx.Err())
+	}
+	select {
+	case f := <-reply:
+		return f, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// JPEG encodes a masked frame. It refuses a frame the masker did not pass.
+func JPEG(f *Frame, quality int) ([]byte, error) {
+	if !f.Masked {
+		return nil, errors.New("masking: refusing to encode an unmasked frame")
+	}
+	y, u, v := f.Planes()
+	img := &image.YCbCr{Y: y, Cb: u, Cr: v, YStride: f.W, CStride: f.W / 2, SubsampleRatio: image.YCbCrSubsampleRatio420, Rect: image.Rect(0, 0, f.W, f.H)}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: quality}); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
