@@ -181,11 +181,11 @@ func (s *chanSource) Close() error { s.closed.Store(true); return nil }
 
 // checkSink counts frames and marker pixels.
 type checkSink struct {
-	mu      sync.Mutex
-	frames  int
-	leaked  int
-	masked  int
-	closed  bool
+	mu     sync.Mutex
+	frames int
+	leaked int
+	masked int
+	closed bool
 }
 
 func (k *checkSink) Write(f *Frame) error {

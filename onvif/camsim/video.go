@@ -6,56 +6,45 @@ import (
 	"fmt"
 	"image/jpeg"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v4"
-	"github.com/bluenviron/gortsplib/v4/pkg/auth"
-	"github.com/bluenviron/gortsplib/v4/pkg/base"
-	"github.com/bluenviron/gortsplib/v4/pkg/description"
-	"github.com/bluenviron/gortsplib/v4/pkg/format"
-	"github.com/pion/rtp"
+	"velo/masking/relay"
 )
 
 // video serves a camera's synthetic scene over RTSP: frames rendered in Go
 // are encoded by an ffmpeg child (libx264) that publishes to an in-process
-// gortsplib server on a secret path; readers authenticate with the
-// camera's credentials (RTSP digest) and read /main or /sub.
+// relay on a secret path; readers authenticate with the camera's
+// credentials (RTSP digest) and read /main or /sub.
 type video struct {
-	cam    *Camera
-	srv    *gortsplib.Server
-	secret string
-	nonce  string
-	logf   func(string, ...any)
+	cam  *Camera
+	rel  *relay.Server
+	logf func(string, ...any)
 
-	mu         sync.Mutex
-	streams    map[string]*gortsplib.ServerStream
-	publishers map[*gortsplib.ServerSession]string
-	frames     uint64
+	mu     sync.Mutex
+	frames uint64
 }
 
 func newVideo(cam *Camera, logf func(string, ...any)) (*video, error) {
-	nonce, err := auth.GenerateNonce()
+	var lookup relay.Lookup
+	if cam.cfg.Auth != AuthNone {
+		lookup = func(user, name string) (string, bool) {
+			return cam.cfg.Password, user == cam.cfg.Username && (name == profMain || name == profSub)
+		}
+	}
+	rel, err := relay.New(fmt.Sprintf("%s:%d", cam.cfg.Address, cam.cfg.RTSPPort), realm, lookup)
 	if err != nil {
 		return nil, err
 	}
-	v := &video{cam: cam, secret: randHex(12), nonce: nonce, logf: logf,
-		streams: map[string]*gortsplib.ServerStream{}, publishers: map[*gortsplib.ServerSession]string{}}
-	v.srv = &gortsplib.Server{
-		Handler:     v,
-		RTSPAddress: fmt.Sprintf("%s:%d", cam.cfg.Address, cam.cfg.RTSPPort),
-		ReadTimeout: 10 * time.Second,
-	}
-	return v, nil
+	return &video{cam: cam, rel: rel, logf: logf}, nil
 }
 
 func (v *video) start() error {
-	if err := v.srv.Start(); err != nil {
-		return fmt.Errorf("camsim %s: rtsp listen %s: %w", v.cam.cfg.ID, v.srv.RTSPAddress, err)
+	if err := v.rel.Start(); err != nil {
+		return fmt.Errorf("camsim %s: %w", v.cam.cfg.ID, err)
 	}
 	return nil
 }
@@ -84,9 +73,7 @@ func (v *video) run(ctx context.Context) {
 
 func (v *video) encodeOnce(ctx context.Context) error {
 	cfg := v.cam.cfg
-	pub := func(path string) string {
-		return fmt.Sprintf("rtsp://%s:%d/publish/%s/%s", cfg.Address, cfg.RTSPPort, v.secret, path)
-	}
+	pub := v.rel.PublishURL
 	gop := fmt.Sprint(cfg.FPS * 2)
 	x264 := []string{"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", gop, "-bf", "0", "-pix_fmt", "yuv420p"}
 	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin",
@@ -137,22 +124,10 @@ func (v *video) encodeOnce(ctx context.Context) error {
 	}
 }
 
-func (v *video) close() {
-	v.srv.Close()
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for k, s := range v.streams {
-		s.Close()
-		delete(v.streams, k)
-	}
-}
+func (v *video) close() { v.rel.Close() }
 
-// Ready reports whether both streams are being published.
-func (v *video) ready() bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.streams[profMain] != nil && v.streams[profSub] != nil
-}
+// ready reports whether both streams are being published.
+func (v *video) ready() bool { return v.rel.Publishing(profMain) && v.rel.Publishing(profSub) }
 
 type limitedWriter struct {
 	w io.Writer
@@ -170,122 +145,6 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 	l.n -= len(q)
 	_, _ = l.w.Write(q)
 	return len(p), nil
-}
-
-// --- gortsplib handler -------------------------------------------------------
-
-func (v *video) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if path, ok := v.publishers[ctx.Session]; ok {
-		delete(v.publishers, ctx.Session)
-		if s := v.streams[path]; s != nil {
-			s.Close()
-			delete(v.streams, path)
-		}
-	}
-}
-
-func (v *video) readerPath(p string) string { return strings.Trim(p, "/") }
-
-func (v *video) checkReader(req *base.Request) *base.Response {
-	if v.cam.cfg.Auth == AuthNone {
-		return nil
-	}
-	err := auth.Validate(req, v.cam.cfg.Username, v.cam.cfg.Password,
-		[]auth.ValidateMethod{auth.ValidateMethodDigestMD5, auth.ValidateMethodSHA256}, realm, v.nonce)
-	if err == nil {
-		return nil
-	}
-	return &base.Response{StatusCode: base.StatusUnauthorized, Header: base.Header{
-		"WWW-Authenticate": auth.GenerateWWWAuthenticate([]auth.ValidateMethod{auth.ValidateMethodDigestMD5}, realm, v.nonce),
-	}}
-}
-
-func (v *video) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if r := v.checkReader(ctx.Request); r != nil {
-		return r, nil, nil
-	}
-	v.mu.Lock()
-	s := v.streams[v.readerPath(ctx.Path)]
-	v.mu.Unlock()
-	if s == nil {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, s, nil
-}
-
-func (v *video) publishPath(p string) (string, bool) {
-	p = strings.Trim(p, "/")
-	pre := "publish/" + v.secret + "/"
-	if !strings.HasPrefix(p, pre) {
-		return "", false
-	}
-	name := strings.TrimPrefix(p, pre)
-	return name, name == profMain || name == profSub
-}
-
-func (v *video) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
-	name, ok := v.publishPath(ctx.Path)
-	if !ok {
-		return &base.Response{StatusCode: base.StatusForbidden}, nil
-	}
-	if ip, _, err := net.SplitHostPort(ctx.Conn.NetConn().RemoteAddr().String()); err != nil || !net.ParseIP(ip).IsLoopback() {
-		return &base.Response{StatusCode: base.StatusForbidden}, nil
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if old := v.streams[name]; old != nil {
-		old.Close()
-		for s, p := range v.publishers {
-			if p == name {
-				s.Close()
-				delete(v.publishers, s)
-			}
-		}
-	}
-	v.streams[name] = gortsplib.NewServerStream(v.srv, ctx.Description)
-	v.publishers[ctx.Session] = name
-	return &base.Response{StatusCode: base.StatusOK}, nil
-}
-
-func (v *video) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if _, ok := v.publishPath(ctx.Path); ok && ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
-		return &base.Response{StatusCode: base.StatusOK}, nil, nil
-	}
-	if r := v.checkReader(ctx.Request); r != nil {
-		return r, nil, nil
-	}
-	path := v.readerPath(ctx.Path)
-	// SETUP paths carry a track suffix (/main/trackID=0).
-	if i := strings.IndexByte(path, '/'); i >= 0 {
-		path = path[:i]
-	}
-	v.mu.Lock()
-	s := v.streams[path]
-	v.mu.Unlock()
-	if s == nil {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, s, nil
-}
-
-func (v *video) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
-	return &base.Response{StatusCode: base.StatusOK}, nil
-}
-
-func (v *video) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
-	v.mu.Lock()
-	name := v.publishers[ctx.Session]
-	s := v.streams[name]
-	v.mu.Unlock()
-	if s == nil {
-		return &base.Response{StatusCode: base.StatusBadRequest}, nil
-	}
-	ctx.Session.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
-		_ = s.WritePacketRTP(medi, pkt)
-	})
-	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
 // serveSnapshot renders the current view as JPEG.

@@ -1,0 +1,313 @@
+package masking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"gocv.io/x/gocv"
+)
+
+// Backend selects how frames are captured.
+type Backend string
+
+// Capture backends.
+const (
+	BackendGStreamer Backend = "gstreamer" // rtspsrc … avdec_h264 … I420 appsink (default)
+	BackendFFmpeg    Backend = "ffmpeg"    // OpenCV's FFmpeg backend (BGR, converted to I420)
+)
+
+// CaptureConfig describes a camera stream.
+type CaptureConfig struct {
+	// URL is the RTSP URL without credentials.
+	URL      string
+	Username string
+	Password string
+	Backend  Backend
+	// StallTimeout ends a stream that delivers nothing for this long
+	// (rtspsrc tcp-timeout). Default 5 s.
+	StallTimeout time.Duration
+}
+
+// gstQuote quotes a gst-launch property value.
+func gstQuote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return `"` + r.Replace(s) + `"`
+}
+
+// Opener returns an Opener for the pipeline. Credentials travel as rtspsrc
+// properties (GStreamer) or URL userinfo handed to OpenCV (FFmpeg); neither
+// is ever logged or put in an error.
+func (c CaptureConfig) Opener() (Opener, error) {
+	u, err := url.Parse(c.URL)
+	if err != nil || u.Scheme != "rtsp" || u.Host == "" {
+		return nil, fmt.Errorf("masking: capture URL %q: want rtsp://host[:port]/path", redact(c.URL))
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("masking: capture URL %s must not carry credentials", redact(c.URL))
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = 5 * time.Second
+	}
+	switch c.Backend {
+	case "", BackendGStreamer:
+		return func(ctx context.Context) (Source, error) { return c.openGst(ctx) }, nil
+	case BackendFFmpeg:
+		return func(ctx context.Context) (Source, error) { return c.openFFmpeg(ctx) }, nil
+	}
+	return nil, fmt.Errorf("masking: capture backend %q is not gstreamer or ffmpeg", c.Backend)
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	u.User = nil
+	return u.String()
+}
+
+func (c CaptureConfig) openGst(ctx context.Context) (Source, error) {
+	p := "rtspsrc location=" + gstQuote(c.URL) + " protocols=tcp latency=100 tcp-timeout=" + fmt.Sprint(c.StallTimeout.Microseconds())
+	if c.Username != "" {
+		p += " user-id=" + gstQuote(c.Username) + " user-pw=" + gstQuote(c.Password)
+	}
+	p += " ! rtph264depay ! h264parse ! avdec_h264 output-corrupt=false ! videoconvert ! video/x-raw,format=I420 ! appsink max-buffers=2 drop=true sync=false"
+	vc, err := openCapture(ctx, p, gocv.VideoCaptureGstreamer)
+	if err != nil {
+		return nil, fmt.Errorf("masking: open %s (gstreamer): %w", redact(c.URL), err)
+	}
+	return &gocvSource{vc: vc, mat: gocv.NewMat(), i420: true}, nil
+}
+
+func (c CaptureConfig) openFFmpeg(ctx context.Context) (Source, error) {
+	u, _ := url.Parse(c.URL)
+	if c.Username != "" {
+		u.User = url.UserPassword(c.Username, c.Password)
+	}
+	vc, err := openCapture(ctx, u.String(), gocv.VideoCaptureFFmpeg)
+	if err != nil {
+		return nil, fmt.Errorf("masking: open %s (ffmpeg): %w", redact(c.URL), err)
+	}
+	return &gocvSource{vc: vc, mat: gocv.NewMat(), conv: gocv.NewMat()}, nil
+}
+
+// openCapture opens in a goroutine so ctx can abandon a slow open; the
+// capture is then closed when the open returns.
+func openCapture(ctx context.Context, src string, api gocv.VideoCaptureAPI) (*gocv.VideoCapture, error) {
+	type res struct {
+		vc  *gocv.VideoCapture
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		vc, err := gocv.OpenVideoCaptureWithAPI(src, api)
+		if err == nil && !vc.IsOpened() {
+			vc.Close()
+			err = errors.New("stream did not open")
+		}
+		if err != nil {
+			// gocv's errors may repeat the source string: keep them out.
+			err = errors.New("stream did not open")
+		}
+		ch <- res{vc, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.vc, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.err == nil {
+				r.vc.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// gocvSource reads frames from an OpenCV VideoCapture.
+type gocvSource struct {
+	vc   *gocv.VideoCapture
+	mat  gocv.Mat
+	conv gocv.Mat
+	i420 bool
+}
+
+func (s *gocvSource) Read(f *Frame) error {
+	if !s.vc.Read(&s.mat) || s.mat.Empty() {
+		return errors.New("masking: capture: no frame (end of stream or stall)")
+	}
+	m := s.mat
+	if !s.i420 {
+		gocv.CvtColor(s.mat, &s.conv, gocv.ColorBGRToYUVI420)
+		m = s.conv
+	}
+	if m.Type() != gocv.MatTypeCV8UC1 || m.Rows()%3 != 0 {
+		return fmt.Errorf("masking: capture: unexpected frame layout %dx%d type %v", m.Cols(), m.Rows(), m.Type())
+	}
+	w, h := m.Cols(), m.Rows()*2/3
+	data, err := m.DataPtrUint8()
+	if err != nil {
+		return fmt.Errorf("masking: capture: %w", err)
+	}
+	if cap(f.Data) < len(data) {
+		f.Data = make([]byte, len(data))
+	}
+	f.Data = f.Data[:len(data)]
+	copy(f.Data, data)
+	f.W, f.H = w, h
+	return nil
+}
+
+func (s *gocvSource) Close() error {
+	err := s.vc.Close()
+	s.mat.Close()
+	if !s.i420 {
+		s.conv.Close()
+	}
+	return err
+}
+
+// EncoderConfig configures the GStreamer encoder and its outputs.
+type EncoderConfig struct {
+	Camera        string
+	Width, Height int
+	FPS           int
+	// Element is the H.264 encoder element with its properties. Default:
+	// software x264, ultrafast/zerolatency. Gateways may use v4l2h264enc,
+	// mpph264enc or nvv4l2h264enc. {bitrate} and {gop} are substituted.
+	Element     string
+	BitrateKbps int
+	GOP         int
+	// PublishURL is where the encoded stream is published (the relay's
+	// PublishURL). Empty: the stream is encoded and discarded (benchmarks).
+	PublishURL string
+}
+
+// DefaultEncoderElement is software x264 for live video.
+const DefaultEncoderElement = "x264enc tune=zerolatency speed-preset=ultrafast bitrate={bitrate} key-int-max={gop} byte-stream=true"
+
+// Pipeline returns the GStreamer pipeline string (contains the relay's
+// secret publish URL: never log it).
+func (c *EncoderConfig) Pipeline() (string, error) {
+	if c.Width <= 0 || c.Height <= 0 || c.Width%2 != 0 || c.Height%2 != 0 {
+		return "", fmt.Errorf("masking: encoder %q: bad size %dx%d", c.Camera, c.Width, c.Height)
+	}
+	if c.FPS <= 0 {
+		c.FPS = 15
+	}
+	if c.BitrateKbps <= 0 {
+		c.BitrateKbps = 2000
+	}
+	if c.GOP <= 0 {
+		c.GOP = 2 * c.FPS
+	}
+	if c.Element == "" {
+		c.Element = DefaultEncoderElement
+	}
+	if strings.ContainsAny(c.Element, "!") {
+		return "", fmt.Errorf("masking: encoder %q: element must be one element, not a pipeline", c.Camera)
+	}
+	enc := strings.NewReplacer("{bitrate}", fmt.Sprint(c.BitrateKbps), "{gop}", fmt.Sprint(c.GOP)).Replace(c.Element)
+	p := fmt.Sprintf("appsrc ! rawvideoparse use-sink-caps=false width=%d height=%d format=i420 framerate=%d/1 ! queue ! %s ! h264parse config-interval=-1",
+		c.Width, c.Height, c.FPS, enc)
+	if c.PublishURL != "" {
+		p += " ! rtspclientsink protocols=tcp location=" + gstQuote(c.PublishURL)
+	} else {
+		p += " ! fakesink sync=false"
+	}
+	return p, nil
+}
+
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// Encoder is a Sink that encodes I420 frames with GStreamer through gocv's
+// VideoWriter and publishes the H.264 stream to the relay. Recording reads
+// the relay (see Recorder), so it can only ever hold what readers see.
+type Encoder struct {
+	cfg EncoderConfig
+	vw  *gocv.VideoWriter
+}
+
+// OpenEncoder starts the GStreamer pipeline.
+func OpenEncoder(cfg EncoderConfig) (*Encoder, error) {
+	p, err := cfg.Pipeline()
+	if err != nil {
+		return nil, err
+	}
+	// GRAY8 frames of height H·3/2 carry the I420 bytes; rawvideoparse
+	// reinterprets them (OpenCV's writer only takes BGR or GRAY8).
+	vw, err := gocv.VideoWriterFile(p, "", float64(cfg.FPS), cfg.Width, cfg.Height*3/2, false)
+	if err != nil || !vw.IsOpened() {
+		if vw != nil {
+			vw.Close()
+		}
+		return nil, fmt.Errorf("masking: encoder %q: GStreamer pipeline did not start (encoder %q)", cfg.Camera, strings.Fields(cfg.Element + " x")[0])
+	}
+	return &Encoder{cfg: cfg, vw: vw}, nil
+}
+
+// Write encodes one frame; it refuses frames the masker did not pass.
+func (e *Encoder) Write(f *Frame) error {
+	if !f.Masked {
+		return errors.New("masking: refusing to encode an unmasked frame")
+	}
+	if f.W != e.cfg.Width || f.H != e.cfg.Height {
+		return fmt.Errorf("masking: encoder %q: frame %dx%d, encoder %dx%d", e.cfg.Camera, f.W, f.H, e.cfg.Width, e.cfg.Height)
+	}
+	m, err := gocv.NewMatFromBytes(f.H*3/2, f.W, gocv.MatTypeCV8UC1, f.Data)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return e.vw.Write(m)
+}
+
+// Close flushes the encoder.
+func (e *Encoder) Close() error { return e.vw.Close() }
+
+// LazyEncoder opens an Encoder at the first frame, with that frame's size
+// (the camera decides its resolution). A later frame of another size is an
+// error: the pipeline stops and is restarted by its owner.
+type LazyEncoder struct {
+	cfg EncoderConfig
+	enc *Encoder
+}
+
+// NewLazyEncoder returns a Sink; cfg.Width/Height are ignored.
+func NewLazyEncoder(cfg EncoderConfig) *LazyEncoder { return &LazyEncoder{cfg: cfg} }
+
+// Write implements Sink.
+func (l *LazyEncoder) Write(f *Frame) error {
+	if l.enc == nil {
+		if !f.Masked {
+			return errors.New("masking: refusing to encode an unmasked frame")
+		}
+		c := l.cfg
+		c.Width, c.Height = f.W, f.H
+		e, err := OpenEncoder(c)
+		if err != nil {
+			return err
+		}
+		l.enc = e
+	}
+	return l.enc.Write(f)
+}
+
+// Close implements Sink.
+func (l *LazyEncoder) Close() error {
+	if l.enc == nil {
+		return nil
+	}
+	return l.enc.Close()
+}

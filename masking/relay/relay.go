@@ -1,0 +1,258 @@
+// Package relay is an in-process RTSP server that re-serves H.264 streams
+// published to it from this host. A local encoder (ffmpeg, GStreamer's
+// rtspclientsink) publishes to a secret path on loopback; readers read
+// /NAME after RTSP digest authentication. Velo uses it to serve only
+// masked streams; the camera simulator uses it to serve its scene.
+//
+// Lifecycle: New (no I/O), Start (binds), Close (stops, idempotent). Safe
+// for concurrent use. It does not import gocv.
+package relay
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/auth"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/headers"
+	"github.com/pion/rtp"
+)
+
+// Lookup returns the password of a reader, and whether the reader may read
+// stream name. nil means no authentication (tests, demo only).
+type Lookup func(user, name string) (password string, ok bool)
+
+// Server is the relay.
+type Server struct {
+	addr   string
+	lookup Lookup
+	realm  string
+	secret string
+	nonce  string
+	srv    *gortsplib.Server
+
+	mu         sync.Mutex
+	streams    map[string]*gortsplib.ServerStream
+	publishers map[*gortsplib.ServerSession]string
+	denied     uint64
+	closeOnce  sync.Once
+}
+
+// New returns a relay that will listen on addr (host:port).
+func New(addr, realm string, lookup Lookup) (*Server, error) {
+	nonce, err := auth.GenerateNonce()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	s := &Server{addr: addr, lookup: lookup, realm: realm, secret: hex.EncodeToString(b), nonce: nonce,
+		streams: map[string]*gortsplib.ServerStream{}, publishers: map[*gortsplib.ServerSession]string{}}
+	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: addr, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// Start binds the listener.
+func (s *Server) Start() error {
+	if err := s.srv.Start(); err != nil {
+		return fmt.Errorf("relay: listen %s: %w", s.addr, err)
+	}
+	return nil
+}
+
+// Close stops the server and every stream.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		s.srv.Close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for k, st := range s.streams {
+			st.Close()
+			delete(s.streams, k)
+		}
+	})
+}
+
+// PublishURL is where a local encoder publishes stream name. It contains
+// the relay's secret: never log it.
+func (s *Server) PublishURL(name string) string {
+	return fmt.Sprintf("rtsp://%s/publish/%s/%s", s.addr, s.secret, name)
+}
+
+// ReadURL is where readers read stream name (no credentials in it).
+func (s *Server) ReadURL(name string) string { return fmt.Sprintf("rtsp://%s/%s", s.addr, name) }
+
+// Publishing reports whether stream name is being published.
+func (s *Server) Publishing(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streams[name] != nil
+}
+
+// Denied returns how many reader requests were refused.
+func (s *Server) Denied() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.denied
+}
+
+func (s *Server) publishName(p string) (string, bool) {
+	p = strings.Trim(p, "/")
+	pre := "publish/" + s.secret + "/"
+	if !strings.HasPrefix(p, pre) {
+		return "", false
+	}
+	name := strings.TrimPrefix(p, pre)
+	return name, name != "" && !strings.Contains(name, "/")
+}
+
+func (s *Server) checkReader(req *base.Request, name string) *base.Response {
+	if s.lookup == nil {
+		return nil
+	}
+	unauth := &base.Response{StatusCode: base.StatusUnauthorized, Header: base.Header{
+		"WWW-Authenticate": auth.GenerateWWWAuthenticate([]auth.ValidateMethod{auth.ValidateMethodDigestMD5}, s.realm, s.nonce),
+	}}
+	var a headers.Authorization
+	if err := a.Unmarshal(req.Header["Authorization"]); err != nil {
+		return unauth
+	}
+	user := a.Username
+	if a.Method == headers.AuthMethodBasic {
+		user = a.BasicUser
+	}
+	pass, ok := s.lookup(user, name)
+	if !ok {
+		s.mu.Lock()
+		s.denied++
+		s.mu.Unlock()
+		return &base.Response{StatusCode: base.StatusForbidden}
+	}
+	if err := auth.Validate(req, user, pass, []auth.ValidateMethod{auth.ValidateMethodDigestMD5, auth.ValidateMethodSHA256}, s.realm, s.nonce); err != nil {
+		s.mu.Lock()
+		s.denied++
+		s.mu.Unlock()
+		return unauth
+	}
+	return nil
+}
+
+func readerName(p string) string {
+	p = strings.Trim(p, "/")
+	if i := strings.IndexByte(p, '/'); i >= 0 { // SETUP: /name/trackID=0
+		p = p[:i]
+	}
+	return p
+}
+
+// OnSessionClose implements gortsplib.ServerHandlerOnSessionClose.
+func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name, ok := s.publishers[ctx.Session]; ok {
+		delete(s.publishers, ctx.Session)
+		if st := s.streams[name]; st != nil {
+			st.Close()
+			delete(s.streams, name)
+		}
+	}
+}
+
+// OnDescribe implements gortsplib.ServerHandlerOnDescribe.
+func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	name := readerName(ctx.Path)
+	if r := s.checkReader(ctx.Request, name); r != nil {
+		return r, nil, nil
+	}
+	s.mu.Lock()
+	st := s.streams[name]
+	s.mu.Unlock()
+	if st == nil {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, st, nil
+}
+
+// OnAnnounce implements gortsplib.ServerHandlerOnAnnounce: only loopback
+// clients that know the secret may publish.
+func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+	name, ok := s.publishName(ctx.Path)
+	if !ok {
+		return &base.Response{StatusCode: base.StatusForbidden}, nil
+	}
+	if ip, _, err := net.SplitHostPort(ctx.Conn.NetConn().RemoteAddr().String()); err != nil || !net.ParseIP(ip).IsLoopback() {
+		return &base.Response{StatusCode: base.StatusForbidden}, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old := s.streams[name]; old != nil {
+		old.Close()
+		for sess, n := range s.publishers {
+			if n == name {
+				sess.Close()
+				delete(s.publishers, sess)
+			}
+		}
+	}
+	s.streams[name] = gortsplib.NewServerStream(s.srv, ctx.Description)
+	s.publishers[ctx.Session] = name
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// OnSetup implements gortsplib.ServerHandlerOnSetup.
+func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if _, ok := s.publishName(strings.TrimSuffix(ctx.Path, "/"+lastElem(ctx.Path))); ok && ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		return &base.Response{StatusCode: base.StatusOK}, nil, nil
+	}
+	if _, ok := s.publishName(ctx.Path); ok && ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		return &base.Response{StatusCode: base.StatusOK}, nil, nil
+	}
+	name := readerName(ctx.Path)
+	if r := s.checkReader(ctx.Request, name); r != nil {
+		return r, nil, nil
+	}
+	s.mu.Lock()
+	st := s.streams[name]
+	s.mu.Unlock()
+	if st == nil {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, st, nil
+}
+
+func lastElem(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// OnPlay implements gortsplib.ServerHandlerOnPlay.
+func (s *Server) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// OnRecord implements gortsplib.ServerHandlerOnRecord: packets from the
+// publisher go to every reader.
+func (s *Server) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
+	s.mu.Lock()
+	st := s.streams[s.publishers[ctx.Session]]
+	s.mu.Unlock()
+	if st == nil {
+		return &base.Response{StatusCode: base.StatusBadRequest}, nil
+	}
+	ctx.Session.OnPacketRTPAny(func(medi *description.Media, _ format.Format, pkt *rtp.Packet) {
+		_ = st.WritePacketRTP(medi, pkt)
+	})
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
