@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 5s
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: help deps build run test test-go fuzz peers clean
+.PHONY: help deps build run test fuzz bench peers clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ fuzz: ## run every fuzz target for FUZZTIME (default 5s)
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/velo-fuzz.log 2>&1 || { cat /tmp/velo-fuzz.log; exit 1; }; \
 	  done; \
 	done; echo "fuzz: all targets passed"
+
+bench: deps ## measure masking and the pipeline against ffmpeg; prints ratios (docs/masking.md)
+	$(GO) run ./cmd/velobench
 
 clean: ## remove build outputs
 	rm -rf $(BIN) build

@@ -47,9 +47,9 @@ type Mask struct {
 // MaskSet is the set of masks for one camera view (an approved preset, or
 // "" for a fixed camera).
 type MaskSet struct {
-	Camera string `json:"camera"`
-	Preset string `json:"preset"`
-	Masks  []Mask `json:"masks"`
+	Camera string `yaml:"-" json:"camera"`
+	Preset string `yaml:"preset" json:"preset"`
+	Masks  []Mask `yaml:"masks" json:"masks"`
 }
 
 // Defaults for styles.

@@ -311,3 +311,16 @@ func (l *LazyEncoder) Close() error {
 	}
 	return l.enc.Close()
 }
+
+// FileOpener opens a video file through GStreamer (decodebin → I420), for
+// benchmarks and for checking recorded segments.
+func FileOpener(path string) Opener {
+	return func(ctx context.Context) (Source, error) {
+		p := "filesrc location=" + gstQuote(path) + " ! decodebin ! videoconvert ! video/x-raw,format=I420 ! appsink max-buffers=4 sync=false"
+		vc, err := openCapture(ctx, p, gocv.VideoCaptureGstreamer)
+		if err != nil {
+			return nil, fmt.Errorf("masking: open file %s: %w", path, err)
+		}
+		return &gocvSource{vc: vc, mat: gocv.NewMat(), i420: true}, nil
+	}
+}

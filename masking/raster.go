@@ -5,6 +5,7 @@ import (
 	"image"
 	"math"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -254,16 +255,36 @@ func fillPlane(p []byte, v byte) {
 }
 
 func fillSpans(p []byte, stride int, rows *spanRows, box image.Rectangle, v byte) {
+	if box.Empty() {
+		return
+	}
+	// One row of the colour, then memmove per span (vectorised copy).
+	tmpl := colorRow(v, box.Dx())
 	for y := box.Min.Y; y < box.Max.Y; y++ {
 		off := y * stride
 		for _, s := range rows.row(y) {
-			row := p[off+int(s.X0) : off+int(s.X1)]
-			for i := range row {
-				row[i] = v
-			}
+			copy(p[off+int(s.X0):off+int(s.X1)], tmpl)
 		}
 	}
 }
+
+// colorRow returns n bytes of v (shared, read-only).
+func colorRow(v byte, n int) []byte {
+	rowCache.Lock()
+	defer rowCache.Unlock()
+	r := rowCache.m[v]
+	if len(r) < n {
+		r = make([]byte, max(n, 4096))
+		fillPlane(r, v)
+		rowCache.m[v] = r
+	}
+	return r[:n]
+}
+
+var rowCache = struct {
+	sync.Mutex
+	m map[byte][]byte
+}{m: map[byte][]byte{}}
 
 // pixelate replaces the masked pixels of each b×b block (aligned to the
 // plane's origin) by their average.
@@ -278,17 +299,23 @@ func (rg *region) pixelate(p []byte, stride int, rows *spanRows, box image.Recta
 	}
 	sum, cnt := rg.acc[:nb], rg.acc[nb:2*nb]
 	for by := (box.Min.Y / b) * b; by < box.Max.Y; by += b {
-		for i := range sum {
-			sum[i], cnt[i] = 0, 0
-		}
-		yEnd := min(by+b, box.Max.Y)
-		for y := max(by, box.Min.Y); y < yEnd; y++ {
+		clear(sum)
+		clear(cnt)
+		yStart, yEnd := max(by, box.Min.Y), min(by+b, box.Max.Y)
+		for y := yStart; y < yEnd; y++ {
 			off := y * stride
 			for _, s := range rows.row(y) {
-				for x := int(s.X0); x < int(s.X1); x++ {
+				x := int(s.X0)
+				for x < int(s.X1) {
 					k := x/b - bx0
-					sum[k] += uint32(p[off+x])
-					cnt[k]++
+					end := min((x/b+1)*b, int(s.X1))
+					var acc uint32
+					for _, v := range p[off+x : off+end] {
+						acc += uint32(v)
+					}
+					sum[k] += acc
+					cnt[k] += uint32(end - x)
+					x = end
 				}
 			}
 		}
@@ -297,11 +324,18 @@ func (rg *region) pixelate(p []byte, stride int, rows *spanRows, box image.Recta
 				sum[k] = (sum[k] + cnt[k]/2) / cnt[k]
 			}
 		}
-		for y := max(by, box.Min.Y); y < yEnd; y++ {
+		for y := yStart; y < yEnd; y++ {
 			off := y * stride
 			for _, s := range rows.row(y) {
-				for x := int(s.X0); x < int(s.X1); x++ {
-					p[off+x] = byte(sum[x/b-bx0])
+				x := int(s.X0)
+				for x < int(s.X1) {
+					end := min((x/b+1)*b, int(s.X1))
+					seg := p[off+x : off+end]
+					v := byte(sum[x/b-bx0])
+					for i := range seg {
+						seg[i] = v
+					}
+					x = end
 				}
 			}
 		}

@@ -1,5 +1,6 @@
 // Command velo is the Velo gateway agent's CLI: discovery and probing of
-// ONVIF cameras today; run, preset, mask preview, dossier and audit follow.
+// ONVIF cameras and mask previews today; run, preset, dossier and audit
+// follow.
 package main
 
 import (
@@ -25,6 +26,10 @@ Usage:
   velo probe --xaddr URL [--user U --password-file F] [--timeout 10s] [--json]
       Read one camera: identity, services, profiles, stream URIs (credentials
       stripped), PTZ spaces, presets and status, Media2 mask options and masks.
+  velo mask preview --stream RTSP_URL [--user U --password-file F] --masks FILE
+                    [--preset TOKEN] [--backend gstreamer|ffmpeg] --out FILE.jpg
+      Grab one frame, apply the mask set of the preset, write the masked JPEG.
+      Nothing is written when the frame cannot be masked.
   velo version
       Print the version.
 
@@ -49,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDiscover(ctx, args[1:], stdout, stderr)
 	case "probe":
 		err = cmdProbe(ctx, args[1:], stdout, stderr)
+	case "mask":
+		err = cmdMask(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "velo", version)
 		return 0

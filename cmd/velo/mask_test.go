@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"image/jpeg"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"velo/onvif/camsim"
+)
+
+func TestMaskPreview(t *testing.T) {
+	cam := camsim.CameraConfig{ID: "pv", Address: "127.0.98.10", Username: "op", Password: pw, Scene: "badge", FPS: 10, Width: 640, Height: 360}
+	f := false
+	sim, err := camsim.New(camsim.Config{Discovery: camsim.DiscoveryConfig{Unicast: &f}, Cameras: []camsim.CameraConfig{cam}}, camsim.Options{Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := sim.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	if err := sim.WaitVideo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cc := sim.Camera("pv").Config()
+	b := camsim.Regions(cc, camsim.Position{})[camsim.RegionBadgeReader]
+	dir := t.TempDir()
+	masks := filepath.Join(dir, "masks.yaml")
+	yml := fmt.Sprintf("camera: pv\nsets:\n  - preset: \"\"\n    masks:\n      - name: badge reader\n        polygon: [{x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}]\n",
+		b.X0-0.01, b.Y0-0.01, b.X1+0.01, b.Y0-0.01, b.X1+0.01, b.Y1+0.01, b.X0-0.01, b.Y1+0.01)
+	if err := os.WriteFile(masks, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "preview.jpg")
+	stream := fmt.Sprintf("rtsp://%s:%d/main", cc.Address, cc.RTSPPort)
+	so, se, code := runCLI(t, "mask", "preview", "--stream", stream, "--user", "op", "--password-file", pwFile(t), "--masks", masks, "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, so, se)
+	}
+	fh, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := jpeg.Decode(fh)
+	fh.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Inside the badge reader: flat (the marker checkerboard is gone).
+	var sum, sq, n float64
+	for y := int(b.Y0*360) + 2; y < int(b.Y1*360)-2; y++ {
+		for x := int(b.X0*640) + 2; x < int(b.X1*640)-2; x++ {
+			r, _, _, _ := img.At(x, y).RGBA()
+			v := float64(r >> 8)
+			sum, sq, n = sum+v, sq+v*v, n+1
+		}
+	}
+	if sd := math.Sqrt(sq/n - (sum/n)*(sum/n)); sd > 3 {
+		t.Errorf("badge reader in the preview has stddev %.1f", sd)
+	}
+	// A preset without a mask set: nothing is written.
+	out2 := filepath.Join(dir, "none.jpg")
+	_, se, code = runCLI(t, "mask", "preview", "--stream", stream, "--user", "op", "--password-file", pwFile(t), "--masks", masks, "--preset", "7", "--out", out2)
+	if code == 0 || !strings.Contains(se, "no_mask_set") {
+		t.Errorf("exit %d, %s", code, se)
+	}
+	if _, err := os.Stat(out2); err == nil {
+		t.Error("an unmasked preview was written")
+	}
+	// A broken mask file is refused with its name.
+	bad := filepath.Join(dir, "bad.yaml")
+	_ = os.WriteFile(bad, []byte("camera: pv\nsets:\n  - masks:\n      - name: m\n        polygon: [{x: 0, y: 0}, {x: 1.5, y: 0}, {x: 0, y: 1}]\n"), 0o600)
+	_, se, code = runCLI(t, "mask", "preview", "--stream", stream, "--masks", bad, "--out", out2)
+	if code == 0 || !strings.Contains(se, "bad.yaml") || !strings.Contains(se, "outside [0,1]") {
+		t.Errorf("exit %d, %s", code, se)
+	}
+}

@@ -1,0 +1,67 @@
+//go:build matprofile
+
+package masking_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"velo/masking"
+	"velo/onvif/camsim"
+)
+
+// Run with -tags matprofile (make test does): every gocv.Mat the capture
+// and the encoder create is closed again.
+func TestNoLeakedMats(t *testing.T) {
+	before := gocv.MatProfile.Count()
+	cam := camsim.CameraConfig{ID: "mp", Address: "127.0.97.20", Username: "u", Password: "p", Scene: "badge", FPS: 10, Width: 320, Height: 180}
+	f := false
+	sim, err := camsim.New(camsim.Config{Discovery: camsim.DiscoveryConfig{Unicast: &f}, Cameras: []camsim.CameraConfig{cam}}, camsim.Options{Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := sim.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	if err := sim.WaitVideo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cc := sim.Camera("mp").Config()
+	for _, be := range []masking.Backend{masking.BackendGStreamer, masking.BackendFFmpeg} {
+		m, _ := masking.NewMasker("mp", masking.FailBlank)
+		m.SetSettle(0)
+		if _, err := m.SetMaskSets([]masking.MaskSet{{Masks: []masking.Mask{{Name: "all", Style: masking.StyleFull}}}}); err != nil {
+			t.Fatal(err)
+		}
+		m.SetView("", true)
+		open, _ := masking.CaptureConfig{URL: fmt.Sprintf("rtsp://%s:%d/main", cc.Address, cc.RTSPPort), Username: "u", Password: "p", Backend: be}.Opener()
+		p, _ := masking.NewPipeline(masking.PipelineConfig{Camera: "mp", Masker: m, Open: open, Sink: masking.NewLazyEncoder(masking.EncoderConfig{Camera: "mp", FPS: 10})})
+		pctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- p.Run(pctx) }()
+		for p.Stats().Encoded < 20 {
+			select {
+			case <-ctx.Done():
+				t.Fatal("no frames encoded")
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := gocv.MatProfile.Count(); n != before {
+		var b strings.Builder
+		_ = gocv.MatProfile.WriteTo(&b, 1)
+		t.Fatalf("%d Mats leaked:\n%s", n-before, b.String())
+	}
+}
