@@ -26,12 +26,13 @@ run: build ## the demo: start three simulated cameras, discover and probe them
 peers: deps ## install the independent npm ONVIF client used by tests (build/npm)
 	@bash deploy/peers.sh
 
-test: deps peers ## install what is missing, then run every test (race detector, fuzz seeds, short fuzzing)
+test: deps peers ## install what is missing, then run every test (race detector, matprofile, fuzz seeds, short fuzzing)
 	$(GO) vet ./...
 	@$(MAKE) --no-print-directory fuzz
 	@mkdir -p build
 	@set -o pipefail; rc=0; \
 	$(GO) test -race -count=1 -timeout 30m -v ./... > build/test.log 2>&1 || rc=$$?; \
+	$(GO) test -tags matprofile -count=1 -timeout 10m -v -run NoLeakedMats ./masking/ >> build/test.log 2>&1 || rc=$$?; \
 	grep -E '^(ok|FAIL|panic)|^\s*--- FAIL' build/test.log || true; \
 	if [ $$rc -ne 0 ]; then echo "--- go test failed (exit $$rc); last 80 lines of build/test.log:"; tail -80 build/test.log; fi; \
 	echo "tests: $$(grep -cE '^\s*--- PASS' build/test.log) passed, $$(grep -cE '^\s*--- FAIL' build/test.log) failed, $$(grep -cE '^\s*--- SKIP' build/test.log) skipped"; \

@@ -372,19 +372,45 @@ func (rg *region) blur(p []byte, stride, h int, rows *spanRows, box image.Rectan
 			I[row+i+1] = I[prev+i+1] + acc
 		}
 	}
+	full := uint32((2*r + 1) * (2*r + 1))
+	mFull := recip(full)
 	for y := box.Min.Y; y < box.Max.Y; y++ {
 		wy0, wy1 := max(y-r, 0), min(y+r+1, h)
 		ra, rb := (wy0-y0)*iw, (wy1-y0)*iw
 		dy := uint32(wy1 - wy0)
 		off := y * stride
+		yInterior := dy == uint32(2*r+1)
 		for _, s := range rows.row(y) {
-			for x := int(s.X0); x < int(s.X1); x++ {
-				wx0, wx1 := max(x-r, 0), min(x+r+1, stride)
-				ca, cb := wx0-x0, wx1-x0
-				sum := I[rb+cb] - I[rb+ca] - I[ra+cb] + I[ra+ca]
-				n := dy * uint32(wx1-wx0)
-				p[off+x] = byte((sum + n/2) / n)
+			x, xEnd := int(s.X0), int(s.X1)
+			if yInterior {
+				// Interior pixels: fixed window, division by a reciprocal.
+				lo := min(max(x, r), xEnd)
+				hi := max(min(xEnd, stride-r-1), lo)
+				for ; x < lo; x++ {
+					p[off+x] = blurAt(I, ra, rb, dy, x, x0, r, stride)
+				}
+				for ; x < hi; x++ {
+					ca, cb := x-r-x0, x+r+1-x0
+					sum := I[rb+cb] - I[rb+ca] - I[ra+cb] + I[ra+ca]
+					p[off+x] = byte((uint64(sum+full/2) * mFull) >> 48)
+				}
+			}
+			for ; x < xEnd; x++ {
+				p[off+x] = blurAt(I, ra, rb, dy, x, x0, r, stride)
 			}
 		}
 	}
 }
+
+// blurAt is the general (clipped-window) box mean at x.
+func blurAt(I []uint32, ra, rb int, dy uint32, x, x0, r, stride int) byte {
+	wx0, wx1 := max(x-r, 0), min(x+r+1, stride)
+	ca, cb := wx0-x0, wx1-x0
+	sum := I[rb+cb] - I[rb+ca] - I[ra+cb] + I[ra+ca]
+	n := dy * uint32(wx1-wx0)
+	return byte((sum + n/2) / n)
+}
+
+// recip returns m with (x·m)>>48 == x/n for every x < 2^25 (n < 2^16):
+// m = ⌊2^48/n⌋+1 errs by less than x/2^48·… ≪ 1/n.
+func recip(n uint32) uint64 { return (uint64(1)<<48)/uint64(n) + 1 }
