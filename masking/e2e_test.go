@@ -32,27 +32,6 @@ func freePort(t *testing.T, host string) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// grab decodes n frames of an RTSP stream or a file with ffmpeg (an
-// independent decoder) and returns the last one's luma plane.
-func grab(t *testing.T, src string, w, h, n int) []byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	args := []string{"-hide_banner", "-loglevel", "error"}
-	if len(src) > 7 && src[:7] == "rtsp://" {
-		args = append(args, "-rtsp_transport", "tcp")
-	}
-	args = append(args, "-i", src, "-frames:v", fmt.Sprint(n), "-f", "rawvideo", "-pix_fmt", "gray", "-")
-	out, err := exec.CommandContext(ctx, "ffmpeg", args...).Output()
-	if err != nil {
-		t.Fatalf("ffmpeg %s: %v", src, err)
-	}
-	if len(out) < w*h {
-		t.Fatalf("decoded %d bytes, want ≥ %d", len(out), w*h)
-	}
-	return out[len(out)-w*h:]
-}
-
 type rect struct{ x0, y0, x1, y1 float64 }
 
 func (r rect) grow(d float64) rect {
@@ -68,18 +47,7 @@ func pix(r rect, w, h int) (int, int, int, int) {
 }
 
 func stddev(y []byte, w, h int, r rect) float64 {
-	x0, y0, x1, y1 := pix(r, w, h)
-	var n, s, sq float64
-	for yy := y0; yy < y1; yy++ {
-		for xx := x0; xx < x1; xx++ {
-			v := float64(y[yy*w+xx])
-			s += v
-			sq += v * v
-			n++
-		}
-	}
-	m := s / n
-	return math.Sqrt(max(sq/n-m*m, 0))
+	return camsim.LumaStddev(y, w, h, camsim.NormRect{X0: r.x0, Y0: r.y0, X1: r.x1, Y1: r.y1}, 0)
 }
 
 // psnr of a against b over r, skipping pixels inside any of skip.
@@ -115,20 +83,9 @@ const (
 func TestEndToEndMaskedRTSPAndSegments(t *testing.T) {
 	cam := camsim.CameraConfig{ID: "e2e", Address: "127.0.97.2", Username: "camuser", Password: "cam-pw-9",
 		Scene: "ptz", FPS: 10, Width: e2eW, Height: e2eH, PTZ: &camsim.PTZConfig{}}
-	f := false
-	sim, err := camsim.New(camsim.Config{Discovery: camsim.DiscoveryConfig{Unicast: &f}, Cameras: []camsim.CameraConfig{cam}}, camsim.Options{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := camsim.StartForTest(t, cam)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := sim.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	if err := sim.WaitVideo(ctx); err != nil {
-		t.Fatal(err)
-	}
 	cc := sim.Camera("e2e").Config()
 
 	regs := camsim.Regions(cc, camsim.Position{})
@@ -198,9 +155,9 @@ func TestEndToEndMaskedRTSPAndSegments(t *testing.T) {
 	}
 
 	// Velo's RTSP output, decoded by ffmpeg.
-	out := grab(t, fmt.Sprintf("rtsp://%s:%s@%s/e2e", opUser, opPass, relayAddr), e2eW, e2eH, 25)
+	out := camsim.GrabLuma(t, fmt.Sprintf("rtsp://%s:%s@%s/e2e", opUser, opPass, relayAddr), e2eW, e2eH, 25)
 	// The source as the camera sees it, decoded by ffmpeg too.
-	src := grab(t, fmt.Sprintf("rtsp://camuser:cam-pw-9@%s:%d/main", cc.Address, cc.RTSPPort), e2eW, e2eH, 1)
+	src := camsim.GrabLuma(t, fmt.Sprintf("rtsp://camuser:cam-pw-9@%s:%d/main", cc.Address, cc.RTSPPort), e2eW, e2eH, 1)
 	if sd := stddev(src, e2eW, e2eH, rb); sd < 12 {
 		t.Fatalf("source badge reader stddev %.1f: no marker to hide, test proves nothing", sd)
 	}
@@ -257,7 +214,7 @@ func TestEndToEndMaskedRTSPAndSegments(t *testing.T) {
 		if err != nil || camName != "e2e" || time.Since(start) > time.Minute {
 			t.Errorf("segment %s: %s %v %v", s, camName, start, err)
 		}
-		y := grab(t, s, e2eW, e2eH, 1)
+		y := camsim.GrabLuma(t, s, e2eW, e2eH, 1)
 		for name, r := range map[string]rect{"badge reader": rb, "street": rs} {
 			if sd := stddev(y, e2eW, e2eH, r); sd > maxMaskedStddev {
 				t.Errorf("segment %s: %s stddev %.2f: scene detail recorded", filepath.Base(s), name, sd)
@@ -268,24 +225,12 @@ func TestEndToEndMaskedRTSPAndSegments(t *testing.T) {
 
 // The FFmpeg capture backend is a working fallback.
 func TestCaptureFFmpegBackend(t *testing.T) {
-	cam := camsim.CameraConfig{ID: "ff", Address: "127.0.97.3", Username: "u", Password: "p", Scene: "badge", FPS: 10, Width: 640, Height: 360}
-	f := false
-	sim, err := camsim.New(camsim.Config{Discovery: camsim.DiscoveryConfig{Unicast: &f}, Cameras: []camsim.CameraConfig{cam}}, camsim.Options{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "ff", Address: "127.0.97.3", Username: "u", Password: "p", Scene: "badge", FPS: 10, Width: 640, Height: 360})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := sim.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	if err := sim.WaitVideo(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cc := sim.Camera("ff").Config()
+	url := sim.Camera("ff").RTSPURL("main")
 	for _, be := range []masking.Backend{masking.BackendFFmpeg, masking.BackendGStreamer} {
-		open, err := masking.CaptureConfig{URL: fmt.Sprintf("rtsp://%s:%d/main", cc.Address, cc.RTSPPort), Username: "u", Password: "p", Backend: be}.Opener()
+		open, err := masking.CaptureConfig{URL: url, Username: "u", Password: "p", Backend: be}.Opener()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -303,7 +248,7 @@ func TestCaptureFFmpegBackend(t *testing.T) {
 		}
 	}
 	// Wrong credentials: the open fails, and the error carries no secret.
-	open, _ := masking.CaptureConfig{URL: fmt.Sprintf("rtsp://%s:%d/main", cc.Address, cc.RTSPPort), Username: "u", Password: "secret-wrong"}.Opener()
+	open, _ := masking.CaptureConfig{URL: url, Username: "u", Password: "secret-wrong"}.Opener()
 	if src, err := open(ctx); err == nil {
 		fr := &masking.Frame{}
 		if src.Read(fr) == nil {

@@ -4,7 +4,6 @@ package masking_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -19,22 +18,9 @@ import (
 // and the encoder create is closed again.
 func TestNoLeakedMats(t *testing.T) {
 	before := gocv.MatProfile.Count()
-	cam := camsim.CameraConfig{ID: "mp", Address: "127.0.97.20", Username: "u", Password: "p", Scene: "badge", FPS: 10, Width: 320, Height: 180}
-	f := false
-	sim, err := camsim.New(camsim.Config{Discovery: camsim.DiscoveryConfig{Unicast: &f}, Cameras: []camsim.CameraConfig{cam}}, camsim.Options{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "mp", Address: "127.0.97.20", Username: "u", Password: "p", Scene: "badge", FPS: 10, Width: 320, Height: 180})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := sim.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	if err := sim.WaitVideo(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cc := sim.Camera("mp").Config()
 	for _, be := range []masking.Backend{masking.BackendGStreamer, masking.BackendFFmpeg} {
 		m, _ := masking.NewMasker("mp", masking.FailBlank)
 		m.SetSettle(0)
@@ -42,7 +28,7 @@ func TestNoLeakedMats(t *testing.T) {
 			t.Fatal(err)
 		}
 		m.SetView("", true)
-		open, _ := masking.CaptureConfig{URL: fmt.Sprintf("rtsp://%s:%d/main", cc.Address, cc.RTSPPort), Username: "u", Password: "p", Backend: be}.Opener()
+		open, _ := masking.CaptureConfig{URL: sim.Camera("mp").RTSPURL("main"), Username: "u", Password: "p", Backend: be}.Opener()
 		p, _ := masking.NewPipeline(masking.PipelineConfig{Camera: "mp", Masker: m, Open: open, Sink: masking.NewLazyEncoder(masking.EncoderConfig{Camera: "mp", FPS: 10})})
 		pctx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"image/jpeg"
 	"math"
@@ -9,27 +8,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"velo/onvif/camsim"
 )
 
 func TestMaskPreview(t *testing.T) {
-	cam := camsim.CameraConfig{ID: "pv", Address: "127.0.98.10", Username: "op", Password: pw, Scene: "badge", FPS: 10, Width: 640, Height: 360}
-	f := false
-	sim, err := camsim.New(camsim.Config{Discovery: camsim.DiscoveryConfig{Unicast: &f}, Cameras: []camsim.CameraConfig{cam}}, camsim.Options{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := sim.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	if err := sim.WaitVideo(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "pv", Address: "127.0.98.10", Username: "op", Password: pw, Scene: "badge", FPS: 10, Width: 640, Height: 360})
 	cc := sim.Camera("pv").Config()
 	b := camsim.Regions(cc, camsim.Position{})[camsim.RegionBadgeReader]
 	dir := t.TempDir()
@@ -40,7 +24,7 @@ func TestMaskPreview(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "preview.jpg")
-	stream := fmt.Sprintf("rtsp://%s:%d/main", cc.Address, cc.RTSPPort)
+	stream := sim.Camera("pv").RTSPURL("main")
 	so, se, code := runCLI(t, "mask", "preview", "--stream", stream, "--user", "op", "--password-file", pwFile(t), "--masks", masks, "--out", out)
 	if code != 0 {
 		t.Fatalf("exit %d: %s %s", code, so, se)

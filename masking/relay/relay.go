@@ -147,6 +147,21 @@ func (s *Server) checkReader(req *base.Request, name string) *base.Response {
 	return nil
 }
 
+// readerStream authenticates a reader and returns the stream it asked for.
+func (s *Server) readerStream(req *base.Request, path string) (*base.Response, *gortsplib.ServerStream, error) {
+	name := readerName(path)
+	if r := s.checkReader(req, name); r != nil {
+		return r, nil, nil
+	}
+	s.mu.Lock()
+	st := s.streams[name]
+	s.mu.Unlock()
+	if st == nil {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, st, nil
+}
+
 func readerName(p string) string {
 	p = strings.Trim(p, "/")
 	if i := strings.IndexByte(p, '/'); i >= 0 { // SETUP: /name/trackID=0
@@ -170,17 +185,7 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe.
 func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	name := readerName(ctx.Path)
-	if r := s.checkReader(ctx.Request, name); r != nil {
-		return r, nil, nil
-	}
-	s.mu.Lock()
-	st := s.streams[name]
-	s.mu.Unlock()
-	if st == nil {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, st, nil
+	return s.readerStream(ctx.Request, ctx.Path)
 }
 
 // OnAnnounce implements gortsplib.ServerHandlerOnAnnounce: only loopback
@@ -217,17 +222,7 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	if _, ok := s.publishName(ctx.Path); ok && ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return &base.Response{StatusCode: base.StatusOK}, nil, nil
 	}
-	name := readerName(ctx.Path)
-	if r := s.checkReader(ctx.Request, name); r != nil {
-		return r, nil, nil
-	}
-	s.mu.Lock()
-	st := s.streams[name]
-	s.mu.Unlock()
-	if st == nil {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, st, nil
+	return s.readerStream(ctx.Request, ctx.Path)
 }
 
 func lastElem(p string) string {

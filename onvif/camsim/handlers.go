@@ -173,12 +173,7 @@ func (c *Camera) profileXML(elem, tok string) string {
 
 func (c *Camera) media(action string, a *reqArgs) (string, *soapError) {
 	cfg := c.cfg
-	checkProfile := func() *soapError {
-		if a.ProfileToken != profMain && a.ProfileToken != profSub {
-			return fault("ter:InvalidArgVal/ter:NoProfile", "no such profile: "+a.ProfileToken)
-		}
-		return nil
-	}
+	checkProfile := func() *soapError { return checkProfile(a.ProfileToken) }
 	switch action {
 	case "GetProfiles":
 		return `<trt:GetProfilesResponse>` + c.profileXML("trt:Profiles", profMain) + c.profileXML("trt:Profiles", profSub) + `</trt:GetProfilesResponse>`, nil
@@ -309,6 +304,13 @@ func (c *Camera) media2(action string, a *reqArgs) (string, *soapError) {
 	return "", fault("ter:ActionNotSupported", "Optional Action Not Implemented: "+action)
 }
 
+func checkProfile(tok string) *soapError {
+	if tok != profMain && tok != profSub {
+		return fault("ter:InvalidArgVal/ter:NoProfile", "no such profile: "+tok)
+	}
+	return nil
+}
+
 func boundingRect(pts [][2]float64) [][2]float64 {
 	minX, minY, maxX, maxY := pts[0][0], pts[0][1], pts[0][0], pts[0][1]
 	for _, p := range pts[1:] {
@@ -371,12 +373,7 @@ func posXML(elem string, p Position) string {
 func round(v float64) float64 { return math.Round(v*1e6) / 1e6 }
 
 func (c *Camera) ptz(action string, a *reqArgs) (string, *soapError) {
-	checkProfile := func() *soapError {
-		if a.ProfileToken != profMain && a.ProfileToken != profSub {
-			return fault("ter:InvalidArgVal/ter:NoProfile", "no such profile: "+a.ProfileToken)
-		}
-		return nil
-	}
+	checkProfile := func() *soapError { return checkProfile(a.ProfileToken) }
 	switch action {
 	case "GetServiceCapabilities":
 		return `<tptz:GetServiceCapabilitiesResponse><tptz:Capabilities EFlip="false" Reverse="false" GetCompatibleConfigurations="true" MoveStatus="true" StatusPosition="true"/></tptz:GetServiceCapabilitiesResponse>`, nil

@@ -3,7 +3,6 @@ package camsim_test
 import (
 	"context"
 	"fmt"
-	"math"
 	"os/exec"
 	"testing"
 	"time"
@@ -12,63 +11,15 @@ import (
 	"velo/onvif/camsim"
 )
 
-// grabGray decodes one frame of an RTSP stream with ffmpeg (an independent
-// decoder) and returns its luma plane.
-func grabGray(t *testing.T, url string, w, h int) []byte {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url,
-		"-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-").Output()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v", err)
-	}
-	if len(out) != w*h {
-		t.Fatalf("frame is %d bytes, want %d", len(out), w*h)
-	}
-	return out
-}
-
-// stddev of luma inside a normalized rect, shrunk by 6 px against edge blur.
-func stddev(y []byte, w, h int, r camsim.NormRect) float64 {
-	x0, y0 := int(r.X0*float64(w))+6, int(r.Y0*float64(h))+6
-	x1, y1 := int(r.X1*float64(w))-6, int(r.Y1*float64(h))-6
-	var n, sum, sq float64
-	for yy := y0; yy < y1; yy++ {
-		for xx := x0; xx < x1; xx++ {
-			v := float64(y[yy*w+xx])
-			sum += v
-			sq += v * v
-			n++
-		}
-	}
-	if n == 0 {
-		return 0
-	}
-	m := sum / n
-	return math.Sqrt(sq/n - m*m)
-}
-
 func TestVideoSceneFollowsPTZ(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Fatal("ffmpeg not installed: run `make deps`")
 	}
 	cfg := camsim.CameraConfig{ID: "v", Address: "127.0.99.1", Username: "u", Password: "p4ss", Scene: "ptz", FPS: 5,
 		PTZ: &camsim.PTZConfig{PanTiltSpeed: 4, ZoomSpeed: 4, Presets: []camsim.PresetConfig{{Token: "1", Name: "right", Pan: 0.3, Tilt: 0.1, Zoom: 0.3}}}}
-	f := false
-	sim, err := camsim.New(camsim.Config{Discovery: camsim.DiscoveryConfig{Unicast: &f}, Cameras: []camsim.CameraConfig{cfg}}, camsim.Options{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := camsim.StartForTest(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := sim.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	if err := sim.WaitVideo(ctx); err != nil {
-		t.Fatal(err)
-	}
 	cam := sim.Camera("v")
 	cc := cam.Config()
 	if cc.Width != 1920 || cc.Height != 1080 {
@@ -87,16 +38,16 @@ func TestVideoSceneFollowsPTZ(t *testing.T) {
 		var problems []string
 		for try := 0; try < 10; try++ {
 			problems = nil
-			y := grabGray(t, url, cc.Width, cc.Height)
+			y := camsim.GrabLuma(t, url, cc.Width, cc.Height, 1)
 			for name, r := range regs {
-				if sd := stddev(y, cc.Width, cc.Height, r); sd < 12 {
+				if sd := camsim.LumaStddev(y, cc.Width, cc.Height, r, 6); sd < 12 {
 					problems = append(problems, fmt.Sprintf("%s at %+v: luma stddev %.1f, marker missing", name, r, sd))
 				}
 			}
 			// A plain wall patch right of the badge reader carries no pattern.
 			b := regs[camsim.RegionBadgeReader]
 			wall := camsim.NormRect{X0: b.X1 + 0.02, Y0: b.Y0, X1: b.X1 + 0.06, Y1: b.Y1}
-			if sd := stddev(y, cc.Width, cc.Height, wall); sd > 4 {
+			if sd := camsim.LumaStddev(y, cc.Width, cc.Height, wall, 6); sd > 4 {
 				problems = append(problems, fmt.Sprintf("wall next to the badge reader: stddev %.1f", sd))
 			}
 			if len(problems) == 0 {
