@@ -1,0 +1,167 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"velo/masking"
+	"velo/onvif"
+	"velo/onvif/camsim"
+)
+
+type eventLog struct {
+	mu sync.Mutex
+	ev []Event
+	ch chan Event
+}
+
+func (e *eventLog) add(ev Event) {
+	e.mu.Lock()
+	e.ev = append(e.ev, ev)
+	e.mu.Unlock()
+	e.ch <- ev
+}
+
+func (e *eventLog) wait(t *testing.T, kind EventKind, within time.Duration) Event {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case ev := <-e.ch:
+			if ev.Kind == kind {
+				return ev
+			}
+		case <-deadline:
+			t.Fatalf("no %s event within %v", kind, within)
+		}
+	}
+}
+
+// frameVerdict pushes one frame through the masker as the pipeline would.
+func frameVerdict(m *masking.Masker) (masking.Verdict, masking.Reason) {
+	f := masking.NewFrame(64, 36)
+	f.Captured = time.Now()
+	return m.Process(f)
+}
+
+func TestPTZLockAgainstSimulator(t *testing.T) {
+	cfg := camsim.CameraConfig{ID: "lock", Address: "127.0.96.1", NoVideo: true, Username: "op", Password: "pw-lock", Scene: "ptz",
+		PTZ: &camsim.PTZConfig{PanTiltSpeed: 1, ZoomSpeed: 1, Presets: []camsim.PresetConfig{
+			{Token: "1", Name: "entrance", Pan: 0.1, Tilt: 0, Zoom: 0.2}, {Token: "2", Name: "street", Pan: -0.5, Tilt: -0.3, Zoom: 0}}}}
+	sim := camsim.StartForTest(t, cfg)
+	cam := sim.Camera("lock")
+	c, err := onvif.NewClient(onvif.Config{XAddr: cam.XAddr(), Username: "op", Password: "pw-lock"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := masking.NewMasker("lock", masking.FailBlank)
+	m.SetSettle(0)
+	if _, err := m.SetMaskSets([]masking.MaskSet{{Preset: "1", Masks: []masking.Mask{{Name: "door", Polygon: []masking.Point{{X: 0.1, Y: 0.1}, {X: 0.3, Y: 0.1}, {X: 0.3, Y: 0.4}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	log := &eventLog{ch: make(chan Event, 64)}
+	const interval = 100 * time.Millisecond
+	lock, err := NewLock(LockConfig{Camera: "lock", Profile: "main", Interval: interval, EscalateAfter: 2, RetryMove: time.Second,
+		Preset: ApprovedPreset{Token: "1", Pan: 0.1, Tilt: 0, Zoom: 0.2, Tolerance: 0.01}}, c, m, log.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, why := frameVerdict(m); v != masking.Blanked || why != masking.ReasonNotApproved {
+		t.Fatalf("before the lock runs: %v %s", v, why)
+	}
+	done := make(chan error, 1)
+	go func() { done <- lock.Run(ctx) }()
+
+	// Start: goes to the approved preset, output stays blank until there.
+	log.wait(t, EventLocked, 10*time.Second)
+	if v, _ := frameVerdict(m); v != masking.Masked {
+		t.Fatalf("locked but frames not masked normally: %v", v)
+	}
+	for round := 1; round <= 2; round++ {
+		// Someone moves the camera from its web page.
+		tampered := time.Now()
+		cam.Tamper(camsim.Position{Pan: 0.6, Tilt: 0.2, Zoom: 0.5})
+		ev := log.wait(t, EventDrift, 5*time.Second)
+		detect := time.Since(tampered)
+		// Blank within one poll interval (plus the status round trip).
+		if detect > 2*interval+100*time.Millisecond {
+			t.Errorf("round %d: drift detected after %v, poll interval %v", round, detect, interval)
+		}
+		if v, why := frameVerdict(m); v != masking.Blanked || why != masking.ReasonNotApproved {
+			t.Fatalf("round %d: after drift frames are %v (%s), want blanked", round, v, why)
+		}
+		if ev.Position == nil {
+			t.Errorf("drift event without position")
+		}
+		if round == 2 {
+			log.wait(t, EventTamperSuspected, time.Second)
+		}
+		// While the camera moves back, frames stay blank.
+		if p, moving := cam.Position(); moving || p.Pan != 0.1 {
+			if v, _ := frameVerdict(m); v != masking.Blanked {
+				t.Fatal("output restored while the camera is still off its view")
+			}
+		}
+		log.wait(t, EventSnapBack, 10*time.Second)
+		p, _ := cam.Position()
+		if d := p.Pan - 0.1; d > 0.01 || d < -0.01 {
+			t.Errorf("snap-back reported at pan %.3f", p.Pan)
+		}
+		if v, _ := frameVerdict(m); v != masking.Masked {
+			t.Fatalf("round %d: after snap-back frames are %v", round, v)
+		}
+		t.Logf("round %d: drift detected after %v", round, detect)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPTZLockUnknownPositionIsNotApproved(t *testing.T) {
+	cfg := camsim.CameraConfig{ID: "unk", Address: "127.0.96.2", NoVideo: true, Username: "op", Password: "pw", Scene: "ptz",
+		PTZ: &camsim.PTZConfig{PanTiltSpeed: 4, Presets: []camsim.PresetConfig{{Token: "1", Name: "a"}}}}
+	sim := camsim.StartForTest(t, cfg)
+	cam := sim.Camera("unk")
+	c, _ := onvif.NewClient(onvif.Config{XAddr: cam.XAddr(), Username: "op", Password: "pw"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, _ := masking.NewMasker("unk", masking.FailDrop)
+	m.SetSettle(0)
+	_, _ = m.SetMaskSets([]masking.MaskSet{{Preset: "1"}})
+	log := &eventLog{ch: make(chan Event, 64)}
+	lock, _ := NewLock(LockConfig{Camera: "unk", Profile: "main", Interval: 50 * time.Millisecond,
+		Preset: ApprovedPreset{Token: "1", Tolerance: 0.01}}, c, m, log.add)
+	go func() { _ = lock.Run(ctx) }()
+	log.wait(t, EventLocked, 5*time.Second)
+	cam.SetFault("GetStatus", "ter:Action/ter:Busy")
+	log.wait(t, EventPositionUnknown, 2*time.Second)
+	if v, why := frameVerdict(m); v != masking.Dropped || why != masking.ReasonNotApproved {
+		t.Fatalf("unknown position: frames %v (%s)", v, why)
+	}
+	cam.SetFault("GetStatus", "")
+	log.wait(t, EventSnapBack, 2*time.Second)
+	if v, _ := frameVerdict(m); v != masking.Masked {
+		t.Fatalf("position known again: %v", v)
+	}
+}
+
+func TestNewLockValidates(t *testing.T) {
+	for _, tc := range []LockConfig{
+		{Camera: "c", Profile: "main", Preset: ApprovedPreset{Token: "", Tolerance: 0.01}},
+		{Camera: "c", Profile: "", Preset: ApprovedPreset{Token: "1", Tolerance: 0.01}},
+		{Camera: "c", Profile: "main", Preset: ApprovedPreset{Token: "1", Tolerance: 0}},
+		{Camera: "c", Profile: "main", Preset: ApprovedPreset{Token: "1", Tolerance: 0.9}},
+	} {
+		if _, err := NewLock(tc, nil, nil, nil); err == nil {
+			t.Errorf("%+v accepted", tc)
+		}
+	}
+}
