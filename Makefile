@@ -20,7 +20,7 @@ build: deps ## build bin/velo and bin/camsim
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/velo ./cmd/velo
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/camsim ./cmd/camsim
 
-run: build ## the demo: start three simulated cameras, discover and probe them
+run: build ## the demo: three simulated cameras, discovered, probed, then masked and locked by `velo run`
 	@bash deploy/demo/run.sh
 
 peers: deps ## install the independent npm ONVIF client used by tests (build/npm)

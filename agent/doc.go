@@ -1,4 +1,6 @@
-// Package agent will hold Velo's supervisor and policy: configuration,
-// per-camera workers, the PTZ lock, MQTT telemetry and commands, audit and
-// retention. It is not built yet (see README, Status).
+// Package agent is Velo's supervisor and policy: the site configuration
+// (loaded once, validated with file/line errors), one worker per camera
+// (identity check, masking pipeline, relay), and the PTZ lock that keeps a
+// camera on its approved preset and blanks its output while it is not.
+// MQTT telemetry, audit and retention are still to come (see README).
 package agent

@@ -185,6 +185,11 @@ type EncoderConfig struct {
 	// PublishURL is where the encoded stream is published (the relay's
 	// PublishURL). Empty: the stream is encoded and discarded (benchmarks).
 	PublishURL string
+	// Abort, when set, is called if closing the encoder takes longer than
+	// CloseTimeout (default 3 s): rtspclientsink can wait forever on its
+	// TEARDOWN; the relay's Kick drops the connection and releases it.
+	Abort        func()
+	CloseTimeout time.Duration
 }
 
 // DefaultEncoderElement is software x264 for live video.
@@ -273,8 +278,28 @@ func (e *Encoder) Write(f *Frame) error {
 	return e.vw.Write(m)
 }
 
-// Close flushes the encoder.
-func (e *Encoder) Close() error { return e.vw.Close() }
+// Close flushes the encoder. If that hangs past CloseTimeout, Abort is
+// called and Close waits for the writer to return.
+func (e *Encoder) Close() error {
+	done := make(chan error, 1)
+	go func() { done <- e.vw.Close() }()
+	timeout := e.cfg.CloseTimeout
+	if timeout <= 0 {
+		timeout = 3 * time.Second
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+	}
+	if e.cfg.Abort == nil {
+		return <-done
+	}
+	e.cfg.Abort()
+	return <-done
+}
 
 // LazyEncoder opens an Encoder at the first frame, with that frame's size
 // (the camera decides its resolution). A later frame of another size is an

@@ -19,6 +19,11 @@ var version = "dev"
 const usage = `velo — ONVIF privacy agent for camera gateways
 
 Usage:
+  velo run [--config /etc/velo/site.yaml] [--debug]
+      Run the agent: per camera, check its identity, lock PTZ to the approved
+      preset, mask before encoding and serve masked RTSP to operators.
+  velo config check FILE
+      Validate a site config; errors name file, line, field and reason.
   velo discover [--iface NAME …] [--unicast HOST|CIDR …] [--no-multicast]
                 [--window 3s] [--user U --password-file F --allow CIDR …] [--json]
       Find ONVIF cameras with WS-Discovery and print address, manufacturer,
@@ -56,6 +61,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdProbe(ctx, args[1:], stdout, stderr)
 	case "mask":
 		err = cmdMask(ctx, args[1:], stdout, stderr)
+	case "run":
+		err = cmdRun(ctx, args[1:], stdout, stderr)
+	case "config":
+		err = cmdConfig(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "velo", version)
 		return 0

@@ -29,10 +29,16 @@ for cam in ptz-entrance:11 badge-corridor:12 street-gate:13; do
   echo
 done
 cat <<'MSG'
-What you saw: three simulated cameras (a PTZ with presets, a fixed camera on a
-badge reader that only accepts HTTP digest, a street camera whose clock is an
-hour ahead and that reports a wrong IP), discovered and read by Velo.
-Keep the cameras running with `bin/camsim` and try, e.g.:
-  ffplay -rtsp_transport tcp rtsp://velo:demo-ptz-pass@127.0.0.11:8554/main
+== velo run --config deploy/demo/site.yaml ==
+The agent now checks each camera's serial, locks the PTZ camera to its
+approved preset, masks the badge reader and the street before encoding, and
+serves the masked streams (operator "ops", password in deploy/demo/ops.password):
+  ffplay -rtsp_transport tcp rtsp://ops:demo-ops-pass@127.0.0.1:8654/ptz-entrance
+  ffplay -rtsp_transport tcp rtsp://ops:demo-ops-pass@127.0.0.1:8654/badge-corridor
+  ffplay -rtsp_transport tcp rtsp://ops:demo-ops-pass@127.0.0.1:8654/street-gate
+Tamper with the PTZ camera as its web page would, and watch the log: drift →
+output blanked → moved back → snap_back:
   curl --digest -u velo:demo-ptz-pass -X POST 'http://127.0.0.11:8080/camsim/tamper?pan=0.5'
+Ctrl-C stops everything.
 MSG
+"$BIN/velo" run --config deploy/demo/site.yaml

@@ -99,6 +99,23 @@ func (s *Server) Publishing(name string) bool {
 	return s.streams[name] != nil
 }
 
+// Kick closes the publishing session of stream name, if any. An encoder
+// whose shutdown hangs (rtspclientsink waiting on its TEARDOWN) is released
+// by it.
+func (s *Server) Kick(name string) {
+	s.mu.Lock()
+	var sess []*gortsplib.ServerSession
+	for ss, n := range s.publishers {
+		if n == name {
+			sess = append(sess, ss)
+		}
+	}
+	s.mu.Unlock()
+	for _, ss := range sess {
+		ss.Close()
+	}
+}
+
 // Denied returns how many reader requests were refused.
 func (s *Server) Denied() uint64 {
 	s.mu.Lock()

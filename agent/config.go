@@ -1,0 +1,388 @@
+package agent
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"velo/masking"
+)
+
+// Config is a site configuration (YAML). Load reads it; Validate checks it
+// with no I/O beyond what Load already did.
+type Config struct {
+	Site      SiteConfig       `yaml:"site"`
+	Gateway   string           `yaml:"gateway"`
+	Outputs   OutputsConfig    `yaml:"outputs"`
+	Operators []OperatorConfig `yaml:"operators"`
+	Cameras   []CameraConfig   `yaml:"cameras"`
+
+	file  string
+	lines map[string]int
+}
+
+// SiteConfig names the site and its controller (titolare).
+type SiteConfig struct {
+	Name       string   `yaml:"name"`
+	Controller string   `yaml:"controller"`
+	Purposes   []string `yaml:"purposes"`
+}
+
+// OutputsConfig configures the gateway's outputs.
+type OutputsConfig struct {
+	// RTSPListen is the relay's address (masked streams). Default
+	// 127.0.0.1:8654.
+	RTSPListen string `yaml:"rtsp_listen"`
+	// RecordDir receives recorded segments (per camera record.enabled).
+	RecordDir string `yaml:"record_dir"`
+}
+
+// OperatorConfig is a person allowed to view masked live streams.
+type OperatorConfig struct {
+	Name         string   `yaml:"name"`
+	PasswordFile string   `yaml:"password_file"`
+	Cameras      []string `yaml:"cameras"`
+
+	password string
+}
+
+// Duration is a YAML duration ("1s", "5m").
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (e.g. 1s, 5m)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// CameraConfig is one camera.
+type CameraConfig struct {
+	ID      string `yaml:"id"`
+	Purpose string `yaml:"purpose"`
+	// Match identifies the camera: serial, MAC or endpoint — never its IP
+	// alone.
+	Match        MatchConfig `yaml:"match"`
+	XAddr        string      `yaml:"xaddr"`
+	Username     string      `yaml:"username"`
+	PasswordFile string      `yaml:"password_file"`
+	// Profile is the media profile token to stream (default: the first).
+	Profile  string         `yaml:"profile"`
+	FailMode string         `yaml:"fail_mode"`
+	Presets  []PresetConfig `yaml:"presets"`
+	// Masks apply to a fixed camera (no presets).
+	Masks   []masking.Mask `yaml:"masks"`
+	PTZLock struct {
+		Interval Duration `yaml:"interval"`
+	} `yaml:"ptz_lock"`
+	Record struct {
+		Enabled bool     `yaml:"enabled"`
+		Segment Duration `yaml:"segment"`
+	} `yaml:"record"`
+	Encoder struct {
+		Element     string `yaml:"element"`
+		BitrateKbps int    `yaml:"bitrate_kbps"`
+		FPS         int    `yaml:"fps"`
+	} `yaml:"encoder"`
+
+	password string
+}
+
+// MatchConfig says how a discovered device is recognised.
+type MatchConfig struct {
+	Serial   string `yaml:"serial"`
+	MAC      string `yaml:"mac"`
+	Endpoint string `yaml:"endpoint"`
+}
+
+// PresetConfig is an approved view (ER-4.7: its approval is recorded).
+type PresetConfig struct {
+	Token    string `yaml:"token"`
+	Position struct {
+		Pan  float64 `yaml:"pan"`
+		Tilt float64 `yaml:"tilt"`
+		Zoom float64 `yaml:"zoom"`
+	} `yaml:"position"`
+	Tolerance float64        `yaml:"tolerance"`
+	Approval  ApprovalConfig `yaml:"approval"`
+	Masks     []masking.Mask `yaml:"masks"`
+}
+
+// ApprovalConfig is who approved a view, when, and in which document.
+type ApprovalConfig struct {
+	By       string `yaml:"by"`
+	Date     string `yaml:"date"`
+	Document string `yaml:"document"`
+}
+
+// Load reads path, decodes it strictly (unknown fields are errors), reads
+// the password files it names, and validates. Every error names the file,
+// line, field and reason.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	c := &Config{file: path, lines: map[string]int{}}
+	if len(root.Content) > 0 {
+		walkLines(root.Content[0], "", c.lines)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if err := c.readSecrets(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func walkLines(n *yaml.Node, path string, out map[string]int) {
+	if _, ok := out[path]; !ok { // a key's own line wins over its value's
+		out[path] = n.Line
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			out[p] = n.Content[i].Line
+			walkLines(n.Content[i+1], p, out)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			walkLines(c, fmt.Sprintf("%s[%d]", path, i), out)
+		}
+	}
+}
+
+// fieldError names file, line, field and reason.
+func (c *Config) fieldError(field, format string, args ...any) error {
+	line := c.lines[field]
+	for p := field; line == 0 && p != ""; {
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+		line = c.lines[p]
+	}
+	return fmt.Errorf("config: %s:%d: %s: %s", c.file, line, field, fmt.Sprintf(format, args...))
+}
+
+// Validate checks every rule; it does no I/O.
+func (c *Config) Validate() error {
+	if strings.TrimSpace(c.Site.Name) == "" {
+		return c.fieldError("site.name", "required")
+	}
+	if strings.TrimSpace(c.Site.Controller) == "" {
+		return c.fieldError("site.controller", "required (the titolare answering for the site)")
+	}
+	if len(c.Site.Purposes) == 0 {
+		return c.fieldError("site.purposes", "at least one purpose is required (G-2c)")
+	}
+	if c.Gateway == "" || strings.ContainsAny(c.Gateway, "/#+ ") {
+		return c.fieldError("gateway", "%q must be non-empty without / # + or spaces (it names MQTT topics)", c.Gateway)
+	}
+	if c.Outputs.RTSPListen == "" {
+		c.Outputs.RTSPListen = "127.0.0.1:8654"
+	}
+	if _, _, err := net.SplitHostPort(c.Outputs.RTSPListen); err != nil {
+		return c.fieldError("outputs.rtsp_listen", "%q is not host:port", c.Outputs.RTSPListen)
+	}
+	ids := map[string]bool{}
+	matches := map[string]string{}
+	for i := range c.Cameras {
+		cam := &c.Cameras[i]
+		f := func(name string) string { return fmt.Sprintf("cameras[%d].%s", i, name) }
+		if cam.ID == "" || strings.ContainsAny(cam.ID, "/#+ ") {
+			return c.fieldError(f("id"), "%q must be non-empty without / # + or spaces", cam.ID)
+		}
+		if ids[cam.ID] {
+			return c.fieldError(f("id"), "duplicate camera id %q", cam.ID)
+		}
+		ids[cam.ID] = true
+		if strings.TrimSpace(cam.Purpose) == "" {
+			return c.fieldError(f("purpose"), "camera %q: a purpose is required (G-2c)", cam.ID)
+		}
+		m := cam.Match
+		key := ""
+		switch {
+		case m.Serial != "":
+			key = "serial:" + m.Serial
+		case m.MAC != "":
+			if _, err := net.ParseMAC(m.MAC); err != nil {
+				return c.fieldError(f("match.mac"), "camera %q: %q is not a MAC address", cam.ID, m.MAC)
+			}
+			key = "mac:" + strings.ToLower(m.MAC)
+		case m.Endpoint != "":
+			key = "endpoint:" + m.Endpoint
+		default:
+			return c.fieldError(f("match"), "camera %q: match by serial, mac or endpoint (never by IP alone)", cam.ID)
+		}
+		if other, dup := matches[key]; dup {
+			return c.fieldError(f("match"), "camera %q matches the same device as %q", cam.ID, other)
+		}
+		matches[key] = cam.ID
+		u, err := url.Parse(cam.XAddr)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c.fieldError(f("xaddr"), "camera %q: %q is not http(s)://host/path", cam.ID, redactURL(cam.XAddr))
+		}
+		if u.User != nil {
+			return c.fieldError(f("xaddr"), "camera %q: credentials belong in username/password_file, not in the URL", cam.ID)
+		}
+		if cam.Username != "" && cam.PasswordFile == "" {
+			return c.fieldError(f("password_file"), "camera %q: required with username", cam.ID)
+		}
+		switch cam.FailMode {
+		case "":
+			cam.FailMode = string(masking.FailBlank)
+		case string(masking.FailBlank), string(masking.FailDrop):
+		default:
+			return c.fieldError(f("fail_mode"), "camera %q: %q is not blank or drop", cam.ID, cam.FailMode)
+		}
+		if len(cam.Presets) > 0 && len(cam.Masks) > 0 {
+			return c.fieldError(f("masks"), "camera %q: a PTZ camera has masks per preset, not camera-wide", cam.ID)
+		}
+		toks := map[string]bool{}
+		for j := range cam.Presets {
+			p := &cam.Presets[j]
+			pf := func(name string) string { return fmt.Sprintf("cameras[%d].presets[%d].%s", i, j, name) }
+			if p.Token == "" {
+				return c.fieldError(pf("token"), "camera %q: required", cam.ID)
+			}
+			if toks[p.Token] {
+				return c.fieldError(pf("token"), "camera %q: duplicate preset %q", cam.ID, p.Token)
+			}
+			toks[p.Token] = true
+			pos := p.Position
+			if pos.Pan < -1 || pos.Pan > 1 || pos.Tilt < -1 || pos.Tilt > 1 || pos.Zoom < 0 || pos.Zoom > 1 {
+				return c.fieldError(pf("position"), "camera %q preset %q: outside the generic spaces (pan/tilt −1..1, zoom 0..1)", cam.ID, p.Token)
+			}
+			if p.Tolerance == 0 {
+				p.Tolerance = 0.02
+			}
+			if p.Tolerance < 0 || p.Tolerance > 0.5 {
+				return c.fieldError(pf("tolerance"), "camera %q preset %q: %g out of (0, 0.5]", cam.ID, p.Token, p.Tolerance)
+			}
+			a := p.Approval
+			if a.By == "" || a.Date == "" || a.Document == "" {
+				return c.fieldError(pf("approval"), "camera %q preset %q: by, date and document are required (ER-4.7)", cam.ID, p.Token)
+			}
+			if _, err := time.Parse("2006-01-02", a.Date); err != nil {
+				return c.fieldError(pf("approval.date"), "camera %q preset %q: %q is not YYYY-MM-DD", cam.ID, p.Token, a.Date)
+			}
+			set := masking.MaskSet{Camera: cam.ID, Preset: p.Token, Masks: p.Masks}
+			if err := set.Validate(); err != nil {
+				return c.fieldError(pf("masks"), "%v", err)
+			}
+		}
+		set := masking.MaskSet{Camera: cam.ID, Masks: cam.Masks}
+		if err := set.Validate(); err != nil {
+			return c.fieldError(f("masks"), "%v", err)
+		}
+		if cam.PTZLock.Interval != 0 && (time.Duration(cam.PTZLock.Interval) < 100*time.Millisecond || time.Duration(cam.PTZLock.Interval) > time.Minute) {
+			return c.fieldError(f("ptz_lock.interval"), "camera %q: %v out of 100ms..1m", cam.ID, time.Duration(cam.PTZLock.Interval))
+		}
+		if cam.Record.Enabled && c.Outputs.RecordDir == "" {
+			return c.fieldError("outputs.record_dir", "required: camera %q records", cam.ID)
+		}
+		if s := time.Duration(cam.Record.Segment); cam.Record.Enabled && s != 0 && (s < 10*time.Second || s > time.Hour) {
+			return c.fieldError(f("record.segment"), "camera %q: %v out of 10s..1h", cam.ID, s)
+		}
+		if strings.Contains(cam.Encoder.Element, "!") {
+			return c.fieldError(f("encoder.element"), "camera %q: one element, not a pipeline", cam.ID)
+		}
+	}
+	names := map[string]bool{}
+	for i, op := range c.Operators {
+		f := func(name string) string { return fmt.Sprintf("operators[%d].%s", i, name) }
+		if op.Name == "" || names[op.Name] {
+			return c.fieldError(f("name"), "%q is empty or duplicate", op.Name)
+		}
+		names[op.Name] = true
+		if op.PasswordFile == "" {
+			return c.fieldError(f("password_file"), "operator %q: required", op.Name)
+		}
+		for j, id := range op.Cameras {
+			if !ids[id] {
+				return c.fieldError(fmt.Sprintf("operators[%d].cameras[%d]", i, j), "operator %q: no camera %q", op.Name, id)
+			}
+		}
+	}
+	return nil
+}
+
+// readSecrets reads password files (relative to the config's folder) and
+// refuses files others can read.
+func (c *Config) readSecrets(base string) error {
+	read := func(field, p string) (string, error) {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(base, p)
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			return "", c.fieldError(field, "%v", err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			return "", c.fieldError(field, "%s is readable by group or others (mode %v); chmod 600", p, st.Mode().Perm())
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return "", c.fieldError(field, "%v", err)
+		}
+		pw, _, _ := strings.Cut(string(data), "\n")
+		if pw = strings.TrimRight(pw, "\r"); pw == "" {
+			return "", c.fieldError(field, "%s: empty first line", p)
+		}
+		return pw, nil
+	}
+	for i := range c.Cameras {
+		if c.Cameras[i].PasswordFile == "" {
+			continue
+		}
+		pw, err := read(fmt.Sprintf("cameras[%d].password_file", i), c.Cameras[i].PasswordFile)
+		if err != nil {
+			return err
+		}
+		c.Cameras[i].password = pw
+	}
+	for i := range c.Operators {
+		pw, err := read(fmt.Sprintf("operators[%d].password_file", i), c.Operators[i].PasswordFile)
+		if err != nil {
+			return err
+		}
+		c.Operators[i].password = pw
+	}
+	return nil
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable)"
+	}
+	u.User = nil
+	return u.String()
+}

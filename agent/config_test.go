@@ -1,0 +1,159 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const goodConfig = `site:
+  name: Test site
+  controller: Test S.r.l.
+  purposes: [asset protection]
+gateway: gw-1
+outputs:
+  rtsp_listen: 127.0.0.1:18654
+  record_dir: REC
+operators:
+  - name: ops
+    password_file: ops.pw
+    cameras: [cam1]
+cameras:
+  - id: cam1
+    purpose: entrance
+    match: {serial: S1}
+    xaddr: http://127.0.0.1:8080/onvif/device_service
+    username: u
+    password_file: cam.pw
+    record: {enabled: true, segment: 30s}
+    presets:
+      - token: "1"
+        position: {pan: 0.1, tilt: 0, zoom: 0.2}
+        tolerance: 0.02
+        approval: {by: A. Bianchi, date: 2026-10-01, document: DOC-1}
+        masks:
+          - name: badge
+            polygon: [{x: 0.1, y: 0.1}, {x: 0.3, y: 0.1}, {x: 0.3, y: 0.3}]
+  - id: cam2
+    purpose: yard
+    match: {mac: "02:00:00:00:00:02"}
+    xaddr: http://127.0.0.2:8080/onvif/device_service
+    masks:
+      - name: street
+        style: blur
+        polygon: [{x: 0, y: 0.5}, {x: 1, y: 0.5}, {x: 1, y: 1}, {x: 0, y: 1}]
+`
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, pw := range map[string]string{"ops.pw": "op-secret\n", "cam.pw": "cam-secret\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(pw), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text = strings.ReplaceAll(text, "REC", filepath.Join(dir, "rec"))
+	p := filepath.Join(dir, "site.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigGood(t *testing.T) {
+	c, err := Load(writeConfig(t, goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cameras[0].password != "cam-secret" || c.Operators[0].password != "op-secret" {
+		t.Error("password files not read")
+	}
+	if c.Cameras[1].FailMode != "blank" || c.Cameras[0].Presets[0].Masks[0].Style != "fill" {
+		t.Error("defaults not filled")
+	}
+}
+
+// One case per rule: each error names file, line, field and reason.
+func TestConfigRules(t *testing.T) {
+	cases := []struct {
+		name, old, new, field, reason string
+		line                          int
+	}{
+		{"site name", "name: Test site", "name: \"\"", "site.name", "required", 2},
+		{"controller", "controller: Test S.r.l.", "controller: \"\"", "site.controller", "titolare", 3},
+		{"purposes", "purposes: [asset protection]", "purposes: []", "site.purposes", "G-2c", 4},
+		{"gateway", "gateway: gw-1", "gateway: gw/1", "gateway", "MQTT topics", 5},
+		{"rtsp listen", "rtsp_listen: 127.0.0.1:18654", "rtsp_listen: nowhere", "outputs.rtsp_listen", "host:port", 7},
+		{"camera id", "id: cam2", "id: cam1", "cameras[1].id", "duplicate", 29},
+		{"purpose", "purpose: yard", "purpose: \"\"", "cameras[1].purpose", "purpose is required", 30},
+		{"match by ip only", "match: {mac: \"02:00:00:00:00:02\"}", "match: {}", "cameras[1].match", "never by IP alone", 31},
+		{"bad mac", "\"02:00:00:00:00:02\"", "\"zz\"", "cameras[1].match.mac", "not a MAC", 31},
+		{"same device", "match: {mac: \"02:00:00:00:00:02\"}", "match: {serial: S1}", "cameras[1].match", "same device", 31},
+		{"xaddr", "xaddr: http://127.0.0.2:8080/onvif/device_service", "xaddr: ftp://x", "cameras[1].xaddr", "not http", 32},
+		{"xaddr credentials", "xaddr: http://127.0.0.2:8080/onvif/device_service", "xaddr: http://u:p@127.0.0.2/onvif", "cameras[1].xaddr", "credentials", 32},
+		{"password file", "password_file: cam.pw\n", "\n", "cameras[0].password_file", "required with username", 14},
+		{"fail mode", "purpose: yard", "purpose: yard\n    fail_mode: raw", "cameras[1].fail_mode", "not blank or drop", 31},
+		{"token", "token: \"1\"", "token: \"\"", "cameras[0].presets[0].token", "required", 22},
+		{"position", "position: {pan: 0.1, tilt: 0, zoom: 0.2}", "position: {pan: 1.5, tilt: 0, zoom: 0.2}", "cameras[0].presets[0].position", "generic spaces", 23},
+		{"tolerance", "tolerance: 0.02", "tolerance: 0.9", "cameras[0].presets[0].tolerance", "out of", 24},
+		{"approval", "document: DOC-1", "document: \"\"", "cameras[0].presets[0].approval", "ER-4.7", 25},
+		{"approval date", "date: 2026-10-01", "date: yesterday", "cameras[0].presets[0].approval.date", "YYYY-MM-DD", 25},
+		{"mask", "{x: 0.3, y: 0.3}]", "{x: 1.3, y: 0.3}]", "cameras[0].presets[0].masks", "outside [0,1]", 26},
+		{"fixed mask", "{x: 1, y: 1}, {x: 0, y: 1}]", "{x: 0, y: 1}, {x: 1, y: 1}]", "cameras[1].masks", "self-intersecting", 33},
+		{"record dir", "  record_dir: REC\n", "", "outputs.record_dir", "required", 6},
+		{"segment", "segment: 30s", "segment: 2s", "cameras[0].record.segment", "out of 10s..1h", 20},
+		{"operator camera", "cameras: [cam1]", "cameras: [cam9]", "operators[0].cameras[0]", "no camera", 12},
+		{"unknown field", "gateway: gw-1", "gateway: gw-1\ncolour: red", "", "field colour not found", 6},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(goodConfig, tc.old) {
+				t.Fatalf("test bug: %q not in config", tc.old)
+			}
+			p := writeConfig(t, strings.Replace(goodConfig, tc.old, tc.new, 1))
+			_, err := Load(p)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			msg := err.Error()
+			want := []string{p, tc.reason}
+			if tc.field != "" {
+				want = append(want, tc.field+":", ":"+itoa(tc.line)+":")
+			}
+			for _, w := range want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q lacks %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigRefusesReadablePasswordFile(t *testing.T) {
+	p := writeConfig(t, goodConfig)
+	if err := os.Chmod(filepath.Join(filepath.Dir(p), "cam.pw"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(p)
+	if err == nil || !strings.Contains(err.Error(), "chmod 600") || strings.Contains(err.Error(), "cam-secret") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDemoConfigIsValid(t *testing.T) {
+	if _, err := Load("../deploy/demo/site.yaml"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func itoa(i int) string {
+	s := ""
+	if i == 0 {
+		return "0"
+	}
+	for ; i > 0; i /= 10 {
+		s = string(rune('0'+i%10)) + s
+	}
+	return s
+}
