@@ -184,7 +184,7 @@ func errString(err error) string {
 // runCamera is one connection: identity check, stream URI, masker, PTZ
 // lock, pipeline, recorder. It returns when any of them fails.
 func (a *Agent) runCamera(ctx context.Context, cam *CameraConfig, rel *relay.Server, recUser, recPass string, log zerolog.Logger) error {
-	cl, err := onvif.NewClient(onvif.Config{XAddr: cam.XAddr, Username: cam.Username, Password: cam.password, Timeout: 10 * time.Second})
+	cl, err := cam.Client()
 	if err != nil {
 		return err
 	}
@@ -203,21 +203,7 @@ func (a *Agent) runCamera(ctx context.Context, cam *CameraConfig, rel *relay.Ser
 	a.update(cam.ID, func(s *CameraState) { s.Identity = &info; s.Online = true; s.Error = "" })
 	log.Info().Str("model", info.Model).Str("firmware", info.FirmwareVersion).Msg("camera connected")
 
-	profiles, err := cl.GetProfiles(ctx)
-	if err != nil {
-		return err
-	}
-	var prof *onvif.Profile
-	for i := range profiles {
-		if cam.Profile == "" || profiles[i].Token == cam.Profile {
-			prof = &profiles[i]
-			break
-		}
-	}
-	if prof == nil {
-		return fmt.Errorf("camera %q: profile %q not found", cam.ID, cam.Profile)
-	}
-	uri, err := cl.GetStreamURI(ctx, prof.Token)
+	uri, prof, err := ResolveStream(ctx, cl, cam.ID, cam.Profile)
 	if err != nil {
 		return err
 	}
@@ -226,14 +212,7 @@ func (a *Agent) runCamera(ctx context.Context, cam *CameraConfig, rel *relay.Ser
 	if err != nil {
 		return err
 	}
-	var sets []masking.MaskSet
-	if len(cam.Presets) == 0 {
-		sets = append(sets, masking.MaskSet{Camera: cam.ID, Masks: cam.Masks})
-	}
-	for _, p := range cam.Presets {
-		sets = append(sets, masking.MaskSet{Camera: cam.ID, Preset: p.Token, Masks: p.Masks})
-	}
-	gen, err := masker.SetMaskSets(sets)
+	gen, err := masker.SetMaskSets(cam.MaskSets())
 	if err != nil {
 		return err
 	}
@@ -277,7 +256,7 @@ func (a *Agent) runCamera(ctx context.Context, cam *CameraConfig, rel *relay.Ser
 		a.update(cam.ID, func(s *CameraState) { s.Approved = true })
 	}
 
-	open, err := masking.CaptureConfig{URL: uri, Username: cam.Username, Password: cam.password}.Opener()
+	open, err := cam.Capture(uri).Opener()
 	if err != nil {
 		return err
 	}
@@ -317,4 +296,56 @@ func randomSecret() string {
 	b := make([]byte, 18)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// Client returns an ONVIF client for the camera (no I/O).
+func (c *CameraConfig) Client() (*onvif.Client, error) {
+	return onvif.NewClient(onvif.Config{XAddr: c.XAddr, Username: c.Username, Password: c.password, Timeout: 10 * time.Second})
+}
+
+// Capture returns the capture settings for the camera's stream uri.
+func (c *CameraConfig) Capture(uri string) masking.CaptureConfig {
+	return masking.CaptureConfig{URL: uri, Username: c.Username, Password: c.password}
+}
+
+// MaskSets returns the camera's mask sets: one per approved preset, or one
+// camera-wide set (preset "") for a fixed camera.
+func (c *CameraConfig) MaskSets() []masking.MaskSet {
+	if len(c.Presets) == 0 {
+		return []masking.MaskSet{{Camera: c.ID, Masks: c.Masks}}
+	}
+	var sets []masking.MaskSet
+	for _, p := range c.Presets {
+		sets = append(sets, masking.MaskSet{Camera: c.ID, Preset: p.Token, Masks: p.Masks})
+	}
+	return sets
+}
+
+// ResolveStream finds the profile (token, or the first when empty) and its
+// RTSP URI.
+func ResolveStream(ctx context.Context, cl *onvif.Client, camera, profile string) (string, *onvif.Profile, error) {
+	profiles, err := cl.GetProfiles(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	for i := range profiles {
+		if profile == "" || profiles[i].Token == profile {
+			uri, err := cl.GetStreamURI(ctx, profiles[i].Token)
+			if err != nil {
+				return "", nil, err
+			}
+			return uri, &profiles[i], nil
+		}
+	}
+	return "", nil, fmt.Errorf("camera %q: profile %q not found", camera, profile)
+}
+
+// Camera returns the configured camera with id, or nil.
+func (c *Config) Camera(id string) *CameraConfig {
+	for i := range c.Cameras {
+		if c.Cameras[i].ID == id {
+			return &c.Cameras[i]
+		}
+	}
+	return nil
 }

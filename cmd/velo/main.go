@@ -31,6 +31,7 @@ Usage:
   velo probe --xaddr URL [--user U --password-file F] [--timeout 10s] [--json]
       Read one camera: identity, services, profiles, stream URIs (credentials
       stripped), PTZ spaces, presets and status, Media2 mask options and masks.
+  velo mask preview --config SITE.yaml --camera ID [--preset TOKEN] --out FILE.jpg
   velo mask preview --stream RTSP_URL [--user U --password-file F] --masks FILE
                     [--preset TOKEN] [--backend gstreamer|ffmpeg] --out FILE.jpg
       Grab one frame, apply the mask set of the preset, write the masked JPEG.

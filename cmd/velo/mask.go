@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"velo/agent"
 	"velo/masking"
 )
 
@@ -15,10 +16,12 @@ func cmdMask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError{"mask: the only subcommand is `preview`"}
 	}
 	fs := newFlags("mask preview", stderr, "velo mask preview: grab one frame, apply the masks and write the masked JPEG, so an installer can check a mask on site.")
-	stream := fs.String("stream", "", "camera RTSP URL without credentials (required; `velo probe` prints it)")
+	cfgPath := fs.String("config", "", "site config; with --camera, the stream, credentials and masks come from it")
+	camID := fs.String("camera", "", "camera id in the site config")
+	stream := fs.String("stream", "", "camera RTSP URL without credentials (without --camera; `velo probe` prints it)")
 	user := fs.String("user", "", "camera user")
 	pwFile := fs.String("password-file", "", "file whose first line is the camera password")
-	maskPath := fs.String("masks", "", "mask file (YAML, see docs/masking.md) (required)")
+	maskPath := fs.String("masks", "", "mask file (YAML, see docs/masking.md) (without --camera)")
 	preset := fs.String("preset", "", "approved preset whose mask set to apply (\"\" for a fixed camera)")
 	backend := fs.String("backend", "gstreamer", "capture backend: gstreamer or ffmpeg")
 	out := fs.String("out", "", "JPEG file to write (required)")
@@ -26,22 +29,58 @@ func cmdMask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	if *stream == "" || *maskPath == "" || *out == "" {
-		return usageError{"mask preview: --stream, --masks and --out are required"}
+	if *out == "" {
+		return usageError{"mask preview: --out is required"}
 	}
-	mf, err := masking.LoadMaskFile(*maskPath)
-	if err != nil {
-		return err
-	}
-	cc := masking.CaptureConfig{URL: *stream, Username: *user, Backend: masking.Backend(*backend)}
-	if *user != "" {
-		if *pwFile == "" {
-			return usageError{"mask preview: --user needs --password-file"}
+	var mf masking.MaskFile
+	var cc masking.CaptureConfig
+	var err error
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	switch {
+	case *camID != "":
+		if *cfgPath == "" {
+			return usageError{"mask preview: --camera needs --config"}
 		}
-		if cc.Password, err = readPassword(*pwFile); err != nil {
+		cfg, err := agent.Load(*cfgPath)
+		if err != nil {
 			return err
 		}
+		cam := cfg.Camera(*camID)
+		if cam == nil {
+			return fmt.Errorf("mask preview: %s has no camera %q", *cfgPath, *camID)
+		}
+		cl, err := cam.Client()
+		if err != nil {
+			return err
+		}
+		defer cl.CloseIdleConnections()
+		if err := cl.Connect(ctx); err != nil {
+			return err
+		}
+		uri, _, err := agent.ResolveStream(ctx, cl, cam.ID, cam.Profile)
+		if err != nil {
+			return err
+		}
+		mf = masking.MaskFile{Camera: cam.ID, Sets: cam.MaskSets()}
+		cc = cam.Capture(uri)
+	case *stream != "" && *maskPath != "":
+		if mf, err = masking.LoadMaskFile(*maskPath); err != nil {
+			return err
+		}
+		cc = masking.CaptureConfig{URL: *stream, Username: *user}
+		if *user != "" {
+			if *pwFile == "" {
+				return usageError{"mask preview: --user needs --password-file"}
+			}
+			if cc.Password, err = readPassword(*pwFile); err != nil {
+				return err
+			}
+		}
+	default:
+		return usageError{"mask preview: give --config and --camera, or --stream and --masks"}
 	}
+	cc.Backend = masking.Backend(*backend)
 	open, err := cc.Opener()
 	if err != nil {
 		return usageError{err.Error()}
@@ -52,11 +91,9 @@ func cmdMask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	m.SetSettle(0)
 	if _, err := m.SetMaskSets(mf.Sets); err != nil {
-		return fmt.Errorf("%s: %w", *maskPath, err)
+		return err
 	}
 	m.SetView(*preset, true)
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
 	src, err := open(ctx)
 	if err != nil {
 		return err

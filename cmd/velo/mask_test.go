@@ -67,3 +67,43 @@ func TestMaskPreview(t *testing.T) {
 		t.Errorf("exit %d, %s", code, se)
 	}
 }
+
+// --config/--camera takes the stream, credentials and masks from the site
+// config, as an installer on site would.
+func TestMaskPreviewFromSiteConfig(t *testing.T) {
+	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "sc", Address: "127.0.98.11", Username: "op", Password: pw, Serial: "SN-SC",
+		Scene: "badge", FPS: 10, Width: 640, Height: 360})
+	b := camsim.Regions(sim.Camera("sc").Config(), camsim.Position{})[camsim.RegionBadgeReader]
+	dir := t.TempDir()
+	site := fmt.Sprintf(`site: {name: S, controller: C, purposes: [p]}
+gateway: g
+cameras:
+  - id: sc
+    purpose: corridor
+    match: {serial: SN-SC}
+    xaddr: %s
+    username: op
+    password_file: cam.pw
+    masks:
+      - name: badge reader
+        polygon: [{x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}]
+`, sim.Camera("sc").XAddr(), b.X0-0.01, b.Y0-0.01, b.X1+0.01, b.Y0-0.01, b.X1+0.01, b.Y1+0.01, b.X0-0.01, b.Y1+0.01)
+	if err := os.WriteFile(filepath.Join(dir, "cam.pw"), []byte(pw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(site), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "p.jpg")
+	so, se, code := runCLI(t, "mask", "preview", "--config", filepath.Join(dir, "site.yaml"), "--camera", "sc", "--out", out)
+	if code != 0 || !strings.Contains(so, `camera "sc"`) {
+		t.Fatalf("exit %d: %s %s", code, so, se)
+	}
+	if st, err := os.Stat(out); err != nil || st.Size() < 1000 {
+		t.Fatalf("preview not written: %v", err)
+	}
+	_, se, code = runCLI(t, "mask", "preview", "--config", filepath.Join(dir, "site.yaml"), "--camera", "nope", "--out", out)
+	if code == 0 || !strings.Contains(se, `no camera "nope"`) {
+		t.Errorf("unknown camera: exit %d %s", code, se)
+	}
+}
