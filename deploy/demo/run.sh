@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-bin}
+# Git does not keep file modes; velo refuses password files others can read.
+chmod 600 deploy/demo/*.password
 log=$(mktemp -t camsim.XXXXXX.log)
 "$BIN/camsim" >"$log" 2>&1 &
 sim=$!
