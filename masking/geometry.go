@@ -4,6 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Point is a vertex in normalized image coordinates: x right, y down, both
@@ -29,6 +33,27 @@ const (
 // YUV is a colour in BT.601 limited range.
 type YUV struct{ Y, U, V uint8 }
 
+// UnmarshalYAML reads "#RRGGBB" and converts it to BT.601 limited-range YUV.
+func (c *YUV) UnmarshalYAML(n *yaml.Node) error {
+	v := strings.TrimPrefix(strings.TrimSpace(n.Value), "#")
+	rgb, err := strconv.ParseUint(v, 16, 32)
+	if err != nil || len(v) != 6 {
+		return fmt.Errorf("line %d: colour %q is not #RRGGBB", n.Line, n.Value)
+	}
+	*c = RGBToYUV(uint8(rgb>>16), uint8(rgb>>8), uint8(rgb))
+	return nil
+}
+
+// RGBToYUV converts to BT.601 limited range.
+func RGBToYUV(r, g, b uint8) YUV {
+	R, G, B := float64(r), float64(g), float64(b)
+	y := 16 + 0.257*R + 0.504*G + 0.098*B
+	u := 128 - 0.148*R - 0.291*G + 0.439*B
+	v := 128 + 0.439*R - 0.368*G - 0.071*B
+	c := func(x float64) uint8 { return uint8(math.Max(0, math.Min(255, math.Round(x)))) }
+	return YUV{c(y), c(u), c(v)}
+}
+
 // Black is the default fill colour.
 var Black = YUV{16, 128, 128}
 
@@ -37,7 +62,8 @@ type Mask struct {
 	Name    string  `yaml:"name" json:"name"`
 	Polygon []Point `yaml:"polygon" json:"polygon"`
 	Style   Style   `yaml:"style" json:"style"`
-	Color   YUV     `yaml:"-" json:"-"`
+	// Color is the fill colour, "#RRGGBB" in YAML (default black).
+	Color YUV `yaml:"color" json:"-"`
 	// Block is the pixelate block size in pixels (default 16).
 	Block int `yaml:"block" json:"block,omitempty"`
 	// Strength is the blur box radius in pixels (default 12).

@@ -16,7 +16,8 @@ type Backend string
 
 // Capture backends.
 const (
-	BackendGStreamer Backend = "gstreamer" // rtspsrc … avdec_h264 … I420 appsink (default)
+	BackendAuto      Backend = "auto"      // GStreamer, falling back to FFmpeg when it does not open (default)
+	BackendGStreamer Backend = "gstreamer" // rtspsrc … avdec_h264 … I420 appsink
 	BackendFFmpeg    Backend = "ffmpeg"    // OpenCV's FFmpeg backend (BGR, converted to I420)
 )
 
@@ -53,12 +54,24 @@ func (c CaptureConfig) Opener() (Opener, error) {
 		c.StallTimeout = 5 * time.Second
 	}
 	switch c.Backend {
-	case "", BackendGStreamer:
+	case "", BackendAuto:
+		return func(ctx context.Context) (Source, error) {
+			src, err := c.openGst(ctx)
+			if err == nil || ctx.Err() != nil {
+				return src, err
+			}
+			src, ferr := c.openFFmpeg(ctx)
+			if ferr != nil {
+				return nil, fmt.Errorf("%v; fallback: %w", err, ferr)
+			}
+			return src, nil
+		}, nil
+	case BackendGStreamer:
 		return func(ctx context.Context) (Source, error) { return c.openGst(ctx) }, nil
 	case BackendFFmpeg:
 		return func(ctx context.Context) (Source, error) { return c.openFFmpeg(ctx) }, nil
 	}
-	return nil, fmt.Errorf("masking: capture backend %q is not gstreamer or ffmpeg", c.Backend)
+	return nil, fmt.Errorf("masking: capture backend %q is not auto, gstreamer or ffmpeg", c.Backend)
 }
 
 func redact(raw string) string {

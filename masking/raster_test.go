@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 func randomFrame(w, h int, seed uint64) *Frame {
@@ -311,5 +313,18 @@ func TestValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMaskColourFromYAML(t *testing.T) {
+	var m Mask
+	if err := yaml.Unmarshal([]byte("name: x\ncolor: \"#FFFFFF\"\npolygon: [{x: 0, y: 0}, {x: 1, y: 0}, {x: 0, y: 1}]\n"), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Color != (YUV{235, 128, 128}) {
+		t.Errorf("white = %+v", m.Color)
+	}
+	if err := yaml.Unmarshal([]byte("color: \"#12\"\n"), &m); err == nil || !strings.Contains(err.Error(), "#RRGGBB") {
+		t.Errorf("bad colour: %v", err)
 	}
 }

@@ -33,7 +33,7 @@ Usage:
       stripped), PTZ spaces, presets and status, Media2 mask options and masks.
   velo mask preview --config SITE.yaml --camera ID [--preset TOKEN] --out FILE.jpg
   velo mask preview --stream RTSP_URL [--user U --password-file F] --masks FILE
-                    [--preset TOKEN] [--backend gstreamer|ffmpeg] --out FILE.jpg
+                    [--preset TOKEN] [--backend auto|gstreamer|ffmpeg] --out FILE.jpg
       Grab one frame, apply the mask set of the preset, write the masked JPEG.
       Nothing is written when the frame cannot be masked.
   velo version

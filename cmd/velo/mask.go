@@ -23,7 +23,7 @@ func cmdMask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	pwFile := fs.String("password-file", "", "file whose first line is the camera password")
 	maskPath := fs.String("masks", "", "mask file (YAML, see docs/masking.md) (without --camera)")
 	preset := fs.String("preset", "", "approved preset whose mask set to apply (\"\" for a fixed camera)")
-	backend := fs.String("backend", "gstreamer", "capture backend: gstreamer or ffmpeg")
+	backend := fs.String("backend", "auto", "capture backend: auto (GStreamer, then FFmpeg), gstreamer or ffmpeg")
 	out := fs.String("out", "", "JPEG file to write (required)")
 	timeout := fs.Duration("timeout", 20*time.Second, "give up after this long")
 	if err := parseFlags(fs, args[1:]); err != nil {
