@@ -75,18 +75,8 @@ func (s *Sim) Start(ctx context.Context) (err error) {
 			}
 		}()
 		if !c.cfg.NoVideo {
-			if c.cfg.RTSPPort == 0 {
-				p, err := freePort(c.cfg.Address)
-				if err != nil {
-					return fmt.Errorf("camsim %s: rtsp port: %w", c.cfg.ID, err)
-				}
-				c.cfg.RTSPPort = p
-			}
-			v, err := newVideo(c, s.logf)
+			v, err := startVideo(c, s.logf)
 			if err != nil {
-				return err
-			}
-			if err := v.start(); err != nil {
 				return err
 			}
 			s.vids = append(s.vids, v)
@@ -159,4 +149,31 @@ func freePort(addr string) (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startVideo starts the camera's RTSP relay. With an automatic port, a port
+// taken between picking and binding (other tests, other processes) is
+// retried with a new one.
+func startVideo(c *Camera, logf func(string, ...any)) (*video, error) {
+	auto := c.cfg.RTSPPort == 0
+	for attempt := 0; ; attempt++ {
+		if auto {
+			p, err := freePort(c.cfg.Address)
+			if err != nil {
+				return nil, fmt.Errorf("camsim %s: rtsp port: %w", c.cfg.ID, err)
+			}
+			c.cfg.RTSPPort = p
+		}
+		v, err := newVideo(c, logf)
+		if err != nil {
+			return nil, err
+		}
+		err = v.start()
+		if err == nil {
+			return v, nil
+		}
+		if !auto || attempt >= 4 {
+			return nil, err
+		}
+	}
 }
