@@ -42,6 +42,7 @@ type Server struct {
 	mu         sync.Mutex
 	streams    map[string]*gortsplib.ServerStream
 	publishers map[*gortsplib.ServerSession]string
+	pubConns   map[*gortsplib.ServerSession]*gortsplib.ServerConn
 	denied     uint64
 	closeOnce  sync.Once
 }
@@ -57,7 +58,8 @@ func New(addr, realm string, lookup Lookup) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{addr: addr, lookup: lookup, realm: realm, secret: hex.EncodeToString(b), nonce: nonce,
-		streams: map[string]*gortsplib.ServerStream{}, publishers: map[*gortsplib.ServerSession]string{}}
+		streams: map[string]*gortsplib.ServerStream{}, publishers: map[*gortsplib.ServerSession]string{},
+		pubConns: map[*gortsplib.ServerSession]*gortsplib.ServerConn{}}
 	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: addr, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
 	return s, nil
 }
@@ -105,12 +107,19 @@ func (s *Server) Publishing(name string) bool {
 func (s *Server) Kick(name string) {
 	s.mu.Lock()
 	var sess []*gortsplib.ServerSession
+	var conns []*gortsplib.ServerConn
 	for ss, n := range s.publishers {
 		if n == name {
 			sess = append(sess, ss)
+			if c := s.pubConns[ss]; c != nil {
+				conns = append(conns, c)
+			}
 		}
 	}
 	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close() // drop the TCP connection: the publisher's pending I/O fails
+	}
 	for _, ss := range sess {
 		ss.Close()
 	}
@@ -193,6 +202,7 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	defer s.mu.Unlock()
 	if name, ok := s.publishers[ctx.Session]; ok {
 		delete(s.publishers, ctx.Session)
+		delete(s.pubConns, ctx.Session)
 		if st := s.streams[name]; st != nil {
 			st.Close()
 			delete(s.streams, name)
@@ -228,6 +238,7 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 	}
 	s.streams[name] = gortsplib.NewServerStream(s.srv, ctx.Description)
 	s.publishers[ctx.Session] = name
+	s.pubConns[ctx.Session] = ctx.Conn
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
