@@ -263,7 +263,7 @@ func (a *Agent) runCamera(ctx context.Context, cam *CameraConfig, rel *relay.Ser
 	pl, err := masking.NewPipeline(masking.PipelineConfig{Camera: cam.ID, Masker: masker, Open: open,
 		Logf: func(f string, args ...any) { log.Info().Msg(fmt.Sprintf(f, args...)) },
 		Sink: masking.NewLazyEncoder(masking.EncoderConfig{Camera: cam.ID, FPS: cam.Encoder.FPS, BitrateKbps: cam.Encoder.BitrateKbps,
-			Element: cam.Encoder.Element, PublishURL: rel.PublishURL(cam.ID), Abort: func() { rel.Kick(cam.ID) }})})
+			Element: cam.Encoder.Element, Relay: rel})})
 	if err != nil {
 		return err
 	}

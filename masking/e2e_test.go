@@ -130,7 +130,7 @@ func TestEndToEndMaskedRTSPAndSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := masking.NewPipeline(masking.PipelineConfig{Camera: "e2e", Masker: m, Open: open, Logf: t.Logf,
-		Sink: masking.NewLazyEncoder(masking.EncoderConfig{Camera: "e2e", FPS: 10, PublishURL: rel.PublishURL("e2e"), Abort: func() { rel.Kick("e2e") }})})
+		Sink: masking.NewLazyEncoder(masking.EncoderConfig{Camera: "e2e", FPS: 10, Relay: rel})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
+	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"gocv.io/x/gocv"
+
+	"velo/masking/relay"
 )
 
 // Backend selects how frames are captured.
@@ -196,22 +199,17 @@ type EncoderConfig struct {
 	Element     string
 	BitrateKbps int
 	GOP         int
-	// PublishURL is where the encoded stream is published (the relay's
-	// PublishURL). Empty: the stream is encoded and discarded (benchmarks).
-	PublishURL string
-	// Abort, when set, is called if closing the encoder takes longer than
-	// CloseTimeout (default 3 s): rtspclientsink can wait forever on its
-	// TEARDOWN; the relay's Kick drops the connection and releases it.
-	Abort        func()
-	CloseTimeout time.Duration
+	// Relay, when set, receives the encoded stream in-process as stream
+	// Camera. Nil: encoded and discarded (benchmarks).
+	Relay *relay.Server
 }
 
 // DefaultEncoderElement is software x264 for live video.
 const DefaultEncoderElement = "x264enc tune=zerolatency speed-preset=ultrafast bitrate={bitrate} key-int-max={gop} byte-stream=true"
 
-// Pipeline returns the GStreamer pipeline string (contains the relay's
-// secret publish URL: never log it).
-func (c *EncoderConfig) Pipeline() (string, error) {
+// Pipeline returns the GStreamer pipeline string; the H.264 byte stream
+// goes to file descriptor fd.
+func (c *EncoderConfig) Pipeline(fd uintptr) (string, error) {
 	if c.Width <= 0 || c.Height <= 0 || c.Width%2 != 0 || c.Height%2 != 0 {
 		return "", fmt.Errorf("masking: encoder %q: bad size %dx%d", c.Camera, c.Width, c.Height)
 	}
@@ -233,11 +231,7 @@ func (c *EncoderConfig) Pipeline() (string, error) {
 	enc := strings.NewReplacer("{bitrate}", fmt.Sprint(c.BitrateKbps), "{gop}", fmt.Sprint(c.GOP)).Replace(c.Element)
 	p := fmt.Sprintf("appsrc ! rawvideoparse use-sink-caps=false width=%d height=%d format=i420 framerate=%d/1 ! queue ! %s ! h264parse config-interval=-1",
 		c.Width, c.Height, c.FPS, enc)
-	if c.PublishURL != "" {
-		p += " ! rtspclientsink protocols=tcp location=" + gstQuote(c.PublishURL)
-	} else {
-		p += " ! fakesink sync=false"
-	}
+	p += fmt.Sprintf(" ! video/x-h264,stream-format=byte-stream ! fdsink fd=%d sync=false", fd)
 	return p, nil
 }
 
@@ -251,17 +245,28 @@ func safeName(s string) string {
 }
 
 // Encoder is a Sink that encodes I420 frames with GStreamer through gocv's
-// VideoWriter and publishes the H.264 stream to the relay. Recording reads
-// the relay (see Recorder), so it can only ever hold what readers see.
+// VideoWriter. The H.264 byte stream comes back through a pipe (fdsink)
+// and is published into the relay in-process, so no network I/O can stall
+// the encoder or its shutdown. Recording reads the relay (see Recorder), so
+// it can only ever hold what readers see.
 type Encoder struct {
-	cfg EncoderConfig
-	vw  *gocv.VideoWriter
+	cfg  EncoderConfig
+	vw   *gocv.VideoWriter
+	w    *os.File
+	done chan error
 }
 
-// OpenEncoder starts the GStreamer pipeline.
+// OpenEncoder starts the GStreamer pipeline and the goroutine that reads
+// its output; Close joins it.
 func OpenEncoder(cfg EncoderConfig) (*Encoder, error) {
-	p, err := cfg.Pipeline()
+	r, w, err := os.Pipe()
 	if err != nil {
+		return nil, fmt.Errorf("masking: encoder %q: %w", cfg.Camera, err)
+	}
+	p, err := cfg.Pipeline(w.Fd())
+	if err != nil {
+		r.Close()
+		w.Close()
 		return nil, err
 	}
 	// GRAY8 frames of height H·3/2 carry the I420 bytes; rawvideoparse
@@ -271,9 +276,41 @@ func OpenEncoder(cfg EncoderConfig) (*Encoder, error) {
 		if vw != nil {
 			vw.Close()
 		}
+		r.Close()
+		w.Close()
 		return nil, fmt.Errorf("masking: encoder %q: GStreamer pipeline did not start (encoder %q)", cfg.Camera, strings.Fields(cfg.Element + " x")[0])
 	}
-	return &Encoder{cfg: cfg, vw: vw}, nil
+	e := &Encoder{cfg: cfg, vw: vw, w: w, done: make(chan error, 1)}
+	go func() { e.done <- e.forward(r) }()
+	return e, nil
+}
+
+// forward reads access units from the pipe and publishes them.
+func (e *Encoder) forward(r *os.File) error {
+	defer r.Close()
+	var pub *relay.Publisher
+	if e.cfg.Relay != nil {
+		pub = e.cfg.Relay.PublishH264(e.cfg.Camera)
+		defer pub.Close()
+	}
+	ar := newAUReader(r)
+	var first error
+	for {
+		au, err := ar.NextAU()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return first
+			}
+			return err
+		}
+		// After an error keep draining, so GStreamer never blocks on the pipe.
+		if pub != nil && first == nil {
+			if err := pub.WriteAU(au); err != nil {
+				first = err
+				pub.Close()
+			}
+		}
+	}
 }
 
 // Write encodes one frame; it refuses frames the masker did not pass.
@@ -292,44 +329,16 @@ func (e *Encoder) Write(f *Frame) error {
 	return e.vw.Write(m)
 }
 
-// Close flushes the encoder. If that hangs past CloseTimeout, Abort is
-// called and Close waits for the writer to return.
+// Close flushes the encoder (EOS through a local pipe: nothing on the
+// network to wait for), then joins the forwarding goroutine.
 func (e *Encoder) Close() error {
-	done := make(chan error, 1)
-	go func() { done <- e.vw.Close() }()
-	timeout := e.cfg.CloseTimeout
-	if timeout <= 0 {
-		timeout = 3 * time.Second
+	err := e.vw.Close()
+	e.w.Close() // the reader sees EOF once GStreamer has let go too
+	if ferr := <-e.done; err == nil {
+		err = ferr
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		return err
-	case <-t.C:
-	}
-	if e.cfg.Abort != nil {
-		e.cfg.Abort()
-	}
-	t.Reset(timeout)
-	select {
-	case err := <-done:
-		return err
-	case <-t.C:
-		// The writer is stuck inside GStreamer (rtspclientsink waiting on
-		// its TEARDOWN). A C call cannot be interrupted: the goroutine and
-		// its pipeline are abandoned so the camera can restart; the leak is
-		// counted. Known issue: publishing through fdsink instead of
-		// rtspclientsink removes the network from shutdown.
-		abandoned.Add(1)
-		return fmt.Errorf("masking: encoder %q did not close within %v; pipeline abandoned", e.cfg.Camera, 2*timeout)
-	}
+	return err
 }
-
-var abandoned atomic.Int64
-
-// AbandonedEncoders counts encoders whose GStreamer shutdown hung.
-func AbandonedEncoders() int64 { return abandoned.Load() }
 
 // LazyEncoder opens an Encoder at the first frame, with that frame's size
 // (the camera decides its resolution). A later frame of another size is an

@@ -1,7 +1,7 @@
-// Package relay is an in-process RTSP server that re-serves H.264 streams
-// published to it from this host. A local encoder (ffmpeg, GStreamer's
-// rtspclientsink) publishes to a secret path on loopback; readers read
-// /NAME after RTSP digest authentication. Velo uses it to serve only
+// Package relay is an in-process RTSP server that serves H.264 streams
+// published to it from this host: in-process (PublishH264, Velo's
+// encoders) or by a local RTSP client (the simulator's ffmpeg) on a secret
+// path from loopback. Readers read /NAME after RTSP digest authentication. Velo uses it to serve only
 // masked streams; the camera simulator uses it to serve its scene.
 //
 // Lifecycle: New (no I/O), Start (binds), Close (stops, idempotent). Safe
@@ -42,7 +42,6 @@ type Server struct {
 	mu         sync.Mutex
 	streams    map[string]*gortsplib.ServerStream
 	publishers map[*gortsplib.ServerSession]string
-	pubConns   map[*gortsplib.ServerSession]*gortsplib.ServerConn
 	denied     uint64
 	closeOnce  sync.Once
 }
@@ -58,8 +57,7 @@ func New(addr, realm string, lookup Lookup) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{addr: addr, lookup: lookup, realm: realm, secret: hex.EncodeToString(b), nonce: nonce,
-		streams: map[string]*gortsplib.ServerStream{}, publishers: map[*gortsplib.ServerSession]string{},
-		pubConns: map[*gortsplib.ServerSession]*gortsplib.ServerConn{}}
+		streams: map[string]*gortsplib.ServerStream{}, publishers: map[*gortsplib.ServerSession]string{}}
 	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: addr, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
 	return s, nil
 }
@@ -99,30 +97,6 @@ func (s *Server) Publishing(name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.streams[name] != nil
-}
-
-// Kick closes the publishing session of stream name, if any. An encoder
-// whose shutdown hangs (rtspclientsink waiting on its TEARDOWN) is released
-// by it.
-func (s *Server) Kick(name string) {
-	s.mu.Lock()
-	var sess []*gortsplib.ServerSession
-	var conns []*gortsplib.ServerConn
-	for ss, n := range s.publishers {
-		if n == name {
-			sess = append(sess, ss)
-			if c := s.pubConns[ss]; c != nil {
-				conns = append(conns, c)
-			}
-		}
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.Close() // drop the TCP connection: the publisher's pending I/O fails
-	}
-	for _, ss := range sess {
-		ss.Close()
-	}
 }
 
 // Denied returns how many reader requests were refused.
@@ -202,7 +176,6 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	defer s.mu.Unlock()
 	if name, ok := s.publishers[ctx.Session]; ok {
 		delete(s.publishers, ctx.Session)
-		delete(s.pubConns, ctx.Session)
 		if st := s.streams[name]; st != nil {
 			st.Close()
 			delete(s.streams, name)
@@ -238,7 +211,6 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 	}
 	s.streams[name] = gortsplib.NewServerStream(s.srv, ctx.Description)
 	s.publishers[ctx.Session] = name
-	s.pubConns[ctx.Session] = ctx.Conn
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
