@@ -184,22 +184,11 @@ func errString(err error) string {
 // runCamera is one connection: identity check, stream URI, masker, PTZ
 // lock, pipeline, recorder. It returns when any of them fails.
 func (a *Agent) runCamera(ctx context.Context, cam *CameraConfig, rel *relay.Server, recUser, recPass string, log zerolog.Logger) error {
-	cl, err := cam.Client()
+	cl, info, err := cam.Connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer cl.CloseIdleConnections()
-	if err := cl.Connect(ctx); err != nil {
-		return err
-	}
-	info, err := cl.GetDeviceInformation(ctx)
-	if err != nil {
-		return err
-	}
-	if m := cam.Match.Serial; m != "" && info.SerialNumber != m {
-		// Never stream a device that is not the configured one.
-		return fmt.Errorf("camera %q: serial %q at %s, config expects %q: not streaming", cam.ID, info.SerialNumber, redactURL(cam.XAddr), m)
-	}
 	a.update(cam.ID, func(s *CameraState) { s.Identity = &info; s.Online = true; s.Error = "" })
 	log.Info().Str("model", info.Model).Str("firmware", info.FirmwareVersion).Msg("camera connected")
 
@@ -301,6 +290,31 @@ func randomSecret() string {
 // Client returns an ONVIF client for the camera (no I/O).
 func (c *CameraConfig) Client() (*onvif.Client, error) {
 	return onvif.NewClient(onvif.Config{XAddr: c.XAddr, Username: c.Username, Password: c.password, Timeout: 10 * time.Second})
+}
+
+// Connect opens the camera over ONVIF and checks it is the configured
+// device: a serial that does not match is an error, so nothing of another
+// device is ever streamed or previewed.
+func (c *CameraConfig) Connect(ctx context.Context) (*onvif.Client, onvif.DeviceInfo, error) {
+	cl, err := c.Client()
+	if err != nil {
+		return nil, onvif.DeviceInfo{}, err
+	}
+	fail := func(err error) (*onvif.Client, onvif.DeviceInfo, error) {
+		cl.CloseIdleConnections()
+		return nil, onvif.DeviceInfo{}, err
+	}
+	if err := cl.Connect(ctx); err != nil {
+		return fail(err)
+	}
+	info, err := cl.GetDeviceInformation(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if m := c.Match.Serial; m != "" && info.SerialNumber != m {
+		return fail(fmt.Errorf("camera %q: serial %q at %s, config expects %q: not streaming", c.ID, info.SerialNumber, redactURL(c.XAddr), m))
+	}
+	return cl, info, nil
 }
 
 // Capture returns the capture settings for the camera's stream uri.

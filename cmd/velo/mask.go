@@ -50,14 +50,11 @@ func cmdMask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if cam == nil {
 			return fmt.Errorf("mask preview: %s has no camera %q", *cfgPath, *camID)
 		}
-		cl, err := cam.Client()
+		cl, _, err := cam.Connect(ctx)
 		if err != nil {
 			return err
 		}
 		defer cl.CloseIdleConnections()
-		if err := cl.Connect(ctx); err != nil {
-			return err
-		}
 		uri, _, err := agent.ResolveStream(ctx, cl, cam.ID, cam.Profile)
 		if err != nil {
 			return err

@@ -29,27 +29,7 @@ func TestMaskPreview(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s %s", code, so, se)
 	}
-	fh, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := jpeg.Decode(fh)
-	fh.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Inside the badge reader: flat (the marker checkerboard is gone).
-	var sum, sq, n float64
-	for y := int(b.Y0*360) + 2; y < int(b.Y1*360)-2; y++ {
-		for x := int(b.X0*640) + 2; x < int(b.X1*640)-2; x++ {
-			r, _, _, _ := img.At(x, y).RGBA()
-			v := float64(r >> 8)
-			sum, sq, n = sum+v, sq+v*v, n+1
-		}
-	}
-	if sd := math.Sqrt(sq/n - (sum/n)*(sum/n)); sd > 3 {
-		t.Errorf("badge reader in the preview has stddev %.1f", sd)
-	}
+	checkFlat(t, out, b)
 	// A preset without a mask set: nothing is written.
 	out2 := filepath.Join(dir, "none.jpg")
 	_, se, code = runCLI(t, "mask", "preview", "--stream", stream, "--user", "op", "--password-file", pwFile(t), "--masks", masks, "--preset", "7", "--out", out2)
@@ -99,11 +79,55 @@ cameras:
 	if code != 0 || !strings.Contains(so, `camera "sc"`) {
 		t.Fatalf("exit %d: %s %s", code, so, se)
 	}
-	if st, err := os.Stat(out); err != nil || st.Size() < 1000 {
-		t.Fatalf("preview not written: %v", err)
+	checkFlat(t, out, b)
+	// A device whose serial is not the configured one is never previewed.
+	bad := strings.Replace(site, "SN-SC", "SN-OTHER", 1)
+	if err := os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out2 := filepath.Join(dir, "wrong.jpg")
+	_, se, code = runCLI(t, "mask", "preview", "--config", filepath.Join(dir, "site.yaml"), "--camera", "sc", "--out", out2)
+	if code == 0 || !strings.Contains(se, "serial") {
+		t.Errorf("wrong serial: exit %d %s", code, se)
+	}
+	if _, err := os.Stat(out2); err == nil {
+		t.Error("a preview of the wrong device was written")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(site), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	_, se, code = runCLI(t, "mask", "preview", "--config", filepath.Join(dir, "site.yaml"), "--camera", "nope", "--out", out)
 	if code == 0 || !strings.Contains(se, `no camera "nope"`) {
 		t.Errorf("unknown camera: exit %d %s", code, se)
+	}
+}
+
+// checkFlat decodes the preview and checks the badge reader region carries
+// no scene detail (the marker checkerboard is gone).
+func checkFlat(t *testing.T, path string, b camsim.NormRect) {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := jpeg.Decode(fh)
+	fh.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, h := img.Bounds().Dx(), img.Bounds().Dy()
+	var sum, sq, n float64
+	for y := int(b.Y0*float64(h)) + 2; y < int(b.Y1*float64(h))-2; y++ {
+		for x := int(b.X0*float64(w)) + 2; x < int(b.X1*float64(w))-2; x++ {
+			r, _, _, _ := img.At(x, y).RGBA()
+			v := float64(r >> 8)
+			sum, sq, n = sum+v, sq+v*v, n+1
+		}
+	}
+	if n == 0 {
+		t.Fatal("empty region")
+	}
+	if sd := math.Sqrt(max(sq/n-(sum/n)*(sum/n), 0)); sd > 3 {
+		t.Errorf("badge reader in the preview has stddev %.1f", sd)
 	}
 }
