@@ -2,11 +2,14 @@ package agent
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,8 +21,12 @@ import (
 // Config is a site configuration (YAML). Load reads it; Validate checks it
 // with no I/O beyond what Load already did.
 type Config struct {
-	Site      SiteConfig       `yaml:"site"`
-	Gateway   string           `yaml:"gateway"`
+	Site    SiteConfig `yaml:"site"`
+	Gateway string     `yaml:"gateway"`
+	// StateDir holds the outbox and the command request ids (default
+	// /var/lib/velo, the systemd StateDirectory).
+	StateDir  string           `yaml:"state_dir"`
+	Broker    BrokerConfig     `yaml:"broker"`
 	Outputs   OutputsConfig    `yaml:"outputs"`
 	Operators []OperatorConfig `yaml:"operators"`
 	Cameras   []CameraConfig   `yaml:"cameras"`
@@ -30,6 +37,8 @@ type Config struct {
 
 // SiteConfig names the site and its controller (titolare).
 type SiteConfig struct {
+	// ID names the site in MQTT topics (velo/<id>/<gateway>/...).
+	ID         string   `yaml:"id"`
 	Name       string   `yaml:"name"`
 	Controller string   `yaml:"controller"`
 	Purposes   []string `yaml:"purposes"`
@@ -44,10 +53,48 @@ type OutputsConfig struct {
 	RecordDir string `yaml:"record_dir"`
 }
 
-// OperatorConfig is a person allowed to view masked live streams.
+// BrokerConfig is the central MQTT broker. With no URL, velo run starts
+// an embedded broker on EmbeddedListen (loopback only).
+type BrokerConfig struct {
+	URL          string   `yaml:"url"`
+	CAFile       string   `yaml:"ca_file"`
+	CertFile     string   `yaml:"cert_file"`
+	KeyFile      string   `yaml:"key_file"`
+	Username     string   `yaml:"username"`
+	PasswordFile string   `yaml:"password_file"`
+	ClientID     string   `yaml:"client_id"`
+	KeepAlive    Duration `yaml:"keepalive"`
+	AckTimeout   Duration `yaml:"ack_timeout"`
+	BackoffMax   Duration `yaml:"backoff_max"`
+	// EmbeddedListen is where the embedded broker listens when URL is
+	// empty (default 127.0.0.1:1883).
+	EmbeddedListen string `yaml:"embedded_listen"`
+	// OutboxMaxMB caps the durable outbox (default 64).
+	OutboxMaxMB int `yaml:"outbox_max_mb"`
+
+	password string
+	base     string
+}
+
+// Roles an operator can hold (REGULATION.md G-3.3.1, ER-4.3).
+const (
+	RoleLiveViewer      = "live-viewer"
+	RoleRecordingViewer = "recording-viewer"
+	RoleExporter        = "exporter"
+	RolePTZMaintainer   = "ptz-maintainer"
+	RoleInstaller       = "installer"
+	RoleAdmin           = "admin"
+)
+
+// Roles lists every role.
+var Roles = []string{RoleLiveViewer, RoleRecordingViewer, RoleExporter, RolePTZMaintainer, RoleInstaller, RoleAdmin}
+
+// OperatorConfig is a person with roles on some cameras. The password
+// authenticates RTSP reading (digest) and signs MQTT commands.
 type OperatorConfig struct {
 	Name         string   `yaml:"name"`
 	PasswordFile string   `yaml:"password_file"`
+	Roles        []string `yaml:"roles"`
 	Cameras      []string `yaml:"cameras"`
 
 	password string
@@ -202,6 +249,9 @@ func (c *Config) Validate() error {
 	if len(c.Site.Purposes) == 0 {
 		return c.fieldError("site.purposes", "at least one purpose is required (G-2c)")
 	}
+	if c.Site.ID == "" || strings.ContainsAny(c.Site.ID, "/#+ ") {
+		return c.fieldError("site.id", "%q must be non-empty without / # + or spaces (it names MQTT topics)", c.Site.ID)
+	}
 	if c.Gateway == "" || strings.ContainsAny(c.Gateway, "/#+ ") {
 		return c.fieldError("gateway", "%q must be non-empty without / # + or spaces (it names MQTT topics)", c.Gateway)
 	}
@@ -210,6 +260,12 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Outputs.RTSPListen); err != nil {
 		return c.fieldError("outputs.rtsp_listen", "%q is not host:port", c.Outputs.RTSPListen)
+	}
+	if c.StateDir == "" {
+		c.StateDir = "/var/lib/velo"
+	}
+	if err := c.validateBroker(); err != nil {
+		return err
 	}
 	ids := map[string]bool{}
 	matches := map[string]string{}
@@ -325,6 +381,14 @@ func (c *Config) Validate() error {
 		if op.PasswordFile == "" {
 			return c.fieldError(f("password_file"), "operator %q: required", op.Name)
 		}
+		if len(op.Roles) == 0 {
+			return c.fieldError(f("roles"), "operator %q: at least one of %s", op.Name, strings.Join(Roles, ", "))
+		}
+		for j, r := range op.Roles {
+			if !slices.Contains(Roles, r) {
+				return c.fieldError(fmt.Sprintf("operators[%d].roles[%d]", i, j), "operator %q: unknown role %q (one of %s)", op.Name, r, strings.Join(Roles, ", "))
+			}
+		}
 		for j, id := range op.Cameras {
 			if !ids[id] {
 				return c.fieldError(fmt.Sprintf("operators[%d].cameras[%d]", i, j), "operator %q: no camera %q", op.Name, id)
@@ -368,6 +432,30 @@ func (c *Config) readSecrets(base string) error {
 		}
 		c.Cameras[i].password = pw
 	}
+	if c.Broker.PasswordFile != "" {
+		pw, err := read("broker.password_file", c.Broker.PasswordFile)
+		if err != nil {
+			return err
+		}
+		c.Broker.password = pw
+	}
+	c.Broker.base = base
+	if c.Broker.KeyFile != "" {
+		if _, err := read("broker.key_file", c.Broker.KeyFile); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct{ field, path string }{{"broker.ca_file", c.Broker.CAFile}, {"broker.cert_file", c.Broker.CertFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(c.path(f.path)); err != nil {
+			return c.fieldError(f.field, "%v", err)
+		}
+	}
+	if !filepath.IsAbs(c.StateDir) {
+		c.StateDir = filepath.Join(base, c.StateDir)
+	}
 	for i := range c.Operators {
 		pw, err := read(fmt.Sprintf("operators[%d].password_file", i), c.Operators[i].PasswordFile)
 		if err != nil {
@@ -385,4 +473,121 @@ func redactURL(raw string) string {
 	}
 	u.User = nil
 	return u.String()
+}
+
+func (c *Config) path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Broker.base, p)
+}
+
+func (c *Config) validateBroker() error {
+	b := &c.Broker
+	if b.URL == "" {
+		if b.CAFile != "" || b.CertFile != "" || b.KeyFile != "" || b.Username != "" || b.PasswordFile != "" {
+			return c.fieldError("broker.url", "required when broker TLS or credentials are set")
+		}
+		if b.EmbeddedListen == "" {
+			b.EmbeddedListen = "127.0.0.1:1883"
+		}
+		host, _, err := net.SplitHostPort(b.EmbeddedListen)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return c.fieldError("broker.embedded_listen", "%q must be a loopback host:port (the embedded broker has no authentication)", b.EmbeddedListen)
+		}
+	} else {
+		if b.EmbeddedListen != "" {
+			return c.fieldError("broker.embedded_listen", "only without broker.url")
+		}
+		u, err := url.Parse(b.URL)
+		if err != nil || u.Host == "" {
+			return c.fieldError("broker.url", "%q is not scheme://host:port", redactURL(b.URL))
+		}
+		if u.User != nil {
+			return c.fieldError("broker.url", "credentials belong in username/password_file, not in the URL")
+		}
+		tlsScheme := false
+		switch u.Scheme {
+		case "tcp", "mqtt":
+		case "ssl", "tls", "mqtts":
+			tlsScheme = true
+		default:
+			return c.fieldError("broker.url", "scheme %q is not tcp, mqtt, ssl, tls or mqtts", u.Scheme)
+		}
+		if !tlsScheme && (b.CAFile != "" || b.CertFile != "" || b.KeyFile != "") {
+			return c.fieldError("broker.url", "TLS files are set but %q is plaintext: use mqtts:// (plaintext is refused when TLS is configured)", u.Scheme)
+		}
+	}
+	if (b.CertFile == "") != (b.KeyFile == "") {
+		return c.fieldError("broker.cert_file", "cert_file and key_file go together (mutual TLS)")
+	}
+	if b.Username != "" && b.PasswordFile == "" {
+		return c.fieldError("broker.password_file", "required with username")
+	}
+	if b.ClientID != "" && strings.ContainsAny(b.ClientID, "/#+ ") {
+		return c.fieldError("broker.client_id", "%q has / # + or spaces", b.ClientID)
+	}
+	for _, d := range []struct {
+		field    string
+		v        Duration
+		min, max time.Duration
+	}{{"broker.keepalive", b.KeepAlive, 5 * time.Second, 10 * time.Minute}, {"broker.ack_timeout", b.AckTimeout, time.Second, 5 * time.Minute}, {"broker.backoff_max", b.BackoffMax, time.Second, time.Hour}} {
+		if d.v != 0 && (time.Duration(d.v) < d.min || time.Duration(d.v) > d.max) {
+			return c.fieldError(d.field, "%v out of %v..%v", time.Duration(d.v), d.min, d.max)
+		}
+	}
+	if b.OutboxMaxMB < 0 || b.OutboxMaxMB > 4096 {
+		return c.fieldError("broker.outbox_max_mb", "%d out of 1..4096", b.OutboxMaxMB)
+	}
+	if b.OutboxMaxMB == 0 {
+		b.OutboxMaxMB = 64
+	}
+	return nil
+}
+
+// TLSConfig builds the broker's TLS configuration (nil for plaintext).
+func (c *Config) TLSConfig() (*tls.Config, error) {
+	b := c.Broker
+	u, err := url.Parse(b.URL)
+	if err != nil || b.URL == "" {
+		return nil, nil
+	}
+	switch u.Scheme {
+	case "ssl", "tls", "mqtts":
+	default:
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+	if b.CAFile != "" {
+		pem, err := os.ReadFile(c.path(b.CAFile))
+		if err != nil {
+			return nil, c.fieldError("broker.ca_file", "%v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, c.fieldError("broker.ca_file", "no PEM certificate in %s", c.path(b.CAFile))
+		}
+		tc.RootCAs = pool
+	}
+	if b.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.path(b.CertFile), c.path(b.KeyFile))
+		if err != nil {
+			return nil, c.fieldError("broker.cert_file", "client certificate: %v", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// HasRole reports whether op holds role.
+func (op *OperatorConfig) HasRole(role string) bool { return slices.Contains(op.Roles, role) }
+
+// Operator returns the operator with name, or nil.
+func (c *Config) Operator(name string) *OperatorConfig {
+	for i := range c.Operators {
+		if c.Operators[i].Name == name {
+			return &c.Operators[i]
+		}
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 )
 
 const goodConfig = `site:
+  id: test-site
   name: Test site
   controller: Test S.r.l.
   purposes: [asset protection]
@@ -18,6 +19,7 @@ outputs:
 operators:
   - name: ops
     password_file: ops.pw
+    roles: [live-viewer, ptz-maintainer]
     cameras: [cam1]
 cameras:
   - id: cam1
@@ -80,31 +82,43 @@ func TestConfigRules(t *testing.T) {
 		name, old, new, field, reason string
 		line                          int
 	}{
-		{"site name", "name: Test site", "name: \"\"", "site.name", "required", 2},
-		{"controller", "controller: Test S.r.l.", "controller: \"\"", "site.controller", "titolare", 3},
-		{"purposes", "purposes: [asset protection]", "purposes: []", "site.purposes", "G-2c", 4},
-		{"gateway", "gateway: gw-1", "gateway: gw/1", "gateway", "MQTT topics", 5},
-		{"rtsp listen", "rtsp_listen: 127.0.0.1:18654", "rtsp_listen: nowhere", "outputs.rtsp_listen", "host:port", 7},
-		{"camera id", "id: cam2", "id: cam1", "cameras[1].id", "duplicate", 29},
-		{"purpose", "purpose: yard", "purpose: \"\"", "cameras[1].purpose", "purpose is required", 30},
-		{"match by ip only", "match: {mac: \"02:00:00:00:00:02\"}", "match: {}", "cameras[1].match", "never by IP alone", 31},
-		{"bad mac", "\"02:00:00:00:00:02\"", "\"zz\"", "cameras[1].match.mac", "not a MAC", 31},
-		{"same device", "match: {mac: \"02:00:00:00:00:02\"}", "match: {serial: S1}", "cameras[1].match", "same device", 31},
-		{"xaddr", "xaddr: http://127.0.0.2:8080/onvif/device_service", "xaddr: ftp://x", "cameras[1].xaddr", "not http", 32},
-		{"xaddr credentials", "xaddr: http://127.0.0.2:8080/onvif/device_service", "xaddr: http://u:p@127.0.0.2/onvif", "cameras[1].xaddr", "credentials", 32},
-		{"password file", "password_file: cam.pw\n", "\n", "cameras[0].password_file", "required with username", 14},
-		{"fail mode", "purpose: yard", "purpose: yard\n    fail_mode: raw", "cameras[1].fail_mode", "not blank or drop", 31},
-		{"token", "token: \"1\"", "token: \"\"", "cameras[0].presets[0].token", "required", 22},
-		{"position", "position: {pan: 0.1, tilt: 0, zoom: 0.2}", "position: {pan: 1.5, tilt: 0, zoom: 0.2}", "cameras[0].presets[0].position", "generic spaces", 23},
-		{"tolerance", "tolerance: 0.02", "tolerance: 0.9", "cameras[0].presets[0].tolerance", "out of", 24},
-		{"approval", "document: DOC-1", "document: \"\"", "cameras[0].presets[0].approval", "ER-4.7", 25},
-		{"approval date", "date: 2026-10-01", "date: yesterday", "cameras[0].presets[0].approval.date", "YYYY-MM-DD", 25},
-		{"mask", "{x: 0.3, y: 0.3}]", "{x: 1.3, y: 0.3}]", "cameras[0].presets[0].masks", "outside [0,1]", 26},
-		{"fixed mask", "{x: 1, y: 1}, {x: 0, y: 1}]", "{x: 0, y: 1}, {x: 1, y: 1}]", "cameras[1].masks", "self-intersecting", 33},
-		{"record dir", "  record_dir: REC\n", "", "outputs.record_dir", "required", 6},
-		{"segment", "segment: 30s", "segment: 2s", "cameras[0].record.segment", "out of 10s..1h", 20},
-		{"operator camera", "cameras: [cam1]", "cameras: [cam9]", "operators[0].cameras[0]", "no camera", 12},
-		{"unknown field", "gateway: gw-1", "gateway: gw-1\ncolour: red", "", "field colour not found", 6},
+		{"site name", "name: Test site", "name: \"\"", "site.name", "required", 3},
+		{"controller", "controller: Test S.r.l.", "controller: \"\"", "site.controller", "titolare", 4},
+		{"purposes", "purposes: [asset protection]", "purposes: []", "site.purposes", "G-2c", 5},
+		{"gateway", "gateway: gw-1", "gateway: gw/1", "gateway", "MQTT topics", 6},
+		{"rtsp listen", "rtsp_listen: 127.0.0.1:18654", "rtsp_listen: nowhere", "outputs.rtsp_listen", "host:port", 8},
+		{"camera id", "id: cam2", "id: cam1", "cameras[1].id", "duplicate", 31},
+		{"purpose", "purpose: yard", "purpose: \"\"", "cameras[1].purpose", "purpose is required", 32},
+		{"match by ip only", "match: {mac: \"02:00:00:00:00:02\"}", "match: {}", "cameras[1].match", "never by IP alone", 33},
+		{"bad mac", "\"02:00:00:00:00:02\"", "\"zz\"", "cameras[1].match.mac", "not a MAC", 33},
+		{"same device", "match: {mac: \"02:00:00:00:00:02\"}", "match: {serial: S1}", "cameras[1].match", "same device", 33},
+		{"xaddr", "xaddr: http://127.0.0.2:8080/onvif/device_service", "xaddr: ftp://x", "cameras[1].xaddr", "not http", 34},
+		{"xaddr credentials", "xaddr: http://127.0.0.2:8080/onvif/device_service", "xaddr: http://u:p@127.0.0.2/onvif", "cameras[1].xaddr", "credentials", 34},
+		{"password file", "password_file: cam.pw\n", "\n", "cameras[0].password_file", "required with username", 16},
+		{"fail mode", "purpose: yard", "purpose: yard\n    fail_mode: raw", "cameras[1].fail_mode", "not blank or drop", 33},
+		{"token", "token: \"1\"", "token: \"\"", "cameras[0].presets[0].token", "required", 24},
+		{"position", "position: {pan: 0.1, tilt: 0, zoom: 0.2}", "position: {pan: 1.5, tilt: 0, zoom: 0.2}", "cameras[0].presets[0].position", "generic spaces", 25},
+		{"tolerance", "tolerance: 0.02", "tolerance: 0.9", "cameras[0].presets[0].tolerance", "out of", 26},
+		{"approval", "document: DOC-1", "document: \"\"", "cameras[0].presets[0].approval", "ER-4.7", 27},
+		{"approval date", "date: 2026-10-01", "date: yesterday", "cameras[0].presets[0].approval.date", "YYYY-MM-DD", 27},
+		{"mask", "{x: 0.3, y: 0.3}]", "{x: 1.3, y: 0.3}]", "cameras[0].presets[0].masks", "outside [0,1]", 28},
+		{"fixed mask", "{x: 1, y: 1}, {x: 0, y: 1}]", "{x: 0, y: 1}, {x: 1, y: 1}]", "cameras[1].masks", "self-intersecting", 35},
+		{"record dir", "  record_dir: REC\n", "", "outputs.record_dir", "required", 7},
+		{"segment", "segment: 30s", "segment: 2s", "cameras[0].record.segment", "out of 10s..1h", 22},
+		{"operator camera", "cameras: [cam1]", "cameras: [cam9]", "operators[0].cameras[0]", "no camera", 14},
+		{"site id", "id: test-site", "id: \"a b\"", "site.id", "MQTT topics", 2},
+		{"no roles", "    roles: [live-viewer, ptz-maintainer]\n", "", "operators[0].roles", "at least one", 11},
+		{"unknown role", "roles: [live-viewer, ptz-maintainer]", "roles: [live-viewer, boss]", "operators[0].roles[1]", "unknown role", 13},
+		{"embedded not loopback", "gateway: gw-1", "gateway: gw-1\nbroker: {embedded_listen: \"0.0.0.0:1883\"}", "broker.embedded_listen", "loopback", 7},
+		{"broker scheme", "gateway: gw-1", "gateway: gw-1\nbroker: {url: \"http://b:1883\"}", "broker.url", "scheme", 7},
+		{"plaintext with tls", "gateway: gw-1", "gateway: gw-1\nbroker: {url: \"tcp://b:1883\", ca_file: ca.pem}", "broker.url", "plaintext is refused", 7},
+		{"cert without key", "gateway: gw-1", "gateway: gw-1\nbroker: {url: \"mqtts://b:8883\", cert_file: c.pem}", "broker.cert_file", "go together", 7},
+		{"broker user", "gateway: gw-1", "gateway: gw-1\nbroker: {url: \"mqtts://b:8883\", username: gw}", "broker.password_file", "required with username", 7},
+		{"broker url creds", "gateway: gw-1", "gateway: gw-1\nbroker: {url: \"mqtt://u:secret@b:1883\"}", "broker.url", "not in the URL", 7},
+		{"tls without url", "gateway: gw-1", "gateway: gw-1\nbroker: {ca_file: ca.pem}", "broker.url", "required when", 7},
+		{"keepalive", "gateway: gw-1", "gateway: gw-1\nbroker: {url: \"tcp://b:1883\", keepalive: 1s}", "broker.keepalive", "out of", 7},
+		{"outbox cap", "gateway: gw-1", "gateway: gw-1\nbroker: {url: \"tcp://b:1883\", outbox_max_mb: -1}", "broker.outbox_max_mb", "out of", 7},
+		{"unknown field", "gateway: gw-1", "gateway: gw-1\ncolour: red", "", "field colour not found", 7},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,6 +17,11 @@ type ptzDevice interface {
 	GetStatus(ctx context.Context, profile string) (onvif.PTZStatus, error)
 }
 
+// ptzLimiter is a camera that can limit its PTZ range (onvif.*Client).
+type ptzLimiter interface {
+	SetLimits(ctx context.Context, configToken string, panTilt, zoom *onvif.Limits) (onvif.PTZConfiguration, error)
+}
+
 // viewGate is what the lock needs from the video path (masking.*Masker):
 // approved=false makes the output blank at once.
 type viewGate interface {
@@ -41,17 +46,24 @@ const (
 	EventSnapBack        EventKind = "snap_back"        // back inside tolerance: output restored
 	EventTamperSuspected EventKind = "tamper_suspected" // repeated drift
 	EventPositionUnknown EventKind = "position_unknown" // status unreadable: output blanked
-	EventLocked          EventKind = "locked"           // first confirmation at start
+	EventLocked          EventKind = "locked"           // first confirmation at start or after preset/apply
+	EventLimitsSet       EventKind = "limits_set"       // PTZ limits set to the approved views and read back
+	EventLimitsFailed    EventKind = "limits_failed"    // the camera refused or did not keep the limits
+	EventPresetApplying  EventKind = "preset_applying"  // an approved preset/apply: output blank until locked
 )
 
 // Event is reported for every lock transition.
 type Event struct {
 	Kind     EventKind `json:"kind"`
-	Camera   string    `json:"camera"`
-	Preset   string    `json:"preset"`
+	Camera   string    `json:"camera,omitempty"`
+	Preset   string    `json:"preset,omitempty"`
 	Position *Position `json:"position,omitempty"`
 	Detail   string    `json:"detail,omitempty"`
-	Time     time.Time `json:"time"`
+	// Operator, Verb and RequestID are set on command events.
+	Operator  string    `json:"operator,omitempty"`
+	Verb      string    `json:"verb,omitempty"`
+	RequestID string    `json:"request_id,omitempty"`
+	Time      time.Time `json:"event_time"`
 }
 
 // Position is a PTZ position in generic spaces.
@@ -66,6 +78,15 @@ type LockConfig struct {
 	Camera  string
 	Profile string
 	Preset  ApprovedPreset
+	// Presets are all the approved views (Preset among them): Apply moves
+	// only to one of these, and the PTZ limits cover them all.
+	Presets []ApprovedPreset
+	// PTZConfig is the PTZ configuration token whose limits are set once
+	// the camera is first locked (empty: limits are not touched).
+	PTZConfig string
+	// ApplyTimeout bounds how long Apply waits for the new view to be
+	// confirmed. Default 30 s.
+	ApplyTimeout time.Duration
 	// Interval between GetStatus polls. Default 1 s.
 	Interval time.Duration
 	// Escalation: EscalateAfter drifts within EscalateWindow raise
@@ -88,10 +109,18 @@ type Lock struct {
 	report func(Event)
 	now    func() time.Time
 
+	applyCh chan applyReq
+
 	mu       sync.Mutex
 	approved bool
+	current  string
 	last     *Position
 	drifts   []time.Time
+}
+
+type applyReq struct {
+	preset ApprovedPreset
+	done   chan error
 }
 
 // NewLock validates cfg (no I/O).
@@ -117,7 +146,20 @@ func NewLock(cfg LockConfig, dev ptzDevice, gate viewGate, report func(Event)) (
 	if report == nil {
 		report = func(Event) {}
 	}
-	return &Lock{cfg: cfg, dev: dev, gate: gate, report: report, now: time.Now}, nil
+	if cfg.ApplyTimeout <= 0 {
+		cfg.ApplyTimeout = 30 * time.Second
+	}
+	found := false
+	for _, p := range cfg.Presets {
+		found = found || p.Token == cfg.Preset.Token
+		if p.Tolerance <= 0 || p.Tolerance > 0.5 {
+			return nil, fmt.Errorf("agent: camera %q preset %q: tolerance %g out of (0, 0.5]", cfg.Camera, p.Token, p.Tolerance)
+		}
+	}
+	if !found {
+		cfg.Presets = append([]ApprovedPreset{cfg.Preset}, cfg.Presets...)
+	}
+	return &Lock{cfg: cfg, dev: dev, gate: gate, report: report, now: time.Now, applyCh: make(chan applyReq), current: cfg.Preset.Token}, nil
 }
 
 // Approved reports whether the camera is currently confirmed on its view.
@@ -125,6 +167,42 @@ func (l *Lock) Approved() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.approved
+}
+
+// Preset returns the token of the view the lock holds (or moves to).
+func (l *Lock) Preset() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.current
+}
+
+// Apply switches the lock to another approved preset: the output is
+// blanked at once, the camera moved, and the output restored only when the
+// new position is confirmed. It returns when confirmed, or an error
+// (ErrNotApproved for a token that is not approved; a timeout after
+// ApplyTimeout, while the lock keeps trying and the output stays blank).
+func (l *Lock) Apply(ctx context.Context, token string) error {
+	var p *ApprovedPreset
+	for i := range l.cfg.Presets {
+		if l.cfg.Presets[i].Token == token {
+			p = &l.cfg.Presets[i]
+		}
+	}
+	if p == nil {
+		return fmt.Errorf("camera %q preset %q: %w", l.cfg.Camera, token, ErrNotApproved)
+	}
+	req := applyReq{preset: *p, done: make(chan error, 1)}
+	select {
+	case l.applyCh <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // LastPosition returns the last position read (nil if none).
@@ -155,6 +233,16 @@ func (l *Lock) Run(ctx context.Context) error {
 	move()
 	first := true
 	unknown := false
+	limitsDone := false
+	var pending *applyReq
+	var pendingSince time.Time
+	answer := func(err error) {
+		if pending != nil {
+			pending.done <- err
+			pending = nil
+		}
+	}
+	defer func() { answer(errors.New("PTZ lock stopped before the view was confirmed")) }()
 	tick := time.NewTicker(l.cfg.Interval)
 	defer tick.Stop()
 	for {
@@ -181,6 +269,11 @@ func (l *Lock) Run(ctx context.Context) error {
 			if !l.setApproved(true) {
 				if first {
 					l.emit(EventLocked, &pos, "")
+					answer(nil)
+					if !limitsDone {
+						limitsDone = true
+						l.setLimits(ctx)
+					}
 				} else {
 					l.emit(EventSnapBack, &pos, "")
 				}
@@ -200,12 +293,57 @@ func (l *Lock) Run(ctx context.Context) error {
 				move()
 			}
 		}
+		if pending != nil && l.now().Sub(pendingSince) > l.cfg.ApplyTimeout {
+			answer(fmt.Errorf("camera %q: preset %q not confirmed within %v (output stays blank; still trying)", l.cfg.Camera, l.cfg.Preset.Token, l.cfg.ApplyTimeout))
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		case req := <-l.applyCh:
+			answer(errors.New("superseded by another preset/apply"))
+			l.setApproved(false) // blank under the old view first
+			l.cfg.Preset = req.preset
+			l.mu.Lock()
+			l.current = req.preset.Token
+			l.mu.Unlock()
+			l.setApproved(false)
+			l.emit(EventPresetApplying, l.LastPosition(), "")
+			pending, pendingSince = &req, l.now()
+			first = true
+			move()
 		}
 	}
+}
+
+// setLimits limits the camera's PTZ range to the box around the approved
+// views (each ± its tolerance), where the camera supports limits, and
+// reads them back (onvif.Client.SetLimits checks the camera kept them).
+func (l *Lock) setLimits(ctx context.Context) {
+	lim, ok := l.dev.(ptzLimiter)
+	if !ok || l.cfg.PTZConfig == "" {
+		return
+	}
+	pan := onvif.FloatRange{Min: 1, Max: -1}
+	tilt := onvif.FloatRange{Min: 1, Max: -1}
+	zoom := onvif.FloatRange{Min: 1, Max: 0}
+	for _, p := range l.cfg.Presets {
+		pan.Min, pan.Max = min(pan.Min, onvif.Float(p.Pan-p.Tolerance)), max(pan.Max, onvif.Float(p.Pan+p.Tolerance))
+		tilt.Min, tilt.Max = min(tilt.Min, onvif.Float(p.Tilt-p.Tolerance)), max(tilt.Max, onvif.Float(p.Tilt+p.Tolerance))
+		zoom.Min, zoom.Max = min(zoom.Min, onvif.Float(p.Zoom-p.Tolerance)), max(zoom.Max, onvif.Float(p.Zoom+p.Tolerance))
+	}
+	clamp := func(r *onvif.FloatRange, lo, hi onvif.Float) { r.Min, r.Max = max(r.Min, lo), min(r.Max, hi) }
+	clamp(&pan, -1, 1)
+	clamp(&tilt, -1, 1)
+	clamp(&zoom, 0, 1)
+	_, err := lim.SetLimits(ctx, l.cfg.PTZConfig, &onvif.Limits{XRange: pan, YRange: &tilt}, &onvif.Limits{XRange: zoom})
+	if err != nil {
+		if ctx.Err() == nil {
+			l.emit(EventLimitsFailed, nil, err.Error())
+		}
+		return
+	}
+	l.emit(EventLimitsSet, nil, fmt.Sprintf("pan %.3f..%.3f tilt %.3f..%.3f zoom %.3f..%.3f (read back)", pan.Min, pan.Max, tilt.Min, tilt.Max, zoom.Min, zoom.Max))
 }
 
 // setApproved updates the gate when the state changes and returns the

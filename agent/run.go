@@ -6,8 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -18,34 +22,93 @@ import (
 )
 
 // Agent runs one gateway: per camera, connect (ONVIF), check identity,
-// lock PTZ, mask and serve. A camera failing never stops the others.
-// Run owns every goroutine and returns after all have stopped.
+// lock PTZ, mask and serve; telemetry and commands over MQTT; reload of the
+// site config. A camera failing never stops the others. Run owns every
+// goroutine and returns after all have stopped.
 type Agent struct {
-	cfg *Config
+	// Version is reported in the MQTT status.
+	Version string
+
+	cfg atomic.Pointer[Config]
 	log zerolog.Logger
 
-	mu     sync.Mutex
-	states map[string]*CameraState
-	events []Event
-	rel    *relay.Server
+	mu      sync.Mutex
+	states  map[string]*CameraState
+	events  []Event
+	rel     *relay.Server
+	tel     *Telemetry
+	outbox  *Outbox
+	broker  string
+	workers map[string]*worker
+	runCtx  context.Context
+	camWG   sync.WaitGroup
+	cmds    chan rawCommand
+	rec     [2]string // recorder's relay user and password
+
+	reloadMu sync.Mutex
 }
 
-// CameraState is what the agent knows about a camera (later: MQTT state).
+type worker struct {
+	cam    *CameraConfig
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu          sync.Mutex
+	lock        *Lock
+	pl          *masking.Pipeline
+	lastIn      uint64
+	lastOut     uint64
+	lastAt      time.Time
+}
+
+type rawCommand struct {
+	verb    string
+	payload []byte
+}
+
+// CameraState is what the agent knows about a camera, published retained
+// on cameras/<id>/state.
 type CameraState struct {
-	ID         string            `json:"id"`
+	ID string `json:"id"`
+	// Status: starting, streaming, blank (off its approved view),
+	// offline (not reachable or failing: see error).
+	Status     string            `json:"status"`
 	Online     bool              `json:"online"`
 	Approved   bool              `json:"approved"`
+	Preset     string            `json:"preset,omitempty"`
+	Profile    string            `json:"profile,omitempty"`
 	Position   *Position         `json:"position,omitempty"`
 	Generation uint64            `json:"mask_generation"`
+	FPSIn      float64           `json:"fps_in"`
+	FPSOut     float64           `json:"fps_out"`
+	Dropped    uint64            `json:"dropped"`
+	Blanked    uint64            `json:"blanked"`
+	LastDrift  *time.Time        `json:"last_drift,omitempty"`
 	Stream     string            `json:"stream,omitempty"`
 	Error      string            `json:"error,omitempty"`
 	Identity   *onvif.DeviceInfo `json:"identity,omitempty"`
 }
 
+// Agent-level event kinds (the PTZ lock's are in ptzlock.go).
+const (
+	EventCommandRefused   EventKind = "command_refused"
+	EventCommandExecuted  EventKind = "command_executed"
+	EventCommandDuplicate EventKind = "command_duplicate"
+	EventConfigApplied    EventKind = "config_applied"
+	EventConfigRejected   EventKind = "config_rejected"
+	EventCameraOffline    EventKind = "camera_offline"
+	EventCameraOnline     EventKind = "camera_online"
+)
+
 // New builds an agent from a loaded config (no I/O).
 func New(cfg *Config, log zerolog.Logger) *Agent {
-	return &Agent{cfg: cfg, log: log, states: map[string]*CameraState{}}
+	a := &Agent{log: log, states: map[string]*CameraState{}, workers: map[string]*worker{}, cmds: make(chan rawCommand, 64)}
+	a.cfg.Store(cfg)
+	return a
 }
+
+// Config returns the config in force.
+func (a *Agent) Config() *Config { return a.cfg.Load() }
 
 // State returns a copy of a camera's state.
 func (a *Agent) State(id string) (CameraState, bool) {
@@ -58,66 +121,129 @@ func (a *Agent) State(id string) (CameraState, bool) {
 	return *s, true
 }
 
-// Events returns the events so far.
+// Events returns the last 1000 events.
 func (a *Agent) Events() []Event {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return append([]Event(nil), a.events...)
 }
 
+// BrokerURL is the broker in use (the embedded one's when none is
+// configured); empty before Run connected it.
+func (a *Agent) BrokerURL() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.broker
+}
+
 // StreamURL is where operators read a camera's masked stream.
 func (a *Agent) StreamURL(id string) string {
-	return fmt.Sprintf("rtsp://%s/%s", a.cfg.Outputs.RTSPListen, id)
+	return fmt.Sprintf("rtsp://%s/%s", a.cfg.Load().Outputs.RTSPListen, id)
 }
 
 func (a *Agent) update(id string, f func(*CameraState)) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	s := a.states[id]
 	if s == nil {
-		s = &CameraState{ID: id}
+		s = &CameraState{ID: id, Status: "starting"}
 		a.states[id] = s
 	}
 	f(s)
+	switch {
+	case !s.Online:
+		s.Status = "offline"
+	case !s.Approved:
+		s.Status = "blank"
+	default:
+		s.Status = "streaming"
+	}
+	c := *s
+	tel := a.tel
+	a.mu.Unlock()
+	if tel != nil {
+		tel.SetState(id, c)
+	}
 }
 
 func (a *Agent) event(ev Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
 	a.mu.Lock()
 	a.events = append(a.events, ev)
 	if len(a.events) > 1000 {
 		a.events = a.events[len(a.events)-1000:]
 	}
+	tel := a.tel
 	a.mu.Unlock()
 	l := a.log.Info()
-	if ev.Kind == EventDrift || ev.Kind == EventTamperSuspected || ev.Kind == EventPositionUnknown {
+	switch ev.Kind {
+	case EventDrift, EventTamperSuspected, EventPositionUnknown, EventCommandRefused, EventConfigRejected, EventLimitsFailed, EventCameraOffline:
 		l = a.log.Warn()
 	}
-	l = l.Str("camera", ev.Camera).Str("preset", ev.Preset).Str("event", string(ev.Kind))
+	l = l.Str("event", string(ev.Kind))
+	for k, v := range map[string]string{"camera": ev.Camera, "preset": ev.Preset, "detail": ev.Detail, "operator": ev.Operator, "verb": ev.Verb, "request_id": ev.RequestID} {
+		if v != "" {
+			l = l.Str(k, v)
+		}
+	}
 	if ev.Position != nil {
 		l = l.Float64("pan", ev.Position.Pan).Float64("tilt", ev.Position.Tilt).Float64("zoom", ev.Position.Zoom)
 	}
-	if ev.Detail != "" {
-		l = l.Str("detail", ev.Detail)
+	l.Msg("event")
+	if tel != nil {
+		if _, err := tel.Event(ev); err != nil {
+			a.log.Error().Err(err).Str("event", string(ev.Kind)).Msg("event not saved to the outbox")
+		}
 	}
-	l.Msg("ptz lock")
 }
 
-// Run serves until ctx ends, then stops every camera and the relay.
+// Run serves until ctx ends, then stops every camera, publishes an offline
+// status and closes the relay, the broker connection and the outbox.
 func (a *Agent) Run(ctx context.Context) error {
+	cfg := a.cfg.Load()
+	ob, err := OpenOutbox(filepath.Join(cfg.StateDir, "outbox.db"), int64(cfg.Broker.OutboxMaxMB)<<20)
+	if err != nil {
+		return err
+	}
+	defer ob.Close()
+	brokerURL := cfg.Broker.URL
+	if brokerURL == "" {
+		br, err := StartEmbeddedBroker(cfg.Broker.EmbeddedListen)
+		if err != nil {
+			return err
+		}
+		defer br.Close()
+		brokerURL = br.URL()
+		a.log.Info().Str("broker", brokerURL).Msg("no broker configured: embedded MQTT broker started on loopback")
+	}
+	tlsConf, err := cfg.TLSConfig()
+	if err != nil {
+		return err
+	}
+	tel, err := NewTelemetry(TelemetryConfig{Site: cfg.Site.ID, Gateway: cfg.Gateway, URL: brokerURL, TLS: tlsConf,
+		Username: cfg.Broker.Username, Password: cfg.Broker.password, ClientID: cfg.Broker.ClientID, Version: a.Version,
+		KeepAlive: time.Duration(cfg.Broker.KeepAlive), AckTimeout: time.Duration(cfg.Broker.AckTimeout),
+		BackoffMax: time.Duration(cfg.Broker.BackoffMax), Outbox: ob, Log: a.log,
+		OnCommand: func(verb string, payload []byte) {
+			select {
+			case a.cmds <- rawCommand{verb, payload}:
+			default:
+				a.log.Warn().Str("verb", verb).Msg("command queue full: dropped")
+			}
+		}})
+	if err != nil {
+		return err
+	}
+
 	recUser, recPass := "velo-recorder", randomSecret()
-	ops := a.cfg.Operators
-	rel, err := relay.New(a.cfg.Outputs.RTSPListen, "velo", func(user, name string) (string, bool) {
+	rel, err := relay.New(cfg.Outputs.RTSPListen, "velo", func(user, name string) (string, bool) {
 		if user == recUser {
 			return recPass, true
 		}
-		for _, op := range ops {
-			if op.Name == user {
-				for _, c := range op.Cameras {
-					if c == name {
-						return op.password, true
-					}
-				}
-			}
+		op := a.cfg.Load().Operator(user)
+		if op != nil && (op.HasRole(RoleLiveViewer) || op.HasRole(RoleAdmin)) && slices.Contains(op.Cameras, name) {
+			return op.password, true
 		}
 		return "", false
 	})
@@ -129,41 +255,91 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	defer rel.Close()
 	a.mu.Lock()
-	a.rel = rel
+	a.rel, a.tel, a.outbox, a.broker, a.runCtx = rel, tel, ob, brokerURL, ctx
+	a.rec = [2]string{recUser, recPass}
 	a.mu.Unlock()
-	a.log.Info().Str("listen", a.cfg.Outputs.RTSPListen).Msg("masked rtsp relay up")
-	var wg sync.WaitGroup
-	for i := range a.cfg.Cameras {
-		cam := &a.cfg.Cameras[i]
-		a.update(cam.ID, func(s *CameraState) { s.Stream = a.StreamURL(cam.ID) })
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.superviseCamera(ctx, cam, rel, recUser, recPass)
-		}()
+	a.log.Info().Str("listen", cfg.Outputs.RTSPListen).Msg("masked rtsp relay up")
+
+	telCtx, telStop := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() { defer bg.Done(); _ = tel.Run(telCtx) }()
+	bg.Add(2)
+	go func() { defer bg.Done(); a.commandLoop(ctx) }()
+	go func() { defer bg.Done(); a.statsLoop(ctx) }()
+
+	a.mu.Lock()
+	for i := range cfg.Cameras {
+		a.startWorkerLocked(&cfg.Cameras[i])
 	}
+	a.mu.Unlock()
 	<-ctx.Done()
-	wg.Wait()
+	a.reloadMu.Lock() // no reload while stopping
+	a.camWG.Wait()
+	a.reloadMu.Unlock()
+	// Let the last events reach the broker, briefly, then say offline.
+	deadline := time.Now().Add(3 * time.Second)
+	for tel.Connected() && ob.Stats().Pending > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	telStop()
+	bg.Wait()
+	a.mu.Lock()
+	a.tel = nil
+	a.mu.Unlock()
 	a.log.Info().Msg("stopped")
 	return nil
 }
 
-// superviseCamera restarts a camera's worker with backoff until ctx ends.
-func (a *Agent) superviseCamera(ctx context.Context, cam *CameraConfig, rel *relay.Server, recUser, recPass string) {
+// startWorkerLocked starts a camera's supervisor (a.mu held).
+func (a *Agent) startWorkerLocked(cam *CameraConfig) {
+	ctx, cancel := context.WithCancel(a.runCtx)
+	w := &worker{cam: cam, cancel: cancel, done: make(chan struct{})}
+	a.workers[cam.ID] = w
+	a.camWG.Add(1)
+	go func() {
+		defer a.camWG.Done()
+		defer close(w.done)
+		a.update(cam.ID, func(s *CameraState) { s.Stream = a.StreamURL(cam.ID) })
+		a.superviseCamera(ctx, w)
+	}()
+}
+
+// stopWorker stops a camera's supervisor and waits for it.
+func (a *Agent) stopWorker(id string) {
+	a.mu.Lock()
+	w := a.workers[id]
+	delete(a.workers, id)
+	a.mu.Unlock()
+	if w != nil {
+		w.cancel()
+		<-w.done
+	}
+}
+
+// superviseCamera restarts a camera's worker with jittered backoff until
+// ctx ends.
+func (a *Agent) superviseCamera(ctx context.Context, w *worker) {
+	cam := w.cam
 	log := a.log.With().Str("camera", cam.ID).Logger()
 	backoff := time.Second
 	for ctx.Err() == nil {
 		start := time.Now()
-		err := a.runCamera(ctx, cam, rel, recUser, recPass, log)
+		err := a.runCamera(ctx, w, log)
 		if ctx.Err() != nil {
 			return
 		}
-		a.update(cam.ID, func(s *CameraState) { s.Online, s.Approved, s.Error = false, false, errString(err) })
-		log.Error().Err(err).Dur("retry_in", backoff).Msg("camera stopped")
+		a.update(cam.ID, func(s *CameraState) {
+			s.Online, s.Approved, s.Error = false, false, errString(err)
+			s.FPSIn, s.FPSOut = 0, 0
+		})
+		a.event(Event{Kind: EventCameraOffline, Camera: cam.ID, Detail: errString(err)})
 		if time.Since(start) > time.Minute {
 			backoff = time.Second
 		}
-		t := time.NewTimer(backoff)
+		d := backoff/2 + mrand.N(backoff/2+1)
+		log.Error().Err(err).Dur("retry_in", d).Msg("camera stopped")
+		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -183,7 +359,16 @@ func errString(err error) string {
 
 // runCamera is one connection: identity check, stream URI, masker, PTZ
 // lock, pipeline, recorder. It returns when any of them fails.
-func (a *Agent) runCamera(ctx context.Context, cam *CameraConfig, rel *relay.Server, recUser, recPass string, log zerolog.Logger) error {
+func (a *Agent) runCamera(ctx context.Context, w *worker, log zerolog.Logger) error {
+	cam := w.cam
+	a.mu.Lock()
+	rel, recUser, recPass := a.rel, a.rec[0], a.rec[1]
+	a.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.lock, w.pl = nil, nil
+		w.mu.Unlock()
+	}()
 	cl, info, err := cam.Connect(ctx)
 	if err != nil {
 		return err
@@ -191,6 +376,7 @@ func (a *Agent) runCamera(ctx context.Context, cam *CameraConfig, rel *relay.Ser
 	defer cl.CloseIdleConnections()
 	a.update(cam.ID, func(s *CameraState) { s.Identity = &info; s.Online = true; s.Error = "" })
 	log.Info().Str("model", info.Model).Str("firmware", info.FirmwareVersion).Msg("camera connected")
+	a.event(Event{Kind: EventCameraOnline, Camera: cam.ID, Detail: fmt.Sprintf("%s %s firmware %s", info.Manufacturer, info.Model, info.FirmwareVersion)})
 
 	uri, prof, err := ResolveStream(ctx, cl, cam.ID, cam.Profile)
 	if err != nil {
@@ -205,7 +391,7 @@ func (a *Agent) runCamera(ctx context.Context, cam *CameraConfig, rel *relay.Ser
 	if err != nil {
 		return err
 	}
-	a.update(cam.ID, func(s *CameraState) { s.Generation = gen })
+	a.update(cam.ID, func(s *CameraState) { s.Generation = gen; s.Profile = prof.Token })
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -226,19 +412,35 @@ func (a *Agent) runCamera(ctx context.Context, cam *CameraConfig, rel *relay.Ser
 		if prof.PTZ == nil || !cl.HasService(onvif.NSPTZ) {
 			return fmt.Errorf("camera %q: presets configured but profile %q has no PTZ", cam.ID, prof.Token)
 		}
-		p := cam.Presets[0] // the approved view it is locked to
+		var approved []ApprovedPreset
+		for _, p := range cam.Presets {
+			approved = append(approved, ApprovedPreset{Token: p.Token, Pan: p.Position.Pan, Tilt: p.Position.Tilt, Zoom: p.Position.Zoom, Tolerance: p.Tolerance})
+		}
 		lock, err := NewLock(LockConfig{Camera: cam.ID, Profile: prof.Token, Interval: time.Duration(cam.PTZLock.Interval),
-			Preset: ApprovedPreset{Token: p.Token, Pan: p.Position.Pan, Tilt: p.Position.Tilt, Zoom: p.Position.Zoom, Tolerance: p.Tolerance}},
+			Preset: approved[0], Presets: approved, PTZConfig: prof.PTZ.Token},
 			cl, masker, func(ev Event) {
-				a.event(ev)
 				a.update(cam.ID, func(s *CameraState) {
+					switch ev.Kind {
+					case EventLimitsSet, EventLimitsFailed:
+						return
+					case EventDrift, EventTamperSuspected:
+						t := ev.Time
+						s.LastDrift = &t
+					}
 					s.Approved = ev.Kind == EventLocked || ev.Kind == EventSnapBack
-					s.Position = ev.Position
+					s.Preset = ev.Preset
+					if ev.Position != nil {
+						s.Position = ev.Position
+					}
 				})
+				a.event(ev)
 			})
 		if err != nil {
 			return err
 		}
+		w.mu.Lock()
+		w.lock = lock
+		w.mu.Unlock()
 		goRun("ptz lock", lock.Run)
 	} else {
 		masker.SetView("", true)
@@ -256,10 +458,13 @@ func (a *Agent) runCamera(ctx context.Context, cam *CameraConfig, rel *relay.Ser
 	if err != nil {
 		return err
 	}
+	w.mu.Lock()
+	w.pl, w.lastIn, w.lastOut, w.lastAt = pl, 0, 0, time.Now()
+	w.mu.Unlock()
 	goRun("pipeline", pl.Run)
 	if cam.Record.Enabled {
 		rec, err := masking.NewRecorder(masking.RecorderConfig{Camera: cam.ID, Source: rel.ReadURL(cam.ID), Username: recUser, Password: recPass,
-			Dir: a.cfg.Outputs.RecordDir, SegmentLength: time.Duration(cam.Record.Segment),
+			Dir: a.cfg.Load().Outputs.RecordDir, SegmentLength: time.Duration(cam.Record.Segment),
 			Logf: func(f string, args ...any) { log.Debug().Msg(fmt.Sprintf(f, args...)) }})
 		if err != nil {
 			cancel()

@@ -37,11 +37,13 @@ func TestAgentRunsCameras(t *testing.T) {
 	b := camsim.Regions(sim.Camera("p").Config(), camsim.Position{})[camsim.RegionBadgeReader]
 
 	port := freePort(t)
-	text := fmt.Sprintf(`site: {name: T, controller: C, purposes: [p]}
+	text := fmt.Sprintf(`site: {id: t, name: T, controller: C, purposes: [p]}
 gateway: gw
+state_dir: state
+broker: {embedded_listen: "127.0.0.1:0"}
 outputs: {rtsp_listen: "127.0.0.1:%d"}
 operators:
-  - {name: ops, password_file: ops.pw, cameras: [p, x]}
+  - {name: ops, password_file: ops.pw, roles: [live-viewer], cameras: [p, x]}
 cameras:
   - id: p
     purpose: entrance

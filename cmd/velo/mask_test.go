@@ -55,7 +55,7 @@ func TestMaskPreviewFromSiteConfig(t *testing.T) {
 		Scene: "badge", FPS: 10, Width: 640, Height: 360})
 	b := camsim.Regions(sim.Camera("sc").Config(), camsim.Position{})[camsim.RegionBadgeReader]
 	dir := t.TempDir()
-	site := fmt.Sprintf(`site: {name: S, controller: C, purposes: [p]}
+	site := fmt.Sprintf(`site: {id: s, name: S, controller: C, purposes: [p]}
 gateway: g
 cameras:
   - id: sc

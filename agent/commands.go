@@ -1,0 +1,148 @@
+package agent
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Command is the payload of velo/<site>/<gateway>/cmd/<verb>. The operator
+// proves who they are with MAC, an HMAC-SHA256 keyed by their password
+// over the site, gateway, verb, request id, operator, both times and the
+// args exactly as sent (see CommandMAC), so a command cannot be moved to
+// another gateway, verb or time, and no secret travels over MQTT.
+type Command struct {
+	RequestID string          `json:"request_id"`
+	Operator  string          `json:"operator"`
+	Gateway   string          `json:"gateway"`
+	IssuedAt  string          `json:"issued_at"`  // RFC 3339
+	ExpiresAt string          `json:"expires_at"` // RFC 3339, at most 10 min after issued_at
+	Args      json.RawMessage `json:"args,omitempty"`
+	MAC       string          `json:"mac"`
+}
+
+// Reply is published on cmd/<verb>/reply.
+type Reply struct {
+	RequestID string `json:"request_id"`
+	Verb      string `json:"verb"`
+	Operator  string `json:"operator,omitempty"`
+	// Status: ok, failed (executed, did not succeed), refused (not
+	// executed), duplicate (already executed: not executed again).
+	Status string          `json:"status"`
+	Reason string          `json:"reason,omitempty"`
+	Result json.RawMessage `json:"result,omitempty"`
+}
+
+// Command limits.
+const (
+	MaxCommandBytes  = 16 << 10
+	MaxCommandWindow = 10 * time.Minute
+	CommandClockSkew = time.Minute
+)
+
+// verbRoles says which roles may run each verb.
+var verbRoles = map[string][]string{
+	"preset/apply":  {RolePTZMaintainer, RoleAdmin},
+	"config/reload": {RoleAdmin},
+	"state/refresh": Roles,
+}
+
+// Verbs lists the command verbs.
+func Verbs() []string {
+	var v []string
+	for k := range verbRoles {
+		v = append(v, k)
+	}
+	slices.Sort(v)
+	return v
+}
+
+// CommandMAC computes a command's MAC with the operator's secret.
+func CommandMAC(secret, site, verb string, c Command) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	fmt.Fprintf(m, "velo-cmd-v1\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n", site, c.Gateway, verb, c.RequestID, c.Operator, c.IssuedAt, c.ExpiresAt)
+	m.Write(c.Args)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// SignCommand fills c.MAC.
+func SignCommand(secret, site, verb string, c *Command) { c.MAC = CommandMAC(secret, site, verb, *c) }
+
+// errRefused is a command not executed, with the reason told to the sender.
+type errRefused struct{ reason string }
+
+func (e errRefused) Error() string { return e.reason }
+
+func refuse(format string, args ...any) error { return errRefused{fmt.Sprintf(format, args...)} }
+
+// checkCommand authenticates and authorises a command (no side effects).
+// camera is the args' camera (empty when the verb has none).
+func checkCommand(cfg *Config, verb string, c *Command, camera string, now time.Time) (*OperatorConfig, error) {
+	roles, ok := verbRoles[verb]
+	if !ok {
+		return nil, refuse("unknown verb %q", verb)
+	}
+	if c.RequestID == "" || len(c.RequestID) > 128 {
+		return nil, refuse("request_id missing or longer than 128")
+	}
+	op := cfg.Operator(c.Operator)
+	mac, err := hex.DecodeString(c.MAC)
+	if op == nil || err != nil || !hmac.Equal(mac, mustHex(CommandMAC(op.password, cfg.Site.ID, verb, *c))) {
+		return nil, refuse("authentication failed")
+	}
+	if c.Gateway != cfg.Gateway {
+		return nil, refuse("command for gateway %q, this is %q", c.Gateway, cfg.Gateway)
+	}
+	issued, err1 := time.Parse(time.RFC3339Nano, c.IssuedAt)
+	expires, err2 := time.Parse(time.RFC3339Nano, c.ExpiresAt)
+	switch {
+	case err1 != nil || err2 != nil:
+		return nil, refuse("issued_at/expires_at not RFC 3339")
+	case !expires.After(now):
+		return nil, refuse("expired at %s", expires.UTC().Format(time.RFC3339))
+	case issued.After(now.Add(CommandClockSkew)):
+		return nil, refuse("issued in the future (%s)", issued.UTC().Format(time.RFC3339))
+	case expires.Sub(issued) > MaxCommandWindow || expires.Before(issued):
+		return nil, refuse("validity %v out of 0..%v", expires.Sub(issued), MaxCommandWindow)
+	}
+	allowed := false
+	for _, r := range roles {
+		allowed = allowed || op.HasRole(r)
+	}
+	if !allowed {
+		return op, refuse("operator %q has no role allowed to %s (needs one of %s)", op.Name, verb, strings.Join(roles, ", "))
+	}
+	if camera != "" && !slices.Contains(op.Cameras, camera) {
+		return op, refuse("operator %q is not assigned camera %q", op.Name, camera)
+	}
+	return op, nil
+}
+
+func mustHex(s string) []byte {
+	b, _ := hex.DecodeString(s)
+	return b
+}
+
+// presetArgs are preset/apply's args.
+type presetArgs struct {
+	Camera string `json:"camera"`
+	Preset string `json:"preset"`
+}
+
+func decodeArgs(raw json.RawMessage, v any) error {
+	if len(raw) == 0 {
+		return errors.New("args missing")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("args: %v", err)
+	}
+	return nil
+}

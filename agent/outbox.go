@@ -1,0 +1,394 @@
+package agent
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Outbox is the durable, bounded, ordered queue of messages waiting for the
+// broker's acknowledgement (RELIABILITY.md: paho's stores cannot be it).
+//
+// Every message gets the next gateway sequence number when it is enqueued;
+// Enqueue returns only after the message is fsynced (group commit: messages
+// enqueued together share one fsync). Pending messages are read back in
+// sequence order; Ack deletes them. When the outbox is over its byte cap,
+// the oldest pending messages are dropped and counted (drop policy
+// "oldest": the newest events are the ones ops need first after an outage).
+//
+// The same counter numbers the messages that are not queued (retained
+// status and state, whose latest value is all that matters): NextSeq
+// reserves numbers in blocks persisted before use, so a sequence number is
+// never reused after a restart or kill -9.
+type Outbox struct {
+	db       *bolt.DB
+	maxBytes int64
+
+	mu       sync.Mutex
+	next     uint64 // next sequence number to hand out
+	reserved uint64 // numbers below this are persisted as used
+	bytes    int64  // payload bytes pending
+	count    int
+	dropped  uint64
+	pending  []*obWrite
+	kick     chan struct{}
+	closed   bool
+	wg       sync.WaitGroup
+	notify   chan struct{} // closed and replaced when messages are added
+	commitMu sync.Mutex
+}
+
+// OutboxMessage is one queued message.
+type OutboxMessage struct {
+	Seq     uint64 `json:"s"`
+	Topic   string `json:"t"`
+	Payload []byte `json:"p"`
+	Retain  bool   `json:"r,omitempty"`
+}
+
+type obWrite struct {
+	msg  OutboxMessage
+	done chan error
+}
+
+var (
+	bktMsgs = []byte("messages")
+	bktMeta = []byte("meta")
+	bktReqs = []byte("requests")
+	keySeq  = []byte("reserved_seq")
+	keyDrop = []byte("dropped")
+)
+
+const seqBlock = 1024
+
+// ErrOutboxClosed is returned by Enqueue after Close.
+var ErrOutboxClosed = errors.New("outbox closed")
+
+// OpenOutbox opens (or creates) the outbox database at path. maxBytes caps
+// the pending payload bytes (default 64 MiB).
+func OpenOutbox(path string, maxBytes int64) (*Outbox, error) {
+	if maxBytes <= 0 {
+		maxBytes = 64 << 20
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("outbox %s: %w", path, err)
+	}
+	o := &Outbox{db: db, maxBytes: maxBytes, kick: make(chan struct{}, 1), notify: make(chan struct{})}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bktMsgs, bktMeta, bktReqs} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bktMeta)
+		if v := meta.Get(keySeq); len(v) == 8 {
+			o.reserved = binary.BigEndian.Uint64(v)
+		}
+		if v := meta.Get(keyDrop); len(v) == 8 {
+			o.dropped = binary.BigEndian.Uint64(v)
+		}
+		c := tx.Bucket(bktMsgs).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			o.count++
+			o.bytes += int64(len(v))
+			if s := binary.BigEndian.Uint64(k); s >= o.reserved {
+				o.reserved = s + 1
+			}
+		}
+		// Everything below reserved may have been used: start above it.
+		o.next = o.reserved
+		if o.next == 0 {
+			o.next = 1
+		}
+		o.reserved = o.next + seqBlock
+		return meta.Put(keySeq, u64(o.reserved))
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("outbox %s: %w", path, err)
+	}
+	o.wg.Add(1)
+	go o.committer()
+	return o, nil
+}
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+// NextSeq hands out a sequence number for a message that is not queued.
+func (o *Outbox) NextSeq() (uint64, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.allocLocked()
+}
+
+func (o *Outbox) allocLocked() (uint64, error) {
+	if o.next >= o.reserved {
+		r := o.next + seqBlock
+		if err := o.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bktMeta).Put(keySeq, u64(r)) }); err != nil {
+			return 0, fmt.Errorf("outbox: reserve sequence: %w", err)
+		}
+		o.reserved = r
+	}
+	s := o.next
+	o.next++
+	return s, nil
+}
+
+// Enqueue numbers a message with the next sequence number (build makes the
+// payload from it), saves it durably and returns the number. When Enqueue
+// returns nil the message survives a kill -9 until acknowledged.
+func (o *Outbox) Enqueue(topic string, retain bool, build func(seq uint64) ([]byte, error)) (uint64, error) {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return 0, ErrOutboxClosed
+	}
+	seq, err := o.allocLocked()
+	if err != nil {
+		o.mu.Unlock()
+		return 0, err
+	}
+	payload, err := build(seq)
+	if err != nil {
+		o.mu.Unlock()
+		return 0, err
+	}
+	w := &obWrite{msg: OutboxMessage{Seq: seq, Topic: topic, Payload: payload, Retain: retain}, done: make(chan error, 1)}
+	o.pending = append(o.pending, w)
+	o.mu.Unlock()
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+	if err := <-w.done; err != nil {
+		return 0, err
+	}
+	return seq, nil
+}
+
+// committer writes queued messages in batches, one fsync per batch.
+func (o *Outbox) committer() {
+	defer o.wg.Done()
+	for range o.kick {
+		for {
+			o.mu.Lock()
+			batch := o.pending
+			o.pending = nil
+			o.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			o.commit(batch)
+		}
+	}
+}
+
+func (o *Outbox) commit(batch []*obWrite) {
+	o.commitMu.Lock()
+	defer o.commitMu.Unlock()
+	var added int64
+	var droppedNow uint64
+	var dropBytes int64
+	var dropCount int
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktMsgs)
+		added, droppedNow, dropBytes, dropCount = 0, 0, 0, 0
+		for _, w := range batch {
+			v, err := json.Marshal(w.msg)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(u64(w.msg.Seq), v); err != nil {
+				return err
+			}
+			added += int64(len(v))
+		}
+		// Bound: drop the oldest while over the cap.
+		o.mu.Lock()
+		over := o.bytes + added - o.maxBytes
+		o.mu.Unlock()
+		if over > 0 {
+			c := b.Cursor()
+			for k, v := c.First(); k != nil && over > 0; k, v = c.First() {
+				over -= int64(len(v))
+				dropBytes += int64(len(v))
+				dropCount++
+				droppedNow++
+				if err := c.Delete(); err != nil {
+					return err
+				}
+			}
+			o.mu.Lock()
+			d := o.dropped + droppedNow
+			o.mu.Unlock()
+			if err := tx.Bucket(bktMeta).Put(keyDrop, u64(d)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	o.mu.Lock()
+	if err == nil {
+		o.bytes += added - dropBytes
+		o.count += len(batch) - dropCount
+		o.dropped += droppedNow
+		close(o.notify)
+		o.notify = make(chan struct{})
+	}
+	o.mu.Unlock()
+	for _, w := range batch {
+		if err != nil {
+			w.done <- fmt.Errorf("outbox: save seq %d: %w", w.msg.Seq, err)
+		} else {
+			w.done <- nil
+		}
+	}
+}
+
+// Changed returns a channel closed the next time messages are saved.
+func (o *Outbox) Changed() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.notify
+}
+
+// After returns up to n pending messages with a sequence number > seq, in
+// order.
+func (o *Outbox) After(seq uint64, n int) ([]OutboxMessage, error) {
+	var out []OutboxMessage
+	err := o.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktMsgs).Cursor()
+		for k, v := c.Seek(u64(seq + 1)); k != nil && len(out) < n; k, v = c.Next() {
+			var m OutboxMessage
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("outbox: record %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Ack deletes delivered messages.
+func (o *Outbox) Ack(seqs ...uint64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	o.commitMu.Lock()
+	defer o.commitMu.Unlock()
+	var freed int64
+	var n int
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		freed, n = 0, 0
+		b := tx.Bucket(bktMsgs)
+		for _, s := range seqs {
+			k := u64(s)
+			if v := b.Get(k); v != nil {
+				freed += int64(len(v))
+				n++
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("outbox: ack: %w", err)
+	}
+	o.mu.Lock()
+	o.bytes -= freed
+	o.count -= n
+	o.mu.Unlock()
+	return nil
+}
+
+// OutboxStats is the outbox's size and drop count.
+type OutboxStats struct {
+	Pending int    `json:"pending"`
+	Bytes   int64  `json:"bytes"`
+	Dropped uint64 `json:"dropped"`
+	MaxByte int64  `json:"max_bytes"`
+}
+
+// Stats reports the outbox's size.
+func (o *Outbox) Stats() OutboxStats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return OutboxStats{Pending: o.count, Bytes: o.bytes, Dropped: o.dropped, MaxByte: o.maxBytes}
+}
+
+// Close waits for queued writes and closes the database.
+func (o *Outbox) Close() error {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return nil
+	}
+	o.closed = true
+	o.mu.Unlock()
+	close(o.kick)
+	o.wg.Wait()
+	return o.db.Close()
+}
+
+// SeenRequest records a command request id until expires; it reports
+// whether the id was already recorded (a replay or duplicate delivery) and
+// the result stored with it.
+func (o *Outbox) SeenRequest(id string, expires time.Time, result []byte) (bool, []byte, error) {
+	var seen bool
+	var prev []byte
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktReqs)
+		if v := b.Get([]byte(id)); v != nil {
+			seen = true
+			if len(v) > 8 {
+				prev = append([]byte(nil), v[8:]...)
+			}
+			return nil
+		}
+		// Prune expired ids now and then (they cannot be replayed: an
+		// expired command is refused before this check).
+		now := uint64(time.Now().Unix())
+		c := b.Cursor()
+		pruned := 0
+		for k, v := c.First(); k != nil && pruned < 64; k, v = c.Next() {
+			if len(v) >= 8 && binary.BigEndian.Uint64(v[:8])+3600 < now {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				pruned++
+			}
+		}
+		return b.Put([]byte(id), append(u64(uint64(expires.Unix())), result...))
+	})
+	return seen, prev, err
+}
+
+// SetRequestResult stores the result of an executed request id.
+func (o *Outbox) SetRequestResult(id string, result []byte) error {
+	return o.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktReqs)
+		v := b.Get([]byte(id))
+		if v == nil || len(v) < 8 {
+			return nil
+		}
+		return b.Put([]byte(id), append(append([]byte(nil), v[:8]...), result...))
+	})
+}
