@@ -11,7 +11,8 @@ PKGS=(
   onvif-tools            # independent ONVIF client (libonvif's onvif-util)
   iproute2 util-linux    # network namespaces for discovery tests
   curl ca-certificates   # npm registry
-  pkg-config libopencv-dev mosquitto mosquitto-clients   # OpenCV 4.6 for gocv v0.32.0 (masking/)
+  pkg-config libopencv-dev   # OpenCV 4.6 for gocv v0.32.0 (masking/)
+  mosquitto mosquitto-clients openssl   # a real broker per test; mosquitto_sub in make run
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav
   gstreamer1.0-rtsp      # rtspclientsink: the encoder publishes to Velo's RTSP server

@@ -1,0 +1,260 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/rs/zerolog"
+
+	"velo/onvif/camsim"
+)
+
+// signedCommand builds a command payload signed with secret.
+func signedCommand(secret, site, gateway, verb, operator, id string, args any, issued, expires time.Time) []byte {
+	c := Command{RequestID: id, Operator: operator, Gateway: gateway,
+		IssuedAt: issued.UTC().Format(time.RFC3339Nano), ExpiresAt: expires.UTC().Format(time.RFC3339Nano)}
+	if args != nil {
+		c.Args, _ = json.Marshal(args)
+	}
+	SignCommand(secret, site, verb, &c)
+	b, _ := json.Marshal(c)
+	return b
+}
+
+const agentMQTTConfig = `site: {id: t, name: T, controller: C, purposes: [p]}
+gateway: gw
+state_dir: state
+broker:
+  url: %s
+  username: gw
+  password_file: broker.pw
+  ack_timeout: 5s
+  backoff_max: 2s
+outputs: {rtsp_listen: "127.0.0.1:%d"}
+operators:
+  - {name: ops, password_file: ops.pw, roles: [live-viewer], cameras: [p]}
+  - {name: maint, password_file: maint.pw, roles: [ptz-maintainer], cameras: [p]}
+  - {name: admin, password_file: admin.pw, roles: [admin], cameras: [p]}
+cameras:
+  - id: p
+    purpose: entrance
+    match: {serial: SER-P}
+    xaddr: %s
+    username: velo
+    password_file: cam.pw
+    ptz_lock: {interval: %s}
+    presets:
+      - token: "1"
+        position: {pan: 0, tilt: 0, zoom: 0}
+        approval: {by: A, date: 2026-01-01, document: D1}
+      - token: "2"
+        position: {pan: 0.15, tilt: 0.1, zoom: 0.5}
+        approval: {by: A, date: 2026-01-02, document: D2}
+`
+
+// The agent against a real Mosquitto with password auth and a per-gateway
+// ACL: retained birth and camera state, events, and commands (authorised,
+// wrong role, unapproved preset, replayed, expired, duplicate delivery,
+// forged, cross-gateway), and config/reload good and bad. No secret in any
+// MQTT payload.
+func TestAgentOverMosquitto(t *testing.T) {
+	secrets := map[string]string{"broker.pw": "broker-secret-1", "ops.pw": "ops-secret-2", "maint.pw": "maint-secret-3", "admin.pw": "admin-secret-4", "cam.pw": "cam-secret-5"}
+	b := startMosquitto(t, mosqOpts{Users: map[string]string{"gw": secrets["broker.pw"], "central": "central-pw"},
+		ACL: "pattern readwrite velo/+/%u/#\nuser central\ntopic readwrite velo/#\n"})
+	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "p", Address: "127.0.96.1", Username: "velo", Password: secrets["cam.pw"], Serial: "SER-P", Scene: "ptz",
+		FPS: 10, Width: 320, Height: 180, PTZ: &camsim.PTZConfig{PanTiltSpeed: 2, ZoomSpeed: 2, Presets: []camsim.PresetConfig{
+			{Token: "1", Name: "home"}, {Token: "2", Name: "door", Pan: 0.15, Tilt: 0.1, Zoom: 0.5}, {Token: "3", Name: "street", Pan: -0.6, Tilt: -0.2}}}})
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n, s := range secrets {
+		write(n, s+"\n")
+	}
+	cfgText := fmt.Sprintf(agentMQTTConfig, b.url(false), freePort(t), sim.Camera("p").XAddr(), "200ms")
+	write("site.yaml", cfgText)
+	cfg, err := Load(filepath.Join(dir, "site.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := newCollector(t, collectorOpts{URL: b.url(false), Username: "central", Password: "central-pw"}, "velo/#")
+	var logs strings.Builder
+	a := New(cfg, zerolog.New(&syncWriter{b: &logs}))
+	a.Version = "test"
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	root := "velo/t/gw/"
+	online := col.wait(t, 20*time.Second, "retained online status", func(m recvMsg) bool {
+		return m.Topic == root+"status" && field(m, "state") == "online"
+	})
+	col.wait(t, 40*time.Second, "camera state streaming", func(m recvMsg) bool {
+		return m.Topic == root+"cameras/p/state" && field(m, "status") == "streaming" && field(m, "preset") == "1"
+	})
+	col.wait(t, 10*time.Second, "limits_set event", func(m recvMsg) bool {
+		return m.Topic == root+"events" && field(m, "kind") == "limits_set"
+	})
+	// A late subscriber gets the retained status and state at once.
+	late := newCollector(t, collectorOpts{URL: b.url(false), Username: "central", Password: "central-pw"}, root+"#")
+	late.wait(t, 5*time.Second, "retained status", func(m recvMsg) bool { return m.Topic == root+"status" && m.Retained && m.Seq >= online.Seq })
+	late.wait(t, 5*time.Second, "retained state", func(m recvMsg) bool { return m.Topic == root+"cameras/p/state" && m.Retained })
+
+	pub := func(verb string, payload []byte) {
+		t.Helper()
+		tok := col.cl.Publish(root+"cmd/"+verb, 1, false, payload)
+		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish command: %v", tok.Error())
+		}
+	}
+	reply := func(id string) recvMsg {
+		t.Helper()
+		return col.wait(t, 60*time.Second, "reply to "+id, func(m recvMsg) bool {
+			return strings.HasSuffix(m.Topic, "/reply") && field(m, "request_id") == id
+		})
+	}
+	now := time.Now()
+	exp := now.Add(5 * time.Minute)
+	cmd := func(op, id, verb string, args any) []byte {
+		return signedCommand(secrets[op+".pw"], "t", "gw", verb, op, id, args, now, exp)
+	}
+	apply := func(preset string) map[string]string { return map[string]string{"camera": "p", "preset": preset} }
+
+	cases := []struct {
+		name, id, verb string
+		payload        []byte
+		status, reason string
+	}{
+		{"wrong role", "r1", "preset/apply", cmd("ops", "r1", "preset/apply", apply("2")), "refused", "no role allowed"},
+		{"unapproved preset", "r2", "preset/apply", cmd("maint", "r2", "preset/apply", apply("3")), "refused", "not approved"},
+		{"forged mac", "r3", "preset/apply", signedCommand("guess", "t", "gw", "preset/apply", "maint", "r3", apply("2"), now, exp), "refused", "authentication failed"},
+		{"other gateway", "r4", "preset/apply", signedCommand(secrets["maint.pw"], "t", "gw2", "preset/apply", "maint", "r4", apply("2"), now, exp), "refused", "gateway"},
+		{"expired", "r5", "preset/apply", signedCommand(secrets["maint.pw"], "t", "gw", "preset/apply", "maint", "r5", apply("2"), now.Add(-10*time.Minute), now.Add(-time.Minute)), "refused", "expired"},
+		{"too long", "r6", "preset/apply", signedCommand(secrets["maint.pw"], "t", "gw", "preset/apply", "maint", "r6", apply("2"), now, now.Add(time.Hour)), "refused", "validity"},
+		{"other camera", "r7", "preset/apply", cmd("maint", "r7", "preset/apply", map[string]string{"camera": "q", "preset": "1"}), "refused", "not assigned"},
+		{"authorised", "r8", "preset/apply", cmd("maint", "r8", "preset/apply", apply("2")), "ok", ""},
+		{"replayed", "r8", "preset/apply", cmd("maint", "r8", "preset/apply", apply("2")), "duplicate", ""},
+		{"maint reload", "r9", "config/reload", cmd("maint", "r9", "config/reload", nil), "refused", "no role"},
+	}
+	for _, tc := range cases {
+		pub(tc.verb, tc.payload)
+		var r recvMsg
+		if tc.status == "duplicate" {
+			r = col.wait(t, 30*time.Second, "duplicate reply", func(m recvMsg) bool {
+				return strings.HasSuffix(m.Topic, "/reply") && field(m, "request_id") == tc.id && field(m, "status") == "duplicate"
+			})
+		} else {
+			r = reply(tc.id)
+		}
+		if field(r, "status") != tc.status || !strings.Contains(field(r, "reason"), tc.reason) {
+			t.Errorf("%s: reply %s", tc.name, r.Payload)
+		}
+	}
+	col.wait(t, 10*time.Second, "state on preset 2", func(m recvMsg) bool {
+		return m.Topic == root+"cameras/p/state" && field(m, "preset") == "2" && field(m, "status") == "streaming"
+	})
+	if pos, _ := a.State("p"); pos.Position == nil || pos.Position.Zoom < 0.45 {
+		t.Errorf("camera not at preset 2: %+v", pos.Position)
+	}
+	// QoS 1 duplicate delivery: the same message twice, executed once.
+	dup := cmd("maint", "r10", "preset/apply", apply("1"))
+	pub("preset/apply", dup)
+	pub("preset/apply", dup)
+	col.wait(t, 60*time.Second, "second delivery answered", func(m recvMsg) bool {
+		return strings.HasSuffix(m.Topic, "/reply") && field(m, "request_id") == "r10" && field(m, "status") == "duplicate"
+	})
+	executed := map[string]int{}
+	for _, ev := range a.Events() {
+		if ev.Kind == EventCommandExecuted {
+			executed[ev.RequestID]++
+		}
+	}
+	if executed["r8"] != 1 || executed["r10"] != 1 || len(executed) != 2 {
+		t.Errorf("executions per request id: %v (want r8 and r10 once each)", executed)
+	}
+
+	// Reload: a broken file is refused and the camera keeps streaming; a
+	// good change restarts only what changed.
+	write("site.yaml", strings.Replace(cfgText, "purpose: entrance", "purpose: [", 1))
+	pub("config/reload", cmd("admin", "r11", "config/reload", nil))
+	if r := reply("r11"); field(r, "status") != "failed" || !strings.Contains(field(r, "reason"), "site.yaml") {
+		t.Errorf("bad reload reply %s", r.Payload)
+	}
+	col.wait(t, 10*time.Second, "config_rejected event", func(m recvMsg) bool { return field(m, "kind") == "config_rejected" })
+	if s, _ := a.State("p"); s.Status != "streaming" {
+		t.Errorf("camera after a rejected reload: %+v", s)
+	}
+	write("site.yaml", fmt.Sprintf(agentMQTTConfig, b.url(false), 0, sim.Camera("p").XAddr(), "300ms"))
+	// outputs changed too (port 0): needs a restart, refused.
+	pub("config/reload", cmd("admin", "r12", "config/reload", nil))
+	if r := reply("r12"); field(r, "status") != "failed" || !strings.Contains(field(r, "reason"), "outputs changed") {
+		t.Errorf("restart-needing reload reply %s", r.Payload)
+	}
+	write("site.yaml", strings.Replace(cfgText, "interval: 200ms", "interval: 300ms", 1))
+	pub("config/reload", cmd("admin", "r13", "config/reload", nil))
+	if r := reply("r13"); field(r, "status") != "ok" || !strings.Contains(field(r, "result"), `"restarted":["p"]`) {
+		t.Errorf("good reload reply %s", r.Payload)
+	}
+	if got := a.Config().Camera("p").PTZLock.Interval; time.Duration(got) != 300*time.Millisecond {
+		t.Errorf("interval after reload %v", time.Duration(got))
+	}
+	col.wait(t, 40*time.Second, "camera streaming after the reload", func(m recvMsg) bool {
+		return m.Topic == root+"cameras/p/state" && field(m, "status") == "streaming" && m.Seq > online.Seq
+	})
+
+	// Tamper: drift then snap_back on MQTT.
+	sim.Camera("p").Tamper(camsim.Position{Pan: -0.8})
+	drift := col.wait(t, 20*time.Second, "drift event", func(m recvMsg) bool { return field(m, "kind") == "drift" })
+	snap := col.wait(t, 30*time.Second, "snap_back event", func(m recvMsg) bool { return field(m, "kind") == "snap_back" })
+	if snap.Seq <= drift.Seq {
+		t.Errorf("snap_back seq %d not after drift %d", snap.Seq, drift.Seq)
+	}
+
+	// Every payload carries a sequence number; none carries a secret.
+	for _, m := range col.all() {
+		if len(m.Payload) == 0 || strings.Contains(m.Topic, "/cmd/") && !strings.HasSuffix(m.Topic, "/reply") {
+			continue
+		}
+		if m.Seq == 0 {
+			t.Errorf("no seq on %s: %s", m.Topic, m.Payload)
+		}
+		for _, s := range secrets {
+			if strings.Contains(string(m.Payload), s) {
+				t.Errorf("secret in %s payload", m.Topic)
+			}
+		}
+	}
+	for _, s := range secrets {
+		if strings.Contains(logs.String(), s) {
+			t.Error("a secret appears in the logs")
+		}
+	}
+	// The ACL holds: the gateway's own credentials cannot write another
+	// gateway's topics (the broker drops it; central never sees it).
+	other := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.url(false)).SetClientID("intruder").SetUsername("gw").SetPassword(secrets["broker.pw"]))
+	if tok := other.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	other.Publish("velo/t/gw2/status", 1, true, `{"state":"forged"}`).WaitTimeout(5 * time.Second)
+	other.Publish(root+"events", 1, false, `{"kind":"acl-probe"}`).WaitTimeout(5 * time.Second)
+	col.wait(t, 5*time.Second, "own-topic probe", func(m recvMsg) bool { return field(m, "kind") == "acl-probe" })
+	for _, m := range col.all() {
+		if m.Topic == "velo/t/gw2/status" {
+			t.Error("the ACL let gateway gw write gw2's topics")
+		}
+	}
+	other.Disconnect(0)
+}
