@@ -205,18 +205,27 @@ func TestAgentOverMosquitto(t *testing.T) {
 	}
 	write("site.yaml", strings.Replace(cfgText, "interval: 200ms", "interval: 300ms", 1))
 	pub("config/reload", cmd("admin", "r13", "config/reload", nil))
-	if r := reply("r13"); field(r, "status") != "ok" || !strings.Contains(field(r, "result"), `"restarted":["p"]`) {
-		t.Errorf("good reload reply %s", r.Payload)
+	r13 := reply("r13")
+	if field(r13, "status") != "ok" || !strings.Contains(field(r13, "result"), `"restarted":["p"]`) {
+		t.Errorf("good reload reply %s", r13.Payload)
 	}
 	if got := a.Config().Camera("p").PTZLock.Interval; time.Duration(got) != 300*time.Millisecond {
 		t.Errorf("interval after reload %v", time.Duration(got))
 	}
-	col.wait(t, 40*time.Second, "camera streaming after the reload", func(m recvMsg) bool {
-		return m.Topic == root+"cameras/p/state" && field(m, "status") == "streaming" && m.Seq > online.Seq
+	applied := col.wait(t, 10*time.Second, "config_applied event", func(m recvMsg) bool { return field(m, "kind") == "config_applied" })
+	col.wait(t, 40*time.Second, "camera locked again after the reload", func(m recvMsg) bool {
+		return m.Topic == root+"events" && field(m, "kind") == "locked" && m.Seq > applied.Seq
 	})
 
 	// Tamper: drift then snap_back on MQTT.
 	sim.Camera("p").Tamper(camsim.Position{Pan: -0.8})
+	defer func() {
+		if t.Failed() {
+			for _, ev := range a.Events() {
+				t.Logf("event %s %s %s %s", ev.Time.Format("15:04:05.000"), ev.Kind, ev.Camera, ev.Detail)
+			}
+		}
+	}()
 	drift := col.wait(t, 20*time.Second, "drift event", func(m recvMsg) bool { return field(m, "kind") == "drift" })
 	snap := col.wait(t, 30*time.Second, "snap_back event", func(m recvMsg) bool { return field(m, "kind") == "snap_back" })
 	if snap.Seq <= drift.Seq {
