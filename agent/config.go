@@ -591,3 +591,15 @@ func (c *Config) Operator(name string) *OperatorConfig {
 	}
 	return nil
 }
+
+// BrokerURL is the broker a client of this gateway connects to: the
+// configured URL, or the embedded broker's address.
+func (c *Config) BrokerURL() string {
+	if c.Broker.URL != "" {
+		return c.Broker.URL
+	}
+	return "tcp://" + c.Broker.EmbeddedListen
+}
+
+// BrokerCredentials are the gateway's broker username and password.
+func (c *Config) BrokerCredentials() (string, string) { return c.Broker.Username, c.Broker.password }

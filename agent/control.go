@@ -289,3 +289,22 @@ func (a *Agent) statsLoop(ctx context.Context) {
 }
 
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
+
+// restartCamera stops a camera's worker and starts it again (a full
+// reconnect: ONVIF session, PTZ lock, pipeline).
+func (a *Agent) restartCamera(id string) bool {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	cam := a.cfg.Load().Camera(id)
+	if cam == nil {
+		return false
+	}
+	a.stopWorker(id)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.runCtx == nil || a.runCtx.Err() != nil {
+		return false
+	}
+	a.startWorkerLocked(cam)
+	return true
+}

@@ -53,12 +53,12 @@ type worker struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu          sync.Mutex
-	lock        *Lock
-	pl          *masking.Pipeline
-	lastIn      uint64
-	lastOut     uint64
-	lastAt      time.Time
+	mu      sync.Mutex
+	lock    *Lock
+	pl      *masking.Pipeline
+	lastIn  uint64
+	lastOut uint64
+	lastAt  time.Time
 }
 
 type rawCommand struct {

@@ -248,11 +248,24 @@ func (t *Telemetry) status(state, reason string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return t.statusSeq(seq, state, reason)
+}
+
+func (t *Telemetry) statusSeq(seq uint64, state, reason string) ([]byte, error) {
 	return t.envelope(seq, statusPayload{State: state, Reason: reason, Version: t.cfg.Version, Outbox: t.cfg.Outbox.Stats()})
 }
 
 // session is one broker connection.
+//
+// Sequence numbers on the status topic: the birth's number is taken before
+// the LWT's, so this session's LWT supersedes its birth, and the next
+// session's birth supersedes this LWT even if the broker publishes the LWT
+// late (a consumer keeps the highest seq per topic).
 func (t *Telemetry) session(ctx context.Context) error {
+	birthSeq, err := t.cfg.Outbox.NextSeq()
+	if err != nil {
+		return connectError{err}
+	}
 	will, err := t.status("offline", "connection lost")
 	if err != nil {
 		return connectError{err}
@@ -261,7 +274,7 @@ func (t *Telemetry) session(ctx context.Context) error {
 	opts := mqtt.NewClientOptions().AddBroker(t.cfg.URL).SetClientID(t.cfg.ClientID).
 		SetCleanSession(false).SetAutoReconnect(false).SetConnectRetry(false).
 		SetKeepAlive(t.cfg.KeepAlive).SetPingTimeout(min(10*time.Second, t.cfg.KeepAlive)).
-		SetWriteTimeout(t.cfg.AckTimeout).SetConnectTimeout(10 * time.Second).
+		SetWriteTimeout(t.cfg.AckTimeout).SetConnectTimeout(10*time.Second).
 		SetBinaryWill(t.root+"status", will, 1, true).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			select {
@@ -303,7 +316,7 @@ func (t *Telemetry) session(ctx context.Context) error {
 			return fmt.Errorf("subscribe commands: %w", err)
 		}
 	}
-	birth, err := t.status("online", "")
+	birth, err := t.statusSeq(birthSeq, "online", "")
 	if err != nil {
 		return err
 	}

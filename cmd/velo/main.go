@@ -1,6 +1,6 @@
-// Command velo is the Velo gateway agent's CLI: discovery and probing of
-// ONVIF cameras and mask previews today; run, preset, dossier and audit
-// follow.
+// Command velo is the Velo gateway agent's CLI: the agent (run), config
+// checks, signed MQTT commands, discovery and probing of ONVIF cameras and
+// mask previews.
 package main
 
 import (
@@ -21,7 +21,13 @@ const usage = `velo — ONVIF privacy agent for camera gateways
 Usage:
   velo run [--config /etc/velo/site.yaml] [--debug]
       Run the agent: per camera, check its identity, lock PTZ to the approved
-      preset, mask before encoding and serve masked RTSP to operators.
+      preset, mask before encoding and serve masked RTSP to operators; publish
+      status, camera state and events over MQTT (an embedded broker on
+      loopback when the config names none) and take signed commands.
+      SIGHUP reloads the config (an invalid one is refused, the old kept).
+  velo command --config SITE.yaml --operator NAME --password-file F VERB [k=v …]
+      Sign a command (preset/apply camera=ID preset=TOKEN, config/reload,
+      state/refresh), send it over MQTT and print the gateway's reply.
   velo config check FILE
       Validate a site config; errors name file, line, field and reason.
   velo discover [--iface NAME …] [--unicast HOST|CIDR …] [--no-multicast]
@@ -64,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdMask(ctx, args[1:], stdout, stderr)
 	case "run":
 		err = cmdRun(ctx, args[1:], stdout, stderr)
+	case "command":
+		err = cmdCommand(ctx, args[1:], stdout, stderr)
 	case "config":
 		err = cmdConfig(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/rs/zerolog"
 
@@ -44,9 +46,27 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log := zerolog.New(out).Level(level).With().Timestamp().Str("gateway", cfg.Gateway).Logger()
 	a := agent.New(cfg, log)
+	a.Version = version
 	for _, c := range cfg.Cameras {
 		log.Info().Str("camera", c.ID).Str("stream", a.StreamURL(c.ID)).Msg("camera configured")
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if res, err := a.Reload(); err != nil {
+					log.Error().Err(err).Msg("SIGHUP: config refused; the running config is unchanged")
+				} else {
+					log.Info().Strs("added", res.Added).Strs("removed", res.Removed).Strs("restarted", res.Restarted).Msg("SIGHUP: config applied")
+				}
+			}
+		}
+	}()
 	return a.Run(ctx)
 }
 

@@ -94,6 +94,8 @@ type CameraConfig struct {
 	// "street" (fixed view on a street).
 	Scene string `yaml:"scene"`
 	FPS   int    `yaml:"fps"`
+	// GOPFrames is the keyframe interval (default 2 s of frames).
+	GOPFrames int `yaml:"gop_frames"`
 	// Width/Height of the main stream. Default 1920x1080.
 	Width  int `yaml:"width"`
 	Height int `yaml:"height"`

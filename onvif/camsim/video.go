@@ -75,6 +75,9 @@ func (v *video) encodeOnce(ctx context.Context) error {
 	cfg := v.cam.cfg
 	pub := v.rel.PublishURL
 	gop := fmt.Sprint(cfg.FPS * 2)
+	if cfg.GOPFrames > 0 {
+		gop = fmt.Sprint(cfg.GOPFrames)
+	}
 	x264 := []string{"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", gop, "-bf", "0", "-pix_fmt", "yuv420p"}
 	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin",
 		"-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", fmt.Sprintf("%dx%d", cfg.Width, cfg.Height), "-r", fmt.Sprint(cfg.FPS), "-i", "pipe:0",

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary act as velo (VELO_CLI_CHILD=1), so a test
+// can signal a real `velo run` process.
+func TestMain(m *testing.M) {
+	if os.Getenv("VELO_CLI_CHILD") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+const runConfig = `site: {id: s, name: S, controller: C, purposes: [p]}
+gateway: g
+state_dir: state
+broker: {embedded_listen: "%s"}
+outputs: {rtsp_listen: "%s"}
+operators:
+%s`
+
+// velo run with the embedded broker: SIGHUP with a broken config is
+// refused (the old config keeps running), SIGHUP with a good one applies
+// it; velo command signs commands that the running agent executes or
+// refuses.
+func TestRunSIGHUPAndCommand(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("admin.pw", "admin-secret-9\n")
+	write("new.pw", "new-secret-8\n")
+	brokerAddr, rtsp := freeAddr(t), freeAddr(t)
+	cfgPath := filepath.Join(dir, "site.yaml")
+	admin := "  - {name: admin, password_file: admin.pw, roles: [admin]}\n"
+	write("site.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin))
+	write("cli.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin)) // velo command's copy (site.yaml gets broken)
+
+	cmd := exec.Command(os.Args[0], "run", "--config", cfgPath)
+	cmd.Env = append(os.Environ(), "VELO_CLI_CHILD=1")
+	var logs lockedBuf
+	cmd.Stderr, cmd.Stdout = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		for _, s := range []string{"admin-secret-9", "new-secret-8"} {
+			if strings.Contains(logs.String(), s) {
+				t.Error("a secret in the logs")
+			}
+		}
+	}()
+	waitLog := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logs.String(), what); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log:\n%s", what, logs.String())
+			}
+		}
+	}
+	waitLog("mqtt: connected")
+	if !strings.Contains(logs.String(), "embedded MQTT broker started") {
+		t.Error("velo run does not say it started the embedded broker")
+	}
+	command := func(op, pwf string, args ...string) (string, string, int) {
+		return runCLI(t, append([]string{"command", "--config", filepath.Join(dir, "cli.yaml"), "--operator", op, "--password-file", filepath.Join(dir, pwf), "--wait", "20s"}, args...)...)
+	}
+	if out, errs, code := command("admin", "admin.pw", "state/refresh"); code != 0 || !strings.Contains(out, `"status":"ok"`) {
+		t.Fatalf("state/refresh: %d %s %s", code, out, errs)
+	}
+	// Broken config + SIGHUP: refused, old config still in force.
+	write("site.yaml", "site: [\n")
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("SIGHUP: config refused")
+	if _, _, code := command("admin", "admin.pw", "state/refresh"); code != 0 {
+		t.Error("the old config stopped working after a refused reload")
+	}
+	// Good config + SIGHUP: a new operator exists after it.
+	if _, _, code := command("newop", "new.pw", "state/refresh"); code == 0 {
+		t.Fatal("an unknown operator's command was executed")
+	}
+	write("site.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin+"  - {name: newop, password_file: new.pw, roles: [live-viewer]}\n"))
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("SIGHUP: config applied")
+	if out, errs, code := command("newop", "new.pw", "state/refresh"); code != 0 {
+		t.Errorf("new operator after reload: %d %s %s", code, out, errs)
+	}
+	// A role without the right: refused, exit status 1.
+	if out, _, code := command("newop", "new.pw", "config/reload"); code != 1 || !strings.Contains(out, `"status":"refused"`) {
+		t.Errorf("live-viewer config/reload: exit %d, %s", code, out)
+	}
+}
