@@ -251,9 +251,9 @@ func restartNeeded(old, nc *Config) error {
 	return nil
 }
 
-// statsLoop refreshes each camera's frame rates and counters.
+// statsLoop refreshes each camera's frame rates and counters every 5 s.
 func (a *Agent) statsLoop(ctx context.Context) {
-	t := time.NewTicker(2 * time.Second)
+	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
 		select {

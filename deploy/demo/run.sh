@@ -32,15 +32,39 @@ for cam in ptz-entrance:11 badge-corridor:12 street-gate:13; do
 done
 cat <<'MSG'
 == velo run --config deploy/demo/site.yaml ==
-The agent now checks each camera's serial, locks the PTZ camera to its
-approved preset, masks the badge reader and the street before encoding, and
-serves the masked streams (operator "ops", password in deploy/demo/ops.password):
+The agent checks each camera's serial, locks the PTZ camera to its approved
+preset (and sets its PTZ limits), masks the badge reader and the street
+before encoding, serves the masked streams, and publishes telemetry on its
+embedded MQTT broker (127.0.0.1:11883). Lines starting with "velo/demo/"
+below are that telemetry (mosquitto_sub -v -t 'velo/#'); the rest is the
+agent's log.
+
+Watch a masked stream (operator "ops"):
   ffplay -rtsp_transport tcp rtsp://ops:demo-ops-pass@127.0.0.1:8654/ptz-entrance
-  ffplay -rtsp_transport tcp rtsp://ops:demo-ops-pass@127.0.0.1:8654/badge-corridor
-  ffplay -rtsp_transport tcp rtsp://ops:demo-ops-pass@127.0.0.1:8654/street-gate
-Tamper with the PTZ camera as its web page would, and watch the log: drift →
-output blanked → moved back → snap_back:
+Tamper with the PTZ camera as its web page would: events drift (output
+blanked at once) → snap_back (output restored once the position is confirmed):
   curl --digest -u velo:demo-ptz-pass -X POST 'http://127.0.0.11:8080/camsim/tamper?pan=0.5'
+Apply the other approved preset as the maintainer (a signed MQTT command):
+  bin/velo command --config deploy/demo/site.yaml --operator maint \
+      --password-file deploy/demo/maint.password preset/apply camera=ptz-entrance preset=2
+An unapproved preset (3) or a viewer's command is refused and reported.
+Reload the config after an edit: kill -HUP the velo process, or
+  bin/velo command --config deploy/demo/site.yaml --operator admin \
+      --password-file deploy/demo/admin.password config/reload
 Ctrl-C stops everything.
+
 MSG
-"$BIN/velo" run --config deploy/demo/site.yaml
+"$BIN/velo" run --config deploy/demo/site.yaml &
+velo=$!
+trap 'kill "$velo" 2>/dev/null || true; wait "$velo" 2>/dev/null || true; kill "$sub" 2>/dev/null || true; cleanup' EXIT INT TERM
+sub=
+for _ in $(seq 100); do
+  if (exec 3<>/dev/tcp/127.0.0.1/11883) 2>/dev/null; then break; fi
+  kill -0 "$velo" 2>/dev/null || exit 1
+  sleep 0.1
+done
+if command -v mosquitto_sub >/dev/null; then
+  mosquitto_sub -h 127.0.0.1 -p 11883 -v -t 'velo/#' &
+  sub=$!
+fi
+wait "$velo"
