@@ -213,8 +213,10 @@ func TestAgentOverMosquitto(t *testing.T) {
 		t.Errorf("interval after reload %v", time.Duration(got))
 	}
 	applied := col.wait(t, 10*time.Second, "config_applied event", func(m recvMsg) bool { return field(m, "kind") == "config_applied" })
-	col.wait(t, 40*time.Second, "camera locked again after the reload", func(m recvMsg) bool {
-		return m.Topic == root+"events" && field(m, "kind") == "locked" && m.Seq > applied.Seq
+	// Wait for the limits too: a move racing SetConfiguration is clamped
+	// by the new limits (as cameras do), which would hide the tamper.
+	col.wait(t, 40*time.Second, "camera locked and limited again after the reload", func(m recvMsg) bool {
+		return m.Topic == root+"events" && field(m, "kind") == "limits_set" && m.Seq > applied.Seq
 	})
 
 	// Tamper: drift then snap_back on MQTT.
@@ -232,8 +234,18 @@ func TestAgentOverMosquitto(t *testing.T) {
 		t.Errorf("snap_back seq %d not after drift %d", snap.Seq, drift.Seq)
 	}
 
-	// Every payload carries a sequence number; none carries a secret.
+	// Every payload matches its schema in docs/schemas, carries a sequence
+	// number, and no secret.
+	schemas := map[string]docSchema{}
 	for _, m := range col.all() {
+		if name := schemaFor(root, m.Topic); name != "" && len(m.Payload) > 0 {
+			if _, ok := schemas[name]; !ok {
+				schemas[name] = loadSchema(t, name)
+			}
+			if err := checkPayload(schemas[name], m.Payload); err != nil {
+				t.Errorf("%s payload vs docs/schemas/%s: %v: %s", m.Topic, name, err, m.Payload)
+			}
+		}
 		if len(m.Payload) == 0 || strings.Contains(m.Topic, "/cmd/") && !strings.HasSuffix(m.Topic, "/reply") {
 			continue
 		}
