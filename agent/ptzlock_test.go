@@ -2,6 +2,9 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -163,5 +166,72 @@ func TestNewLockValidates(t *testing.T) {
 		if _, err := NewLock(tc, nil, nil, nil); err == nil {
 			t.Errorf("%+v accepted", tc)
 		}
+	}
+}
+
+// Once locked, the lock sets the camera's PTZ limits to the box around the
+// approved presets and reads them back; Apply refuses an unapproved token,
+// and for an approved one blanks first and restores only when the camera is
+// confirmed at the new view. A camera that cannot limit is reported.
+func TestPTZLockApplyAndLimits(t *testing.T) {
+	presets := []camsim.PresetConfig{{Token: "1", Name: "a", Pan: 0.1, Zoom: 0.2}, {Token: "2", Name: "b", Pan: -0.5, Tilt: -0.3}, {Token: "3", Name: "c", Pan: 0.9}}
+	sim := camsim.StartForTest(t,
+		camsim.CameraConfig{ID: "lim", Address: "127.0.96.2", NoVideo: true, Username: "op", Password: "pw", Scene: "ptz",
+			PTZ: &camsim.PTZConfig{PanTiltSpeed: 2, ZoomSpeed: 2, Presets: presets}},
+		camsim.CameraConfig{ID: "nolim", Address: "127.0.96.3", NoVideo: true, Username: "op", Password: "pw", Scene: "ptz",
+			PTZ: &camsim.PTZConfig{PanTiltSpeed: 2, ZoomSpeed: 2, Presets: presets, NoLimits: true}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	approved := []ApprovedPreset{{Token: "1", Pan: 0.1, Zoom: 0.2, Tolerance: 0.01}, {Token: "2", Pan: -0.5, Tilt: -0.3, Tolerance: 0.01}}
+	start := func(id string) (*Lock, *masking.Masker, *eventLog) {
+		c, err := onvif.NewClient(onvif.Config{XAddr: sim.Camera(id).XAddr(), Username: "op", Password: "pw"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m, _ := masking.NewMasker(id, masking.FailBlank)
+		m.SetSettle(0)
+		if _, err := m.SetMaskSets([]masking.MaskSet{{Preset: "1"}, {Preset: "2"}}); err != nil {
+			t.Fatal(err)
+		}
+		log := &eventLog{ch: make(chan Event, 64)}
+		lock, err := NewLock(LockConfig{Camera: id, Profile: "main", Interval: 50 * time.Millisecond, Preset: approved[0], Presets: approved, PTZConfig: "ptzcfg0"}, c, m, log.add)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go lock.Run(ctx)
+		return lock, m, log
+	}
+	lock, m, log := start("lim")
+	log.wait(t, EventLocked, 10*time.Second)
+	ev := log.wait(t, EventLimitsSet, 5*time.Second)
+	pan, tilt, zoom := sim.Camera("lim").Limits()
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	if !near(pan.Min, -0.51) || !near(pan.Max, 0.11) || !near(tilt.Min, -0.31) || !near(tilt.Max, 0.01) || !near(zoom.Min, 0) || !near(zoom.Max, 0.21) {
+		t.Errorf("limits on the camera: pan %v tilt %v zoom %v (event %q)", pan, tilt, zoom, ev.Detail)
+	}
+	if err := lock.Apply(ctx, "3"); !errors.Is(err, ErrNotApproved) {
+		t.Errorf("unapproved preset: %v", err)
+	}
+	applied := make(chan error, 1)
+	go func() { applied <- lock.Apply(ctx, "2") }()
+	log.wait(t, EventPresetApplying, 5*time.Second)
+	if v, why := frameVerdict(m); v != masking.Blanked || why != masking.ReasonNotApproved {
+		t.Errorf("during preset/apply frames are %v (%s), want blanked", v, why)
+	}
+	if err := <-applied; err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := sim.Camera("lim").Position(); p.Pan != -0.5 || p.Tilt != -0.3 {
+		t.Errorf("Apply returned with the camera at %+v", p)
+	}
+	if v, _ := frameVerdict(m); v != masking.Masked || lock.Preset() != "2" {
+		t.Errorf("after Apply: %v, preset %s", v, lock.Preset())
+	}
+	_, _, nlog := start("nolim")
+	if ev := nlog.wait(t, EventLimitsFailed, 10*time.Second); !strings.Contains(ev.Detail, "not supported") {
+		t.Errorf("limits_failed detail %q", ev.Detail)
 	}
 }
