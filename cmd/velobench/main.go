@@ -30,7 +30,20 @@ func main() {
 	dir := flag.String("dir", "build/bench", "work folder for the generated clip")
 	frames := flag.Int("frames", 300, "frames in the generated clip")
 	runs := flag.Int("runs", 5, "runs per figure (median)")
+	agentOnly := flag.Bool("agent-only", false, "only BlankLatency and TelemetryFanout")
 	flag.Parse()
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "velobench:", err)
+		os.Exit(1)
+	}
+	if *agentOnly {
+		if err := agentFigures(*dir); err != nil {
+			fmt.Fprintln(os.Stderr, "velobench:", err)
+			os.Exit(1)
+		}
+		summary()
+		return
+	}
 	if err := run(*dir, *frames, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "velobench:", err)
 		os.Exit(1)
@@ -161,7 +174,14 @@ func run(dir string, nframes, runs int) error {
 		report("StreamsPer2Cores/"+name, ratio, "≥ 1.25", ratio >= 1.25, fmt.Sprintf("(velo %.0f, ffmpeg %.0f 1080p30 streams; from CPU per frame)", ours, ff))
 	}
 	fmt.Println()
-	fmt.Println("BlankLatency, TelemetryFanout: not measured yet (they need the agent: issue 4)")
+	if err := agentFigures(dir); err != nil {
+		return err
+	}
+	summary()
+	return nil
+}
+
+func summary() {
 	met := 0
 	for _, r := range results {
 		if r.ok {
@@ -169,6 +189,17 @@ func run(dir string, nframes, runs int) error {
 		}
 	}
 	fmt.Printf("\n%d of %d figures meet their goal\n", met, len(results))
+}
+
+// agentFigures measures BlankLatency and TelemetryFanout.
+func agentFigures(dir string) error {
+	leaked, total := blankLatency(2000)
+	report("BlankLatency", float64(leaked), "= 0", leaked == 0, fmt.Sprintf("(frames out after the view was marked not approved; 2000 flips, %d frames)", total))
+	withOB, direct, err := telemetryFanout(dir, 8000)
+	if err != nil {
+		return fmt.Errorf("TelemetryFanout: %w", err)
+	}
+	report("TelemetryFanout", withOB/direct, "≥ 0.8", withOB/direct >= 0.8, fmt.Sprintf("(outbox %.0f ev/s, paho direct %.0f ev/s; Mosquitto, QoS 1, 8 producers)", withOB, direct))
 	return nil
 }
 
