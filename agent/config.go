@@ -27,6 +27,7 @@ type Config struct {
 	// /var/lib/velo, the systemd StateDirectory).
 	StateDir  string           `yaml:"state_dir"`
 	Broker    BrokerConfig     `yaml:"broker"`
+	Discovery DiscoveryConfig  `yaml:"discovery"`
 	Outputs   OutputsConfig    `yaml:"outputs"`
 	Operators []OperatorConfig `yaml:"operators"`
 	Cameras   []CameraConfig   `yaml:"cameras"`
@@ -74,6 +75,20 @@ type BrokerConfig struct {
 
 	password string
 	base     string
+}
+
+// DiscoveryConfig makes velo run look for ONVIF devices with WS-Discovery
+// now and then: configured cameras are recognised (endpoint or address),
+// every other device is reported (camera_unconfigured) and never streamed.
+// Discovery sends no credentials anywhere.
+type DiscoveryConfig struct {
+	Enabled     bool     `yaml:"enabled"`
+	Interval    Duration `yaml:"interval"` // default 10m; 30s..24h
+	Window      Duration `yaml:"window"`   // default 3s; 500ms..30s
+	Multicast   bool     `yaml:"multicast"`
+	Interfaces  []string `yaml:"interfaces"`
+	Unicast     []string `yaml:"unicast"`      // hosts or CIDRs probed on UnicastPort
+	UnicastPort int      `yaml:"unicast_port"` // default 3702
 }
 
 // Roles an operator can hold (REGULATION.md G-3.3.1, ER-4.3).
@@ -266,6 +281,31 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateBroker(); err != nil {
 		return err
+	}
+	if d := &c.Discovery; d.Enabled {
+		if !d.Multicast && len(d.Unicast) == 0 {
+			return c.fieldError("discovery", "enabled without multicast or unicast targets")
+		}
+		if d.Interval == 0 {
+			d.Interval = Duration(10 * time.Minute)
+		}
+		if v := time.Duration(d.Interval); v < 30*time.Second || v > 24*time.Hour {
+			return c.fieldError("discovery.interval", "%v out of 30s..24h", v)
+		}
+		if d.Window == 0 {
+			d.Window = Duration(3 * time.Second)
+		}
+		if v := time.Duration(d.Window); v < 500*time.Millisecond || v > 30*time.Second {
+			return c.fieldError("discovery.window", "%v out of 500ms..30s", v)
+		}
+		if d.UnicastPort < 0 || d.UnicastPort > 65535 {
+			return c.fieldError("discovery.unicast_port", "%d is not a port", d.UnicastPort)
+		}
+		for i, u := range d.Unicast {
+			if _, _, err := net.ParseCIDR(u); err != nil && net.ParseIP(u) == nil && strings.ContainsAny(u, "/ ") {
+				return c.fieldError(fmt.Sprintf("discovery.unicast[%d]", i), "%q is not a host or CIDR", u)
+			}
+		}
 	}
 	ids := map[string]bool{}
 	matches := map[string]string{}

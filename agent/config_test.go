@@ -118,6 +118,8 @@ func TestConfigRules(t *testing.T) {
 		{"tls without url", "gateway: gw-1", "gateway: gw-1\nbroker: {ca_file: ca.pem}", "broker.url", "required when", 7},
 		{"keepalive", "gateway: gw-1", "gateway: gw-1\nbroker: {url: \"tcp://b:1883\", keepalive: 1s}", "broker.keepalive", "out of", 7},
 		{"outbox cap", "gateway: gw-1", "gateway: gw-1\nbroker: {url: \"tcp://b:1883\", outbox_max_mb: -1}", "broker.outbox_max_mb", "out of", 7},
+		{"discovery targets", "gateway: gw-1", "gateway: gw-1\ndiscovery: {enabled: true}", "discovery", "without multicast or unicast", 7},
+		{"discovery interval", "gateway: gw-1", "gateway: gw-1\ndiscovery: {enabled: true, multicast: true, interval: 1s}", "discovery.interval", "out of 30s..24h", 7},
 		{"unknown field", "gateway: gw-1", "gateway: gw-1\ncolour: red", "", "field colour not found", 7},
 	}
 	for _, tc := range cases {

@@ -264,7 +264,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bg.Add(1)
 	go func() { defer bg.Done(); _ = tel.Run(telCtx) }()
-	bg.Add(2)
+	bg.Add(3)
+	go func() { defer bg.Done(); a.discoveryLoop(ctx) }()
 	go func() { defer bg.Done(); a.commandLoop(ctx) }()
 	go func() { defer bg.Done(); a.statsLoop(ctx) }()
 

@@ -139,6 +139,17 @@ func (c *Camera) Calls(action string) int {
 	return c.calls[action]
 }
 
+// Requests returns how many SOAP requests the camera has received.
+func (c *Camera) Requests() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.calls {
+		n += v
+	}
+	return n
+}
+
 // --- PTZ motor -------------------------------------------------------------
 
 // Position returns the current position and whether the motor is moving.

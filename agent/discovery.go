@@ -1,0 +1,99 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"velo/onvif"
+)
+
+// Discovery event kinds.
+const (
+	EventCameraUnconfigured EventKind = "camera_unconfigured" // found on the network, not in the config: never streamed
+)
+
+// discoveryLoop runs WS-Discovery at start and every interval.
+func (a *Agent) discoveryLoop(ctx context.Context) {
+	reported := map[string]bool{}
+	for {
+		d := a.cfg.Load().Discovery
+		if d.Enabled {
+			if err := a.discoverOnce(ctx, reported); err != nil && ctx.Err() == nil {
+				a.log.Warn().Err(err).Msg("discovery failed")
+			}
+		}
+		wait := time.Duration(d.Interval)
+		if wait <= 0 {
+			wait = 10 * time.Minute
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// discoverOnce probes and classifies what answered: a device whose
+// endpoint matches a camera's match.endpoint, or one of whose XAddrs has a
+// configured camera's host:port, is that camera (its identity is then
+// checked by serial when the worker connects); anything else is reported
+// once per agent run as camera_unconfigured.
+func (a *Agent) discoverOnce(ctx context.Context, reported map[string]bool) error {
+	cfg := a.cfg.Load()
+	d := cfg.Discovery
+	devs, err := onvif.Discover(ctx, onvif.DiscoverOptions{Interfaces: d.Interfaces, NoMulticast: !d.Multicast,
+		Unicast: d.Unicast, Window: time.Duration(d.Window), UnicastPort: d.UnicastPort})
+	if err != nil {
+		return err
+	}
+	for _, dev := range devs {
+		if id := matchDevice(cfg, dev); id != "" {
+			continue
+		}
+		if reported[dev.Endpoint] {
+			continue
+		}
+		reported[dev.Endpoint] = true
+		var xaddrs []string
+		for _, x := range dev.XAddrs {
+			xaddrs = append(xaddrs, redactURL(x))
+		}
+		a.event(Event{Kind: EventCameraUnconfigured, Detail: fmt.Sprintf("endpoint %s at %s (name %q, hardware %q): not in the config, not streamed",
+			dev.Endpoint, strings.Join(xaddrs, " "), dev.Name, dev.Hardware)})
+	}
+	return nil
+}
+
+// matchDevice returns the configured camera a discovered device is, or "".
+func matchDevice(cfg *Config, dev onvif.Device) string {
+	for _, cam := range cfg.Cameras {
+		if cam.Match.Endpoint != "" && cam.Match.Endpoint == dev.Endpoint {
+			return cam.ID
+		}
+		cu, err := url.Parse(cam.XAddr)
+		if err != nil {
+			continue
+		}
+		for _, x := range dev.XAddrs {
+			if du, err := url.Parse(x); err == nil && hostPort(du) == hostPort(cu) {
+				return cam.ID
+			}
+		}
+	}
+	return ""
+}
+
+func hostPort(u *url.URL) string {
+	p := u.Port()
+	if p == "" {
+		p = map[string]string{"https": "443"}[u.Scheme]
+		if p == "" {
+			p = "80"
+		}
+	}
+	return u.Hostname() + ":" + p
+}
