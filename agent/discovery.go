@@ -38,8 +38,9 @@ func (a *Agent) discoveryLoop(ctx context.Context) {
 }
 
 // discoverOnce probes and classifies what answered: a device whose
-// endpoint matches a camera's match.endpoint, or one of whose XAddrs has a
-// configured camera's host:port, is that camera (its identity is then
+// endpoint matches a camera's match.endpoint, or one of whose XAddrs (as
+// advertised, or with the reply's source IP) has a configured camera's
+// host:port, is that camera (its identity is then
 // checked by serial when the worker connects); anything else is reported
 // once per agent run as camera_unconfigured.
 func (a *Agent) discoverOnce(ctx context.Context, reported map[string]bool) error {
@@ -78,7 +79,9 @@ func matchDevice(cfg *Config, dev onvif.Device) string {
 		if err != nil {
 			continue
 		}
-		for _, x := range dev.XAddrs {
+		// The source-rewritten XAddrs too: cheap OEM firmware advertises a
+		// stale or NATed IP (firmware-notes/generic-oem.md).
+		for _, x := range append(dev.XAddrs, dev.SourceXAddrs()...) {
 			if du, err := url.Parse(x); err == nil && hostPort(du) == hostPort(cu) {
 				return cam.ID
 			}

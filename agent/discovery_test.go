@@ -17,7 +17,8 @@ import (
 
 // Discovery in velo run: a device that answers WS-Discovery but is not in
 // the config is reported once (camera_unconfigured) and gets no request
-// at all (no credentials, no stream); a configured one is recognised.
+// at all (no credentials, no stream); a configured one is recognised, even
+// when it advertises a wrong XAddr host.
 func TestDiscoveryReportsUnconfigured(t *testing.T) {
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -27,7 +28,11 @@ func TestDiscoveryReportsUnconfigured(t *testing.T) {
 	pc.Close()
 	on := true
 	sim, err := camsim.New(camsim.Config{Discovery: camsim.DiscoveryConfig{Unicast: &on, UnicastPort: port}, Cameras: []camsim.CameraConfig{
-		{ID: "known", Address: "127.0.99.1", NoVideo: true, Username: "u", Password: "known-pw", Serial: "K1"},
+		// The known camera advertises a wrong XAddr host (cheap-OEM quirk,
+		// firmware-notes/generic-oem.md): still recognised by the reply's
+		// source address.
+		{ID: "known", Address: "127.0.99.1", HTTPPort: 18099, NoVideo: true, Username: "u", Password: "known-pw", Serial: "K1",
+			Quirk: camsim.QuirkConfig{WrongXAddrHost: "127.0.0.254:18099"}},
 		{ID: "stranger", Address: "127.0.99.2", NoVideo: true, Username: "u", Password: "stranger-pw", Serial: "S9"},
 	}}, camsim.Options{Logf: t.Logf})
 	if err != nil {

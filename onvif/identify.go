@@ -172,3 +172,15 @@ func matchSource(xaddr, from string) (string, bool) {
 	}
 	return u.String(), true
 }
+
+// SourceXAddrs returns the device's XAddrs with an advertised IP literal
+// replaced by the ProbeMatch's source IP, port kept (the cheap-OEM quirk
+// of firmware-notes/generic-oem.md): where the device really answers.
+func (d Device) SourceXAddrs() []string {
+	out := make([]string, 0, len(d.XAddrs))
+	for _, x := range d.XAddrs {
+		r, _ := matchSource(x, d.From)
+		out = append(out, r)
+	}
+	return out
+}
