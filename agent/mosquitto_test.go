@@ -89,8 +89,14 @@ func startMosquitto(t *testing.T, o mosqOpts) *mosquitto {
 			c.WriteString("require_certificate true\nuse_identity_as_username true\n")
 		}
 	}
-	m.conf = filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(m.conf, []byte(c.String()), 0o600); err != nil {
+	return launchMosquitto(t, m, c.String())
+}
+
+// launchMosquitto writes text as the config and starts the broker.
+func launchMosquitto(t *testing.T, m *mosquitto, text string) *mosquitto {
+	t.Helper()
+	m.conf = filepath.Join(m.dir, "mosquitto.conf")
+	if err := os.WriteFile(m.conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	m.start()
