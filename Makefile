@@ -7,7 +7,8 @@ LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 5s
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: help deps build run test fuzz bench peers clean
+.PHONY: help deps build run test fuzz bench peers deb clean
+ARCH ?= amd64
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -48,6 +49,10 @@ fuzz: ## run every fuzz target for FUZZTIME (default 5s)
 
 bench: deps ## measure masking and the pipeline against ffmpeg; prints ratios (docs/masking.md)
 	$(GO) run ./cmd/velobench
+
+deb: build ## build build/deb/velo_<version>_<arch>.deb (ARCH=amd64; arm64 not yet)
+	@if [ "$(ARCH)" != amd64 ]; then echo "make deb: ARCH=$(ARCH) needs the arm64 cross-build, not built yet (issue 6)" >&2; exit 2; fi
+	@VERSION=$(VERSION) bash deploy/deb/build.sh $(ARCH) $(BIN)/velo
 
 clean: ## remove build outputs
 	rm -rf $(BIN) build

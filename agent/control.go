@@ -261,6 +261,7 @@ func (a *Agent) statsLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		a.beat.Store(time.Now().UnixNano())
 		a.mu.Lock()
 		ws := make([]*worker, 0, len(a.workers))
 		for _, w := range a.workers {

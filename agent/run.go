@@ -46,6 +46,8 @@ type Agent struct {
 	rec     [2]string // recorder's relay user and password
 
 	reloadMu sync.Mutex
+	ready    chan struct{}
+	beat     atomic.Int64 // unix nanos of the last stats loop round
 }
 
 type worker struct {
@@ -102,9 +104,19 @@ const (
 
 // New builds an agent from a loaded config (no I/O).
 func New(cfg *Config, log zerolog.Logger) *Agent {
-	a := &Agent{log: log, states: map[string]*CameraState{}, workers: map[string]*worker{}, cmds: make(chan rawCommand, 64)}
+	a := &Agent{log: log, states: map[string]*CameraState{}, workers: map[string]*worker{}, cmds: make(chan rawCommand, 64), ready: make(chan struct{})}
 	a.cfg.Store(cfg)
 	return a
+}
+
+// Ready is closed once Run has its outbox, broker connection attempt,
+// relay and camera workers started (systemd READY=1).
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+// Healthy reports whether the agent's housekeeping loop ran within the
+// last 30 s (the systemd watchdog pings only while it does).
+func (a *Agent) Healthy() bool {
+	return time.Since(time.Unix(0, a.beat.Load())) < 30*time.Second
 }
 
 // Config returns the config in force.
@@ -274,6 +286,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.startWorkerLocked(&cfg.Cameras[i])
 	}
 	a.mu.Unlock()
+	a.beat.Store(time.Now().UnixNano())
+	close(a.ready)
 	<-ctx.Done()
 	a.reloadMu.Lock() // no reload while stopping
 	a.camWG.Wait()

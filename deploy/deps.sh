@@ -13,6 +13,7 @@ PKGS=(
   curl ca-certificates   # npm registry
   pkg-config libopencv-dev   # OpenCV 4.6 for gocv v0.32.0 (masking/)
   mosquitto mosquitto-clients openssl   # a real broker per test; mosquitto_sub in make run
+  binutils systemd       # objdump for .deb Depends; systemd-analyze verify of the unit
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav
   gstreamer1.0-rtsp      # rtspclientsink: the encoder publishes to Velo's RTSP server

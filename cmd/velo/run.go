@@ -67,7 +67,19 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		}
 	}()
-	return a.Run(ctx)
+	go func() {
+		select {
+		case <-a.Ready():
+			if err := sdNotify("READY=1"); err != nil {
+				log.Warn().Err(err).Msg("systemd notify")
+			}
+			watchdog(ctx, a.Healthy)
+		case <-ctx.Done():
+		}
+	}()
+	err = a.Run(ctx)
+	_ = sdNotify("STOPPING=1")
+	return err
 }
 
 func isTerminal(f *os.File) bool {

@@ -76,8 +76,26 @@ func TestRunSIGHUPAndCommand(t *testing.T) {
 	write("site.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin))
 	write("cli.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin)) // velo command's copy (site.yaml gets broken)
 
+	// systemd's notify socket: velo says READY=1, then pings the watchdog.
+	sock := filepath.Join(dir, "notify.sock")
+	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	notes := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 256)
+		for {
+			n, err := nc.Read(buf)
+			if err != nil {
+				return
+			}
+			notes <- string(buf[:n])
+		}
+	}()
 	cmd := exec.Command(os.Args[0], "run", "--config", cfgPath)
-	cmd.Env = append(os.Environ(), "VELO_CLI_CHILD=1")
+	cmd.Env = append(os.Environ(), "VELO_CLI_CHILD=1", "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=300000")
 	var logs lockedBuf
 	cmd.Stderr, cmd.Stdout = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -98,6 +116,16 @@ func TestRunSIGHUPAndCommand(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("no %q in the log:\n%s", what, logs.String())
 			}
+		}
+	}
+	for _, want := range []string{"READY=1", "WATCHDOG=1"} {
+		select {
+		case got := <-notes:
+			if got != want {
+				t.Errorf("notify %q, want %q", got, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no %s on the notify socket", want)
 		}
 	}
 	waitLog("mqtt: connected")
