@@ -163,10 +163,7 @@ func (t *Telemetry) SetState(camera string, v any) {
 		t.dirty[camera] = true
 	}
 	t.mu.Unlock()
-	select {
-	case t.wake <- struct{}{}:
-	default:
-	}
+	t.poke()
 }
 
 // ForgetState removes a camera's retained state (a camera removed from
@@ -176,10 +173,7 @@ func (t *Telemetry) ForgetState(camera string) {
 	t.states[camera] = nil
 	t.dirty[camera] = true
 	t.mu.Unlock()
-	select {
-	case t.wake <- struct{}{}:
-	default:
-	}
+	t.poke()
 }
 
 type statusPayload struct {
@@ -466,6 +460,11 @@ func (t *Telemetry) Refresh() {
 		t.dirty[id] = true
 	}
 	t.mu.Unlock()
+	t.poke()
+}
+
+// poke wakes the sender (non-blocking).
+func (t *Telemetry) poke() {
 	select {
 	case t.wake <- struct{}{}:
 	default:
