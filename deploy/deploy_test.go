@@ -1,5 +1,3 @@
-// Package deploy holds no Go code: its tests check the packaging and the
-// systemd unit in this folder.
 package deploy
 
 import (
