@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 FUZZTIME ?= 5s
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: help deps build run test fuzz bench peers deb clean
+.PHONY: help deps build run test fuzz bench peers deb arm64 clean
 ARCH ?= amd64
 
 help: ## list the targets
@@ -50,9 +50,16 @@ fuzz: ## run every fuzz target for FUZZTIME (default 5s)
 bench: deps ## measure masking and the pipeline against ffmpeg; prints ratios (docs/masking.md)
 	$(GO) run ./cmd/velobench
 
-deb: build ## build build/deb/velo_<version>_<arch>.deb (ARCH=amd64; arm64 not yet)
-	@if [ "$(ARCH)" != amd64 ]; then echo "make deb: ARCH=$(ARCH) needs the arm64 cross-build, not built yet (issue 6)" >&2; exit 2; fi
-	@VERSION=$(VERSION) bash deploy/deb/build.sh $(ARCH) $(BIN)/velo
+deb: build ## build build/deb/velo_<version>_<arch>.deb (ARCH=amd64 or arm64)
+	@case "$(ARCH)" in \
+	  amd64) VERSION=$(VERSION) bash deploy/deb/build.sh amd64 $(BIN)/velo ;; \
+	  arm64) VERSION=$(VERSION) bash deploy/arm64/build.sh >/dev/null && \
+	         VERSION=$(VERSION) bash deploy/deb/build.sh arm64 build/arm64/velo build/arm64/sysroot ;; \
+	  *) echo "make deb: ARCH must be amd64 or arm64" >&2; exit 2 ;; \
+	esac
+
+arm64: deps ## cross-build build/arm64/velo against an arm64 sysroot in build/arm64 (run: deploy/arm64/qemu.sh)
+	@VERSION=$(VERSION) bash deploy/arm64/build.sh
 
 clean: ## remove build outputs
 	rm -rf $(BIN) build

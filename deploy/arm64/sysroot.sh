@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Assembles an arm64 sysroot with OpenCV 4.6 (libopencv-dev and its
+# dependency closure) from Debian's arm64 packages, into build/arm64/sysroot,
+# without touching the host's dpkg: a private apt state (APT::Architectures
+# arm64, own lists and cache) and `dpkg -x` per package. Never installs an
+# arm64 -dev package on the host (PLATFORM.md). Idempotent: a finished
+# sysroot is reused.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+top=$PWD/build/arm64
+sr=$top/sysroot
+[ -f "$sr/.complete" ] && { echo "$sr"; exit 0; }
+# (about 470 packages, 250 MB, several minutes the first time)
+apt=$top/apt
+mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$top/debs"
+opts=(-o APT::Architectures=arm64 -o APT::Architecture=arm64 -o Dir::State::Lists="$apt/lists"
+      -o Dir::Cache="$apt/cache" -o Dir::State::status=/dev/null -o Debug::NoLocking=1)
+apt-get "${opts[@]}" -qq update
+pkgs=$(apt-cache "${opts[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts \
+  --no-breaks --no-replaces --no-enhances libopencv-dev libc6-dev libstdc++-12-dev \
+  | grep -E '^[a-z0-9]' | grep -v ':' | sort -u)
+# Virtual packages have no .deb; keep the names apt can download.
+cd "$top/debs"
+for p in $pkgs; do
+  ls "${p}"_*.deb >/dev/null 2>&1 && continue
+  apt-get "${opts[@]}" -qq download "$p" 2>/dev/null || true
+done
+cd - >/dev/null
+rm -rf "$sr"; mkdir -p "$sr"
+mkdir -p "$sr/var/lib/dpkg/info"
+for d in "$top"/debs/*.deb; do
+  dpkg -x "$d" "$sr"
+  # A file list per package, as dpkg keeps them, so deploy/deb/build.sh
+  # can map the binary's libraries to arm64 packages.
+  pkg=$(dpkg-deb -f "$d" Package)
+  dpkg-deb -c "$d" | awk '{print $6}' | sed 's#^\./#/#; s#/$##' | grep -v '^$' > "$sr/var/lib/dpkg/info/$pkg.list"
+done
+# Absolute symlinks inside the sysroot point at the host: make them relative
+# to the sysroot.
+find "$sr" -type l | while read -r l; do
+  t=$(readlink "$l")
+  case "$t" in /*) ln -sfn "$sr$t" "$l";; esac
+done
+n=$(ls "$top"/debs/*.deb | wc -l)
+echo "sysroot: $n packages" >&2
+touch "$sr/.complete"
+echo "$sr"
