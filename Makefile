@@ -11,7 +11,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 ARCH ?= amd64
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 deps: ## install missing Debian packages (apt-get as root; prints the command otherwise)
 	@bash deploy/deps.sh
