@@ -35,8 +35,8 @@ for d in "$top"/debs/*.deb; do
   pkg=$(dpkg-deb -f "$d" Package)
   dpkg-deb -c "$d" | awk '{print $6}' | sed 's#^\./#/#; s#/$##' | grep -v '^$' > "$sr/var/lib/dpkg/info/$pkg.list"
 done
-# Absolute symlinks inside the sysroot point at the host: make them relative
-# to the sysroot.
+# Absolute symlinks inside the sysroot point at the host's files: repoint
+# them into the sysroot.
 find "$sr" -type l | while read -r l; do
   t=$(readlink "$l")
   case "$t" in /*) ln -sfn "$sr$t" "$l";; esac
