@@ -38,8 +38,11 @@ func settle(base, baseFD, tol int) (int, int) {
 // RELIABILITY.md "Resources": 200 full camera reconnects (ONVIF session,
 // PTZ lock, capture, masking, encoder, relay publisher) leave goroutines
 // and file descriptors where they were (±2).
+//
+// Not parallel: goroutines and fds are counted for the whole process, so
+// this runs while no other test of the package does (Go runs parallel tests
+// only after the sequential ones).
 func TestCameraReconnectCyclesNoLeak(t *testing.T) {
-	t.Parallel()
 	cycles := 200 // VELO_CYCLES=n for a quicker local run
 	if n, err := strconv.Atoi(os.Getenv("VELO_CYCLES")); err == nil {
 		cycles = n
@@ -178,8 +181,9 @@ func (p *cutProxy) cut() {
 // 200 broker connection losses (cut under the client) while events flow:
 // each is followed by a reconnect; goroutines and fds come back (±2) and
 // every saved event is delivered.
+//
+// Not parallel, for the same reason as the camera cycles.
 func TestBrokerReconnectCyclesNoLeak(t *testing.T) {
-	t.Parallel()
 	const cycles = 200
 	b := startMosquitto(t, mosqOpts{})
 	px := newCutProxy(t, b.addr())
