@@ -27,10 +27,14 @@ run: build ## the demo: three simulated cameras, discovered, probed, then masked
 peers: deps ## install the independent npm ONVIF client used by tests (build/npm)
 	@bash deploy/peers.sh
 
-test: deps peers ## install what is missing, then run every test (race detector, matprofile, fuzz seeds, short fuzzing)
+test: deps peers ## install what is missing, then run every test (race detector, matprofile, fuzz seeds, short fuzzing, arm64 under qemu)
 	$(GO) vet ./...
 	@$(MAKE) --no-print-directory fuzz
 	@mkdir -p build
+	@# The arm64 sysroot and cross-build, before the tests rather than
+	@# during them (CPU-heavy): TestArm64UnderQemu then finds it built.
+	@echo "arm64: sysroot and cross-build (deploy/arm64; a few minutes the first time)"
+	@VERSION=0.0-arm64test bash deploy/arm64/build.sh > build/arm64-build.log 2>&1 || { tail -40 build/arm64-build.log; exit 1; }
 	@set -o pipefail; rc=0; \
 	$(GO) test -race -count=1 -timeout 30m -v ./... > build/test.log 2>&1 || rc=$$?; \
 	$(GO) test -tags matprofile -count=1 -timeout 10m -v -run NoLeakedMats ./masking/ >> build/test.log 2>&1 || rc=$$?; \

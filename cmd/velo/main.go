@@ -42,6 +42,11 @@ Usage:
                     [--preset TOKEN] [--backend auto|gstreamer|ffmpeg] --out FILE.jpg
       Grab one frame, apply the mask set of the preset, write the masked JPEG.
       Nothing is written when the frame cannot be masked.
+  velo mask selftest [--config SITE.yaml] [--width 640 --height 360] [--json]
+      Mask a generated frame (built-in masks, and every mask set of the
+      config), check every pixel, round-trip it through OpenCV's conversion
+      and codecs, and check that unmaskable frames are refused. No camera
+      needed; exits 1 if any check fails (run it on a new gateway).
   velo version
       Print the version.
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"image/jpeg"
 	"math"
@@ -129,5 +130,37 @@ func checkFlat(t *testing.T, path string, b camsim.NormRect) {
 	}
 	if sd := math.Sqrt(max(sq/n-(sum/n)*(sum/n), 0)); sd > 3 {
 		t.Errorf("badge reader in the preview has stddev %.1f", sd)
+	}
+}
+
+func TestMaskSelftestCLI(t *testing.T) {
+	so, se, code := runCLI(t, "mask", "selftest", "--json", "--config", "../../deploy/demo/site.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, so, se)
+	}
+	var rep struct {
+		OK     bool   `json:"ok"`
+		OpenCV string `json:"opencv"`
+		Failed int    `json:"failed"`
+		Checks []struct {
+			Name string `json:"name"`
+			OK   bool   `json:"ok"`
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(so), &rep); err != nil {
+		t.Fatalf("%v: %s", err, so)
+	}
+	site := 0
+	for _, c := range rep.Checks {
+		if strings.HasPrefix(c.Name, "badge-corridor") || strings.HasPrefix(c.Name, "ptz-entrance") {
+			site++
+		}
+	}
+	if !rep.OK || rep.Failed != 0 || !strings.HasPrefix(rep.OpenCV, "4.") || site == 0 {
+		t.Errorf("report: ok %v, failed %d, opencv %q, %d site checks", rep.OK, rep.Failed, rep.OpenCV, site)
+	}
+	// A bad size is a failure (exit 1), not a silent pass.
+	if _, _, code := runCLI(t, "mask", "selftest", "--width", "641"); code != 1 {
+		t.Errorf("odd width: exit %d", code)
 	}
 }
