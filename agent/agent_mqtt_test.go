@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"velo/agent/audit"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/rs/zerolog"
@@ -278,4 +279,43 @@ func TestAgentOverMosquitto(t *testing.T) {
 		}
 	}
 	other.Disconnect(0)
+
+	// G-4.6(1), ER-4.3: every command with its operator and outcome, the
+	// reloads, the drift and the snap-back are in the audit log, whose
+	// chain verifies against the heads published over MQTT.
+	col.wait(t, 10*time.Second, "audit_head event", func(m recvMsg) bool { return field(m, "kind") == "audit_head" })
+	var anchors []audit.Head
+	for _, m := range col.all() {
+		if field(m, "kind") == "audit_head" {
+			var h audit.Head
+			if err := json.Unmarshal(m.Payload, &h); err != nil || h.Seq == 0 || len(h.Hash) != 64 {
+				t.Errorf("audit_head payload: %v %s", err, m.Payload)
+			}
+			anchors = append(anchors, h)
+		}
+	}
+	rep, err := audit.Verify(AuditDir(cfg), audit.VerifyOptions{Anchors: anchors})
+	if err != nil || !rep.OK || rep.Anchors == 0 {
+		t.Fatalf("audit verify: %v %s", err, rep)
+	}
+	entries, _ := audit.Show(AuditDir(cfg), audit.Filter{})
+	want := map[string]bool{"agent_started/agent/ok": false, "command_executed/maint/ok": false, "command_refused/ops/refused": false,
+		"config_rejected/agent/refused": false, "config_applied/agent/ok": false, "drift/agent/ok": false, "snap_back/agent/ok": false}
+	for _, e := range entries {
+		k := e.Action + "/" + e.Actor + "/" + e.Outcome
+		if _, ok := want[k]; ok {
+			want[k] = true
+		}
+		for _, s := range secrets {
+			if strings.Contains(e.Detail, s) || strings.Contains(fmt.Sprint(e.Fields), s) {
+				t.Errorf("secret in audit entry %d", e.Seq)
+			}
+		}
+	}
+	for k, seen := range want {
+		if !seen {
+			t.Errorf("audit log has no %s entry", k)
+		}
+	}
+	t.Logf("audit: %s", rep)
 }

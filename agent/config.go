@@ -29,6 +29,7 @@ type Config struct {
 	Broker    BrokerConfig     `yaml:"broker"`
 	Discovery DiscoveryConfig  `yaml:"discovery"`
 	Outputs   OutputsConfig    `yaml:"outputs"`
+	Audit     AuditConfig      `yaml:"audit"`
 	Operators []OperatorConfig `yaml:"operators"`
 	Cameras   []CameraConfig   `yaml:"cameras"`
 
@@ -91,6 +92,52 @@ type DiscoveryConfig struct {
 	UnicastPort int      `yaml:"unicast_port"` // default 3702
 }
 
+// AuditConfig configures the audit log (REGULATION.md G-4.6(1)), kept in
+// <state_dir>/audit.
+type AuditConfig struct {
+	// Keep is how long audit files are kept: default and minimum six
+	// months (4392h).
+	Keep Duration `yaml:"keep"`
+	// HeadInterval is how often the chain head is published over MQTT
+	// (audit_head event; default 5m, 10s..1h).
+	HeadInterval Duration `yaml:"head_interval"`
+	// MaxFileMB rotates audit files (default 8).
+	MaxFileMB int `yaml:"max_file_mb"`
+}
+
+// RecordConfig is a camera's recording (masked video only) and its
+// retention (G-3.4, ER-4.5).
+type RecordConfig struct {
+	Enabled bool     `yaml:"enabled"`
+	Segment Duration `yaml:"segment"`
+	// Retention: default 24h; more than 24h needs RetentionReason
+	// (closures, holidays, a police request, a high-risk site); more than
+	// 7 days also needs PriorCheckRef (the Garante's prior check).
+	Retention       Duration `yaml:"retention"`
+	RetentionReason string   `yaml:"retention_reason"`
+	PriorCheckRef   string   `yaml:"prior_check_ref"`
+}
+
+// ScheduleConfig is a camera's active hours (G-4.3) in its time zone:
+// outside them the camera emits no video at all (state scheduled-off). A
+// weekday absent from Weekly is off all day; a holiday replaces its
+// weekday's hours (no hours: off all day).
+type ScheduleConfig struct {
+	Timezone string              `yaml:"timezone"`
+	Weekly   map[string][]string `yaml:"weekly"`
+	Holidays []HolidayConfig     `yaml:"holidays"`
+
+	loc     *time.Location
+	weekly  [7][]span
+	holiday map[string][]span
+}
+
+// HolidayConfig is a date with its own hours.
+type HolidayConfig struct {
+	Date  string   `yaml:"date"`
+	Hours []string `yaml:"hours"`
+}
+
 // Roles an operator can hold (REGULATION.md G-3.3.1, ER-4.3).
 const (
 	RoleLiveViewer      = "live-viewer"
@@ -147,10 +194,8 @@ type CameraConfig struct {
 	PTZLock struct {
 		Interval Duration `yaml:"interval"`
 	} `yaml:"ptz_lock"`
-	Record struct {
-		Enabled bool     `yaml:"enabled"`
-		Segment Duration `yaml:"segment"`
-	} `yaml:"record"`
+	Record   RecordConfig    `yaml:"record"`
+	Schedule *ScheduleConfig `yaml:"schedule"`
 	Encoder struct {
 		Element     string `yaml:"element"`
 		BitrateKbps int    `yaml:"bitrate_kbps"`
@@ -282,6 +327,9 @@ func (c *Config) Validate() error {
 	if err := c.validateBroker(); err != nil {
 		return err
 	}
+	if err := c.validateAudit(); err != nil {
+		return err
+	}
 	if d := &c.Discovery; d.Enabled {
 		if !d.Multicast && len(d.Unicast) == 0 {
 			return c.fieldError("discovery", "enabled without multicast or unicast targets")
@@ -406,6 +454,14 @@ func (c *Config) Validate() error {
 		}
 		if s := time.Duration(cam.Record.Segment); cam.Record.Enabled && s != 0 && (s < 10*time.Second || s > time.Hour) {
 			return c.fieldError(f("record.segment"), "camera %q: %v out of 10s..1h", cam.ID, s)
+		}
+		if err := c.validateRecord(cam, f); err != nil {
+			return err
+		}
+		if cam.Schedule != nil {
+			if err := cam.Schedule.compile(); err != nil {
+				return c.fieldError(f("schedule"), "camera %q: %v", cam.ID, err)
+			}
 		}
 		if strings.Contains(cam.Encoder.Element, "!") {
 			return c.fieldError(f("encoder.element"), "camera %q: one element, not a pipeline", cam.ID)

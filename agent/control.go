@@ -194,7 +194,7 @@ func (a *Agent) Reload() (ReloadResult, error) {
 		switch {
 		case ncam == nil:
 			res.Removed = append(res.Removed, oc.ID)
-		case !reflect.DeepEqual(oc, *ncam):
+		case !reflect.DeepEqual(oc.comparable(), ncam.comparable()):
 			res.Restarted = append(res.Restarted, oc.ID)
 		default:
 			res.Unchanged = append(res.Unchanged, oc.ID)
@@ -244,6 +244,9 @@ func restartNeeded(old, nc *Config) error {
 	}
 	if old.Outputs != nc.Outputs {
 		diff = append(diff, "outputs")
+	}
+	if old.Audit != nc.Audit {
+		diff = append(diff, "audit")
 	}
 	if len(diff) > 0 {
 		return fmt.Errorf("config: %s: %s changed: restart velo to apply", nc.file, strings.Join(diff, ", "))

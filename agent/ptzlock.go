@@ -63,6 +63,13 @@ type Event struct {
 	Operator  string    `json:"operator,omitempty"`
 	Verb      string    `json:"verb,omitempty"`
 	RequestID string    `json:"request_id,omitempty"`
+	// Reason and Ref: a recording access's reason (ER-4.4) and its
+	// reference (judicial, request); a hold's reference.
+	Reason string `json:"reason,omitempty"`
+	Ref    string `json:"ref,omitempty"`
+	// AuditSeq and AuditHash are the audit chain head (audit_head).
+	AuditSeq  uint64    `json:"audit_seq,omitempty"`
+	AuditHash string    `json:"audit_hash,omitempty"`
 	Time      time.Time `json:"event_time"`
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"velo/agent/audit"
 	"velo/masking"
 	"velo/masking/relay"
 	"velo/onvif"
@@ -44,6 +45,7 @@ type Agent struct {
 	camWG   sync.WaitGroup
 	cmds    chan rawCommand
 	rec     [2]string // recorder's relay user and password
+	audit   *audit.Log
 
 	reloadMu sync.Mutex
 	ready    chan struct{}
@@ -203,6 +205,7 @@ func (a *Agent) event(ev Event) {
 		l = l.Float64("pan", ev.Position.Pan).Float64("tilt", ev.Position.Tilt).Float64("zoom", ev.Position.Zoom)
 	}
 	l.Msg("event")
+	a.auditEvent(ev)
 	if tel != nil {
 		if _, err := tel.Event(ev); err != nil {
 			a.log.Error().Err(err).Str("event", string(ev.Kind)).Msg("event not saved to the outbox")
@@ -219,6 +222,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer ob.Close()
+	al, err := OpenAudit(cfg)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.audit = al
+	a.mu.Unlock()
+	a.auditStart(cfg)
 	brokerURL := cfg.Broker.URL
 	if brokerURL == "" {
 		br, err := StartEmbeddedBroker(cfg.Broker.EmbeddedListen)
@@ -250,6 +261,9 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	recUser, recPass := "velo-recorder", randomSecret()
 	rel, err := relay.New(cfg.Outputs.RTSPListen, "velo", func(user, name string) (string, bool) {
+		if !a.scheduleActive(name) {
+			return "", false // G-4.3: no video at all outside the schedule
+		}
 		if user == recUser {
 			return recPass, true
 		}
@@ -261,6 +275,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	rel.OnAccess = func(user, name, remote string, ok bool) {
+		if user != recUser {
+			a.auditAccess(user, name, remote, ok)
+		}
 	}
 	if err := rel.Start(); err != nil {
 		return err
@@ -276,7 +295,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bg.Add(1)
 	go func() { defer bg.Done(); _ = tel.Run(telCtx) }()
-	bg.Add(3)
+	bg.Add(4)
+	go func() { defer bg.Done(); a.auditLoop(ctx) }()
 	go func() { defer bg.Done(); a.discoveryLoop(ctx) }()
 	go func() { defer bg.Done(); a.commandLoop(ctx) }()
 	go func() { defer bg.Done(); a.statsLoop(ctx) }()

@@ -39,7 +39,13 @@ type Server struct {
 	nonce  string
 	srv    *gortsplib.Server
 
+	// OnAccess, if set before Start, is told of every reader that starts
+	// playing (ok) and every reader refused (wrong credentials, not
+	// allowed): who, which stream, from where.
+	OnAccess func(user, stream, remote string, ok bool)
+
 	mu         sync.Mutex
+	readers    map[*gortsplib.ServerSession]string // session -> user:stream
 	streams    map[string]*gortsplib.ServerStream
 	publishers map[*gortsplib.ServerSession]string
 	denied     uint64
@@ -57,7 +63,8 @@ func New(addr, realm string, lookup Lookup) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{addr: addr, lookup: lookup, realm: realm, secret: hex.EncodeToString(b), nonce: nonce,
-		streams: map[string]*gortsplib.ServerStream{}, publishers: map[*gortsplib.ServerSession]string{}}
+		streams: map[string]*gortsplib.ServerStream{}, publishers: map[*gortsplib.ServerSession]string{},
+		readers: map[*gortsplib.ServerSession]string{}}
 	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: addr, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
 	return s, nil
 }
@@ -116,45 +123,56 @@ func (s *Server) publishName(p string) (string, bool) {
 	return name, name != "" && !strings.Contains(name, "/")
 }
 
-func (s *Server) checkReader(req *base.Request, name string) *base.Response {
+func (s *Server) checkReader(req *base.Request, name, remote string) (*base.Response, string) {
 	if s.lookup == nil {
-		return nil
+		return nil, ""
 	}
 	unauth := &base.Response{StatusCode: base.StatusUnauthorized, Header: base.Header{
 		"WWW-Authenticate": auth.GenerateWWWAuthenticate([]auth.ValidateMethod{auth.ValidateMethodDigestMD5}, s.realm, s.nonce),
 	}}
 	var a headers.Authorization
 	if err := a.Unmarshal(req.Header["Authorization"]); err != nil {
-		return unauth
+		return unauth, "" // the challenge, not a refusal
 	}
 	user := a.Username
 	if a.Method == headers.AuthMethodBasic {
 		user = a.BasicUser
 	}
+	deny := func(r *base.Response) (*base.Response, string) {
+		s.mu.Lock()
+		s.denied++
+		s.mu.Unlock()
+		if s.OnAccess != nil {
+			s.OnAccess(user, name, remote, false)
+		}
+		return r, ""
+	}
 	pass, ok := s.lookup(user, name)
 	if !ok {
-		s.mu.Lock()
-		s.denied++
-		s.mu.Unlock()
-		return &base.Response{StatusCode: base.StatusForbidden}
+		return deny(&base.Response{StatusCode: base.StatusForbidden})
 	}
 	if err := auth.Validate(req, user, pass, []auth.ValidateMethod{auth.ValidateMethodDigestMD5, auth.ValidateMethodSHA256}, s.realm, s.nonce); err != nil {
-		s.mu.Lock()
-		s.denied++
-		s.mu.Unlock()
-		return unauth
+		return deny(unauth)
 	}
-	return nil
+	return nil, user
 }
 
 // readerStream authenticates a reader and returns the stream it asked for.
-func (s *Server) readerStream(req *base.Request, path string) (*base.Response, *gortsplib.ServerStream, error) {
+func (s *Server) readerStream(req *base.Request, path string, conn *gortsplib.ServerConn, sess *gortsplib.ServerSession) (*base.Response, *gortsplib.ServerStream, error) {
 	name := readerName(path)
-	if r := s.checkReader(req, name); r != nil {
+	remote := ""
+	if conn != nil {
+		remote = conn.NetConn().RemoteAddr().String()
+	}
+	r, user := s.checkReader(req, name, remote)
+	if r != nil {
 		return r, nil, nil
 	}
 	s.mu.Lock()
 	st := s.streams[name]
+	if sess != nil && st != nil {
+		s.readers[sess] = user + "\x00" + name + "\x00" + remote
+	}
 	s.mu.Unlock()
 	if st == nil {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
@@ -174,6 +192,7 @@ func readerName(p string) string {
 func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.readers, ctx.Session)
 	if name, ok := s.publishers[ctx.Session]; ok {
 		delete(s.publishers, ctx.Session)
 		if st := s.streams[name]; st != nil {
@@ -185,7 +204,7 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe.
 func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	return s.readerStream(ctx.Request, ctx.Path)
+	return s.readerStream(ctx.Request, ctx.Path, ctx.Conn, nil)
 }
 
 // OnAnnounce implements gortsplib.ServerHandlerOnAnnounce: only loopback
@@ -222,7 +241,7 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	if _, ok := s.publishName(ctx.Path); ok && ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return &base.Response{StatusCode: base.StatusOK}, nil, nil
 	}
-	return s.readerStream(ctx.Request, ctx.Path)
+	return s.readerStream(ctx.Request, ctx.Path, ctx.Conn, ctx.Session)
 }
 
 func lastElem(p string) string {
@@ -233,7 +252,14 @@ func lastElem(p string) string {
 }
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.
-func (s *Server) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+func (s *Server) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	s.mu.Lock()
+	who, ok := s.readers[ctx.Session]
+	s.mu.Unlock()
+	if ok && s.OnAccess != nil {
+		p := strings.SplitN(who, "\x00", 3)
+		s.OnAccess(p[0], p[1], p[2], true)
+	}
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
