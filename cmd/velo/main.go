@@ -47,6 +47,15 @@ Usage:
       config), check every pixel, round-trip it through OpenCV's conversion
       and codecs, and check that unmaskable frames are refused. No camera
       needed; exits 1 if any check fails (run it on a new gateway).
+  velo audit verify [--config SITE.yaml | --dir DIR] [--from T] [--to T]
+                    [--anchors EVENTS.jsonl] [--json]
+      Check the audit log's hash chain; with --anchors (audit_head events
+      received over MQTT) also detect truncation and rewriting. Prints OK or
+      the first broken link and the time taken; exits 1 when broken.
+  velo audit show [--config SITE.yaml | --dir DIR] [--operator NAME]
+                  [--camera ID] [--action A] [--from T] [--to T] [--json]
+      Print audit entries (commands, live views, recording accesses,
+      exports, holds, retention deletions, drift, reloads…).
   velo version
       Print the version.
 
@@ -79,6 +88,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdCommand(ctx, args[1:], stdout, stderr)
 	case "config":
 		err = cmdConfig(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = cmdAudit(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "velo", version)
 		return 0
