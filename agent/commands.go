@@ -48,9 +48,9 @@ const (
 
 // verbRoles says which roles may run each verb.
 var verbRoles = map[string][]string{
-	"preset/apply":  {RolePTZMaintainer, RoleAdmin},
-	"config/reload": {RoleAdmin},
-	"state/refresh": Roles,
+	"preset/apply":  Permissions[ActPresetApply],
+	"config/reload": Permissions[ActConfigReload],
+	"state/refresh": Permissions[ActStateRefresh],
 }
 
 // Verbs lists the command verbs.

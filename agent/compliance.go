@@ -5,11 +5,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"velo/agent/audit"
+	"velo/agent/retention"
+	"velo/masking"
 )
 
 // Compliance event kinds.
@@ -171,4 +176,134 @@ func (a *Agent) publishHead() {
 func (a *Agent) scheduleActive(id string) bool {
 	cam := a.cfg.Load().Camera(id)
 	return cam == nil || cam.Schedule.Active(time.Now())
+}
+
+// EventClockUntrusted: the downtime since the last run was not counted by
+// the retention clock (an implausible wall clock without NTP).
+const EventClockUntrusted EventKind = "clock_untrusted"
+
+// openRetention opens the sealed-segment store when the site records.
+func (a *Agent) openRetention(cfg *Config) error {
+	if cfg.Outputs.RecordDir == "" {
+		return nil
+	}
+	st, note, err := retention.Open(cfg.Outputs.RecordDir, cfg.StateDir, retention.NewSystemClock())
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.store = st
+	a.mu.Unlock()
+	if note != "" {
+		kind := EventClockUntrusted
+		if strings.HasPrefix(note, "downtime of") {
+			kind = ""
+		}
+		if kind != "" {
+			a.event(Event{Kind: kind, Detail: note})
+		} else {
+			a.log.Info().Msg(note)
+		}
+	}
+	a.sealPending() // plaintext left by a crash
+	return nil
+}
+
+// retentionLoop seals completed segments every 5 s and sweeps expired
+// ones every 30 s (G-3.4: deletion is automatic).
+func (a *Agent) retentionLoop(ctx context.Context) {
+	a.mu.Lock()
+	st := a.store
+	a.mu.Unlock()
+	if st == nil {
+		return
+	}
+	seal := time.NewTicker(5 * time.Second)
+	defer seal.Stop()
+	sweep := time.NewTicker(30 * time.Second)
+	defer sweep.Stop()
+	a.sweep()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-seal.C:
+			a.sealPending()
+		case <-sweep.C:
+			a.sweep()
+		}
+	}
+}
+
+func (a *Agent) sweep() {
+	a.mu.Lock()
+	st := a.store
+	a.mu.Unlock()
+	if st == nil {
+		return
+	}
+	cfg := a.cfg.Load()
+	for _, d := range st.Sweep(func(camera string) time.Duration {
+		if cam := cfg.Camera(camera); cam != nil {
+			return time.Duration(cam.Record.Retention)
+		}
+		return DefaultRetention
+	}) {
+		if d.Err != nil {
+			a.event(Event{Kind: EventRetentionError, Camera: d.Segment.Camera, Detail: fmt.Sprintf("deleting %s: %v", d.Segment.Name, d.Err)})
+			continue
+		}
+		a.event(Event{Kind: EventRetentionDel, Camera: d.Segment.Camera, Ref: d.Segment.Name,
+			Detail: fmt.Sprintf("segment %s (from %s) deleted at age %v: key destroyed, bytes overwritten", d.Segment.Name, d.Segment.Start.Format(time.RFC3339), d.Age.Round(time.Second))})
+	}
+}
+
+// sealPending encrypts every plaintext segment in the record folder except
+// the one a running recorder is still writing (its camera's newest).
+func (a *Agent) sealPending() {
+	a.mu.Lock()
+	st := a.store
+	recording := maps.Clone(a.recs)
+	a.mu.Unlock()
+	if st == nil {
+		return
+	}
+	cfg := a.cfg.Load()
+	files, _ := filepath.Glob(filepath.Join(cfg.Outputs.RecordDir, "*.mkv"))
+	sort.Strings(files) // per camera, by start time
+	type seg struct {
+		path  string
+		start time.Time
+	}
+	byCam := map[string][]seg{}
+	for _, f := range files {
+		cam, start, err := masking.SegmentStart(f)
+		if err != nil {
+			continue
+		}
+		byCam[cam] = append(byCam[cam], seg{f, start})
+	}
+	for cam, segs := range byCam {
+		if recording[cam] {
+			segs = segs[:len(segs)-1] // still being written
+		}
+		maxLen := 5 * time.Minute
+		if c := cfg.Camera(cam); c != nil && c.Record.Segment != 0 {
+			maxLen = time.Duration(c.Record.Segment)
+		}
+		for i, g := range segs {
+			// How long it recorded: to the next segment's start, else to
+			// its last write; never more than the segment length.
+			length := maxLen
+			if i+1 < len(segs) {
+				length = min(length, segs[i+1].start.Sub(g.start))
+			} else if fi, err := os.Stat(g.path); err == nil {
+				length = min(length, fi.ModTime().Sub(g.start))
+			}
+			length = max(length, 0)
+			if _, err := st.Seal(g.path, cam, g.start, length); err != nil {
+				a.event(Event{Kind: EventRetentionError, Camera: cam, Detail: fmt.Sprintf("sealing %s: %v", filepath.Base(g.path), err)})
+			}
+		}
+	}
 }

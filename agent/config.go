@@ -552,6 +552,9 @@ func (c *Config) readSecrets(base string) error {
 	if !filepath.IsAbs(c.StateDir) {
 		c.StateDir = filepath.Join(base, c.StateDir)
 	}
+	if c.Outputs.RecordDir != "" && !filepath.IsAbs(c.Outputs.RecordDir) {
+		c.Outputs.RecordDir = filepath.Join(base, c.Outputs.RecordDir)
+	}
 	for i := range c.Operators {
 		pw, err := read(fmt.Sprintf("operators[%d].password_file", i), c.Operators[i].PasswordFile)
 		if err != nil {

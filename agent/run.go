@@ -8,7 +8,6 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"velo/agent/audit"
+	"velo/agent/retention"
 	"velo/masking"
 	"velo/masking/relay"
 	"velo/onvif"
@@ -46,6 +46,8 @@ type Agent struct {
 	cmds    chan rawCommand
 	rec     [2]string // recorder's relay user and password
 	audit   *audit.Log
+	store   *retention.Store
+	recs    map[string]bool // cameras whose recorder is running
 
 	reloadMu sync.Mutex
 	ready    chan struct{}
@@ -106,7 +108,7 @@ const (
 
 // New builds an agent from a loaded config (no I/O).
 func New(cfg *Config, log zerolog.Logger) *Agent {
-	a := &Agent{log: log, states: map[string]*CameraState{}, workers: map[string]*worker{}, cmds: make(chan rawCommand, 64), ready: make(chan struct{})}
+	a := &Agent{log: log, states: map[string]*CameraState{}, workers: map[string]*worker{}, recs: map[string]bool{}, cmds: make(chan rawCommand, 64), ready: make(chan struct{})}
 	a.cfg.Store(cfg)
 	return a
 }
@@ -230,6 +232,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.audit = al
 	a.mu.Unlock()
 	a.auditStart(cfg)
+	if err := a.openRetention(cfg); err != nil {
+		return err
+	}
 	brokerURL := cfg.Broker.URL
 	if brokerURL == "" {
 		br, err := StartEmbeddedBroker(cfg.Broker.EmbeddedListen)
@@ -261,17 +266,13 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	recUser, recPass := "velo-recorder", randomSecret()
 	rel, err := relay.New(cfg.Outputs.RTSPListen, "velo", func(user, name string) (string, bool) {
-		if !a.scheduleActive(name) {
-			return "", false // G-4.3: no video at all outside the schedule
-		}
 		if user == recUser {
+			if !a.scheduleActive(name) {
+				return "", false // G-4.3: nothing recorded outside the schedule
+			}
 			return recPass, true
 		}
-		op := a.cfg.Load().Operator(user)
-		if op != nil && (op.HasRole(RoleLiveViewer) || op.HasRole(RoleAdmin)) && slices.Contains(op.Cameras, name) {
-			return op.password, true
-		}
-		return "", false
+		return a.liveAllowed(user, name)
 	})
 	if err != nil {
 		return err
@@ -295,8 +296,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bg.Add(1)
 	go func() { defer bg.Done(); _ = tel.Run(telCtx) }()
-	bg.Add(4)
+	bg.Add(5)
 	go func() { defer bg.Done(); a.auditLoop(ctx) }()
+	go func() { defer bg.Done(); a.retentionLoop(ctx) }()
 	go func() { defer bg.Done(); a.discoveryLoop(ctx) }()
 	go func() { defer bg.Done(); a.commandLoop(ctx) }()
 	go func() { defer bg.Done(); a.statsLoop(ctx) }()
@@ -312,6 +314,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.reloadMu.Lock() // no reload while stopping
 	a.camWG.Wait()
 	a.reloadMu.Unlock()
+	a.sealPending() // no recorder runs now: nothing stays in plaintext
 	// Let the last events reach the broker, briefly, then say offline.
 	deadline := time.Now().Add(3 * time.Second)
 	for tel.Connected() && ob.Stats().Pending > 0 && time.Now().Before(deadline) {
@@ -324,6 +327,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	a.log.Info().Msg("stopped")
 	return nil
+}
+
+// liveAllowed is the relay's check: the operator's password if user may
+// view camera live now (role, assignment, schedule).
+func (a *Agent) liveAllowed(user, camera string) (string, bool) {
+	if !a.scheduleActive(camera) {
+		return "", false // G-4.3: no video at all outside the schedule
+	}
+	op := a.cfg.Load().Operator(user)
+	if op == nil || op.May(ActLiveView, camera) != nil {
+		return "", false
+	}
+	return op.password, true
 }
 
 // startWorkerLocked starts a camera's supervisor (a.mu held).
@@ -506,7 +522,17 @@ func (a *Agent) runCamera(ctx context.Context, w *worker, log zerolog.Logger) er
 			wg.Wait()
 			return err
 		}
-		goRun("recorder", rec.Run)
+		a.mu.Lock()
+		a.recs[cam.ID] = true
+		a.mu.Unlock()
+		goRun("recorder", func(ctx context.Context) error {
+			defer func() {
+				a.mu.Lock()
+				delete(a.recs, cam.ID)
+				a.mu.Unlock()
+			}()
+			return rec.Run(ctx)
+		})
 	}
 	log.Info().Str("stream", a.StreamURL(cam.ID)).Str("profile", prof.Token).Msg("masked stream serving")
 	wg.Wait()

@@ -56,6 +56,13 @@ Usage:
                   [--camera ID] [--action A] [--from T] [--to T] [--json]
       Print audit entries (commands, live views, recording accesses,
       exports, holds, retention deletions, drift, reloads…).
+  velo recording list|view|export|hold|release --config SITE.yaml
+                 --operator NAME --password-file F [--camera ID] [--segment NAME]
+                 [--reason R --ref REF] [--out FILE]
+      Recorded segments (masked, encrypted at rest): list them; view one
+      (a reason from ER-4.4 and its reference); export one (judicial
+      reference, JSON sidecar with SHA-256); put or release a legal hold.
+      Role-checked; every use, and every refusal, is audited.
   velo version
       Print the version.
 
@@ -90,6 +97,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdConfig(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = cmdAudit(args[1:], stdout, stderr)
+	case "recording":
+		err = cmdRecording(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "velo", version)
 		return 0

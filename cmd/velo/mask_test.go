@@ -134,7 +134,7 @@ func checkFlat(t *testing.T, path string, b camsim.NormRect) {
 }
 
 func TestMaskSelftestCLI(t *testing.T) {
-	so, se, code := runCLI(t, "mask", "selftest", "--json", "--config", "../../deploy/demo/site.yaml")
+	so, se, code := runCLI(t, "mask", "selftest", "--json", "--config", demoCopy(t))
 	if code != 0 {
 		t.Fatalf("exit %d: %s %s", code, so, se)
 	}
@@ -163,4 +163,23 @@ func TestMaskSelftestCLI(t *testing.T) {
 	if _, _, code := runCLI(t, "mask", "selftest", "--width", "641"); code != 1 {
 		t.Errorf("odd width: exit %d", code)
 	}
+}
+
+// demoCopy copies the demo config and its password files into a temporary
+// folder with mode 0600 (a git checkout leaves them 0644, which the config
+// loader rightly refuses).
+func demoCopy(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	files, _ := filepath.Glob("../../deploy/demo/*.password")
+	for _, f := range append(files, "../../deploy/demo/site.yaml") {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "site.yaml")
 }

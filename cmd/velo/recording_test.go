@@ -1,0 +1,212 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"velo/agent/audit"
+	"velo/onvif/camsim"
+)
+
+// A real `velo run` records a masked camera; segments are sealed at rest;
+// operators list, view, export, hold and release them with the rules of
+// ER-4.4/4.5/4.6 and G-3.3.1; live views and refusals are audited; the
+// audit log verifies; after a stop no plaintext stays on disk.
+func TestRecordingLifecycle(t *testing.T) {
+	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "rc", Address: "127.0.98.21", Username: "op", Password: pw, Serial: "SN-RC",
+		Scene: "badge", FPS: 10, Width: 640, Height: 360})
+	b := camsim.Regions(sim.Camera("rc").Config(), camsim.Position{})[camsim.RegionBadgeReader]
+	dir := t.TempDir()
+	secrets := map[string]string{"cam.pw": pw, "viewer.pw": "viewer-secret-1", "exp.pw": "exporter-secret-2", "maint.pw": "maint-secret-3", "live.pw": "live-secret-4"}
+	for n, s := range secrets {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(s+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	brokerAddr, rtsp := freeAddr(t), freeAddr(t)
+	site := fmt.Sprintf(`site: {id: s, name: Shop, controller: Shop Srl, purposes: [theft prevention]}
+gateway: g
+state_dir: state
+broker: {embedded_listen: "%s"}
+outputs: {rtsp_listen: "%s", record_dir: rec}
+operators:
+  - {name: viewer, password_file: viewer.pw, roles: [recording-viewer], cameras: [rc]}
+  - {name: exp, password_file: exp.pw, roles: [exporter], cameras: [rc]}
+  - {name: maint, password_file: maint.pw, roles: [ptz-maintainer], cameras: [rc]}
+  - {name: live, password_file: live.pw, roles: [live-viewer], cameras: [rc]}
+cameras:
+  - id: rc
+    purpose: corridor
+    match: {serial: SN-RC}
+    xaddr: %s
+    username: op
+    password_file: cam.pw
+    record: {enabled: true, segment: 10s}
+    masks:
+      - name: badge reader
+        polygon: [{x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}]
+`, brokerAddr, rtsp, sim.Camera("rc").XAddr(), b.X0-0.01, b.Y0-0.01, b.X1+0.01, b.Y0-0.01, b.X1+0.01, b.Y1+0.01, b.X0-0.01, b.Y1+0.01)
+	cfgPath := filepath.Join(dir, "site.yaml")
+	if err := os.WriteFile(cfgPath, []byte(site), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "run", "--debug", "--config", cfgPath)
+	cmd.Env = append(os.Environ(), "VELO_CLI_CHILD=1")
+	var logs lockedBuf
+	cmd.Stderr, cmd.Stdout = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		}
+	}
+	defer stop()
+	rec := filepath.Join(dir, "rec")
+	var sealed []string
+	for deadline := time.Now().Add(60 * time.Second); len(sealed) == 0; time.Sleep(250 * time.Millisecond) {
+		sealed, _ = filepath.Glob(filepath.Join(rec, "*.vseg"))
+		if time.Now().After(deadline) {
+			so, se, _ := runCLI(t, "probe", "--xaddr", sim.Camera("rc").XAddr(), "--user", "op", "--password-file", filepath.Join(dir, "cam.pw"))
+			o, _ := exec.Command("ffprobe", "-rtsp_transport", "tcp", fmt.Sprintf("rtsp://live:%s@%s/rc", secrets["live.pw"], rtsp)).CombinedOutput()
+			ls, _ := exec.Command("ls", "-la", rec, filepath.Join(dir, "state")).CombinedOutput()
+			t.Fatalf("no sealed segment after 60 s; log:\n%s\nprobe %s %s\nffprobe: %s\nls: %s", logs.String(), so, se, o, ls)
+		}
+	}
+	if plain, _ := filepath.Glob(filepath.Join(rec, "*.mkv")); len(plain) > 1 {
+		t.Errorf("%d plaintext segments at rest (only the one being written may be): %v", len(plain), plain)
+	}
+	seg := filepath.Base(sealed[0])
+	cli := func(op string, args ...string) (string, string, int) {
+		base := []string{"recording", args[0], "--config", cfgPath, "--operator", op, "--password-file", filepath.Join(dir, op+".pw")}
+		return runCLI(t, append(base, args[1:]...)...)
+	}
+	// list: viewer yes, maintainer no (G-3.3.1 d).
+	if so, se, code := cli("viewer", "list"); code != 0 || !strings.Contains(so, seg) {
+		t.Fatalf("list as viewer: %d %s %s", code, so, se)
+	}
+	if _, se, code := cli("maint", "list"); code != 1 || !strings.Contains(se, "no role allowed") {
+		t.Errorf("list as maintainer: %d %s", code, se)
+	}
+	// A wrong password is refused.
+	os.WriteFile(filepath.Join(dir, "bad.pw"), []byte("nope\n"), 0o600)
+	if _, se, code := runCLI(t, "recording", "list", "--config", cfgPath, "--operator", "viewer", "--password-file", filepath.Join(dir, "bad.pw")); code != 1 || !strings.Contains(se, "authentication failed") {
+		t.Errorf("wrong password: %d %s", code, se)
+	}
+	// view: ER-4.4 reason and reference required.
+	out := filepath.Join(dir, "view.mkv")
+	if _, se, code := cli("viewer", "view", "--segment", seg, "--reason", "curiosity", "--ref", "x", "--out", out); code != 1 || !strings.Contains(se, "ER-4.4") {
+		t.Errorf("view for no valid reason: %d %s", code, se)
+	}
+	if _, se, code := cli("viewer", "view", "--segment", seg, "--reason", "police-request", "--out", out); code != 1 || !strings.Contains(se, "reference") {
+		t.Errorf("view without a reference: %d %s", code, se)
+	}
+	if so, se, code := cli("viewer", "view", "--segment", seg, "--reason", "police-request", "--ref", "Carabinieri prot. 55/2026", "--out", out); code != 0 {
+		t.Fatalf("view: %d %s %s", code, so, se)
+	}
+	// The recording carries the masks: a frame of it has the badge reader flat.
+	frame := filepath.Join(dir, "frame.jpg")
+	if o, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-i", out, "-frames:v", "1", frame).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg cannot decode the viewed segment: %v %s", err, o)
+	}
+	checkFlat(t, frame, b)
+	// export: the viewer may not copy; the exporter only with a judicial reference.
+	exp := filepath.Join(dir, "export.mkv")
+	if _, se, code := cli("viewer", "export", "--segment", seg, "--ref", "R.G. 1/2026", "--out", exp); code != 1 || !strings.Contains(se, "no role allowed") {
+		t.Errorf("export as viewer: %d %s", code, se)
+	}
+	if _, se, code := cli("exp", "export", "--segment", seg, "--out", exp); code != 1 || !strings.Contains(se, "judicial") {
+		t.Errorf("export without a reference: %d %s", code, se)
+	}
+	if so, se, code := cli("exp", "export", "--segment", seg, "--ref", "Proc. pen. 123/2026 R.G.N.R.", "--out", exp); code != 0 {
+		t.Fatalf("export: %d %s %s", code, so, se)
+	}
+	data, _ := os.ReadFile(exp)
+	var side ExportSidecar
+	sb, _ := os.ReadFile(exp + ".json")
+	if err := json.Unmarshal(sb, &side); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	if side.SHA256 != hex.EncodeToString(sum[:]) || side.JudicialRef != "Proc. pen. 123/2026 R.G.N.R." || !side.Masked || side.Camera != "rc" || side.AuditSeq == 0 {
+		t.Errorf("sidecar %+v", side)
+	}
+	if st, _ := os.Stat(exp); st.Mode().Perm() != 0o600 {
+		t.Errorf("export mode %v", st.Mode().Perm())
+	}
+	// hold and release (ER-4.5).
+	if so, se, code := cli("exp", "hold", "--segment", seg, "--ref", "Proc. pen. 123/2026 R.G.N.R."); code != 0 {
+		t.Fatalf("hold: %d %s %s", code, so, se)
+	}
+	if so, _, _ := cli("viewer", "list"); !strings.Contains(so, "HELD Proc. pen. 123/2026") {
+		t.Errorf("list does not show the hold:\n%s", so)
+	}
+	if _, se, code := cli("viewer", "release", "--segment", seg); code != 1 {
+		t.Errorf("release as viewer: %d %s", code, se)
+	}
+	if so, se, code := cli("exp", "release", "--segment", seg); code != 0 {
+		t.Fatalf("release: %d %s %s", code, so, se)
+	}
+	// Live view: allowed for the live viewer (audited), refused for the
+	// maintainer (G-3.3.1 d; audited and published).
+	read := func(user, pass string) error {
+		u := fmt.Sprintf("rtsp://%s:%s@%s/rc", user, pass, rtsp)
+		return exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", u, "-frames:v", "1", "-f", "null", "-").Run()
+	}
+	if err := read("live", secrets["live.pw"]); err != nil {
+		t.Errorf("live view as live-viewer: %v", err)
+	}
+	if err := read("maint", secrets["maint.pw"]); err == nil {
+		t.Error("the maintainer could view video")
+	}
+	stop()
+	if plain, _ := filepath.Glob(filepath.Join(rec, "*.mkv")); len(plain) != 0 {
+		t.Errorf("plaintext left after a clean stop: %v", plain)
+	}
+	// The audit log: intact, and it has every access with its reason and
+	// every refusal.
+	adir := filepath.Join(dir, "state", "audit")
+	so, se, code := runCLI(t, "audit", "verify", "--dir", adir)
+	if code != 0 || !strings.HasPrefix(so, "OK") {
+		t.Fatalf("audit verify: %d %s %s", code, so, se)
+	}
+	so, _, _ = runCLI(t, "audit", "show", "--dir", adir, "--json")
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(so), "\n") {
+		var e audit.Entry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, strings.Join([]string{e.Actor, e.Action, e.Outcome, e.Reason}, "/"))
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{"viewer/recording_list/ok/", "maint/recording_list/refused/", "viewer/recording_list/refused/",
+		"viewer/recording_access/refused/curiosity", "viewer/recording_access/ok/police-request", "viewer/export/refused/",
+		"exp/export/refused/", "exp/export/ok/", "exp/hold_set/ok/", "viewer/hold_released/refused/", "exp/hold_released/ok/",
+		"live/live_view/ok/", "maint/access_denied/refused/"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("audit log has no %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("audit:\n%s", all)
+	}
+	for _, s := range secrets {
+		if strings.Contains(logs.String(), s) || strings.Contains(so, s) {
+			t.Error("a secret in the logs or the audit log")
+		}
+	}
+}
