@@ -196,7 +196,7 @@ type CameraConfig struct {
 	} `yaml:"ptz_lock"`
 	Record   RecordConfig    `yaml:"record"`
 	Schedule *ScheduleConfig `yaml:"schedule"`
-	Encoder struct {
+	Encoder  struct {
 		Element     string `yaml:"element"`
 		BitrateKbps int    `yaml:"bitrate_kbps"`
 		FPS         int    `yaml:"fps"`

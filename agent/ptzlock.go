@@ -60,9 +60,9 @@ type Event struct {
 	Position *Position `json:"position,omitempty"`
 	Detail   string    `json:"detail,omitempty"`
 	// Operator, Verb and RequestID are set on command events.
-	Operator  string    `json:"operator,omitempty"`
-	Verb      string    `json:"verb,omitempty"`
-	RequestID string    `json:"request_id,omitempty"`
+	Operator  string `json:"operator,omitempty"`
+	Verb      string `json:"verb,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
 	// Reason and Ref: a recording access's reason (ER-4.4) and its
 	// reference (judicial, request); a hold's reference.
 	Reason string `json:"reason,omitempty"`

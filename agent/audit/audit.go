@@ -346,8 +346,8 @@ func (l *Log) Prune() ([]string, error) {
 			break // files are in order: the rest are newer
 		}
 		if _, err := l.Append(Entry{Actor: "agent", Action: "audit_pruned", Outcome: "ok", Ref: last.Hash,
-			Detail:  fmt.Sprintf("%s removed: entries up to seq %d, older than %v", filepath.Base(f), last.Seq, l.opts.Keep),
-			Fields:  map[string]string{"last_seq": fmt.Sprint(last.Seq), "last_time": last.Time}}); err != nil {
+			Detail: fmt.Sprintf("%s removed: entries up to seq %d, older than %v", filepath.Base(f), last.Seq, l.opts.Keep),
+			Fields: map[string]string{"last_seq": fmt.Sprint(last.Seq), "last_time": last.Time}}); err != nil {
 			return removed, err
 		}
 		if err := os.Remove(f); err != nil {
