@@ -46,17 +46,17 @@ const (
 	CommandClockSkew = time.Minute
 )
 
-// verbRoles says which roles may run each verb.
-var verbRoles = map[string][]string{
-	"preset/apply":  Permissions[ActPresetApply],
-	"config/reload": Permissions[ActConfigReload],
-	"state/refresh": Permissions[ActStateRefresh],
+// verbActions maps each verb to its Action (Permissions says who may).
+var verbActions = map[string]Action{
+	"preset/apply":  ActPresetApply,
+	"config/reload": ActConfigReload,
+	"state/refresh": ActStateRefresh,
 }
 
 // Verbs lists the command verbs.
 func Verbs() []string {
 	var v []string
-	for k := range verbRoles {
+	for k := range verbActions {
 		v = append(v, k)
 	}
 	slices.Sort(v)
@@ -84,8 +84,7 @@ func refuse(format string, args ...any) error { return errRefused{fmt.Sprintf(fo
 // checkCommand authenticates and authorises a command (no side effects).
 // camera is the args' camera (empty when the verb has none).
 func checkCommand(cfg *Config, verb string, c *Command, camera string, now time.Time) (*OperatorConfig, error) {
-	roles, ok := verbRoles[verb]
-	if !ok {
+	if _, ok := verbActions[verb]; !ok {
 		return nil, refuse("unknown verb %q", verb)
 	}
 	if c.RequestID == "" || len(c.RequestID) > 128 {
@@ -111,15 +110,8 @@ func checkCommand(cfg *Config, verb string, c *Command, camera string, now time.
 	case expires.Sub(issued) > MaxCommandWindow || expires.Before(issued):
 		return nil, refuse("validity %v out of 0..%v", expires.Sub(issued), MaxCommandWindow)
 	}
-	allowed := false
-	for _, r := range roles {
-		allowed = allowed || op.HasRole(r)
-	}
-	if !allowed {
-		return op, refuse("operator %q has no role allowed to %s (needs one of %s)", op.Name, verb, strings.Join(roles, ", "))
-	}
-	if camera != "" && !slices.Contains(op.Cameras, camera) {
-		return op, refuse("operator %q is not assigned camera %q", op.Name, camera)
+	if err := op.May(verbActions[verb], camera); err != nil {
+		return op, refuse("%v", err)
 	}
 	return op, nil
 }

@@ -89,14 +89,12 @@ func TestSealDecryptRoundTrip(t *testing.T) {
 func TestG34_DeletionOverwrites(t *testing.T) {
 	c := &fakeClock{wall: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)}
 	s, rec, st := newStore(t, c)
-	probeDir := t.TempDir()
 	p := writeSegment(t, rec, "cam", c.wall, 300000)
 	os.Link(p, filepath.Join(rec, "probe-plain")) // same filesystem as rec
 	g, err := s.Seal(p, "cam", c.wall, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = probeDir
 	os.Link(filepath.Join(rec, g.Name), filepath.Join(rec, "probe-sealed"))
 	os.Link(s.keyPath(g.Name), filepath.Join(st, "keys", "probe-key"))
 	c.advance(25 * time.Hour)

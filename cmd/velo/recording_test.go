@@ -59,7 +59,7 @@ cameras:
 	if err := os.WriteFile(cfgPath, []byte(site), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "run", "--debug", "--config", cfgPath)
+	cmd := exec.Command(os.Args[0], "run", "--config", cfgPath)
 	cmd.Env = append(os.Environ(), "VELO_CLI_CHILD=1")
 	var logs lockedBuf
 	cmd.Stderr, cmd.Stdout = &logs, &logs
