@@ -44,6 +44,14 @@ type SiteConfig struct {
 	Name       string   `yaml:"name"`
 	Controller string   `yaml:"controller"`
 	Purposes   []string `yaml:"purposes"`
+	// Contact is where data subjects exercise their rights (address,
+	// e-mail); it is printed on the signs and in the dossier.
+	Contact string `yaml:"contact"`
+	// DPO is the data protection officer's contact, if one is appointed.
+	DPO string `yaml:"dpo"`
+	// Notice is where the full information notice is available (URL or
+	// place); printed on the signs.
+	Notice string `yaml:"notice"`
 }
 
 // OutputsConfig configures the gateway's outputs.
@@ -179,6 +187,15 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 type CameraConfig struct {
 	ID      string `yaml:"id"`
 	Purpose string `yaml:"purpose"`
+	// Location is a note on where the camera is and what it frames (for
+	// the dossier, TN).
+	Location string `yaml:"location"`
+	// PoliceLink: the camera is linked to a police control room; its sign
+	// is the second model (G-3.1, ER-4.8).
+	PoliceLink bool `yaml:"police_link"`
+	// Approval is a fixed camera's approved view and masks (ER-4.7); a
+	// PTZ camera has one per preset.
+	Approval *ApprovalConfig `yaml:"approval"`
 	// Match identifies the camera: serial, MAC or endpoint — never its IP
 	// alone.
 	Match        MatchConfig `yaml:"match"`
@@ -430,12 +447,8 @@ func (c *Config) Validate() error {
 			if p.Tolerance < 0 || p.Tolerance > 0.5 {
 				return c.fieldError(pf("tolerance"), "camera %q preset %q: %g out of (0, 0.5]", cam.ID, p.Token, p.Tolerance)
 			}
-			a := p.Approval
-			if a.By == "" || a.Date == "" || a.Document == "" {
-				return c.fieldError(pf("approval"), "camera %q preset %q: by, date and document are required (ER-4.7)", cam.ID, p.Token)
-			}
-			if _, err := time.Parse("2006-01-02", a.Date); err != nil {
-				return c.fieldError(pf("approval.date"), "camera %q preset %q: %q is not YYYY-MM-DD", cam.ID, p.Token, a.Date)
+			if err := c.validateApproval(p.Approval, pf("approval"), fmt.Sprintf("camera %q preset %q", cam.ID, p.Token)); err != nil {
+				return err
 			}
 			set := masking.MaskSet{Camera: cam.ID, Preset: p.Token, Masks: p.Masks}
 			if err := set.Validate(); err != nil {
@@ -445,6 +458,16 @@ func (c *Config) Validate() error {
 		set := masking.MaskSet{Camera: cam.ID, Masks: cam.Masks}
 		if err := set.Validate(); err != nil {
 			return c.fieldError(f("masks"), "%v", err)
+		}
+		switch {
+		case len(cam.Presets) > 0 && cam.Approval != nil:
+			return c.fieldError(f("approval"), "camera %q: a PTZ camera's approvals are per preset", cam.ID)
+		case len(cam.Presets) == 0 && cam.Approval == nil:
+			return c.fieldError(f("approval"), "camera %q: a fixed camera's view and masks need an approval (by, date, document; ER-4.7)", cam.ID)
+		case cam.Approval != nil:
+			if err := c.validateApproval(*cam.Approval, f("approval"), fmt.Sprintf("camera %q", cam.ID)); err != nil {
+				return err
+			}
 		}
 		if cam.PTZLock.Interval != 0 && (time.Duration(cam.PTZLock.Interval) < 100*time.Millisecond || time.Duration(cam.PTZLock.Interval) > time.Minute) {
 			return c.fieldError(f("ptz_lock.interval"), "camera %q: %v out of 100ms..1m", cam.ID, time.Duration(cam.PTZLock.Interval))
@@ -490,6 +513,17 @@ func (c *Config) Validate() error {
 				return c.fieldError(fmt.Sprintf("operators[%d].cameras[%d]", i, j), "operator %q: no camera %q", op.Name, id)
 			}
 		}
+	}
+	return nil
+}
+
+// validateApproval checks an ER-4.7 approval: who, when, which document.
+func (c *Config) validateApproval(a ApprovalConfig, field, what string) error {
+	if strings.TrimSpace(a.By) == "" || a.Date == "" || strings.TrimSpace(a.Document) == "" {
+		return c.fieldError(field, "%s: by, date and document are required (ER-4.7)", what)
+	}
+	if _, err := time.Parse("2006-01-02", a.Date); err != nil {
+		return c.fieldError(field+".date", "%s: %q is not YYYY-MM-DD", what, a.Date)
 	}
 	return nil
 }

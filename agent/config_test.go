@@ -45,6 +45,7 @@ cameras:
       - name: street
         style: blur
         polygon: [{x: 0, y: 0.5}, {x: 1, y: 0.5}, {x: 1, y: 1}, {x: 0, y: 1}]
+    approval: {by: A. Bianchi, date: 2026-10-02, document: DOC-2}
 `
 
 func writeConfig(t *testing.T, text string) string {
@@ -103,6 +104,10 @@ func TestConfigRules(t *testing.T) {
 		{"approval date", "date: 2026-10-01", "date: yesterday", "cameras[0].presets[0].approval.date", "YYYY-MM-DD", 27},
 		{"mask", "{x: 0.3, y: 0.3}]", "{x: 1.3, y: 0.3}]", "cameras[0].presets[0].masks", "outside [0,1]", 28},
 		{"fixed mask", "{x: 1, y: 1}, {x: 0, y: 1}]", "{x: 0, y: 1}, {x: 1, y: 1}]", "cameras[1].masks", "self-intersecting", 35},
+		{"ER-4.7 fixed camera without approval", "    approval: {by: A. Bianchi, date: 2026-10-02, document: DOC-2}\n", "", "cameras[1].approval", "ER-4.7", 31},
+		{"ER-4.7 fixed camera approval without document", "document: DOC-2", "document: \" \"", "cameras[1].approval", "ER-4.7", 39},
+		{"ER-4.7 fixed camera approval date", "date: 2026-10-02", "date: 2 Oct", "cameras[1].approval.date", "YYYY-MM-DD", 39},
+		{"ER-4.7 camera-wide approval on a PTZ camera", "    record: {enabled: true, segment: 30s}\n", "    record: {enabled: true, segment: 30s}\n    approval: {by: A, date: 2026-01-01, document: D}\n", "cameras[0].approval", "per preset", 23},
 		{"record dir", "  record_dir: REC\n", "", "outputs.record_dir", "required", 7},
 		{"segment", "segment: 30s", "segment: 2s", "cameras[0].record.segment", "out of 10s..1h", 22},
 		{"G-3.4 retention over 24h without reason", "segment: 30s", "segment: 30s, retention: 72h", "cameras[0].record.retention_reason", "over 24h", 22},

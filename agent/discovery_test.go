@@ -52,6 +52,7 @@ discovery: {enabled: true, unicast: [127.0.99.0/30], unicast_port: %d, window: 1
 cameras:
   - id: known
     purpose: p
+    approval: {by: A, date: 2026-01-01, document: D}
     match: {serial: K1}
     xaddr: %s
 `, port, sim.Camera("known").XAddr())

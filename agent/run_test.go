@@ -61,6 +61,7 @@ cameras:
             polygon: [{x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}]
   - id: x
     purpose: yard
+    approval: {by: A, date: 2026-01-01, document: D}
     match: {serial: SER-EXPECTED}
     xaddr: %s
     username: velo

@@ -17,6 +17,7 @@ PKGS=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav
   gstreamer1.0-rtsp      # rtspclientsink: the encoder publishes to Velo's RTSP server
+  poppler-utils          # pdftotext/pdftoppm: dossier and sign tests; velo sign --out x.png
 )
 missing=()
 for p in "${PKGS[@]}"; do

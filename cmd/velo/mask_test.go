@@ -61,6 +61,7 @@ gateway: g
 cameras:
   - id: sc
     purpose: corridor
+    approval: {by: A, date: 2026-01-01, document: D}
     match: {serial: SN-SC}
     xaddr: %s
     username: op

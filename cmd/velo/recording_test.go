@@ -46,6 +46,7 @@ operators:
 cameras:
   - id: rc
     purpose: corridor
+    approval: {by: A, date: 2026-01-01, document: D}
     match: {serial: SN-RC}
     xaddr: %s
     username: op
