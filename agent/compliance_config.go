@@ -2,12 +2,16 @@ package agent
 
 import (
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 	_ "time/tzdata" // schedules need zone data even on a minimal gateway
 
 	"velo/agent/audit"
+	"velo/masking"
 )
 
 // Retention limits (REGULATION.md G-3.4, G-3.2.1).
@@ -167,4 +171,79 @@ func (c CameraConfig) comparable() CameraConfig {
 		c.Schedule = &s
 	}
 	return c
+}
+
+// EventViewChanged records an approved view (a preset, or a fixed
+// camera's view) added, changed or removed by a reload, with its approval
+// (ER-4.7: a repositioning is filed beforehand and recorded).
+const EventViewChanged EventKind = "view_changed"
+
+// viewChange is one approved view that a reload adds, changes or removes.
+type viewChange struct {
+	Camera, Preset, What string
+	Approval           ApprovalConfig
+}
+
+// view is what an approval covers: where the camera looks and what is
+// masked.
+type view struct {
+	pos       [3]float64
+	tolerance float64
+	masks     []masking.Mask
+	approval  ApprovalConfig
+}
+
+func (c *CameraConfig) views() map[string]view {
+	out := map[string]view{}
+	if len(c.Presets) == 0 {
+		v := view{masks: c.Masks}
+		if c.Approval != nil {
+			v.approval = *c.Approval
+		}
+		out[""] = v
+	}
+	for _, p := range c.Presets {
+		out[p.Token] = view{pos: [3]float64{p.Position.Pan, p.Position.Tilt, p.Position.Zoom}, tolerance: p.Tolerance, masks: p.Masks, approval: p.Approval}
+	}
+	return out
+}
+
+// viewChanges compares a camera's approved views before (old, nil for a
+// new camera) and after a reload. A view whose position, tolerance or
+// masks change while keeping the same approval document is refused: the
+// change needs its own approval (ER-4.7).
+func viewChanges(old, nc *CameraConfig) ([]viewChange, error) {
+	before := map[string]view{}
+	if old != nil {
+		before = old.views()
+	}
+	after := nc.views()
+	var out []viewChange
+	name := func(tok string) string {
+		if tok == "" {
+			return "the fixed view"
+		}
+		return fmt.Sprintf("preset %q", tok)
+	}
+	for _, tok := range slices.Sorted(maps.Keys(after)) {
+		v := after[tok]
+		b, had := before[tok]
+		switch {
+		case !had:
+			out = append(out, viewChange{nc.ID, tok, "added", v.approval})
+		case b.pos != v.pos || b.tolerance != v.tolerance || !reflect.DeepEqual(b.masks, v.masks):
+			if b.approval.Document == v.approval.Document {
+				return nil, fmt.Errorf("camera %q %s: position or masks changed but the approval document is still %q: a repositioning needs its own approval (ER-4.7)", nc.ID, name(tok), v.approval.Document)
+			}
+			out = append(out, viewChange{nc.ID, tok, "changed", v.approval})
+		case b.approval != v.approval:
+			out = append(out, viewChange{nc.ID, tok, "approval updated", v.approval})
+		}
+	}
+	for _, tok := range slices.Sorted(maps.Keys(before)) {
+		if _, ok := after[tok]; !ok {
+			out = append(out, viewChange{nc.ID, tok, "removed", before[tok].approval})
+		}
+	}
+	return out, nil
 }

@@ -205,6 +205,16 @@ func (a *Agent) Reload() (ReloadResult, error) {
 			res.Added = append(res.Added, ncam.ID)
 		}
 	}
+	var changes []viewChange
+	for _, id := range slices.Concat(res.Restarted, res.Added) {
+		ch, err := viewChanges(old.Camera(id), nc.Camera(id))
+		if err != nil {
+			err = fmt.Errorf("config: %s: %w", nc.file, err)
+			a.event(Event{Kind: EventConfigRejected, Detail: err.Error() + " (the running config is unchanged)"})
+			return ReloadResult{}, err
+		}
+		changes = append(changes, ch...)
+	}
 	for _, id := range slices.Concat(res.Removed, res.Restarted) {
 		a.stopWorker(id)
 	}
@@ -222,6 +232,10 @@ func (a *Agent) Reload() (ReloadResult, error) {
 		for _, id := range res.Removed {
 			tel.ForgetState(id)
 		}
+	}
+	for _, ch := range changes {
+		a.event(Event{Kind: EventViewChanged, Camera: ch.Camera, Preset: ch.Preset, Ref: ch.Approval.Document,
+			Detail: fmt.Sprintf("view %s; approved by %s on %s (%s)", ch.What, ch.Approval.By, ch.Approval.Date, ch.Approval.Document)})
 	}
 	a.event(Event{Kind: EventConfigApplied, Detail: fmt.Sprintf("added %v, removed %v, restarted %v, unchanged %v", res.Added, res.Removed, res.Restarted, res.Unchanged)})
 	return res, nil
