@@ -181,7 +181,7 @@ const EventViewChanged EventKind = "view_changed"
 // viewChange is one approved view that a reload adds, changes or removes.
 type viewChange struct {
 	Camera, Preset, What string
-	Approval           ApprovalConfig
+	Approval             ApprovalConfig
 }
 
 // view is what an approval covers: where the camera looks and what is

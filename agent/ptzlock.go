@@ -410,3 +410,7 @@ func position(st onvif.PTZStatus) (Position, bool) {
 
 // ErrNotApproved is returned for a move to a preset that is not approved.
 var ErrNotApproved = errors.New("preset not approved")
+
+// StatusPosition is a PTZ status's position (false if the camera gave
+// none, or NaN).
+func StatusPosition(st onvif.PTZStatus) (Position, bool) { return position(st) }

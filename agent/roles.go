@@ -23,6 +23,7 @@ const (
 	ActPresetApply   Action = "preset-apply"   // move a camera to an approved preset
 	ActConfigReload  Action = "config-reload"  // reload the site config
 	ActStateRefresh  Action = "state-refresh"  // republish state (no images)
+	ActDossier       Action = "dossier"        // site dossier: masked snapshots of the approved views (TN, ER-4.7)
 )
 
 // Permissions: which roles may do each action. The maintainer moves
@@ -39,6 +40,7 @@ var Permissions = map[Action][]string{
 	ActPresetApply:   {RolePTZMaintainer, RoleAdmin},
 	ActConfigReload:  {RoleAdmin},
 	ActStateRefresh:  Roles,
+	ActDossier:       {RoleInstaller, RoleAdmin},
 }
 
 // Actions lists every action, sorted.

@@ -1,6 +1,7 @@
 // Command velo is the Velo gateway agent's CLI: the agent (run), config
-// checks, signed MQTT commands, discovery and probing of ONVIF cameras and
-// mask previews.
+// checks, signed MQTT commands, discovery and probing of ONVIF cameras,
+// mask previews and self-tests, the audit log, recordings, the site
+// dossier and the information signs.
 package main
 
 import (
@@ -63,6 +64,17 @@ Usage:
       (a reason from ER-4.4 and its reference); export one (judicial
       reference, JSON sidecar with SHA-256); put or release a legal hold.
       Role-checked; every use, and every refusal, is audited.
+  velo dossier --config SITE.yaml --operator NAME --password-file F --out FILE
+               [--format pdf|html|json] [--no-move] [--allow-gaps]
+      Write the site dossier for the authorisation request: per camera its
+      purpose, identity and firmware, location, approved views with their
+      approvals, a masked snapshot of each view, masks, retention, schedule,
+      recording, who may do what; the controller, purposes, audit summary.
+      Moves PTZ cameras through their approved presets (stop velo run first,
+      or --no-move). Roles: installer, admin. Audited.
+  velo sign --config SITE.yaml --camera ID --out sign.pdf|sign.png [--size A4|A3]
+      Write the camera's information sign (Italian and English): controller,
+      purpose, recorded or not and for how long, police link, contacts.
   velo version
       Print the version.
 
@@ -99,6 +111,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdAudit(args[1:], stdout, stderr)
 	case "recording":
 		err = cmdRecording(args[1:], stdout, stderr)
+	case "dossier":
+		err = cmdDossier(ctx, args[1:], stdout, stderr)
+	case "sign":
+		err = cmdSign(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "velo", version)
 		return 0

@@ -1,0 +1,351 @@
+// Package dossier builds the site dossier attached to an authorisation
+// request (REGULATION.md TN, G-3.1, ER-4.7) and the information signs
+// placed before each camera (G-3.1, ER-4.8).
+//
+// The dossier says, per camera: its purpose, identity and firmware (read
+// from the camera), location, approved views with their approvals, a
+// masked snapshot of each approved view, the masks, retention, schedule,
+// whether it records, and who may do what with it; and, for the site: the
+// controller, purposes, contact and an audit log summary. It renders as
+// PDF, self-contained HTML or JSON.
+package dossier
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"velo/agent"
+	"velo/agent/audit"
+	"velo/masking"
+	"velo/onvif"
+)
+
+// Dossier is the whole document (also its JSON form).
+type Dossier struct {
+	Generated    time.Time     `json:"generated"`
+	Generator    string        `json:"generator"`
+	Operator     string        `json:"operator"`
+	ConfigFile   string        `json:"config_file"`
+	ConfigSHA256 string        `json:"config_sha256"`
+	Site         Site          `json:"site"`
+	Gateway      string        `json:"gateway"`
+	Cameras      []Camera      `json:"cameras"`
+	Operators    []Operator    `json:"operators"`
+	Audit        *AuditSummary `json:"audit"`
+	// Gaps lists what could not be read (camera unreachable, snapshot
+	// refused); with --allow-gaps the dossier is written anyway and each
+	// gap is printed where the missing item would be.
+	Gaps []string `json:"gaps,omitempty"`
+}
+
+// Site is the controller and what the site is for.
+type Site struct {
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Controller string   `json:"controller"`
+	Purposes   []string `json:"purposes"`
+	Contact    string   `json:"contact,omitempty"`
+	DPO        string   `json:"dpo,omitempty"`
+	Notice     string   `json:"notice,omitempty"`
+}
+
+// Camera is one camera's page.
+type Camera struct {
+	ID            string            `json:"id"`
+	Purpose       string            `json:"purpose"`
+	Location      string            `json:"location,omitempty"`
+	Kind          string            `json:"kind"` // "PTZ (locked to approved presets)" or "fixed"
+	Match         string            `json:"match"`
+	Identity      *onvif.DeviceInfo `json:"identity,omitempty"`
+	IdentityError string            `json:"identity_error,omitempty"`
+	Views         []View            `json:"views"`
+	Recording     bool              `json:"recording"`
+	Retention     string            `json:"retention,omitempty"`
+	RetentionWhy  string            `json:"retention_reason,omitempty"`
+	PriorCheckRef string            `json:"prior_check_ref,omitempty"`
+	Schedule      []string          `json:"schedule"`
+	PoliceLink    bool              `json:"police_link"`
+	Access        []Access          `json:"access"`
+}
+
+// View is an approved view: a preset or a fixed camera's only view.
+type View struct {
+	Preset        string               `json:"preset,omitempty"`
+	Position      *[3]float64          `json:"position,omitempty"` // pan, tilt, zoom
+	Tolerance     float64              `json:"tolerance,omitempty"`
+	Approval      agent.ApprovalConfig `json:"approval"`
+	Masks         []Mask               `json:"masks"`
+	Snapshot      *Snapshot            `json:"snapshot,omitempty"`
+	SnapshotError string               `json:"snapshot_error,omitempty"`
+}
+
+// Mask is one masked region, described in words for the reader.
+type Mask struct {
+	Name    string `json:"name"`
+	Style   string `json:"style"`
+	Polygon string `json:"polygon"` // "(x,y) (x,y) …" in frame fractions
+	Area    string `json:"area"`    // share of the frame covered
+}
+
+// Snapshot is one masked frame of an approved view, JPEG-encoded after
+// the masks were applied (masking.JPEG refuses unmasked frames).
+type Snapshot struct {
+	JPEG       []byte    `json:"jpeg"` // base64 in JSON
+	Width      int       `json:"width"`
+	Height     int       `json:"height"`
+	SHA256     string    `json:"sha256"`
+	Taken      time.Time `json:"taken"`
+	Generation uint64    `json:"mask_generation"`
+}
+
+// Access is what one operator may do with a camera.
+type Access struct {
+	Operator string   `json:"operator"`
+	Roles    []string `json:"roles"`
+	Actions  []string `json:"actions"`
+}
+
+// Operator is a site operator (no secrets).
+type Operator struct {
+	Name    string   `json:"name"`
+	Roles   []string `json:"roles"`
+	Cameras []string `json:"cameras"`
+}
+
+// AuditSummary is the audit log's state when the dossier was made.
+type AuditSummary struct {
+	Verified bool           `json:"verified"`
+	Result   string         `json:"result"`
+	Entries  int            `json:"entries"`
+	First    string         `json:"first,omitempty"`
+	Last     string         `json:"last,omitempty"`
+	Head     audit.Head     `json:"head"`
+	ByAction map[string]int `json:"by_action"`
+}
+
+// Sources read what only the cameras know. Either may be nil (the item
+// is then a gap).
+type Sources struct {
+	Identity func(ctx context.Context, cam *agent.CameraConfig) (onvif.DeviceInfo, error)
+	// Snapshots returns one masked snapshot per approved view, in the
+	// order of views (a fixed camera has one view, preset ""), or an error
+	// per view.
+	Snapshots func(ctx context.Context, cam *agent.CameraConfig) (map[string]*Snapshot, map[string]error)
+}
+
+// NewSnapshot wraps a masked frame.
+func NewSnapshot(f *masking.Frame, quality int) (*Snapshot, error) {
+	jpg, err := masking.JPEG(f, quality)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(jpg)
+	return &Snapshot{JPEG: jpg, Width: f.W, Height: f.H, SHA256: hex.EncodeToString(sum[:]), Taken: f.Captured.UTC(), Generation: f.Generation}, nil
+}
+
+// Build assembles the dossier for cfg (loaded from cfgPath).
+func Build(ctx context.Context, cfg *agent.Config, cfgPath, operator, generator string, src Sources, now time.Time) (*Dossier, error) {
+	raw, err := os.ReadFile(cfgPath)
+	if err != nil {
+		return nil, fmt.Errorf("dossier: %w", err)
+	}
+	sum := sha256.Sum256(raw)
+	d := &Dossier{
+		Generated: now.UTC(), Generator: generator, Operator: operator,
+		ConfigFile: cfgPath, ConfigSHA256: hex.EncodeToString(sum[:]),
+		Site: Site{ID: cfg.Site.ID, Name: cfg.Site.Name, Controller: cfg.Site.Controller, Purposes: cfg.Site.Purposes,
+			Contact: cfg.Site.Contact, DPO: cfg.Site.DPO, Notice: cfg.Site.Notice},
+		Gateway: cfg.Gateway,
+	}
+	for _, op := range cfg.Operators {
+		d.Operators = append(d.Operators, Operator{Name: op.Name, Roles: op.Roles, Cameras: op.Cameras})
+	}
+	for i := range cfg.Cameras {
+		cam := &cfg.Cameras[i]
+		c := describe(cfg, cam)
+		if src.Identity != nil {
+			info, err := src.Identity(ctx, cam)
+			if err != nil {
+				c.IdentityError = err.Error()
+			} else {
+				c.Identity = &info
+			}
+		} else {
+			c.IdentityError = "not read (no camera access)"
+		}
+		if c.IdentityError != "" {
+			d.Gaps = append(d.Gaps, fmt.Sprintf("camera %q: identity: %s", cam.ID, c.IdentityError))
+		}
+		var snaps map[string]*Snapshot
+		var errs map[string]error
+		if src.Snapshots != nil {
+			snaps, errs = src.Snapshots(ctx, cam)
+		}
+		for j := range c.Views {
+			v := &c.Views[j]
+			v.Snapshot = snaps[v.Preset]
+			if v.Snapshot == nil {
+				why := "not taken (no camera access)"
+				if err := errs[v.Preset]; err != nil {
+					why = err.Error()
+				}
+				v.SnapshotError = why
+				d.Gaps = append(d.Gaps, fmt.Sprintf("camera %q %s: snapshot: %s", cam.ID, viewName(v.Preset), why))
+			}
+		}
+		d.Cameras = append(d.Cameras, c)
+	}
+	d.Audit = summarise(agent.AuditDir(cfg))
+	return d, nil
+}
+
+func viewName(preset string) string {
+	if preset == "" {
+		return "fixed view"
+	}
+	return "preset " + preset
+}
+
+// describe is what the config says about a camera.
+func describe(cfg *agent.Config, cam *agent.CameraConfig) Camera {
+	c := Camera{ID: cam.ID, Purpose: cam.Purpose, Location: cam.Location, PoliceLink: cam.PoliceLink, Recording: cam.Record.Enabled}
+	switch m := cam.Match; {
+	case m.Serial != "":
+		c.Match = "serial " + m.Serial
+	case m.MAC != "":
+		c.Match = "MAC " + m.MAC
+	default:
+		c.Match = "endpoint " + m.Endpoint
+	}
+	if len(cam.Presets) > 0 {
+		c.Kind = "PTZ, locked to approved presets (drift reverted, other moves refused)"
+		for _, p := range cam.Presets {
+			pos := [3]float64{p.Position.Pan, p.Position.Tilt, p.Position.Zoom}
+			c.Views = append(c.Views, View{Preset: p.Token, Position: &pos, Tolerance: p.Tolerance, Approval: p.Approval, Masks: masks(p.Masks)})
+		}
+	} else {
+		c.Kind = "fixed"
+		v := View{Masks: masks(cam.Masks)}
+		if cam.Approval != nil {
+			v.Approval = *cam.Approval
+		}
+		c.Views = append(c.Views, v)
+	}
+	if c.Recording {
+		c.Retention = time.Duration(cam.Record.Retention).String()
+		c.RetentionWhy = cam.Record.RetentionReason
+		c.PriorCheckRef = cam.Record.PriorCheckRef
+	}
+	c.Schedule = Schedule(cam.Schedule)
+	for _, op := range cfg.Operators {
+		if !slices.Contains(op.Cameras, cam.ID) {
+			continue
+		}
+		a := Access{Operator: op.Name, Roles: op.Roles}
+		for _, act := range agent.Actions() {
+			if op.May(act, cam.ID) == nil {
+				a.Actions = append(a.Actions, string(act))
+			}
+		}
+		c.Access = append(c.Access, a)
+	}
+	return c
+}
+
+func masks(ms []masking.Mask) []Mask {
+	var out []Mask
+	for _, m := range ms {
+		var pts []string
+		for _, p := range m.Polygon {
+			pts = append(pts, fmt.Sprintf("(%.2f,%.2f)", p.X, p.Y))
+		}
+		style := string(m.Style)
+		if style == "" {
+			style = "fill"
+		}
+		out = append(out, Mask{Name: m.Name, Style: style, Polygon: strings.Join(pts, " "), Area: fmt.Sprintf("%.1f%%", 100*area(m.Polygon))})
+	}
+	return out
+}
+
+// area is the polygon's area (shoelace), clipped to at most the frame.
+func area(p []masking.Point) float64 {
+	s := 0.0
+	for i := range p {
+		j := (i + 1) % len(p)
+		s += p[i].X*p[j].Y - p[j].X*p[i].Y
+	}
+	if s < 0 {
+		s = -s
+	}
+	return min(s/2, 1)
+}
+
+var dayNames = []struct{ key, name string }{{"mon", "Monday"}, {"tue", "Tuesday"}, {"wed", "Wednesday"}, {"thu", "Thursday"}, {"fri", "Friday"}, {"sat", "Saturday"}, {"sun", "Sunday"}}
+
+// Schedule describes active hours in words, one line per day.
+func Schedule(s *agent.ScheduleConfig) []string {
+	if s == nil {
+		return []string{"always active (no schedule)"}
+	}
+	out := []string{"time zone " + s.Timezone}
+	for _, d := range dayNames {
+		var hours []string
+		for k, v := range s.Weekly {
+			if strings.EqualFold(k, d.key) {
+				hours = v
+			}
+		}
+		if len(hours) == 0 {
+			out = append(out, d.name+": off")
+		} else {
+			out = append(out, d.name+": "+strings.Join(hours, ", "))
+		}
+	}
+	hs := slices.Clone(s.Holidays)
+	sort.Slice(hs, func(i, j int) bool { return hs[i].Date < hs[j].Date })
+	for _, h := range hs {
+		if len(h.Hours) == 0 {
+			out = append(out, "holiday "+h.Date+": off")
+		} else {
+			out = append(out, "holiday "+h.Date+": "+strings.Join(h.Hours, ", "))
+		}
+	}
+	return out
+}
+
+// summarise verifies the audit log and counts its entries by action.
+func summarise(dir string) *AuditSummary {
+	s := &AuditSummary{ByAction: map[string]int{}}
+	rep, err := audit.Verify(dir, audit.VerifyOptions{})
+	switch {
+	case err != nil:
+		s.Result = "not verified: " + err.Error()
+		return s
+	default:
+		s.Verified = rep.OK
+		s.Result = rep.String()
+		s.Head = rep.Head
+	}
+	entries, err := audit.Show(dir, audit.Filter{})
+	if err != nil {
+		s.Result += "; not summarised: " + err.Error()
+		return s
+	}
+	s.Entries = len(entries)
+	for i, e := range entries {
+		if i == 0 {
+			s.First = e.Time
+		}
+		s.Last = e.Time
+		s.ByAction[e.Action]++
+	}
+	return s
+}

@@ -1,0 +1,159 @@
+package dossier
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-pdf/fpdf"
+
+	"velo/agent"
+)
+
+// SignSizes are the paper sizes a sign is made for.
+var SignSizes = []string{"A4", "A3"}
+
+// Sign writes the simplified information notice (the first layer, G-3.1,
+// ER-4.8, EDPB 3/2019 §7) for one camera, in Italian and English: who the
+// controller is, the purpose, whether images are recorded and for how
+// long, the police link (second model) if any, where to exercise rights
+// and where the full notice is. size is A4 or A3.
+func Sign(w io.Writer, cfg *agent.Config, cam *agent.CameraConfig, size, generator string, now time.Time) error {
+	if size != "A4" && size != "A3" {
+		return fmt.Errorf("sign: size %q is not A4 or A3", size)
+	}
+	if strings.TrimSpace(cfg.Site.Contact) == "" {
+		return errors.New("sign: site.contact is required: the sign tells people where to exercise their rights (EDPB 3/2019 §7)")
+	}
+	d := &Dossier{Generated: now.UTC(), Generator: generator, Site: Site{Controller: cfg.Site.Controller}}
+	p := newDoc(size, d, fmt.Sprintf("Video-surveillance sign - %s - %s", cfg.Site.Name, cam.ID))
+	p.SetAutoPageBreak(false, 0)
+	p.AddPage()
+	pw, ph := p.GetPageSize()
+	k := pw / 210 // 1 on A4, 1.414 on A3
+	m := 12 * k
+	// Frame and yellow band: high contrast, readable by day and, printed
+	// on retro-reflective stock or lit, by night.
+	p.SetLineWidth(2.5 * k)
+	p.Rect(m/2, m/2, pw-m, ph-m, "D")
+	p.SetFillColor(255, 204, 0)
+	p.Rect(m/2, m/2, pw-m, 62*k, "F")
+	p.SetXY(m, m+4*k)
+	p.SetFont("Helvetica", "B", 34*k)
+	p.CellFormat(pw-2*m, 15*k, p.tr("AREA VIDEOSORVEGLIATA"), "", 2, "C", false, 0, "")
+	p.SetFont("Helvetica", "B", 24*k)
+	p.CellFormat(pw-2*m, 11*k, p.tr("VIDEO-SURVEILLED AREA"), "", 2, "C", false, 0, "")
+	camera(p, pw/2, m+44*k, k)
+	y := m/2 + 70*k
+	block := func(it, en string, bold bool) {
+		p.SetXY(m, y)
+		style := ""
+		if bold {
+			style = "B"
+		}
+		p.SetFont("Helvetica", style, 17*k)
+		p.MultiCell(pw-2*m, 8*k, p.tr(it), "", "L", false)
+		p.SetX(m)
+		p.SetFont("Helvetica", "I", 14*k)
+		p.MultiCell(pw-2*m, 6.5*k, p.tr(en), "", "L", false)
+		y = p.GetY() + 4*k
+	}
+	block("Titolare del trattamento: "+cfg.Site.Controller, "Controller: "+cfg.Site.Controller, true)
+	block("Finalità: "+cam.Purpose, "Purpose: "+cam.Purpose, false)
+	if cam.Record.Enabled {
+		r := time.Duration(cam.Record.Retention)
+		block("Le immagini sono registrate e conservate per "+italianDuration(r)+", poi cancellate automaticamente.",
+			"Images are recorded and kept for "+englishDuration(r)+", then deleted automatically.", true)
+	} else {
+		block("Le immagini NON sono registrate (solo visione in diretta).", "Images are NOT recorded (live viewing only).", true)
+	}
+	if cam.PoliceLink {
+		p.SetFillColor(0, 51, 153)
+		p.Rect(m, y-1*k, pw-2*m, 21*k, "F")
+		p.SetTextColor(255, 255, 255)
+		block("Il sistema è collegato con le Forze di Polizia.", "The system is linked to the police.", true)
+		p.SetTextColor(0, 0, 0)
+	}
+	block("Per esercitare i diritti (artt. 15-22 Reg. UE 2016/679): "+cfg.Site.Contact,
+		"To exercise your rights (GDPR Art. 15-22): "+cfg.Site.Contact, false)
+	if cfg.Site.DPO != "" {
+		block("Responsabile della protezione dei dati: "+cfg.Site.DPO, "Data protection officer: "+cfg.Site.DPO, false)
+	}
+	if cfg.Site.Notice != "" {
+		block("Informativa completa: "+cfg.Site.Notice, "Full information notice: "+cfg.Site.Notice, false)
+	} else {
+		block("Informativa completa disponibile presso il titolare.", "Full information notice available from the controller.", false)
+	}
+	p.SetXY(m, ph-m/2-12*k)
+	p.SetFont("Helvetica", "", 8*k)
+	p.SetTextColor(80, 80, 80)
+	p.MultiCell(pw-2*m, 4*k, p.tr(fmt.Sprintf("Art. 13 Reg. (UE) 2016/679 - Provvedimento del Garante 8 aprile 2010, punto 3.1. Camera %s, %s. %s, %s.",
+		cam.ID, cfg.Site.Name, generator, now.UTC().Format("2006-01-02"))), "", "C", false)
+	var buf bytes.Buffer
+	if err := p.Output(&buf); err != nil {
+		return fmt.Errorf("sign: pdf: %w", err)
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// camera draws the camera pictogram centred at (cx, cy).
+func camera(p *doc, cx, cy, k float64) {
+	p.SetFillColor(0, 0, 0)
+	p.SetDrawColor(0, 0, 0)
+	p.RoundedRect(cx-22*k, cy-7*k, 36*k, 14*k, 2*k, "1234", "F")
+	p.Polygon([]fpdf.PointType{{X: cx + 14*k, Y: cy - 4*k}, {X: cx + 24*k, Y: cy - 8*k}, {X: cx + 24*k, Y: cy + 8*k}, {X: cx + 14*k, Y: cy + 4*k}}, "F")
+	p.Rect(cx-8*k, cy+5*k, 3*k, 12*k, "F")
+	p.Rect(cx-16*k, cy+15*k, 19*k, 3*k, "F")
+}
+
+// italianDuration and englishDuration say a retention in words.
+func italianDuration(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		n := int(d / (24 * time.Hour))
+		if n == 1 {
+			return "24 ore"
+		}
+		return fmt.Sprintf("%d giorni", n)
+	}
+	return fmt.Sprintf("%d ore", int(d.Round(time.Hour)/time.Hour))
+}
+
+func englishDuration(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		n := int(d / (24 * time.Hour))
+		if n == 1 {
+			return "24 hours"
+		}
+		return fmt.Sprintf("%d days", n)
+	}
+	return fmt.Sprintf("%d hours", int(d.Round(time.Hour)/time.Hour))
+}
+
+// PNG renders a one-page PDF to PNG with poppler's pdftoppm at dpi.
+func PNG(pdf []byte, dpi int) ([]byte, error) {
+	bin, err := exec.LookPath("pdftoppm")
+	if err != nil {
+		return nil, errors.New("sign: PNG output needs pdftoppm (Debian package poppler-utils); write a .pdf instead")
+	}
+	dir, err := os.MkdirTemp("", "velo-sign-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	in := filepath.Join(dir, "sign.pdf")
+	if err := os.WriteFile(in, pdf, 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-png", "-r", fmt.Sprint(dpi), "-singlefile", in, filepath.Join(dir, "sign"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("sign: pdftoppm: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return os.ReadFile(filepath.Join(dir, "sign.png"))
+}
