@@ -239,7 +239,7 @@ func describe(cfg *agent.Config, cam *agent.CameraConfig) Camera {
 		c.Views = append(c.Views, v)
 	}
 	if c.Recording {
-		c.Retention = time.Duration(cam.Record.Retention).String()
+		c.Retention = hours(time.Duration(cam.Record.Retention))
 		c.RetentionWhy = cam.Record.RetentionReason
 		c.PriorCheckRef = cam.Record.PriorCheckRef
 	}
@@ -257,6 +257,17 @@ func describe(cfg *agent.Config, cam *agent.CameraConfig) Camera {
 		c.Access = append(c.Access, a)
 	}
 	return c
+}
+
+// hours says a retention in hours, and days when whole.
+func hours(d time.Duration) string {
+	h := d.Hours()
+	switch {
+	case d%(24*time.Hour) == 0 && d > 24*time.Hour:
+		return fmt.Sprintf("%g h (%d days)", h, int(h/24))
+	default:
+		return fmt.Sprintf("%g h", h)
+	}
 }
 
 func masks(ms []masking.Mask) []Mask {

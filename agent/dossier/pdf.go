@@ -288,7 +288,9 @@ func auditPage(p *doc, a *AuditSummary) {
 		p.warn(a.Result)
 	}
 	p.row("Entries", fmt.Sprint(a.Entries))
-	p.row("From / to", a.First+" / "+a.Last)
+	if a.Entries > 0 {
+		p.row("From / to", a.First+" / "+a.Last)
+	}
 	p.row("Head", fmt.Sprintf("seq %d, hash %s", a.Head.Seq, a.Head.Hash))
 	var keys []string
 	for k := range a.ByAction {
