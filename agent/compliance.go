@@ -175,7 +175,14 @@ func (a *Agent) publishHead() {
 // scheduleActive reports whether camera id may emit video now (G-4.3).
 func (a *Agent) scheduleActive(id string) bool {
 	cam := a.cfg.Load().Camera(id)
-	return cam == nil || cam.Schedule.Active(time.Now())
+	return cam == nil || cam.Schedule.Active(a.scheduleNow())
+}
+
+func (a *Agent) scheduleNow() time.Time {
+	if a.schedNow != nil {
+		return a.schedNow()
+	}
+	return time.Now()
 }
 
 // EventClockUntrusted: the downtime since the last run was not counted by
@@ -306,4 +313,39 @@ func (a *Agent) sealPending() {
 			}
 		}
 	}
+}
+
+// scheduleTick is how often a camera's schedule is checked.
+var scheduleTick = time.Second
+
+// waitSchedule returns at once (true) while the camera's hours are
+// active; otherwise it reports the camera scheduled-off (state and
+// event), waits without touching the camera until its hours start, and
+// reports it back on. False when ctx ends.
+func (a *Agent) waitSchedule(ctx context.Context, cam *CameraConfig) bool {
+	if a.scheduleActive(cam.ID) {
+		return true
+	}
+	next := cam.Schedule.NextActive(a.scheduleNow(), 8*24*time.Hour)
+	detail := "outside the active hours (G-4.3): no video at all"
+	if next != nil {
+		detail += "; on again at " + next.In(cam.Schedule.Location()).Format("2006-01-02 15:04 MST")
+	}
+	a.update(cam.ID, func(s *CameraState) {
+		s.ScheduledOff, s.NextOn = true, next
+		s.Online, s.Approved, s.Error, s.FPSIn, s.FPSOut, s.Position = false, false, "", 0, 0, nil
+	})
+	a.event(Event{Kind: EventScheduledOff, Camera: cam.ID, Detail: detail})
+	t := time.NewTicker(scheduleTick)
+	defer t.Stop()
+	for !a.scheduleActive(cam.ID) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	a.update(cam.ID, func(s *CameraState) { s.ScheduledOff, s.NextOn = false, nil })
+	a.event(Event{Kind: EventScheduledOn, Camera: cam.ID, Detail: "active hours started"})
+	return true
 }

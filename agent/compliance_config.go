@@ -160,6 +160,20 @@ func (s *ScheduleConfig) Active(t time.Time) bool {
 	return false
 }
 
+// NextActive is the first minute after t (within limit) when the
+// schedule is active, or nil.
+func (s *ScheduleConfig) NextActive(t time.Time, limit time.Duration) *time.Time {
+	if s == nil {
+		return &t
+	}
+	for m := t.Truncate(time.Minute).Add(time.Minute); m.Sub(t) <= limit; m = m.Add(time.Minute) {
+		if s.Active(m) {
+			return &m
+		}
+	}
+	return nil
+}
+
 // Location is the schedule's time zone.
 func (s *ScheduleConfig) Location() *time.Location { return s.loc }
 

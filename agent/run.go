@@ -51,6 +51,9 @@ type Agent struct {
 
 	reloadMu sync.Mutex
 	ready    chan struct{}
+	// schedNow is the clock schedules are read with (nil: time.Now); a
+	// test sets it before Run.
+	schedNow func() time.Time
 	beat     atomic.Int64 // unix nanos of the last stats loop round
 }
 
@@ -93,6 +96,10 @@ type CameraState struct {
 	Stream     string            `json:"stream,omitempty"`
 	Error      string            `json:"error,omitempty"`
 	Identity   *onvif.DeviceInfo `json:"identity,omitempty"`
+	// ScheduledOff: outside the active hours (G-4.3), the camera is not
+	// read at all; NextOn is when it resumes.
+	ScheduledOff bool       `json:"-"`
+	NextOn       *time.Time `json:"next_on,omitempty"`
 }
 
 // Agent-level event kinds (the PTZ lock's are in ptzlock.go).
@@ -166,6 +173,8 @@ func (a *Agent) update(id string, f func(*CameraState)) {
 	}
 	f(s)
 	switch {
+	case s.ScheduledOff:
+		s.Status = "scheduled-off"
 	case !s.Online:
 		s.Status = "offline"
 	case !s.Approved:
@@ -375,10 +384,37 @@ func (a *Agent) superviseCamera(ctx context.Context, w *worker) {
 	log := a.log.With().Str("camera", cam.ID).Logger()
 	backoff := time.Second
 	for ctx.Err() == nil {
+		if !a.waitSchedule(ctx, cam) {
+			return
+		}
 		start := time.Now()
-		err := a.runCamera(ctx, w, log)
+		runCtx, stopRun := context.WithCancel(ctx)
+		off := make(chan struct{})
+		go func() { // G-4.3: stop reading the camera when its hours end
+			t := time.NewTicker(scheduleTick)
+			defer t.Stop()
+			for {
+				select {
+				case <-runCtx.Done():
+					return
+				case <-t.C:
+					if !a.scheduleActive(cam.ID) {
+						close(off)
+						stopRun()
+						return
+					}
+				}
+			}
+		}()
+		err := a.runCamera(runCtx, w, log)
+		stopRun()
 		if ctx.Err() != nil {
 			return
+		}
+		select {
+		case <-off:
+			continue // scheduled off, not a failure
+		default:
 		}
 		a.update(cam.ID, func(s *CameraState) {
 			s.Online, s.Approved, s.Error = false, false, errString(err)
