@@ -63,16 +63,19 @@ func Verbs() []string {
 	return v
 }
 
-// CommandMAC computes a command's MAC with the operator's secret.
-func CommandMAC(secret, site, verb string, c Command) string {
-	m := hmac.New(sha256.New, []byte(secret))
+// CommandMAC computes a command's MAC with the operator's command key
+// (CommandKey, derived from the password).
+func CommandMAC(key []byte, site, verb string, c Command) string {
+	m := hmac.New(sha256.New, key)
 	fmt.Fprintf(m, "velo-cmd-v1\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n", site, c.Gateway, verb, c.RequestID, c.Operator, c.IssuedAt, c.ExpiresAt)
 	m.Write(c.Args)
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// SignCommand fills c.MAC.
-func SignCommand(secret, site, verb string, c *Command) { c.MAC = CommandMAC(secret, site, verb, *c) }
+// SignCommand fills c.MAC from the operator's password (c.Operator's).
+func SignCommand(password, site, verb string, c *Command) {
+	c.MAC = CommandMAC(CommandKey(site, c.Operator, password), site, verb, *c)
+}
 
 // errRefused is a command not executed, with the reason told to the sender.
 type errRefused struct{ reason string }
@@ -92,7 +95,7 @@ func checkCommand(cfg *Config, verb string, c *Command, camera string, now time.
 	}
 	op := cfg.Operator(c.Operator)
 	mac, err := hex.DecodeString(c.MAC)
-	if op == nil || err != nil || !hmac.Equal(mac, mustHex(CommandMAC(op.password, cfg.Site.ID, verb, *c))) {
+	if op == nil || err != nil || !hmac.Equal(mac, mustHex(CommandMAC(op.commandKey(), cfg.Site.ID, verb, *c))) {
 		return nil, refuse("authentication failed")
 	}
 	if c.Gateway != cfg.Gateway {

@@ -33,6 +33,10 @@ type Config struct {
 	Operators []OperatorConfig `yaml:"operators"`
 	Cameras   []CameraConfig   `yaml:"cameras"`
 
+	// Warnings are what Load accepted but an installer should fix
+	// (printed by config check, logged by run).
+	Warnings []string `yaml:"-"`
+
 	file  string
 	lines map[string]int
 }
@@ -159,15 +163,17 @@ const (
 // Roles lists every role.
 var Roles = []string{RoleLiveViewer, RoleRecordingViewer, RoleExporter, RolePTZMaintainer, RoleInstaller, RoleAdmin}
 
-// OperatorConfig is a person with roles on some cameras. The password
-// authenticates RTSP reading (digest) and signs MQTT commands.
+// OperatorConfig is a person with roles on some cameras. Their password
+// file holds the slow-hash credential `velo passwd` writes (or, with a
+// warning, the plaintext password): it authenticates the CLI, RTSP reading
+// (with the derived stream password) and MQTT commands (credentials.go).
 type OperatorConfig struct {
 	Name         string   `yaml:"name"`
 	PasswordFile string   `yaml:"password_file"`
 	Roles        []string `yaml:"roles"`
 	Cameras      []string `yaml:"cameras"`
 
-	password string
+	cred *lazyCred
 }
 
 // Duration is a YAML duration ("1s", "5m").
@@ -253,6 +259,19 @@ type ApprovalConfig struct {
 // the password files it names, and validates. Every error names the file,
 // line, field and reason.
 func Load(path string) (*Config, error) {
+	c, err := LoadUnchecked(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.readSecrets(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// LoadUnchecked reads and validates path but reads none of the files it
+// names (velo passwd writes one of them). It cannot authenticate anyone.
+func LoadUnchecked(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -271,9 +290,6 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("config: %s: %w", path, err)
 	}
 	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	if err := c.readSecrets(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -590,11 +606,23 @@ func (c *Config) readSecrets(base string) error {
 		c.Outputs.RecordDir = filepath.Join(base, c.Outputs.RecordDir)
 	}
 	for i := range c.Operators {
-		pw, err := read(fmt.Sprintf("operators[%d].password_file", i), c.Operators[i].PasswordFile)
+		op := &c.Operators[i]
+		field := fmt.Sprintf("operators[%d].password_file", i)
+		pw, err := read(field, op.PasswordFile)
 		if err != nil {
 			return err
 		}
-		c.Operators[i].password = pw
+		if isHashed(pw) {
+			cr, err := parseCredential(pw, c.Site.ID, op.Name)
+			if err != nil {
+				return c.fieldError(field, "%s: %v", op.PasswordFile, err)
+			}
+			op.cred = &lazyCred{c: cr}
+			continue
+		}
+		op.cred = &lazyCred{c: credential{site: c.Site.ID, operator: op.Name, plaintext: true}, password: pw}
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: operator %q: %s holds a plaintext password; store its slow hash instead: velo passwd --config %s --operator %s --password-file %s --out %s",
+			field, op.Name, op.PasswordFile, c.file, op.Name, op.PasswordFile, op.PasswordFile))
 	}
 	return nil
 }

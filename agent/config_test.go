@@ -69,7 +69,7 @@ func TestConfigGood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Cameras[0].password != "cam-secret" || c.Operators[0].password != "op-secret" {
+	if c.Cameras[0].password != "cam-secret" || !c.Operators[0].checkPassword("op-secret") || c.Operators[0].checkPassword("op-secreT") {
 		t.Error("password files not read")
 	}
 	if c.Cameras[1].FailMode != "blank" || c.Cameras[0].Presets[0].Masks[0].Style != "fill" {

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"crypto/subtle"
 	"fmt"
 	"slices"
 	"strings"
@@ -69,10 +68,11 @@ func (op *OperatorConfig) May(act Action, camera string) error {
 	return nil
 }
 
-// Authenticate checks an operator's password (constant time) for the CLI.
+// Authenticate checks an operator's password for the CLI (through the
+// slow key derivation, constant-time compare; see credentials.go).
 func (c *Config) Authenticate(name, password string) (*OperatorConfig, error) {
 	op := c.Operator(name)
-	if op == nil || password == "" || subtle.ConstantTimeCompare([]byte(op.password), []byte(password)) != 1 {
+	if op == nil || !op.checkPassword(password) {
 		return nil, fmt.Errorf("operator %q: authentication failed", name)
 	}
 	return op, nil

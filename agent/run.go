@@ -274,12 +274,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	recUser, recPass := "velo-recorder", randomSecret()
-	rel, err := relay.New(cfg.Outputs.RTSPListen, "velo", func(user, name string) (string, bool) {
+	rel, err := relay.New(cfg.Outputs.RTSPListen, RTSPRealm, func(user, name string) (relay.Secret, bool) {
 		if user == recUser {
 			if !a.scheduleActive(name) {
-				return "", false // G-4.3: nothing recorded outside the schedule
+				return relay.Secret{}, false // G-4.3: nothing recorded outside the schedule
 			}
-			return recPass, true
+			return relay.Password(recPass), true
 		}
 		return a.liveAllowed(user, name)
 	})
@@ -340,15 +340,15 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // liveAllowed is the relay's check: the operator's password if user may
 // view camera live now (role, assignment, schedule).
-func (a *Agent) liveAllowed(user, camera string) (string, bool) {
+func (a *Agent) liveAllowed(user, camera string) (relay.Secret, bool) {
 	if !a.scheduleActive(camera) {
-		return "", false // G-4.3: no video at all outside the schedule
+		return relay.Secret{}, false // G-4.3: no video at all outside the schedule
 	}
 	op := a.cfg.Load().Operator(user)
 	if op == nil || op.May(ActLiveView, camera) != nil {
-		return "", false
+		return relay.Secret{}, false
 	}
-	return op.password, true
+	return op.streamSecret(), true
 }
 
 // startWorkerLocked starts a camera's supervisor (a.mu held).

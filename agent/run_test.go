@@ -98,7 +98,7 @@ cameras:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	url := fmt.Sprintf("rtsp://ops:ops-pw@127.0.0.1:%d/p", port)
+	url := fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/p", StreamPassword("t", "ops", "ops-pw"), port)
 	y := camsim.GrabLuma(t, url, 640, 360, 25)
 	if sd := camsim.LumaStddev(y, 640, 360, b, 1); sd > 3 {
 		t.Errorf("badge reader in the served stream: stddev %.1f", sd)

@@ -163,7 +163,7 @@ cameras:
 	if len(events(EventScheduledOn)) != 1 {
 		t.Errorf("scheduled_on events %+v", events(EventScheduledOn))
 	}
-	y := camsim.GrabLuma(t, fmt.Sprintf("rtsp://ops:ops-pw@127.0.0.1:%d/s", port), 320, 180, 3)
+	y := camsim.GrabLuma(t, fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/s", StreamPassword("t", "ops", "ops-pw"), port), 320, 180, 3)
 	if len(y) != 320*180 {
 		t.Fatalf("grabbed %d bytes", len(y))
 	}

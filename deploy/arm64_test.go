@@ -64,7 +64,8 @@ func TestArm64UnderQemu(t *testing.T) {
 	// them 0644, which the loader refuses).
 	demo := t.TempDir()
 	files, _ := filepath.Glob(filepath.Join(root, "deploy/demo/*.password"))
-	for _, f := range append(files, filepath.Join(root, "deploy/demo/site.yaml")) {
+	creds, _ := filepath.Glob(filepath.Join(root, "deploy/demo/*.cred"))
+	for _, f := range append(append(files, creds...), filepath.Join(root, "deploy/demo/site.yaml")) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -108,14 +108,14 @@ func TestEndToEndMaskedRTSPAndSegments(t *testing.T) {
 
 	relayAddr := fmt.Sprintf("127.0.97.1:%d", freePort(t, "127.0.97.1"))
 	const recUser, recPass = "velo-recorder", "rec-internal-pw"
-	rel, err := relay.New(relayAddr, "velo", func(user, name string) (string, bool) {
+	rel, err := relay.New(relayAddr, "velo", func(user, name string) (relay.Secret, bool) {
 		switch {
 		case user == opUser && name == "e2e":
-			return opPass, true
+			return relay.Password(opPass), true
 		case user == recUser && name == "e2e":
-			return recPass, true
+			return relay.Password(recPass), true
 		}
-		return "", false
+		return relay.Secret{}, false
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -58,7 +58,7 @@ func cmdCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	secret, err := readPassword(*pwFile)
+	secret, err := readOperatorPassword(*pwFile)
 	if err != nil {
 		return err
 	}

@@ -199,7 +199,7 @@ func authenticate(cfg *agent.Config, name, pwFile string, entry audit.Entry, act
 	if err != nil {
 		return nil, nil, err
 	}
-	pw, err := readPassword(pwFile)
+	pw, err := readOperatorPassword(pwFile)
 	if err != nil {
 		return nil, nil, err
 	}

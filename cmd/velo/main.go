@@ -75,6 +75,10 @@ Usage:
   velo sign --config SITE.yaml --camera ID --out sign.pdf|sign.png [--size A4|A3]
       Write the camera's information sign (Italian and English): controller,
       purpose, recorded or not and for how long, police link, contacts.
+  velo passwd --config SITE.yaml --operator NAME [--password-file F] [--out FILE]
+              [--stream-password]
+      Write an operator's credential file (a slow hash of the password, for
+      operators[].password_file) and print their RTSP stream password.
   velo version
       Print the version.
 
@@ -115,6 +119,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDossier(ctx, args[1:], stdout, stderr)
 	case "sign":
 		err = cmdSign(args[1:], stdout, stderr)
+	case "passwd":
+		err = cmdPasswd(args[1:], os.Stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "velo", version)
 		return 0

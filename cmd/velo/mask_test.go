@@ -173,7 +173,8 @@ func demoCopy(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	files, _ := filepath.Glob("../../deploy/demo/*.password")
-	for _, f := range append(files, "../../deploy/demo/site.yaml") {
+	creds, _ := filepath.Glob("../../deploy/demo/*.cred")
+	for _, f := range append(append(files, creds...), "../../deploy/demo/site.yaml") {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

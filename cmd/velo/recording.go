@@ -91,7 +91,7 @@ func cmdRecording(args []string, stdout, stderr io.Writer) error {
 		}
 		return fmt.Errorf("recording %s: refused: %w", sub, err)
 	}
-	pw, err := readPassword(*pwFile)
+	pw, err := readOperatorPassword(*pwFile)
 	if err != nil {
 		return err
 	}

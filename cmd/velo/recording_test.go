@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"velo/agent"
 	"velo/agent/audit"
 	"velo/onvif/camsim"
 )
@@ -39,10 +40,10 @@ state_dir: state
 broker: {embedded_listen: "%s"}
 outputs: {rtsp_listen: "%s", record_dir: rec}
 operators:
-  - {name: viewer, password_file: viewer.pw, roles: [recording-viewer], cameras: [rc]}
+  - {name: viewer, password_file: viewer.cred, roles: [recording-viewer], cameras: [rc]}
   - {name: exp, password_file: exp.pw, roles: [exporter], cameras: [rc]}
   - {name: maint, password_file: maint.pw, roles: [ptz-maintainer], cameras: [rc]}
-  - {name: live, password_file: live.pw, roles: [live-viewer], cameras: [rc]}
+  - {name: live, password_file: live.cred, roles: [live-viewer], cameras: [rc]}
 cameras:
   - id: rc
     purpose: corridor
@@ -59,6 +60,25 @@ cameras:
 	cfgPath := filepath.Join(dir, "site.yaml")
 	if err := os.WriteFile(cfgPath, []byte(site), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	// The viewer's and the live viewer's gateway credentials are slow
+	// hashes written by velo passwd (the others stay plaintext: warned).
+	for _, op := range []string{"viewer", "live"} {
+		cred := filepath.Join(dir, op+".cred")
+		if so, se, code := runCLI(t, "passwd", "--config", cfgPath, "--operator", op, "--password-file", filepath.Join(dir, op+".pw"), "--out", cred); code != 0 || !strings.Contains(se, "RTSP stream password") {
+			t.Fatalf("passwd %s: %d %s %s", op, code, so, se)
+		}
+		b, _ := os.ReadFile(cred)
+		if st, err := os.Stat(cred); err != nil || st.Mode().Perm() != 0o600 || strings.Contains(string(b), secrets[op+".pw"]) || !strings.HasPrefix(string(b), "$velo1$s$"+op+"$") {
+			t.Fatalf("credential file %s: %v %q", op, err, b)
+		}
+	}
+	if so, se, code := runCLI(t, "config", "check", cfgPath); code != 0 || !strings.Contains(so, "2 warnings") || !strings.Contains(se, `operator "exp"`) || strings.Contains(se, `operator "viewer"`) {
+		t.Errorf("config check: %d %s %s", code, so, se)
+	}
+	// The gateway's hashed copy is not a password for the CLI.
+	if _, se, code := runCLI(t, "recording", "list", "--config", cfgPath, "--operator", "viewer", "--password-file", filepath.Join(dir, "viewer.cred")); code == 0 || !strings.Contains(se, "hashed credential") {
+		t.Errorf("cred file as a password: %d %s", code, se)
 	}
 	cmd := exec.Command(os.Args[0], "run", "--config", cfgPath)
 	cmd.Env = append(os.Environ(), "VELO_CLI_CHILD=1")
@@ -82,7 +102,7 @@ cameras:
 		sealed, _ = filepath.Glob(filepath.Join(rec, "*.vseg"))
 		if time.Now().After(deadline) {
 			so, se, _ := runCLI(t, "probe", "--xaddr", sim.Camera("rc").XAddr(), "--user", "op", "--password-file", filepath.Join(dir, "cam.pw"))
-			o, _ := exec.Command("ffprobe", "-rtsp_transport", "tcp", fmt.Sprintf("rtsp://live:%s@%s/rc", secrets["live.pw"], rtsp)).CombinedOutput()
+			o, _ := exec.Command("ffprobe", "-rtsp_transport", "tcp", fmt.Sprintf("rtsp://live:%s@%s/rc", agent.StreamPassword("s", "live", secrets["live.pw"]), rtsp)).CombinedOutput()
 			ls, _ := exec.Command("ls", "-la", rec, filepath.Join(dir, "state")).CombinedOutput()
 			t.Fatalf("no sealed segment after 60 s; log:\n%s\nprobe %s %s\nffprobe: %s\nls: %s", logs.String(), so, se, o, ls)
 		}
@@ -164,7 +184,7 @@ cameras:
 	// Live view: allowed for the live viewer (audited), refused for the
 	// maintainer (G-3.3.1 d; audited and published).
 	read := func(user, pass string) error {
-		u := fmt.Sprintf("rtsp://%s:%s@%s/rc", user, pass, rtsp)
+		u := fmt.Sprintf("rtsp://%s:%s@%s/rc", user, agent.StreamPassword("s", user, pass), rtsp)
 		return exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", u, "-frames:v", "1", "-f", "null", "-").Run()
 	}
 	if err := read("live", secrets["live.pw"]); err != nil {

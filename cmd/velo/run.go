@@ -21,7 +21,10 @@ func cmdConfig(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: OK (site %q, gateway %q, %d cameras, %d operators)\n", args[1], cfg.Site.Name, cfg.Gateway, len(cfg.Cameras), len(cfg.Operators))
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	fmt.Fprintf(stdout, "%s: OK (site %q, gateway %q, %d cameras, %d operators, %d warnings)\n", args[1], cfg.Site.Name, cfg.Gateway, len(cfg.Cameras), len(cfg.Operators), len(cfg.Warnings))
 	return nil
 }
 
@@ -45,6 +48,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		out = zerolog.ConsoleWriter{Out: stderr}
 	}
 	log := zerolog.New(out).Level(level).With().Timestamp().Str("gateway", cfg.Gateway).Logger()
+	for _, w := range cfg.Warnings {
+		log.Warn().Msg(w)
+	}
 	a := agent.New(cfg, log)
 	a.Version = version
 	for _, c := range cfg.Cameras {

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-bin}
 # Git does not keep file modes; velo refuses password files others can read.
-chmod 600 deploy/demo/*.password
+chmod 600 deploy/demo/*.password deploy/demo/*.cred
 log=$(mktemp -t camsim.XXXXXX.log)
 "$BIN/camsim" >"$log" 2>&1 &
 sim=$!
@@ -39,8 +39,12 @@ embedded MQTT broker (127.0.0.1:11883). Lines starting with "velo/demo/"
 below are that telemetry (mosquitto_sub -v -t 'velo/#'); the rest is the
 agent's log.
 
-Watch a masked stream (operator "ops"):
-  ffplay -rtsp_transport tcp rtsp://ops:demo-ops-pass@127.0.0.1:8654/ptz-entrance
+Watch a masked stream (operator "ops", with the RTSP stream password
+derived from demo-ops-pass: bin/velo passwd --stream-password ...):
+MSG
+stream=$("$BIN/velo" passwd --config deploy/demo/site.yaml --operator ops --password-file deploy/demo/ops.password --stream-password)
+echo "  ffplay -rtsp_transport tcp rtsp://ops:$stream@127.0.0.1:8654/ptz-entrance"
+cat <<'MSG'
 Tamper with the PTZ camera as its web page would: events drift (output
 blanked at once) → snap_back (output restored once the position is confirmed):
   curl --digest -u velo:demo-ptz-pass -X POST 'http://127.0.0.11:8080/camsim/tamper?pan=0.5'

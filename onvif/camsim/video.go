@@ -31,8 +31,8 @@ type video struct {
 func newVideo(cam *Camera, logf func(string, ...any)) (*video, error) {
 	var lookup relay.Lookup
 	if cam.cfg.Auth != AuthNone {
-		lookup = func(user, name string) (string, bool) {
-			return cam.cfg.Password, user == cam.cfg.Username && (name == profMain || name == profSub)
+		lookup = func(user, name string) (relay.Secret, bool) {
+			return relay.Password(cam.cfg.Password), user == cam.cfg.Username && (name == profMain || name == profSub)
 		}
 	}
 	rel, err := relay.New(fmt.Sprintf("%s:%d", cam.cfg.Address, cam.cfg.RTSPPort), realm, lookup)
