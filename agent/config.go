@@ -250,9 +250,9 @@ type PresetConfig struct {
 
 // ApprovalConfig is who approved a view, when, and in which document.
 type ApprovalConfig struct {
-	By       string `yaml:"by"`
-	Date     string `yaml:"date"`
-	Document string `yaml:"document"`
+	By       string `yaml:"by" json:"by"`
+	Date     string `yaml:"date" json:"date"`
+	Document string `yaml:"document" json:"document"`
 }
 
 // Load reads path, decodes it strictly (unknown fields are errors), reads
