@@ -4,34 +4,28 @@ go 1.26.8
 
 require (
 	github.com/bluenviron/gortsplib/v4 v4.12.3
+	github.com/eclipse/paho.mqtt.golang v1.5.1
+	github.com/go-pdf/fpdf v0.9.0
+	github.com/mochi-mqtt/server/v2 v2.7.9
 	github.com/pion/rtp v1.8.11
+	github.com/rs/zerolog v1.35.1
+	github.com/use-go/onvif v0.0.9
+	go.etcd.io/bbolt v1.4.3
+	gocv.io/x/gocv v0.32.0
 	golang.org/x/net v0.44.0
 	golang.org/x/sys v0.36.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
-	github.com/beevik/etree v1.1.0 // indirect
 	github.com/bluenviron/mediacommon v1.14.0 // indirect
-	github.com/eclipse/paho.mqtt.golang v1.5.1 // indirect
-	github.com/elgs/gostrgen v0.0.0-20161222160715-9d61ae07eeae // indirect
-	github.com/go-pdf/fpdf v0.9.0 // indirect
-	github.com/gofrs/uuid v3.2.0+incompatible // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
-	github.com/juju/errors v0.0.0-20220331221717-b38fca44723b // indirect
-	github.com/kr/text v0.2.0 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
-	github.com/mochi-mqtt/server/v2 v2.7.9 // indirect
 	github.com/pion/randutil v0.1.0 // indirect
 	github.com/pion/rtcp v1.2.15 // indirect
 	github.com/pion/sdp/v3 v3.0.10 // indirect
 	github.com/rs/xid v1.6.0 // indirect
-	github.com/rs/zerolog v1.35.1 // indirect
-	github.com/use-go/onvif v0.0.9 // indirect
-	go.etcd.io/bbolt v1.4.3 // indirect
-	gocv.io/x/gocv v0.32.0 // indirect
 	golang.org/x/sync v0.17.0 // indirect
-	gopkg.in/check.v1 v1.0.0-20201130134442-10cb98267c6c // indirect
 )

@@ -114,26 +114,19 @@ func camera(p *doc, cx, cy, k float64) {
 }
 
 // italianDuration and englishDuration say a retention in words.
-func italianDuration(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		n := int(d / (24 * time.Hour))
-		if n == 1 {
-			return "24 ore"
-		}
-		return fmt.Sprintf("%d giorni", n)
-	}
-	return fmt.Sprintf("%d ore", int(d.Round(time.Hour)/time.Hour))
-}
+func italianDuration(d time.Duration) string { return inWords(d, "24 ore", "%d giorni", "%d ore") }
 
-func englishDuration(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		n := int(d / (24 * time.Hour))
-		if n == 1 {
-			return "24 hours"
-		}
-		return fmt.Sprintf("%d days", n)
+func englishDuration(d time.Duration) string { return inWords(d, "24 hours", "%d days", "%d hours") }
+
+func inWords(d time.Duration, oneDay, days, hours string) string {
+	switch n := int(d / (24 * time.Hour)); {
+	case d%(24*time.Hour) != 0:
+		return fmt.Sprintf(hours, int(d.Round(time.Hour)/time.Hour))
+	case n == 1:
+		return oneDay
+	default:
+		return fmt.Sprintf(days, n)
 	}
-	return fmt.Sprintf("%d hours", int(d.Round(time.Hour)/time.Hour))
 }
 
 // PNG renders a one-page PDF to PNG with poppler's pdftoppm at dpi.
