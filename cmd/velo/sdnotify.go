@@ -23,6 +23,9 @@ func sdNotify(state string) error {
 		return err
 	}
 	defer c.Close()
+	// A notify socket nobody reads (its queue full) must never hang velo,
+	// at shutdown least of all.
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 	_, err = c.Write([]byte(state))
 	return err
 }
