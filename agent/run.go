@@ -338,7 +338,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	return nil
 }
 
-// liveAllowed is the relay's check: the operator's password if user may
+// liveAllowed is the relay's check: the operator's stream secret if user may
 // view camera live now (role, assignment, schedule).
 func (a *Agent) liveAllowed(user, camera string) (relay.Secret, bool) {
 	if !a.scheduleActive(camera) {
