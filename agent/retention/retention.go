@@ -128,6 +128,12 @@ func Open(recDir, stateDir string, clock Clock) (*Store, string, error) {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, "", fmt.Errorf("retention: %w", err)
 		}
+		// ffmpeg writes the segment being recorded (plaintext until it is
+		// sealed) with the default mode: the directory keeps everyone
+		// else out, even if it was created looser beforehand.
+		if err := os.Chmod(d, 0o700); err != nil {
+			return nil, "", fmt.Errorf("retention: %w", err)
+		}
 	}
 	s.st.Segments = map[string]*Segment{}
 	note := ""

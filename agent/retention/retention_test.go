@@ -259,3 +259,27 @@ func TestER45_LegalHold(t *testing.T) {
 		t.Fatalf("after release: swept %+v", d)
 	}
 }
+
+// The recording directory and the key directory are 0700 even when they
+// existed with looser modes: the segment ffmpeg is writing is plaintext
+// with the default file mode until it is sealed.
+func TestOpenTightensDirectories(t *testing.T) {
+	root := t.TempDir()
+	rec, state := filepath.Join(root, "rec"), filepath.Join(root, "state")
+	for _, d := range []string{rec, filepath.Join(state, "keys")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := Open(rec, state, NewSystemClock()); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{rec, filepath.Join(state, "keys")} {
+		if st, err := os.Stat(d); err != nil || st.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v %v", d, err, st.Mode().Perm())
+		}
+	}
+}
