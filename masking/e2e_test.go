@@ -1,6 +1,7 @@
 package masking_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -192,6 +193,23 @@ func TestEndToEndMaskedRTSPAndSegments(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("segments never completed: %v", rec.Completed())
 		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	// The recorder's relay password is on no command line (/proc is
+	// readable by every local user).
+	if procs, _ := filepath.Glob("/proc/[0-9]*/cmdline"); len(procs) == 0 {
+		t.Error("no /proc to check")
+	} else {
+		sawFFmpeg := false
+		for _, p := range procs {
+			b, _ := os.ReadFile(p)
+			if bytes.Contains(b, []byte(recPass)) {
+				t.Errorf("%s carries the recorder's password: %q", p, bytes.ReplaceAll(b, []byte{0}, []byte(" ")))
+			}
+			sawFFmpeg = sawFFmpeg || bytes.Contains(b, []byte(".input.ffconcat"))
+		}
+		if !sawFFmpeg {
+			t.Error("the recorder's ffmpeg was not found running")
 		}
 	}
 	stop()

@@ -95,17 +95,26 @@ func (r *Recorder) Run(ctx context.Context) error {
 }
 
 func (r *Recorder) once(ctx context.Context) error {
-	src := r.cfg.Source
+	input := []string{"-rtsp_transport", "tcp", "-i", r.cfg.Source}
 	if r.cfg.Username != "" {
-		src = strings.Replace(src, "rtsp://", "rtsp://"+urlUserinfo(r.cfg.Username, r.cfg.Password)+"@", 1)
+		// The credentials go in a 0600 ffconcat file, not on ffmpeg's
+		// command line (which every local user can read in /proc).
+		src := strings.Replace(r.cfg.Source, "rtsp://", "rtsp://"+urlUserinfo(r.cfg.Username, r.cfg.Password)+"@", 1)
+		in := filepath.Join(r.cfg.Dir, "."+safeName(r.cfg.Camera)+".input.ffconcat")
+		_ = os.Remove(in)
+		if err := os.WriteFile(in, []byte("ffconcat version 1.0\nfile '"+src+"'\noption rtsp_transport tcp\n"), 0o600); err != nil {
+			return fmt.Errorf("recorder input: %w", err)
+		}
+		defer os.Remove(in)
+		input = []string{"-f", "concat", "-safe", "0", "-protocol_whitelist", "file,rtsp,rtp,tcp,udp", "-i", in}
 	}
 	list := filepath.Join(r.cfg.Dir, "."+safeName(r.cfg.Camera)+".segments.csv")
 	_ = os.Remove(list)
 	pattern := filepath.Join(r.cfg.Dir, safeName(r.cfg.Camera)+"_%Y%m%dT%H%M%SZ.mkv")
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin",
-		"-rtsp_transport", "tcp", "-i", src, "-map", "0:v", "-c", "copy",
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin"}, input...)
+	cmd := exec.CommandContext(ctx, "ffmpeg", append(args, "-map", "0:v", "-c", "copy",
 		"-f", "segment", "-segment_time", fmt.Sprint(r.cfg.SegmentLength.Seconds()), "-segment_format", "matroska",
-		"-reset_timestamps", "1", "-strftime", "1", "-segment_list", list, "-segment_list_type", "csv", pattern)
+		"-reset_timestamps", "1", "-strftime", "1", "-segment_list", list, "-segment_list_type", "csv", pattern)...)
 	cmd.Env = append(os.Environ(), "TZ=UTC")
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) } // let ffmpeg close the file
 	cmd.WaitDelay = 5 * time.Second
