@@ -22,8 +22,8 @@ var RoleMatrix = map[string][]Action{
 	RoleRecordingViewer: {ActRecordingList, ActRecordingView, ActStateRefresh},
 	RoleExporter:        {ActRecordingList, ActExport, ActHold, ActStateRefresh},
 	RolePTZMaintainer:   {ActPresetApply, ActStateRefresh},
-	RoleInstaller:       {ActDossier, ActStateRefresh},
-	RoleAdmin:           {ActLiveView, ActRecordingList, ActRecordingView, ActHold, ActPresetApply, ActConfigReload, ActStateRefresh, ActDossier},
+	RoleInstaller:       {ActDossier, ActMaskPreview, ActStateRefresh},
+	RoleAdmin:           {ActLiveView, ActRecordingList, ActRecordingView, ActHold, ActPresetApply, ActConfigReload, ActStateRefresh, ActDossier, ActMaskPreview},
 }
 
 // G-3.3.1, ER-4.3: every role × every action, through the entry points the
@@ -31,7 +31,7 @@ var RoleMatrix = map[string][]Action{
 // command check for each verb — for an operator assigned the camera and
 // one who is not. (Recordings and the dossier: cmd/velo's matrix test.)
 func TestG331_RoleMatrixAgent(t *testing.T) {
-	covered := map[Action]bool{ActRecordingList: true, ActRecordingView: true, ActExport: true, ActHold: true, ActDossier: true} // CLI-only
+	covered := map[Action]bool{ActRecordingList: true, ActRecordingView: true, ActExport: true, ActHold: true, ActDossier: true, ActMaskPreview: true} // CLI-only
 	covered[ActLiveView] = true
 	for _, a := range verbActions {
 		covered[a] = true

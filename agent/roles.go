@@ -23,6 +23,7 @@ const (
 	ActConfigReload  Action = "config-reload"  // reload the site config
 	ActStateRefresh  Action = "state-refresh"  // republish state (no images)
 	ActDossier       Action = "dossier"        // site dossier: masked snapshots of the approved views (TN, ER-4.7)
+	ActMaskPreview   Action = "mask-preview"   // one masked snapshot of a camera's view, to check its masks on site
 )
 
 // Permissions: which roles may do each action. The maintainer moves
@@ -40,6 +41,7 @@ var Permissions = map[Action][]string{
 	ActConfigReload:  {RoleAdmin},
 	ActStateRefresh:  Roles,
 	ActDossier:       {RoleInstaller, RoleAdmin},
+	ActMaskPreview:   {RoleInstaller, RoleAdmin},
 }
 
 // Actions lists every action, sorted.

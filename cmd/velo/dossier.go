@@ -59,7 +59,7 @@ func cmdDossier(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := (masking.CaptureConfig{URL: "rtsp://x/", Backend: masking.Backend(*backend)}).Opener(); err != nil {
 		return usageError{"dossier: " + err.Error()}
 	}
-	op, al, err := authenticate(cfg, *opName, *pwFile, audit.Entry{Actor: *opName, Action: "dossier"}, agent.ActDossier)
+	op, al, err := authenticate(cfg, *opName, *pwFile, audit.Entry{Actor: *opName, Action: "dossier"}, agent.ActDossier, "")
 	if err != nil {
 		return err
 	}
@@ -192,9 +192,9 @@ func writeOut(path string, data []byte, stdout io.Writer) error {
 	return os.Rename(tmp, path)
 }
 
-// authenticate checks the operator's password and permission; refusals
-// are audited.
-func authenticate(cfg *agent.Config, name, pwFile string, entry audit.Entry, act agent.Action) (*agent.OperatorConfig, *audit.Log, error) {
+// authenticate checks the operator's password and permission (on camera,
+// if not empty); refusals are audited.
+func authenticate(cfg *agent.Config, name, pwFile string, entry audit.Entry, act agent.Action, camera string) (*agent.OperatorConfig, *audit.Log, error) {
 	al, err := agent.OpenAudit(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -205,7 +205,7 @@ func authenticate(cfg *agent.Config, name, pwFile string, entry audit.Entry, act
 	}
 	op, err := cfg.Authenticate(name, pw)
 	if err == nil {
-		err = op.May(act, "")
+		err = op.May(act, camera)
 	}
 	if err != nil {
 		entry.Outcome, entry.Detail = "refused", err.Error()

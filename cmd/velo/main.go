@@ -38,11 +38,13 @@ Usage:
   velo probe --xaddr URL [--user U --password-file F] [--timeout 10s] [--json]
       Read one camera: identity, services, profiles, stream URIs (credentials
       stripped), PTZ spaces, presets and status, Media2 mask options and masks.
-  velo mask preview --config SITE.yaml --camera ID [--preset TOKEN] --out FILE.jpg
+  velo mask preview --config SITE.yaml --operator NAME --password-file F --camera ID
+                    [--preset TOKEN] --out FILE.jpg
   velo mask preview --stream RTSP_URL [--user U --password-file F] --masks FILE
                     [--preset TOKEN] [--backend auto|gstreamer|ffmpeg] --out FILE.jpg
       Grab one frame, apply the mask set of the preset, write the masked JPEG.
-      Nothing is written when the frame cannot be masked.
+      Nothing is written when the frame cannot be masked. With --config the
+      operator (installer, admin) is checked and the preview audited.
   velo mask selftest [--config SITE.yaml] [--width 640 --height 360] [--json]
       Mask a generated frame (built-in masks, and every mask set of the
       config), check every pixel, round-trip it through OpenCV's conversion

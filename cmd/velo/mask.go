@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"velo/agent"
+	"velo/agent/audit"
 	"velo/masking"
 )
 
@@ -19,12 +22,13 @@ func cmdMask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(args) == 0 || args[0] != "preview" {
 		return usageError{"mask: subcommands are `preview` and `selftest`"}
 	}
-	fs := newFlags("mask preview", stderr, "velo mask preview: grab one frame, apply the masks and write the masked JPEG, so an installer can check a mask on site.")
+	fs := newFlags("mask preview", stderr, "velo mask preview: grab one frame, apply the masks and write the masked JPEG, so an installer can check a mask on site. With --config, the operator (installer or admin) is authenticated and the preview audited.")
 	cfgPath := fs.String("config", "", "site config; with --camera, the stream, credentials and masks come from it")
 	camID := fs.String("camera", "", "camera id in the site config")
 	stream := fs.String("stream", "", "camera RTSP URL without credentials (without --camera; `velo probe` prints it)")
 	user := fs.String("user", "", "camera user")
-	pwFile := fs.String("password-file", "", "file whose first line is the camera password")
+	pwFile := fs.String("password-file", "", "with --stream: file whose first line is the camera password; with --config: the operator's password")
+	opName := fs.String("operator", "", "with --config: the operator (installer or admin; the preview is audited)")
 	maskPath := fs.String("masks", "", "mask file (YAML, see docs/masking.md) (without --camera)")
 	preset := fs.String("preset", "", "approved preset whose mask set to apply (\"\" for a fixed camera)")
 	backend := fs.String("backend", "auto", "capture backend: auto (GStreamer, then FFmpeg), gstreamer or ffmpeg")
@@ -39,12 +43,17 @@ func cmdMask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var mf masking.MaskFile
 	var cc masking.CaptureConfig
 	var err error
+	var al *audit.Log
+	var op *agent.OperatorConfig
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	switch {
 	case *camID != "":
 		if *cfgPath == "" {
 			return usageError{"mask preview: --camera needs --config"}
+		}
+		if *opName == "" || *pwFile == "" {
+			return usageError{"mask preview: --config needs --operator and --password-file (the operator's)"}
 		}
 		cfg, err := agent.Load(*cfgPath)
 		if err != nil {
@@ -53,6 +62,9 @@ func cmdMask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cam := cfg.Camera(*camID)
 		if cam == nil {
 			return fmt.Errorf("mask preview: %s has no camera %q", *cfgPath, *camID)
+		}
+		if op, al, err = authenticate(cfg, *opName, *pwFile, audit.Entry{Actor: *opName, Action: "mask_preview", Camera: cam.ID}, agent.ActMaskPreview, cam.ID); err != nil {
+			return err
 		}
 		cl, _, err := cam.Connect(ctx)
 		if err != nil {
@@ -114,6 +126,13 @@ func cmdMask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := os.WriteFile(*out, jpg, 0o640); err != nil {
 		return fmt.Errorf("mask preview: %w", err)
+	}
+	if al != nil {
+		sum := sha256.Sum256(jpg)
+		if _, err := al.Append(audit.Entry{Actor: op.Name, Action: "mask_preview", Camera: mf.Camera, Outcome: "ok",
+			Fields: map[string]string{"preset": *preset, "sha256": hex.EncodeToString(sum[:]), "out": *out}}); err != nil {
+			return fmt.Errorf("mask preview: written, but the audit entry failed: %w", err)
+		}
 	}
 	fmt.Fprintf(stdout, "wrote %s: %dx%d, camera %q, preset %q, generation %d\n", *out, f.W, f.H, mf.Camera, *preset, f.Generation)
 	return nil

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"image/jpeg"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"velo/agent/audit"
 	"velo/onvif/camsim"
 )
 
@@ -58,6 +61,10 @@ func TestMaskPreviewFromSiteConfig(t *testing.T) {
 	dir := t.TempDir()
 	site := fmt.Sprintf(`site: {id: s, name: S, controller: C, purposes: [p]}
 gateway: g
+state_dir: state
+operators:
+  - {name: inst, password_file: cam.pw, roles: [installer], cameras: [sc]}
+  - {name: ops, password_file: cam.pw, roles: [live-viewer], cameras: [sc]}
 cameras:
   - id: sc
     purpose: corridor
@@ -77,18 +84,34 @@ cameras:
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "p.jpg")
-	so, se, code := runCLI(t, "mask", "preview", "--config", filepath.Join(dir, "site.yaml"), "--camera", "sc", "--out", out)
+	preview := func(op string, args ...string) (string, string, int) {
+		return runCLI(t, append([]string{"mask", "preview", "--config", filepath.Join(dir, "site.yaml"), "--operator", op, "--password-file", pwFile(t)}, args...)...)
+	}
+	so, se, code := preview("inst", "--camera", "sc", "--out", out)
 	if code != 0 || !strings.Contains(so, `camera "sc"`) {
 		t.Fatalf("exit %d: %s %s", code, so, se)
 	}
 	checkFlat(t, out, b)
+	// Audited with the JPEG's hash; a live viewer is refused (and audited),
+	// and an operator is required.
+	jpg, _ := os.ReadFile(out)
+	sum := sha256.Sum256(jpg)
+	if es, err := audit.Show(filepath.Join(dir, "state", "audit"), audit.Filter{Action: "mask_preview"}); err != nil || len(es) != 1 || es[0].Actor != "inst" || es[0].Camera != "sc" || es[0].Fields["sha256"] != hex.EncodeToString(sum[:]) {
+		t.Errorf("audit: %v %+v", err, es)
+	}
+	if _, se, code := preview("ops", "--camera", "sc", "--out", filepath.Join(dir, "ops.jpg")); code != 1 || !strings.Contains(se, "refused") {
+		t.Errorf("live viewer: exit %d %s", code, se)
+	}
+	if _, se, code := runCLI(t, "mask", "preview", "--config", filepath.Join(dir, "site.yaml"), "--camera", "sc", "--out", out); code != 2 || !strings.Contains(se, "--operator") {
+		t.Errorf("no operator: exit %d %s", code, se)
+	}
 	// A device whose serial is not the configured one is never previewed.
 	bad := strings.Replace(site, "SN-SC", "SN-OTHER", 1)
 	if err := os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(bad), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out2 := filepath.Join(dir, "wrong.jpg")
-	_, se, code = runCLI(t, "mask", "preview", "--config", filepath.Join(dir, "site.yaml"), "--camera", "sc", "--out", out2)
+	_, se, code = preview("inst", "--camera", "sc", "--out", out2)
 	if code == 0 || !strings.Contains(se, "serial") {
 		t.Errorf("wrong serial: exit %d %s", code, se)
 	}
@@ -98,7 +121,7 @@ cameras:
 	if err := os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(site), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, se, code = runCLI(t, "mask", "preview", "--config", filepath.Join(dir, "site.yaml"), "--camera", "nope", "--out", out)
+	_, se, code = preview("inst", "--camera", "nope", "--out", out)
 	if code == 0 || !strings.Contains(se, `no camera "nope"`) {
 		t.Errorf("unknown camera: exit %d %s", code, se)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // G-3.3.1 a/b/d, ER-4.4, ER-4.6, TN: every role × every CLI action
-// (recording list, view, export, hold, release; dossier), through the real
+// (recording list, view, export, hold, release; dossier; mask preview), through the real
 // commands, for an operator assigned the camera and one who is not. The
 // expected matrix is written from REGULATION.md, not read from the
 // permission table.
@@ -24,8 +24,8 @@ func TestG331_RoleMatrixCLI(t *testing.T) {
 		agent.RoleRecordingViewer: {"list", "view"},
 		agent.RoleExporter:        {"list", "export", "hold", "release"},
 		agent.RolePTZMaintainer:   {},
-		agent.RoleInstaller:       {"dossier"},
-		agent.RoleAdmin:           {"list", "view", "hold", "release", "dossier"},
+		agent.RoleInstaller:       {"dossier", "preview"},
+		agent.RoleAdmin:           {"list", "view", "hold", "release", "dossier", "preview"},
 	}
 	dir := t.TempDir()
 	var ops strings.Builder
@@ -107,7 +107,14 @@ operators:
 				retention.ReleaseHold(filepath.Join(dir, "state"), seg.Name)
 			}
 			try("dossier", "dossier", "--out", filepath.Join(dir, name+".json"), "--no-move", "--allow-gaps", "--timeout", "3s")
-			for _, act := range []string{"list", "view", "export", "hold", "release", "dossier"} {
+			// The camera is not reachable: allowed means it got past the
+			// role check to the camera.
+			if se, _ := cli("mask", "preview", "--camera", "mc", "--timeout", "3s", "--out", filepath.Join(dir, name+".jpg")); strings.Contains(se, "mask-preview: refused") {
+				got["preview!"] = se
+			} else {
+				got["preview"] = ""
+			}
+			for _, act := range []string{"list", "view", "export", "hold", "release", "dossier", "preview"} {
 				want := slices.Contains(matrix[role], act)
 				if suffix != "" && act != "list" && act != "dossier" {
 					want = false // a segment of a camera not assigned
