@@ -292,6 +292,13 @@ func LoadUnchecked(path string) (*Config, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	base := filepath.Dir(path)
+	if !filepath.IsAbs(c.StateDir) {
+		c.StateDir = filepath.Join(base, c.StateDir)
+	}
+	if c.Outputs.RecordDir != "" && !filepath.IsAbs(c.Outputs.RecordDir) {
+		c.Outputs.RecordDir = filepath.Join(base, c.Outputs.RecordDir)
+	}
 	return c, nil
 }
 
@@ -598,12 +605,6 @@ func (c *Config) readSecrets(base string) error {
 		if _, err := os.Stat(c.path(f.path)); err != nil {
 			return c.fieldError(f.field, "%v", err)
 		}
-	}
-	if !filepath.IsAbs(c.StateDir) {
-		c.StateDir = filepath.Join(base, c.StateDir)
-	}
-	if c.Outputs.RecordDir != "" && !filepath.IsAbs(c.Outputs.RecordDir) {
-		c.Outputs.RecordDir = filepath.Join(base, c.Outputs.RecordDir)
 	}
 	for i := range c.Operators {
 		op := &c.Operators[i]

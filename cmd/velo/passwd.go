@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"velo/agent"
+	"velo/agent/audit"
 )
 
 // cmdPasswd writes an operator's credential file: the slow hash of their
@@ -64,10 +65,29 @@ func cmdPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err := os.Rename(tmp, *out); err != nil {
 			return fmt.Errorf("passwd: %w", err)
 		}
+		// A credential change is audited (who ran it: the local user).
+		al, err := agent.OpenAudit(cfg)
+		if err == nil {
+			_, err = al.Append(audit.Entry{Actor: "local:" + localUser(), Action: "credential_set", Outcome: "ok",
+				Detail: fmt.Sprintf("credential of operator %q written to %s", *opName, *out), Fields: map[string]string{"operator": *opName}})
+		}
+		if err != nil {
+			return fmt.Errorf("passwd: %s written, but the audit entry failed: %w", *out, err)
+		}
 		fmt.Fprintf(stdout, "wrote %s (operator %q, site %q)\n", *out, *opName, cfg.Site.ID)
 	}
 	fmt.Fprintf(stderr, "RTSP stream password of %s (give it to their player, user %s): %s\n", *opName, *opName, stream)
 	return nil
+}
+
+// localUser names who runs the command (sudo's caller first).
+func localUser() string {
+	for _, k := range []string{"SUDO_USER", "USER", "LOGNAME"} {
+		if u := os.Getenv(k); u != "" {
+			return u
+		}
+	}
+	return fmt.Sprintf("uid%d", os.Getuid())
 }
 
 // readOperatorPassword reads an operator's own password file (for the

@@ -73,6 +73,9 @@ cameras:
 			t.Fatalf("credential file %s: %v %q", op, err, b)
 		}
 	}
+	if es, err := audit.Show(filepath.Join(dir, "state", "audit"), audit.Filter{Action: "credential_set"}); err != nil || len(es) != 2 || es[0].Fields["operator"] != "viewer" || !strings.HasPrefix(es[0].Actor, "local:") {
+		t.Errorf("credential changes not audited: %v %+v", err, es)
+	}
 	if so, se, code := runCLI(t, "config", "check", cfgPath); code != 0 || !strings.Contains(so, "2 warnings") || !strings.Contains(se, `operator "exp"`) || strings.Contains(se, `operator "viewer"`) {
 		t.Errorf("config check: %d %s %s", code, so, se)
 	}
