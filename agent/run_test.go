@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -100,6 +101,12 @@ cameras:
 	}
 	url := fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/p", StreamPassword("t", "ops", "ops-pw"), port)
 	y := camsim.GrabLuma(t, url, 640, 360, 25)
+	// The login password itself is not an RTSP password: the relay checks
+	// digest only against the derived stream password's HA1.
+	plain := fmt.Sprintf("rtsp://ops:ops-pw@127.0.0.1:%d/p", port)
+	if err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", plain, "-frames:v", "1", "-f", "null", "-").Run(); err == nil {
+		t.Error("the relay accepted the login password as the stream password")
+	}
 	if sd := camsim.LumaStddev(y, 640, 360, b, 1); sd > 3 {
 		t.Errorf("badge reader in the served stream: stddev %.1f", sd)
 	}
