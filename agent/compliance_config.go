@@ -11,7 +11,7 @@ import (
 	_ "time/tzdata" // schedules need zone data even on a minimal gateway
 
 	"velo/agent/audit"
-	"velo/masking"
+	"velo/masking/maskspec"
 )
 
 // Retention limits (REGULATION.md G-3.4, G-3.2.1).
@@ -203,7 +203,7 @@ type viewChange struct {
 type view struct {
 	pos       [3]float64
 	tolerance float64
-	masks     []masking.Mask
+	masks     []maskspec.Mask
 	approval  ApprovalConfig
 }
 

@@ -12,10 +12,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"velo/masking/maskspec"
 
 	"gopkg.in/yaml.v3"
-
-	"velo/masking"
 )
 
 // Config is a site configuration (YAML). Load reads it; Validate checks it
@@ -213,7 +212,7 @@ type CameraConfig struct {
 	FailMode string         `yaml:"fail_mode"`
 	Presets  []PresetConfig `yaml:"presets"`
 	// Masks apply to a fixed camera (no presets).
-	Masks   []masking.Mask `yaml:"masks"`
+	Masks   []maskspec.Mask `yaml:"masks"`
 	PTZLock struct {
 		Interval Duration `yaml:"interval"`
 	} `yaml:"ptz_lock"`
@@ -243,9 +242,9 @@ type PresetConfig struct {
 		Tilt float64 `yaml:"tilt"`
 		Zoom float64 `yaml:"zoom"`
 	} `yaml:"position"`
-	Tolerance float64        `yaml:"tolerance"`
-	Approval  ApprovalConfig `yaml:"approval"`
-	Masks     []masking.Mask `yaml:"masks"`
+	Tolerance float64         `yaml:"tolerance"`
+	Approval  ApprovalConfig  `yaml:"approval"`
+	Masks     []maskspec.Mask `yaml:"masks"`
 }
 
 // ApprovalConfig is who approved a view, when, and in which document.
@@ -441,8 +440,8 @@ func (c *Config) Validate() error {
 		}
 		switch cam.FailMode {
 		case "":
-			cam.FailMode = string(masking.FailBlank)
-		case string(masking.FailBlank), string(masking.FailDrop):
+			cam.FailMode = string(maskspec.FailBlank)
+		case string(maskspec.FailBlank), string(maskspec.FailDrop):
 		default:
 			return c.fieldError(f("fail_mode"), "camera %q: %q is not blank or drop", cam.ID, cam.FailMode)
 		}
@@ -473,12 +472,12 @@ func (c *Config) Validate() error {
 			if err := c.validateApproval(p.Approval, pf("approval"), fmt.Sprintf("camera %q preset %q", cam.ID, p.Token)); err != nil {
 				return err
 			}
-			set := masking.MaskSet{Camera: cam.ID, Preset: p.Token, Masks: p.Masks}
+			set := maskspec.MaskSet{Camera: cam.ID, Preset: p.Token, Masks: p.Masks}
 			if err := set.Validate(); err != nil {
 				return c.fieldError(pf("masks"), "%v", err)
 			}
 		}
-		set := masking.MaskSet{Camera: cam.ID, Masks: cam.Masks}
+		set := maskspec.MaskSet{Camera: cam.ID, Masks: cam.Masks}
 		if err := set.Validate(); err != nil {
 			return c.fieldError(f("masks"), "%v", err)
 		}

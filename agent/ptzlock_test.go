@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"velo/masking"
+	"velo/masking/maskspec"
 	"velo/onvif"
 	"velo/onvif/camsim"
 )
@@ -64,9 +65,9 @@ func TestPTZLockAgainstSimulator(t *testing.T) {
 	if err := c.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := masking.NewMasker("lock", masking.FailBlank)
+	m, _ := masking.NewMasker("lock", maskspec.FailBlank)
 	m.SetSettle(0)
-	if _, err := m.SetMaskSets([]masking.MaskSet{{Preset: "1", Masks: []masking.Mask{{Name: "door", Polygon: []masking.Point{{X: 0.1, Y: 0.1}, {X: 0.3, Y: 0.1}, {X: 0.3, Y: 0.4}}}}}}); err != nil {
+	if _, err := m.SetMaskSets([]maskspec.MaskSet{{Preset: "1", Masks: []maskspec.Mask{{Name: "door", Polygon: []maskspec.Point{{X: 0.1, Y: 0.1}, {X: 0.3, Y: 0.1}, {X: 0.3, Y: 0.4}}}}}}); err != nil {
 		t.Fatal(err)
 	}
 	log := &eventLog{ch: make(chan Event, 64)}
@@ -136,9 +137,9 @@ func TestPTZLockUnknownPositionIsNotApproved(t *testing.T) {
 	c, _ := onvif.NewClient(onvif.Config{XAddr: cam.XAddr(), Username: "op", Password: "pw"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	m, _ := masking.NewMasker("unk", masking.FailDrop)
+	m, _ := masking.NewMasker("unk", maskspec.FailDrop)
 	m.SetSettle(0)
-	_, _ = m.SetMaskSets([]masking.MaskSet{{Preset: "1"}})
+	_, _ = m.SetMaskSets([]maskspec.MaskSet{{Preset: "1"}})
 	log := &eventLog{ch: make(chan Event, 64)}
 	lock, _ := NewLock(LockConfig{Camera: "unk", Profile: "main", Interval: 50 * time.Millisecond,
 		Preset: ApprovedPreset{Token: "1", Tolerance: 0.01}}, c, m, log.add)
@@ -191,9 +192,9 @@ func TestPTZLockApplyAndLimits(t *testing.T) {
 		if err := c.Connect(ctx); err != nil {
 			t.Fatal(err)
 		}
-		m, _ := masking.NewMasker(id, masking.FailBlank)
+		m, _ := masking.NewMasker(id, maskspec.FailBlank)
 		m.SetSettle(0)
-		if _, err := m.SetMaskSets([]masking.MaskSet{{Preset: "1"}, {Preset: "2"}}); err != nil {
+		if _, err := m.SetMaskSets([]maskspec.MaskSet{{Preset: "1"}, {Preset: "2"}}); err != nil {
 			t.Fatal(err)
 		}
 		log := &eventLog{ch: make(chan Event, 64)}

@@ -18,6 +18,7 @@ import (
 	"velo/agent/audit"
 	"velo/agent/retention"
 	"velo/masking"
+	"velo/masking/maskspec"
 	"velo/masking/relay"
 	"velo/onvif"
 )
@@ -470,7 +471,7 @@ func (a *Agent) runCamera(ctx context.Context, w *worker, log zerolog.Logger) er
 		return err
 	}
 
-	masker, err := masking.NewMasker(cam.ID, masking.FailMode(cam.FailMode))
+	masker, err := masking.NewMasker(cam.ID, maskspec.FailMode(cam.FailMode))
 	if err != nil {
 		return err
 	}
@@ -626,13 +627,13 @@ func (c *CameraConfig) Capture(uri string) masking.CaptureConfig {
 
 // MaskSets returns the camera's mask sets: one per approved preset, or one
 // camera-wide set (preset "") for a fixed camera.
-func (c *CameraConfig) MaskSets() []masking.MaskSet {
+func (c *CameraConfig) MaskSets() []maskspec.MaskSet {
 	if len(c.Presets) == 0 {
-		return []masking.MaskSet{{Camera: c.ID, Masks: c.Masks}}
+		return []maskspec.MaskSet{{Camera: c.ID, Masks: c.Masks}}
 	}
-	var sets []masking.MaskSet
+	var sets []maskspec.MaskSet
 	for _, p := range c.Presets {
-		sets = append(sets, masking.MaskSet{Camera: c.ID, Preset: p.Token, Masks: p.Masks})
+		sets = append(sets, maskspec.MaskSet{Camera: c.ID, Preset: p.Token, Masks: p.Masks})
 	}
 	return sets
 }

@@ -3,16 +3,15 @@ package agent
 import (
 	"strings"
 	"testing"
-
-	"velo/masking"
+	"velo/masking/maskspec"
 )
 
 // ER-4.7: a reload that repositions a view (preset position, tolerance or
 // masks) needs a new approval document; every change is listed with its
 // approval so the agent can audit it.
 func TestER47_ViewChangesNeedTheirOwnApproval(t *testing.T) {
-	mask := func(x float64) []masking.Mask {
-		return []masking.Mask{{Name: "badge", Polygon: []masking.Point{{X: x, Y: 0.1}, {X: 0.5, Y: 0.1}, {X: 0.5, Y: 0.5}}}}
+	mask := func(x float64) []maskspec.Mask {
+		return []maskspec.Mask{{Name: "badge", Polygon: []maskspec.Point{{X: x, Y: 0.1}, {X: 0.5, Y: 0.1}, {X: 0.5, Y: 0.5}}}}
 	}
 	ptz := func(pan, x float64, doc string) *CameraConfig {
 		c := &CameraConfig{ID: "p"}

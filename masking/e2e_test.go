@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"velo/masking"
+	"velo/masking/maskspec"
 	"velo/masking/relay"
 	"velo/onvif/camsim"
 )
@@ -39,8 +40,8 @@ func (r rect) grow(d float64) rect {
 	return rect{max(r.x0-d, 0), max(r.y0-d, 0), min(r.x1+d, 1), min(r.y1+d, 1)}
 }
 
-func (r rect) poly() []masking.Point {
-	return []masking.Point{{X: r.x0, Y: r.y0}, {X: r.x1, Y: r.y0}, {X: r.x1, Y: r.y1}, {X: r.x0, Y: r.y1}}
+func (r rect) poly() []maskspec.Point {
+	return []maskspec.Point{{X: r.x0, Y: r.y0}, {X: r.x1, Y: r.y0}, {X: r.x1, Y: r.y1}, {X: r.x0, Y: r.y1}}
 }
 
 func pix(r rect, w, h int) (int, int, int, int) {
@@ -94,12 +95,12 @@ func TestEndToEndMaskedRTSPAndSegments(t *testing.T) {
 	street := regs[camsim.RegionStreet]
 	rb := rect{badge.X0, badge.Y0, badge.X1, badge.Y1}
 	rs := rect{street.X0, street.Y0, street.X1, street.Y1}
-	m, err := masking.NewMasker("e2e", masking.FailBlank)
+	m, err := masking.NewMasker("e2e", maskspec.FailBlank)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.SetSettle(0)
-	if _, err := m.SetMaskSets([]masking.MaskSet{{Preset: "1", Masks: []masking.Mask{
+	if _, err := m.SetMaskSets([]maskspec.MaskSet{{Preset: "1", Masks: []maskspec.Mask{
 		{Name: "badge reader", Polygon: rb.grow(0.015).poly()},
 		{Name: "street", Polygon: rs.grow(0.015).poly()},
 	}}}); err != nil {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"velo/masking/maskspec"
 )
 
 // Marker values: a checkerboard of these two luma values is drawn in the
@@ -17,7 +18,7 @@ const markA, markB = 250, 5
 const fw, fh = 160, 96
 
 // sensitive is the region to hide in view "A" (left) and view "B" (right).
-var sensitive = map[string][]Point{
+var sensitive = map[string][]maskspec.Point{
 	"A": {{0.05, 0.1}, {0.45, 0.1}, {0.45, 0.8}, {0.05, 0.8}},
 	"B": {{0.55, 0.1}, {0.95, 0.1}, {0.95, 0.8}, {0.55, 0.8}},
 }
@@ -73,21 +74,21 @@ func markerPixels(f *Frame) int {
 	return n
 }
 
-func testSets() []MaskSet {
+func testSets() []maskspec.MaskSet {
 	// Masks a little larger than the sensitive regions.
-	grow := func(p []Point) []Point {
-		return []Point{{p[0].X - 0.02, p[0].Y - 0.02}, {p[1].X + 0.02, p[1].Y - 0.02}, {p[2].X + 0.02, p[2].Y + 0.02}, {p[3].X - 0.02, p[3].Y + 0.02}}
+	grow := func(p []maskspec.Point) []maskspec.Point {
+		return []maskspec.Point{{p[0].X - 0.02, p[0].Y - 0.02}, {p[1].X + 0.02, p[1].Y - 0.02}, {p[2].X + 0.02, p[2].Y + 0.02}, {p[3].X - 0.02, p[3].Y + 0.02}}
 	}
-	return []MaskSet{
-		{Preset: "A", Masks: []Mask{{Name: "left", Polygon: grow(sensitive["A"])}}},
-		{Preset: "B", Masks: []Mask{{Name: "right", Polygon: grow(sensitive["B"])}}},
+	return []maskspec.MaskSet{
+		{Preset: "A", Masks: []maskspec.Mask{{Name: "left", Polygon: grow(sensitive["A"])}}},
+		{Preset: "B", Masks: []maskspec.Mask{{Name: "right", Polygon: grow(sensitive["B"])}}},
 	}
 }
 
 // 100 000 frames with faults injected at random: not one marker pixel gets
 // out, and every injected fault is one dropped or blanked frame.
 func TestFailClosedUnderInjectedFaults(t *testing.T) {
-	for _, mode := range []FailMode{FailDrop, FailBlank} {
+	for _, mode := range []maskspec.FailMode{maskspec.FailDrop, maskspec.FailBlank} {
 		t.Run(string(mode), func(t *testing.T) {
 			m, err := NewMasker("cam1", mode)
 			if err != nil {
@@ -135,7 +136,7 @@ func TestFailClosedUnderInjectedFaults(t *testing.T) {
 				}
 				// A bad new mask set is refused and the old one stays.
 				if i%5000 == 0 {
-					if _, err := m.SetMaskSets([]MaskSet{{Preset: "A", Masks: []Mask{{Name: "bad", Polygon: []Point{{0, 0}, {2, 2}, {0, 1}}}}}}); !errors.Is(err, ErrInvalidMask) {
+					if _, err := m.SetMaskSets([]maskspec.MaskSet{{Preset: "A", Masks: []maskspec.Mask{{Name: "bad", Polygon: []maskspec.Point{{0, 0}, {2, 2}, {0, 1}}}}}}); !errors.Is(err, maskspec.ErrInvalidMask) {
 						t.Fatalf("bad mask set accepted: %v", err)
 					}
 				}
@@ -152,7 +153,7 @@ func TestFailClosedUnderInjectedFaults(t *testing.T) {
 			if got := int(s.Dropped + s.Blanked); got != injected {
 				t.Errorf("dropped+blanked = %d, injected = %d", got, injected)
 			}
-			if out+injected != frames && mode == FailDrop {
+			if out+injected != frames && mode == maskspec.FailDrop {
 				t.Errorf("out %d + injected %d != %d", out, injected, frames)
 			}
 			if injected < 30_000 {
@@ -204,7 +205,7 @@ func (k *checkSink) Close() error { k.mu.Lock(); k.closed = true; k.mu.Unlock();
 // mask set, through the real three-stage pipeline: no frame is ever
 // masked with the other view's set.
 func TestMaskSetSwitchThroughPipeline(t *testing.T) {
-	m, err := NewMasker("cam1", FailBlank)
+	m, err := NewMasker("cam1", maskspec.FailBlank)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +260,7 @@ func TestMaskSetSwitchThroughPipeline(t *testing.T) {
 }
 
 func TestPipelineReconnects(t *testing.T) {
-	m, _ := NewMasker("cam1", FailDrop)
+	m, _ := NewMasker("cam1", maskspec.FailDrop)
 	m.SetSettle(0)
 	if _, err := m.SetMaskSets(testSets()); err != nil {
 		t.Fatal(err)

@@ -6,15 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-)
-
-// FailMode says what happens to a frame that cannot be masked.
-type FailMode string
-
-// Fail modes. Either way the raw frame is never passed on.
-const (
-	FailDrop  FailMode = "drop"  // the frame is discarded
-	FailBlank FailMode = "blank" // the frame is replaced by a blank frame
+	"velo/masking/maskspec"
 )
 
 // Verdict is what Process did with a frame.
@@ -43,7 +35,7 @@ const (
 // higher generation.
 type state struct {
 	gen      uint64
-	sets     map[string]*MaskSet
+	sets     map[string]*maskspec.MaskSet
 	view     string
 	approved bool
 	// approvedAt: frames captured before it are not trusted to show the
@@ -58,8 +50,8 @@ type state struct {
 // older generation is refused by Admit.
 type Masker struct {
 	camera string
-	fail   FailMode
-	blank  YUV
+	fail   maskspec.FailMode
+	blank  maskspec.YUV
 	settle time.Duration
 	now    func() time.Time
 
@@ -83,16 +75,16 @@ func (m *Masker) SetSettle(d time.Duration) {
 
 // NewMasker returns a masker for camera with no mask sets and the view not
 // approved: until SetMaskSets and SetView are called, every frame fails.
-func NewMasker(camera string, fail FailMode) (*Masker, error) {
+func NewMasker(camera string, fail maskspec.FailMode) (*Masker, error) {
 	switch fail {
-	case FailDrop, FailBlank:
+	case maskspec.FailDrop, maskspec.FailBlank:
 	case "":
-		fail = FailBlank
+		fail = maskspec.FailBlank
 	default:
 		return nil, fmt.Errorf("masking: camera %q: fail mode %q is not drop or blank", camera, fail)
 	}
-	m := &Masker{camera: camera, fail: fail, blank: Black, settle: DefaultSettle, now: time.Now}
-	m.st.Store(&state{gen: 1, sets: map[string]*MaskSet{}})
+	m := &Masker{camera: camera, fail: fail, blank: maskspec.Black, settle: DefaultSettle, now: time.Now}
+	m.st.Store(&state{gen: 1, sets: map[string]*maskspec.MaskSet{}})
 	m.stats.init()
 	return m, nil
 }
@@ -102,11 +94,11 @@ func (m *Masker) Generation() uint64 { return m.st.Load().gen }
 
 // SetMaskSets validates sets (one per view) and, only if all are valid,
 // replaces the current ones. On error the old sets stay in force.
-func (m *Masker) SetMaskSets(sets []MaskSet) (uint64, error) {
-	next := map[string]*MaskSet{}
+func (m *Masker) SetMaskSets(sets []maskspec.MaskSet) (uint64, error) {
+	next := map[string]*maskspec.MaskSet{}
 	for i := range sets {
 		s := sets[i]
-		s.Masks = append([]Mask(nil), s.Masks...)
+		s.Masks = append([]maskspec.Mask(nil), s.Masks...)
 		if s.Camera == "" {
 			s.Camera = m.camera
 		}
@@ -175,7 +167,7 @@ func (m *Masker) Process(f *Frame) (Verdict, Reason) {
 
 func (m *Masker) failFrame(f *Frame, st *state, why Reason) (Verdict, Reason) {
 	m.stats.count(why)
-	if m.fail == FailBlank && len(f.Data) == f.W*f.H*3/2 && f.W > 0 {
+	if m.fail == maskspec.FailBlank && len(f.Data) == f.W*f.H*3/2 && f.W > 0 {
 		y, u, v := f.Planes()
 		fillPlane(y, m.blank.Y)
 		fillPlane(u, m.blank.U)
@@ -212,7 +204,7 @@ type rasterCache struct {
 	err  error
 }
 
-func (c *rasterCache) get(gen uint64, set *MaskSet, w, h int) (*Raster, error) {
+func (c *rasterCache) get(gen uint64, set *maskspec.MaskSet, w, h int) (*Raster, error) {
 	if c.r != nil && c.gen == gen && c.w == w && c.h == h || c.err != nil && c.gen == gen && c.w == w && c.h == h {
 		return c.r, c.err
 	}

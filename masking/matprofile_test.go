@@ -11,6 +11,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"velo/masking"
+	"velo/masking/maskspec"
 	"velo/onvif/camsim"
 )
 
@@ -22,9 +23,9 @@ func TestNoLeakedMats(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for _, be := range []masking.Backend{masking.BackendGStreamer, masking.BackendFFmpeg} {
-		m, _ := masking.NewMasker("mp", masking.FailBlank)
+		m, _ := masking.NewMasker("mp", maskspec.FailBlank)
 		m.SetSettle(0)
-		if _, err := m.SetMaskSets([]masking.MaskSet{{Masks: []masking.Mask{{Name: "all", Style: masking.StyleFull}}}}); err != nil {
+		if _, err := m.SetMaskSets([]maskspec.MaskSet{{Masks: []maskspec.Mask{{Name: "all", Style: maskspec.StyleFull}}}}); err != nil {
 			t.Fatal(err)
 		}
 		m.SetView("", true)

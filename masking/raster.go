@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"velo/masking/maskspec"
 )
 
 // Frame is an I420 image: the Y plane (W×H), then U and V ((W/2)×(H/2)),
@@ -47,7 +48,7 @@ func (s *spanRows) row(y int) []Span { return s.spans[s.start[y]:s.start[y+1]] }
 
 // region is one rasterised mask.
 type region struct {
-	mask   Mask
+	mask   maskspec.Mask
 	luma   spanRows
 	chroma spanRows
 	lbox   image.Rectangle // bounding box of luma spans
@@ -66,18 +67,18 @@ type region struct {
 type Raster struct {
 	W, H    int
 	regions []*region
-	full    *Mask
+	full    *maskspec.Mask
 }
 
 // Rasterize builds the raster of a validated mask set at w×h.
-func Rasterize(set *MaskSet, w, h int) (*Raster, error) {
+func Rasterize(set *maskspec.MaskSet, w, h int) (*Raster, error) {
 	if w <= 0 || h <= 0 || w%2 != 0 || h%2 != 0 || w*h > 4096*4096 {
 		return nil, fmt.Errorf("masking: rasterize camera %q preset %q: bad size %dx%d (even, positive)", set.Camera, set.Preset, w, h)
 	}
 	r := &Raster{W: w, H: h}
 	for i := range set.Masks {
 		m := set.Masks[i]
-		if m.Style == StyleFull {
+		if m.Style == maskspec.StyleFull {
 			mm := m
 			r.full = &mm
 			continue
@@ -90,7 +91,7 @@ func Rasterize(set *MaskSet, w, h int) (*Raster, error) {
 	return r, nil
 }
 
-func rasterPolygon(m Mask, w, h int) *region {
+func rasterPolygon(m maskspec.Mask, w, h int) *region {
 	rg := &region{mask: m}
 	rg.luma.start = make([]int32, h+1)
 	xs := make([]float64, 0, 16)
@@ -221,17 +222,17 @@ func (r *Raster) Apply(f *Frame) error {
 	cw := r.W / 2
 	for _, rg := range r.regions {
 		switch rg.mask.Style {
-		case StyleFill:
+		case maskspec.StyleFill:
 			fillSpans(yp, r.W, &rg.luma, rg.lbox, rg.mask.Color.Y)
 			fillSpans(up, cw, &rg.chroma, rg.cbox, rg.mask.Color.U)
 			fillSpans(vp, cw, &rg.chroma, rg.cbox, rg.mask.Color.V)
-		case StylePixelate:
+		case maskspec.StylePixelate:
 			b := rg.mask.Block
 			cb := max(b/2, 1)
 			rg.pixelate(yp, r.W, &rg.luma, rg.lbox, b)
 			rg.pixelate(up, cw, &rg.chroma, rg.cbox, cb)
 			rg.pixelate(vp, cw, &rg.chroma, rg.cbox, cb)
-		case StyleBlur:
+		case maskspec.StyleBlur:
 			s := rg.mask.Strength
 			cs := max(s/2, 1)
 			rg.blur(yp, r.W, r.H, &rg.luma, rg.lbox, s)

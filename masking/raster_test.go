@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"velo/masking/maskspec"
 
 	"gopkg.in/yaml.v3"
 )
@@ -20,7 +21,7 @@ func randomFrame(w, h int, seed uint64) *Frame {
 }
 
 // insideRef is an independent crossing-number test on the pixel centre.
-func insideRef(poly []Point, w, h, x, y int) bool {
+func insideRef(poly []maskspec.Point, w, h, x, y int) bool {
 	px, py := (float64(x)+0.5)/float64(w), (float64(y)+0.5)/float64(h)
 	in := false
 	n := len(poly)
@@ -36,7 +37,7 @@ func insideRef(poly []Point, w, h, x, y int) bool {
 	return in
 }
 
-var testPolys = map[string][]Point{
+var testPolys = map[string][]maskspec.Point{
 	"triangle":           {{0.1, 0.1}, {0.6, 0.2}, {0.3, 0.7}},
 	"concave L":          {{0.5, 0.3}, {0.95, 0.3}, {0.95, 0.45}, {0.65, 0.45}, {0.65, 0.9}, {0.5, 0.9}},
 	"touches every edge": {{0, 0}, {1, 0}, {1, 0.08}, {0.02, 0.08}, {0.02, 1}, {0, 1}},
@@ -54,9 +55,9 @@ var testSizes = []struct {
 	{"4K 3840x2160", 3840, 2160, 11},
 }
 
-func buildOne(t *testing.T, m Mask, w, h int) *Raster {
+func buildOne(t *testing.T, m maskspec.Mask, w, h int) *Raster {
 	t.Helper()
-	set := &MaskSet{Camera: "cam", Preset: "1", Masks: []Mask{m}}
+	set := &maskspec.MaskSet{Camera: "cam", Preset: "1", Masks: []maskspec.Mask{m}}
 	if err := set.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestRasterMatchesReference(t *testing.T) {
 	for _, sz := range testSizes[:4] {
 		for name, poly := range testPolys {
 			t.Run(sz.name+"/"+name, func(t *testing.T) {
-				r := buildOne(t, Mask{Name: name, Polygon: poly}, sz.w, sz.h)
+				r := buildOne(t, maskspec.Mask{Name: name, Polygon: poly}, sz.w, sz.h)
 				for y := 0; y < sz.h; y++ {
 					for x := 0; x < sz.w; x++ {
 						if got, want := r.Inside(0, x, y), insideRef(poly, sz.w, sz.h, x, y); got != want {
@@ -137,11 +138,11 @@ func TestRasterMatchesReference(t *testing.T) {
 }
 
 func TestStyleFill(t *testing.T) {
-	col := YUV{20, 100, 200}
+	col := maskspec.YUV{20, 100, 200}
 	for _, sz := range testSizes {
 		for name, poly := range testPolys {
 			t.Run(sz.name+"/"+name, func(t *testing.T) {
-				r := buildOne(t, Mask{Name: name, Polygon: poly, Style: StyleFill, Color: col}, sz.w, sz.h)
+				r := buildOne(t, maskspec.Mask{Name: name, Polygon: poly, Style: maskspec.StyleFill, Color: col}, sz.w, sz.h)
 				in := randomFrame(sz.w, sz.h, 1)
 				out := &Frame{W: in.W, H: in.H, Data: append([]byte(nil), in.Data...)}
 				if err := r.Apply(out); err != nil {
@@ -164,7 +165,7 @@ func TestStylePixelate(t *testing.T) {
 	for _, sz := range testSizes {
 		for name, poly := range testPolys {
 			t.Run(sz.name+"/"+name, func(t *testing.T) {
-				r := buildOne(t, Mask{Name: name, Polygon: poly, Style: StylePixelate, Block: block}, sz.w, sz.h)
+				r := buildOne(t, maskspec.Mask{Name: name, Polygon: poly, Style: maskspec.StylePixelate, Block: block}, sz.w, sz.h)
 				in := randomFrame(sz.w, sz.h, 2)
 				out := &Frame{W: in.W, H: in.H, Data: append([]byte(nil), in.Data...)}
 				if err := r.Apply(out); err != nil {
@@ -211,7 +212,7 @@ func TestStyleBlur(t *testing.T) {
 	for _, sz := range testSizes {
 		for name, poly := range testPolys {
 			t.Run(sz.name+"/"+name, func(t *testing.T) {
-				r := buildOne(t, Mask{Name: name, Polygon: poly, Style: StyleBlur, Strength: radius}, sz.w, sz.h)
+				r := buildOne(t, maskspec.Mask{Name: name, Polygon: poly, Style: maskspec.StyleBlur, Strength: radius}, sz.w, sz.h)
 				in := randomFrame(sz.w, sz.h, 3)
 				out := &Frame{W: in.W, H: in.H, Data: append([]byte(nil), in.Data...)}
 				if err := r.Apply(out); err != nil {
@@ -247,7 +248,7 @@ func TestStyleBlur(t *testing.T) {
 }
 
 func TestStyleFull(t *testing.T) {
-	set := &MaskSet{Camera: "c", Preset: "p", Masks: []Mask{{Name: "all", Style: StyleFull}}}
+	set := &maskspec.MaskSet{Camera: "c", Preset: "p", Masks: []maskspec.Mask{{Name: "all", Style: maskspec.StyleFull}}}
 	if err := set.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +262,7 @@ func TestStyleFull(t *testing.T) {
 	}
 	y, u, v := f.Planes()
 	for i, p := range [][]byte{y, u, v} {
-		want := []byte{Black.Y, Black.U, Black.V}[i]
+		want := []byte{maskspec.Black.Y, maskspec.Black.U, maskspec.Black.V}[i]
 		for j, b := range p {
 			if b != want {
 				t.Fatalf("plane %d byte %d = %d", i, j, b)
@@ -271,7 +272,7 @@ func TestStyleFull(t *testing.T) {
 }
 
 func TestApplyRejectsWrongSize(t *testing.T) {
-	r := buildOne(t, Mask{Name: "m", Polygon: testPolys["triangle"]}, 640, 360)
+	r := buildOne(t, maskspec.Mask{Name: "m", Polygon: testPolys["triangle"]}, 640, 360)
 	if err := r.Apply(NewFrame(642, 360)); err == nil {
 		t.Fatal("frame of another size masked")
 	}
@@ -280,23 +281,23 @@ func TestApplyRejectsWrongSize(t *testing.T) {
 func TestValidate(t *testing.T) {
 	cases := []struct {
 		name string
-		mask Mask
+		mask maskspec.Mask
 		want string
 	}{
-		{"two points", Mask{Name: "m", Polygon: []Point{{0, 0}, {1, 1}}}, "need at least 3"},
-		{"out of range", Mask{Name: "m", Polygon: []Point{{0, 0}, {1.2, 0}, {0, 1}}}, "outside [0,1]"},
-		{"negative", Mask{Name: "m", Polygon: []Point{{0, -0.1}, {1, 0}, {0, 1}}}, "outside [0,1]"},
-		{"bow tie", Mask{Name: "m", Polygon: []Point{{0.1, 0.1}, {0.9, 0.9}, {0.9, 0.1}, {0.1, 0.9}}}, "self-intersecting"},
-		{"folds back", Mask{Name: "m", Polygon: []Point{{0.1, 0.1}, {0.5, 0.1}, {0.3, 0.1}, {0.3, 0.5}}}, "self-intersecting"},
-		{"collinear", Mask{Name: "m", Polygon: []Point{{0.1, 0.1}, {0.2, 0.2}, {0.3, 0.3}}}, ""},
-		{"bad style", Mask{Name: "m", Style: "smudge", Polygon: testPolys["triangle"]}, "style \"smudge\""},
-		{"bad block", Mask{Name: "m", Style: StylePixelate, Block: 1, Polygon: testPolys["triangle"]}, "block 1"},
-		{"bad strength", Mask{Name: "m", Style: StyleBlur, Strength: 999, Polygon: testPolys["triangle"]}, "strength 999"},
-		{"ok concave", Mask{Name: "m", Polygon: testPolys["concave L"]}, "ok"},
+		{"two points", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{0, 0}, {1, 1}}}, "need at least 3"},
+		{"out of range", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{0, 0}, {1.2, 0}, {0, 1}}}, "outside [0,1]"},
+		{"negative", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{0, -0.1}, {1, 0}, {0, 1}}}, "outside [0,1]"},
+		{"bow tie", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{0.1, 0.1}, {0.9, 0.9}, {0.9, 0.1}, {0.1, 0.9}}}, "self-intersecting"},
+		{"folds back", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{0.1, 0.1}, {0.5, 0.1}, {0.3, 0.1}, {0.3, 0.5}}}, "self-intersecting"},
+		{"collinear", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{0.1, 0.1}, {0.2, 0.2}, {0.3, 0.3}}}, ""},
+		{"bad style", maskspec.Mask{Name: "m", Style: "smudge", Polygon: testPolys["triangle"]}, "style \"smudge\""},
+		{"bad block", maskspec.Mask{Name: "m", Style: maskspec.StylePixelate, Block: 1, Polygon: testPolys["triangle"]}, "block 1"},
+		{"bad strength", maskspec.Mask{Name: "m", Style: maskspec.StyleBlur, Strength: 999, Polygon: testPolys["triangle"]}, "strength 999"},
+		{"ok concave", maskspec.Mask{Name: "m", Polygon: testPolys["concave L"]}, "ok"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			set := &MaskSet{Camera: "gate-cam", Preset: "p7", Masks: []Mask{tc.mask}}
+			set := &maskspec.MaskSet{Camera: "gate-cam", Preset: "p7", Masks: []maskspec.Mask{tc.mask}}
 			err := set.Validate()
 			if tc.want == "ok" {
 				if err != nil {
@@ -304,7 +305,7 @@ func TestValidate(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !errors.Is(err, ErrInvalidMask) {
+			if err == nil || !errors.Is(err, maskspec.ErrInvalidMask) {
 				t.Fatalf("err = %v", err)
 			}
 			for _, s := range []string{`camera "gate-cam"`, `preset "p7"`, `mask "m"`, tc.want} {
@@ -317,11 +318,11 @@ func TestValidate(t *testing.T) {
 }
 
 func TestMaskColourFromYAML(t *testing.T) {
-	var m Mask
+	var m maskspec.Mask
 	if err := yaml.Unmarshal([]byte("name: x\ncolor: \"#FFFFFF\"\npolygon: [{x: 0, y: 0}, {x: 1, y: 0}, {x: 0, y: 1}]\n"), &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Color != (YUV{235, 128, 128}) {
+	if m.Color != (maskspec.YUV{235, 128, 128}) {
 		t.Errorf("white = %+v", m.Color)
 	}
 	if err := yaml.Unmarshal([]byte("color: \"#12\"\n"), &m); err == nil || !strings.Contains(err.Error(), "#RRGGBB") {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"time"
+	"velo/masking/maskspec"
 
 	"gocv.io/x/gocv"
 )
@@ -40,14 +41,14 @@ func (r *SelfTestReport) add(name string, ok bool, format string, a ...any) {
 
 // SelfTestSets is the built-in mask set of the self-test: one mask of each
 // partial style, far enough apart that each can be checked exactly.
-func SelfTestSets() []MaskSet {
-	return []MaskSet{{Camera: "selftest", Preset: "", Masks: []Mask{
-		{Name: "badge reader", Style: StyleFill, Color: RGBToYUV(0xFF, 0x80, 0x00),
-			Polygon: []Point{{0.05, 0.10}, {0.30, 0.08}, {0.33, 0.40}, {0.15, 0.50}, {0.04, 0.35}}},
-		{Name: "time clock", Style: StylePixelate, Block: 16,
-			Polygon: []Point{{0.40, 0.10}, {0.60, 0.10}, {0.62, 0.45}, {0.38, 0.42}}},
-		{Name: "street", Style: StyleBlur, Strength: 12,
-			Polygon: []Point{{0.70, 0.55}, {0.95, 0.55}, {0.95, 0.95}, {0.70, 0.90}}},
+func SelfTestSets() []maskspec.MaskSet {
+	return []maskspec.MaskSet{{Camera: "selftest", Preset: "", Masks: []maskspec.Mask{
+		{Name: "badge reader", Style: maskspec.StyleFill, Color: maskspec.RGBToYUV(0xFF, 0x80, 0x00),
+			Polygon: []maskspec.Point{{0.05, 0.10}, {0.30, 0.08}, {0.33, 0.40}, {0.15, 0.50}, {0.04, 0.35}}},
+		{Name: "time clock", Style: maskspec.StylePixelate, Block: 16,
+			Polygon: []maskspec.Point{{0.40, 0.10}, {0.60, 0.10}, {0.62, 0.45}, {0.38, 0.42}}},
+		{Name: "street", Style: maskspec.StyleBlur, Strength: 12,
+			Polygon: []maskspec.Point{{0.70, 0.55}, {0.95, 0.55}, {0.95, 0.95}, {0.70, 0.90}}},
 	}}}
 }
 
@@ -62,7 +63,7 @@ var selftestCorrupt func(f *Frame)
 // masker fails closed. It needs no camera: it proves, on the machine it
 // runs on (an arm64 gateway, or qemu), that the masking code and the OpenCV
 // it links do what they should.
-func SelfTest(w, h int, siteSets []MaskSet) *SelfTestReport {
+func SelfTest(w, h int, siteSets []maskspec.MaskSet) *SelfTestReport {
 	t0 := time.Now()
 	rep := &SelfTestReport{Arch: runtime.GOARCH, OpenCV: gocv.OpenCVVersion(), Width: w, Height: h}
 	rep.add("opencv-linked", rep.OpenCV != "", "OpenCV %q, gocv %s", rep.OpenCV, gocv.Version())
@@ -113,15 +114,15 @@ func cloneFrame(f *Frame) *Frame {
 	return &g
 }
 
-func selfTestSet(rep *SelfTestReport, set MaskSet, orig *Frame, exact bool) {
+func selfTestSet(rep *SelfTestReport, set maskspec.MaskSet, orig *Frame, exact bool) {
 	tag := set.Camera + "/" + set.Preset
 	if set.Preset == "" {
 		tag = set.Camera
 	}
-	m, err := NewMasker(set.Camera, FailDrop)
+	m, err := NewMasker(set.Camera, maskspec.FailDrop)
 	if err == nil {
 		m.SetSettle(0)
-		_, err = m.SetMaskSets([]MaskSet{set})
+		_, err = m.SetMaskSets([]maskspec.MaskSet{set})
 	}
 	if err != nil {
 		rep.add(tag+": mask-set-valid", false, "%v", err)
@@ -139,7 +140,7 @@ func selfTestSet(rep *SelfTestReport, set MaskSet, orig *Frame, exact bool) {
 		selftestCorrupt(f)
 	}
 	vs := set
-	vs.Masks = append([]Mask(nil), set.Masks...)
+	vs.Masks = append([]maskspec.Mask(nil), set.Masks...)
 	err = vs.Validate()
 	var ras *Raster
 	if err == nil {
@@ -157,7 +158,7 @@ func selfTestSet(rep *SelfTestReport, set MaskSet, orig *Frame, exact bool) {
 	checkOpenCV(rep, tag, ras, f)
 }
 
-func checkFull(rep *SelfTestReport, tag string, mk *Mask, f *Frame) {
+func checkFull(rep *SelfTestReport, tag string, mk *maskspec.Mask, f *Frame) {
 	y, u, v := f.Planes()
 	bad := countNot(y, mk.Color.Y) + countNot(u, mk.Color.U) + countNot(v, mk.Color.V)
 	rep.add(tag+": full "+mk.Name, bad == 0, "%d of %d samples differ from the fill colour", bad, len(f.Data))
@@ -239,7 +240,7 @@ func checkRegions(rep *SelfTestReport, tag string, ras *Raster, orig, f *Frame, 
 			continue
 		}
 		switch mk.Style {
-		case StyleFill:
+		case maskspec.StyleFill:
 			want := []byte{mk.Color.Y, mk.Color.U, mk.Color.V}
 			bad := 0
 			for pi, p := range planes {
@@ -250,7 +251,7 @@ func checkRegions(rep *SelfTestReport, tag string, ras *Raster, orig, f *Frame, 
 				}
 			}
 			rep.add(name, bad == 0, "%d of %d covered samples differ from the fill colour", bad, count)
-		case StylePixelate:
+		case maskspec.StylePixelate:
 			bad := 0
 			for pi, p := range planes {
 				b := mk.Block
@@ -264,7 +265,7 @@ func checkRegions(rep *SelfTestReport, tag string, ras *Raster, orig, f *Frame, 
 				what = "equal to their block's mean"
 			}
 			rep.add(name, bad == 0 && same*20 < count, "%d of %d covered samples not %s; %d unchanged", bad, count, what, same)
-		case StyleBlur:
+		case maskspec.StyleBlur:
 			p := planes[0]
 			var go_, gm float64
 			var pairs int
@@ -421,7 +422,7 @@ func checkOpenCV(rep *SelfTestReport, tag string, ras *Raster, f *Frame) {
 // do not count) in a decoded BGR image is the fill colour within tol.
 func checkFillColour(rep *SelfTestReport, tag string, ras *Raster, f *Frame, bgr []byte, tol float64) {
 	for i, rg := range ras.regions {
-		if rg.mask.Style != StyleFill {
+		if rg.mask.Style != maskspec.StyleFill {
 			continue
 		}
 		var s [3]float64
@@ -449,7 +450,7 @@ func checkFillColour(rep *SelfTestReport, tag string, ras *Raster, f *Frame, bgr
 }
 
 // yuvToRGB is BT.601 limited range, as OpenCV's I420 conversion.
-func yuvToRGB(c YUV) (r, g, b float64) {
+func yuvToRGB(c maskspec.YUV) (r, g, b float64) {
 	y, u, v := 1.164*(float64(c.Y)-16), float64(c.U)-128, float64(c.V)-128
 	cl := func(x float64) float64 { return math.Max(0, math.Min(255, x)) }
 	return cl(y + 1.596*v), cl(y - 0.391*u - 0.813*v), cl(y + 2.018*u)
@@ -459,7 +460,7 @@ func yuvToRGB(c YUV) (r, g, b float64) {
 // masked.
 func selfTestFailClosed(rep *SelfTestReport, orig *Frame) {
 	sets := SelfTestSets()
-	m, err := NewMasker("selftest", FailDrop)
+	m, err := NewMasker("selftest", maskspec.FailDrop)
 	if err != nil {
 		rep.add("fail-closed", false, "%v", err)
 		return
@@ -501,9 +502,9 @@ func selfTestFailClosed(rep *SelfTestReport, orig *Frame) {
 	m.SetSettle(0)
 	// An invalid mask set is refused and the old one stays in force.
 	gen := m.Generation()
-	bad := []MaskSet{{Preset: "", Masks: []Mask{{Name: "broken", Polygon: []Point{{0.1, 0.1}, {2, 0.1}}}}}}
+	bad := []maskspec.MaskSet{{Preset: "", Masks: []maskspec.Mask{{Name: "broken", Polygon: []maskspec.Point{{0.1, 0.1}, {2, 0.1}}}}}}
 	_, err = m.SetMaskSets(bad)
-	rep.add("fail-closed: invalid mask set refused", errors.Is(err, ErrInvalidMask) && m.Generation() == gen, "%v", err)
+	rep.add("fail-closed: invalid mask set refused", errors.Is(err, maskspec.ErrInvalidMask) && m.Generation() == gen, "%v", err)
 	// A frame masked under an older generation is not admitted.
 	m.SetView("", false)
 	m.SetView("", true)
@@ -513,11 +514,11 @@ func selfTestFailClosed(rep *SelfTestReport, orig *Frame) {
 	_, _ = m.SetMaskSets(sets)
 	rep.add("fail-closed: stale generation refused", v == Masked && !m.Admit(f), "masked under generation %d, now %d", f.Generation, m.Generation())
 	// Blank mode: the whole frame is the blank colour.
-	mb, _ := NewMasker("selftest", FailBlank)
+	mb, _ := NewMasker("selftest", maskspec.FailBlank)
 	f = cloneFrame(orig)
 	f.Captured = time.Now()
 	v, _ = mb.Process(f)
 	y, u, vv := f.Planes()
-	left := countNot(y, Black.Y) + countNot(u, Black.U) + countNot(vv, Black.V)
+	left := countNot(y, maskspec.Black.Y) + countNot(u, maskspec.Black.U) + countNot(vv, maskspec.Black.V)
 	rep.add("fail-closed: blank mode", v == Blanked && left == 0, "verdict %d, %d samples not blank", v, left)
 }

@@ -24,6 +24,7 @@ import (
 	"velo/agent"
 	"velo/agent/audit"
 	"velo/masking"
+	"velo/masking/maskspec"
 	"velo/onvif"
 )
 
@@ -270,7 +271,7 @@ func hours(d time.Duration) string {
 	}
 }
 
-func masks(ms []masking.Mask) []Mask {
+func masks(ms []maskspec.Mask) []Mask {
 	var out []Mask
 	for _, m := range ms {
 		var pts []string
@@ -287,7 +288,7 @@ func masks(ms []masking.Mask) []Mask {
 }
 
 // area is the polygon's area (shoelace), clipped to at most the frame.
-func area(p []masking.Point) float64 {
+func area(p []maskspec.Point) float64 {
 	s := 0.0
 	for i := range p {
 		j := (i + 1) % len(p)

@@ -19,6 +19,7 @@ import (
 	"velo/agent/audit"
 	"velo/agent/dossier"
 	"velo/masking"
+	"velo/masking/maskspec"
 	"velo/onvif"
 )
 
@@ -265,7 +266,7 @@ func (s *snapshotter) views(ctx context.Context, cam *agent.CameraConfig) (map[s
 	if err != nil {
 		return failAll(err)
 	}
-	m, err := masking.NewMasker(cam.ID, masking.FailDrop)
+	m, err := masking.NewMasker(cam.ID, maskspec.FailDrop)
 	if err != nil {
 		return failAll(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"velo/agent"
 	"velo/agent/audit"
 	"velo/masking"
+	"velo/masking/maskspec"
 )
 
 func cmdMask(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -40,7 +41,7 @@ func cmdMask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *out == "" {
 		return usageError{"mask preview: --out is required"}
 	}
-	var mf masking.MaskFile
+	var mf maskspec.MaskFile
 	var cc masking.CaptureConfig
 	var err error
 	var al *audit.Log
@@ -75,10 +76,10 @@ func cmdMask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		mf = masking.MaskFile{Camera: cam.ID, Sets: cam.MaskSets()}
+		mf = maskspec.MaskFile{Camera: cam.ID, Sets: cam.MaskSets()}
 		cc = cam.Capture(uri)
 	case *stream != "" && *maskPath != "":
-		if mf, err = masking.LoadMaskFile(*maskPath); err != nil {
+		if mf, err = maskspec.LoadMaskFile(*maskPath); err != nil {
 			return err
 		}
 		cc = masking.CaptureConfig{URL: *stream, Username: *user}
@@ -98,7 +99,7 @@ func cmdMask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	m, err := masking.NewMasker(mf.Camera, masking.FailDrop)
+	m, err := masking.NewMasker(mf.Camera, maskspec.FailDrop)
 	if err != nil {
 		return err
 	}
@@ -151,7 +152,7 @@ func cmdMaskSelftest(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	var site []masking.MaskSet
+	var site []maskspec.MaskSet
 	if *cfgPath != "" {
 		cfg, err := agent.Load(*cfgPath)
 		if err != nil {

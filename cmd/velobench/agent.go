@@ -16,6 +16,7 @@ import (
 
 	"velo/agent"
 	"velo/masking"
+	"velo/masking/maskspec"
 )
 
 // blankLatency: frames that come out masked-as-approved after the moment
@@ -23,9 +24,9 @@ import (
 // reports drift). A producer pushes frames through the masker as the
 // pipeline does while another goroutine flips the view; trials × frames.
 func blankLatency(trials int) (leaked, total int) {
-	m, _ := masking.NewMasker("bench", masking.FailBlank)
+	m, _ := masking.NewMasker("bench", maskspec.FailBlank)
 	m.SetSettle(0)
-	_, _ = m.SetMaskSets([]masking.MaskSet{{Preset: "1"}})
+	_, _ = m.SetMaskSets([]maskspec.MaskSet{{Preset: "1"}})
 	for i := 0; i < trials; i++ {
 		m.SetView("1", true)
 		var flipped atomic.Bool

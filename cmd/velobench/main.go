@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"velo/masking"
+	"velo/masking/maskspec"
 )
 
 const (
@@ -98,12 +99,12 @@ func run(dir string, nframes, runs int) error {
 	})
 	fmt.Printf("floor: memcpy of one BGR frame %.3f ms\n", floor*1e3)
 
-	styles := []masking.Style{masking.StyleFill, masking.StylePixelate, masking.StyleBlur}
-	floorGoal := map[masking.Style][2]float64{masking.StyleFill: {0.1, 0.4}, masking.StylePixelate: {1.0, 3.0}, masking.StyleBlur: {1.5, 5.0}}
+	styles := []maskspec.Style{maskspec.StyleFill, maskspec.StylePixelate, maskspec.StyleBlur}
+	floorGoal := map[maskspec.Style][2]float64{maskspec.StyleFill: {0.1, 0.4}, maskspec.StylePixelate: {1.0, 3.0}, maskspec.StyleBlur: {1.5, 5.0}}
 	maskCPU := map[string]float64{}
 	for _, st := range styles {
 		for ci, cover := range []float64{0.10, 0.40} {
-			set := masking.MaskSet{Camera: "bench", Masks: []masking.Mask{{Name: "octagon", Polygon: octagon(cover), Style: st, Block: 16, Strength: 15}}}
+			set := maskspec.MaskSet{Camera: "bench", Masks: []maskspec.Mask{{Name: "octagon", Polygon: octagon(cover), Style: st, Block: 16, Strength: 15}}}
 			if err := set.Validate(); err != nil {
 				return err
 			}
@@ -152,9 +153,9 @@ func run(dir string, nframes, runs int) error {
 	var oursAll, ffAll []float64
 	for _, c := range []struct {
 		name  string
-		style masking.Style
+		style maskspec.Style
 		cover float64
-	}{{"none", "", 0}, {"fill40", masking.StyleFill, 0.4}, {"pixelate40", masking.StylePixelate, 0.4}, {"blur40", masking.StyleBlur, 0.4}} {
+	}{{"none", "", 0}, {"fill40", maskspec.StyleFill, 0.4}, {"pixelate40", maskspec.StylePixelate, 0.4}, {"blur40", maskspec.StyleBlur, 0.4}} {
 		ours := median(3, func() float64 { v, _ := pipelineCPU(clip, c.style, c.cover); return v })
 		filter := ""
 		if c.style != "" {
@@ -205,13 +206,13 @@ func agentFigures(dir string) error {
 
 // octagon returns a regular-ish octagon centred in the frame covering
 // about cover of the image area.
-func octagon(cover float64) []masking.Point {
+func octagon(cover float64) []maskspec.Point {
 	// Area of a regular octagon with circumradius r (in pixels): 2√2 r².
 	r := math.Sqrt(cover * W * H / (2 * math.Sqrt2))
-	var pts []masking.Point
+	var pts []maskspec.Point
 	for i := 0; i < 8; i++ {
 		a := math.Pi/8 + float64(i)*math.Pi/4
-		pts = append(pts, masking.Point{X: (W/2 + r*math.Cos(a)) / W, Y: (H/2 + r*math.Sin(a)) / H})
+		pts = append(pts, maskspec.Point{X: (W/2 + r*math.Cos(a)) / W, Y: (H/2 + r*math.Sin(a)) / H})
 	}
 	return pts
 }
@@ -229,12 +230,12 @@ func octBox(cover float64) (x, y, w, h int) {
 
 // ffmpegFilter is the closest ffmpeg equivalent: drawbox fill over the
 // octagon's box; crop + pixelize/boxblur + overlay for the others.
-func ffmpegFilter(st masking.Style, cover float64) string {
+func ffmpegFilter(st maskspec.Style, cover float64) string {
 	x, y, w, h := octBox(cover)
 	switch st {
-	case masking.StylePixelate:
+	case maskspec.StylePixelate:
 		return fmt.Sprintf("split[a][b];[b]crop=%d:%d:%d:%d,pixelize=w=16:h=16[p];[a][p]overlay=%d:%d", w, h, x, y, x, y)
-	case masking.StyleBlur:
+	case maskspec.StyleBlur:
 		return fmt.Sprintf("split[a][b];[b]crop=%d:%d:%d:%d,boxblur=15:1[p];[a][p]overlay=%d:%d", w, h, x, y, x, y)
 	}
 	return fmt.Sprintf("drawbox=x=%d:y=%d:w=%d:h=%d:color=black:t=fill", x, y, w, h)
@@ -284,17 +285,17 @@ func tail(b []byte) []byte {
 // pipelineCPU runs Velo's pipeline on the clip: GStreamer decode to I420 →
 // mask → GStreamer x264 (same settings as ffmpeg's run), returns process CPU
 // seconds per frame.
-func pipelineCPU(clip string, st masking.Style, cover float64) (float64, error) {
-	m, err := masking.NewMasker("bench", masking.FailDrop)
+func pipelineCPU(clip string, st maskspec.Style, cover float64) (float64, error) {
+	m, err := masking.NewMasker("bench", maskspec.FailDrop)
 	if err != nil {
 		return 0, err
 	}
 	m.SetSettle(0)
-	var masks []masking.Mask
+	var masks []maskspec.Mask
 	if st != "" {
-		masks = []masking.Mask{{Name: "octagon", Polygon: octagon(cover), Style: st, Block: 16, Strength: 15}}
+		masks = []maskspec.Mask{{Name: "octagon", Polygon: octagon(cover), Style: st, Block: 16, Strength: 15}}
 	}
-	if _, err := m.SetMaskSets([]masking.MaskSet{{Masks: masks}}); err != nil {
+	if _, err := m.SetMaskSets([]maskspec.MaskSet{{Masks: masks}}); err != nil {
 		return 0, err
 	}
 	m.SetView("", true)

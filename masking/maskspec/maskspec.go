@@ -1,4 +1,4 @@
-package masking
+package maskspec
 
 import (
 	"errors"
@@ -216,3 +216,12 @@ func collinearOverlap(a1, a2, b1, b2 Point) bool {
 	dot := (oa.X-shared.X)*(ob.X-shared.X) + (oa.Y-shared.Y)*(ob.Y-shared.Y)
 	return dot > 0
 }
+
+// FailMode says what happens to a frame that cannot be masked.
+type FailMode string
+
+// Fail modes. Either way the raw frame is never passed on.
+const (
+	FailDrop  FailMode = "drop"  // the frame is discarded
+	FailBlank FailMode = "blank" // the frame is replaced by a blank frame
+)
