@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 	"velo/agent/audit"
+	"velo/agent/commands"
+	"velo/agent/config"
+	"velo/agent/event"
+	"velo/internal/testkit"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/rs/zerolog"
@@ -19,12 +23,12 @@ import (
 
 // signedCommand builds a command payload signed with secret.
 func signedCommand(secret, site, gateway, verb, operator, id string, args any, issued, expires time.Time) []byte {
-	c := Command{RequestID: id, Operator: operator, Gateway: gateway,
+	c := commands.Command{RequestID: id, Operator: operator, Gateway: gateway,
 		IssuedAt: issued.UTC().Format(time.RFC3339Nano), ExpiresAt: expires.UTC().Format(time.RFC3339Nano)}
 	if args != nil {
 		c.Args, _ = json.Marshal(args)
 	}
-	SignCommand(secret, site, verb, &c)
+	commands.Sign(secret, site, verb, &c)
 	b, _ := json.Marshal(c)
 	return b
 }
@@ -67,7 +71,7 @@ cameras:
 // MQTT payload.
 func TestAgentOverMosquitto(t *testing.T) {
 	secrets := map[string]string{"broker.pw": "broker-secret-1", "ops.pw": "ops-secret-2", "maint.pw": "maint-secret-3", "admin.pw": "admin-secret-4", "cam.pw": "cam-secret-5"}
-	b := startMosquitto(t, mosqOpts{Users: map[string]string{"gw": secrets["broker.pw"], "central": "central-pw"},
+	b := testkit.StartMosquitto(t, testkit.MosquittoOptions{Users: map[string]string{"gw": secrets["broker.pw"], "central": "central-pw"},
 		ACL: "pattern readwrite velo/+/%u/#\nuser central\ntopic readwrite velo/#\n"})
 	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "p", Address: "127.0.96.1", Username: "velo", Password: secrets["cam.pw"], Serial: "SER-P", Scene: "ptz",
 		FPS: 10, Width: 320, Height: 180, PTZ: &camsim.PTZConfig{PanTiltSpeed: 2, ZoomSpeed: 2, Presets: []camsim.PresetConfig{
@@ -81,16 +85,15 @@ func TestAgentOverMosquitto(t *testing.T) {
 	for n, s := range secrets {
 		write(n, s+"\n")
 	}
-	cfgText := fmt.Sprintf(agentMQTTConfig, b.url(false), freePort(t), sim.Camera("p").XAddr(), "200ms")
+	cfgText := fmt.Sprintf(agentMQTTConfig, b.URL(false), testkit.FreePort(t), sim.Camera("p").XAddr(), "200ms")
 	write("site.yaml", cfgText)
-	cfg, err := Load(filepath.Join(dir, "site.yaml"))
+	cfg, err := config.Load(filepath.Join(dir, "site.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	col := newCollector(t, collectorOpts{URL: b.url(false), Username: "central", Password: "central-pw"}, "velo/#")
+	col := testkit.NewCollector(t, testkit.CollectorOptions{URL: b.URL(false), Username: "central", Password: "central-pw"}, "velo/#")
 	var logs strings.Builder
-	a := New(cfg, zerolog.New(&syncWriter{b: &logs}))
-	a.Version = "test"
+	a := New(cfg, zerolog.New(&syncWriter{b: &logs}), Options{Version: "test"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -100,31 +103,31 @@ func TestAgentOverMosquitto(t *testing.T) {
 	}()
 
 	root := "velo/t/gw/"
-	online := col.wait(t, 20*time.Second, "retained online status", func(m recvMsg) bool {
-		return m.Topic == root+"status" && field(m, "state") == "online"
+	online := col.Wait(t, 20*time.Second, "retained online status", func(m testkit.Message) bool {
+		return m.Topic == root+"status" && testkit.Field(m, "state") == "online"
 	})
-	col.wait(t, 40*time.Second, "camera state streaming", func(m recvMsg) bool {
-		return m.Topic == root+"cameras/p/state" && field(m, "status") == "streaming" && field(m, "preset") == "1"
+	col.Wait(t, 40*time.Second, "camera state streaming", func(m testkit.Message) bool {
+		return m.Topic == root+"cameras/p/state" && testkit.Field(m, "status") == "streaming" && testkit.Field(m, "preset") == "1"
 	})
-	col.wait(t, 10*time.Second, "limits_set event", func(m recvMsg) bool {
-		return m.Topic == root+"events" && field(m, "kind") == "limits_set"
+	col.Wait(t, 10*time.Second, "limits_set event", func(m testkit.Message) bool {
+		return m.Topic == root+"events" && testkit.Field(m, "kind") == "limits_set"
 	})
 	// A late subscriber gets the retained status and state at once.
-	late := newCollector(t, collectorOpts{URL: b.url(false), Username: "central", Password: "central-pw"}, root+"#")
-	late.wait(t, 5*time.Second, "retained status", func(m recvMsg) bool { return m.Topic == root+"status" && m.Retained && m.Seq >= online.Seq })
-	late.wait(t, 5*time.Second, "retained state", func(m recvMsg) bool { return m.Topic == root+"cameras/p/state" && m.Retained })
+	late := testkit.NewCollector(t, testkit.CollectorOptions{URL: b.URL(false), Username: "central", Password: "central-pw"}, root+"#")
+	late.Wait(t, 5*time.Second, "retained status", func(m testkit.Message) bool { return m.Topic == root+"status" && m.Retained && m.Seq >= online.Seq })
+	late.Wait(t, 5*time.Second, "retained state", func(m testkit.Message) bool { return m.Topic == root+"cameras/p/state" && m.Retained })
 
 	pub := func(verb string, payload []byte) {
 		t.Helper()
-		tok := col.cl.Publish(root+"cmd/"+verb, 1, false, payload)
+		tok := col.Client().Publish(root+"cmd/"+verb, 1, false, payload)
 		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 			t.Fatalf("publish command: %v", tok.Error())
 		}
 	}
-	reply := func(id string) recvMsg {
+	reply := func(id string) testkit.Message {
 		t.Helper()
-		return col.wait(t, 60*time.Second, "reply to "+id, func(m recvMsg) bool {
-			return strings.HasSuffix(m.Topic, "/reply") && field(m, "request_id") == id
+		return col.Wait(t, 60*time.Second, "reply to "+id, func(m testkit.Message) bool {
+			return strings.HasSuffix(m.Topic, "/reply") && testkit.Field(m, "request_id") == id
 		})
 	}
 	now := time.Now()
@@ -152,20 +155,20 @@ func TestAgentOverMosquitto(t *testing.T) {
 	}
 	for _, tc := range cases {
 		pub(tc.verb, tc.payload)
-		var r recvMsg
+		var r testkit.Message
 		if tc.status == "duplicate" {
-			r = col.wait(t, 30*time.Second, "duplicate reply", func(m recvMsg) bool {
-				return strings.HasSuffix(m.Topic, "/reply") && field(m, "request_id") == tc.id && field(m, "status") == "duplicate"
+			r = col.Wait(t, 30*time.Second, "duplicate reply", func(m testkit.Message) bool {
+				return strings.HasSuffix(m.Topic, "/reply") && testkit.Field(m, "request_id") == tc.id && testkit.Field(m, "status") == "duplicate"
 			})
 		} else {
 			r = reply(tc.id)
 		}
-		if field(r, "status") != tc.status || !strings.Contains(field(r, "reason"), tc.reason) {
+		if testkit.Field(r, "status") != tc.status || !strings.Contains(testkit.Field(r, "reason"), tc.reason) {
 			t.Errorf("%s: reply %s", tc.name, r.Payload)
 		}
 	}
-	col.wait(t, 10*time.Second, "state on preset 2", func(m recvMsg) bool {
-		return m.Topic == root+"cameras/p/state" && field(m, "preset") == "2" && field(m, "status") == "streaming"
+	col.Wait(t, 10*time.Second, "state on preset 2", func(m testkit.Message) bool {
+		return m.Topic == root+"cameras/p/state" && testkit.Field(m, "preset") == "2" && testkit.Field(m, "status") == "streaming"
 	})
 	if pos, _ := a.State("p"); pos.Position == nil || pos.Position.Zoom < 0.45 {
 		t.Errorf("camera not at preset 2: %+v", pos.Position)
@@ -174,12 +177,12 @@ func TestAgentOverMosquitto(t *testing.T) {
 	dup := cmd("maint", "r10", "preset/apply", apply("1"))
 	pub("preset/apply", dup)
 	pub("preset/apply", dup)
-	col.wait(t, 60*time.Second, "second delivery answered", func(m recvMsg) bool {
-		return strings.HasSuffix(m.Topic, "/reply") && field(m, "request_id") == "r10" && field(m, "status") == "duplicate"
+	col.Wait(t, 60*time.Second, "second delivery answered", func(m testkit.Message) bool {
+		return strings.HasSuffix(m.Topic, "/reply") && testkit.Field(m, "request_id") == "r10" && testkit.Field(m, "status") == "duplicate"
 	})
 	executed := map[string]int{}
 	for _, ev := range a.Events() {
-		if ev.Kind == EventCommandExecuted {
+		if ev.Kind == event.CommandExecuted {
 			executed[ev.RequestID]++
 		}
 	}
@@ -191,33 +194,33 @@ func TestAgentOverMosquitto(t *testing.T) {
 	// good change restarts only what changed.
 	write("site.yaml", strings.Replace(cfgText, "purpose: entrance", "purpose: [", 1))
 	pub("config/reload", cmd("admin", "r11", "config/reload", nil))
-	if r := reply("r11"); field(r, "status") != "failed" || !strings.Contains(field(r, "reason"), "site.yaml") {
+	if r := reply("r11"); testkit.Field(r, "status") != "failed" || !strings.Contains(testkit.Field(r, "reason"), "site.yaml") {
 		t.Errorf("bad reload reply %s", r.Payload)
 	}
-	col.wait(t, 10*time.Second, "config_rejected event", func(m recvMsg) bool { return field(m, "kind") == "config_rejected" })
+	col.Wait(t, 10*time.Second, "config_rejected event", func(m testkit.Message) bool { return testkit.Field(m, "kind") == "config_rejected" })
 	if s, _ := a.State("p"); s.Status != "streaming" {
 		t.Errorf("camera after a rejected reload: %+v", s)
 	}
-	write("site.yaml", fmt.Sprintf(agentMQTTConfig, b.url(false), 0, sim.Camera("p").XAddr(), "300ms"))
+	write("site.yaml", fmt.Sprintf(agentMQTTConfig, b.URL(false), 0, sim.Camera("p").XAddr(), "300ms"))
 	// outputs changed too (port 0): needs a restart, refused.
 	pub("config/reload", cmd("admin", "r12", "config/reload", nil))
-	if r := reply("r12"); field(r, "status") != "failed" || !strings.Contains(field(r, "reason"), "outputs changed") {
+	if r := reply("r12"); testkit.Field(r, "status") != "failed" || !strings.Contains(testkit.Field(r, "reason"), "outputs changed") {
 		t.Errorf("restart-needing reload reply %s", r.Payload)
 	}
 	write("site.yaml", strings.Replace(cfgText, "interval: 200ms", "interval: 300ms", 1))
 	pub("config/reload", cmd("admin", "r13", "config/reload", nil))
 	r13 := reply("r13")
-	if field(r13, "status") != "ok" || !strings.Contains(field(r13, "result"), `"restarted":["p"]`) {
+	if testkit.Field(r13, "status") != "ok" || !strings.Contains(testkit.Field(r13, "result"), `"restarted":["p"]`) {
 		t.Errorf("good reload reply %s", r13.Payload)
 	}
 	if got := a.Config().Camera("p").PTZLock.Interval; time.Duration(got) != 300*time.Millisecond {
 		t.Errorf("interval after reload %v", time.Duration(got))
 	}
-	applied := col.wait(t, 10*time.Second, "config_applied event", func(m recvMsg) bool { return field(m, "kind") == "config_applied" })
+	applied := col.Wait(t, 10*time.Second, "config_applied event", func(m testkit.Message) bool { return testkit.Field(m, "kind") == "config_applied" })
 	// Wait for the limits too: a move racing SetConfiguration is clamped
 	// by the new limits (as cameras do), which would hide the tamper.
-	col.wait(t, 40*time.Second, "camera locked and limited again after the reload", func(m recvMsg) bool {
-		return m.Topic == root+"events" && field(m, "kind") == "limits_set" && m.Seq > applied.Seq
+	col.Wait(t, 40*time.Second, "camera locked and limited again after the reload", func(m testkit.Message) bool {
+		return m.Topic == root+"events" && testkit.Field(m, "kind") == "limits_set" && m.Seq > applied.Seq
 	})
 
 	// Tamper: drift then snap_back on MQTT.
@@ -229,8 +232,8 @@ func TestAgentOverMosquitto(t *testing.T) {
 			}
 		}
 	}()
-	drift := col.wait(t, 20*time.Second, "drift event", func(m recvMsg) bool { return field(m, "kind") == "drift" })
-	snap := col.wait(t, 30*time.Second, "snap_back event", func(m recvMsg) bool { return field(m, "kind") == "snap_back" })
+	drift := col.Wait(t, 20*time.Second, "drift event", func(m testkit.Message) bool { return testkit.Field(m, "kind") == "drift" })
+	snap := col.Wait(t, 30*time.Second, "snap_back event", func(m testkit.Message) bool { return testkit.Field(m, "kind") == "snap_back" })
 	if snap.Seq <= drift.Seq {
 		t.Errorf("snap_back seq %d not after drift %d", snap.Seq, drift.Seq)
 	}
@@ -238,7 +241,7 @@ func TestAgentOverMosquitto(t *testing.T) {
 	// Every payload matches its schema in docs/schemas, carries a sequence
 	// number, and no secret.
 	schemas := map[string]docSchema{}
-	for _, m := range col.all() {
+	for _, m := range col.All() {
 		if name := schemaFor(root, m.Topic); name != "" && len(m.Payload) > 0 {
 			if _, ok := schemas[name]; !ok {
 				schemas[name] = loadSchema(t, name)
@@ -266,14 +269,14 @@ func TestAgentOverMosquitto(t *testing.T) {
 	}
 	// The ACL holds: the gateway's own credentials cannot write another
 	// gateway's topics (the broker drops it; central never sees it).
-	other := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.url(false)).SetClientID("intruder").SetUsername("gw").SetPassword(secrets["broker.pw"]))
+	other := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL(false)).SetClientID("intruder").SetUsername("gw").SetPassword(secrets["broker.pw"]))
 	if tok := other.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect: %v", tok.Error())
 	}
 	other.Publish("velo/t/gw2/status", 1, true, `{"state":"forged"}`).WaitTimeout(5 * time.Second)
 	other.Publish(root+"events", 1, false, `{"kind":"acl-probe"}`).WaitTimeout(5 * time.Second)
-	col.wait(t, 5*time.Second, "own-topic probe", func(m recvMsg) bool { return field(m, "kind") == "acl-probe" })
-	for _, m := range col.all() {
+	col.Wait(t, 5*time.Second, "own-topic probe", func(m testkit.Message) bool { return testkit.Field(m, "kind") == "acl-probe" })
+	for _, m := range col.All() {
 		if m.Topic == "velo/t/gw2/status" {
 			t.Error("the ACL let gateway gw write gw2's topics")
 		}
@@ -283,10 +286,10 @@ func TestAgentOverMosquitto(t *testing.T) {
 	// G-4.6(1), ER-4.3: every command with its operator and outcome, the
 	// reloads, the drift and the snap-back are in the audit log, whose
 	// chain verifies against the heads published over MQTT.
-	col.wait(t, 10*time.Second, "audit_head event", func(m recvMsg) bool { return field(m, "kind") == "audit_head" })
+	col.Wait(t, 10*time.Second, "audit_head event", func(m testkit.Message) bool { return testkit.Field(m, "kind") == "audit_head" })
 	var anchors []audit.Head
-	for _, m := range col.all() {
-		if field(m, "kind") == "audit_head" {
+	for _, m := range col.All() {
+		if testkit.Field(m, "kind") == "audit_head" {
 			var h audit.Head
 			if err := json.Unmarshal(m.Payload, &h); err != nil || h.Seq == 0 || len(h.Hash) != 64 {
 				t.Errorf("audit_head payload: %v %s", err, m.Payload)
@@ -294,11 +297,11 @@ func TestAgentOverMosquitto(t *testing.T) {
 			anchors = append(anchors, h)
 		}
 	}
-	rep, err := audit.Verify(AuditDir(cfg), audit.VerifyOptions{Anchors: anchors})
+	rep, err := audit.Verify(config.AuditDir(cfg), audit.VerifyOptions{Anchors: anchors})
 	if err != nil || !rep.OK || rep.Anchors == 0 {
 		t.Fatalf("audit verify: %v %s", err, rep)
 	}
-	entries, _ := audit.Show(AuditDir(cfg), audit.Filter{})
+	entries, _ := audit.Show(config.AuditDir(cfg), audit.Filter{})
 	want := map[string]bool{"agent_started/agent/ok": false, "command_executed/maint/ok": false, "command_refused/ops/refused": false,
 		"config_rejected/agent/refused": false, "config_applied/agent/ok": false, "drift/agent/ok": false, "snap_back/agent/ok": false}
 	for _, e := range entries {

@@ -7,10 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"velo/agent/telemetry"
+	"velo/internal/testkit"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
@@ -33,7 +36,7 @@ func TestCentralMosquittoConfig(t *testing.T) {
 	issue("client", "gw-a")
 	issue("client", "central-ops")
 	if st, _ := os.Stat(filepath.Join(pki, "gw-a.key")); st == nil || st.Mode().Perm() != 0o600 {
-		t.Error("issued key is not mode 0600")
+		t.Error("testkit.Issued key is not mode 0600")
 	}
 	conf, err := os.ReadFile("../deploy/mosquitto/velo.conf")
 	if err != nil {
@@ -43,15 +46,15 @@ func TestCentralMosquittoConfig(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(pki, "acl"), acl, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m := &mosquitto{t: t, dir: t.TempDir(), port: freePort(t)}
-	m.log = filepath.Join(m.dir, "mosquitto.log")
-	text := strings.ReplaceAll(string(conf), "/etc/mosquitto/velo/", pki+"/")
-	text = strings.Replace(text, "listener 8883", "listener "+itoa(m.port)+" 127.0.0.1", 1)
-	text += "persistence_location " + m.dir + "/\nlog_dest file " + m.log + "\n"
-	if os.Geteuid() == 0 {
-		text = "user root\n" + text
-	}
-	launchMosquitto(t, m, text)
+	m := testkit.LaunchMosquitto(t, func(port int, dir, logFile string) string {
+		text := strings.ReplaceAll(string(conf), "/etc/mosquitto/velo/", pki+"/")
+		text = strings.Replace(text, "listener 8883", "listener "+strconv.Itoa(port)+" 127.0.0.1", 1)
+		text += "persistence_location " + dir + "/\nlog_dest file " + logFile + "\n"
+		if os.Geteuid() == 0 {
+			text = "user root\n" + text
+		}
+		return text
+	})
 
 	clientTLS := func(name string) *tls.Config {
 		pem, _ := os.ReadFile(filepath.Join(pki, "ca.pem"))
@@ -63,16 +66,16 @@ func TestCentralMosquittoConfig(t *testing.T) {
 		}
 		return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS12}
 	}
-	ops := newCollector(t, collectorOpts{URL: m.url(true), TLS: clientTLS("central-ops")}, "velo/#")
+	ops := testkit.NewCollector(t, testkit.CollectorOptions{URL: m.URL(true), TLS: clientTLS("central-ops")}, "velo/#")
 
 	// gw-a as itself: telemetry in, commands in, replies out.
 	var cmds atomic.Int32
-	ob, err := OpenOutbox(filepath.Join(t.TempDir(), "o.db"), 0)
+	ob, err := telemetry.OpenOutbox(filepath.Join(t.TempDir(), "o.db"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ob.Close()
-	tel, err := NewTelemetry(TelemetryConfig{Site: "s", Gateway: "gw-a", URL: m.url(true), TLS: clientTLS("gw-a"), Outbox: ob,
+	tel, err := telemetry.NewTelemetry(telemetry.TelemetryConfig{Site: "s", Gateway: "gw-a", URL: m.URL(true), TLS: clientTLS("gw-a"), Outbox: ob,
 		OnCommand: func(verb string, _ []byte) { cmds.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
@@ -80,17 +83,19 @@ func TestCentralMosquittoConfig(t *testing.T) {
 	stop := make(chan struct{})
 	go tel.Run(ctxUntil(stop))
 	defer close(stop)
-	ops.wait(t, 15*time.Second, "gw-a birth", func(r recvMsg) bool { return r.Topic == "velo/s/gw-a/status" && field(r, "state") == "online" })
+	ops.Wait(t, 15*time.Second, "gw-a birth", func(r testkit.Message) bool {
+		return r.Topic == "velo/s/gw-a/status" && testkit.Field(r, "state") == "online"
+	})
 	if _, err := tel.Publish("cmd/state/refresh/reply", map[string]string{"status": "ok"}); err != nil {
 		t.Fatal(err)
 	}
-	ops.wait(t, 10*time.Second, "gw-a reply", func(r recvMsg) bool { return r.Topic == "velo/s/gw-a/cmd/state/refresh/reply" })
-	ops.cl.Publish("velo/s/gw-a/cmd/state/refresh", 1, false, "{}").WaitTimeout(5 * time.Second)
-	waitFor(t, 10*time.Second, "command delivered to gw-a", func() bool { return cmds.Load() == 1 })
+	ops.Wait(t, 10*time.Second, "gw-a reply", func(r testkit.Message) bool { return r.Topic == "velo/s/gw-a/cmd/state/refresh/reply" })
+	ops.Client().Publish("velo/s/gw-a/cmd/state/refresh", 1, false, "{}").WaitTimeout(5 * time.Second)
+	testkit.WaitFor(t, 10*time.Second, "command delivered to gw-a", func() bool { return cmds.Load() == 1 })
 
 	// gw-a's certificate cannot write gw-b's topics or read its commands.
 	var stolen atomic.Int32
-	rogue := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.url(true)).SetClientID("gw-a-rogue").SetTLSConfig(clientTLS("gw-a")))
+	rogue := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.URL(true)).SetClientID("gw-a-rogue").SetTLSConfig(clientTLS("gw-a")))
 	if tok := rogue.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect: %v", tok.Error())
 	}
@@ -98,10 +103,10 @@ func TestCentralMosquittoConfig(t *testing.T) {
 	rogue.Subscribe("velo/s/gw-b/cmd/#", 1, func(mqtt.Client, mqtt.Message) { stolen.Add(1) }).WaitTimeout(5 * time.Second)
 	rogue.Publish("velo/s/gw-b/status", 1, true, `{"state":"forged"}`).WaitTimeout(5 * time.Second)
 	rogue.Publish("velo/s/gw-a/events", 1, false, `{"kind":"marker"}`).WaitTimeout(5 * time.Second)
-	ops.cl.Publish("velo/s/gw-b/cmd/preset/apply", 1, false, "{}").WaitTimeout(5 * time.Second)
-	ops.wait(t, 10*time.Second, "gw-a's own-topic marker", func(r recvMsg) bool { return field(r, "kind") == "marker" })
+	ops.Client().Publish("velo/s/gw-b/cmd/preset/apply", 1, false, "{}").WaitTimeout(5 * time.Second)
+	ops.Wait(t, 10*time.Second, "gw-a's own-topic marker", func(r testkit.Message) bool { return testkit.Field(r, "kind") == "marker" })
 	time.Sleep(500 * time.Millisecond)
-	for _, r := range ops.all() {
+	for _, r := range ops.All() {
 		if strings.HasPrefix(r.Topic, "velo/s/gw-b/status") {
 			t.Error("gw-a's certificate wrote gw-b's status")
 		}

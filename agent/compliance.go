@@ -11,40 +11,39 @@ import (
 	"sort"
 	"strings"
 	"time"
-
 	"velo/agent/audit"
+	"velo/agent/config"
+	"velo/agent/event"
 	"velo/agent/retention"
+	"velo/agent/telemetry"
 	"velo/masking"
 )
 
-// Compliance event kinds.
-const (
-	EventAuditHead      EventKind = "audit_head"
-	EventAccessDenied   EventKind = "access_denied"
-	EventLiveView       EventKind = "live_view"
-	EventScheduledOff   EventKind = "scheduled_off"
-	EventScheduledOn    EventKind = "scheduled_on"
-	EventRetentionDel   EventKind = "retention_deleted"
-	EventHoldSet        EventKind = "hold_set"
-	EventHoldReleased   EventKind = "hold_released"
-	EventRecordingRead  EventKind = "recording_access"
-	EventExport         EventKind = "export"
-	EventAuditFailed    EventKind = "audit_failed"
-	EventRetentionError EventKind = "retention_error"
-)
-
-// AuditDir is where a config's audit log lives.
-func AuditDir(cfg *Config) string { return filepath.Join(cfg.StateDir, "audit") }
-
-// OpenAudit opens the config's audit log.
-func OpenAudit(cfg *Config) (*audit.Log, error) {
-	return audit.Open(AuditDir(cfg), audit.Options{Keep: time.Duration(cfg.Audit.Keep), MaxFileBytes: int64(cfg.Audit.MaxFileMB) << 20})
+// openCompliance opens the audit log (recording the start and the config
+// in force, with its SHA-256) and, when the site records, the sealed
+// segment store.
+func (a *Agent) openCompliance(cfg *config.Config, r *running) error {
+	al, err := audit.Open(config.AuditDir(cfg), audit.Options{Keep: time.Duration(cfg.Audit.Keep), MaxFileBytes: int64(cfg.Audit.MaxFileMB) << 20, Now: a.opts.Clock.Now})
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	r.audit = al
+	a.mu.Unlock()
+	a.auditAppend(audit.Entry{Actor: "agent", Action: "agent_started", Outcome: "ok", Detail: "velo " + a.opts.Version,
+		Fields: map[string]string{"config": cfg.File(), "config_sha256": fileSHA256(cfg.File())}})
+	return a.openRetention(cfg, r)
 }
 
-// auditStart records the start and the config in force (its SHA-256).
-func (a *Agent) auditStart(cfg *Config) {
-	a.auditAppend(audit.Entry{Actor: "agent", Action: "agent_started", Outcome: "ok", Detail: "velo " + a.Version,
-		Fields: map[string]string{"config": cfg.file, "config_sha256": fileSHA256(cfg.file)}})
+// compliance returns the audit log, the segment store and telemetry of the
+// running agent (nils outside Run).
+func (a *Agent) compliance() (*audit.Log, *retention.Store, *telemetry.Telemetry) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.run == nil {
+		return nil, nil, nil
+	}
+	return a.run.audit, a.run.store, a.run.tel
 }
 
 func fileSHA256(path string) string {
@@ -59,16 +58,14 @@ func fileSHA256(path string) string {
 // auditAppend writes an entry; a failure is logged and published (never
 // silently lost), without recursion into the audit.
 func (a *Agent) auditAppend(e audit.Entry) {
-	a.mu.Lock()
-	al, tel := a.audit, a.tel
-	a.mu.Unlock()
+	al, _, tel := a.compliance()
 	if al == nil {
 		return
 	}
 	if _, err := al.Append(e); err != nil {
 		a.log.Error().Err(err).Str("action", e.Action).Msg("audit entry not written")
 		if tel != nil {
-			_, _ = tel.Event(Event{Kind: EventAuditFailed, Camera: e.Camera, Detail: fmt.Sprintf("%s: %v", e.Action, err), Time: time.Now().UTC()})
+			_, _ = tel.Event(event.Event{Kind: event.AuditFailed, Camera: e.Camera, Detail: fmt.Sprintf("%s: %v", e.Action, err), Time: time.Now().UTC()})
 		}
 	}
 }
@@ -76,8 +73,8 @@ func (a *Agent) auditAppend(e audit.Entry) {
 // auditEvent records every agent event: commands with their outcome,
 // config reloads, drift, tamper, snap-back, limits, schedule changes,
 // retention deletions, holds, accesses.
-func (a *Agent) auditEvent(ev Event) {
-	if ev.Kind == EventAuditHead || ev.Kind == EventAuditFailed {
+func (a *Agent) auditEvent(ev event.Event) {
+	if ev.Kind == event.AuditHead || ev.Kind == event.AuditFailed {
 		return
 	}
 	actor := ev.Operator
@@ -86,11 +83,11 @@ func (a *Agent) auditEvent(ev Event) {
 	}
 	outcome := "ok"
 	switch ev.Kind {
-	case EventCommandRefused, EventConfigRejected, EventAccessDenied:
+	case event.CommandRefused, event.ConfigRejected, event.AccessDenied:
 		outcome = "refused"
-	case EventCommandDuplicate:
+	case event.CommandDuplicate:
 		outcome = "duplicate"
-	case EventLimitsFailed, EventRetentionError:
+	case event.LimitsFailed, event.RetentionError:
 		outcome = "failed"
 	}
 	f := map[string]string{}
@@ -118,11 +115,11 @@ func (a *Agent) auditEvent(ev Event) {
 // published as an access_denied event.
 func (a *Agent) auditAccess(user, camera, remote string, ok bool) {
 	if ok {
-		a.auditAppend(audit.Entry{Actor: user, Action: string(EventLiveView), Camera: camera, Outcome: "ok",
+		a.auditAppend(audit.Entry{Actor: user, Action: string(event.LiveView), Camera: camera, Outcome: "ok",
 			Detail: "masked live stream opened", Fields: map[string]string{"remote": remote}})
 		return
 	}
-	a.event(Event{Kind: EventAccessDenied, Camera: camera, Operator: user, Detail: "live stream refused to " + remote + " (wrong credentials, role, camera or schedule)"})
+	a.emit(event.Event{Kind: event.AccessDenied, Camera: camera, Operator: user, Detail: "live stream refused to " + remote + " (wrong credentials, role, camera or schedule)"})
 }
 
 // auditLoop publishes the chain head every audit.head_interval (and at
@@ -135,11 +132,9 @@ func (a *Agent) auditLoop(ctx context.Context) {
 	lastPrune := time.Time{}
 	for {
 		a.publishHead()
-		if time.Since(lastPrune) > time.Hour {
-			lastPrune = time.Now()
-			a.mu.Lock()
-			al := a.audit
-			a.mu.Unlock()
+		if now := a.opts.Clock.Now(); now.Sub(lastPrune) > time.Hour {
+			lastPrune = now
+			al, _, _ := a.compliance()
 			if removed, err := al.Prune(); err != nil {
 				a.log.Error().Err(err).Msg("audit prune")
 			} else if len(removed) > 0 {
@@ -156,9 +151,7 @@ func (a *Agent) auditLoop(ctx context.Context) {
 }
 
 func (a *Agent) publishHead() {
-	a.mu.Lock()
-	al, tel := a.audit, a.tel
-	a.mu.Unlock()
+	al, _, tel := a.compliance()
 	if al == nil || tel == nil {
 		return
 	}
@@ -167,7 +160,7 @@ func (a *Agent) publishHead() {
 		a.log.Error().Err(err).Msg("audit head")
 		return
 	}
-	if _, err := tel.Event(Event{Kind: EventAuditHead, AuditSeq: h.Seq, AuditHash: h.Hash, Time: time.Now().UTC()}); err != nil {
+	if _, err := tel.Event(event.Event{Kind: event.AuditHead, AuditSeq: h.Seq, AuditHash: h.Hash, Time: time.Now().UTC()}); err != nil {
 		a.log.Error().Err(err).Msg("audit head not saved to the outbox")
 	}
 }
@@ -178,50 +171,34 @@ func (a *Agent) scheduleActive(id string) bool {
 	return cam == nil || cam.Schedule.Active(a.scheduleNow())
 }
 
-func (a *Agent) scheduleNow() time.Time {
-	if a.schedNow != nil {
-		return a.schedNow()
-	}
-	return time.Now()
-}
-
-// EventClockUntrusted: the downtime since the last run was not counted by
-// the retention clock (an implausible wall clock without NTP).
-const EventClockUntrusted EventKind = "clock_untrusted"
+func (a *Agent) scheduleNow() time.Time { return a.opts.Clock.Now() }
 
 // openRetention opens the sealed-segment store when the site records.
-func (a *Agent) openRetention(cfg *Config) error {
+func (a *Agent) openRetention(cfg *config.Config, r *running) error {
 	if cfg.Outputs.RecordDir == "" {
 		return nil
 	}
-	st, note, err := retention.Open(cfg.Outputs.RecordDir, cfg.StateDir, retention.NewSystemClock())
+	st, note, err := retention.Open(cfg.Outputs.RecordDir, cfg.StateDir, a.opts.Clock)
 	if err != nil {
 		return err
 	}
 	a.mu.Lock()
-	a.store = st
+	r.store = st
 	a.mu.Unlock()
-	if note != "" {
-		kind := EventClockUntrusted
-		if strings.HasPrefix(note, "downtime of") {
-			kind = ""
-		}
-		if kind != "" {
-			a.event(Event{Kind: kind, Detail: note})
-		} else {
-			a.log.Info().Msg(note)
-		}
+	switch {
+	case note == "":
+	case strings.HasPrefix(note, "downtime of"):
+		a.log.Info().Msg(note)
+	default:
+		a.emit(event.Event{Kind: event.ClockUntrusted, Detail: note})
 	}
-	a.sealPending() // plaintext left by a crash
 	return nil
 }
 
 // retentionLoop seals completed segments every 5 s and sweeps expired
 // ones every 30 s (G-3.4: deletion is automatic).
 func (a *Agent) retentionLoop(ctx context.Context) {
-	a.mu.Lock()
-	st := a.store
-	a.mu.Unlock()
+	_, st, _ := a.compliance()
 	if st == nil {
 		return
 	}
@@ -243,9 +220,7 @@ func (a *Agent) retentionLoop(ctx context.Context) {
 }
 
 func (a *Agent) sweep() {
-	a.mu.Lock()
-	st := a.store
-	a.mu.Unlock()
+	_, st, _ := a.compliance()
 	if st == nil {
 		return
 	}
@@ -254,13 +229,13 @@ func (a *Agent) sweep() {
 		if cam := cfg.Camera(camera); cam != nil {
 			return time.Duration(cam.Record.Retention)
 		}
-		return DefaultRetention
+		return config.DefaultRetention
 	}) {
 		if d.Err != nil {
-			a.event(Event{Kind: EventRetentionError, Camera: d.Segment.Camera, Detail: fmt.Sprintf("deleting %s: %v", d.Segment.Name, d.Err)})
+			a.emit(event.Event{Kind: event.RetentionError, Camera: d.Segment.Camera, Detail: fmt.Sprintf("deleting %s: %v", d.Segment.Name, d.Err)})
 			continue
 		}
-		a.event(Event{Kind: EventRetentionDel, Camera: d.Segment.Camera, Ref: d.Segment.Name,
+		a.emit(event.Event{Kind: event.RetentionDel, Camera: d.Segment.Camera, Ref: d.Segment.Name,
 			Detail: fmt.Sprintf("segment %s (from %s) deleted at age %v: key destroyed, bytes overwritten", d.Segment.Name, d.Segment.Start.Format(time.RFC3339), d.Age.Round(time.Second))})
 	}
 }
@@ -268,8 +243,8 @@ func (a *Agent) sweep() {
 // sealPending encrypts every plaintext segment in the record folder except
 // the one a running recorder is still writing (its camera's newest).
 func (a *Agent) sealPending() {
+	_, st, _ := a.compliance()
 	a.mu.Lock()
-	st := a.store
 	recording := maps.Clone(a.recs)
 	a.mu.Unlock()
 	if st == nil {
@@ -309,20 +284,17 @@ func (a *Agent) sealPending() {
 			}
 			length = max(length, 0)
 			if _, err := st.Seal(g.path, cam, g.start, length); err != nil {
-				a.event(Event{Kind: EventRetentionError, Camera: cam, Detail: fmt.Sprintf("sealing %s: %v", filepath.Base(g.path), err)})
+				a.emit(event.Event{Kind: event.RetentionError, Camera: cam, Detail: fmt.Sprintf("sealing %s: %v", filepath.Base(g.path), err)})
 			}
 		}
 	}
 }
 
-// scheduleTick is how often a camera's schedule is checked.
-var scheduleTick = time.Second
-
 // waitSchedule returns at once (true) while the camera's hours are
 // active; otherwise it reports the camera scheduled-off (state and
 // event), waits without touching the camera until its hours start, and
 // reports it back on. False when ctx ends.
-func (a *Agent) waitSchedule(ctx context.Context, cam *CameraConfig) bool {
+func (a *Agent) waitSchedule(ctx context.Context, cam *config.CameraConfig) bool {
 	if a.scheduleActive(cam.ID) {
 		return true
 	}
@@ -335,8 +307,8 @@ func (a *Agent) waitSchedule(ctx context.Context, cam *CameraConfig) bool {
 		s.ScheduledOff, s.NextOn = true, next
 		s.Online, s.Approved, s.Error, s.FPSIn, s.FPSOut, s.Position = false, false, "", 0, 0, nil
 	})
-	a.event(Event{Kind: EventScheduledOff, Camera: cam.ID, Detail: detail})
-	t := time.NewTicker(scheduleTick)
+	a.emit(event.Event{Kind: event.ScheduledOff, Camera: cam.ID, Detail: detail})
+	t := time.NewTicker(a.opts.ScheduleTick)
 	defer t.Stop()
 	for !a.scheduleActive(cam.ID) {
 		select {
@@ -346,6 +318,6 @@ func (a *Agent) waitSchedule(ctx context.Context, cam *CameraConfig) bool {
 		}
 	}
 	a.update(cam.ID, func(s *CameraState) { s.ScheduledOff, s.NextOn = false, nil })
-	a.event(Event{Kind: EventScheduledOn, Camera: cam.ID, Detail: "active hours started"})
+	a.emit(event.Event{Kind: event.ScheduledOn, Camera: cam.ID, Detail: "active hours started"})
 	return true
 }

@@ -1,159 +1,93 @@
 package agent
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"slices"
 	"strings"
 	"time"
+
+	"velo/agent/commands"
+	"velo/agent/config"
+	"velo/agent/event"
 )
 
-// commandLoop executes commands one at a time, in arrival order.
+// commandLoop executes commands one at a time, in arrival order, and
+// publishes each reply; every outcome is an event.
 func (a *Agent) commandLoop(ctx context.Context) {
+	a.mu.Lock()
+	store := a.run.outbox
+	a.mu.Unlock()
+	h := &commands.Handler{Config: a.cfg.Load, Store: store, Gateway: gateway{a}, Now: a.opts.Clock.Now}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case c := <-a.cmds:
-			a.handleCommand(ctx, c.verb, c.payload)
+			a.reply(h.Handle(ctx, c.verb, c.payload))
 		}
 	}
 }
 
-// handleCommand authenticates, authorises, de-duplicates and executes one
-// command, then replies on cmd/<verb>/reply. Every outcome is an event.
-// A request id executes at most once: it is recorded durably before the
-// command runs, so neither a QoS 1 redelivery nor a replay runs it again.
-func (a *Agent) handleCommand(ctx context.Context, verb string, payload []byte) {
-	var c Command
-	reply := Reply{Verb: verb}
-	finish := func(status, reason string, result any) {
-		reply.Status, reply.Reason = status, reason
-		if result != nil {
-			reply.Result, _ = json.Marshal(result)
+// reply reports a command's outcome as an event and publishes the reply.
+func (a *Agent) reply(r commands.Reply) {
+	kind := event.CommandExecuted
+	switch r.Status {
+	case commands.StatusRefused:
+		kind = event.CommandRefused
+	case commands.StatusDuplicate:
+		kind = event.CommandDuplicate
+	}
+	a.emit(event.Event{Kind: kind, Verb: r.Verb, Operator: r.Operator, RequestID: r.RequestID, Detail: strings.TrimSpace(r.Status + " " + r.Reason)})
+	if tel := a.telemetry(); tel != nil {
+		if _, err := tel.Publish("cmd/"+r.Verb+"/reply", r); err != nil {
+			a.log.Error().Err(err).Msg("command reply not saved")
 		}
-		kind := EventCommandExecuted
-		switch status {
-		case "refused":
-			kind = EventCommandRefused
-		case "duplicate":
-			kind = EventCommandDuplicate
-		}
-		a.event(Event{Kind: kind, Verb: verb, Operator: c.Operator, RequestID: c.RequestID, Detail: strings.TrimSpace(status + " " + reason)})
-		a.mu.Lock()
-		tel := a.tel
-		a.mu.Unlock()
-		if tel != nil {
-			if _, err := tel.Publish("cmd/"+verb+"/reply", reply); err != nil {
-				a.log.Error().Err(err).Msg("command reply not saved")
+	}
+}
+
+// gateway is what commands may do to the agent (commands.Gateway).
+type gateway struct{ a *Agent }
+
+// ApplyPreset moves a connected camera's PTZ lock to an approved preset.
+func (g gateway) ApplyPreset(ctx context.Context, camera, preset string) (any, error) {
+	g.a.mu.Lock()
+	w := g.a.workers[camera]
+	g.a.mu.Unlock()
+	if w != nil {
+		w.mu.Lock()
+		lock := w.lock
+		w.mu.Unlock()
+		if lock != nil {
+			if err := lock.Apply(ctx, preset); err != nil {
+				return nil, err
 			}
+			return map[string]any{"camera": camera, "preset": preset, "position": lock.LastPosition()}, nil
 		}
 	}
-	if len(payload) > MaxCommandBytes {
-		finish("refused", fmt.Sprintf("payload over %d bytes", MaxCommandBytes), nil)
-		return
-	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		c = Command{}
-		finish("refused", "malformed command: "+err.Error(), nil)
-		return
-	}
-	reply.RequestID, reply.Operator = c.RequestID, c.Operator
-	cfg := a.cfg.Load()
-	var pa presetArgs
-	if verb == "preset/apply" {
-		_ = json.Unmarshal(c.Args, &pa) // used for the camera scope; checked strictly below
-	}
-	now := time.Now()
-	if _, err := checkCommand(cfg, verb, &c, pa.Camera, now); err != nil {
-		finish("refused", err.Error(), nil)
-		return
-	}
-	expires, _ := time.Parse(time.RFC3339Nano, c.ExpiresAt)
-	seen, prev, err := a.outbox.SeenRequest(c.RequestID, expires, nil)
-	if err != nil {
-		finish("failed", "request id store: "+err.Error(), nil)
-		return
-	}
-	if seen {
-		var r any
-		if len(prev) > 0 {
-			r = json.RawMessage(prev)
-		}
-		finish("duplicate", "request id already executed", r)
-		return
-	}
-	status, reason, result := a.execute(ctx, cfg, verb, c)
-	if b, err := json.Marshal(map[string]any{"status": status, "reason": reason}); err == nil {
-		_ = a.outbox.SetRequestResult(c.RequestID, b)
-	}
-	finish(status, reason, result)
+	return nil, fmt.Errorf("camera %q is not connected", camera)
 }
 
-// execute runs an authorised command: status ok, failed or refused.
-func (a *Agent) execute(ctx context.Context, cfg *Config, verb string, c Command) (string, string, any) {
-	switch verb {
-	case "preset/apply":
-		var pa presetArgs
-		if err := decodeArgs(c.Args, &pa); err != nil {
-			return "refused", err.Error(), nil
-		}
-		cam := cfg.Camera(pa.Camera)
-		if cam == nil {
-			return "refused", fmt.Sprintf("no camera %q", pa.Camera), nil
-		}
-		if !slices.ContainsFunc(cam.Presets, func(p PresetConfig) bool { return p.Token == pa.Preset }) {
-			return "refused", fmt.Sprintf("camera %q preset %q: %v", cam.ID, pa.Preset, ErrNotApproved), nil
-		}
-		a.mu.Lock()
-		w := a.workers[cam.ID]
-		a.mu.Unlock()
-		var lock *Lock
-		if w != nil {
-			w.mu.Lock()
-			lock = w.lock
-			w.mu.Unlock()
-		}
-		if lock == nil {
-			return "failed", fmt.Sprintf("camera %q is not connected", cam.ID), nil
-		}
-		actx, cancel := context.WithTimeout(ctx, 45*time.Second)
-		defer cancel()
-		if err := lock.Apply(actx, pa.Preset); err != nil {
-			return "failed", err.Error(), nil
-		}
-		return "ok", "", map[string]any{"camera": cam.ID, "preset": pa.Preset, "position": lock.LastPosition()}
-	case "config/reload":
-		res, err := a.Reload()
-		if err != nil {
-			return "failed", err.Error(), nil
-		}
-		return "ok", "", res
-	case "state/refresh":
-		a.mu.Lock()
-		ids := make([]string, 0, len(a.states))
-		for id := range a.states {
-			ids = append(ids, id)
-		}
-		a.mu.Unlock()
-		for _, id := range ids {
-			a.update(id, func(*CameraState) {})
-		}
-		a.mu.Lock()
-		tel := a.tel
-		a.mu.Unlock()
-		if tel != nil {
-			tel.Refresh()
-		}
-		return "ok", "", nil
+// Reload applies the config file again.
+func (g gateway) Reload() (any, error) { return g.a.Reload() }
+
+// RefreshState republishes every camera state.
+func (g gateway) RefreshState() {
+	a := g.a
+	a.mu.Lock()
+	ids := make([]string, 0, len(a.states))
+	for id := range a.states {
+		ids = append(ids, id)
 	}
-	return "refused", "unknown verb", nil
+	a.mu.Unlock()
+	for _, id := range ids {
+		a.update(id, func(*CameraState) {})
+	}
+	if tel := a.telemetry(); tel != nil {
+		tel.Refresh()
+	}
 }
 
 // ReloadResult says what a reload changed.
@@ -168,52 +102,17 @@ type ReloadResult struct {
 // invalid file changes nothing and is reported as config_rejected), then
 // the cameras whose settings changed are restarted, removed ones stopped
 // and new ones started; operators change at once. Settings that need a
-// restart of velo (site, gateway, broker, state_dir, outputs) refuse the
-// reload. Safe from any goroutine (SIGHUP, config/reload).
+// restart of velo (site, gateway, broker, state_dir, outputs, audit) refuse
+// the reload, and so does a view repositioned without a new approval
+// (ER-4.7). Safe from any goroutine (SIGHUP, config/reload).
 func (a *Agent) Reload() (ReloadResult, error) {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	var res ReloadResult
 	old := a.cfg.Load()
-	nc, err := Load(old.file)
-	if err == nil {
-		err = restartNeeded(old, nc)
-	}
-	a.mu.Lock()
-	running := a.runCtx != nil && a.runCtx.Err() == nil
-	a.mu.Unlock()
-	if err == nil && !running {
-		err = errors.New("agent not running")
-	}
+	nc, res, changes, err := a.planReload(old)
 	if err != nil {
-		a.event(Event{Kind: EventConfigRejected, Detail: err.Error() + " (the running config is unchanged)"})
-		return res, err
-	}
-	for _, oc := range old.Cameras {
-		ncam := nc.Camera(oc.ID)
-		switch {
-		case ncam == nil:
-			res.Removed = append(res.Removed, oc.ID)
-		case !reflect.DeepEqual(oc.comparable(), ncam.comparable()):
-			res.Restarted = append(res.Restarted, oc.ID)
-		default:
-			res.Unchanged = append(res.Unchanged, oc.ID)
-		}
-	}
-	for _, ncam := range nc.Cameras {
-		if old.Camera(ncam.ID) == nil {
-			res.Added = append(res.Added, ncam.ID)
-		}
-	}
-	var changes []viewChange
-	for _, id := range slices.Concat(res.Restarted, res.Added) {
-		ch, err := viewChanges(old.Camera(id), nc.Camera(id))
-		if err != nil {
-			err = fmt.Errorf("config: %s: %w", nc.file, err)
-			a.event(Event{Kind: EventConfigRejected, Detail: err.Error() + " (the running config is unchanged)"})
-			return ReloadResult{}, err
-		}
-		changes = append(changes, ch...)
+		a.emit(event.Event{Kind: event.ConfigRejected, Detail: err.Error() + " (the running config is unchanged)"})
+		return ReloadResult{}, err
 	}
 	for _, id := range slices.Concat(res.Removed, res.Restarted) {
 		a.stopWorker(id)
@@ -226,44 +125,77 @@ func (a *Agent) Reload() (ReloadResult, error) {
 	for _, id := range slices.Concat(res.Restarted, res.Added) {
 		a.startWorkerLocked(nc.Camera(id))
 	}
-	tel := a.tel
 	a.mu.Unlock()
-	if tel != nil {
+	if tel := a.telemetry(); tel != nil {
 		for _, id := range res.Removed {
 			tel.ForgetState(id)
 		}
 	}
 	for _, ch := range changes {
-		a.event(Event{Kind: EventViewChanged, Camera: ch.Camera, Preset: ch.Preset, Ref: ch.Approval.Document,
+		a.emit(event.Event{Kind: event.ViewChanged, Camera: ch.Camera, Preset: ch.Preset, Ref: ch.Approval.Document,
 			Detail: fmt.Sprintf("view %s; approved by %s on %s (%s)", ch.What, ch.Approval.By, ch.Approval.Date, ch.Approval.Document)})
 	}
-	a.event(Event{Kind: EventConfigApplied, Detail: fmt.Sprintf("added %v, removed %v, restarted %v, unchanged %v", res.Added, res.Removed, res.Restarted, res.Unchanged)})
+	a.emit(event.Event{Kind: event.ConfigApplied, Detail: fmt.Sprintf("added %v, removed %v, restarted %v, unchanged %v", res.Added, res.Removed, res.Restarted, res.Unchanged)})
 	return res, nil
 }
 
+// planReload loads the file again and says what applying it changes; an
+// error refuses the reload.
+func (a *Agent) planReload(old *config.Config) (*config.Config, ReloadResult, []config.ViewChange, error) {
+	var res ReloadResult
+	nc, err := config.Load(old.File())
+	if err == nil {
+		err = restartNeeded(old, nc)
+	}
+	a.mu.Lock()
+	running := a.run != nil && a.run.ctx.Err() == nil
+	a.mu.Unlock()
+	if err == nil && !running {
+		err = errors.New("agent not running")
+	}
+	if err != nil {
+		return nil, res, nil, err
+	}
+	for _, oc := range old.Cameras {
+		switch ncam := nc.Camera(oc.ID); {
+		case ncam == nil:
+			res.Removed = append(res.Removed, oc.ID)
+		case !config.SameCamera(&oc, ncam):
+			res.Restarted = append(res.Restarted, oc.ID)
+		default:
+			res.Unchanged = append(res.Unchanged, oc.ID)
+		}
+	}
+	for _, ncam := range nc.Cameras {
+		if old.Camera(ncam.ID) == nil {
+			res.Added = append(res.Added, ncam.ID)
+		}
+	}
+	var changes []config.ViewChange
+	for _, id := range slices.Concat(res.Restarted, res.Added) {
+		ch, err := config.ViewChanges(old.Camera(id), nc.Camera(id))
+		if err != nil {
+			return nil, res, nil, fmt.Errorf("config: %s: %w", nc.File(), err)
+		}
+		changes = append(changes, ch...)
+	}
+	return nc, res, changes, nil
+}
+
 // restartNeeded refuses a reload that changes what only a restart applies.
-func restartNeeded(old, nc *Config) error {
+func restartNeeded(old, nc *config.Config) error {
 	var diff []string
-	if old.Site.ID != nc.Site.ID {
-		diff = append(diff, "site.id")
-	}
-	if old.Gateway != nc.Gateway {
-		diff = append(diff, "gateway")
-	}
-	if old.StateDir != nc.StateDir {
-		diff = append(diff, "state_dir")
-	}
-	if !reflect.DeepEqual(old.Broker, nc.Broker) {
-		diff = append(diff, "broker")
-	}
-	if old.Outputs != nc.Outputs {
-		diff = append(diff, "outputs")
-	}
-	if old.Audit != nc.Audit {
-		diff = append(diff, "audit")
+	for _, f := range []struct {
+		name string
+		same bool
+	}{{"site.id", old.Site.ID == nc.Site.ID}, {"gateway", old.Gateway == nc.Gateway}, {"state_dir", old.StateDir == nc.StateDir},
+		{"broker", reflect.DeepEqual(old.Broker, nc.Broker)}, {"outputs", old.Outputs == nc.Outputs}, {"audit", old.Audit == nc.Audit}} {
+		if !f.same {
+			diff = append(diff, f.name)
+		}
 	}
 	if len(diff) > 0 {
-		return fmt.Errorf("config: %s: %s changed: restart velo to apply", nc.file, strings.Join(diff, ", "))
+		return fmt.Errorf("config: %s: %s changed: restart velo to apply", nc.File(), strings.Join(diff, ", "))
 	}
 	return nil
 }
@@ -286,24 +218,29 @@ func (a *Agent) statsLoop(ctx context.Context) {
 		}
 		a.mu.Unlock()
 		for _, w := range ws {
-			w.mu.Lock()
-			pl := w.pl
-			if pl == nil {
-				w.mu.Unlock()
-				continue
-			}
-			st := pl.Stats()
-			now := time.Now()
-			dt := now.Sub(w.lastAt).Seconds()
-			fin, fout := float64(st.In-w.lastIn)/dt, float64(st.Out-w.lastOut)/dt
-			w.lastIn, w.lastOut, w.lastAt = st.In, st.Out, now
-			w.mu.Unlock()
-			a.update(w.cam.ID, func(s *CameraState) {
-				s.FPSIn, s.FPSOut = round1(fin), round1(fout)
-				s.Dropped, s.Blanked = st.Dropped, st.Blanked
-			})
+			a.refreshStats(w)
 		}
 	}
+}
+
+// refreshStats computes a worker's frame rates since the last round.
+func (a *Agent) refreshStats(w *worker) {
+	w.mu.Lock()
+	pl := w.pl
+	if pl == nil {
+		w.mu.Unlock()
+		return
+	}
+	st := pl.Stats()
+	now := time.Now()
+	dt := now.Sub(w.lastAt).Seconds()
+	fin, fout := float64(st.In-w.lastIn)/dt, float64(st.Out-w.lastOut)/dt
+	w.lastIn, w.lastOut, w.lastAt = st.In, st.Out, now
+	w.mu.Unlock()
+	a.update(w.cam.ID, func(s *CameraState) {
+		s.FPSIn, s.FPSOut = round1(fin), round1(fout)
+		s.Dropped, s.Blanked = st.Dropped, st.Blanked
+	})
 }
 
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
@@ -320,7 +257,7 @@ func (a *Agent) restartCamera(id string) bool {
 	a.stopWorker(id)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.runCtx == nil || a.runCtx.Err() != nil {
+	if a.run == nil || a.run.ctx.Err() != nil {
 		return false
 	}
 	a.startWorkerLocked(cam)

@@ -7,12 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"velo/agent/config"
+	"velo/agent/event"
 	"velo/onvif"
-)
-
-// Discovery event kinds.
-const (
-	EventCameraUnconfigured EventKind = "camera_unconfigured" // found on the network, not in the config: never streamed
 )
 
 // discoveryLoop runs WS-Discovery at start and every interval.
@@ -61,16 +58,16 @@ func (a *Agent) discoverOnce(ctx context.Context, reported map[string]bool) erro
 		reported[dev.Endpoint] = true
 		var xaddrs []string
 		for _, x := range dev.XAddrs {
-			xaddrs = append(xaddrs, redactURL(x))
+			xaddrs = append(xaddrs, config.RedactURL(x))
 		}
-		a.event(Event{Kind: EventCameraUnconfigured, Detail: fmt.Sprintf("endpoint %s at %s (name %q, hardware %q): not in the config, not streamed",
+		a.emit(event.Event{Kind: event.CameraUnconfigured, Detail: fmt.Sprintf("endpoint %s at %s (name %q, hardware %q): not in the config, not streamed",
 			dev.Endpoint, strings.Join(xaddrs, " "), dev.Name, dev.Hardware)})
 	}
 	return nil
 }
 
 // matchDevice returns the configured camera a discovered device is, or "".
-func matchDevice(cfg *Config, dev onvif.Device) string {
+func matchDevice(cfg *config.Config, dev onvif.Device) string {
 	for _, cam := range cfg.Cameras {
 		if cam.Match.Endpoint != "" && cam.Match.Endpoint == dev.Endpoint {
 			return cam.ID

@@ -12,6 +12,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"velo/agent/config"
+	"velo/agent/event"
 	"velo/onvif/camsim"
 )
 
@@ -59,20 +61,20 @@ cameras:
 	if err := os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Load(filepath.Join(dir, "site.yaml"))
+	cfg, err := config.Load(filepath.Join(dir, "site.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := New(cfg, zerolog.Nop())
+	a := New(cfg, zerolog.Nop(), Options{})
 	reported := map[string]bool{}
 	for round := 0; round < 2; round++ { // reported once, not every round
 		if err := a.discoverOnce(ctx, reported); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var got []Event
+	var got []event.Event
 	for _, ev := range a.Events() {
-		if ev.Kind == EventCameraUnconfigured {
+		if ev.Kind == event.CameraUnconfigured {
 			got = append(got, ev)
 		}
 	}

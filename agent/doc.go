@@ -1,6 +1,16 @@
-// Package agent is Velo's supervisor and policy: the site configuration
-// (loaded once, validated with file/line errors), one worker per camera
-// (identity check, masking pipeline, relay), and the PTZ lock that keeps a
-// camera on its approved preset and blanks its output while it is not.
-// MQTT telemetry, audit and retention are still to come (see README).
+// Package agent is Velo's supervisor: it wires one gateway together and
+// owns every goroutine. Per camera a worker connects (agent/camera), checks
+// the camera's identity, locks its PTZ (agent/ptzlock), runs the masking
+// pipeline into the masked RTSP relay and, where configured, a recorder;
+// a failing camera never stops the others. Every event goes through one
+// funnel (emit): the log, the audit log (agent/audit) and MQTT
+// (agent/telemetry). Signed commands (agent/commands) act on it through a
+// small Gateway interface; reloads swap the config (agent/config) and
+// restart only the cameras that changed; the retention loops seal and
+// delete recordings (agent/retention).
+//
+// Files: agent.go (the Agent, its state and the event funnel), run.go
+// (start and orderly stop), worker.go (a camera's worker), control.go
+// (commands, reload, stats), compliance.go (audit, retention, schedules),
+// discovery.go (unconfigured cameras on the network).
 package agent

@@ -10,20 +10,33 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"velo/agent/access"
+	"velo/agent/commands"
+	"velo/agent/config"
+	"velo/internal/testkit"
 
 	"github.com/rs/zerolog"
 )
 
-// RoleMatrix is what each role may do, written from REGULATION.md
+// verbActions is each command verb's action.
+func verbActions() map[string]access.Action {
+	m := map[string]access.Action{}
+	for _, v := range commands.Verbs() {
+		m[v], _ = commands.Action(v)
+	}
+	return m
+}
+
+// RoleMatrix is what each role may do, written from docs/regulation.md
 // (G-3.3.1 a/b/d, G-3.3.2, ER-4.3, ER-4.4, ER-4.6, TN) — not read from
 // Permissions, so a change to the table must change this too.
-var RoleMatrix = map[string][]Action{
-	RoleLiveViewer:      {ActLiveView, ActStateRefresh},
-	RoleRecordingViewer: {ActRecordingList, ActRecordingView, ActStateRefresh},
-	RoleExporter:        {ActRecordingList, ActExport, ActHold, ActStateRefresh},
-	RolePTZMaintainer:   {ActPresetApply, ActStateRefresh},
-	RoleInstaller:       {ActDossier, ActMaskPreview, ActStateRefresh},
-	RoleAdmin:           {ActLiveView, ActRecordingList, ActRecordingView, ActHold, ActPresetApply, ActConfigReload, ActStateRefresh, ActDossier, ActMaskPreview},
+var RoleMatrix = map[string][]access.Action{
+	access.RoleLiveViewer:      {access.ActLiveView, access.ActStateRefresh},
+	access.RoleRecordingViewer: {access.ActRecordingList, access.ActRecordingView, access.ActStateRefresh},
+	access.RoleExporter:        {access.ActRecordingList, access.ActExport, access.ActHold, access.ActStateRefresh},
+	access.RolePTZMaintainer:   {access.ActPresetApply, access.ActStateRefresh},
+	access.RoleInstaller:       {access.ActDossier, access.ActMaskPreview, access.ActStateRefresh},
+	access.RoleAdmin:           {access.ActLiveView, access.ActRecordingList, access.ActRecordingView, access.ActHold, access.ActPresetApply, access.ActConfigReload, access.ActStateRefresh, access.ActDossier, access.ActMaskPreview},
 }
 
 // G-3.3.1, ER-4.3: every role × every action, through the entry points the
@@ -31,24 +44,24 @@ var RoleMatrix = map[string][]Action{
 // command check for each verb — for an operator assigned the camera and
 // one who is not. (Recordings and the dossier: cmd/velo's matrix test.)
 func TestG331_RoleMatrixAgent(t *testing.T) {
-	covered := map[Action]bool{ActRecordingList: true, ActRecordingView: true, ActExport: true, ActHold: true, ActDossier: true, ActMaskPreview: true} // CLI-only
-	covered[ActLiveView] = true
-	for _, a := range verbActions {
+	covered := map[access.Action]bool{access.ActRecordingList: true, access.ActRecordingView: true, access.ActExport: true, access.ActHold: true, access.ActDossier: true, access.ActMaskPreview: true} // CLI-only
+	covered[access.ActLiveView] = true
+	for _, a := range verbActions() {
 		covered[a] = true
 	}
-	for _, a := range Actions() {
+	for _, a := range access.Actions() {
 		if !covered[a] {
 			t.Errorf("action %q has no entry point in the matrix test", a)
 		}
 	}
 	dir := t.TempDir()
 	var ops strings.Builder
-	for _, r := range Roles {
+	for _, r := range access.Roles() {
 		fmt.Fprintf(&ops, "  - {name: %s, password_file: op.pw, roles: [%s], cameras: [cam1]}\n", r, r)
 		fmt.Fprintf(&ops, "  - {name: %s-elsewhere, password_file: op.pw, roles: [%s], cameras: [cam2]}\n", r, r)
 	}
-	text := strings.Replace(goodConfig, "operators:\n  - name: ops\n    password_file: ops.pw\n    roles: [live-viewer, ptz-maintainer]\n    cameras: [cam1]\n", "operators:\n"+ops.String(), 1)
-	if text == goodConfig {
+	text := strings.Replace(testkit.SiteYAML, "operators:\n  - name: ops\n    password_file: ops.pw\n    roles: [live-viewer, ptz-maintainer]\n    cameras: [cam1]\n", "operators:\n"+ops.String(), 1)
+	if text == testkit.SiteYAML {
 		t.Fatal("test bug: operators not replaced")
 	}
 	for name, s := range map[string]string{"op.pw": "matrix-pw\n", "cam.pw": "c\n", "site.yaml": strings.ReplaceAll(text, "REC", filepath.Join(dir, "rec"))} {
@@ -56,38 +69,34 @@ func TestG331_RoleMatrixAgent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := Load(filepath.Join(dir, "site.yaml"))
+	cfg, err := config.Load(filepath.Join(dir, "site.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := New(cfg, zerolog.Nop())
+	a := New(cfg, zerolog.Nop(), Options{})
 	now := time.Now()
 	args := map[string]string{"preset/apply": `{"camera":"cam1","preset":"1"}`, "config/reload": `{}`, "state/refresh": `{}`}
-	for _, role := range Roles {
+	for _, role := range access.Roles() {
 		for _, suffix := range []string{"", "-elsewhere"} {
 			name := role + suffix
-			got := map[Action]bool{}
+			got := map[access.Action]bool{}
 			if _, ok := a.liveAllowed(name, "cam1"); ok {
-				got[ActLiveView] = true
+				got[access.ActLiveView] = true
 			}
-			for verb, act := range verbActions {
-				c := Command{Gateway: cfg.Gateway, RequestID: "m-" + name + verb, Operator: name,
+			for verb, act := range verbActions() {
+				c := commands.Command{Gateway: cfg.Gateway, RequestID: "m-" + name + verb, Operator: name,
 					IssuedAt: now.Format(time.RFC3339Nano), ExpiresAt: now.Add(time.Minute).Format(time.RFC3339Nano), Args: json.RawMessage(args[verb])}
-				SignCommand("matrix-pw", cfg.Site.ID, verb, &c)
-				camera := ""
-				if verb == "preset/apply" {
-					camera = "cam1"
-				}
-				if _, err := checkCommand(cfg, verb, &c, camera, now); err == nil {
+				commands.Sign("matrix-pw", cfg.Site.ID, verb, &c)
+				if _, err := commands.Check(cfg, verb, &c, now); err == nil {
 					got[act] = true
 				} else if !strings.Contains(err.Error(), "no role allowed") && !strings.Contains(err.Error(), "not assigned") {
 					t.Errorf("%s %s: refused for another reason: %v", name, verb, err)
 				}
 			}
 			for act := range covered {
-				if act == ActLiveView || slices.Contains(slices.Collect(maps.Values(verbActions)), act) {
+				if act == access.ActLiveView || slices.Contains(slices.Collect(maps.Values(verbActions())), act) {
 					want := slices.Contains(RoleMatrix[role], act)
-					if act != ActStateRefresh && act != ActConfigReload && suffix != "" {
+					if act != access.ActStateRefresh && act != access.ActConfigReload && suffix != "" {
 						want = false // camera actions need the camera assigned
 					}
 					if got[act] != want {

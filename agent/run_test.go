@@ -14,6 +14,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"velo/agent/access"
+	"velo/agent/config"
+	"velo/agent/event"
+	"velo/internal/testkit"
 	"velo/onvif/camsim"
 )
 
@@ -37,7 +41,7 @@ func TestAgentRunsCameras(t *testing.T) {
 	sim := camsim.StartForTest(t, ptz, other)
 	b := camsim.Regions(sim.Camera("p").Config(), camsim.Position{})[camsim.RegionBadgeReader]
 
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	text := fmt.Sprintf(`site: {id: t, name: T, controller: C, purposes: [p]}
 gateway: gw
 state_dir: state
@@ -74,13 +78,13 @@ cameras:
 			t.Fatal(err)
 		}
 	}
-	cfg, err := Load(filepath.Join(dir, "site.yaml"))
+	cfg, err := config.Load(filepath.Join(dir, "site.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var logs strings.Builder
 	w := &syncWriter{b: &logs}
-	a := New(cfg, zerolog.New(w))
+	a := New(cfg, zerolog.New(w), Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -89,7 +93,7 @@ cameras:
 	for {
 		s, _ := a.State("p")
 		a.mu.Lock()
-		rel := a.rel
+		rel := a.relayForTest()
 		a.mu.Unlock()
 		if s.Approved && rel != nil && rel.Publishing("p") {
 			break
@@ -99,7 +103,7 @@ cameras:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	url := fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/p", StreamPassword("t", "ops", "ops-pw"), port)
+	url := fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/p", access.StreamPassword("t", "ops", "ops-pw"), port)
 	y := camsim.GrabLuma(t, url, 640, 360, 25)
 	// The login password itself is not an RTSP password: the relay checks
 	// digest only against the derived stream password's HA1.
@@ -121,14 +125,14 @@ cameras:
 		t.Errorf("camera x state %+v", s)
 	}
 	a.mu.Lock()
-	publishing := a.rel.Publishing("x")
+	publishing := a.relayForTest().Publishing("x")
 	a.mu.Unlock()
 	if publishing {
 		t.Error("a device with the wrong serial is streamed")
 	}
 	// Tamper: drift → snap-back, both reported.
 	sim.Camera("p").Tamper(camsim.Position{Pan: 0.7})
-	waitEvent := func(kind EventKind) {
+	waitEvent := func(kind event.Kind) {
 		for time.Now().Before(deadline.Add(20 * time.Second)) {
 			for _, ev := range a.Events() {
 				if ev.Kind == kind && ev.Camera == "p" {
@@ -139,8 +143,8 @@ cameras:
 		}
 		t.Fatalf("no %s event", kind)
 	}
-	waitEvent(EventDrift)
-	waitEvent(EventSnapBack)
+	waitEvent(event.Drift)
+	waitEvent(event.SnapBack)
 	stopAt := time.Now()
 	cancel()
 	if err := <-done; err != nil {

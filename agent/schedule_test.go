@@ -12,57 +12,13 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"velo/agent/access"
+	"velo/agent/config"
+	"velo/agent/event"
+	"velo/agent/retention"
+	"velo/internal/testkit"
 	"velo/onvif/camsim"
 )
-
-// G-4.3: a camera emits video only within its active hours, in its time
-// zone; a holiday replaces its weekday; a missing weekday is off.
-func TestG43_ScheduleActive(t *testing.T) {
-	s := &ScheduleConfig{Timezone: "Europe/Rome",
-		Weekly:   map[string][]string{"mon": {"00:00-07:30", "18:00-24:00"}, "sat": {"00:00-24:00"}},
-		Holidays: []HolidayConfig{{Date: "2026-12-07", Hours: []string{"00:00-24:00"}}, {Date: "2026-12-14"}}}
-	if err := s.compile(); err != nil {
-		t.Fatal(err)
-	}
-	rome, _ := time.LoadLocation("Europe/Rome")
-	at := func(d string) time.Time {
-		tm, err := time.ParseInLocation("2006-01-02 15:04", d, rome)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tm
-	}
-	for _, c := range []struct {
-		when string
-		want bool
-	}{
-		{"2026-11-23 07:29", true}, {"2026-11-23 07:30", false}, {"2026-11-23 12:00", false}, {"2026-11-23 18:00", true}, {"2026-11-23 23:59", true},
-		{"2026-11-24 03:00", false}, // tuesday: not listed
-		{"2026-11-28 12:00", true},  // saturday
-		{"2026-12-07 12:00", true},  // monday holiday, all day
-		{"2026-12-14 03:00", false}, // monday holiday without hours: off
-		{"2026-03-30 06:00", true},  // monday after the DST change, local time
-	} {
-		if got := s.Active(at(c.when)); got != c.want {
-			t.Errorf("%s: active %v, want %v", c.when, got, c.want)
-		}
-	}
-	// The same instant in UTC: 2026-11-23 17:30 UTC is 18:30 in Rome.
-	if !s.Active(time.Date(2026, 11, 23, 17, 30, 0, 0, time.UTC)) {
-		t.Error("time zone not applied")
-	}
-	var none *ScheduleConfig
-	if !none.Active(time.Now()) {
-		t.Error("no schedule must mean always on")
-	}
-	for _, bad := range []*ScheduleConfig{{}, {Timezone: "Mars/Olympus"}, {Timezone: "UTC", Weekly: map[string][]string{"mon": {"18:00-07:00"}}},
-		{Timezone: "UTC", Weekly: map[string][]string{"lun": {"08:00-09:00"}}}, {Timezone: "UTC", Weekly: map[string][]string{"mon": {"08:00-10:00", "09:00-11:00"}}},
-		{Timezone: "UTC", Holidays: []HolidayConfig{{Date: "25/12/2026"}}}} {
-		if bad.compile() == nil {
-			t.Errorf("accepted %+v", bad)
-		}
-	}
-}
 
 // G-4.3 end to end: outside its hours the camera is not read at all (no
 // ONVIF request, no stream), its state is scheduled-off with the next
@@ -71,7 +27,7 @@ func TestG43_ScheduleActive(t *testing.T) {
 func TestG43_ScheduledOffStopsTheCamera(t *testing.T) {
 	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "s", Address: "127.0.95.9", Username: "velo", Password: "cam-pw", Serial: "SER-S",
 		Scene: "badge", FPS: 10, Width: 320, Height: 180})
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	text := fmt.Sprintf(`site: {id: t, name: T, controller: C, purposes: [p]}
 gateway: gw
 state_dir: state
@@ -95,7 +51,7 @@ cameras:
 			t.Fatal(err)
 		}
 	}
-	cfg, err := Load(filepath.Join(dir, "site.yaml"))
+	cfg, err := config.Load(filepath.Join(dir, "site.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,10 +65,7 @@ cameras:
 		clock.Store(tm.UnixNano())
 	}
 	set("2026-11-25 12:00") // a Wednesday, before the hours
-	scheduleTick = 50 * time.Millisecond
-	defer func() { scheduleTick = time.Second }()
-	a := New(cfg, zerolog.Nop())
-	a.schedNow = func() time.Time { return time.Unix(0, clock.Load()) }
+	a := New(cfg, zerolog.Nop(), Options{ScheduleTick: 50 * time.Millisecond, Clock: movedClock{retention.NewSystemClock(), &clock}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
@@ -129,8 +82,8 @@ cameras:
 		}
 		t.Fatalf("timed out waiting for %s", what)
 	}
-	events := func(kind EventKind) []Event {
-		var out []Event
+	events := func(kind event.Kind) []event.Event {
+		var out []event.Event
 		for _, ev := range a.Events() {
 			if ev.Kind == kind && ev.Camera == "s" {
 				out = append(out, ev)
@@ -143,7 +96,7 @@ cameras:
 	if s.NextOn == nil || !s.NextOn.Equal(time.Date(2026, 11, 25, 17, 0, 0, 0, time.UTC)) {
 		t.Errorf("next_on %v, want 18:00 Rome", s.NextOn)
 	}
-	if ev := events(EventScheduledOff); len(ev) != 1 || !strings.Contains(ev[0].Detail, "on again at 2026-11-25 18:00 CET") {
+	if ev := events(event.ScheduledOff); len(ev) != 1 || !strings.Contains(ev[0].Detail, "on again at 2026-11-25 18:00 CET") {
 		t.Errorf("scheduled_off events %+v", ev)
 	}
 	time.Sleep(time.Second)
@@ -158,12 +111,12 @@ cameras:
 		s, _ := a.State("s")
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		return s.Status == "streaming" && a.rel.Publishing("s")
+		return s.Status == "streaming" && a.relayForTest().Publishing("s")
 	})
-	if len(events(EventScheduledOn)) != 1 {
-		t.Errorf("scheduled_on events %+v", events(EventScheduledOn))
+	if len(events(event.ScheduledOn)) != 1 {
+		t.Errorf("scheduled_on events %+v", events(event.ScheduledOn))
 	}
-	y := camsim.GrabLuma(t, fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/s", StreamPassword("t", "ops", "ops-pw"), port), 320, 180, 3)
+	y := camsim.GrabLuma(t, fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/s", access.StreamPassword("t", "ops", "ops-pw"), port), 320, 180, 3)
 	if len(y) != 320*180 {
 		t.Fatalf("grabbed %d bytes", len(y))
 	}
@@ -172,13 +125,13 @@ cameras:
 		s, _ := a.State("s")
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		return s.Status == "scheduled-off" && !a.rel.Publishing("s")
+		return s.Status == "scheduled-off" && !a.relayForTest().Publishing("s")
 	})
-	if ev := events(EventScheduledOff); len(ev) != 2 || !strings.Contains(ev[1].Detail, "2026-12-02 18:00") {
+	if ev := events(event.ScheduledOff); len(ev) != 2 || !strings.Contains(ev[1].Detail, "2026-12-02 18:00") {
 		t.Errorf("second scheduled_off %+v", ev)
 	}
-	if len(events(EventCameraOffline)) != 0 {
-		t.Errorf("a scheduled stop was reported as a failure: %+v", events(EventCameraOffline))
+	if len(events(event.CameraOffline)) != 0 {
+		t.Errorf("a scheduled stop was reported as a failure: %+v", events(event.CameraOffline))
 	}
 	n := sim.Camera("s").Requests()
 	time.Sleep(time.Second)
@@ -186,3 +139,11 @@ cameras:
 		t.Errorf("the camera was contacted %d times after its hours ended", m-n)
 	}
 }
+
+// movedClock is the system clock with its wall time set by the test.
+type movedClock struct {
+	*retention.SystemClock
+	unixNano *atomic.Int64
+}
+
+func (c movedClock) Now() time.Time { return time.Unix(0, c.unixNano.Load()) }

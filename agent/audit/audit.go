@@ -1,4 +1,4 @@
-// Package audit is Velo's operator audit log (REGULATION.md G-4.6(1),
+// Package audit is Velo's operator audit log (G-4.6(1),
 // ER-4.3): append-only JSON lines, each carrying the SHA-256 of the
 // previous entry, fsynced before Append returns, rotated by size, kept at
 // least six months. Several processes may append (the agent and the CLI):

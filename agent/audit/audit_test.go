@@ -148,7 +148,7 @@ func mustShow(t *testing.T, dir string) []Entry {
 	return e
 }
 
-// The tamper suite (RELIABILITY.md, G-4.6(1)): N random edits, deletions,
+// The tamper suite (G-4.6(1)): N random edits, deletions,
 // reorders, insertions, truncations and rewrites of a real log, each on a
 // fresh copy; every one is detected by verify with the published chain
 // heads as anchors.

@@ -56,6 +56,19 @@ func short(h string) string {
 	return h
 }
 
+// verifier is the walk's memory: the previous entry, the first one, the
+// audit_pruned entries seen, and the report being built.
+type verifier struct {
+	opts      VerifyOptions
+	rep       *Report
+	anchors   map[uint64]string
+	pruned    map[string]uint64 // audit_pruned: last hash -> last seq
+	prev      Entry
+	have      bool
+	first     Entry
+	firstFile string
+}
+
 // Verify walks the whole log and reports the first broken link: an entry
 // whose content does not match its hash (edited), whose prev is not the
 // previous entry's hash or whose seq does not follow (deleted, reordered,
@@ -64,100 +77,115 @@ func short(h string) string {
 // an anchor that does not match or lies beyond the end (truncated).
 func Verify(dir string, opts VerifyOptions) (*Report, error) {
 	t0 := time.Now()
-	rep := &Report{}
 	files, err := Files(dir)
 	if err != nil {
 		return nil, err
 	}
-	rep.Files = len(files)
-	anchors := map[uint64]string{}
+	v := &verifier{opts: opts, rep: &Report{Files: len(files)}, anchors: map[uint64]string{}, pruned: map[string]uint64{}}
 	for _, a := range opts.Anchors {
-		anchors[a.Seq] = a.Hash
+		v.anchors[a.Seq] = a.Hash
 	}
-	var prev Entry
-	var have bool
-	var first Entry
-	pruned := map[string]uint64{} // audit_pruned: last hash -> last seq
-	fail := func(file string, line int, seq uint64, why string) bool {
-		rep.Broken = &Break{File: file, Line: line, Seq: seq, Why: why}
-		return false
-	}
-	inRange := func(e Entry) bool {
-		if opts.From.IsZero() && opts.To.IsZero() {
-			return true
-		}
-		t, err := time.Parse(time.RFC3339Nano, e.Time)
-		if err != nil {
-			return true
-		}
-		return (opts.From.IsZero() || !t.Before(opts.From)) && (opts.To.IsZero() || !t.After(opts.To))
-	}
-	var firstFile string
-	err = Scan(dir, func(e Entry, hashOK bool, file string, line int, perr error) bool {
-		rep.Entries++
-		if perr != nil {
-			return fail(file, line, prev.Seq+1, perr.Error())
-		}
-		check := inRange(e)
-		if check {
-			rep.Checked++
-			if !hashOK {
-				return fail(file, line, e.Seq, "entry edited: its content does not match its hash")
-			}
-		}
-		if !have {
-			first, firstFile = e, file
-			rep.FirstSeq = e.Seq
-		} else if check {
-			if e.Seq != prev.Seq+1 {
-				return fail(file, line, e.Seq, fmt.Sprintf("seq %d follows seq %d: entries deleted, inserted or reordered", e.Seq, prev.Seq))
-			}
-			if e.Prev != prev.Hash {
-				return fail(file, line, e.Seq, fmt.Sprintf("prev does not match the hash of seq %d: the chain is broken here", prev.Seq))
-			}
-		}
-		if h, ok := anchors[e.Seq]; ok {
-			if h != e.Hash {
-				return fail(file, line, e.Seq, fmt.Sprintf("differs from the chain head published for seq %d: rewritten after it was published", e.Seq))
-			}
-			rep.Anchors++
-		}
-		if e.Action == "audit_pruned" {
-			if s, err := strconv.ParseUint(e.Fields["last_seq"], 10, 64); err == nil {
-				pruned[e.Ref] = s
-			}
-		}
-		prev, have = e, true
-		return true
-	})
-	if err != nil {
+	if err := Scan(dir, v.entry); err != nil {
 		return nil, err
 	}
-	if rep.Broken == nil && have && first.Prev != Genesis {
-		if s, ok := pruned[first.Prev]; !ok || s+1 != first.Seq {
-			rep.Broken = &Break{File: firstFile, Line: 1, Seq: first.Seq,
-				Why: fmt.Sprintf("the log starts at seq %d but no audit_pruned entry accounts for the entries before it: files deleted", first.Seq)}
-		} else {
-			rep.Pruned = first.Seq
-		}
-	}
-	if rep.Broken == nil && have && first.Prev == Genesis && first.Seq != 1 {
-		rep.Broken = &Break{File: firstFile, Line: 1, Seq: first.Seq, Why: "the genesis entry is not seq 1"}
-	}
-	if rep.Broken == nil {
-		for _, a := range opts.Anchors {
-			if a.Seq > prev.Seq {
-				rep.Broken = &Break{File: "", Seq: prev.Seq, Why: fmt.Sprintf("truncated: the log ends at seq %d but seq %d was published as the chain head", prev.Seq, a.Seq)}
-				break
-			}
-		}
-	}
-	if have {
-		rep.Head = Head{Seq: prev.Seq, Hash: prev.Hash, Time: prev.Time}
+	v.checkStart()
+	v.checkAnchorsReached()
+	rep := v.rep
+	if v.have {
+		rep.Head = Head{Seq: v.prev.Seq, Hash: v.prev.Hash, Time: v.prev.Time}
 	}
 	rep.OK = rep.Broken == nil
 	rep.TookMS = float64(time.Since(t0).Microseconds()) / 1000
 	return rep, nil
+}
+
+func (v *verifier) fail(file string, line int, seq uint64, why string) bool {
+	v.rep.Broken = &Break{File: file, Line: line, Seq: seq, Why: why}
+	return false
+}
+
+// inRange reports whether e is within the From..To window (entries outside
+// it are walked but not checked).
+func (v *verifier) inRange(e Entry) bool {
+	if v.opts.From.IsZero() && v.opts.To.IsZero() {
+		return true
+	}
+	t, err := time.Parse(time.RFC3339Nano, e.Time)
+	if err != nil {
+		return true
+	}
+	return (v.opts.From.IsZero() || !t.Before(v.opts.From)) && (v.opts.To.IsZero() || !t.After(v.opts.To))
+}
+
+// entry checks one entry against the previous one; false stops the walk.
+func (v *verifier) entry(e Entry, hashOK bool, file string, line int, perr error) bool {
+	v.rep.Entries++
+	if perr != nil {
+		return v.fail(file, line, v.prev.Seq+1, perr.Error())
+	}
+	check := v.inRange(e)
+	if check {
+		v.rep.Checked++
+		if !hashOK {
+			return v.fail(file, line, e.Seq, "entry edited: its content does not match its hash")
+		}
+	}
+	if !v.have {
+		v.first, v.firstFile = e, file
+		v.rep.FirstSeq = e.Seq
+	} else if check {
+		if e.Seq != v.prev.Seq+1 {
+			return v.fail(file, line, e.Seq, fmt.Sprintf("seq %d follows seq %d: entries deleted, inserted or reordered", e.Seq, v.prev.Seq))
+		}
+		if e.Prev != v.prev.Hash {
+			return v.fail(file, line, e.Seq, fmt.Sprintf("prev does not match the hash of seq %d: the chain is broken here", v.prev.Seq))
+		}
+	}
+	if h, ok := v.anchors[e.Seq]; ok {
+		if h != e.Hash {
+			return v.fail(file, line, e.Seq, fmt.Sprintf("differs from the chain head published for seq %d: rewritten after it was published", e.Seq))
+		}
+		v.rep.Anchors++
+	}
+	if e.Action == "audit_pruned" {
+		if s, err := strconv.ParseUint(e.Fields["last_seq"], 10, 64); err == nil {
+			v.pruned[e.Ref] = s
+		}
+	}
+	v.prev, v.have = e, true
+	return true
+}
+
+// checkStart: the log starts at the genesis (seq 1), or where an
+// audit_pruned entry says the pruned files ended.
+func (v *verifier) checkStart() {
+	if v.rep.Broken != nil || !v.have {
+		return
+	}
+	first := v.first
+	switch {
+	case first.Prev != Genesis:
+		if s, ok := v.pruned[first.Prev]; !ok || s+1 != first.Seq {
+			v.fail(v.firstFile, 1, first.Seq, fmt.Sprintf("the log starts at seq %d but no audit_pruned entry accounts for the entries before it: files deleted", first.Seq))
+		} else {
+			v.rep.Pruned = first.Seq
+		}
+	case first.Seq != 1:
+		v.fail(v.firstFile, 1, first.Seq, "the genesis entry is not seq 1")
+	}
+}
+
+// checkAnchorsReached: a published head beyond the end means truncation.
+func (v *verifier) checkAnchorsReached() {
+	if v.rep.Broken != nil {
+		return
+	}
+	for _, a := range v.opts.Anchors {
+		if a.Seq > v.prev.Seq {
+			v.fail("", 0, v.prev.Seq, fmt.Sprintf("truncated: the log ends at seq %d but seq %d was published as the chain head", v.prev.Seq, a.Seq))
+			return
+		}
+	}
 }
 
 // Filter selects entries for Show.

@@ -1,5 +1,5 @@
 // Package dossier builds the site dossier attached to an authorisation
-// request (REGULATION.md TN, G-3.1, ER-4.7) and the information signs
+// request (TN, G-3.1, ER-4.7) and the information signs
 // placed before each camera (G-3.1, ER-4.8).
 //
 // The dossier says, per camera: its purpose, identity and firmware (read
@@ -21,9 +21,9 @@ import (
 	"strings"
 	"time"
 
-	"velo/agent"
+	"velo/agent/access"
 	"velo/agent/audit"
-	"velo/masking"
+	"velo/agent/config"
 	"velo/masking/maskspec"
 	"velo/onvif"
 )
@@ -78,13 +78,13 @@ type Camera struct {
 
 // View is an approved view: a preset or a fixed camera's only view.
 type View struct {
-	Preset        string               `json:"preset,omitempty"`
-	Position      *[3]float64          `json:"position,omitempty"` // pan, tilt, zoom
-	Tolerance     float64              `json:"tolerance,omitempty"`
-	Approval      agent.ApprovalConfig `json:"approval"`
-	Masks         []Mask               `json:"masks"`
-	Snapshot      *Snapshot            `json:"snapshot,omitempty"`
-	SnapshotError string               `json:"snapshot_error,omitempty"`
+	Preset        string                `json:"preset,omitempty"`
+	Position      *[3]float64           `json:"position,omitempty"` // pan, tilt, zoom
+	Tolerance     float64               `json:"tolerance,omitempty"`
+	Approval      config.ApprovalConfig `json:"approval"`
+	Masks         []Mask                `json:"masks"`
+	Snapshot      *Snapshot             `json:"snapshot,omitempty"`
+	SnapshotError string                `json:"snapshot_error,omitempty"`
 }
 
 // Mask is one masked region, described in words for the reader.
@@ -134,25 +134,23 @@ type AuditSummary struct {
 // Sources read what only the cameras know. Either may be nil (the item
 // is then a gap).
 type Sources struct {
-	Identity func(ctx context.Context, cam *agent.CameraConfig) (onvif.DeviceInfo, error)
+	Identity func(ctx context.Context, cam *config.CameraConfig) (onvif.DeviceInfo, error)
 	// Snapshots returns one masked snapshot per approved view, in the
 	// order of views (a fixed camera has one view, preset ""), or an error
 	// per view.
-	Snapshots func(ctx context.Context, cam *agent.CameraConfig) (map[string]*Snapshot, map[string]error)
+	Snapshots func(ctx context.Context, cam *config.CameraConfig) (map[string]*Snapshot, map[string]error)
 }
 
-// NewSnapshot wraps a masked frame.
-func NewSnapshot(f *masking.Frame, quality int) (*Snapshot, error) {
-	jpg, err := masking.JPEG(f, quality)
-	if err != nil {
-		return nil, err
-	}
+// NewSnapshot wraps the JPEG of a masked frame (the caller encodes it with
+// the frame path's masking.JPEG, which refuses unmasked frames: this
+// package links no OpenCV).
+func NewSnapshot(jpg []byte, width, height int, taken time.Time, generation uint64) *Snapshot {
 	sum := sha256.Sum256(jpg)
-	return &Snapshot{JPEG: jpg, Width: f.W, Height: f.H, SHA256: hex.EncodeToString(sum[:]), Taken: f.Captured.UTC(), Generation: f.Generation}, nil
+	return &Snapshot{JPEG: jpg, Width: width, Height: height, SHA256: hex.EncodeToString(sum[:]), Taken: taken.UTC(), Generation: generation}
 }
 
 // Build assembles the dossier for cfg (loaded from cfgPath).
-func Build(ctx context.Context, cfg *agent.Config, cfgPath, operator, generator string, src Sources, now time.Time) (*Dossier, error) {
+func Build(ctx context.Context, cfg *config.Config, cfgPath, operator, generator string, src Sources, now time.Time) (*Dossier, error) {
 	raw, err := os.ReadFile(cfgPath)
 	if err != nil {
 		return nil, fmt.Errorf("dossier: %w", err)
@@ -203,7 +201,7 @@ func Build(ctx context.Context, cfg *agent.Config, cfgPath, operator, generator 
 		}
 		d.Cameras = append(d.Cameras, c)
 	}
-	d.Audit = summarise(agent.AuditDir(cfg))
+	d.Audit = summarise(config.AuditDir(cfg))
 	return d, nil
 }
 
@@ -215,7 +213,7 @@ func viewName(preset string) string {
 }
 
 // describe is what the config says about a camera.
-func describe(cfg *agent.Config, cam *agent.CameraConfig) Camera {
+func describe(cfg *config.Config, cam *config.CameraConfig) Camera {
 	c := Camera{ID: cam.ID, Purpose: cam.Purpose, Location: cam.Location, PoliceLink: cam.PoliceLink, Recording: cam.Record.Enabled}
 	switch m := cam.Match; {
 	case m.Serial != "":
@@ -250,7 +248,7 @@ func describe(cfg *agent.Config, cam *agent.CameraConfig) Camera {
 			continue
 		}
 		a := Access{Operator: op.Name, Roles: op.Roles}
-		for _, act := range agent.Actions() {
+		for _, act := range access.Actions() {
 			if op.May(act, cam.ID) == nil {
 				a.Actions = append(a.Actions, string(act))
 			}
@@ -303,7 +301,7 @@ func area(p []maskspec.Point) float64 {
 var dayNames = []struct{ key, name string }{{"mon", "Monday"}, {"tue", "Tuesday"}, {"wed", "Wednesday"}, {"thu", "Thursday"}, {"fri", "Friday"}, {"sat", "Saturday"}, {"sun", "Sunday"}}
 
 // Schedule describes active hours in words, one line per day.
-func Schedule(s *agent.ScheduleConfig) []string {
+func Schedule(s *config.ScheduleConfig) []string {
 	if s == nil {
 		return []string{"always active (no schedule)"}
 	}

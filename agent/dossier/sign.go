@@ -10,10 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"velo/agent/config"
 
 	"github.com/go-pdf/fpdf"
-
-	"velo/agent"
 )
 
 // SignSizes are the paper sizes a sign is made for.
@@ -24,7 +23,7 @@ var SignSizes = []string{"A4", "A3"}
 // controller is, the purpose, whether images are recorded and for how
 // long, the police link (second model) if any, where to exercise rights
 // and where the full notice is. size is A4 or A3.
-func Sign(w io.Writer, cfg *agent.Config, cam *agent.CameraConfig, size, generator string, now time.Time) error {
+func Sign(w io.Writer, cfg *config.Config, cam *config.CameraConfig, size, generator string, now time.Time) error {
 	if size != "A4" && size != "A3" {
 		return fmt.Errorf("sign: size %q is not A4 or A3", size)
 	}

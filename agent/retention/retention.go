@@ -1,5 +1,5 @@
 // Package retention keeps recorded segments for their camera's retention
-// and not a moment longer (REGULATION.md G-3.4, ER-4.5):
+// and not a moment longer (G-3.4, ER-4.5):
 //
 //   - Each completed segment is sealed: encrypted with its own random
 //     AES-256-GCM key, kept in a separate key directory; the plaintext is
@@ -442,7 +442,7 @@ func decrypt(w io.Writer, r io.Reader, key []byte) (int64, error) {
 
 // Shred overwrites a file's bytes in place with zeros, fsyncs, and unlinks
 // it. On flash storage and copy-on-write filesystems the old blocks may
-// survive (docs/retention.md): that is why segments are encrypted and
+// survive (docs/compliance.md, "Recordings and retention"): that is why segments are encrypted and
 // their keys destroyed.
 func Shred(path string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)

@@ -14,7 +14,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/rs/zerolog"
 
-	"velo/agent"
+	"velo/agent/telemetry"
 	"velo/masking"
 	"velo/masking/maskspec"
 )
@@ -53,16 +53,43 @@ func blankLatency(trials int) (leaked, total int) {
 	return leaked, total
 }
 
+// benchProducers publish concurrently in the fan-out benchmark.
+const benchProducers = 8
+
 // telemetryFanout: events/s delivered to a real Mosquitto at QoS 1 through
 // the durable outbox ÷ the same events published straight with paho (no
 // durability). 8 producers, n events each way, counted at a subscriber.
 func telemetryFanout(dir string, n int) (withOutbox, direct float64, err error) {
+	url, stop, err := startBenchBroker(dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer stop()
+	c := &fanoutCounter{n: n}
+	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("bench-sub"))
+	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		return 0, 0, fmt.Errorf("subscriber: %v", tok.Error())
+	}
+	defer sub.Disconnect(0)
+	sub.Subscribe("bench/#", 1, func(mqtt.Client, mqtt.Message) { c.got.Add(1) }).WaitTimeout(5 * time.Second)
+	sub.Subscribe("velo/b/g/events", 1, func(mqtt.Client, mqtt.Message) { c.got.Add(1) }).WaitTimeout(5 * time.Second)
+	if direct, err = fanoutDirect(url, c); err != nil {
+		return 0, 0, err
+	}
+	if withOutbox, err = fanoutOutbox(dir, url, c); err != nil {
+		return 0, 0, err
+	}
+	return withOutbox, direct, nil
+}
+
+// startBenchBroker starts a Mosquitto on a free loopback port.
+func startBenchBroker(dir string) (url string, stop func(), err error) {
 	if _, err := exec.LookPath("mosquitto"); err != nil {
-		return 0, 0, fmt.Errorf("mosquitto not installed")
+		return "", nil, fmt.Errorf("mosquitto not installed")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, 0, err
+		return "", nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
@@ -73,13 +100,12 @@ func telemetryFanout(dir string, n int) (withOutbox, direct float64, err error) 
 		text = "user root\n" + text
 	}
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
-		return 0, 0, err
+		return "", nil, err
 	}
 	cmd := exec.Command("mosquitto", "-c", conf)
 	if err := cmd.Start(); err != nil {
-		return 0, 0, err
+		return "", nil, err
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	for i := 0; i < 100; i++ {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
@@ -87,43 +113,45 @@ func telemetryFanout(dir string, n int) (withOutbox, direct float64, err error) 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	url := "tcp://" + addr
-	var got atomic.Int64
-	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("bench-sub"))
-	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		return 0, 0, fmt.Errorf("subscriber: %v", tok.Error())
-	}
-	defer sub.Disconnect(0)
-	sub.Subscribe("bench/#", 1, func(mqtt.Client, mqtt.Message) { got.Add(1) }).WaitTimeout(5 * time.Second)
-	sub.Subscribe("velo/b/g/events", 1, func(mqtt.Client, mqtt.Message) { got.Add(1) }).WaitTimeout(5 * time.Second)
-	payload := map[string]any{"kind": "drift", "camera": "cam-01", "preset": "1", "detail": "off preset by 0.300 (tolerance 0.020)"}
-	const producers = 8
-	waitAll := func(start time.Time, want int64) (float64, error) {
-		for deadline := time.Now().Add(2 * time.Minute); got.Load() < want; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				return 0, fmt.Errorf("only %d of %d delivered", got.Load(), want)
-			}
-		}
-		return float64(n) / time.Since(start).Seconds(), nil
-	}
+	return "tcp://" + addr, func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }, nil
+}
 
-	// Direct: paho QoS 1, no durability.
+// fanoutCounter counts the messages the subscriber received.
+type fanoutCounter struct {
+	n   int
+	got atomic.Int64
+}
+
+// rate waits until every message of the run arrived and returns events/s
+// since start.
+func (c *fanoutCounter) rate(start time.Time) (float64, error) {
+	want := int64(c.n / benchProducers * benchProducers)
+	for deadline := time.Now().Add(2 * time.Minute); c.got.Load() < want; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("only %d of %d delivered", c.got.Load(), want)
+		}
+	}
+	return float64(c.n) / time.Since(start).Seconds(), nil
+}
+
+// fanoutDirect publishes with paho at QoS 1, no durability, with the same
+// window of 32 in flight as the outbox sender.
+func fanoutDirect(url string, c *fanoutCounter) (float64, error) {
 	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("bench-direct"))
 	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		return 0, 0, fmt.Errorf("publisher: %v", tok.Error())
+		return 0, fmt.Errorf("publisher: %v", tok.Error())
 	}
-	got.Store(0)
+	defer pub.Disconnect(0)
+	c.got.Store(0)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for p := 0; p < producers; p++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for range benchProducers {
+		wg.Go(func() {
 			var toks []mqtt.Token
-			for i := 0; i < n/producers; i++ {
+			for i := 0; i < c.n/benchProducers; i++ {
 				b := fmt.Appendf(nil, `{"seq":%d,"kind":"drift","camera":"cam-01","preset":"1","detail":"off preset by 0.300 (tolerance 0.020)"}`, i)
 				toks = append(toks, pub.Publish("bench/events", 1, false, b))
-				if len(toks) >= 32 { // same window as the outbox sender
+				if len(toks) >= 32 {
 					toks[0].Wait()
 					toks = toks[1:]
 				}
@@ -131,50 +159,48 @@ func telemetryFanout(dir string, n int) (withOutbox, direct float64, err error) 
 			for _, t := range toks {
 				t.Wait()
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if direct, err = waitAll(start, int64(n/producers*producers)); err != nil {
-		return 0, 0, err
-	}
-	pub.Disconnect(0)
+	return c.rate(start)
+}
 
-	// Through the outbox (fsync per group commit) and Telemetry.
-	ob, err := agent.OpenOutbox(filepath.Join(dir, "outbox.db"), 0)
+// fanoutOutbox publishes the same events through the durable outbox (fsync
+// per group commit) and Telemetry.
+func fanoutOutbox(dir, url string, c *fanoutCounter) (float64, error) {
+	ob, err := telemetry.OpenOutbox(filepath.Join(dir, "outbox.db"), 0)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	defer os.Remove(filepath.Join(dir, "outbox.db"))
 	defer ob.Close()
-	tel, err := agent.NewTelemetry(agent.TelemetryConfig{Site: "b", Gateway: "g", URL: url, Outbox: ob, Log: zerolog.Nop()})
+	tel, err := telemetry.NewTelemetry(telemetry.TelemetryConfig{Site: "b", Gateway: "g", URL: url, Outbox: ob, Log: zerolog.Nop()})
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go tel.Run(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = tel.Run(ctx) }()
+	defer func() { cancel(); <-done }()
 	for deadline := time.Now().Add(10 * time.Second); !tel.Connected(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			return 0, 0, fmt.Errorf("telemetry did not connect")
+			return 0, fmt.Errorf("telemetry did not connect")
 		}
 	}
-	got.Store(0)
-	start = time.Now()
-	for p := 0; p < producers; p++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < n/producers; i++ {
+	payload := map[string]any{"kind": "drift", "camera": "cam-01", "preset": "1", "detail": "off preset by 0.300 (tolerance 0.020)"}
+	c.got.Store(0)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range benchProducers {
+		wg.Go(func() {
+			for i := 0; i < c.n/benchProducers; i++ {
 				if _, err := tel.Event(payload); err != nil {
 					fmt.Fprintln(os.Stderr, "event:", err)
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if withOutbox, err = waitAll(start, int64(n/producers*producers)); err != nil {
-		return 0, 0, err
-	}
-	return withOutbox, direct, nil
+	return c.rate(start)
 }

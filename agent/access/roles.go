@@ -1,4 +1,9 @@
-package agent
+// Package access says who may do what on a Velo gateway: the roles an
+// operator can hold, the actions every entry point checks (the RTSP relay,
+// signed MQTT commands, the CLI), the reasons a recording may be viewed for,
+// and operator credentials (a slow hash from which every secret the gateway
+// checks is derived). It holds policy only: no I/O, no network.
+package access
 
 import (
 	"fmt"
@@ -6,10 +11,26 @@ import (
 	"strings"
 )
 
-// Action is something an operator does; Permissions says which roles may
-// (REGULATION.md G-3.3.1 a/b/d, G-3.3.2, ER-4.3, ER-4.4, ER-4.6). Every
-// entry point checks it: the relay (live view), the command handler
-// (verbs) and the CLI (recordings).
+// Roles an operator can hold (G-3.3.1 a, G-3.3.2, ER-4.3).
+const (
+	RoleLiveViewer      = "live-viewer"
+	RoleRecordingViewer = "recording-viewer"
+	RoleExporter        = "exporter"
+	RolePTZMaintainer   = "ptz-maintainer"
+	RoleInstaller       = "installer"
+	RoleAdmin           = "admin"
+)
+
+// Roles lists every role (a new slice at each call).
+func Roles() []string {
+	return []string{RoleLiveViewer, RoleRecordingViewer, RoleExporter, RolePTZMaintainer, RoleInstaller, RoleAdmin}
+}
+
+// IsRole reports whether r is a role.
+func IsRole(r string) bool { return slices.Contains(Roles(), r) }
+
+// Action is something an operator does; the permission table says which
+// roles may (G-3.3.1 a/b/d, G-3.3.2, ER-4.3, ER-4.4, ER-4.6).
 type Action string
 
 // Actions.
@@ -26,12 +47,13 @@ const (
 	ActMaskPreview   Action = "mask-preview"   // one masked snapshot of a camera's view, to check its masks on site
 )
 
-// Permissions: which roles may do each action. The maintainer moves
+// permissions: which roles may do each action. The maintainer moves
 // cameras to approved presets but sees no video (G-3.3.1 d); the installer
 // proposes masks and presets (in the config, through an admin) and sees no
 // recordings; only the exporter copies (ER-4.6); deletion is never manual:
-// the retention sweeper does it (G-3.4).
-var Permissions = map[Action][]string{
+// the retention sweeper does it (G-3.4). Unexported, so no importer can
+// change the policy; AllowedRoles reads it.
+var permissions = map[Action][]string{
 	ActLiveView:      {RoleLiveViewer, RoleAdmin},
 	ActRecordingList: {RoleRecordingViewer, RoleExporter, RoleAdmin},
 	ActRecordingView: {RoleRecordingViewer, RoleAdmin},
@@ -39,7 +61,7 @@ var Permissions = map[Action][]string{
 	ActHold:          {RoleExporter, RoleAdmin},
 	ActPresetApply:   {RolePTZMaintainer, RoleAdmin},
 	ActConfigReload:  {RoleAdmin},
-	ActStateRefresh:  Roles,
+	ActStateRefresh:  Roles(),
 	ActDossier:       {RoleInstaller, RoleAdmin},
 	ActMaskPreview:   {RoleInstaller, RoleAdmin},
 }
@@ -47,21 +69,28 @@ var Permissions = map[Action][]string{
 // Actions lists every action, sorted.
 func Actions() []Action {
 	var out []Action
-	for a := range Permissions {
+	for a := range permissions {
 		out = append(out, a)
 	}
 	slices.Sort(out)
 	return out
 }
 
-// May reports whether op may do act (on camera, if not empty).
-func (op *OperatorConfig) May(act Action, camera string) error {
-	roles := Permissions[act]
-	ok := false
-	for _, r := range roles {
-		ok = ok || op.HasRole(r)
-	}
-	if !ok {
+// AllowedRoles are the roles that may do act (a copy).
+func AllowedRoles(act Action) []string { return slices.Clone(permissions[act]) }
+
+// Operator is who asks: a name, the roles held and the cameras assigned.
+type Operator struct {
+	Name    string
+	Roles   []string
+	Cameras []string
+}
+
+// May reports whether op may do act (on camera, if not empty): an error
+// naming what is missing, or nil.
+func May(op Operator, act Action, camera string) error {
+	roles := permissions[act]
+	if !slices.ContainsFunc(roles, func(r string) bool { return slices.Contains(op.Roles, r) }) {
 		return fmt.Errorf("operator %q has no role allowed to %s (needs one of %s)", op.Name, act, strings.Join(roles, ", "))
 	}
 	if camera != "" && !slices.Contains(op.Cameras, camera) {
@@ -70,18 +99,8 @@ func (op *OperatorConfig) May(act Action, camera string) error {
 	return nil
 }
 
-// Authenticate checks an operator's password for the CLI (through the
-// slow key derivation, constant-time compare; see credentials.go).
-func (c *Config) Authenticate(name, password string) (*OperatorConfig, error) {
-	op := c.Operator(name)
-	if op == nil || !op.checkPassword(password) {
-		return nil, fmt.Errorf("operator %q: authentication failed", name)
-	}
-	return op, nil
-}
-
-// Access reasons for recordings (ER-4.4, G-3.3.1 b).
-var AccessReasons = map[string]string{
+// accessReasons: why recordings may be viewed (ER-4.4, G-3.3.1 b).
+var accessReasons = map[string]string{
 	"maintenance":          "maintenance of the system",
 	"police-request":       "assisting the police (request reference)",
 	"court-request":        "assisting a court (order reference)",
@@ -89,15 +108,23 @@ var AccessReasons = map[string]string{
 	"data-subject-request": "a data subject's access request (request reference)",
 }
 
+// Reasons lists the recording access reasons, sorted.
+func Reasons() []string {
+	var rs []string
+	for r := range accessReasons {
+		rs = append(rs, r)
+	}
+	slices.Sort(rs)
+	return rs
+}
+
+// ReasonText describes a reason ("" if it is not one).
+func ReasonText(reason string) string { return accessReasons[reason] }
+
 // CheckReason validates a recording access reason and its reference.
 func CheckReason(reason, ref string) error {
-	if _, ok := AccessReasons[reason]; !ok {
-		var rs []string
-		for r := range AccessReasons {
-			rs = append(rs, r)
-		}
-		slices.Sort(rs)
-		return fmt.Errorf("reason %q is not one of %s (ER-4.4)", reason, strings.Join(rs, ", "))
+	if _, ok := accessReasons[reason]; !ok {
+		return fmt.Errorf("reason %q is not one of %s (ER-4.4)", reason, strings.Join(Reasons(), ", "))
 	}
 	if strings.TrimSpace(ref) == "" {
 		return fmt.Errorf("reason %s needs a reference (request, order, inspection or ticket number)", reason)

@@ -1,4 +1,4 @@
-package agent
+package access
 
 import (
 	"crypto/hmac"
@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-
-	"velo/masking/relay"
 )
 
 // Operator credentials (G-3.3.1 a, G-3.3.2, ER-4.3: each operator with
@@ -43,12 +41,11 @@ const (
 	credPrefix    = "$velo1$"
 )
 
-// credential is what the gateway keeps of an operator's password.
-type credential struct {
+// derived is what the gateway keeps of an operator's password.
+type derived struct {
 	verify, command   []byte
 	ha1MD5, ha1SHA256 string
 	site, operator    string
-	plaintext         bool
 }
 
 var keyCache sync.Map // sha256(site, operator, password) -> K
@@ -84,85 +81,100 @@ func CommandKey(site, operator, password string) []byte {
 	return mac(accessKey(site, operator, password), "command")
 }
 
-func deriveCredential(site, operator, password string) credential {
+func derive(site, operator, password string) derived {
 	k := accessKey(site, operator, password)
 	sp := StreamPassword(site, operator, password)
 	md := md5.Sum([]byte(operator + ":" + RTSPRealm + ":" + sp))
 	sh := sha256.Sum256([]byte(operator + ":" + RTSPRealm + ":" + sp))
-	return credential{verify: mac(k, "verify"), command: mac(k, "command"), ha1MD5: hex.EncodeToString(md[:]), ha1SHA256: hex.EncodeToString(sh[:]),
+	return derived{verify: mac(k, "verify"), command: mac(k, "command"), ha1MD5: hex.EncodeToString(md[:]), ha1SHA256: hex.EncodeToString(sh[:]),
 		site: site, operator: operator}
 }
 
 // HashCredential is the credential file line for an operator's password.
 func HashCredential(site, operator, password string) string {
-	c := deriveCredential(site, operator, password)
+	c := derive(site, operator, password)
 	return credPrefix + strings.Join([]string{site, operator, hex.EncodeToString(c.verify), hex.EncodeToString(c.command), c.ha1MD5, c.ha1SHA256}, "$")
 }
 
-// isHashed reports whether a password file's first line is a credential.
-func isHashed(line string) bool { return strings.HasPrefix(line, credPrefix) }
+// IsHashed reports whether a password file's first line is a credential
+// line (as velo passwd writes it) rather than a plaintext password.
+func IsHashed(line string) bool { return strings.HasPrefix(line, credPrefix) }
 
-// parseCredential reads a credential line made for site and operator.
-func parseCredential(line, site, operator string) (credential, error) {
+// Credential is what the gateway keeps of one operator's password: parsed
+// from a credential line, or derived on first use from a plaintext
+// password (a slow hash per operator would make every config load slow).
+// Safe for concurrent use. Its String never shows a secret.
+type Credential struct {
+	once      sync.Once
+	d         derived
+	password  string // plaintext file only, until derived
+	plaintext bool
+}
+
+// ParseCredential reads a credential line made for site and operator.
+func ParseCredential(line, site, operator string) (*Credential, error) {
 	f := strings.Split(strings.TrimPrefix(line, credPrefix), "$")
 	if len(f) != 6 {
-		return credential{}, fmt.Errorf("malformed credential (want 6 fields after %s, got %d): rewrite it with velo passwd", credPrefix, len(f))
+		return nil, fmt.Errorf("malformed credential (want 6 fields after %s, got %d): rewrite it with velo passwd", credPrefix, len(f))
 	}
 	if f[0] != site || f[1] != operator {
-		return credential{}, fmt.Errorf("credential made for site %q operator %q, not site %q operator %q: rewrite it with velo passwd", f[0], f[1], site, operator)
+		return nil, fmt.Errorf("credential made for site %q operator %q, not site %q operator %q: rewrite it with velo passwd", f[0], f[1], site, operator)
 	}
-	c := credential{site: site, operator: operator}
+	d := derived{site: site, operator: operator}
 	var err error
-	for i, dst := range []*[]byte{&c.verify, &c.command} {
+	for i, dst := range []*[]byte{&d.verify, &d.command} {
 		if *dst, err = hex.DecodeString(f[2+i]); err != nil || len(*dst) != 32 {
-			return credential{}, fmt.Errorf("malformed credential field %d: rewrite it with velo passwd", 3+i)
+			return nil, fmt.Errorf("malformed credential field %d: rewrite it with velo passwd", 3+i)
 		}
 	}
 	for i, n := range []int{32, 64} {
 		if _, err := hex.DecodeString(f[4+i]); err != nil || len(f[4+i]) != n {
-			return credential{}, fmt.Errorf("malformed credential field %d: rewrite it with velo passwd", 5+i)
+			return nil, fmt.Errorf("malformed credential field %d: rewrite it with velo passwd", 5+i)
 		}
 	}
-	c.ha1MD5, c.ha1SHA256 = f[4], f[5]
+	d.ha1MD5, d.ha1SHA256 = f[4], f[5]
+	c := &Credential{d: d}
+	c.once.Do(func() {})
 	return c, nil
 }
 
-// lazyCred holds an operator's credential: parsed at load from a hashed
-// file, or derived on first use from a plaintext one (a slow hash per
-// operator would make every config load slow).
-type lazyCred struct {
-	once     sync.Once
-	c        credential
-	password string // plaintext file only, until derived
+// PlaintextCredential keeps a plaintext password until first use, when it
+// is derived like a credential line and forgotten.
+func PlaintextCredential(password, site, operator string) *Credential {
+	return &Credential{d: derived{site: site, operator: operator}, password: password, plaintext: true}
 }
 
-func (l *lazyCred) get() credential {
-	l.once.Do(func() {
-		if l.c.plaintext {
-			l.c = deriveCredential(l.c.site, l.c.operator, l.password)
-			l.c.plaintext = true
-			l.password = ""
-		}
+func (c *Credential) get() derived {
+	c.once.Do(func() {
+		c.d = derive(c.d.site, c.d.operator, c.password)
+		c.password = ""
 	})
-	return l.c
+	return c.d
 }
 
-// checkPassword reports whether password is op's (constant time on the
-// derived verifier).
-func (op *OperatorConfig) checkPassword(password string) bool {
-	if op.cred == nil || password == "" {
+// Plaintext reports whether the credential came from a plaintext file.
+func (c *Credential) Plaintext() bool { return c.plaintext }
+
+// String hides the secrets.
+func (c *Credential) String() string { return "(credential)" }
+
+// CheckPassword reports whether password is the operator's (through the
+// slow derivation, constant-time compare on the verifier).
+func (c *Credential) CheckPassword(password string) bool {
+	if c == nil || password == "" {
 		return false
 	}
-	c := op.cred.get()
-	k := accessKey(c.site, c.operator, password)
-	return subtle.ConstantTimeCompare(mac(k, "verify"), c.verify) == 1
+	d := c.get()
+	k := accessKey(d.site, d.operator, password)
+	return subtle.ConstantTimeCompare(mac(k, "verify"), d.verify) == 1
 }
 
-// streamSecret is what the relay checks an operator's RTSP digest with.
-func (op *OperatorConfig) streamSecret() relay.Secret {
-	c := op.cred.get()
-	return relay.Secret{HA1MD5: c.ha1MD5, HA1SHA256: c.ha1SHA256}
+// StreamHA1 are the RTSP digest HA1s (MD5 and SHA-256, realm RTSPRealm) of
+// the operator's stream password: what the relay checks a reader with.
+func (c *Credential) StreamHA1() (md5Hex, sha256Hex string) {
+	d := c.get()
+	return d.ha1MD5, d.ha1SHA256
 }
 
-// commandKey keys op's command MACs.
-func (op *OperatorConfig) commandKey() []byte { return op.cred.get().command }
+// CommandKey keys the operator's command MACs.
+func (c *Credential) CommandKey() []byte { return c.get().command }

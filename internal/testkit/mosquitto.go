@@ -1,4 +1,4 @@
-package agent
+package testkit
 
 import (
 	"crypto/ecdsa"
@@ -27,7 +27,7 @@ import (
 // mosquitto is a real Mosquitto (the Debian package) started by a test on
 // a free loopback port with a generated config. It can be stopped,
 // restarted on the same port (persistence kept), frozen and thawed.
-type mosquitto struct {
+type Mosquitto struct {
 	t    *testing.T
 	dir  string
 	port int
@@ -38,20 +38,23 @@ type mosquitto struct {
 	cmd *exec.Cmd
 }
 
-type mosqOpts struct {
-	TLS         *testPKI // server cert from it; TLS listener
-	RequireCert bool     // mutual TLS: client certificate required
+// MosquittoOptions configure StartMosquitto.
+type MosquittoOptions struct {
+	TLS         *PKI // server cert from it; TLS listener
+	RequireCert bool // mutual TLS: client certificate required
 	Users       map[string]string
 	ACL         string
 }
 
-func startMosquitto(t *testing.T, o mosqOpts) *mosquitto {
+// StartMosquitto starts a broker on a free loopback port with persistence,
+// the given users, ACL and TLS.
+func StartMosquitto(t *testing.T, o MosquittoOptions) *Mosquitto {
 	t.Helper()
 	if _, err := exec.LookPath("mosquitto"); err != nil {
 		t.Fatal("mosquitto not installed (make deps installs it)")
 	}
 	dir := t.TempDir()
-	m := &mosquitto{t: t, dir: dir, port: freePort(t), log: filepath.Join(dir, "mosquitto.log")}
+	m := &Mosquitto{t: t, dir: dir, port: FreePort(t), log: filepath.Join(dir, "mosquitto.log")}
 	var c strings.Builder
 	if os.Geteuid() == 0 {
 		c.WriteString("user root\n")
@@ -83,28 +86,38 @@ func startMosquitto(t *testing.T, o mosqOpts) *mosquitto {
 		fmt.Fprintf(&c, "acl_file %s\n", p)
 	}
 	if o.TLS != nil {
-		srv := o.TLS.issue(t, "broker", true)
+		srv := o.TLS.Issue(t, "broker", true)
 		fmt.Fprintf(&c, "cafile %s\ncertfile %s\nkeyfile %s\ntls_version tlsv1.2\n", o.TLS.CAFile, srv.CertFile, srv.KeyFile)
 		if o.RequireCert {
 			c.WriteString("require_certificate true\nuse_identity_as_username true\n")
 		}
 	}
-	return launchMosquitto(t, m, c.String())
+	return m.launch(c.String())
 }
 
-// launchMosquitto writes text as the config and starts the broker.
-func launchMosquitto(t *testing.T, m *mosquitto, text string) *mosquitto {
+// LaunchMosquitto starts a broker with the config that config returns for
+// its free loopback port, its own folder and its log file.
+func LaunchMosquitto(t *testing.T, config func(port int, dir, logFile string) string) *Mosquitto {
+	t.Helper()
+	m := &Mosquitto{t: t, dir: t.TempDir(), port: FreePort(t)}
+	m.log = filepath.Join(m.dir, "mosquitto.log")
+	return m.launch(config(m.port, m.dir, m.log))
+}
+
+// launch writes text as the config and starts the broker.
+func (m *Mosquitto) launch(text string) *Mosquitto {
+	t := m.t
 	t.Helper()
 	m.conf = filepath.Join(m.dir, "mosquitto.conf")
 	if err := os.WriteFile(m.conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m.start()
-	t.Cleanup(m.kill)
+	m.Start()
+	t.Cleanup(m.Kill)
 	return m
 }
 
-func (m *mosquitto) start() {
+func (m *Mosquitto) Start() {
 	m.t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -115,31 +128,31 @@ func (m *mosquitto) start() {
 	}
 	m.cmd = cmd
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", m.addr(), time.Second)
+		c, err := net.DialTimeout("tcp", m.Addr(), time.Second)
 		if err == nil {
 			c.Close()
 			return
 		}
 		if time.Now().After(deadline) {
 			log, _ := os.ReadFile(m.log)
-			m.t.Fatalf("mosquitto did not listen on %s: %s", m.addr(), log)
+			m.t.Fatalf("mosquitto did not listen on %s: %s", m.Addr(), log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-func (m *mosquitto) addr() string { return fmt.Sprintf("127.0.0.1:%d", m.port) }
+func (m *Mosquitto) Addr() string { return fmt.Sprintf("127.0.0.1:%d", m.port) }
 
 // URL returns the broker URL (mqtts:// when TLS).
-func (m *mosquitto) url(tls bool) string {
+func (m *Mosquitto) URL(tls bool) string {
 	if tls {
-		return "mqtts://" + m.addr()
+		return "mqtts://" + m.Addr()
 	}
-	return "tcp://" + m.addr()
+	return "tcp://" + m.Addr()
 }
 
 // stop stops the broker gracefully (it saves its persistence).
-func (m *mosquitto) stop() {
+func (m *Mosquitto) Stop() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.cmd == nil {
@@ -150,7 +163,7 @@ func (m *mosquitto) stop() {
 	m.cmd = nil
 }
 
-func (m *mosquitto) signal(s syscall.Signal) {
+func (m *Mosquitto) Signal(s syscall.Signal) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.cmd != nil {
@@ -158,8 +171,8 @@ func (m *mosquitto) signal(s syscall.Signal) {
 	}
 }
 
-func (m *mosquitto) kill() {
-	m.signal(syscall.SIGCONT)
+func (m *Mosquitto) Kill() {
+	m.Signal(syscall.SIGCONT)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.cmd != nil {
@@ -170,22 +183,22 @@ func (m *mosquitto) kill() {
 }
 
 // Log returns the broker's log.
-func (m *mosquitto) Log() string {
+func (m *Mosquitto) Log() string {
 	b, _ := os.ReadFile(m.log)
 	return string(b)
 }
 
-// testPKI is a generated CA that issues server and client certificates.
-type testPKI struct {
+// PKI is a generated CA that issues server and client certificates.
+type PKI struct {
 	dir    string
 	CAFile string
 	ca     *x509.Certificate
 	key    *ecdsa.PrivateKey
 }
 
-type issued struct{ CertFile, KeyFile string }
+type Issued struct{ CertFile, KeyFile string }
 
-func newPKI(t *testing.T, name string) *testPKI {
+func NewPKI(t *testing.T, name string) *PKI {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
@@ -196,7 +209,7 @@ func newPKI(t *testing.T, name string) *testPKI {
 		t.Fatal(err)
 	}
 	ca, _ := x509.ParseCertificate(der)
-	p := &testPKI{dir: t.TempDir(), ca: ca, key: key}
+	p := &PKI{dir: t.TempDir(), ca: ca, key: key}
 	p.CAFile = filepath.Join(p.dir, "ca.pem")
 	writePEM(t, p.CAFile, "CERTIFICATE", der)
 	return p
@@ -215,7 +228,7 @@ var serials struct {
 }
 
 // issue makes a certificate for cn (a server for 127.0.0.1, or a client).
-func (p *testPKI) issue(t *testing.T, cn string, server bool) issued {
+func (p *PKI) Issue(t *testing.T, cn string, server bool) Issued {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	serials.Lock()
@@ -236,14 +249,14 @@ func (p *testPKI) issue(t *testing.T, cn string, server bool) issued {
 		t.Fatal(err)
 	}
 	kd, _ := x509.MarshalECPrivateKey(key)
-	out := issued{CertFile: filepath.Join(p.dir, cn+".pem"), KeyFile: filepath.Join(p.dir, cn+".key")}
+	out := Issued{CertFile: filepath.Join(p.dir, cn+".pem"), KeyFile: filepath.Join(p.dir, cn+".key")}
 	writePEM(t, out.CertFile, "CERTIFICATE", der)
 	writePEM(t, out.KeyFile, "EC PRIVATE KEY", kd)
 	return out
 }
 
 // clientTLS is a TLS config trusting p, with an optional client cert.
-func (p *testPKI) clientTLS(t *testing.T, cert *issued) *tls.Config {
+func (p *PKI) ClientTLS(t *testing.T, cert *Issued) *tls.Config {
 	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AddCert(p.ca)
@@ -260,29 +273,29 @@ func (p *testPKI) clientTLS(t *testing.T, cert *issued) *tls.Config {
 
 // collector subscribes to a topic filter with a persistent session and
 // keeps every message in arrival order.
-type collector struct {
+type Collector struct {
 	cl mqtt.Client
 
 	mu   sync.Mutex
-	msgs []recvMsg
+	msgs []Message
 	cond chan struct{}
 }
 
-type recvMsg struct {
+type Message struct {
 	Topic    string
 	Payload  []byte
 	Retained bool
 	Seq      uint64
 }
 
-type collectorOpts struct {
+type CollectorOptions struct {
 	URL, ClientID, Username, Password string
 	TLS                               *tls.Config
 }
 
-func newCollector(t *testing.T, o collectorOpts, filter string) *collector {
+func NewCollector(t *testing.T, o CollectorOptions, filter string) *Collector {
 	t.Helper()
-	c := &collector{cond: make(chan struct{})}
+	c := &Collector{cond: make(chan struct{})}
 	if o.ClientID == "" {
 		o.ClientID = fmt.Sprintf("collector-%d", time.Now().UnixNano())
 	}
@@ -300,7 +313,7 @@ func newCollector(t *testing.T, o collectorOpts, filter string) *collector {
 			}
 			_ = json.Unmarshal(m.Payload(), &env)
 			c.mu.Lock()
-			c.msgs = append(c.msgs, recvMsg{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Retained: m.Retained(), Seq: env.Seq})
+			c.msgs = append(c.msgs, Message{Topic: m.Topic(), Payload: append([]byte(nil), m.Payload()...), Retained: m.Retained(), Seq: env.Seq})
 			close(c.cond)
 			c.cond = make(chan struct{})
 			c.mu.Unlock()
@@ -316,14 +329,14 @@ func newCollector(t *testing.T, o collectorOpts, filter string) *collector {
 }
 
 // all returns the messages so far.
-func (c *collector) all() []recvMsg {
+func (c *Collector) All() []Message {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]recvMsg(nil), c.msgs...)
+	return append([]Message(nil), c.msgs...)
 }
 
 // wait returns the first message (from index from) for which ok is true.
-func (c *collector) wait(t *testing.T, d time.Duration, what string, ok func(recvMsg) bool) recvMsg {
+func (c *Collector) Wait(t *testing.T, d time.Duration, what string, ok func(Message) bool) Message {
 	t.Helper()
 	deadline := time.After(d)
 	for i := 0; ; {
@@ -346,7 +359,7 @@ func (c *collector) wait(t *testing.T, d time.Duration, what string, ok func(rec
 }
 
 // field decodes one JSON field of a payload.
-func field(m recvMsg, name string) string {
+func Field(m Message, name string) string {
 	var v map[string]any
 	if json.Unmarshal(m.Payload, &v) != nil {
 		return ""
@@ -358,3 +371,6 @@ func field(m recvMsg, name string) string {
 	}
 	return s
 }
+
+// Client is the collector's MQTT client (to publish as the collector).
+func (c *Collector) Client() mqtt.Client { return c.cl }

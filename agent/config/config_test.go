@@ -1,75 +1,19 @@
-package agent
+package config
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"velo/internal/testkit"
 )
 
-const goodConfig = `site:
-  id: test-site
-  name: Test site
-  controller: Test S.r.l.
-  purposes: [asset protection]
-gateway: gw-1
-outputs:
-  rtsp_listen: 127.0.0.1:18654
-  record_dir: REC
-operators:
-  - name: ops
-    password_file: ops.pw
-    roles: [live-viewer, ptz-maintainer]
-    cameras: [cam1]
-cameras:
-  - id: cam1
-    purpose: entrance
-    match: {serial: S1}
-    xaddr: http://127.0.0.1:8080/onvif/device_service
-    username: u
-    password_file: cam.pw
-    record: {enabled: true, segment: 30s}
-    presets:
-      - token: "1"
-        position: {pan: 0.1, tilt: 0, zoom: 0.2}
-        tolerance: 0.02
-        approval: {by: A. Bianchi, date: 2026-10-01, document: DOC-1}
-        masks:
-          - name: badge
-            polygon: [{x: 0.1, y: 0.1}, {x: 0.3, y: 0.1}, {x: 0.3, y: 0.3}]
-  - id: cam2
-    purpose: yard
-    match: {mac: "02:00:00:00:00:02"}
-    xaddr: http://127.0.0.2:8080/onvif/device_service
-    masks:
-      - name: street
-        style: blur
-        polygon: [{x: 0, y: 0.5}, {x: 1, y: 0.5}, {x: 1, y: 1}, {x: 0, y: 1}]
-    approval: {by: A. Bianchi, date: 2026-10-02, document: DOC-2}
-`
-
-func writeConfig(t *testing.T, text string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, pw := range map[string]string{"ops.pw": "op-secret\n", "cam.pw": "cam-secret\n"} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(pw), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	text = strings.ReplaceAll(text, "REC", filepath.Join(dir, "rec"))
-	p := filepath.Join(dir, "site.yaml")
-	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestConfigGood(t *testing.T) {
-	c, err := Load(writeConfig(t, goodConfig))
+	c, err := Load(testkit.WriteSite(t, testkit.SiteYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Cameras[0].password != "cam-secret" || !c.Operators[0].checkPassword("op-secret") || c.Operators[0].checkPassword("op-secreT") {
+	if c.Cameras[0].Password.Reveal() != "cam-secret" || !c.Operators[0].Credential().CheckPassword("op-secret") || c.Operators[0].Credential().CheckPassword("op-secreT") {
 		t.Error("password files not read")
 	}
 	if c.Cameras[1].FailMode != "blank" || c.Cameras[0].Presets[0].Masks[0].Style != "fill" {
@@ -134,10 +78,10 @@ func TestConfigRules(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if !strings.Contains(goodConfig, tc.old) {
+			if !strings.Contains(testkit.SiteYAML, tc.old) {
 				t.Fatalf("test bug: %q not in config", tc.old)
 			}
-			p := writeConfig(t, strings.Replace(goodConfig, tc.old, tc.new, 1))
+			p := testkit.WriteSite(t, strings.Replace(testkit.SiteYAML, tc.old, tc.new, 1))
 			_, err := Load(p)
 			if err == nil {
 				t.Fatal("accepted")
@@ -157,7 +101,7 @@ func TestConfigRules(t *testing.T) {
 }
 
 func TestConfigRefusesReadablePasswordFile(t *testing.T) {
-	p := writeConfig(t, goodConfig)
+	p := testkit.WriteSite(t, testkit.SiteYAML)
 	if err := os.Chmod(filepath.Join(filepath.Dir(p), "cam.pw"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +115,7 @@ func TestConfigRefusesReadablePasswordFile(t *testing.T) {
 // password files are copied with mode 0600 first (run.sh chmods them too).
 func TestDemoConfigIsValid(t *testing.T) {
 	dir := t.TempDir()
-	files, _ := filepath.Glob("../deploy/demo/*")
+	files, _ := filepath.Glob("../../deploy/demo/*")
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {

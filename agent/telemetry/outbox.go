@@ -1,4 +1,4 @@
-package agent
+package telemetry
 
 import (
 	"encoding/binary"
@@ -14,7 +14,8 @@ import (
 )
 
 // Outbox is the durable, bounded, ordered queue of messages waiting for the
-// broker's acknowledgement (RELIABILITY.md: paho's stores cannot be it).
+// broker's acknowledgement. Paho's own stores cannot be it: they keep
+// messages only while a client object lives, and lose them on a restart.
 //
 // Every message gets the next gateway sequence number when it is enqueued;
 // Enqueue returns only after the message is fsynced (group commit: messages

@@ -1,4 +1,9 @@
-package agent
+// Package ptzlock keeps a PTZ camera on its approved views (ER-3.2): a
+// reconcile loop that polls the position, blanks the output the moment the
+// camera is off the approved view or its position is unknown, moves it
+// back, restores the output only once the position is confirmed, limits the
+// camera's range to the approved views, and reports every transition.
+package ptzlock
 
 import (
 	"context"
@@ -8,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"velo/agent/event"
 	"velo/onvif"
 )
 
@@ -37,49 +43,6 @@ type ApprovedPreset struct {
 	Tolerance       float64
 }
 
-// EventKind names a PTZ lock event.
-type EventKind string
-
-// Lock events.
-const (
-	EventDrift           EventKind = "drift"            // left the approved view: output blanked
-	EventSnapBack        EventKind = "snap_back"        // back inside tolerance: output restored
-	EventTamperSuspected EventKind = "tamper_suspected" // repeated drift
-	EventPositionUnknown EventKind = "position_unknown" // status unreadable: output blanked
-	EventLocked          EventKind = "locked"           // first confirmation at start or after preset/apply
-	EventLimitsSet       EventKind = "limits_set"       // PTZ limits set to the approved views and read back
-	EventLimitsFailed    EventKind = "limits_failed"    // the camera refused or did not keep the limits
-	EventPresetApplying  EventKind = "preset_applying"  // an approved preset/apply: output blank until locked
-)
-
-// Event is reported for every lock transition.
-type Event struct {
-	Kind     EventKind `json:"kind"`
-	Camera   string    `json:"camera,omitempty"`
-	Preset   string    `json:"preset,omitempty"`
-	Position *Position `json:"position,omitempty"`
-	Detail   string    `json:"detail,omitempty"`
-	// Operator, Verb and RequestID are set on command events.
-	Operator  string `json:"operator,omitempty"`
-	Verb      string `json:"verb,omitempty"`
-	RequestID string `json:"request_id,omitempty"`
-	// Reason and Ref: a recording access's reason (ER-4.4) and its
-	// reference (judicial, request); a hold's reference.
-	Reason string `json:"reason,omitempty"`
-	Ref    string `json:"ref,omitempty"`
-	// AuditSeq and AuditHash are the audit chain head (audit_head).
-	AuditSeq  uint64    `json:"audit_seq,omitempty"`
-	AuditHash string    `json:"audit_hash,omitempty"`
-	Time      time.Time `json:"event_time"`
-}
-
-// Position is a PTZ position in generic spaces.
-type Position struct {
-	Pan  float64 `json:"pan"`
-	Tilt float64 `json:"tilt"`
-	Zoom float64 `json:"zoom"`
-}
-
 // LockConfig configures a Lock.
 type LockConfig struct {
 	Camera  string
@@ -102,6 +65,9 @@ type LockConfig struct {
 	EscalateWindow time.Duration
 	// RetryMove re-sends GotoPreset while still off the view. Default 10 s.
 	RetryMove time.Duration
+	// Now is the clock the lock times moves, escalation and applies with
+	// (default time.Now).
+	Now func() time.Time
 }
 
 // Lock keeps a PTZ camera on its approved preset: a reconcile loop that
@@ -113,7 +79,7 @@ type Lock struct {
 	cfg    LockConfig
 	dev    ptzDevice
 	gate   viewGate
-	report func(Event)
+	report func(event.Event)
 	now    func() time.Time
 
 	applyCh chan applyReq
@@ -121,7 +87,7 @@ type Lock struct {
 	mu       sync.Mutex
 	approved bool
 	current  string
-	last     *Position
+	last     *event.Position
 	drifts   []time.Time
 }
 
@@ -131,12 +97,12 @@ type applyReq struct {
 }
 
 // NewLock validates cfg (no I/O).
-func NewLock(cfg LockConfig, dev ptzDevice, gate viewGate, report func(Event)) (*Lock, error) {
+func NewLock(cfg LockConfig, dev ptzDevice, gate viewGate, report func(event.Event)) (*Lock, error) {
 	if cfg.Preset.Token == "" || cfg.Profile == "" {
-		return nil, fmt.Errorf("agent: camera %q: PTZ lock needs a profile and an approved preset", cfg.Camera)
+		return nil, fmt.Errorf("ptzlock: camera %q: PTZ lock needs a profile and an approved preset", cfg.Camera)
 	}
 	if cfg.Preset.Tolerance <= 0 || cfg.Preset.Tolerance > 0.5 {
-		return nil, fmt.Errorf("agent: camera %q preset %q: tolerance %g out of (0, 0.5]", cfg.Camera, cfg.Preset.Token, cfg.Preset.Tolerance)
+		return nil, fmt.Errorf("ptzlock: camera %q preset %q: tolerance %g out of (0, 0.5]", cfg.Camera, cfg.Preset.Token, cfg.Preset.Tolerance)
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Second
@@ -151,7 +117,10 @@ func NewLock(cfg LockConfig, dev ptzDevice, gate viewGate, report func(Event)) (
 		cfg.RetryMove = 10 * time.Second
 	}
 	if report == nil {
-		report = func(Event) {}
+		report = func(event.Event) {}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.ApplyTimeout <= 0 {
 		cfg.ApplyTimeout = 30 * time.Second
@@ -160,13 +129,13 @@ func NewLock(cfg LockConfig, dev ptzDevice, gate viewGate, report func(Event)) (
 	for _, p := range cfg.Presets {
 		found = found || p.Token == cfg.Preset.Token
 		if p.Tolerance <= 0 || p.Tolerance > 0.5 {
-			return nil, fmt.Errorf("agent: camera %q preset %q: tolerance %g out of (0, 0.5]", cfg.Camera, p.Token, p.Tolerance)
+			return nil, fmt.Errorf("ptzlock: camera %q preset %q: tolerance %g out of (0, 0.5]", cfg.Camera, p.Token, p.Tolerance)
 		}
 	}
 	if !found {
 		cfg.Presets = append([]ApprovedPreset{cfg.Preset}, cfg.Presets...)
 	}
-	return &Lock{cfg: cfg, dev: dev, gate: gate, report: report, now: time.Now, applyCh: make(chan applyReq), current: cfg.Preset.Token}, nil
+	return &Lock{cfg: cfg, dev: dev, gate: gate, report: report, now: cfg.Now, applyCh: make(chan applyReq), current: cfg.Preset.Token}, nil
 }
 
 // Approved reports whether the camera is currently confirmed on its view.
@@ -213,7 +182,7 @@ func (l *Lock) Apply(ctx context.Context, token string) error {
 }
 
 // LastPosition returns the last position read (nil if none).
-func (l *Lock) LastPosition() *Position {
+func (l *Lock) LastPosition() *event.Position {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.last == nil {
@@ -223,33 +192,34 @@ func (l *Lock) LastPosition() *Position {
 	return &p
 }
 
-func (l *Lock) emit(kind EventKind, pos *Position, detail string) {
-	l.report(Event{Kind: kind, Camera: l.cfg.Camera, Preset: l.cfg.Preset.Token, Position: pos, Detail: detail, Time: l.now().UTC()})
+func (l *Lock) emit(kind event.Kind, pos *event.Position, detail string) {
+	l.report(event.Event{Kind: kind, Camera: l.cfg.Camera, Preset: l.cfg.Preset.Token, Position: pos, Detail: detail, Time: l.now().UTC()})
+}
+
+// loop is the reconcile loop's memory between polls.
+type loop struct {
+	lastMove     time.Time
+	first        bool // not confirmed yet since the start or the last apply
+	unknown      bool // the last poll gave no position
+	limitsDone   bool
+	pending      *applyReq
+	pendingSince time.Time
+}
+
+// answer tells a waiting Apply how it ended.
+func (lp *loop) answer(err error) {
+	if lp.pending != nil {
+		lp.pending.done <- err
+		lp.pending = nil
+	}
 }
 
 // Run keeps the lock until ctx ends. It returns nil on cancellation.
 func (l *Lock) Run(ctx context.Context) error {
 	l.setApproved(false) // nothing is trusted until confirmed
-	var lastMove time.Time
-	move := func() {
-		if err := l.dev.GotoPreset(ctx, l.cfg.Profile, l.cfg.Preset.Token); err != nil && ctx.Err() == nil {
-			l.emit(EventDrift, nil, "GotoPreset failed: "+err.Error())
-		}
-		lastMove = l.now()
-	}
-	move()
-	first := true
-	unknown := false
-	limitsDone := false
-	var pending *applyReq
-	var pendingSince time.Time
-	answer := func(err error) {
-		if pending != nil {
-			pending.done <- err
-			pending = nil
-		}
-	}
-	defer func() { answer(errors.New("PTZ lock stopped before the view was confirmed")) }()
+	lp := &loop{first: true}
+	l.move(ctx, lp)
+	defer func() { lp.answer(errors.New("PTZ lock stopped before the view was confirmed")) }()
 	tick := time.NewTicker(l.cfg.Interval)
 	defer tick.Stop()
 	for {
@@ -257,70 +227,106 @@ func (l *Lock) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		pos, ok := position(st)
-		switch {
-		case err != nil || !ok:
-			// Unknown position = not approved.
-			wasApproved := l.setApproved(false)
-			if wasApproved || !unknown {
-				detail := "no position in status"
-				if err != nil {
-					detail = err.Error()
-				}
-				l.emit(EventPositionUnknown, nil, detail)
-			}
-			unknown = true
-		case l.inside(pos):
-			unknown = false
-			l.setLast(pos)
-			if !l.setApproved(true) {
-				if first {
-					l.emit(EventLocked, &pos, "")
-					answer(nil)
-					if !limitsDone {
-						limitsDone = true
-						l.setLimits(ctx)
-					}
-				} else {
-					l.emit(EventSnapBack, &pos, "")
-				}
-				first = false
-			}
-		default:
-			unknown = false
-			l.setLast(pos)
-			if l.setApproved(false) {
-				// Just left the view: blanked above, now report and move back.
-				l.emit(EventDrift, &pos, fmt.Sprintf("off preset by %.3f (tolerance %.3f)", l.distance(pos), l.cfg.Preset.Tolerance))
-				if l.countDrift() {
-					l.emit(EventTamperSuspected, &pos, fmt.Sprintf("%d drifts within %v", l.cfg.EscalateAfter, l.cfg.EscalateWindow))
-				}
-				move()
-			} else if l.now().Sub(lastMove) >= l.cfg.RetryMove {
-				move()
-			}
-		}
-		if pending != nil && l.now().Sub(pendingSince) > l.cfg.ApplyTimeout {
-			answer(fmt.Errorf("camera %q: preset %q not confirmed within %v (output stays blank; still trying)", l.cfg.Camera, l.cfg.Preset.Token, l.cfg.ApplyTimeout))
+		l.reconcile(ctx, lp, st, err)
+		if lp.pending != nil && l.now().Sub(lp.pendingSince) > l.cfg.ApplyTimeout {
+			lp.answer(fmt.Errorf("camera %q: preset %q not confirmed within %v (output stays blank; still trying)", l.cfg.Camera, l.cfg.Preset.Token, l.cfg.ApplyTimeout))
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		case req := <-l.applyCh:
-			answer(errors.New("superseded by another preset/apply"))
-			l.setApproved(false) // blank under the old view first
-			l.cfg.Preset = req.preset
-			l.mu.Lock()
-			l.current = req.preset.Token
-			l.mu.Unlock()
-			l.setApproved(false)
-			l.emit(EventPresetApplying, l.LastPosition(), "")
-			pending, pendingSince = &req, l.now()
-			first = true
-			move()
+			l.startApply(ctx, lp, req)
 		}
 	}
+}
+
+// move sends the camera to the held preset.
+func (l *Lock) move(ctx context.Context, lp *loop) {
+	if err := l.dev.GotoPreset(ctx, l.cfg.Profile, l.cfg.Preset.Token); err != nil && ctx.Err() == nil {
+		l.emit(event.Drift, nil, "GotoPreset failed: "+err.Error())
+	}
+	lp.lastMove = l.now()
+}
+
+// reconcile acts on one status read: unknown, inside or outside the view.
+func (l *Lock) reconcile(ctx context.Context, lp *loop, st onvif.PTZStatus, err error) {
+	pos, ok := position(st)
+	switch {
+	case err != nil || !ok:
+		l.onUnknown(lp, err)
+	case l.inside(pos):
+		lp.unknown = false
+		l.setLast(pos)
+		l.onInside(ctx, lp, pos)
+	default:
+		lp.unknown = false
+		l.setLast(pos)
+		l.onOutside(ctx, lp, pos)
+	}
+}
+
+// onUnknown: an unknown position is not approved.
+func (l *Lock) onUnknown(lp *loop, err error) {
+	wasApproved := l.setApproved(false)
+	if wasApproved || !lp.unknown {
+		detail := "no position in status"
+		if err != nil {
+			detail = err.Error()
+		}
+		l.emit(event.PositionUnknown, nil, detail)
+	}
+	lp.unknown = true
+}
+
+// onInside confirms the view: locked (first time, then limits are set) or
+// snapped back.
+func (l *Lock) onInside(ctx context.Context, lp *loop, pos event.Position) {
+	if l.setApproved(true) {
+		return
+	}
+	if !lp.first {
+		l.emit(event.SnapBack, &pos, "")
+		return
+	}
+	lp.first = false
+	l.emit(event.Locked, &pos, "")
+	lp.answer(nil)
+	if !lp.limitsDone {
+		lp.limitsDone = true
+		l.setLimits(ctx)
+	}
+}
+
+// onOutside blanks (in setApproved), reports the drift and moves back; while
+// still off the view it re-sends the move every RetryMove.
+func (l *Lock) onOutside(ctx context.Context, lp *loop, pos event.Position) {
+	if !l.setApproved(false) {
+		if l.now().Sub(lp.lastMove) >= l.cfg.RetryMove {
+			l.move(ctx, lp)
+		}
+		return
+	}
+	l.emit(event.Drift, &pos, fmt.Sprintf("off preset by %.3f (tolerance %.3f)", l.distance(pos), l.cfg.Preset.Tolerance))
+	if l.countDrift() {
+		l.emit(event.TamperSuspected, &pos, fmt.Sprintf("%d drifts within %v", l.cfg.EscalateAfter, l.cfg.EscalateWindow))
+	}
+	l.move(ctx, lp)
+}
+
+// startApply switches to another approved preset: blank first, then move.
+func (l *Lock) startApply(ctx context.Context, lp *loop, req applyReq) {
+	lp.answer(errors.New("superseded by another preset/apply"))
+	l.setApproved(false) // blank under the old view first
+	l.cfg.Preset = req.preset
+	l.mu.Lock()
+	l.current = req.preset.Token
+	l.mu.Unlock()
+	l.setApproved(false)
+	l.emit(event.PresetApplying, l.LastPosition(), "")
+	lp.pending, lp.pendingSince = &req, l.now()
+	lp.first = true
+	l.move(ctx, lp)
 }
 
 // setLimits limits the camera's PTZ range to the box around the approved
@@ -346,11 +352,11 @@ func (l *Lock) setLimits(ctx context.Context) {
 	_, err := lim.SetLimits(ctx, l.cfg.PTZConfig, &onvif.Limits{XRange: pan, YRange: &tilt}, &onvif.Limits{XRange: zoom})
 	if err != nil {
 		if ctx.Err() == nil {
-			l.emit(EventLimitsFailed, nil, err.Error())
+			l.emit(event.LimitsFailed, nil, err.Error())
 		}
 		return
 	}
-	l.emit(EventLimitsSet, nil, fmt.Sprintf("pan %.3f..%.3f tilt %.3f..%.3f zoom %.3f..%.3f (read back)", pan.Min, pan.Max, tilt.Min, tilt.Max, zoom.Min, zoom.Max))
+	l.emit(event.LimitsSet, nil, fmt.Sprintf("pan %.3f..%.3f tilt %.3f..%.3f zoom %.3f..%.3f (read back)", pan.Min, pan.Max, tilt.Min, tilt.Max, zoom.Min, zoom.Max))
 }
 
 // setApproved updates the gate when the state changes and returns the
@@ -366,7 +372,7 @@ func (l *Lock) setApproved(v bool) bool {
 	return prev
 }
 
-func (l *Lock) setLast(p Position) {
+func (l *Lock) setLast(p event.Position) {
 	l.mu.Lock()
 	l.last = &p
 	l.mu.Unlock()
@@ -384,26 +390,26 @@ func (l *Lock) countDrift() bool {
 	return len(l.drifts) >= l.cfg.EscalateAfter
 }
 
-func (l *Lock) distance(p Position) float64 {
+func (l *Lock) distance(p event.Position) float64 {
 	e := l.cfg.Preset
 	return math.Max(math.Abs(p.Pan-e.Pan), math.Max(math.Abs(p.Tilt-e.Tilt), math.Abs(p.Zoom-e.Zoom)))
 }
 
-func (l *Lock) inside(p Position) bool { return l.distance(p) <= l.cfg.Preset.Tolerance }
+func (l *Lock) inside(p event.Position) bool { return l.distance(p) <= l.cfg.Preset.Tolerance }
 
 // position extracts pan/tilt/zoom; a missing pan/tilt is unknown (a camera
 // without zoom reports zoom 0).
-func position(st onvif.PTZStatus) (Position, bool) {
+func position(st onvif.PTZStatus) (event.Position, bool) {
 	v := st.Position
 	if v == nil || v.PanTilt == nil {
-		return Position{}, false
+		return event.Position{}, false
 	}
-	p := Position{Pan: float64(v.PanTilt.X), Tilt: float64(v.PanTilt.Y)}
+	p := event.Position{Pan: float64(v.PanTilt.X), Tilt: float64(v.PanTilt.Y)}
 	if v.Zoom != nil {
 		p.Zoom = float64(v.Zoom.X)
 	}
 	if math.IsNaN(p.Pan) || math.IsNaN(p.Tilt) || math.IsNaN(p.Zoom) {
-		return Position{}, false
+		return event.Position{}, false
 	}
 	return p, true
 }
@@ -413,4 +419,4 @@ var ErrNotApproved = errors.New("preset not approved")
 
 // StatusPosition is a PTZ status's position (false if the camera gave
 // none, or NaN).
-func StatusPosition(st onvif.PTZStatus) (Position, bool) { return position(st) }
+func StatusPosition(st onvif.PTZStatus) (event.Position, bool) { return position(st) }

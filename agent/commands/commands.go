@@ -1,4 +1,9 @@
-package agent
+// Package commands is the signed MQTT command channel: the Command and
+// Reply payloads, their MAC (keyed by the operator's derived command key),
+// the one verb table (verb → action checked against the roles, the camera
+// it acts on, what it executes), and the Handler that authenticates,
+// authorises, de-duplicates and executes a command at most once.
+package commands
 
 import (
 	"crypto/hmac"
@@ -7,14 +12,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
+	"velo/agent/access"
+	"velo/agent/config"
 )
 
 // Command is the payload of velo/<site>/<gateway>/cmd/<verb>. The operator
-// proves who they are with MAC, an HMAC-SHA256 keyed by their password
-// over the site, gateway, verb, request id, operator, both times and the
+// proves who they are with MAC, an HMAC-SHA256 keyed by their command key
+// (access.CommandKey, derived from their password by the slow KDF; the
+// password itself is never the key) over the site, gateway, verb, request id, operator, both times and the
 // args exactly as sent (see CommandMAC), so a command cannot be moved to
 // another gateway, verb or time, and no secret travels over MQTT.
 type Command struct {
@@ -46,23 +53,6 @@ const (
 	CommandClockSkew = time.Minute
 )
 
-// verbActions maps each verb to its Action (Permissions says who may).
-var verbActions = map[string]Action{
-	"preset/apply":  ActPresetApply,
-	"config/reload": ActConfigReload,
-	"state/refresh": ActStateRefresh,
-}
-
-// Verbs lists the command verbs.
-func Verbs() []string {
-	var v []string
-	for k := range verbActions {
-		v = append(v, k)
-	}
-	slices.Sort(v)
-	return v
-}
-
 // CommandMAC computes a command's MAC with the operator's command key
 // (CommandKey, derived from the password).
 func CommandMAC(key []byte, site, verb string, c Command) string {
@@ -72,9 +62,9 @@ func CommandMAC(key []byte, site, verb string, c Command) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// SignCommand fills c.MAC from the operator's password (c.Operator's).
-func SignCommand(password, site, verb string, c *Command) {
-	c.MAC = CommandMAC(CommandKey(site, c.Operator, password), site, verb, *c)
+// Sign fills c.MAC from the operator's password (c.Operator's).
+func Sign(password, site, verb string, c *Command) {
+	c.MAC = CommandMAC(access.CommandKey(site, c.Operator, password), site, verb, *c)
 }
 
 // errRefused is a command not executed, with the reason told to the sender.
@@ -84,10 +74,11 @@ func (e errRefused) Error() string { return e.reason }
 
 func refuse(format string, args ...any) error { return errRefused{fmt.Sprintf(format, args...)} }
 
-// checkCommand authenticates and authorises a command (no side effects).
-// camera is the args' camera (empty when the verb has none).
-func checkCommand(cfg *Config, verb string, c *Command, camera string, now time.Time) (*OperatorConfig, error) {
-	if _, ok := verbActions[verb]; !ok {
+// Check authenticates and authorises a command (no side effects): the
+// operator it comes from, or a refusal saying why.
+func Check(cfg *config.Config, verb string, c *Command, now time.Time) (*config.OperatorConfig, error) {
+	v, ok := verbs[verb]
+	if !ok {
 		return nil, refuse("unknown verb %q", verb)
 	}
 	if c.RequestID == "" || len(c.RequestID) > 128 {
@@ -95,39 +86,41 @@ func checkCommand(cfg *Config, verb string, c *Command, camera string, now time.
 	}
 	op := cfg.Operator(c.Operator)
 	mac, err := hex.DecodeString(c.MAC)
-	if op == nil || err != nil || !hmac.Equal(mac, mustHex(CommandMAC(op.commandKey(), cfg.Site.ID, verb, *c))) {
+	if op == nil || op.Credential() == nil || err != nil || !hmac.Equal(mac, mustHex(CommandMAC(op.Credential().CommandKey(), cfg.Site.ID, verb, *c))) {
 		return nil, refuse("authentication failed")
 	}
 	if c.Gateway != cfg.Gateway {
 		return nil, refuse("command for gateway %q, this is %q", c.Gateway, cfg.Gateway)
 	}
-	issued, err1 := time.Parse(time.RFC3339Nano, c.IssuedAt)
-	expires, err2 := time.Parse(time.RFC3339Nano, c.ExpiresAt)
-	switch {
-	case err1 != nil || err2 != nil:
-		return nil, refuse("issued_at/expires_at not RFC 3339")
-	case !expires.After(now):
-		return nil, refuse("expired at %s", expires.UTC().Format(time.RFC3339))
-	case issued.After(now.Add(CommandClockSkew)):
-		return nil, refuse("issued in the future (%s)", issued.UTC().Format(time.RFC3339))
-	case expires.Sub(issued) > MaxCommandWindow || expires.Before(issued):
-		return nil, refuse("validity %v out of 0..%v", expires.Sub(issued), MaxCommandWindow)
+	if err := checkValidity(c, now); err != nil {
+		return nil, err
 	}
-	if err := op.May(verbActions[verb], camera); err != nil {
+	if err := op.May(v.action, v.camera(c.Args)); err != nil {
 		return op, refuse("%v", err)
 	}
 	return op, nil
 }
 
+// checkValidity refuses a command outside its validity window.
+func checkValidity(c *Command, now time.Time) error {
+	issued, err1 := time.Parse(time.RFC3339Nano, c.IssuedAt)
+	expires, err2 := time.Parse(time.RFC3339Nano, c.ExpiresAt)
+	switch {
+	case err1 != nil || err2 != nil:
+		return refuse("issued_at/expires_at not RFC 3339")
+	case !expires.After(now):
+		return refuse("expired at %s", expires.UTC().Format(time.RFC3339))
+	case issued.After(now.Add(CommandClockSkew)):
+		return refuse("issued in the future (%s)", issued.UTC().Format(time.RFC3339))
+	case expires.Sub(issued) > MaxCommandWindow || expires.Before(issued):
+		return refuse("validity %v out of 0..%v", expires.Sub(issued), MaxCommandWindow)
+	}
+	return nil
+}
+
 func mustHex(s string) []byte {
 	b, _ := hex.DecodeString(s)
 	return b
-}
-
-// presetArgs are preset/apply's args.
-type presetArgs struct {
-	Camera string `json:"camera"`
-	Preset string `json:"preset"`
 }
 
 func decodeArgs(raw json.RawMessage, v any) error {

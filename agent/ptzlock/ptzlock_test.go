@@ -1,4 +1,4 @@
-package agent
+package ptzlock
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"velo/agent/event"
 	"velo/masking"
 	"velo/masking/maskspec"
 	"velo/onvif"
@@ -17,18 +18,18 @@ import (
 
 type eventLog struct {
 	mu sync.Mutex
-	ev []Event
-	ch chan Event
+	ev []event.Event
+	ch chan event.Event
 }
 
-func (e *eventLog) add(ev Event) {
+func (e *eventLog) add(ev event.Event) {
 	e.mu.Lock()
 	e.ev = append(e.ev, ev)
 	e.mu.Unlock()
 	e.ch <- ev
 }
 
-func (e *eventLog) wait(t *testing.T, kind EventKind, within time.Duration) Event {
+func (e *eventLog) wait(t *testing.T, kind event.Kind, within time.Duration) event.Event {
 	t.Helper()
 	deadline := time.After(within)
 	for {
@@ -70,7 +71,7 @@ func TestPTZLockAgainstSimulator(t *testing.T) {
 	if _, err := m.SetMaskSets([]maskspec.MaskSet{{Preset: "1", Masks: []maskspec.Mask{{Name: "door", Polygon: []maskspec.Point{{X: 0.1, Y: 0.1}, {X: 0.3, Y: 0.1}, {X: 0.3, Y: 0.4}}}}}}); err != nil {
 		t.Fatal(err)
 	}
-	log := &eventLog{ch: make(chan Event, 64)}
+	log := &eventLog{ch: make(chan event.Event, 64)}
 	const interval = 100 * time.Millisecond
 	lock, err := NewLock(LockConfig{Camera: "lock", Profile: "main", Interval: interval, EscalateAfter: 2, RetryMove: time.Second,
 		Preset: ApprovedPreset{Token: "1", Pan: 0.1, Tilt: 0, Zoom: 0.2, Tolerance: 0.01}}, c, m, log.add)
@@ -84,7 +85,7 @@ func TestPTZLockAgainstSimulator(t *testing.T) {
 	go func() { done <- lock.Run(ctx) }()
 
 	// Start: goes to the approved preset, output stays blank until there.
-	log.wait(t, EventLocked, 10*time.Second)
+	log.wait(t, event.Locked, 10*time.Second)
 	if v, _ := frameVerdict(m); v != masking.Masked {
 		t.Fatalf("locked but frames not masked normally: %v", v)
 	}
@@ -92,7 +93,7 @@ func TestPTZLockAgainstSimulator(t *testing.T) {
 		// Someone moves the camera from its web page.
 		tampered := time.Now()
 		cam.Tamper(camsim.Position{Pan: 0.6, Tilt: 0.2, Zoom: 0.5})
-		ev := log.wait(t, EventDrift, 5*time.Second)
+		ev := log.wait(t, event.Drift, 5*time.Second)
 		detect := time.Since(tampered)
 		// Blank within one poll interval (plus the status round trip).
 		if detect > 2*interval+100*time.Millisecond {
@@ -105,7 +106,7 @@ func TestPTZLockAgainstSimulator(t *testing.T) {
 			t.Errorf("drift event without position")
 		}
 		if round == 2 {
-			log.wait(t, EventTamperSuspected, time.Second)
+			log.wait(t, event.TamperSuspected, time.Second)
 		}
 		// While the camera moves back, frames stay blank.
 		if p, moving := cam.Position(); moving || p.Pan != 0.1 {
@@ -113,7 +114,7 @@ func TestPTZLockAgainstSimulator(t *testing.T) {
 				t.Fatal("output restored while the camera is still off its view")
 			}
 		}
-		log.wait(t, EventSnapBack, 10*time.Second)
+		log.wait(t, event.SnapBack, 10*time.Second)
 		p, _ := cam.Position()
 		if d := p.Pan - 0.1; d > 0.01 || d < -0.01 {
 			t.Errorf("snap-back reported at pan %.3f", p.Pan)
@@ -140,18 +141,18 @@ func TestPTZLockUnknownPositionIsNotApproved(t *testing.T) {
 	m, _ := masking.NewMasker("unk", maskspec.FailDrop)
 	m.SetSettle(0)
 	_, _ = m.SetMaskSets([]maskspec.MaskSet{{Preset: "1"}})
-	log := &eventLog{ch: make(chan Event, 64)}
+	log := &eventLog{ch: make(chan event.Event, 64)}
 	lock, _ := NewLock(LockConfig{Camera: "unk", Profile: "main", Interval: 50 * time.Millisecond,
 		Preset: ApprovedPreset{Token: "1", Tolerance: 0.01}}, c, m, log.add)
 	go func() { _ = lock.Run(ctx) }()
-	log.wait(t, EventLocked, 5*time.Second)
+	log.wait(t, event.Locked, 5*time.Second)
 	cam.SetFault("GetStatus", "ter:Action/ter:Busy")
-	log.wait(t, EventPositionUnknown, 2*time.Second)
+	log.wait(t, event.PositionUnknown, 2*time.Second)
 	if v, why := frameVerdict(m); v != masking.Dropped || why != masking.ReasonNotApproved {
 		t.Fatalf("unknown position: frames %v (%s)", v, why)
 	}
 	cam.SetFault("GetStatus", "")
-	log.wait(t, EventSnapBack, 2*time.Second)
+	log.wait(t, event.SnapBack, 2*time.Second)
 	if v, _ := frameVerdict(m); v != masking.Masked {
 		t.Fatalf("position known again: %v", v)
 	}
@@ -197,7 +198,7 @@ func TestPTZLockApplyAndLimits(t *testing.T) {
 		if _, err := m.SetMaskSets([]maskspec.MaskSet{{Preset: "1"}, {Preset: "2"}}); err != nil {
 			t.Fatal(err)
 		}
-		log := &eventLog{ch: make(chan Event, 64)}
+		log := &eventLog{ch: make(chan event.Event, 64)}
 		lock, err := NewLock(LockConfig{Camera: id, Profile: "main", Interval: 50 * time.Millisecond, Preset: approved[0], Presets: approved, PTZConfig: "ptzcfg0"}, c, m, log.add)
 		if err != nil {
 			t.Fatal(err)
@@ -206,8 +207,8 @@ func TestPTZLockApplyAndLimits(t *testing.T) {
 		return lock, m, log
 	}
 	lock, m, log := start("lim")
-	log.wait(t, EventLocked, 10*time.Second)
-	ev := log.wait(t, EventLimitsSet, 5*time.Second)
+	log.wait(t, event.Locked, 10*time.Second)
+	ev := log.wait(t, event.LimitsSet, 5*time.Second)
 	pan, tilt, zoom := sim.Camera("lim").Limits()
 	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 	if !near(pan.Min, -0.51) || !near(pan.Max, 0.11) || !near(tilt.Min, -0.31) || !near(tilt.Max, 0.01) || !near(zoom.Min, 0) || !near(zoom.Max, 0.21) {
@@ -218,7 +219,7 @@ func TestPTZLockApplyAndLimits(t *testing.T) {
 	}
 	applied := make(chan error, 1)
 	go func() { applied <- lock.Apply(ctx, "2") }()
-	log.wait(t, EventPresetApplying, 5*time.Second)
+	log.wait(t, event.PresetApplying, 5*time.Second)
 	if v, why := frameVerdict(m); v != masking.Blanked || why != masking.ReasonNotApproved {
 		t.Errorf("during preset/apply frames are %v (%s), want blanked", v, why)
 	}
@@ -232,7 +233,7 @@ func TestPTZLockApplyAndLimits(t *testing.T) {
 		t.Errorf("after Apply: %v, preset %s", v, lock.Preset())
 	}
 	_, _, nlog := start("nolim")
-	if ev := nlog.wait(t, EventLimitsFailed, 10*time.Second); !strings.Contains(ev.Detail, "not supported") {
+	if ev := nlog.wait(t, event.LimitsFailed, 10*time.Second); !strings.Contains(ev.Detail, "not supported") {
 		t.Errorf("limits_failed detail %q", ev.Detail)
 	}
 }

@@ -1,4 +1,4 @@
-package agent
+package config
 
 import (
 	"strings"
@@ -39,7 +39,7 @@ func TestER47_ViewChangesNeedTheirOwnApproval(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := viewChanges(tc.old, tc.nc)
+			got, err := ViewChanges(tc.old, tc.nc)
 			switch {
 			case tc.want == "refused":
 				if err == nil || !strings.Contains(err.Error(), "ER-4.7") || !strings.Contains(err.Error(), "camera \""+tc.nc.ID+"\"") {
@@ -61,7 +61,7 @@ func TestER47_ViewChangesNeedTheirOwnApproval(t *testing.T) {
 	// A preset removed and another added in one reload: both listed.
 	old, nc := ptz(0, 0.1, "D1"), ptz(0, 0.1, "D1")
 	nc.Presets[0].Token = "2"
-	got, err := viewChanges(old, nc)
+	got, err := ViewChanges(old, nc)
 	if err != nil || len(got) != 2 || got[0].What != "added" || got[1].What != "removed" || got[1].Approval.Document != "D1" {
 		t.Fatalf("swap: %v %+v", err, got)
 	}

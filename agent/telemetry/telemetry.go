@@ -1,4 +1,10 @@
-package agent
+// Package telemetry is the gateway's MQTT side: the client that publishes
+// status, camera state and events and receives commands (telemetry.go), the
+// durable, bounded, ordered outbox that keeps events across broker outages
+// and restarts (outbox.go), and the embedded broker velo run starts when the
+// config names none (broker.go). Payload shapes are documented in
+// docs/mqtt.md and docs/schemas.
+package telemetry
 
 import (
 	"context"
@@ -7,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -286,7 +293,7 @@ func (t *Telemetry) session(ctx context.Context) error {
 	tok := cl.Connect()
 	if err := waitToken(ctx, tok, 15*time.Second); err != nil {
 		cl.Disconnect(0)
-		return connectError{fmt.Errorf("connect %s: %w", redactURL(t.cfg.URL), err)}
+		return connectError{fmt.Errorf("connect %s: %w", brokerAddr(t.cfg.URL), err)}
 	}
 	defer func() {
 		done := make(chan struct{})
@@ -323,7 +330,7 @@ func (t *Telemetry) session(ctx context.Context) error {
 	}
 	t.mu.Unlock()
 	t.setConnected(true, "")
-	t.cfg.Log.Info().Str("broker", redactURL(t.cfg.URL)).Str("topics", t.root+"#").Msg("mqtt: connected")
+	t.cfg.Log.Info().Str("broker", brokerAddr(t.cfg.URL)).Str("topics", t.root+"#").Msg("mqtt: connected")
 
 	err = t.pump(ctx, cl, lost)
 	if ctx.Err() != nil {
@@ -342,78 +349,38 @@ type flight struct {
 	sent time.Time
 }
 
+// pumpState is one session's sending window.
+type pumpState struct {
+	inflight []flight
+	acks     []uint64
+	last     uint64 // highest outbox seq sent in this session
+}
+
 // pump sends outbox messages and state updates, keeping Window messages in
 // flight, acknowledging delivered messages in the outbox, and ends the
 // session when the broker stops acknowledging (watchdog) or is lost.
 func (t *Telemetry) pump(ctx context.Context, cl mqtt.Client, lost <-chan error) error {
-	var inflight []flight
-	var acks []uint64
-	var last uint64 // highest outbox seq sent in this session
-	flush := func() error {
-		err := t.cfg.Outbox.Ack(acks...)
-		acks = acks[:0]
-		return err
-	}
-	defer flush()
+	ps := &pumpState{}
+	defer t.flushAcks(ps)
 	for {
 		changed := t.cfg.Outbox.Changed()
-		// Retire completed messages from the head, in order.
-		for len(inflight) > 0 {
-			f := inflight[0]
-			select {
-			case <-f.tok.Done():
-			default:
-				goto filled
-			}
-			if err := f.tok.Error(); err != nil {
-				return fmt.Errorf("publish seq %d: %w", f.seq, err)
-			}
-			if f.seq != 0 {
-				acks = append(acks, f.seq)
-			}
-			inflight = inflight[1:]
+		if err := t.retire(ps); err != nil {
+			return err
 		}
-	filled:
-		if len(acks) >= t.cfg.Window/2 || (len(inflight) == 0 && len(acks) > 0) {
-			if err := flush(); err != nil {
-				return err
-			}
+		if err := t.sendStates(cl, ps); err != nil {
+			return err
 		}
-		// States first: they are few and latest-only.
-		for _, id := range t.takeDirty() {
-			t.mu.Lock()
-			b := t.states[id]
-			t.mu.Unlock()
-			var payload []byte
-			if b != nil {
-				seq, err := t.cfg.Outbox.NextSeq()
-				if err != nil {
-					return err
-				}
-				if payload, err = t.envelope(seq, json.RawMessage(b)); err != nil {
-					return err
-				}
-			}
-			inflight = append(inflight, flight{tok: cl.Publish(t.root+"cameras/"+id+"/state", 1, true, payload), sent: time.Now()})
-		}
-		if room := t.cfg.Window - len(inflight); room > 0 {
-			msgs, err := t.cfg.Outbox.After(last, room)
-			if err != nil {
-				return err
-			}
-			for _, m := range msgs {
-				inflight = append(inflight, flight{seq: m.Seq, tok: cl.Publish(m.Topic, 1, m.Retain, m.Payload), sent: time.Now()})
-				last = m.Seq
-			}
+		if err := t.sendOutbox(cl, ps); err != nil {
+			return err
 		}
 		var headDone <-chan struct{}
 		var watchdog <-chan time.Time
-		if len(inflight) > 0 {
-			headDone = inflight[0].tok.Done()
-			watchdog = time.After(time.Until(inflight[0].sent.Add(t.cfg.AckTimeout)))
+		if len(ps.inflight) > 0 {
+			headDone = ps.inflight[0].tok.Done()
+			watchdog = time.After(time.Until(ps.inflight[0].sent.Add(t.cfg.AckTimeout)))
 		}
 		var more <-chan struct{}
-		if len(inflight) < t.cfg.Window {
+		if len(ps.inflight) < t.cfg.Window {
 			more = changed
 		}
 		select {
@@ -425,9 +392,82 @@ func (t *Telemetry) pump(ctx context.Context, cl mqtt.Client, lost <-chan error)
 		case <-more:
 		case <-t.wake:
 		case <-watchdog:
-			return fmt.Errorf("broker acknowledged nothing for %v with %d messages in flight: taking it as dead", t.cfg.AckTimeout, len(inflight))
+			return fmt.Errorf("broker acknowledged nothing for %v with %d messages in flight: taking it as dead", t.cfg.AckTimeout, len(ps.inflight))
 		}
 	}
+}
+
+func (t *Telemetry) flushAcks(ps *pumpState) error {
+	err := t.cfg.Outbox.Ack(ps.acks...)
+	ps.acks = ps.acks[:0]
+	return err
+}
+
+// retire removes completed messages from the head of the window, in order,
+// and acknowledges them in the outbox in batches.
+func (t *Telemetry) retire(ps *pumpState) error {
+	for len(ps.inflight) > 0 {
+		f := ps.inflight[0]
+		select {
+		case <-f.tok.Done():
+		default:
+			return t.maybeFlush(ps)
+		}
+		if err := f.tok.Error(); err != nil {
+			return fmt.Errorf("publish seq %d: %w", f.seq, err)
+		}
+		if f.seq != 0 {
+			ps.acks = append(ps.acks, f.seq)
+		}
+		ps.inflight = ps.inflight[1:]
+	}
+	return t.maybeFlush(ps)
+}
+
+func (t *Telemetry) maybeFlush(ps *pumpState) error {
+	if len(ps.acks) >= t.cfg.Window/2 || (len(ps.inflight) == 0 && len(ps.acks) > 0) {
+		return t.flushAcks(ps)
+	}
+	return nil
+}
+
+// sendStates publishes changed camera states first: they are few and
+// latest-only (an empty payload clears a removed camera's state).
+func (t *Telemetry) sendStates(cl mqtt.Client, ps *pumpState) error {
+	for _, id := range t.takeDirty() {
+		t.mu.Lock()
+		b := t.states[id]
+		t.mu.Unlock()
+		var payload []byte
+		if b != nil {
+			seq, err := t.cfg.Outbox.NextSeq()
+			if err != nil {
+				return err
+			}
+			if payload, err = t.envelope(seq, json.RawMessage(b)); err != nil {
+				return err
+			}
+		}
+		ps.inflight = append(ps.inflight, flight{tok: cl.Publish(t.root+"cameras/"+id+"/state", 1, true, payload), sent: time.Now()})
+	}
+	return nil
+}
+
+// sendOutbox fills the window with the next outbox messages.
+func (t *Telemetry) sendOutbox(cl mqtt.Client, ps *pumpState) error {
+	room := t.cfg.Window - len(ps.inflight)
+	if room <= 0 {
+		return nil
+	}
+	msgs, err := t.cfg.Outbox.After(ps.last, room)
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		ps.inflight = append(ps.inflight, flight{seq: m.Seq, tok: cl.Publish(m.Topic, 1, m.Retain, m.Payload), sent: time.Now()})
+		ps.last = m.Seq
+	}
+	return nil
 }
 
 func (t *Telemetry) takeDirty() []string {
@@ -469,4 +509,14 @@ func (t *Telemetry) poke() {
 	case t.wake <- struct{}{}:
 	default:
 	}
+}
+
+// brokerAddr is the broker URL's scheme and host, for logs and errors
+// (never its userinfo).
+func brokerAddr(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable broker url)"
+	}
+	return u.Scheme + "://" + u.Host
 }

@@ -1,4 +1,4 @@
-package agent
+package telemetry
 
 import (
 	"bufio"
@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"velo/internal/testkit"
 )
 
 // publisher is a child process running publisherChild.
@@ -101,18 +102,7 @@ func (p *publisher) upAfter(t0 time.Time) bool {
 	return false
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// RELIABILITY.md "Broker faults": events flow at 40/s through a frozen
+// Broker faults: events flow at 40/s through a frozen
 // broker (SIGSTOP: the TCP connection stays up, nothing is acknowledged)
 // and then a 2-minute outage (Mosquitto stopped), during which the
 // publisher is killed with SIGKILL and restarted on the same outbox. Every
@@ -122,38 +112,38 @@ func TestBrokerOutageLosesNothingSaved(t *testing.T) {
 	t.Parallel()
 	const rate = 40
 	outage := 2 * time.Minute
-	b := startMosquitto(t, mosqOpts{})
-	sub := newCollector(t, collectorOpts{URL: b.url(false), ClientID: "outage-collector"}, "velo/s/g/events")
+	b := testkit.StartMosquitto(t, testkit.MosquittoOptions{})
+	sub := testkit.NewCollector(t, testkit.CollectorOptions{URL: b.URL(false), ClientID: "outage-collector"}, "velo/s/g/events")
 	outbox := filepath.Join(t.TempDir(), "outbox.db")
-	p1 := startPublisher(t, outbox, b.url(false), rate, 10*time.Second)
-	waitFor(t, 15*time.Second, "first delivery", func() bool { return len(sub.all()) > 20 })
+	p1 := startPublisher(t, outbox, b.URL(false), rate, 10*time.Second)
+	testkit.WaitFor(t, 15*time.Second, "first delivery", func() bool { return len(sub.All()) > 20 })
 
 	// Frozen broker while busy: detection by the ack watchdog.
 	frozeAt := time.Now()
-	b.signal(syscall.SIGSTOP)
-	waitFor(t, 60*time.Second, "loss detection with the broker frozen", func() bool { _, _, ok := p1.lossAfter(frozeAt); return ok })
+	b.Signal(syscall.SIGSTOP)
+	testkit.WaitFor(t, 60*time.Second, "loss detection with the broker frozen", func() bool { _, _, ok := p1.lossAfter(frozeAt); return ok })
 	lossAt, reason, _ := p1.lossAfter(frozeAt)
 	detect := lossAt.Sub(frozeAt)
 	time.Sleep(2 * time.Second)
-	b.signal(syscall.SIGCONT)
+	b.Signal(syscall.SIGCONT)
 	thawAt := time.Now()
-	waitFor(t, 60*time.Second, "reconnect after thaw", func() bool { return p1.upAfter(thawAt) })
+	testkit.WaitFor(t, 60*time.Second, "reconnect after thaw", func() bool { return p1.upAfter(thawAt) })
 
 	// Outage: broker stopped for 2 minutes; kill -9 half way.
 	stopAt := time.Now()
-	b.stop()
+	b.Stop()
 	savedBefore := p1.savedCount()
 	time.Sleep(outage / 2)
 	_ = p1.cmd.Process.Signal(syscall.SIGKILL)
 	<-p1.exited
 	savedByP1 := p1.savedCount()
-	p2 := startPublisher(t, outbox, b.url(false), rate, 10*time.Second)
+	p2 := startPublisher(t, outbox, b.URL(false), rate, 10*time.Second)
 	time.Sleep(outage - time.Since(stopAt))
 	outageLen := time.Since(stopAt)
 	duringOutage := savedByP1 - savedBefore + p2.savedCount()
-	b.start()
+	b.Start()
 	restartAt := time.Now()
-	waitFor(t, 60*time.Second, "publisher reconnect after the outage", func() bool { return p2.upAfter(restartAt) })
+	testkit.WaitFor(t, 60*time.Second, "publisher reconnect after the outage", func() bool { return p2.upAfter(restartAt) })
 	_ = p2.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p2.exited:
@@ -171,9 +161,9 @@ func TestBrokerOutageLosesNothingSaved(t *testing.T) {
 			saved[s] = true
 		}
 	}
-	waitFor(t, 30*time.Second, "collector to receive every saved event", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "collector to receive every saved event", func() bool {
 		got := map[uint64]bool{}
-		for _, m := range sub.all() {
+		for _, m := range sub.All() {
 			got[m.Seq] = true
 		}
 		for s := range saved {
@@ -183,7 +173,7 @@ func TestBrokerOutageLosesNothingSaved(t *testing.T) {
 		}
 		return true
 	})
-	msgs := sub.all()
+	msgs := sub.All()
 	seen := map[uint64]bool{}
 	dups, disorder := 0, 0
 	var last uint64

@@ -1,0 +1,237 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"velo/agent/audit"
+	"velo/agent/config"
+	"velo/agent/event"
+	"velo/agent/retention"
+	"velo/agent/telemetry"
+	"velo/masking/relay"
+	"velo/onvif"
+)
+
+// Options are the agent's settings beyond the site config.
+type Options struct {
+	// Version is reported in the MQTT status and the audit log.
+	Version string
+	// Clock is the one time source of the time-dependent parts: schedules,
+	// the PTZ lock, retention and audit pruning (default the system clock).
+	Clock retention.Clock
+	// ScheduleTick is how often a camera's schedule is checked (default 1 s).
+	ScheduleTick time.Duration
+}
+
+// Agent runs one gateway: per camera, connect (ONVIF), check identity,
+// lock PTZ, mask and serve; telemetry and commands over MQTT; reload of the
+// site config. A camera failing never stops the others. Run owns every
+// goroutine and returns after all have stopped; the other methods are safe
+// from any goroutine.
+type Agent struct {
+	opts Options
+	cfg  atomic.Pointer[config.Config]
+	log  zerolog.Logger
+
+	mu      sync.Mutex
+	states  map[string]*CameraState
+	events  []event.Event
+	run     *running // nil outside Run
+	workers map[string]*worker
+	recs    map[string]bool // cameras whose recorder is running
+
+	cmds     chan rawCommand
+	reloadMu sync.Mutex
+	ready    chan struct{}
+	beat     atomic.Int64 // unix nanos of the last stats loop round
+}
+
+// running is what Run opened, for the workers and loops.
+type running struct {
+	ctx      context.Context
+	rel      *relay.Server
+	tel      *telemetry.Telemetry
+	outbox   *telemetry.Outbox
+	broker   string
+	audit    *audit.Log
+	store    *retention.Store // nil when nothing is recorded
+	recorder [2]string        // the recorder's relay user and password
+	camWG    sync.WaitGroup
+}
+
+type rawCommand struct {
+	verb    string
+	payload []byte
+}
+
+// CameraState is what the agent knows about a camera, published retained
+// on cameras/<id>/state.
+type CameraState struct {
+	ID string `json:"id"`
+	// Status: starting, streaming, blank (off its approved view),
+	// offline (not reachable or failing: see error), scheduled-off.
+	Status     string            `json:"status"`
+	Online     bool              `json:"online"`
+	Approved   bool              `json:"approved"`
+	Preset     string            `json:"preset,omitempty"`
+	Profile    string            `json:"profile,omitempty"`
+	Position   *event.Position   `json:"position,omitempty"`
+	Generation uint64            `json:"mask_generation"`
+	FPSIn      float64           `json:"fps_in"`
+	FPSOut     float64           `json:"fps_out"`
+	Dropped    uint64            `json:"dropped"`
+	Blanked    uint64            `json:"blanked"`
+	LastDrift  *time.Time        `json:"last_drift,omitempty"`
+	Stream     string            `json:"stream,omitempty"`
+	Error      string            `json:"error,omitempty"`
+	Identity   *onvif.DeviceInfo `json:"identity,omitempty"`
+	// ScheduledOff: outside the active hours (G-4.3), the camera is not
+	// read at all; NextOn is when it resumes.
+	ScheduledOff bool       `json:"-"`
+	NextOn       *time.Time `json:"next_on,omitempty"`
+}
+
+// status derives the published status from the flags.
+func (s *CameraState) status() string {
+	switch {
+	case s.ScheduledOff:
+		return "scheduled-off"
+	case !s.Online:
+		return "offline"
+	case !s.Approved:
+		return "blank"
+	}
+	return "streaming"
+}
+
+// New builds an agent from a loaded config (no I/O).
+func New(cfg *config.Config, log zerolog.Logger, opts Options) *Agent {
+	if opts.Clock == nil {
+		opts.Clock = retention.NewSystemClock()
+	}
+	if opts.ScheduleTick <= 0 {
+		opts.ScheduleTick = time.Second
+	}
+	a := &Agent{opts: opts, log: log, states: map[string]*CameraState{}, workers: map[string]*worker{}, recs: map[string]bool{},
+		cmds: make(chan rawCommand, 64), ready: make(chan struct{})}
+	a.cfg.Store(cfg)
+	return a
+}
+
+// Ready is closed once Run has its outbox, broker connection attempt,
+// relay and camera workers started (systemd READY=1).
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+// Healthy reports whether the agent's housekeeping loop ran within the
+// last 30 s (the systemd watchdog pings only while it does).
+func (a *Agent) Healthy() bool {
+	return time.Since(time.Unix(0, a.beat.Load())) < 30*time.Second
+}
+
+// Config returns the config in force.
+func (a *Agent) Config() *config.Config { return a.cfg.Load() }
+
+// State returns a copy of a camera's state.
+func (a *Agent) State(id string) (CameraState, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s, ok := a.states[id]
+	if !ok {
+		return CameraState{}, false
+	}
+	return *s, true
+}
+
+// Events returns the last 1000 events.
+func (a *Agent) Events() []event.Event {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]event.Event(nil), a.events...)
+}
+
+// BrokerURL is the broker in use (the embedded one's when none is
+// configured); empty outside Run.
+func (a *Agent) BrokerURL() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.run == nil {
+		return ""
+	}
+	return a.run.broker
+}
+
+// StreamURL is where operators read a camera's masked stream.
+func (a *Agent) StreamURL(id string) string {
+	return fmt.Sprintf("rtsp://%s/%s", a.cfg.Load().Outputs.RTSPListen, id)
+}
+
+// telemetry is the MQTT side while Run runs (nil otherwise).
+func (a *Agent) telemetry() *telemetry.Telemetry {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.run == nil {
+		return nil
+	}
+	return a.run.tel
+}
+
+// update changes a camera's state and publishes it.
+func (a *Agent) update(id string, f func(*CameraState)) {
+	a.mu.Lock()
+	s := a.states[id]
+	if s == nil {
+		s = &CameraState{ID: id, Status: "starting"}
+		a.states[id] = s
+	}
+	f(s)
+	s.Status = s.status()
+	c := *s
+	a.mu.Unlock()
+	if tel := a.telemetry(); tel != nil {
+		tel.SetState(id, c)
+	}
+}
+
+// emit is the event funnel: every event is kept (the last 1000), logged,
+// written to the audit log and queued for MQTT.
+func (a *Agent) emit(ev event.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
+	a.mu.Lock()
+	a.events = append(a.events, ev)
+	if len(a.events) > 1000 {
+		a.events = a.events[len(a.events)-1000:]
+	}
+	a.mu.Unlock()
+	a.logEvent(ev)
+	a.auditEvent(ev)
+	if tel := a.telemetry(); tel != nil {
+		if _, err := tel.Event(ev); err != nil {
+			a.log.Error().Err(err).Str("event", string(ev.Kind)).Msg("event not saved to the outbox")
+		}
+	}
+}
+
+func (a *Agent) logEvent(ev event.Event) {
+	l := a.log.Info()
+	if ev.Kind.Warning() {
+		l = a.log.Warn()
+	}
+	l = l.Str("event", string(ev.Kind))
+	for k, v := range map[string]string{"camera": ev.Camera, "preset": ev.Preset, "detail": ev.Detail, "operator": ev.Operator, "verb": ev.Verb, "request_id": ev.RequestID} {
+		if v != "" {
+			l = l.Str(k, v)
+		}
+	}
+	if ev.Position != nil {
+		l = l.Float64("pan", ev.Position.Pan).Float64("tilt", ev.Position.Tilt).Float64("zoom", ev.Position.Zoom)
+	}
+	l.Msg("event")
+}

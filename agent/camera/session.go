@@ -1,0 +1,73 @@
+// Package camera opens a configured camera's session: the ONVIF client with
+// the camera's own credentials, the identity check by serial (nothing of
+// another device is ever streamed or previewed), the media profile and its
+// stream URI, and the capture settings for the frame path.
+package camera
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"velo/agent/config"
+	"velo/masking"
+	"velo/onvif"
+)
+
+// Timeout bounds each ONVIF request to a camera.
+const Timeout = 10 * time.Second
+
+// Client returns an ONVIF client for the camera (no I/O).
+func Client(c *config.CameraConfig) (*onvif.Client, error) {
+	return onvif.NewClient(onvif.Config{XAddr: c.XAddr, Username: c.Username, Password: c.Password.Reveal(), Timeout: Timeout})
+}
+
+// Connect opens the camera over ONVIF and checks it is the configured
+// device: a serial that does not match is an error. The caller closes the
+// client's idle connections when done.
+func Connect(ctx context.Context, c *config.CameraConfig) (*onvif.Client, onvif.DeviceInfo, error) {
+	cl, err := Client(c)
+	if err != nil {
+		return nil, onvif.DeviceInfo{}, err
+	}
+	fail := func(err error) (*onvif.Client, onvif.DeviceInfo, error) {
+		cl.CloseIdleConnections()
+		return nil, onvif.DeviceInfo{}, err
+	}
+	if err := cl.Connect(ctx); err != nil {
+		return fail(err)
+	}
+	info, err := cl.GetDeviceInformation(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if m := c.Match.Serial; m != "" && info.SerialNumber != m {
+		return fail(fmt.Errorf("camera %q: serial %q at %s, config expects %q: not streaming", c.ID, info.SerialNumber, config.RedactURL(c.XAddr), m))
+	}
+	return cl, info, nil
+}
+
+// ResolveStream finds the profile (token, or the first when empty) and its
+// RTSP URI.
+func ResolveStream(ctx context.Context, cl *onvif.Client, camera, profile string) (string, *onvif.Profile, error) {
+	profiles, err := cl.GetProfiles(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	for i := range profiles {
+		if profile == "" || profiles[i].Token == profile {
+			uri, err := cl.GetStreamURI(ctx, profiles[i].Token)
+			if err != nil {
+				return "", nil, err
+			}
+			return uri, &profiles[i], nil
+		}
+	}
+	return "", nil, fmt.Errorf("camera %q: profile %q not found", camera, profile)
+}
+
+// Capture returns the capture settings for the camera's stream uri, with
+// the camera's own credentials.
+func Capture(c *config.CameraConfig, uri string) masking.CaptureConfig {
+	return masking.CaptureConfig{URL: uri, Username: c.Username, Password: c.Password.Reveal()}
+}

@@ -1,0 +1,62 @@
+package config
+
+import (
+	"time"
+
+	"velo/agent/audit"
+	"velo/masking/maskspec"
+)
+
+// Defaults, in one place: applyDefaults fills every field left empty.
+const (
+	DefaultRTSPListen     = "127.0.0.1:8654"
+	DefaultStateDir       = "/var/lib/velo"
+	DefaultEmbeddedListen = "127.0.0.1:1883"
+	DefaultOutboxMaxMB    = 64
+	DefaultTolerance      = 0.02
+	// DefaultRetention is a recording's retention unless the camera says
+	// otherwise (G-3.4: at most 24 h without a reason).
+	DefaultRetention = 24 * time.Hour
+)
+
+// Retention limits (G-3.4, G-3.2.1).
+const (
+	MinRetention = time.Hour
+	// Past ReasonedRetention a reason is required; past PriorCheckRetention
+	// the Garante's prior-check reference as well.
+	ReasonedRetention   = 24 * time.Hour
+	PriorCheckRetention = 7 * 24 * time.Hour
+)
+
+// applyDefaults fills every field the file left empty.
+func (c *Config) applyDefaults() {
+	setDefault(&c.Outputs.RTSPListen, DefaultRTSPListen)
+	setDefault(&c.StateDir, DefaultStateDir)
+	if c.Broker.URL == "" {
+		setDefault(&c.Broker.EmbeddedListen, DefaultEmbeddedListen)
+	}
+	setDefault(&c.Broker.OutboxMaxMB, DefaultOutboxMaxMB)
+	setDefault(&c.Audit.Keep, Duration(audit.MinKeep))
+	setDefault(&c.Audit.HeadInterval, Duration(5*time.Minute))
+	setDefault(&c.Audit.MaxFileMB, 8)
+	if c.Discovery.Enabled {
+		setDefault(&c.Discovery.Interval, Duration(10*time.Minute))
+		setDefault(&c.Discovery.Window, Duration(3*time.Second))
+	}
+	for i := range c.Cameras {
+		cam := &c.Cameras[i]
+		setDefault(&cam.FailMode, string(maskspec.FailBlank))
+		setDefault(&cam.Record.Retention, Duration(DefaultRetention))
+		for j := range cam.Presets {
+			setDefault(&cam.Presets[j].Tolerance, DefaultTolerance)
+		}
+	}
+}
+
+// setDefault sets *field to v when it holds its zero value.
+func setDefault[T comparable](field *T, v T) {
+	var zero T
+	if *field == zero {
+		*field = v
+	}
+}

@@ -1,0 +1,100 @@
+// Package event declares what the agent reports: every event kind, in one
+// place, and the Event payload published on velo/<site>/<gateway>/events
+// (docs/schemas/event.schema.json), logged, and written to the audit log.
+package event
+
+import "time"
+
+// Kind names an event.
+type Kind string
+
+// PTZ lock (agent/ptzlock).
+const (
+	Drift           Kind = "drift"            // left the approved view: output blanked
+	SnapBack        Kind = "snap_back"        // back inside tolerance: output restored
+	TamperSuspected Kind = "tamper_suspected" // repeated drift
+	PositionUnknown Kind = "position_unknown" // status unreadable: output blanked
+	Locked          Kind = "locked"           // first confirmation at start or after preset/apply
+	LimitsSet       Kind = "limits_set"       // PTZ limits set to the approved views and read back
+	LimitsFailed    Kind = "limits_failed"    // the camera refused or did not keep the limits
+	PresetApplying  Kind = "preset_applying"  // an approved preset/apply: output blank until locked
+)
+
+// Commands and configuration.
+const (
+	CommandRefused   Kind = "command_refused"
+	CommandExecuted  Kind = "command_executed"
+	CommandDuplicate Kind = "command_duplicate"
+	ConfigApplied    Kind = "config_applied"
+	ConfigRejected   Kind = "config_rejected"
+	// ViewChanged records an approved view (a preset, or a fixed camera's
+	// view) added, changed or removed by a reload, with its approval
+	// (ER-4.7: a repositioning is filed beforehand and recorded).
+	ViewChanged Kind = "view_changed"
+)
+
+// Cameras.
+const (
+	CameraOffline      Kind = "camera_offline"
+	CameraOnline       Kind = "camera_online"
+	CameraUnconfigured Kind = "camera_unconfigured" // found on the network, not in the config: never streamed
+	ScheduledOff       Kind = "scheduled_off"       // outside the active hours (G-4.3): not read at all
+	ScheduledOn        Kind = "scheduled_on"
+)
+
+// Compliance: audit, access, retention.
+const (
+	AuditHead      Kind = "audit_head"
+	AuditFailed    Kind = "audit_failed"
+	AccessDenied   Kind = "access_denied"
+	LiveView       Kind = "live_view"
+	RetentionDel   Kind = "retention_deleted"
+	RetentionError Kind = "retention_error"
+	HoldSet        Kind = "hold_set"
+	HoldReleased   Kind = "hold_released"
+	RecordingRead  Kind = "recording_access"
+	Export         Kind = "export"
+	// ClockUntrusted: the downtime since the last run was not counted by
+	// the retention clock (an implausible wall clock without NTP).
+	ClockUntrusted Kind = "clock_untrusted"
+)
+
+// Event is one thing that happened on the gateway.
+type Event struct {
+	Kind     Kind      `json:"kind"`
+	Camera   string    `json:"camera,omitempty"`
+	Preset   string    `json:"preset,omitempty"`
+	Position *Position `json:"position,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+	// Operator, Verb and RequestID are set on command events.
+	Operator  string `json:"operator,omitempty"`
+	Verb      string `json:"verb,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+	// Reason and Ref: a recording access's reason (ER-4.4) and its
+	// reference (judicial, request); a hold's reference; an approval's
+	// document.
+	Reason string `json:"reason,omitempty"`
+	Ref    string `json:"ref,omitempty"`
+	// AuditSeq and AuditHash are the audit chain head (audit_head).
+	AuditSeq  uint64    `json:"audit_seq,omitempty"`
+	AuditHash string    `json:"audit_hash,omitempty"`
+	Time      time.Time `json:"event_time"`
+}
+
+// Position is a PTZ position in the generic spaces (pan and tilt −1..1,
+// zoom 0..1).
+type Position struct {
+	Pan  float64 `json:"pan"`
+	Tilt float64 `json:"tilt"`
+	Zoom float64 `json:"zoom"`
+}
+
+// Warning reports whether an event is logged as a warning: the view is
+// lost, or something was refused or failed.
+func (k Kind) Warning() bool {
+	switch k {
+	case Drift, TamperSuspected, PositionUnknown, CommandRefused, ConfigRejected, LimitsFailed, CameraOffline:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,115 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"velo/agent/camera"
+	"velo/agent/event"
+	"velo/agent/ptzlock"
+	"velo/masking"
+	"velo/onvif"
+)
+
+// startLock starts the PTZ lock of a camera with approved presets; a fixed
+// camera's one view is approved at once.
+func (a *Agent) startLock(s *session) error {
+	cam := s.w.cam
+	if len(cam.Presets) == 0 {
+		s.masker.SetView("", true)
+		a.update(cam.ID, func(st *CameraState) { st.Approved = true })
+		return nil
+	}
+	if s.prof.PTZ == nil || !s.client.HasService(onvif.NSPTZ) {
+		return fmt.Errorf("camera %q: presets configured but profile %q has no PTZ", cam.ID, s.prof.Token)
+	}
+	var approved []ptzlock.ApprovedPreset
+	for _, p := range cam.Presets {
+		approved = append(approved, ptzlock.ApprovedPreset{Token: p.Token, Pan: p.Position.Pan, Tilt: p.Position.Tilt, Zoom: p.Position.Zoom, Tolerance: p.Tolerance})
+	}
+	lock, err := ptzlock.NewLock(ptzlock.LockConfig{Camera: cam.ID, Profile: s.prof.Token, Interval: time.Duration(cam.PTZLock.Interval),
+		Preset: approved[0], Presets: approved, PTZConfig: s.prof.PTZ.Token, Now: a.opts.Clock.Now},
+		s.client, s.masker, func(ev event.Event) { a.lockEvent(cam.ID, ev) })
+	if err != nil {
+		return err
+	}
+	s.w.mu.Lock()
+	s.w.lock = lock
+	s.w.mu.Unlock()
+	s.goStage("ptz lock", lock.Run)
+	return nil
+}
+
+// lockEvent folds a PTZ lock event into the camera's state, then emits it.
+func (a *Agent) lockEvent(id string, ev event.Event) {
+	a.update(id, func(s *CameraState) {
+		switch ev.Kind {
+		case event.LimitsSet, event.LimitsFailed:
+			return
+		case event.Drift, event.TamperSuspected:
+			t := ev.Time
+			s.LastDrift = &t
+		}
+		s.Approved = ev.Kind == event.Locked || ev.Kind == event.SnapBack
+		s.Preset = ev.Preset
+		if ev.Position != nil {
+			s.Position = ev.Position
+		}
+	})
+	a.emit(ev)
+}
+
+// startPipeline starts capture → mask → encode into the relay.
+func (a *Agent) startPipeline(s *session) error {
+	cam := s.w.cam
+	open, err := camera.Capture(cam, s.uri).Opener()
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	rel := a.run.rel
+	a.mu.Unlock()
+	pl, err := masking.NewPipeline(masking.PipelineConfig{Camera: cam.ID, Masker: s.masker, Open: open,
+		Logf: func(f string, args ...any) { s.log.Info().Msg(fmt.Sprintf(f, args...)) },
+		Sink: masking.NewLazyEncoder(masking.EncoderConfig{Camera: cam.ID, FPS: cam.Encoder.FPS, BitrateKbps: cam.Encoder.BitrateKbps,
+			Element: cam.Encoder.Element, Relay: rel})})
+	if err != nil {
+		return err
+	}
+	s.w.mu.Lock()
+	s.w.pl, s.w.lastIn, s.w.lastOut, s.w.lastAt = pl, 0, 0, time.Now()
+	s.w.mu.Unlock()
+	s.goStage("pipeline", pl.Run)
+	return nil
+}
+
+// startRecorder records the camera's masked stream from the relay, where
+// configured; its segments are sealed by the retention loop.
+func (a *Agent) startRecorder(s *session) error {
+	cam := s.w.cam
+	if !cam.Record.Enabled {
+		return nil
+	}
+	a.mu.Lock()
+	r := a.run
+	a.mu.Unlock()
+	rec, err := masking.NewRecorder(masking.RecorderConfig{Camera: cam.ID, Source: r.rel.ReadURL(cam.ID), Username: r.recorder[0], Password: r.recorder[1],
+		Dir: a.cfg.Load().Outputs.RecordDir, SegmentLength: time.Duration(cam.Record.Segment),
+		Logf: func(f string, args ...any) { s.log.Debug().Msg(fmt.Sprintf(f, args...)) }})
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.recs[cam.ID] = true
+	a.mu.Unlock()
+	s.goStage("recorder", func(ctx context.Context) error {
+		defer func() {
+			a.mu.Lock()
+			delete(a.recs, cam.ID)
+			a.mu.Unlock()
+		}()
+		return rec.Run(ctx)
+	})
+	return nil
+}
