@@ -44,11 +44,11 @@ func (r *SelfTestReport) add(name string, ok bool, format string, a ...any) {
 func SelfTestSets() []maskspec.MaskSet {
 	return []maskspec.MaskSet{{Camera: "selftest", Preset: "", Masks: []maskspec.Mask{
 		{Name: "badge reader", Style: maskspec.StyleFill, Color: maskspec.RGBToYUV(0xFF, 0x80, 0x00),
-			Polygon: []maskspec.Point{{0.05, 0.10}, {0.30, 0.08}, {0.33, 0.40}, {0.15, 0.50}, {0.04, 0.35}}},
+			Polygon: []maskspec.Point{{X: 0.05, Y: 0.10}, {X: 0.30, Y: 0.08}, {X: 0.33, Y: 0.40}, {X: 0.15, Y: 0.50}, {X: 0.04, Y: 0.35}}},
 		{Name: "time clock", Style: maskspec.StylePixelate, Block: 16,
-			Polygon: []maskspec.Point{{0.40, 0.10}, {0.60, 0.10}, {0.62, 0.45}, {0.38, 0.42}}},
+			Polygon: []maskspec.Point{{X: 0.40, Y: 0.10}, {X: 0.60, Y: 0.10}, {X: 0.62, Y: 0.45}, {X: 0.38, Y: 0.42}}},
 		{Name: "street", Style: maskspec.StyleBlur, Strength: 12,
-			Polygon: []maskspec.Point{{0.70, 0.55}, {0.95, 0.55}, {0.95, 0.95}, {0.70, 0.90}}},
+			Polygon: []maskspec.Point{{X: 0.70, Y: 0.55}, {X: 0.95, Y: 0.55}, {X: 0.95, Y: 0.95}, {X: 0.70, Y: 0.90}}},
 	}}}
 }
 
@@ -502,7 +502,7 @@ func selfTestFailClosed(rep *SelfTestReport, orig *Frame) {
 	m.SetSettle(0)
 	// An invalid mask set is refused and the old one stays in force.
 	gen := m.Generation()
-	bad := []maskspec.MaskSet{{Preset: "", Masks: []maskspec.Mask{{Name: "broken", Polygon: []maskspec.Point{{0.1, 0.1}, {2, 0.1}}}}}}
+	bad := []maskspec.MaskSet{{Preset: "", Masks: []maskspec.Mask{{Name: "broken", Polygon: []maskspec.Point{{X: 0.1, Y: 0.1}, {X: 2, Y: 0.1}}}}}}
 	_, err = m.SetMaskSets(bad)
 	rep.add("fail-closed: invalid mask set refused", errors.Is(err, maskspec.ErrInvalidMask) && m.Generation() == gen, "%v", err)
 	// A frame masked under an older generation is not admitted.
