@@ -11,6 +11,9 @@ import (
 	"velo/masking/relay"
 )
 
+// The agent wires the relay into the encoders as their StreamPublisher.
+var _ masking.StreamPublisher = (*relay.Server)(nil)
+
 // Close returns promptly after readers have come and gone (the stream goes
 // to the relay in-process: nothing on the network to wait for).
 func TestEncoderCloseNeverHangs(t *testing.T) {
@@ -64,6 +67,9 @@ func TestEncoderCloseNeverHangs(t *testing.T) {
 		}
 		if d := time.Since(t0); d > 2*time.Second {
 			t.Fatalf("round %d: Close took %v", round, d)
+		}
+		if rel.Publishing("x") {
+			t.Fatalf("round %d: stream still published after the encoder closed", round)
 		}
 		rel.Close()
 	}

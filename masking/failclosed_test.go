@@ -19,8 +19,8 @@ const fw, fh = 160, 96
 
 // sensitive is the region to hide in view "A" (left) and view "B" (right).
 var sensitive = map[string][]maskspec.Point{
-	"A": {{0.05, 0.1}, {0.45, 0.1}, {0.45, 0.8}, {0.05, 0.8}},
-	"B": {{0.55, 0.1}, {0.95, 0.1}, {0.95, 0.8}, {0.55, 0.8}},
+	"A": {{X: 0.05, Y: 0.1}, {X: 0.45, Y: 0.1}, {X: 0.45, Y: 0.8}, {X: 0.05, Y: 0.8}},
+	"B": {{X: 0.55, Y: 0.1}, {X: 0.95, Y: 0.1}, {X: 0.95, Y: 0.8}, {X: 0.55, Y: 0.8}},
 }
 
 var scenes = map[string][]byte{}
@@ -77,7 +77,7 @@ func markerPixels(f *Frame) int {
 func testSets() []maskspec.MaskSet {
 	// Masks a little larger than the sensitive regions.
 	grow := func(p []maskspec.Point) []maskspec.Point {
-		return []maskspec.Point{{p[0].X - 0.02, p[0].Y - 0.02}, {p[1].X + 0.02, p[1].Y - 0.02}, {p[2].X + 0.02, p[2].Y + 0.02}, {p[3].X - 0.02, p[3].Y + 0.02}}
+		return []maskspec.Point{{X: p[0].X - 0.02, Y: p[0].Y - 0.02}, {X: p[1].X + 0.02, Y: p[1].Y - 0.02}, {X: p[2].X + 0.02, Y: p[2].Y + 0.02}, {X: p[3].X - 0.02, Y: p[3].Y + 0.02}}
 	}
 	return []maskspec.MaskSet{
 		{Preset: "A", Masks: []maskspec.Mask{{Name: "left", Polygon: grow(sensitive["A"])}}},
@@ -136,7 +136,7 @@ func TestFailClosedUnderInjectedFaults(t *testing.T) {
 				}
 				// A bad new mask set is refused and the old one stays.
 				if i%5000 == 0 {
-					if _, err := m.SetMaskSets([]maskspec.MaskSet{{Preset: "A", Masks: []maskspec.Mask{{Name: "bad", Polygon: []maskspec.Point{{0, 0}, {2, 2}, {0, 1}}}}}}); !errors.Is(err, maskspec.ErrInvalidMask) {
+					if _, err := m.SetMaskSets([]maskspec.MaskSet{{Preset: "A", Masks: []maskspec.Mask{{Name: "bad", Polygon: []maskspec.Point{{X: 0, Y: 0}, {X: 2, Y: 2}, {X: 0, Y: 1}}}}}}); !errors.Is(err, maskspec.ErrInvalidMask) {
 						t.Fatalf("bad mask set accepted: %v", err)
 					}
 				}

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"gocv.io/x/gocv"
-
-	"velo/masking/relay"
 )
 
 // Backend selects how frames are captured.
@@ -200,8 +198,18 @@ type EncoderConfig struct {
 	BitrateKbps int
 	GOP         int
 	// Relay, when set, receives the encoded stream in-process as stream
-	// Camera. Nil: encoded and discarded (benchmarks).
-	Relay *relay.Server
+	// Camera (the agent passes its masking/relay server). Nil: encoded and
+	// discarded (benchmarks).
+	Relay StreamPublisher
+}
+
+// StreamPublisher serves the encoded H.264 streams. An Encoder calls it from
+// one goroutine for its camera: PublishAU for every access unit (NAL units
+// without start codes), then Unpublish once when its stream ends or
+// publishing failed. masking/relay's Server satisfies it.
+type StreamPublisher interface {
+	PublishAU(stream string, au [][]byte) error
+	Unpublish(stream string)
 }
 
 // DefaultEncoderElement is software x264 for live video.
@@ -285,14 +293,18 @@ func OpenEncoder(cfg EncoderConfig) (*Encoder, error) {
 	return e, nil
 }
 
-// forward reads access units from the pipe and publishes them.
+// forward reads access units from the pipe and publishes them. After a
+// publishing error it ends the stream and keeps draining, so GStreamer never
+// blocks on the pipe; the error is returned at the end of the stream.
 func (e *Encoder) forward(r *os.File) error {
 	defer r.Close()
-	var pub *relay.Publisher
-	if e.cfg.Relay != nil {
-		pub = e.cfg.Relay.PublishH264(e.cfg.Camera)
-		defer pub.Close()
-	}
+	pub, cam := e.cfg.Relay, e.cfg.Camera
+	publishing := pub != nil
+	defer func() {
+		if publishing {
+			pub.Unpublish(cam)
+		}
+	}()
 	ar := newAUReader(r)
 	var first error
 	for {
@@ -303,12 +315,13 @@ func (e *Encoder) forward(r *os.File) error {
 			}
 			return err
 		}
-		// After an error keep draining, so GStreamer never blocks on the pipe.
-		if pub != nil && first == nil {
-			if err := pub.WriteAU(au); err != nil {
-				first = err
-				pub.Close()
-			}
+		if !publishing {
+			continue
+		}
+		if err := pub.PublishAU(cam, au); err != nil {
+			first = fmt.Errorf("masking: encoder %q: publish: %w", cam, err)
+			publishing = false
+			pub.Unpublish(cam)
 		}
 	}
 }

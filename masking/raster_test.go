@@ -38,9 +38,9 @@ func insideRef(poly []maskspec.Point, w, h, x, y int) bool {
 }
 
 var testPolys = map[string][]maskspec.Point{
-	"triangle":           {{0.1, 0.1}, {0.6, 0.2}, {0.3, 0.7}},
-	"concave L":          {{0.5, 0.3}, {0.95, 0.3}, {0.95, 0.45}, {0.65, 0.45}, {0.65, 0.9}, {0.5, 0.9}},
-	"touches every edge": {{0, 0}, {1, 0}, {1, 0.08}, {0.02, 0.08}, {0.02, 1}, {0, 1}},
+	"triangle":           {{X: 0.1, Y: 0.1}, {X: 0.6, Y: 0.2}, {X: 0.3, Y: 0.7}},
+	"concave L":          {{X: 0.5, Y: 0.3}, {X: 0.95, Y: 0.3}, {X: 0.95, Y: 0.45}, {X: 0.65, Y: 0.45}, {X: 0.65, Y: 0.9}, {X: 0.5, Y: 0.9}},
+	"touches every edge": {{X: 0, Y: 0}, {X: 1, Y: 0}, {X: 1, Y: 0.08}, {X: 0.02, Y: 0.08}, {X: 0.02, Y: 1}, {X: 0, Y: 1}},
 }
 
 var testSizes = []struct {
@@ -138,7 +138,7 @@ func TestRasterMatchesReference(t *testing.T) {
 }
 
 func TestStyleFill(t *testing.T) {
-	col := maskspec.YUV{20, 100, 200}
+	col := maskspec.YUV{Y: 20, U: 100, V: 200}
 	for _, sz := range testSizes {
 		for name, poly := range testPolys {
 			t.Run(sz.name+"/"+name, func(t *testing.T) {
@@ -284,12 +284,12 @@ func TestValidate(t *testing.T) {
 		mask maskspec.Mask
 		want string
 	}{
-		{"two points", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{0, 0}, {1, 1}}}, "need at least 3"},
-		{"out of range", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{0, 0}, {1.2, 0}, {0, 1}}}, "outside [0,1]"},
-		{"negative", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{0, -0.1}, {1, 0}, {0, 1}}}, "outside [0,1]"},
-		{"bow tie", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{0.1, 0.1}, {0.9, 0.9}, {0.9, 0.1}, {0.1, 0.9}}}, "self-intersecting"},
-		{"folds back", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{0.1, 0.1}, {0.5, 0.1}, {0.3, 0.1}, {0.3, 0.5}}}, "self-intersecting"},
-		{"collinear", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{0.1, 0.1}, {0.2, 0.2}, {0.3, 0.3}}}, ""},
+		{"two points", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{X: 0, Y: 0}, {X: 1, Y: 1}}}, "need at least 3"},
+		{"out of range", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{X: 0, Y: 0}, {X: 1.2, Y: 0}, {X: 0, Y: 1}}}, "outside [0,1]"},
+		{"negative", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{X: 0, Y: -0.1}, {X: 1, Y: 0}, {X: 0, Y: 1}}}, "outside [0,1]"},
+		{"bow tie", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{X: 0.1, Y: 0.1}, {X: 0.9, Y: 0.9}, {X: 0.9, Y: 0.1}, {X: 0.1, Y: 0.9}}}, "self-intersecting"},
+		{"folds back", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{X: 0.1, Y: 0.1}, {X: 0.5, Y: 0.1}, {X: 0.3, Y: 0.1}, {X: 0.3, Y: 0.5}}}, "self-intersecting"},
+		{"collinear", maskspec.Mask{Name: "m", Polygon: []maskspec.Point{{X: 0.1, Y: 0.1}, {X: 0.2, Y: 0.2}, {X: 0.3, Y: 0.3}}}, ""},
 		{"bad style", maskspec.Mask{Name: "m", Style: "smudge", Polygon: testPolys["triangle"]}, "style \"smudge\""},
 		{"bad block", maskspec.Mask{Name: "m", Style: maskspec.StylePixelate, Block: 1, Polygon: testPolys["triangle"]}, "block 1"},
 		{"bad strength", maskspec.Mask{Name: "m", Style: maskspec.StyleBlur, Strength: 999, Polygon: testPolys["triangle"]}, "strength 999"},
@@ -322,7 +322,7 @@ func TestMaskColourFromYAML(t *testing.T) {
 	if err := yaml.Unmarshal([]byte("name: x\ncolor: \"#FFFFFF\"\npolygon: [{x: 0, y: 0}, {x: 1, y: 0}, {x: 0, y: 1}]\n"), &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Color != (maskspec.YUV{235, 128, 128}) {
+	if m.Color != (maskspec.YUV{Y: 235, U: 128, V: 128}) {
 		t.Errorf("white = %+v", m.Color)
 	}
 	if err := yaml.Unmarshal([]byte("color: \"#12\"\n"), &m); err == nil || !strings.Contains(err.Error(), "#RRGGBB") {

@@ -44,17 +44,13 @@ func (r *SelfTestReport) add(name string, ok bool, format string, a ...any) {
 func SelfTestSets() []maskspec.MaskSet {
 	return []maskspec.MaskSet{{Camera: "selftest", Preset: "", Masks: []maskspec.Mask{
 		{Name: "badge reader", Style: maskspec.StyleFill, Color: maskspec.RGBToYUV(0xFF, 0x80, 0x00),
-			Polygon: []maskspec.Point{{0.05, 0.10}, {0.30, 0.08}, {0.33, 0.40}, {0.15, 0.50}, {0.04, 0.35}}},
+			Polygon: []maskspec.Point{{X: 0.05, Y: 0.10}, {X: 0.30, Y: 0.08}, {X: 0.33, Y: 0.40}, {X: 0.15, Y: 0.50}, {X: 0.04, Y: 0.35}}},
 		{Name: "time clock", Style: maskspec.StylePixelate, Block: 16,
-			Polygon: []maskspec.Point{{0.40, 0.10}, {0.60, 0.10}, {0.62, 0.45}, {0.38, 0.42}}},
+			Polygon: []maskspec.Point{{X: 0.40, Y: 0.10}, {X: 0.60, Y: 0.10}, {X: 0.62, Y: 0.45}, {X: 0.38, Y: 0.42}}},
 		{Name: "street", Style: maskspec.StyleBlur, Strength: 12,
-			Polygon: []maskspec.Point{{0.70, 0.55}, {0.95, 0.55}, {0.95, 0.95}, {0.70, 0.90}}},
+			Polygon: []maskspec.Point{{X: 0.70, Y: 0.55}, {X: 0.95, Y: 0.55}, {X: 0.95, Y: 0.95}, {X: 0.70, Y: 0.90}}},
 	}}}
 }
-
-// selftestCorrupt, when set (tests only), alters the masked frame before
-// it is checked, to prove the checks fail.
-var selftestCorrupt func(f *Frame)
 
 // SelfTest masks a generated high-entropy frame with the built-in sets
 // (SelfTestSets, checked exactly, sample by sample) and with siteSets (a
@@ -64,6 +60,16 @@ var selftestCorrupt func(f *Frame)
 // runs on (an arm64 gateway, or qemu), that the masking code and the OpenCV
 // it links do what they should.
 func SelfTest(w, h int, siteSets []maskspec.MaskSet) *SelfTestReport {
+	return selfTester{}.run(w, h, siteSets)
+}
+
+// selfTester runs SelfTest. Only tests set corrupt: it alters every masked
+// frame before it is checked, to prove the checks catch a bad mask.
+type selfTester struct {
+	corrupt func(f *Frame)
+}
+
+func (st selfTester) run(w, h int, siteSets []maskspec.MaskSet) *SelfTestReport {
 	t0 := time.Now()
 	rep := &SelfTestReport{Arch: runtime.GOARCH, OpenCV: gocv.OpenCVVersion(), Width: w, Height: h}
 	rep.add("opencv-linked", rep.OpenCV != "", "OpenCV %q, gocv %s", rep.OpenCV, gocv.Version())
@@ -74,10 +80,10 @@ func SelfTest(w, h int, siteSets []maskspec.MaskSet) *SelfTestReport {
 	}
 	orig := noiseFrame(w, h, 0x9E3779B9)
 	for _, set := range SelfTestSets() {
-		selfTestSet(rep, set, orig, true)
+		st.checkSet(rep, set, orig, true)
 	}
 	for _, set := range siteSets {
-		selfTestSet(rep, set, orig, false)
+		st.checkSet(rep, set, orig, false)
 	}
 	selfTestFailClosed(rep, orig)
 	rep.finish(t0)
@@ -114,7 +120,9 @@ func cloneFrame(f *Frame) *Frame {
 	return &g
 }
 
-func selfTestSet(rep *SelfTestReport, set maskspec.MaskSet, orig *Frame, exact bool) {
+// checkSet masks orig with set and checks the result (exact: sample by
+// sample, for sets whose masks do not overlap).
+func (st selfTester) checkSet(rep *SelfTestReport, set maskspec.MaskSet, orig *Frame, exact bool) {
 	tag := set.Camera + "/" + set.Preset
 	if set.Preset == "" {
 		tag = set.Camera
@@ -136,8 +144,8 @@ func selfTestSet(rep *SelfTestReport, set maskspec.MaskSet, orig *Frame, exact b
 	if verdict != Masked {
 		return
 	}
-	if selftestCorrupt != nil {
-		selftestCorrupt(f)
+	if st.corrupt != nil {
+		st.corrupt(f)
 	}
 	vs := set
 	vs.Masks = append([]maskspec.Mask(nil), set.Masks...)
@@ -182,6 +190,9 @@ type plane struct {
 	chroma bool
 }
 
+// checkRegions checks a masked frame against its original plane by plane:
+// nothing outside the masks changed, and the samples each mask alone
+// covers carry its style (exact: the values the style must produce).
 func checkRegions(rep *SelfTestReport, tag string, ras *Raster, orig, f *Frame, exact bool) {
 	oy, ou, ov := orig.Planes()
 	my, mu, mv := f.Planes()
@@ -190,110 +201,154 @@ func checkRegions(rep *SelfTestReport, tag string, ras *Raster, orig, f *Frame, 
 		{ou, mu, f.W / 2, f.H / 2, ras.InsideChroma, true},
 		{ov, mv, f.W / 2, f.H / 2, ras.InsideChroma, true},
 	}
-	n := len(ras.regions)
-	// cover[p][i] = index of the only mask covering sample i, -1 for none,
-	// -2 for several.
-	cover := make([][]int, 3)
-	outsideBad, outside := 0, 0
+	cover := make([][]int, len(planes))
 	for pi, p := range planes {
-		c := make([]int, p.w*p.h)
-		for y := 0; y < p.h; y++ {
-			for x := 0; x < p.w; x++ {
-				k := -1
-				for i := 0; i < n; i++ {
-					if p.inside(i, x, y) {
-						if k == -1 {
-							k = i
-						} else {
-							k = -2
-						}
-					}
-				}
-				c[y*p.w+x] = k
-				if k == -1 {
-					outside++
-					if p.m[y*p.w+x] != p.o[y*p.w+x] {
-						outsideBad++
-					}
-				}
-			}
-		}
-		cover[pi] = c
+		cover[pi] = coverage(p, len(ras.regions))
 	}
-	rep.add(tag+": outside-unchanged", outsideBad == 0, "%d of %d samples outside every mask changed", outsideBad, outside)
+	checkOutside(rep, tag, planes, cover)
 	for i, rg := range ras.regions {
 		mk := rg.mask
 		name := fmt.Sprintf("%s: %s %q", tag, mk.Style, mk.Name)
-		var count, same int
-		for pi, p := range planes {
-			for j, k := range cover[pi] {
-				if k == i {
-					count++
-					if p.m[j] == p.o[j] {
-						same++
-					}
-				}
-			}
-		}
+		count, same := coveredSamples(planes, cover, i)
 		if count == 0 {
 			rep.add(name, false, "covers no pixel at %dx%d", f.W, f.H)
 			continue
 		}
 		switch mk.Style {
 		case maskspec.StyleFill:
-			want := []byte{mk.Color.Y, mk.Color.U, mk.Color.V}
-			bad := 0
-			for pi, p := range planes {
-				for j, k := range cover[pi] {
-					if k == i && p.m[j] != want[pi] {
-						bad++
-					}
-				}
-			}
+			bad := fillMismatches(planes, cover, i, mk.Color)
 			rep.add(name, bad == 0, "%d of %d covered samples differ from the fill colour", bad, count)
 		case maskspec.StylePixelate:
-			bad := 0
-			for pi, p := range planes {
-				b := mk.Block
-				if p.chroma {
-					b = max(b/2, 1)
-				}
-				bad += checkBlocks(p, cover[pi], i, b, exact)
-			}
-			what := "block-uniform"
-			if exact {
-				what = "equal to their block's mean"
-			}
-			rep.add(name, bad == 0 && same*20 < count, "%d of %d covered samples not %s; %d unchanged", bad, count, what, same)
+			checkPixelated(rep, name, planes, cover, i, mk.Block, count, same, exact)
 		case maskspec.StyleBlur:
-			p := planes[0]
-			var go_, gm float64
-			var pairs int
-			bad := 0
-			for y := 0; y < p.h; y++ {
-				for x := 0; x+1 < p.w; x++ {
-					j := y*p.w + x
-					if cover[0][j] == i && cover[0][j+1] == i {
-						go_ += math.Abs(float64(p.o[j]) - float64(p.o[j+1]))
-						gm += math.Abs(float64(p.m[j]) - float64(p.m[j+1]))
-						pairs++
-					}
-				}
-			}
-			if exact {
-				for pi, p := range planes {
-					r := mk.Strength
-					if p.chroma {
-						r = max(r/2, 1)
-					}
-					bad += checkBlur(p, cover[pi], i, r)
-				}
-			}
-			ratio := gm / math.Max(go_, 1)
-			rep.add(name, pairs > 0 && ratio < 0.25 && bad == 0 && same*10 < count,
-				"gradient energy %.3f of the original; %d samples off the box mean; %d of %d unchanged", ratio, bad, same, count)
+			checkBlurred(rep, name, planes, cover, i, mk.Strength, count, same, exact)
 		}
 	}
+}
+
+// coverage maps each sample of p to the index of the only one of n masks
+// covering it, -1 for none, -2 for several.
+func coverage(p plane, n int) []int {
+	c := make([]int, p.w*p.h)
+	for y := 0; y < p.h; y++ {
+		for x := 0; x < p.w; x++ {
+			k := -1
+			for i := 0; i < n; i++ {
+				if !p.inside(i, x, y) {
+					continue
+				}
+				if k == -1 {
+					k = i
+				} else {
+					k = -2
+				}
+			}
+			c[y*p.w+x] = k
+		}
+	}
+	return c
+}
+
+// checkOutside checks that no sample outside every mask changed.
+func checkOutside(rep *SelfTestReport, tag string, planes []plane, cover [][]int) {
+	outsideBad, outside := 0, 0
+	for pi, p := range planes {
+		for j, k := range cover[pi] {
+			if k != -1 {
+				continue
+			}
+			outside++
+			if p.m[j] != p.o[j] {
+				outsideBad++
+			}
+		}
+	}
+	rep.add(tag+": outside-unchanged", outsideBad == 0, "%d of %d samples outside every mask changed", outsideBad, outside)
+}
+
+// coveredSamples counts the samples only mask i covers, and how many of
+// them masking left unchanged.
+func coveredSamples(planes []plane, cover [][]int, i int) (count, same int) {
+	for pi, p := range planes {
+		for j, k := range cover[pi] {
+			if k == i {
+				count++
+				if p.m[j] == p.o[j] {
+					same++
+				}
+			}
+		}
+	}
+	return count, same
+}
+
+// fillMismatches counts the samples of mask i that are not the fill colour.
+func fillMismatches(planes []plane, cover [][]int, i int, c maskspec.YUV) int {
+	want := []byte{c.Y, c.U, c.V}
+	bad := 0
+	for pi, p := range planes {
+		for j, k := range cover[pi] {
+			if k == i && p.m[j] != want[pi] {
+				bad++
+			}
+		}
+	}
+	return bad
+}
+
+// checkPixelated checks mask i's blocks of block×block luma samples (half
+// that in chroma) are uniform (exact: equal to the block's mean) and that
+// almost no sample kept its original value.
+func checkPixelated(rep *SelfTestReport, name string, planes []plane, cover [][]int, i, block, count, same int, exact bool) {
+	bad := 0
+	for pi, p := range planes {
+		b := block
+		if p.chroma {
+			b = max(b/2, 1)
+		}
+		bad += checkBlocks(p, cover[pi], i, b, exact)
+	}
+	what := "block-uniform"
+	if exact {
+		what = "equal to their block's mean"
+	}
+	rep.add(name, bad == 0 && same*20 < count, "%d of %d covered samples not %s; %d unchanged", bad, count, what, same)
+}
+
+// checkBlurred checks mask i's luma lost most of its horizontal gradient
+// energy (exact: every sample is the mean of its box of radius strength,
+// half that in chroma) and that few samples kept their original value.
+func checkBlurred(rep *SelfTestReport, name string, planes []plane, cover [][]int, i, strength, count, same int, exact bool) {
+	ratio, pairs := gradientRatio(planes[0], cover[0], i)
+	bad := 0
+	if exact {
+		for pi, p := range planes {
+			r := strength
+			if p.chroma {
+				r = max(r/2, 1)
+			}
+			bad += checkBlur(p, cover[pi], i, r)
+		}
+	}
+	rep.add(name, pairs > 0 && ratio < 0.25 && bad == 0 && same*10 < count,
+		"gradient energy %.3f of the original; %d samples off the box mean; %d of %d unchanged", ratio, bad, same, count)
+}
+
+// gradientRatio is the horizontal gradient energy of mask i's samples in p
+// after masking over that before, and over how many neighbour pairs.
+func gradientRatio(p plane, cover []int, i int) (ratio float64, pairs int) {
+	var before, after float64
+	for y := 0; y < p.h; y++ {
+		for x := 0; x+1 < p.w; x++ {
+			j := y*p.w + x
+			if cover[j] == i && cover[j+1] == i {
+				before += math.Abs(float64(p.o[j]) - float64(p.o[j+1]))
+				after += math.Abs(float64(p.m[j]) - float64(p.m[j+1]))
+				pairs++
+			}
+		}
+	}
+	return after / math.Max(before, 1), pairs
 }
 
 // checkBlocks counts the samples of mask i that are not equal to the rest
@@ -502,7 +557,7 @@ func selfTestFailClosed(rep *SelfTestReport, orig *Frame) {
 	m.SetSettle(0)
 	// An invalid mask set is refused and the old one stays in force.
 	gen := m.Generation()
-	bad := []maskspec.MaskSet{{Preset: "", Masks: []maskspec.Mask{{Name: "broken", Polygon: []maskspec.Point{{0.1, 0.1}, {2, 0.1}}}}}}
+	bad := []maskspec.MaskSet{{Preset: "", Masks: []maskspec.Mask{{Name: "broken", Polygon: []maskspec.Point{{X: 0.1, Y: 0.1}, {X: 2, Y: 0.1}}}}}}
 	_, err = m.SetMaskSets(bad)
 	rep.add("fail-closed: invalid mask set refused", errors.Is(err, maskspec.ErrInvalidMask) && m.Generation() == gen, "%v", err)
 	// A frame masked under an older generation is not admitted.

@@ -83,9 +83,7 @@ func TestSelfTestDetects(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			selftestCorrupt = c.corrupt
-			defer func() { selftestCorrupt = nil }()
-			rep := SelfTest(640, 360, nil)
+			rep := selfTester{corrupt: c.corrupt}.run(640, 360, nil)
 			if rep.OK {
 				t.Fatal("self-test passed a corrupted frame")
 			}

@@ -1,6 +1,6 @@
 // Command velobench measures Velo's masking against ffmpeg on this machine
-// and prints ratios measured in one run (see ../shared/docs/PERFORMANCE.md
-// and docs/masking.md). `make bench` runs it.
+// and prints ratios measured in one run, each against its goal (README,
+// Benchmarks; docs/masking.md). `make bench` runs it.
 package main
 
 import (
@@ -71,74 +71,121 @@ func report(name string, ratio float64, goal string, ok bool, note string) {
 	fmt.Printf("%-34s %8.3f   goal %-7s %-6s %s\n", name, ratio, goal, verdict, note)
 }
 
+// benchStyles are the mask styles measured, each at benchCovers() of the
+// image.
+func benchStyles() []maskspec.Style {
+	return []maskspec.Style{maskspec.StyleFill, maskspec.StylePixelate, maskspec.StyleBlur}
+}
+
+func benchCovers() []float64 { return []float64{0.10, 0.40} }
+
 func run(dir string, nframes, runs int) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	clip, err := ensureClip(dir, nframes)
+	if err != nil {
 		return err
-	}
-	clip := filepath.Join(dir, fmt.Sprintf("testsrc2-%dx%d-%d.mkv", W, H, nframes))
-	if _, err := os.Stat(clip); err != nil {
-		fmt.Printf("generating %s (testsrc2 + temporal noise, H.264 4 Mbit/s)\n", clip)
-		cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-			fmt.Sprintf("testsrc2=size=%dx%d:rate=30", W, H), "-frames:v", fmt.Sprint(nframes), "-vf", "noise=alls=12:allf=t",
-			"-c:v", "libx264", "-preset", "veryfast", "-b:v", "4M", "-g", "60", "-pix_fmt", "yuv420p", clip)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("generate clip: %w", err)
-		}
 	}
 	frames, err := decodeAll(clip, 60)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("%d decoded frames of %dx%d; medians of %d runs; CPU time per frame\n\n", len(frames), W, H, runs)
+	maskCPU, err := maskFloorFigures(frames, runs)
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	maskVsFFmpegFigures(clip, nframes, runs, maskCPU)
+	fmt.Println()
+	pipelineFigures(clip, nframes)
+	fmt.Println()
+	if err := agentFigures(dir); err != nil {
+		return err
+	}
+	summary()
+	return nil
+}
 
+// ensureClip generates the benchmark clip in dir unless it is there.
+func ensureClip(dir string, nframes int) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	clip := filepath.Join(dir, fmt.Sprintf("testsrc2-%dx%d-%d.mkv", W, H, nframes))
+	if _, err := os.Stat(clip); err == nil {
+		return clip, nil
+	}
+	fmt.Printf("generating %s (testsrc2 + temporal noise, H.264 4 Mbit/s)\n", clip)
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+		fmt.Sprintf("testsrc2=size=%dx%d:rate=30", W, H), "-frames:v", fmt.Sprint(nframes), "-vf", "noise=alls=12:allf=t",
+		"-c:v", "libx264", "-preset", "veryfast", "-b:v", "4M", "-g", "60", "-pix_fmt", "yuv420p", clip)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("generate clip: %w", err)
+	}
+	return clip, nil
+}
+
+// maskFloorFigures reports each style's masking CPU per frame against a
+// memcpy of one BGR frame, and returns that CPU by "style/cover=N".
+func maskFloorFigures(frames [][]byte, runs int) (map[string]float64, error) {
 	// memcpy of one BGR frame: the physical floor.
 	bgrA, bgrB := make([]byte, W*H*3), make([]byte, W*H*3)
 	floor := median(runs, func() float64 {
 		return cpuPerOp(10*len(frames), func(int) { copy(bgrB, bgrA) })
 	})
 	fmt.Printf("floor: memcpy of one BGR frame %.3f ms\n", floor*1e3)
-
-	styles := []maskspec.Style{maskspec.StyleFill, maskspec.StylePixelate, maskspec.StyleBlur}
 	floorGoal := map[maskspec.Style][2]float64{maskspec.StyleFill: {0.1, 0.4}, maskspec.StylePixelate: {1.0, 3.0}, maskspec.StyleBlur: {1.5, 5.0}}
 	maskCPU := map[string]float64{}
-	for _, st := range styles {
-		for ci, cover := range []float64{0.10, 0.40} {
-			set := maskspec.MaskSet{Camera: "bench", Masks: []maskspec.Mask{{Name: "octagon", Polygon: octagon(cover), Style: st, Block: 16, Strength: 15}}}
-			if err := set.Validate(); err != nil {
-				return err
-			}
-			r, err := masking.Rasterize(&set, W, H)
+	for _, st := range benchStyles() {
+		for ci, cover := range benchCovers() {
+			per, covered, err := maskCPUPerFrame(frames, runs, st, cover)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			work := make([]*masking.Frame, len(frames))
-			for i := range work {
-				work[i] = &masking.Frame{W: W, H: H, Data: make([]byte, len(frames[i]))}
-			}
-			per := median(runs, func() float64 {
-				var total float64
-				for rep := 0; rep < 10; rep++ { // fresh frames each pass, copy not timed
-					for i := range work {
-						copy(work[i].Data, frames[i])
-					}
-					total += cpuPerOp(len(work), func(i int) { _ = r.Apply(work[i]) })
-				}
-				return total / 10
-			})
 			key := fmt.Sprintf("%s/cover=%d", st, int(cover*100))
 			maskCPU[key] = per
 			g := floorGoal[st][ci]
-			report("MaskFloor/"+key, per/floor, fmt.Sprintf("≤ %.1f", g), per/floor <= g, fmt.Sprintf("(%.3f ms, covered %.1f%%)", per*1e3, r.Covered()*100))
+			report("MaskFloor/"+key, per/floor, fmt.Sprintf("≤ %.1f", g), per/floor <= g, fmt.Sprintf("(%.3f ms, covered %.1f%%)", per*1e3, covered*100))
 		}
 	}
-	fmt.Println()
+	return maskCPU, nil
+}
 
-	// ffmpeg's filter-only CPU on the same decoded frames.
+// maskCPUPerFrame is the median CPU of masking one frame with an octagon
+// of style st covering cover of the image, and the fraction it covers.
+func maskCPUPerFrame(frames [][]byte, runs int, st maskspec.Style, cover float64) (per, covered float64, err error) {
+	set := maskspec.MaskSet{Camera: "bench", Masks: []maskspec.Mask{{Name: "octagon", Polygon: octagon(cover), Style: st, Block: 16, Strength: 15}}}
+	if err := set.Validate(); err != nil {
+		return 0, 0, err
+	}
+	r, err := masking.Rasterize(&set, W, H)
+	if err != nil {
+		return 0, 0, err
+	}
+	work := make([]*masking.Frame, len(frames))
+	for i := range work {
+		work[i] = &masking.Frame{W: W, H: H, Data: make([]byte, len(frames[i]))}
+	}
+	per = median(runs, func() float64 {
+		var total float64
+		for rep := 0; rep < 10; rep++ { // fresh frames each pass, copy not timed
+			for i := range work {
+				copy(work[i].Data, frames[i])
+			}
+			total += cpuPerOp(len(work), func(i int) { _ = r.Apply(work[i]) })
+		}
+		return total / 10
+	})
+	return per, r.Covered(), nil
+}
+
+// maskVsFFmpegFigures reports masking CPU against ffmpeg's filter-only CPU
+// on the same decoded frames.
+func maskVsFFmpegFigures(clip string, nframes, runs int, maskCPU map[string]float64) {
 	decodeOnly := median(runs, func() float64 { return ffmpegCPU(clip, "", nframes) })
 	fmt.Printf("ffmpeg decode-only: %.3f ms per frame\n", decodeOnly*1e3)
-	for _, st := range styles {
-		for _, cover := range []float64{0.10, 0.40} {
+	for _, st := range benchStyles() {
+		for _, cover := range benchCovers() {
 			filter := ffmpegFilter(st, cover)
 			with := median(runs, func() float64 { return ffmpegCPU(clip, filter, nframes) })
 			fcost := math.Max(with-decodeOnly, 1e-6)
@@ -147,39 +194,36 @@ func run(dir string, nframes, runs int) error {
 			report("MaskVsFFmpeg/"+key, ratio, "≤ 0.5", ratio <= 0.5, fmt.Sprintf("(ffmpeg filter %.3f ms)", fcost*1e3))
 		}
 	}
-	fmt.Println()
+}
 
-	// The real path decode → mask → encode vs the ffmpeg command line.
-	var oursAll, ffAll []float64
-	for _, c := range []struct {
+// pipelineFigures reports the real path decode → mask → encode against the
+// ffmpeg command line, then the streams two cores sustain by each.
+func pipelineFigures(clip string, nframes int) {
+	cases := []struct {
 		name  string
 		style maskspec.Style
 		cover float64
-	}{{"none", "", 0}, {"fill40", maskspec.StyleFill, 0.4}, {"pixelate40", maskspec.StylePixelate, 0.4}, {"blur40", maskspec.StyleBlur, 0.4}} {
+	}{{"none", "", 0}, {"fill40", maskspec.StyleFill, 0.4}, {"pixelate40", maskspec.StylePixelate, 0.4}, {"blur40", maskspec.StyleBlur, 0.4}}
+	oursAll, ffAll := make([]float64, len(cases)), make([]float64, len(cases))
+	for i, c := range cases {
 		ours := median(3, func() float64 { v, _ := pipelineCPU(clip, c.style, c.cover); return v })
 		filter := ""
 		if c.style != "" {
 			filter = ffmpegFilter(c.style, c.cover)
 		}
 		ff := median(3, func() float64 { return ffmpegEncodeCPU(clip, filter, nframes) })
-		oursAll, ffAll = append(oursAll, ours), append(ffAll, ff)
+		oursAll[i], ffAll[i] = ours, ff
 		report("PipelineVsFFmpeg/"+c.name, ours/ff, "≤ 0.8", ours/ff <= 0.8, fmt.Sprintf("(velo %.2f ms, ffmpeg %.2f ms)", ours*1e3, ff*1e3))
 	}
 	fmt.Println()
 	// Streams two cores sustain at 75 % CPU, from the per-frame CPU above.
-	for i, name := range []string{"none", "fill40", "pixelate40", "blur40"} {
+	for i, c := range cases {
 		budget := 2 * 0.75
 		ours := math.Floor(budget / (oursAll[i] * 30))
 		ff := math.Floor(budget / (ffAll[i] * 30))
 		ratio := ours / math.Max(ff, 1)
-		report("StreamsPer2Cores/"+name, ratio, "≥ 1.25", ratio >= 1.25, fmt.Sprintf("(velo %.0f, ffmpeg %.0f 1080p30 streams; from CPU per frame)", ours, ff))
+		report("StreamsPer2Cores/"+c.name, ratio, "≥ 1.25", ratio >= 1.25, fmt.Sprintf("(velo %.0f, ffmpeg %.0f 1080p30 streams; from CPU per frame)", ours, ff))
 	}
-	fmt.Println()
-	if err := agentFigures(dir); err != nil {
-		return err
-	}
-	summary()
-	return nil
 }
 
 func summary() {

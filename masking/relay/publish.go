@@ -28,6 +28,32 @@ func (s *Server) PublishH264(name string) *Publisher {
 	return &Publisher{s: s, name: name}
 }
 
+// PublishAU publishes one access unit (NAL units without start codes) on
+// stream name through an in-process publisher that it keeps per name (see
+// PublishH264) until Unpublish. Each name is published by one goroutine.
+func (s *Server) PublishAU(name string, au [][]byte) error {
+	s.mu.Lock()
+	p := s.inproc[name]
+	if p == nil {
+		p = s.PublishH264(name)
+		s.inproc[name] = p
+	}
+	s.mu.Unlock()
+	return p.WriteAU(au)
+}
+
+// Unpublish removes stream name published with PublishAU; without one it
+// does nothing.
+func (s *Server) Unpublish(name string) {
+	s.mu.Lock()
+	p := s.inproc[name]
+	delete(s.inproc, name)
+	s.mu.Unlock()
+	if p != nil {
+		p.Close()
+	}
+}
+
 // WriteAU publishes one access unit (NAL units without start codes).
 func (p *Publisher) WriteAU(au [][]byte) error {
 	if p.stream == nil {

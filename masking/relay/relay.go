@@ -1,6 +1,6 @@
 // Package relay is an in-process RTSP server that serves H.264 streams
-// published to it from this host: in-process (PublishH264, Velo's
-// encoders) or by a local RTSP client (the simulator's ffmpeg) on a secret
+// published to it from this host: in-process (PublishAU or PublishH264,
+// Velo's encoders) or by a local RTSP client (the simulator's ffmpeg) on a secret
 // path from loopback. Readers read /NAME after RTSP digest authentication. Velo uses it to serve only
 // masked streams; the camera simulator uses it to serve its scene.
 //
@@ -118,6 +118,7 @@ type Server struct {
 	readers    map[*gortsplib.ServerSession]string // session -> user:stream
 	streams    map[string]*gortsplib.ServerStream
 	publishers map[*gortsplib.ServerSession]string
+	inproc     map[string]*Publisher // PublishAU's publishers by stream name
 	denied     uint64
 	closeOnce  sync.Once
 }
@@ -134,7 +135,7 @@ func New(addr, realm string, lookup Lookup) (*Server, error) {
 	}
 	s := &Server{addr: addr, lookup: lookup, realm: realm, secret: hex.EncodeToString(b), nonce: nonce,
 		streams: map[string]*gortsplib.ServerStream{}, publishers: map[*gortsplib.ServerSession]string{},
-		readers: map[*gortsplib.ServerSession]string{}}
+		inproc: map[string]*Publisher{}, readers: map[*gortsplib.ServerSession]string{}}
 	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: addr, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
 	return s, nil
 }
