@@ -13,7 +13,7 @@ import (
 )
 
 func TestDeviceOperations(t *testing.T) {
-	sim := startSim(t, simCam("dev1", func(c *camsim.CameraConfig) {
+	sim := camsim.StartForTest(t, simCam("dev1", func(c *camsim.CameraConfig) {
 		c.Manufacturer, c.Model, c.Firmware, c.Serial, c.HardwareID, c.Hostname = "Acme", "X1", "3.2.1", "SN123", "HW9", "cam-dev1"
 	}))
 	cam := sim.Camera("dev1")
@@ -83,7 +83,7 @@ func TestAuthClockSkew(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sim := startSim(t, simCam("skew", func(c *camsim.CameraConfig) {
+			sim := camsim.StartForTest(t, simCam("skew", func(c *camsim.CameraConfig) {
 				c.ClockSkew, c.ClockStart, c.Auth, c.ReplayProtection = camsim.Duration(tc.skew), tc.start, camsim.AuthWSSE, true
 			}))
 			cam := sim.Camera("skew")
@@ -119,7 +119,7 @@ func TestAuthClockSkew(t *testing.T) {
 }
 
 func TestAuthClockMovesAfterSync(t *testing.T) {
-	sim := startSim(t, simCam("drift", func(c *camsim.CameraConfig) { c.Auth = camsim.AuthWSSE }))
+	sim := camsim.StartForTest(t, simCam("drift", func(c *camsim.CameraConfig) { c.Auth = camsim.AuthWSSE }))
 	cam := sim.Camera("drift")
 	c := newClient(t, cam)
 	ctx := ctxT(t)
@@ -138,7 +138,7 @@ func TestAuthClockMovesAfterSync(t *testing.T) {
 func TestAuthFailures(t *testing.T) {
 	for _, mode := range []camsim.AuthMode{camsim.AuthWSSE, camsim.AuthDigest, camsim.AuthEither} {
 		t.Run(string(mode), func(t *testing.T) {
-			sim := startSim(t, simCam("bad", func(c *camsim.CameraConfig) { c.Auth = mode }))
+			sim := camsim.StartForTest(t, simCam("bad", func(c *camsim.CameraConfig) { c.Auth = mode }))
 			cam := sim.Camera("bad")
 			c := newClient(t, cam, func(cfg *onvif.Config) { cfg.Password = "wrong-password-xyz" })
 			_, err := c.GetDeviceInformation(ctxT(t))
@@ -163,7 +163,7 @@ func TestAuthFailures(t *testing.T) {
 func TestDigestOnly(t *testing.T) {
 	for _, algs := range [][]string{{"MD5"}, {"SHA-256"}, {"SHA-256", "MD5"}} {
 		t.Run(strings.Join(algs, "+"), func(t *testing.T) {
-			sim := startSim(t, simCam("dig", func(c *camsim.CameraConfig) {
+			sim := camsim.StartForTest(t, simCam("dig", func(c *camsim.CameraConfig) {
 				c.Auth, c.DigestAlgorithms = camsim.AuthDigest, algs
 				c.ClockSkew = camsim.Duration(time.Hour) // WS-Security is ignored by a digest-only camera
 			}))
@@ -186,7 +186,7 @@ func TestDigestOnly(t *testing.T) {
 }
 
 func TestMedia(t *testing.T) {
-	sim := startSim(t, simCam("med", func(c *camsim.CameraConfig) { c.NoVideo = false; c.FPS = 5; c.Width, c.Height = 320, 180 }))
+	sim := camsim.StartForTest(t, simCam("med", func(c *camsim.CameraConfig) { c.NoVideo = false; c.FPS = 5; c.Width, c.Height = 320, 180 }))
 	cam := sim.Camera("med")
 	c := newClient(t, cam)
 	ctx := ctxT(t)
@@ -271,7 +271,7 @@ func imgPoly(pts ...float64) []onvif.Point {
 }
 
 func TestMedia2Masks(t *testing.T) {
-	sim := startSim(t, simCam("m2", func(c *camsim.CameraConfig) { c.Masks.MaxMasks, c.Masks.MaxPoints = 2, 6 }))
+	sim := camsim.StartForTest(t, simCam("m2", func(c *camsim.CameraConfig) { c.Masks.MaxMasks, c.Masks.MaxPoints = 2, 6 }))
 	cam := sim.Camera("m2")
 	c := newClient(t, cam)
 	ctx := ctxT(t)
@@ -338,7 +338,7 @@ func TestMedia2Masks(t *testing.T) {
 }
 
 func TestMedia2RectangleOnlyReadBack(t *testing.T) {
-	sim := startSim(t, simCam("rect", func(c *camsim.CameraConfig) { c.Masks.RectangleOnly = true }))
+	sim := camsim.StartForTest(t, simCam("rect", func(c *camsim.CameraConfig) { c.Masks.RectangleOnly = true }))
 	c := newClient(t, sim.Camera("rect"))
 	ctx := ctxT(t)
 	if err := c.Connect(ctx); err != nil {
@@ -366,7 +366,7 @@ func TestMedia2RectangleOnlyReadBack(t *testing.T) {
 }
 
 func TestMedia2Absent(t *testing.T) {
-	sim := startSim(t, simCam("nom2", func(c *camsim.CameraConfig) { c.Masks.Disabled = true }))
+	sim := camsim.StartForTest(t, simCam("nom2", func(c *camsim.CameraConfig) { c.Masks.Disabled = true }))
 	c := newClient(t, sim.Camera("nom2"))
 	ctx := ctxT(t)
 	if err := c.Connect(ctx); err != nil {

@@ -84,7 +84,7 @@ func (d *dateTime) toTime() (time.Time, bool) {
 // SystemTime is what GetSystemDateAndTime reported.
 type SystemTime struct {
 	// UTC is the camera's UTC time (from UTCDateTime, or LocalDateTime
-	// when UTCDateTime is missing — see ONVIF.md).
+	// when UTCDateTime is missing — see docs/onvif.md).
 	UTC time.Time `json:"utc"`
 	// FromLocal is true when UTC was taken from LocalDateTime.
 	FromLocal bool   `json:"from_local,omitempty"`

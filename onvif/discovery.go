@@ -76,6 +76,38 @@ type DiscoverOptions struct {
 // within the window, deduplicated by endpoint and sorted by first XAddr.
 // Devices that will need credentials are returned like any other.
 func Discover(ctx context.Context, opt DiscoverOptions) ([]Device, error) {
+	opt.applyDefaults()
+	group, err := net.ResolveUDPAddr("udp4", opt.Group)
+	if err != nil {
+		return nil, fmt.Errorf("onvif: discovery group %q: %w", opt.Group, err)
+	}
+	targets, err := expandHosts(opt.Unicast, opt.MaxHosts)
+	if err != nil {
+		return nil, err
+	}
+	msgID := "urn:uuid:" + newUUID()
+	p := &prober{probe: probeMessage(msgID)}
+	defer p.close()
+
+	ctx, cancel := context.WithTimeout(ctx, opt.Window)
+	defer cancel()
+	if !opt.NoMulticast {
+		if err := p.multicast(opt.Interfaces, group); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.unicast(ctx, targets, opt.UnicastPort); err != nil {
+		return nil, err
+	}
+	if err := p.sentAny(); err != nil {
+		return nil, err
+	}
+	col := &collector{byEP: map[string]*Device{}, msgID: msgID}
+	p.collect(ctx, col)
+	return col.result(), nil
+}
+
+func (opt *DiscoverOptions) applyDefaults() {
 	if opt.Window <= 0 {
 		opt.Window = defaultWindow
 	}
@@ -88,112 +120,125 @@ func Discover(ctx context.Context, opt DiscoverOptions) ([]Device, error) {
 	if opt.MaxHosts <= 0 {
 		opt.MaxHosts = defaultMaxHosts
 	}
-	group, err := net.ResolveUDPAddr("udp4", opt.Group)
-	if err != nil {
-		return nil, fmt.Errorf("onvif: discovery group %q: %w", opt.Group, err)
-	}
-	targets, err := expandHosts(opt.Unicast, opt.MaxHosts)
-	if err != nil {
-		return nil, err
-	}
-	msgID := "urn:uuid:" + newUUID()
-	probe := probeMessage(msgID)
+}
 
-	ctx, cancel := context.WithTimeout(ctx, opt.Window)
-	defer cancel()
+// prober sends one Discover call's probes, each from its own socket, and
+// reads the replies on those sockets. A send that fails is remembered, not
+// fatal: Discover fails only when no probe went out.
+type prober struct {
+	probe    []byte
+	conns    []*net.UDPConn
+	sendErrs []string
+	sent     int
+}
 
-	col := &collector{byEP: map[string]*Device{}, msgID: msgID}
-	var conns []*net.UDPConn
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	open := func() (*net.UDPConn, error) {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
-		if err != nil {
-			return nil, fmt.Errorf("onvif: discovery socket: %w", err)
-		}
-		conns = append(conns, c)
-		return c, nil
+func (p *prober) open() (*net.UDPConn, error) {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
+	if err != nil {
+		return nil, fmt.Errorf("onvif: discovery socket: %w", err)
 	}
-	var sendErrs []string
-	sent := 0
-	if !opt.NoMulticast {
-		ifaces, err := multicastInterfaces(opt.Interfaces)
-		if err != nil {
-			return nil, err
-		}
-		for _, ifi := range ifaces {
-			c, err := open()
-			if err != nil {
-				return nil, err
-			}
-			pc := ipv4.NewPacketConn(c)
-			if err := pc.SetMulticastInterface(ifi); err != nil {
-				sendErrs = append(sendErrs, fmt.Sprintf("%s: %v", ifi.Name, err))
-				continue
-			}
-			_ = pc.SetMulticastLoopback(true)
-			if _, err := c.WriteToUDP(probe, group); err != nil {
-				sendErrs = append(sendErrs, fmt.Sprintf("%s: %v", ifi.Name, err))
-				continue
-			}
-			sent++
-		}
-		if len(opt.Interfaces) == 0 {
-			// One probe through the routing table: covers hosts whose only
-			// multicast route is on an interface without the MULTICAST flag
-			// (e.g. loopback in a test namespace).
-			c, err := open()
-			if err != nil {
-				return nil, err
-			}
-			if _, err := c.WriteToUDP(probe, group); err != nil {
-				sendErrs = append(sendErrs, fmt.Sprintf("default route: %v", err))
-			} else {
-				sent++
-			}
-		}
+	p.conns = append(p.conns, c)
+	return c, nil
+}
+
+func (p *prober) close() {
+	for _, c := range p.conns {
+		c.Close()
 	}
-	if len(targets) > 0 {
-		c, err := open()
+}
+
+// send sends the probe to dst and reports whether it went out; a failure
+// is recorded under what.
+func (p *prober) send(c *net.UDPConn, dst *net.UDPAddr, what string) bool {
+	if _, err := c.WriteToUDP(p.probe, dst); err != nil {
+		p.sendErrs = append(p.sendErrs, fmt.Sprintf("%s: %v", what, err))
+		return false
+	}
+	p.sent++
+	return true
+}
+
+// multicast probes the group on each named interface (all multicast-capable
+// ones when none is named, plus one probe through the routing table).
+func (p *prober) multicast(names []string, group *net.UDPAddr) error {
+	ifaces, err := multicastInterfaces(names)
+	if err != nil {
+		return err
+	}
+	for _, ifi := range ifaces {
+		c, err := p.open()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for _, ip := range targets {
-			if ctx.Err() != nil {
-				break
-			}
-			dst := &net.UDPAddr{IP: ip.AsSlice(), Port: opt.UnicastPort}
-			if _, err := c.WriteToUDP(probe, dst); err != nil {
-				sendErrs = append(sendErrs, fmt.Sprintf("%s: %v", ip, err))
-				continue
-			}
-			sent++
+		pc := ipv4.NewPacketConn(c)
+		if err := pc.SetMulticastInterface(ifi); err != nil {
+			p.sendErrs = append(p.sendErrs, fmt.Sprintf("%s: %v", ifi.Name, err))
+			continue
+		}
+		_ = pc.SetMulticastLoopback(true)
+		p.send(c, group, ifi.Name)
+	}
+	if len(names) == 0 {
+		// One probe through the routing table: covers hosts whose only
+		// multicast route is on an interface without the MULTICAST flag
+		// (e.g. loopback in a test namespace).
+		c, err := p.open()
+		if err != nil {
+			return err
+		}
+		p.send(c, group, "default route")
+	}
+	return nil
+}
+
+// unicast probes each target directly, paced, until ctx is done.
+func (p *prober) unicast(ctx context.Context, targets []netip.Addr, port int) error {
+	if len(targets) == 0 {
+		return nil
+	}
+	c, err := p.open()
+	if err != nil {
+		return err
+	}
+	for _, ip := range targets {
+		if ctx.Err() != nil {
+			break
+		}
+		if p.send(c, &net.UDPAddr{IP: ip.AsSlice(), Port: port}, ip.String()) {
 			time.Sleep(unicastSendPause) // pace a CIDR sweep; bounded by MaxHosts
 		}
 	}
-	if sent == 0 {
-		if len(sendErrs) == 0 {
-			return nil, errors.New("onvif: discovery: no interface to probe on")
-		}
-		return nil, fmt.Errorf("onvif: discovery: no probe sent: %s", strings.Join(sendErrs, "; "))
+	return nil
+}
+
+// sentAny fails when no probe went out.
+func (p *prober) sentAny() error {
+	switch {
+	case p.sent > 0:
+		return nil
+	case len(p.sendErrs) == 0:
+		return errors.New("onvif: discovery: no interface to probe on")
+	default:
+		return fmt.Errorf("onvif: discovery: no probe sent: %s", strings.Join(p.sendErrs, "; "))
 	}
+}
+
+// collect reads replies on every socket until ctx is done; it returns when
+// every reader has.
+func (p *prober) collect(ctx context.Context, col *collector) {
 	var wg sync.WaitGroup
-	for _, c := range conns {
+	for _, c := range p.conns {
 		wg.Add(1)
-		go func(c *net.UDPConn) {
+		go func() {
 			defer wg.Done()
 			col.read(ctx, c)
-		}(c)
+		}()
 	}
 	<-ctx.Done()
-	for _, c := range conns {
+	for _, c := range p.conns {
 		_ = c.SetReadDeadline(time.Now())
 	}
 	wg.Wait()
-	return col.result(), nil
 }
 
 type collector struct {

@@ -76,7 +76,7 @@ func TestFaultsOnEveryCall(t *testing.T) {
 		{"ter:NotAuthorized", onvif.ErrUnauthorized},
 		{"ter:Action/ter:Busy", onvif.ErrDevice},
 	}
-	sim := startSim(t, simCam("faulty"))
+	sim := camsim.StartForTest(t, simCam("faulty"))
 	cam := sim.Camera("faulty")
 	c := newClient(t, cam)
 	ctx := ctxT(t)
@@ -111,7 +111,7 @@ func TestFaultsOnEveryCall(t *testing.T) {
 // Vendor prefixes (SOAP-ENV:, dev:, sch: …) and chunked replies decode the
 // same as the plain form.
 func TestQuirkVendorNamespacesAndChunked(t *testing.T) {
-	sim := startSim(t,
+	sim := camsim.StartForTest(t,
 		simCam("vendor", func(c *camsim.CameraConfig) { c.Quirk.VendorNamespaces = true }),
 		simCam("chunk", func(c *camsim.CameraConfig) { c.Quirk.Chunked = true }))
 	for _, id := range []string{"vendor", "chunk"} {
@@ -139,7 +139,7 @@ func TestQuirkVendorNamespacesAndChunked(t *testing.T) {
 // Cheap OEM firmware reports a wrong host:port in every XAddr; the client
 // rewrites service addresses to the configured host (firmware-notes/generic-oem.md).
 func TestQuirkWrongXAddrHost(t *testing.T) {
-	sim := startSim(t, simCam("oem", func(c *camsim.CameraConfig) { c.Quirk.WrongXAddrHost = "127.0.0.254:1" }))
+	sim := camsim.StartForTest(t, simCam("oem", func(c *camsim.CameraConfig) { c.Quirk.WrongXAddrHost = "127.0.0.254:1" }))
 	cam := sim.Camera("oem")
 	t.Run("rewritten", func(t *testing.T) {
 		c := newClient(t, cam)
@@ -168,7 +168,7 @@ func TestQuirkWrongXAddrHost(t *testing.T) {
 
 // Old firmware without GetServices: Connect falls back to GetCapabilities.
 func TestQuirkNoGetServices(t *testing.T) {
-	sim := startSim(t, simCam("old", func(c *camsim.CameraConfig) { c.Quirk.NoGetServices = true }))
+	sim := camsim.StartForTest(t, simCam("old", func(c *camsim.CameraConfig) { c.Quirk.NoGetServices = true }))
 	cam := sim.Camera("old")
 	c := newClient(t, cam)
 	ctx := ctxT(t)
@@ -189,7 +189,7 @@ func TestQuirkNoGetServices(t *testing.T) {
 // GotoPreset sends no Speed; strict cameras refuse a zero speed in an empty
 // space (ter:SpaceNotSupported), which use-go/onvif v0.0.9 always sends.
 func TestGotoPresetSendsNoSpeed(t *testing.T) {
-	sim := startSim(t, simCam("strict", func(c *camsim.CameraConfig) { c.Auth = camsim.AuthNone }))
+	sim := camsim.StartForTest(t, simCam("strict", func(c *camsim.CameraConfig) { c.Auth = camsim.AuthNone }))
 	cam := sim.Camera("strict")
 	c := newClient(t, cam)
 	ctx := ctxT(t)

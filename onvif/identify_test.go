@@ -1,8 +1,10 @@
 package onvif_test
 
 import (
+	"fmt"
 	"testing"
 
+	"velo/internal/testkit"
 	"velo/onvif"
 	"velo/onvif/camsim"
 )
@@ -10,13 +12,18 @@ import (
 // A camera that advertises a wrong IP in its ProbeMatch XAddrs is still
 // identified at the address it answered from (firmware-notes/generic-oem.md).
 func TestIdentifyRewritesAdvertisedIP(t *testing.T) {
-	sim := startSim(t, simCam("oemd", func(c *camsim.CameraConfig) { c.HTTPPort = 18080; c.Quirk.WrongXAddrHost = "127.0.0.254:18080" }))
-	cam := sim.Camera("oemd")
-	addr := cam.Config().Address
-	dev := onvif.Device{Endpoint: "urn:uuid:x", From: addr, XAddrs: []string{"http://127.0.0.254:18080/onvif/device_service"}}
+	// The advertised XAddr keeps the camera's real port, so it is known
+	// before the camera starts.
+	cfg := simCam("oemd")
+	port := testkit.FreePortOn(t, cfg.Address)
+	wrong := fmt.Sprintf("127.0.0.254:%d", port)
+	cfg.HTTPPort, cfg.Quirk.WrongXAddrHost = port, wrong
+	sim := camsim.StartForTest(t, cfg)
+	addr := sim.Camera("oemd").Config().Address
+	dev := onvif.Device{Endpoint: "urn:uuid:x", From: addr, XAddrs: []string{"http://" + wrong + "/onvif/device_service"}}
 	allow, _ := onvif.ParseAllowList([]string{addr})
 	id := onvif.Identify(ctxT(t), dev, &onvif.Credentials{Username: testUser, Password: testPass}, allow)
-	if !id.XAddrRewritten || id.XAddr != "http://"+addr+":18080/onvif/device_service" {
+	if !id.XAddrRewritten || id.XAddr != fmt.Sprintf("http://%s:%d/onvif/device_service", addr, port) {
 		t.Fatalf("identity %+v", id)
 	}
 	if id.Info == nil || id.Info.SerialNumber != "SIM-oemd" {

@@ -90,14 +90,7 @@ func interopInside(t *testing.T) {
 		cams[i].NoVideo, cams[i].Width, cams[i].Height, cams[i].FPS = false, 320, 180, 5
 	}
 	tr := true
-	sim, err := camsim.New(camsim.Config{Discovery: camsim.DiscoveryConfig{Multicast: true, Unicast: &tr}, Cameras: cams}, camsim.Options{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := camsim.StartConfigForTest(t, camsim.Config{Discovery: camsim.DiscoveryConfig{Multicast: true, Unicast: &tr}, Cameras: cams})
 	wantEP := map[string]string{}
 	for _, c := range sim.Cameras() {
 		wantEP[c.Config().Endpoint] = c.Config().Address
@@ -202,13 +195,7 @@ func interopInside(t *testing.T) {
 			t.Fatalf("Listen: %v", err)
 		}
 		extra := simCam("ns-late", func(c *camsim.CameraConfig) { c.Address, c.PTZ = "127.0.0.5", nil })
-		late, err := camsim.New(camsim.Config{Discovery: camsim.DiscoveryConfig{Multicast: true, Unicast: &tr}, Cameras: []camsim.CameraConfig{extra}}, camsim.Options{Logf: t.Logf})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := late.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
+		late := camsim.StartConfigForTest(t, camsim.Config{Discovery: camsim.DiscoveryConfig{Multicast: true, Unicast: &tr}, Cameras: []camsim.CameraConfig{extra}})
 		ep := late.Camera("ns-late").Config().Endpoint
 		waitEvent(t, events, onvif.Hello, ep)
 		late.Close()
@@ -287,7 +274,8 @@ func interopInside(t *testing.T) {
 			t.Errorf("preset tokens %v", res.PresetTokens)
 		}
 		// npm onvif keys its name map by name: the duplicate "door" collapses
-		// there (ONVIF.md); its token map keeps all three.
+		// there; its token map keeps all three (Velo keys presets by token:
+		// docs/onvif.md).
 		if len(res.PresetNames) != 2 {
 			t.Errorf("preset names %v", res.PresetNames)
 		}

@@ -47,7 +47,7 @@ func waitPosition(ctx context.Context, t *testing.T, c *onvif.Client, pan, tilt,
 }
 
 func TestPTZReadOperations(t *testing.T) {
-	sim := startSim(t, simCam("ptz1"))
+	sim := camsim.StartForTest(t, simCam("ptz1"))
 	c := newClient(t, sim.Camera("ptz1"))
 	ctx := ctxT(t)
 	if err := c.Connect(ctx); err != nil {
@@ -99,7 +99,7 @@ func TestPTZReadOperations(t *testing.T) {
 }
 
 func TestPTZMotion(t *testing.T) {
-	sim := startSim(t, simCam("ptz2", func(c *camsim.CameraConfig) { c.PTZ.PanTiltSpeed, c.PTZ.ZoomSpeed = 1, 1 }))
+	sim := camsim.StartForTest(t, simCam("ptz2", func(c *camsim.CameraConfig) { c.PTZ.PanTiltSpeed, c.PTZ.ZoomSpeed = 1, 1 }))
 	cam := sim.Camera("ptz2")
 	c := newClient(t, cam)
 	ctx := ctxT(t)
@@ -158,7 +158,7 @@ func TestPTZMotion(t *testing.T) {
 }
 
 func TestPTZLimitsBoundMotion(t *testing.T) {
-	sim := startSim(t, simCam("lim", func(c *camsim.CameraConfig) { c.PTZ.PanTiltSpeed, c.PTZ.ZoomSpeed = 4, 4 }))
+	sim := camsim.StartForTest(t, simCam("lim", func(c *camsim.CameraConfig) { c.PTZ.PanTiltSpeed, c.PTZ.ZoomSpeed = 4, 4 }))
 	cam := sim.Camera("lim")
 	c := newClient(t, cam)
 	ctx := ctxT(t)
@@ -210,7 +210,7 @@ func TestPTZLimitsBoundMotion(t *testing.T) {
 }
 
 func TestPTZLimitsUnsupported(t *testing.T) {
-	sim := startSim(t, simCam("nolim", func(c *camsim.CameraConfig) { c.PTZ.NoLimits = true }))
+	sim := camsim.StartForTest(t, simCam("nolim", func(c *camsim.CameraConfig) { c.PTZ.NoLimits = true }))
 	c := newClient(t, sim.Camera("nolim"))
 	ctx := ctxT(t)
 	if err := c.Connect(ctx); err != nil {
@@ -223,7 +223,7 @@ func TestPTZLimitsUnsupported(t *testing.T) {
 }
 
 func TestPTZTamperIgnoresLimitsAndIsVisible(t *testing.T) {
-	sim := startSim(t, simCam("tam", func(c *camsim.CameraConfig) { c.PTZ.PanTiltSpeed = 4 }))
+	sim := camsim.StartForTest(t, simCam("tam", func(c *camsim.CameraConfig) { c.PTZ.PanTiltSpeed = 4 }))
 	cam := sim.Camera("tam")
 	c := newClient(t, cam)
 	ctx := ctxT(t)
@@ -240,7 +240,7 @@ func TestPTZTamperIgnoresLimitsAndIsVisible(t *testing.T) {
 // Hikvision: MoveStatus never leaves IDLE. Compare positions instead
 // (firmware-notes/hikvision.md).
 func TestPTZMoveStatusStuck(t *testing.T) {
-	sim := startSim(t, simCam("stuck", func(c *camsim.CameraConfig) { c.Quirk.MoveStatusStuck = true; c.PTZ.PanTiltSpeed = 0.5 }))
+	sim := camsim.StartForTest(t, simCam("stuck", func(c *camsim.CameraConfig) { c.Quirk.MoveStatusStuck = true; c.PTZ.PanTiltSpeed = 0.5 }))
 	c := newClient(t, sim.Camera("stuck"))
 	ctx := ctxT(t)
 	if err := c.Connect(ctx); err != nil {

@@ -44,20 +44,6 @@ func simCam(id string, mod ...func(*camsim.CameraConfig)) camsim.CameraConfig {
 	return c
 }
 
-func startSim(t *testing.T, cams ...camsim.CameraConfig) *camsim.Sim {
-	t.Helper()
-	f := false
-	sim, err := camsim.New(camsim.Config{Discovery: camsim.DiscoveryConfig{Unicast: &f}, Cameras: cams}, camsim.Options{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
-	return sim
-}
-
 func newClient(t *testing.T, cam *camsim.Camera, mod ...func(*onvif.Config)) *onvif.Client {
 	t.Helper()
 	cfg := onvif.Config{XAddr: cam.XAddr(), Username: testUser, Password: testPass, Timeout: 5 * time.Second}

@@ -197,137 +197,193 @@ func (c *Config) Validate() error {
 	if len(c.Cameras) == 0 {
 		return fmt.Errorf("cameras: at least one camera is required")
 	}
-	if c.Discovery.UnicastPort == 0 {
-		c.Discovery.UnicastPort = 3702
-	}
-	if c.Discovery.Unicast == nil {
-		t := true
-		c.Discovery.Unicast = &t
-	}
-	if c.Discovery.Group == "" {
-		c.Discovery.Group = "239.255.255.250:3702"
-	}
-	ids := map[string]bool{}
-	addrs := map[string]bool{}
+	c.applyDefaults()
+	seen := cameraKeys{ids: map[string]bool{}, addrs: map[string]bool{}}
 	for i := range c.Cameras {
-		cam := &c.Cameras[i]
-		where := fmt.Sprintf("cameras[%d]", i)
-		if cam.ID == "" {
-			return fmt.Errorf("%s.id: required", where)
+		if err := c.Cameras[i].validate(i, seen); err != nil {
+			return err
 		}
-		where = fmt.Sprintf("cameras[%d] (%s)", i, cam.ID)
-		if ids[cam.ID] {
-			return fmt.Errorf("%s.id: duplicate", where)
+	}
+	return nil
+}
+
+// applyDefaults fills every default of the config, in one place.
+func (c *Config) applyDefaults() {
+	d := &c.Discovery
+	if d.UnicastPort == 0 {
+		d.UnicastPort = 3702
+	}
+	if d.Unicast == nil {
+		t := true
+		d.Unicast = &t
+	}
+	setDefault(&d.Group, "239.255.255.250:3702")
+	for i := range c.Cameras {
+		c.Cameras[i].applyDefaults()
+	}
+}
+
+func (cam *CameraConfig) applyDefaults() {
+	setDefault(&cam.Manufacturer, "Velo-Sim")
+	setDefault(&cam.Model, "SimCam")
+	setDefault(&cam.Firmware, "1.0.0")
+	setDefault(&cam.Serial, "SIM-"+cam.ID)
+	setDefault(&cam.HardwareID, "sim-hw-1")
+	setDefault(&cam.Hostname, "camsim-"+cam.ID)
+	setDefault(&cam.Endpoint, "urn:uuid:"+stableUUID(cam.Serial))
+	if cam.Auth == "" {
+		cam.Auth = AuthEither
+	}
+	if len(cam.DigestAlgorithms) == 0 {
+		cam.DigestAlgorithms = []string{"SHA-256", "MD5"}
+	}
+	if cam.ClockWindow == 0 {
+		cam.ClockWindow = Duration(5 * time.Second)
+	}
+	setDefault(&cam.Scene, "street")
+	if cam.FPS == 0 {
+		cam.FPS = 15
+	}
+	if cam.Width == 0 {
+		cam.Width, cam.Height = 1920, 1080
+	}
+	if cam.Masks.MaxMasks == 0 {
+		cam.Masks.MaxMasks = 8
+	}
+	if cam.Masks.MaxPoints == 0 {
+		cam.Masks.MaxPoints = 16
+	}
+	if p := cam.PTZ; p != nil {
+		if p.PanTiltSpeed == 0 {
+			p.PanTiltSpeed = 0.5
 		}
-		ids[cam.ID] = true
-		a, err := netip.ParseAddr(cam.Address)
-		if err != nil || !a.Is4() || !a.IsLoopback() {
-			return fmt.Errorf("%s.address: %q must be a 127.0.0.0/8 address", where, cam.Address)
+		if p.ZoomSpeed == 0 {
+			p.ZoomSpeed = 0.25
 		}
-		if cam.HTTPPort < 0 || cam.HTTPPort > 65535 {
-			return fmt.Errorf("%s.http_port: %d out of range", where, cam.HTTPPort)
+		if p.MaxPresets == 0 {
+			p.MaxPresets = 300
 		}
-		key := fmt.Sprintf("%s:%d", cam.Address, cam.HTTPPort)
-		if addrs[key] && cam.HTTPPort != 0 {
-			return fmt.Errorf("%s: address %s used twice", where, key)
+	}
+}
+
+func setDefault(s *string, v string) {
+	if *s == "" {
+		*s = v
+	}
+}
+
+// cameraKeys is what must be unique across cameras.
+type cameraKeys struct {
+	ids   map[string]bool
+	addrs map[string]bool // address, and address:http_port
+}
+
+// validate checks camera i (defaults applied), section by section.
+func (cam *CameraConfig) validate(i int, seen cameraKeys) error {
+	if cam.ID == "" {
+		return fmt.Errorf("cameras[%d].id: required", i)
+	}
+	where := fmt.Sprintf("cameras[%d] (%s)", i, cam.ID)
+	if err := cam.validateNetwork(where, seen); err != nil {
+		return err
+	}
+	if err := cam.validateAuth(where); err != nil {
+		return err
+	}
+	if err := cam.validateVideo(where); err != nil {
+		return err
+	}
+	return cam.validatePTZ(where)
+}
+
+// validateNetwork checks the id and address are unique and the ports in
+// range.
+func (cam *CameraConfig) validateNetwork(where string, seen cameraKeys) error {
+	if seen.ids[cam.ID] {
+		return fmt.Errorf("%s.id: duplicate", where)
+	}
+	seen.ids[cam.ID] = true
+	a, err := netip.ParseAddr(cam.Address)
+	if err != nil || !a.Is4() || !a.IsLoopback() {
+		return fmt.Errorf("%s.address: %q must be a 127.0.0.0/8 address", where, cam.Address)
+	}
+	if cam.HTTPPort < 0 || cam.HTTPPort > 65535 {
+		return fmt.Errorf("%s.http_port: %d out of range", where, cam.HTTPPort)
+	}
+	key := fmt.Sprintf("%s:%d", cam.Address, cam.HTTPPort)
+	if seen.addrs[key] && cam.HTTPPort != 0 {
+		return fmt.Errorf("%s: address %s used twice", where, key)
+	}
+	if seen.addrs[cam.Address] {
+		return fmt.Errorf("%s.address: %s used twice (independent clients match cameras by IP)", where, cam.Address)
+	}
+	seen.addrs[key], seen.addrs[cam.Address] = true, true
+	if cam.RTSPPort < 0 || cam.RTSPPort > 65535 {
+		return fmt.Errorf("%s.rtsp_port: %d out of range", where, cam.RTSPPort)
+	}
+	return nil
+}
+
+// validateAuth checks the auth mode, credentials, digest algorithms and
+// clock.
+func (cam *CameraConfig) validateAuth(where string) error {
+	switch cam.Auth {
+	case AuthWSSE, AuthDigest, AuthEither, AuthNone:
+	default:
+		return fmt.Errorf("%s.auth: %q is not wsse, digest, either or none", where, cam.Auth)
+	}
+	if cam.Auth != AuthNone && (cam.Username == "" || cam.Password == "") {
+		return fmt.Errorf("%s: username and password required unless auth is none", where)
+	}
+	for _, alg := range cam.DigestAlgorithms {
+		if alg != "MD5" && alg != "SHA-256" {
+			return fmt.Errorf("%s.digest_algorithms: %q is not MD5 or SHA-256", where, alg)
 		}
-		if addrs[cam.Address] {
-			return fmt.Errorf("%s.address: %s used twice (independent clients match cameras by IP)", where, cam.Address)
+	}
+	if cam.ClockStart != "" {
+		if _, err := time.Parse(time.RFC3339, cam.ClockStart); err != nil {
+			return fmt.Errorf("%s.clock_start: %q is not RFC 3339", where, cam.ClockStart)
 		}
-		addrs[key], addrs[cam.Address] = true, true
-		if cam.RTSPPort < 0 || cam.RTSPPort > 65535 {
-			return fmt.Errorf("%s.rtsp_port: %d out of range", where, cam.RTSPPort)
+	}
+	return nil
+}
+
+// validateVideo checks the scene, frame rate and size.
+func (cam *CameraConfig) validateVideo(where string) error {
+	switch cam.Scene {
+	case "ptz", "badge", "street":
+	default:
+		return fmt.Errorf("%s.scene: %q is not ptz, badge or street", where, cam.Scene)
+	}
+	if cam.FPS < 1 || cam.FPS > 60 {
+		return fmt.Errorf("%s.fps: %d out of 1..60", where, cam.FPS)
+	}
+	if cam.Width < 64 || cam.Height < 64 || cam.Width%2 != 0 || cam.Height%2 != 0 {
+		return fmt.Errorf("%s: width/height %dx%d must be even and ≥ 64", where, cam.Width, cam.Height)
+	}
+	return nil
+}
+
+// validatePTZ checks the motor speeds and the stored presets.
+func (cam *CameraConfig) validatePTZ(where string) error {
+	p := cam.PTZ
+	if p == nil {
+		return nil
+	}
+	if p.PanTiltSpeed < 0 || p.ZoomSpeed < 0 {
+		return fmt.Errorf("%s.ptz: speeds must be positive", where)
+	}
+	toks := map[string]bool{}
+	for j, pr := range p.Presets {
+		if pr.Token == "" {
+			return fmt.Errorf("%s.ptz.presets[%d].token: required", where, j)
 		}
-		switch cam.Auth {
-		case "":
-			cam.Auth = AuthEither
-		case AuthWSSE, AuthDigest, AuthEither, AuthNone:
-		default:
-			return fmt.Errorf("%s.auth: %q is not wsse, digest, either or none", where, cam.Auth)
+		if toks[pr.Token] {
+			return fmt.Errorf("%s.ptz.presets[%d].token: duplicate %q", where, j, pr.Token)
 		}
-		if cam.Auth != AuthNone && (cam.Username == "" || cam.Password == "") {
-			return fmt.Errorf("%s: username and password required unless auth is none", where)
-		}
-		if len(cam.DigestAlgorithms) == 0 {
-			cam.DigestAlgorithms = []string{"SHA-256", "MD5"}
-		}
-		for _, alg := range cam.DigestAlgorithms {
-			if alg != "MD5" && alg != "SHA-256" {
-				return fmt.Errorf("%s.digest_algorithms: %q is not MD5 or SHA-256", where, alg)
-			}
-		}
-		if cam.ClockStart != "" {
-			if _, err := time.Parse(time.RFC3339, cam.ClockStart); err != nil {
-				return fmt.Errorf("%s.clock_start: %q is not RFC 3339", where, cam.ClockStart)
-			}
-		}
-		if cam.ClockWindow == 0 {
-			cam.ClockWindow = Duration(5 * time.Second)
-		}
-		def := func(s *string, v string) {
-			if *s == "" {
-				*s = v
-			}
-		}
-		def(&cam.Manufacturer, "Velo-Sim")
-		def(&cam.Model, "SimCam")
-		def(&cam.Firmware, "1.0.0")
-		def(&cam.Serial, "SIM-"+cam.ID)
-		def(&cam.HardwareID, "sim-hw-1")
-		def(&cam.Hostname, "camsim-"+cam.ID)
-		def(&cam.Scene, "street")
-		if cam.Endpoint == "" {
-			cam.Endpoint = "urn:uuid:" + stableUUID(cam.Serial)
-		}
-		switch cam.Scene {
-		case "ptz", "badge", "street":
-		default:
-			return fmt.Errorf("%s.scene: %q is not ptz, badge or street", where, cam.Scene)
-		}
-		if cam.FPS == 0 {
-			cam.FPS = 15
-		}
-		if cam.FPS < 1 || cam.FPS > 60 {
-			return fmt.Errorf("%s.fps: %d out of 1..60", where, cam.FPS)
-		}
-		if cam.Width == 0 {
-			cam.Width, cam.Height = 1920, 1080
-		}
-		if cam.Width < 64 || cam.Height < 64 || cam.Width%2 != 0 || cam.Height%2 != 0 {
-			return fmt.Errorf("%s: width/height %dx%d must be even and ≥ 64", where, cam.Width, cam.Height)
-		}
-		if cam.Masks.MaxMasks == 0 {
-			cam.Masks.MaxMasks = 8
-		}
-		if cam.Masks.MaxPoints == 0 {
-			cam.Masks.MaxPoints = 16
-		}
-		if p := cam.PTZ; p != nil {
-			if p.PanTiltSpeed == 0 {
-				p.PanTiltSpeed = 0.5
-			}
-			if p.ZoomSpeed == 0 {
-				p.ZoomSpeed = 0.25
-			}
-			if p.PanTiltSpeed < 0 || p.ZoomSpeed < 0 {
-				return fmt.Errorf("%s.ptz: speeds must be positive", where)
-			}
-			if p.MaxPresets == 0 {
-				p.MaxPresets = 300
-			}
-			toks := map[string]bool{}
-			for j, pr := range p.Presets {
-				if pr.Token == "" {
-					return fmt.Errorf("%s.ptz.presets[%d].token: required", where, j)
-				}
-				if toks[pr.Token] {
-					return fmt.Errorf("%s.ptz.presets[%d].token: duplicate %q", where, j, pr.Token)
-				}
-				toks[pr.Token] = true
-				if !inRange(pr.Pan, -1, 1) || !inRange(pr.Tilt, -1, 1) || !inRange(pr.Zoom, 0, 1) {
-					return fmt.Errorf("%s.ptz.presets[%d]: position out of generic ranges", where, j)
-				}
-			}
+		toks[pr.Token] = true
+		if !inRange(pr.Pan, -1, 1) || !inRange(pr.Tilt, -1, 1) || !inRange(pr.Zoom, 0, 1) {
+			return fmt.Errorf("%s.ptz.presets[%d]: position out of generic ranges", where, j)
 		}
 	}
 	return nil

@@ -210,6 +210,7 @@ func (c *Camera) media(action string, a *reqArgs) (string, *soapError) {
 	return "", fault("ter:ActionNotSupported", "Optional Action Not Implemented: "+action)
 }
 
+// media2 answers the Media2 service (privacy masks).
 func (c *Camera) media2(action string, a *reqArgs) (string, *soapError) {
 	mc := c.cfg.Masks
 	switch action {
@@ -228,80 +229,111 @@ func (c *Camera) media2(action string, a *reqArgs) (string, *soapError) {
 			`<tt:ColorList X="235" Y="128" Z="128" Colorspace="http://www.onvif.org/ver10/colorspace/YCbCr"/></tr2:Color>`+
 			`</tr2:Options></tr2:GetMaskOptionsResponse>`, mc.RectangleOnly, mc.MaxMasks, mc.MaxPoints), nil
 	case "GetMasks":
-		if a.ConfigurationToken != "" && a.ConfigurationToken != vscToken {
-			return "", fault("ter:InvalidArgVal/ter:NoConfig", "no such configuration: "+a.ConfigurationToken)
-		}
-		var b strings.Builder
-		b.WriteString(`<tr2:GetMasksResponse>`)
-		for _, m := range c.Masks() {
-			if a.Token != "" && m.Token != a.Token {
-				continue
-			}
-			b.WriteString(maskXML(m))
-		}
-		b.WriteString(`</tr2:GetMasksResponse>`)
-		return b.String(), nil
+		return c.getMasks(a)
 	case "CreateMask", "SetMask":
-		m := a.Mask
-		if m == nil {
-			return "", fault("ter:InvalidArgs", "Mask missing")
+		mask, f := requestedMask(a, mc)
+		if f != nil {
+			return "", f
 		}
-		if m.ConfigurationToken != vscToken {
-			return "", fault("ter:InvalidArgVal/ter:NoConfig", "no such configuration: "+m.ConfigurationToken)
-		}
-		pts := make([][2]float64, 0, len(m.Polygon.Point))
-		for _, p := range m.Polygon.Point {
-			if p.X < -1 || p.X > 1 || p.Y < -1 || p.Y > 1 || math.IsNaN(p.X) || math.IsNaN(p.Y) {
-				return "", fault("ter:InvalidArgVal/ter:InvalidPolygon", "point out of range")
-			}
-			pts = append(pts, [2]float64{p.X, p.Y})
-		}
-		if len(pts) < 3 || len(pts) > mc.MaxPoints {
-			return "", fault("ter:InvalidArgVal/ter:InvalidPolygon", fmt.Sprintf("polygon needs 3..%d points", mc.MaxPoints))
-		}
-		if mc.RectangleOnly {
-			pts = boundingRect(pts)
-		}
-		switch m.Type {
-		case "Color", "Pixelated", "Blurred":
-		default:
-			return "", fault("ter:InvalidArgVal/ter:ConfigModify", "unsupported mask type "+m.Type)
-		}
-		mask := Mask{Config: m.ConfigurationToken, Points: pts, Type: m.Type, Enabled: strings.TrimSpace(m.Enabled) == "true" || strings.TrimSpace(m.Enabled) == "1"}
-		if m.Color != nil {
-			mask.Color, mask.HasCol = [3]float64{m.Color.X, m.Color.Y, m.Color.Z}, true
-		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
 		if action == "CreateMask" {
-			if len(c.masks) >= mc.MaxMasks {
-				return "", fault("ter:Action/ter:MaxMasks", "maximum number of masks reached")
-			}
-			mask.Token = fmt.Sprintf("mask%d", c.nextMask)
-			c.nextMask++
-			c.masks = append(c.masks, mask)
-			return `<tr2:CreateMaskResponse><tr2:Token>` + mask.Token + `</tr2:Token></tr2:CreateMaskResponse>`, nil
+			return c.createMask(mask)
 		}
-		for i := range c.masks {
-			if c.masks[i].Token == m.Token {
-				mask.Token = m.Token
-				c.masks[i] = mask
-				return `<tr2:SetMaskResponse></tr2:SetMaskResponse>`, nil
-			}
-		}
-		return "", fault("ter:InvalidArgVal/ter:NoToken", "no such mask: "+m.Token)
+		return c.setMask(mask)
 	case "DeleteMask":
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for i := range c.masks {
-			if c.masks[i].Token == a.Token {
-				c.masks = append(c.masks[:i], c.masks[i+1:]...)
-				return `<tr2:DeleteMaskResponse></tr2:DeleteMaskResponse>`, nil
-			}
-		}
-		return "", fault("ter:InvalidArgVal/ter:NoToken", "no such mask: "+a.Token)
+		return c.deleteMask(a.Token)
 	}
 	return "", fault("ter:ActionNotSupported", "Optional Action Not Implemented: "+action)
+}
+
+func (c *Camera) getMasks(a *reqArgs) (string, *soapError) {
+	if a.ConfigurationToken != "" && a.ConfigurationToken != vscToken {
+		return "", fault("ter:InvalidArgVal/ter:NoConfig", "no such configuration: "+a.ConfigurationToken)
+	}
+	var b strings.Builder
+	b.WriteString(`<tr2:GetMasksResponse>`)
+	for _, m := range c.Masks() {
+		if a.Token != "" && m.Token != a.Token {
+			continue
+		}
+		b.WriteString(maskXML(m))
+	}
+	b.WriteString(`</tr2:GetMasksResponse>`)
+	return b.String(), nil
+}
+
+// requestedMask checks the Mask of a CreateMask or SetMask request against
+// the camera's limits and returns it (with the request's token; a
+// rectangle-only camera keeps the polygon's bounding rectangle).
+func requestedMask(a *reqArgs, mc MaskConfig) (Mask, *soapError) {
+	m := a.Mask
+	if m == nil {
+		return Mask{}, fault("ter:InvalidArgs", "Mask missing")
+	}
+	if m.ConfigurationToken != vscToken {
+		return Mask{}, fault("ter:InvalidArgVal/ter:NoConfig", "no such configuration: "+m.ConfigurationToken)
+	}
+	pts := make([][2]float64, 0, len(m.Polygon.Point))
+	for _, p := range m.Polygon.Point {
+		if p.X < -1 || p.X > 1 || p.Y < -1 || p.Y > 1 || math.IsNaN(p.X) || math.IsNaN(p.Y) {
+			return Mask{}, fault("ter:InvalidArgVal/ter:InvalidPolygon", "point out of range")
+		}
+		pts = append(pts, [2]float64{p.X, p.Y})
+	}
+	if len(pts) < 3 || len(pts) > mc.MaxPoints {
+		return Mask{}, fault("ter:InvalidArgVal/ter:InvalidPolygon", fmt.Sprintf("polygon needs 3..%d points", mc.MaxPoints))
+	}
+	if mc.RectangleOnly {
+		pts = boundingRect(pts)
+	}
+	switch m.Type {
+	case "Color", "Pixelated", "Blurred":
+	default:
+		return Mask{}, fault("ter:InvalidArgVal/ter:ConfigModify", "unsupported mask type "+m.Type)
+	}
+	enabled := strings.TrimSpace(m.Enabled)
+	mask := Mask{Token: m.Token, Config: m.ConfigurationToken, Points: pts, Type: m.Type, Enabled: enabled == "true" || enabled == "1"}
+	if m.Color != nil {
+		mask.Color, mask.HasCol = [3]float64{m.Color.X, m.Color.Y, m.Color.Z}, true
+	}
+	return mask, nil
+}
+
+// createMask stores mask under a new token (the request's is ignored).
+func (c *Camera) createMask(mask Mask) (string, *soapError) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.masks) >= c.cfg.Masks.MaxMasks {
+		return "", fault("ter:Action/ter:MaxMasks", "maximum number of masks reached")
+	}
+	mask.Token = fmt.Sprintf("mask%d", c.nextMask)
+	c.nextMask++
+	c.masks = append(c.masks, mask)
+	return `<tr2:CreateMaskResponse><tr2:Token>` + mask.Token + `</tr2:Token></tr2:CreateMaskResponse>`, nil
+}
+
+// setMask replaces the stored mask with mask's token.
+func (c *Camera) setMask(mask Mask) (string, *soapError) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.masks {
+		if c.masks[i].Token == mask.Token {
+			c.masks[i] = mask
+			return `<tr2:SetMaskResponse></tr2:SetMaskResponse>`, nil
+		}
+	}
+	return "", fault("ter:InvalidArgVal/ter:NoToken", "no such mask: "+mask.Token)
+}
+
+func (c *Camera) deleteMask(token string) (string, *soapError) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.masks {
+		if c.masks[i].Token == token {
+			c.masks = append(c.masks[:i], c.masks[i+1:]...)
+			return `<tr2:DeleteMaskResponse></tr2:DeleteMaskResponse>`, nil
+		}
+	}
+	return "", fault("ter:InvalidArgVal/ter:NoToken", "no such mask: "+token)
 }
 
 func checkProfile(tok string) *soapError {
@@ -372,20 +404,66 @@ func posXML(elem string, p Position) string {
 
 func round(v float64) float64 { return math.Round(v*1e6) / 1e6 }
 
+// ptz answers the PTZ service. Actions that name a profile check it first.
 func (c *Camera) ptz(action string, a *reqArgs) (string, *soapError) {
-	checkProfile := func() *soapError { return checkProfile(a.ProfileToken) }
 	switch action {
 	case "GetServiceCapabilities":
 		return `<tptz:GetServiceCapabilitiesResponse><tptz:Capabilities EFlip="false" Reverse="false" GetCompatibleConfigurations="true" MoveStatus="true" StatusPosition="true"/></tptz:GetServiceCapabilitiesResponse>`, nil
 	case "GetNodes", "GetNode":
-		if action == "GetNode" && a.NodeToken != ptzNode {
-			return "", fault("ter:InvalidArgVal/ter:NoEntity", "no such node")
+		return c.ptzNodes(action, a)
+	case "GetConfigurations", "GetConfiguration", "GetConfigurationOptions":
+		return c.ptzConfigurations(action, a)
+	case "SetConfiguration":
+		return c.ptzSetConfiguration(a)
+	case "Stop":
+		return c.ptzStop()
+	case "GetPresets", "GotoPreset", "GotoHomePosition", "SetPreset", "RemovePreset", "AbsoluteMove", "GetStatus":
+		if f := checkProfile(a.ProfileToken); f != nil {
+			return "", f
 		}
-		elem := "tptz:PTZNode"
-		node := fmt.Sprintf(`<%s token="%s" FixedHomePosition="false" GeoMove="false"><tt:Name>PTZ Node</tt:Name><tt:SupportedPTZSpaces>%s</tt:SupportedPTZSpaces>`+
-			`<tt:MaximumNumberOfPresets>%d</tt:MaximumNumberOfPresets><tt:HomeSupported>true</tt:HomeSupported></%s>`,
-			elem, ptzNode, c.spacesXML(), c.cfg.PTZ.MaxPresets, elem)
-		return `<tptz:` + action + `Response>` + node + `</tptz:` + action + `Response>`, nil
+		return c.ptzOnProfile(action, a)
+	}
+	return "", fault("ter:ActionNotSupported", "Optional Action Not Implemented: "+action)
+}
+
+// ptzOnProfile answers the PTZ actions that act on a (checked) profile.
+func (c *Camera) ptzOnProfile(action string, a *reqArgs) (string, *soapError) {
+	switch action {
+	case "GetPresets":
+		return c.ptzGetPresets(), nil
+	case "GotoPreset":
+		return c.ptzGotoPreset(a)
+	case "GotoHomePosition":
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		h := c.cfg.PTZ.Home
+		c.moveLocked(Position{h.Pan, h.Tilt, h.Zoom}, true)
+		return `<tptz:GotoHomePositionResponse></tptz:GotoHomePositionResponse>`, nil
+	case "SetPreset":
+		return c.ptzSetPreset(a)
+	case "RemovePreset":
+		return c.ptzRemovePreset(a)
+	case "AbsoluteMove":
+		return c.ptzAbsoluteMove(a)
+	case "GetStatus":
+		return c.ptzGetStatus(), nil
+	}
+	return "", fault("ter:ActionNotSupported", "Optional Action Not Implemented: "+action)
+}
+
+func (c *Camera) ptzNodes(action string, a *reqArgs) (string, *soapError) {
+	if action == "GetNode" && a.NodeToken != ptzNode {
+		return "", fault("ter:InvalidArgVal/ter:NoEntity", "no such node")
+	}
+	elem := "tptz:PTZNode"
+	node := fmt.Sprintf(`<%s token="%s" FixedHomePosition="false" GeoMove="false"><tt:Name>PTZ Node</tt:Name><tt:SupportedPTZSpaces>%s</tt:SupportedPTZSpaces>`+
+		`<tt:MaximumNumberOfPresets>%d</tt:MaximumNumberOfPresets><tt:HomeSupported>true</tt:HomeSupported></%s>`,
+		elem, ptzNode, c.spacesXML(), c.cfg.PTZ.MaxPresets, elem)
+	return `<tptz:` + action + `Response>` + node + `</tptz:` + action + `Response>`, nil
+}
+
+func (c *Camera) ptzConfigurations(action string, a *reqArgs) (string, *soapError) {
+	switch action {
 	case "GetConfigurations":
 		return `<tptz:GetConfigurationsResponse>` + c.ptzConfigXML("tptz:PTZConfiguration") + `</tptz:GetConfigurationsResponse>`, nil
 	case "GetConfiguration":
@@ -399,172 +477,165 @@ func (c *Camera) ptz(action string, a *reqArgs) (string, *soapError) {
 		}
 		return `<tptz:GetConfigurationOptionsResponse><tptz:PTZConfigurationOptions><tt:Spaces>` + c.spacesXML() + `</tt:Spaces>` +
 			`<tt:PTZTimeout><tt:Min>PT1S</tt:Min><tt:Max>PT60S</tt:Max></tt:PTZTimeout></tptz:PTZConfigurationOptions></tptz:GetConfigurationOptionsResponse>`, nil
-	case "SetConfiguration":
-		pc := a.PTZConfiguration
-		if pc == nil || pc.Token != ptzCfgTok {
-			return "", fault("ter:InvalidArgVal/ter:NoConfig", "no such configuration")
-		}
-		if c.cfg.PTZ.NoLimits && (pc.PanTiltLimits != nil || pc.ZoomLimits != nil) {
-			return "", fault("ter:InvalidArgVal/ter:ConfigModify", "limits not supported")
-		}
-		var pan, tilt, zoom Range
-		var setPT, setZ bool
-		if l := pc.PanTiltLimits; l != nil {
-			var err error
-			if pan, tilt, err = parseLimits(l.Range, true); err != nil {
-				return "", fault("ter:InvalidArgVal/ter:ConfigModify", "bad pan/tilt limits: "+err.Error())
-			}
-			setPT = true
-		}
-		if l := pc.ZoomLimits; l != nil {
-			var err error
-			if zoom, _, err = parseLimits(l.Range, false); err != nil {
-				return "", fault("ter:InvalidArgVal/ter:ConfigModify", "bad zoom limits: "+err.Error())
-			}
-			setZ = true
-		}
-		c.mu.Lock()
-		if setPT {
-			c.panLim, c.tiltLim = pan, tilt
-		}
-		if setZ {
-			c.zoomLim = zoom
-		}
-		// Limits bound motion at once: re-target a running move.
-		c.moveLocked(c.target, true)
-		c.mu.Unlock()
-		return `<tptz:SetConfigurationResponse></tptz:SetConfigurationResponse>`, nil
-	case "GetPresets":
-		if f := checkProfile(); f != nil {
-			return "", f
-		}
-		var b strings.Builder
-		b.WriteString(`<tptz:GetPresetsResponse>`)
-		for _, p := range c.Presets() {
-			fmt.Fprintf(&b, `<tptz:Preset token="%s"><tt:Name>%s</tt:Name>%s</tptz:Preset>`, esc(p.Token), esc(p.Name),
-				posXML("tt:PTZPosition", Position{p.Pan, p.Tilt, p.Zoom}))
-		}
-		b.WriteString(`</tptz:GetPresetsResponse>`)
-		return b.String(), nil
-	case "GotoPreset":
-		if f := checkProfile(); f != nil {
-			return "", f
-		}
-		if f := checkSpeed(a.Speed); f != nil {
-			return "", f
-		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		i, ok := c.presetLocked(a.PresetToken)
-		if !ok {
-			return "", fault("ter:InvalidArgVal/ter:NoToken", "no such preset: "+a.PresetToken)
-		}
-		c.moveLocked(c.presets[i].pos, true)
-		return `<tptz:GotoPresetResponse></tptz:GotoPresetResponse>`, nil
-	case "GotoHomePosition":
-		if f := checkProfile(); f != nil {
-			return "", f
-		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		h := c.cfg.PTZ.Home
-		c.moveLocked(Position{h.Pan, h.Tilt, h.Zoom}, true)
-		return `<tptz:GotoHomePositionResponse></tptz:GotoHomePositionResponse>`, nil
-	case "SetPreset":
-		if f := checkProfile(); f != nil {
-			return "", f
-		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		cur, _ := c.posLocked(time.Now())
-		if a.PresetToken != "" {
-			i, ok := c.presetLocked(a.PresetToken)
-			if !ok {
-				return "", fault("ter:InvalidArgVal/ter:NoToken", "no such preset: "+a.PresetToken)
-			}
-			c.presets[i].pos = cur
-			if a.PresetName != "" {
-				c.presets[i].name = a.PresetName
-			}
-			return `<tptz:SetPresetResponse><tptz:PresetToken>` + esc(a.PresetToken) + `</tptz:PresetToken></tptz:SetPresetResponse>`, nil
-		}
-		for _, p := range c.presets {
-			if a.PresetName != "" && p.name == a.PresetName {
-				return "", fault("ter:InvalidArgVal/ter:PresetExist", "preset name exists: "+a.PresetName)
-			}
-		}
-		if len(c.presets) >= c.cfg.PTZ.MaxPresets {
-			return "", fault("ter:Action/ter:TooManyPresets", "too many presets")
-		}
-		tok := strconv.Itoa(c.nextPreset)
-		c.nextPreset++
-		c.presets = append(c.presets, preset{token: tok, name: a.PresetName, pos: cur})
-		return `<tptz:SetPresetResponse><tptz:PresetToken>` + tok + `</tptz:PresetToken></tptz:SetPresetResponse>`, nil
-	case "RemovePreset":
-		if f := checkProfile(); f != nil {
-			return "", f
-		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		i, ok := c.presetLocked(a.PresetToken)
-		if !ok {
-			return "", fault("ter:InvalidArgVal/ter:NoToken", "no such preset: "+a.PresetToken)
-		}
-		c.presets = append(c.presets[:i], c.presets[i+1:]...)
-		return `<tptz:RemovePresetResponse></tptz:RemovePresetResponse>`, nil
-	case "AbsoluteMove":
-		if f := checkProfile(); f != nil {
-			return "", f
-		}
-		if f := checkSpeed(a.Speed); f != nil {
-			return "", f
-		}
-		if a.Position == nil || (a.Position.PanTilt == nil && a.Position.Zoom == nil) {
-			return "", fault("ter:InvalidArgs", "Position missing")
-		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		t := c.target
-		if p := a.Position.PanTilt; p != nil {
-			if p.Space != "" && p.Space != spacePT {
-				return "", fault("ter:InvalidArgVal/ter:SpaceNotSupported", "space not supported: "+p.Space)
-			}
-			if p.X < -1 || p.X > 1 || p.Y < -1 || p.Y > 1 {
-				return "", fault("ter:InvalidArgVal/ter:InvalidPosition", "position out of range")
-			}
-			t.Pan, t.Tilt = p.X, p.Y
-		}
-		if z := a.Position.Zoom; z != nil {
-			if z.Space != "" && z.Space != spaceZoom {
-				return "", fault("ter:InvalidArgVal/ter:SpaceNotSupported", "space not supported: "+z.Space)
-			}
-			if z.X < 0 || z.X > 1 {
-				return "", fault("ter:InvalidArgVal/ter:InvalidPosition", "zoom out of range")
-			}
-			t.Zoom = z.X
-		}
-		c.moveLocked(t, true)
-		return `<tptz:AbsoluteMoveResponse></tptz:AbsoluteMoveResponse>`, nil
-	case "Stop":
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		cur, _ := c.posLocked(time.Now())
-		c.moveLocked(cur, false)
-		return `<tptz:StopResponse></tptz:StopResponse>`, nil
-	case "GetStatus":
-		if f := checkProfile(); f != nil {
-			return "", f
-		}
-		pos, moving := c.Position()
-		st := "IDLE"
-		if moving && !c.cfg.Quirk.MoveStatusStuck {
-			st = "MOVING"
-		}
-		return `<tptz:GetStatusResponse><tptz:PTZStatus>` + posXML("tt:Position", pos) +
-			`<tt:MoveStatus><tt:PanTilt>` + st + `</tt:PanTilt><tt:Zoom>` + st + `</tt:Zoom></tt:MoveStatus>` +
-			`<tt:UtcTime>` + c.Clock().Format("2006-01-02T15:04:05Z") + `</tt:UtcTime></tptz:PTZStatus></tptz:GetStatusResponse>`, nil
 	}
 	return "", fault("ter:ActionNotSupported", "Optional Action Not Implemented: "+action)
+}
+
+// ptzSetConfiguration sets pan/tilt and zoom limits; they bound motion at
+// once.
+func (c *Camera) ptzSetConfiguration(a *reqArgs) (string, *soapError) {
+	pc := a.PTZConfiguration
+	if pc == nil || pc.Token != ptzCfgTok {
+		return "", fault("ter:InvalidArgVal/ter:NoConfig", "no such configuration")
+	}
+	if c.cfg.PTZ.NoLimits && (pc.PanTiltLimits != nil || pc.ZoomLimits != nil) {
+		return "", fault("ter:InvalidArgVal/ter:ConfigModify", "limits not supported")
+	}
+	var pan, tilt, zoom Range
+	var err error
+	if l := pc.PanTiltLimits; l != nil {
+		if pan, tilt, err = parseLimits(l.Range, true); err != nil {
+			return "", fault("ter:InvalidArgVal/ter:ConfigModify", "bad pan/tilt limits: "+err.Error())
+		}
+	}
+	if l := pc.ZoomLimits; l != nil {
+		if zoom, _, err = parseLimits(l.Range, false); err != nil {
+			return "", fault("ter:InvalidArgVal/ter:ConfigModify", "bad zoom limits: "+err.Error())
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if pc.PanTiltLimits != nil {
+		c.panLim, c.tiltLim = pan, tilt
+	}
+	if pc.ZoomLimits != nil {
+		c.zoomLim = zoom
+	}
+	// Limits bound motion at once: re-target a running move.
+	c.moveLocked(c.target, true)
+	return `<tptz:SetConfigurationResponse></tptz:SetConfigurationResponse>`, nil
+}
+
+func (c *Camera) ptzGetPresets() string {
+	var b strings.Builder
+	b.WriteString(`<tptz:GetPresetsResponse>`)
+	for _, p := range c.Presets() {
+		fmt.Fprintf(&b, `<tptz:Preset token="%s"><tt:Name>%s</tt:Name>%s</tptz:Preset>`, esc(p.Token), esc(p.Name),
+			posXML("tt:PTZPosition", Position{p.Pan, p.Tilt, p.Zoom}))
+	}
+	b.WriteString(`</tptz:GetPresetsResponse>`)
+	return b.String()
+}
+
+func (c *Camera) ptzGotoPreset(a *reqArgs) (string, *soapError) {
+	if f := checkSpeed(a.Speed); f != nil {
+		return "", f
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, ok := c.presetLocked(a.PresetToken)
+	if !ok {
+		return "", fault("ter:InvalidArgVal/ter:NoToken", "no such preset: "+a.PresetToken)
+	}
+	c.moveLocked(c.presets[i].pos, true)
+	return `<tptz:GotoPresetResponse></tptz:GotoPresetResponse>`, nil
+}
+
+// ptzSetPreset stores the current position: in the named preset when a
+// token is given, else in a new one.
+func (c *Camera) ptzSetPreset(a *reqArgs) (string, *soapError) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, _ := c.posLocked(time.Now())
+	if a.PresetToken != "" {
+		i, ok := c.presetLocked(a.PresetToken)
+		if !ok {
+			return "", fault("ter:InvalidArgVal/ter:NoToken", "no such preset: "+a.PresetToken)
+		}
+		c.presets[i].pos = cur
+		if a.PresetName != "" {
+			c.presets[i].name = a.PresetName
+		}
+		return `<tptz:SetPresetResponse><tptz:PresetToken>` + esc(a.PresetToken) + `</tptz:PresetToken></tptz:SetPresetResponse>`, nil
+	}
+	for _, p := range c.presets {
+		if a.PresetName != "" && p.name == a.PresetName {
+			return "", fault("ter:InvalidArgVal/ter:PresetExist", "preset name exists: "+a.PresetName)
+		}
+	}
+	if len(c.presets) >= c.cfg.PTZ.MaxPresets {
+		return "", fault("ter:Action/ter:TooManyPresets", "too many presets")
+	}
+	tok := strconv.Itoa(c.nextPreset)
+	c.nextPreset++
+	c.presets = append(c.presets, preset{token: tok, name: a.PresetName, pos: cur})
+	return `<tptz:SetPresetResponse><tptz:PresetToken>` + tok + `</tptz:PresetToken></tptz:SetPresetResponse>`, nil
+}
+
+func (c *Camera) ptzRemovePreset(a *reqArgs) (string, *soapError) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, ok := c.presetLocked(a.PresetToken)
+	if !ok {
+		return "", fault("ter:InvalidArgVal/ter:NoToken", "no such preset: "+a.PresetToken)
+	}
+	c.presets = append(c.presets[:i], c.presets[i+1:]...)
+	return `<tptz:RemovePresetResponse></tptz:RemovePresetResponse>`, nil
+}
+
+// ptzAbsoluteMove moves to a position in the generic spaces; an axis left
+// out keeps its current target.
+func (c *Camera) ptzAbsoluteMove(a *reqArgs) (string, *soapError) {
+	if f := checkSpeed(a.Speed); f != nil {
+		return "", f
+	}
+	if a.Position == nil || (a.Position.PanTilt == nil && a.Position.Zoom == nil) {
+		return "", fault("ter:InvalidArgs", "Position missing")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.target
+	if p := a.Position.PanTilt; p != nil {
+		if p.Space != "" && p.Space != spacePT {
+			return "", fault("ter:InvalidArgVal/ter:SpaceNotSupported", "space not supported: "+p.Space)
+		}
+		if p.X < -1 || p.X > 1 || p.Y < -1 || p.Y > 1 {
+			return "", fault("ter:InvalidArgVal/ter:InvalidPosition", "position out of range")
+		}
+		t.Pan, t.Tilt = p.X, p.Y
+	}
+	if z := a.Position.Zoom; z != nil {
+		if z.Space != "" && z.Space != spaceZoom {
+			return "", fault("ter:InvalidArgVal/ter:SpaceNotSupported", "space not supported: "+z.Space)
+		}
+		if z.X < 0 || z.X > 1 {
+			return "", fault("ter:InvalidArgVal/ter:InvalidPosition", "zoom out of range")
+		}
+		t.Zoom = z.X
+	}
+	c.moveLocked(t, true)
+	return `<tptz:AbsoluteMoveResponse></tptz:AbsoluteMoveResponse>`, nil
+}
+
+func (c *Camera) ptzStop() (string, *soapError) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, _ := c.posLocked(time.Now())
+	c.moveLocked(cur, false)
+	return `<tptz:StopResponse></tptz:StopResponse>`, nil
+}
+
+// ptzGetStatus reports position and motion (always IDLE with the
+// move_status_stuck quirk).
+func (c *Camera) ptzGetStatus() string {
+	pos, moving := c.Position()
+	st := "IDLE"
+	if moving && !c.cfg.Quirk.MoveStatusStuck {
+		st = "MOVING"
+	}
+	return `<tptz:GetStatusResponse><tptz:PTZStatus>` + posXML("tt:Position", pos) +
+		`<tt:MoveStatus><tt:PanTilt>` + st + `</tt:PanTilt><tt:Zoom>` + st + `</tt:Zoom></tt:MoveStatus>` +
+		`<tt:UtcTime>` + c.Clock().Format("2006-01-02T15:04:05Z") + `</tt:UtcTime></tptz:PTZStatus></tptz:GetStatusResponse>`
 }
 
 // checkSpeed refuses a Speed whose vector has an empty space and zero

@@ -151,7 +151,7 @@ func freePort(addr string) (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startVideo starts the camera's RTSP relay. With an automatic port, a port
+// startVideo starts the camera's RTSP server. With an automatic port, a port
 // taken between picking and binding (other tests, other processes) is
 // retried with a new one.
 func startVideo(c *Camera, logf func(string, ...any)) (*video, error) {

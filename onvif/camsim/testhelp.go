@@ -18,12 +18,20 @@ type TB interface {
 	Cleanup(func())
 }
 
-// StartForTest starts cameras (unicast discovery off), waits for their
-// video when they have any, and stops them when the test ends.
+// StartForTest starts cameras with unicast discovery off (the usual test
+// set-up); see StartConfigForTest.
 func StartForTest(t TB, cams ...CameraConfig) *Sim {
 	t.Helper()
 	off := false
-	sim, err := New(Config{Discovery: DiscoveryConfig{Unicast: &off}, Cameras: cams}, Options{Logf: t.Logf})
+	return StartConfigForTest(t, Config{Discovery: DiscoveryConfig{Unicast: &off}, Cameras: cams})
+}
+
+// StartConfigForTest starts a simulator from cfg, waits for its cameras'
+// video when they have any, and closes it when the test ends (closing it
+// earlier is allowed). Tests start simulators through it alone.
+func StartConfigForTest(t TB, cfg Config) *Sim {
+	t.Helper()
+	sim, err := New(cfg, Options{Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}

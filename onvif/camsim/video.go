@@ -11,17 +11,15 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"velo/masking/relay"
 )
 
 // video serves a camera's synthetic scene over RTSP: frames rendered in Go
-// are encoded by an ffmpeg child (libx264) that publishes to an in-process
-// relay on a secret path; readers authenticate with the camera's
+// are encoded by an ffmpeg child (libx264) that publishes to the camera's
+// own RTSP server on a secret path; readers authenticate with the camera's
 // credentials (RTSP digest) and read /main or /sub.
 type video struct {
 	cam  *Camera
-	rel  *relay.Server
+	rtsp *rtspServer
 	logf func(string, ...any)
 
 	mu     sync.Mutex
@@ -29,21 +27,19 @@ type video struct {
 }
 
 func newVideo(cam *Camera, logf func(string, ...any)) (*video, error) {
-	var lookup relay.Lookup
-	if cam.cfg.Auth != AuthNone {
-		lookup = func(user, name string) (relay.Secret, bool) {
-			return relay.Password(cam.cfg.Password), user == cam.cfg.Username && (name == profMain || name == profSub)
-		}
+	user, pass := cam.cfg.Username, cam.cfg.Password
+	if cam.cfg.Auth == AuthNone {
+		user, pass = "", ""
 	}
-	rel, err := relay.New(fmt.Sprintf("%s:%d", cam.cfg.Address, cam.cfg.RTSPPort), realm, lookup)
+	srv, err := newRTSPServer(fmt.Sprintf("%s:%d", cam.cfg.Address, cam.cfg.RTSPPort), user, pass)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("camsim %s: %w", cam.cfg.ID, err)
 	}
-	return &video{cam: cam, rel: rel, logf: logf}, nil
+	return &video{cam: cam, rtsp: srv, logf: logf}, nil
 }
 
 func (v *video) start() error {
-	if err := v.rel.Start(); err != nil {
+	if err := v.rtsp.start(); err != nil {
 		return fmt.Errorf("camsim %s: %w", v.cam.cfg.ID, err)
 	}
 	return nil
@@ -73,7 +69,7 @@ func (v *video) run(ctx context.Context) {
 
 func (v *video) encodeOnce(ctx context.Context) error {
 	cfg := v.cam.cfg
-	pub := v.rel.PublishURL
+	pub := v.rtsp.publishURL
 	gop := fmt.Sprint(cfg.FPS * 2)
 	if cfg.GOPFrames > 0 {
 		gop = fmt.Sprint(cfg.GOPFrames)
@@ -112,13 +108,13 @@ func (v *video) encodeOnce(ctx context.Context) error {
 			<-done
 			return ctx.Err()
 		case err := <-done:
-			return fmt.Errorf("ffmpeg exited: %v: %s", err, strings.TrimSpace(stderr.String()))
+			return fmt.Errorf("ffmpeg exited: %v: %s", err, v.ffmpegOutput(&stderr))
 		case now := <-tick.C:
 			pos, _ := v.cam.Position()
 			Render(f, cfg.Scene, pos, now.Sub(start))
 			if _, err := in.Write(f.Data); err != nil {
 				in.Close()
-				return fmt.Errorf("write frame: %v (%s)", err, strings.TrimSpace(stderr.String()))
+				return fmt.Errorf("write frame: %v (%s)", err, v.ffmpegOutput(&stderr))
 			}
 			v.mu.Lock()
 			v.frames++
@@ -127,10 +123,16 @@ func (v *video) encodeOnce(ctx context.Context) error {
 	}
 }
 
-func (v *video) close() { v.rel.Close() }
+// ffmpegOutput is ffmpeg's stderr without the publish secret (ffmpeg
+// names the URL it failed on).
+func (v *video) ffmpegOutput(stderr *bytes.Buffer) string {
+	return strings.ReplaceAll(strings.TrimSpace(stderr.String()), v.rtsp.secret, "<secret>")
+}
+
+func (v *video) close() { v.rtsp.close() }
 
 // ready reports whether both streams are being published.
-func (v *video) ready() bool { return v.rel.Publishing(profMain) && v.rel.Publishing(profSub) }
+func (v *video) ready() bool { return v.rtsp.publishing(profMain) && v.rtsp.publishing(profSub) }
 
 type limitedWriter struct {
 	w io.Writer

@@ -88,3 +88,72 @@ func TestVideoSceneFollowsPTZ(t *testing.T) {
 		t.Error("stream readable with a wrong password")
 	}
 }
+
+// The camera's RTSP server: readers need the camera's username and
+// password (digest); a camera with auth none serves anyone.
+func TestRTSPReadersAuthenticate(t *testing.T) {
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Fatal("ffprobe not installed: run `make deps`")
+	}
+	small := func(c camsim.CameraConfig) camsim.CameraConfig {
+		c.Scene, c.FPS, c.Width, c.Height = "badge", 5, 320, 180
+		return c
+	}
+	sim := camsim.StartForTest(t,
+		small(camsim.CameraConfig{ID: "a", Address: "127.0.99.2", Username: "u", Password: "p4ss"}),
+		small(camsim.CameraConfig{ID: "open", Address: "127.0.99.3", Auth: camsim.AuthNone}))
+	url := func(id, userinfo, path string) string {
+		cc := sim.Camera(id).Config()
+		return fmt.Sprintf("rtsp://%s%s:%d/%s", userinfo, cc.Address, cc.RTSPPort, path)
+	}
+	cases := []struct {
+		name string
+		url  string
+		ok   bool
+	}{
+		{"right credentials, main", url("a", "u:p4ss@", "main"), true},
+		{"right credentials, sub", url("a", "u:p4ss@", "sub"), true},
+		{"wrong password", url("a", "u:wrong@", "sub"), false},
+		{"another user", url("a", "v:p4ss@", "sub"), false},
+		{"no credentials", url("a", "", "sub"), false},
+		{"no such stream", url("a", "u:p4ss@", "third"), false},
+		{"auth none", url("open", "", "main"), true},
+		{"auth none, no such stream", url("open", "", "third"), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			t.Cleanup(cancel)
+			out, err := exec.CommandContext(ctx, "ffprobe", "-loglevel", "error", "-rtsp_transport", "tcp", "-analyzeduration", "100000",
+				"-show_entries", "stream=codec_name", "-of", "csv=p=0", tc.url).CombinedOutput()
+			switch {
+			case tc.ok && (err != nil || string(out) != "h264\n"):
+				t.Errorf("not readable: %v: %q", err, out)
+			case !tc.ok && err == nil:
+				t.Errorf("readable: %q", out)
+			}
+		})
+	}
+}
+
+// Only the camera's own encoder, which knows the secret publish path, may
+// publish: a client announcing on a guessed path is refused.
+func TestRTSPPublishNeedsTheSecretPath(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Fatal("ffmpeg not installed: run `make deps`")
+	}
+	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "p", Address: "127.0.99.4", Username: "u", Password: "p4ss",
+		Scene: "badge", FPS: 5, Width: 320, Height: 180})
+	cc := sim.Camera("p").Config()
+	// The reader's credentials do not make a publisher either.
+	for _, target := range []struct{ userinfo, path string }{{"", "main"}, {"", "publish/guess/main"}, {"u:p4ss@", "main"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		t.Cleanup(cancel)
+		url := fmt.Sprintf("rtsp://%s%s:%d/%s", target.userinfo, cc.Address, cc.RTSPPort, target.path)
+		out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=5",
+			"-t", "1", "-c:v", "libx264", "-f", "rtsp", "-rtsp_transport", "tcp", url).CombinedOutput()
+		if err == nil {
+			t.Errorf("published on %s: %s", target.path, out)
+		}
+	}
+}
