@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,15 +19,6 @@ import (
 	"velo/internal/testkit"
 	"velo/onvif/camsim"
 )
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // The agent against simulated cameras: the PTZ camera is locked and its
 // masked stream served to an operator; a device whose serial does not match

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"velo/internal/testkit"
 	"velo/masking"
 	"velo/masking/relay"
 )
@@ -18,7 +19,7 @@ var _ masking.StreamPublisher = (*relay.Server)(nil)
 // to the relay in-process: nothing on the network to wait for).
 func TestEncoderCloseNeverHangs(t *testing.T) {
 	for round := 0; round < 4; round++ {
-		port := freePort(t, "127.0.97.30")
+		port := testkit.FreePortOn(t, "127.0.97.30")
 		rel, err := relay.New(fmt.Sprintf("127.0.97.30:%d", port), "velo", nil)
 		if err != nil {
 			t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"velo/internal/testkit"
 	"velo/masking"
 	"velo/masking/maskspec"
 	"velo/masking/relay"
@@ -24,15 +24,6 @@ const (
 	opUser     = "ops-viewer"
 	opPass     = "Op-Pass-31"
 )
-
-func freePort(t *testing.T, host string) int {
-	ln, err := net.Listen("tcp4", host+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 type rect struct{ x0, y0, x1, y1 float64 }
 
@@ -108,7 +99,7 @@ func TestEndToEndMaskedRTSPAndSegments(t *testing.T) {
 	}
 	m.SetView("1", true)
 
-	relayAddr := fmt.Sprintf("127.0.97.1:%d", freePort(t, "127.0.97.1"))
+	relayAddr := fmt.Sprintf("127.0.97.1:%d", testkit.FreePortOn(t, "127.0.97.1"))
 	const recUser, recPass = "velo-recorder", "rec-internal-pw"
 	rel, err := relay.New(relayAddr, "velo", func(user, name string) (relay.Secret, bool) {
 		switch {

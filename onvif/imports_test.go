@@ -31,6 +31,13 @@ func TestImportsPointDown(t *testing.T) {
 		{"velo/cmd/camsim", onvifSide},
 		{"velo/agent/audit", heavy},
 		{"velo/agent/retention", heavy},
+		{"velo/agent/config", heavy},
+		{"velo/agent/access", heavy},
+		{"velo/agent/dossier", heavy},
+		{"velo/agent/event", heavy},
+		{"velo/agent/commands", heavy},
+		{"velo/agent/ptzlock", heavy},
+		{"velo/masking/maskspec", heavy},
 	}
 	for _, tc := range cases {
 		t.Run(tc.pkg, func(t *testing.T) {

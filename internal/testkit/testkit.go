@@ -1,5 +1,5 @@
 // Package testkit holds helpers shared by Velo's tests: free loopback TCP
-// ports and secret files. It is for tests only: import it from _test.go
+// ports, secret files, a site config, a real Mosquitto and a cutting proxy. It is for tests only: import it from _test.go
 // files, never from a package that ships (it imports testing).
 package testkit
 
