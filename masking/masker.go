@@ -83,7 +83,7 @@ func NewMasker(camera string, fail maskspec.FailMode) (*Masker, error) {
 	default:
 		return nil, fmt.Errorf("masking: camera %q: fail mode %q is not drop or blank", camera, fail)
 	}
-	m := &Masker{camera: camera, fail: fail, blank: maskspec.Black, settle: DefaultSettle, now: time.Now}
+	m := &Masker{camera: camera, fail: fail, blank: maskspec.Black(), settle: DefaultSettle, now: time.Now}
 	m.st.Store(&state{gen: 1, sets: map[string]*maskspec.MaskSet{}})
 	m.stats.init()
 	return m, nil

@@ -262,7 +262,7 @@ func TestStyleFull(t *testing.T) {
 	}
 	y, u, v := f.Planes()
 	for i, p := range [][]byte{y, u, v} {
-		want := []byte{maskspec.Black.Y, maskspec.Black.U, maskspec.Black.V}[i]
+		want := []byte{maskspec.Black().Y, maskspec.Black().U, maskspec.Black().V}[i]
 		for j, b := range p {
 			if b != want {
 				t.Fatalf("plane %d byte %d = %d", i, j, b)

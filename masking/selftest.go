@@ -574,6 +574,6 @@ func selfTestFailClosed(rep *SelfTestReport, orig *Frame) {
 	f.Captured = time.Now()
 	v, _ = mb.Process(f)
 	y, u, vv := f.Planes()
-	left := countNot(y, maskspec.Black.Y) + countNot(u, maskspec.Black.U) + countNot(vv, maskspec.Black.V)
+	left := countNot(y, maskspec.Black().Y) + countNot(u, maskspec.Black().U) + countNot(vv, maskspec.Black().V)
 	rep.add("fail-closed: blank mode", v == Blanked && left == 0, "verdict %d, %d samples not blank", v, left)
 }

@@ -22,5 +22,8 @@ func reuseAddr(network, address string, c syscall.RawConn) error {
 	return serr
 }
 
-// ReuseAddrControl is reuseAddr for other packages (the simulator).
-var ReuseAddrControl = reuseAddr
+// ReuseAddrControl is reuseAddr for other packages (the simulator): a
+// net.ListenConfig Control func.
+func ReuseAddrControl(network, address string, c syscall.RawConn) error {
+	return reuseAddr(network, address, c)
+}

@@ -28,14 +28,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 )
 
 // Genesis is the prev of the very first entry.
-var Genesis = strings.Repeat("0", 64)
+const Genesis = "0000000000000000000000000000000000000000000000000000000000000000"
 
 // MinKeep is the shortest retention of audit files (G-4.6(1): six months).
 const MinKeep = 183 * 24 * time.Hour

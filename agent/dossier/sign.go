@@ -16,7 +16,7 @@ import (
 )
 
 // SignSizes are the paper sizes a sign is made for.
-var SignSizes = []string{"A4", "A3"}
+func SignSizes() []string { return []string{"A4", "A3"} }
 
 // Sign writes the simplified information notice (the first layer, G-3.1,
 // ER-4.8, EDPB 3/2019 §7) for one camera, in Italian and English: who the

@@ -54,8 +54,8 @@ func RGBToYUV(r, g, b uint8) YUV {
 	return YUV{c(y), c(u), c(v)}
 }
 
-// Black is the default fill colour.
-var Black = YUV{16, 128, 128}
+// Black is the default fill colour (BT.601 limited range).
+func Black() YUV { return YUV{Y: 16, U: 128, V: 128} }
 
 // Mask is one masked region.
 type Mask struct {
@@ -107,7 +107,7 @@ func (s *MaskSet) Validate() error {
 			return fmt.Errorf("%w: %s: style %q is not fill, pixelate, blur or full", ErrInvalidMask, where(i), m.Style)
 		}
 		if m.Color == (YUV{}) {
-			m.Color = Black
+			m.Color = Black()
 		}
 		if m.Style == StylePixelate {
 			if m.Block == 0 {
