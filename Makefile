@@ -3,7 +3,9 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+# Stripped position-independent executables (the .deb ships bin/velo).
+LDFLAGS := -s -w -X main.version=$(VERSION)
+BUILDFLAGS := -buildmode=pie -ldflags "$(LDFLAGS)"
 FUZZTIME ?= 5s
 export PATH := /usr/local/go/bin:$(PATH)
 
@@ -18,8 +20,8 @@ deps: ## install missing Debian packages (apt-get as root; prints the command ot
 
 build: deps ## build bin/velo and bin/camsim
 	@mkdir -p $(BIN)
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/velo ./cmd/velo
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/camsim ./cmd/camsim
+	$(GO) build $(BUILDFLAGS) -o $(BIN)/velo ./cmd/velo
+	$(GO) build $(BUILDFLAGS) -o $(BIN)/camsim ./cmd/camsim
 
 run: build ## the demo: three simulated cameras, discovered, probed, then masked and locked by `velo run`
 	@bash deploy/demo/run.sh
@@ -43,13 +45,8 @@ test: deps peers ## install what is missing, then run every test (race detector,
 	echo "tests: $$(grep -cE '^\s*--- PASS' build/test.log) passed, $$(grep -cE '^\s*--- FAIL' build/test.log) failed, $$(grep -cE '^\s*--- SKIP' build/test.log) skipped"; \
 	exit $$rc
 
-fuzz: ## run every fuzz target for FUZZTIME (default 5s)
-	@set -e; for pkg in ./onvif; do \
-	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
-	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/velo-fuzz.log 2>&1 || { cat /tmp/velo-fuzz.log; exit 1; }; \
-	  done; \
-	done; echo "fuzz: all targets passed"
+fuzz: ## run every fuzz target for FUZZTIME (default 5s); a failing input fails, a starved fuzz coordinator is retried once
+	@GO="$(GO)" bash deploy/fuzz.sh $(FUZZTIME) ./onvif
 
 bench: deps ## measure masking and the pipeline against ffmpeg; prints ratios (docs/masking.md)
 	$(GO) run ./cmd/velobench

@@ -18,17 +18,37 @@ func run(t *testing.T, name string, args ...string) string {
 	return string(out)
 }
 
-// The amd64 .deb: built from a fresh velo binary, unpacked into a throw-away
+// buildDebAmd64 builds the amd64 .deb as a user does with `make deb` (a
+// stripped PIE velo, then deploy/deb/build.sh), with the binaries in a
+// temporary BIN, and moves the package out of build/deb into a temporary
+// directory, whose path it returns.
+func buildDebAmd64(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("make", "-s", "--no-print-directory", "deb", "ARCH=amd64", "BIN="+filepath.Join(dir, "bin"))
+	cmd.Dir = ".."
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("make deb: %v\n%s%s", err, out, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	built := filepath.Join("..", lines[len(lines)-1])
+	deb := filepath.Join(dir, filepath.Base(built))
+	if err := os.Rename(built, deb); err != nil {
+		t.Fatalf("make deb printed %q: %v\n%s", built, err, out)
+	}
+	return deb
+}
+
+// The amd64 .deb: built by `make deb`, unpacked into a throw-away
 // root with dpkg --root, checked for files, modes, conffiles and Depends;
 // its example config passes `velo config check`; its unit passes
 // `systemd-analyze verify` with no warning.
 func TestDebAmd64(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "velo")
-	run(t, "go", "build", "-o", bin, "../cmd/velo")
-	deb := strings.TrimSpace(run(t, "bash", "deb/build.sh", "amd64", bin))
-	deb = filepath.Join("..", deb)
-	defer os.Remove(deb)
+	deb := buildDebAmd64(t)
 	if !strings.HasPrefix(filepath.Base(deb), "velo_") || !strings.HasSuffix(deb, "_amd64.deb") {
 		t.Fatalf("package name %s", deb)
 	}
@@ -62,7 +82,8 @@ func TestDebAmd64(t *testing.T) {
 	}
 	// Unpacked, not configured: the conffile waits as .dpkg-new.
 	modes := map[string]os.FileMode{"usr/bin/velo": 0o755, "etc/velo/site.yaml.dpkg-new": 0o640, "lib/systemd/system/velo.service": 0o644,
-		"usr/share/doc/velo/mosquitto/issue-cert.sh": 0o755}
+		"usr/share/doc/velo/mosquitto/issue-cert.sh": 0o755, "usr/share/doc/velo/copyright": 0o644,
+		"usr/share/doc/velo/changelog.Debian.gz": 0o644, "usr/share/man/man1/velo.1.gz": 0o644}
 	for f, want := range modes {
 		st, err := os.Stat(filepath.Join(root, f))
 		if err != nil {

@@ -18,6 +18,7 @@ PKGS=(
   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav
   gstreamer1.0-rtsp      # rtspclientsink: the encoder publishes to Velo's RTSP server
   poppler-utils          # pdftotext/pdftoppm: dossier and sign tests; velo sign --out x.png
+  lintian                # Debian policy check of the .deb (deploy tests)
 )
 missing=()
 for p in "${PKGS[@]}"; do

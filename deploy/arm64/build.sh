@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cross-builds velo for arm64 (cgo: gocv against the arm64 OpenCV 4.6 in
-# build/arm64/sysroot) into build/arm64/velo. Needs gcc-aarch64-linux-gnu,
+# build/arm64/sysroot) into build/arm64/velo, a stripped PIE as the .deb
+# wants it. Needs gcc-aarch64-linux-gnu,
 # g++-aarch64-linux-gnu (deploy/deps.sh installs them with qemu-user).
 # Run it under emulation with deploy/arm64/qemu.sh.
 set -euo pipefail
@@ -16,5 +17,5 @@ version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo de
 PKG_CONFIG_SYSROOT_DIR=$sr PKG_CONFIG_LIBDIR=$l/pkgconfig CGO_ENABLED=1 GOOS=linux GOARCH=arm64 \
 CC="aarch64-linux-gnu-gcc --sysroot=$sr" CXX="aarch64-linux-gnu-g++ --sysroot=$sr" \
 CGO_LDFLAGS="-Wl,-rpath-link,$l -Wl,-rpath-link,$l/blas -Wl,-rpath-link,$l/lapack -Wl,-rpath-link,$sr/lib/aarch64-linux-gnu -Wl,-rpath-link,$sr/usr/lib" \
-  go build -ldflags "-X main.version=$version" -o build/arm64/velo ./cmd/velo
+  go build -buildmode=pie -ldflags "-s -w -X main.version=$version" -o build/arm64/velo ./cmd/velo
 echo build/arm64/velo

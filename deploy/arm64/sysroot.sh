@@ -3,8 +3,9 @@
 # dependency closure) from Debian's arm64 packages, into build/arm64/sysroot,
 # without touching the host's dpkg: a private apt state (APT::Architectures
 # arm64, own lists and cache) and `dpkg -x` per package. Never installs an
-# arm64 -dev package on the host (PLATFORM.md). Idempotent: a finished
-# sysroot is reused.
+# arm64 -dev package on the host: libopencv-dev:arm64 would replace the
+# host's own libopencv-dev, which the amd64 build and tests need.
+# Idempotent: a finished sysroot is reused.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 top=$PWD/build/arm64
