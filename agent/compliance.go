@@ -23,7 +23,9 @@ import (
 // in force, with its SHA-256) and, when the site records, the sealed
 // segment store.
 func (a *Agent) openCompliance(cfg *config.Config, r *running) error {
-	al, err := audit.Open(config.AuditDir(cfg), audit.Options{Keep: time.Duration(cfg.Audit.Keep), MaxFileBytes: int64(cfg.Audit.MaxFileMB) << 20, Now: a.opts.Clock.Now})
+	opts := cfg.AuditOptions()
+	opts.Now = a.opts.Clock.Now
+	al, err := audit.Open(config.AuditDir(cfg), opts)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ package access
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -67,14 +68,7 @@ var permissions = map[Action][]string{
 }
 
 // Actions lists every action, sorted.
-func Actions() []Action {
-	var out []Action
-	for a := range permissions {
-		out = append(out, a)
-	}
-	slices.Sort(out)
-	return out
-}
+func Actions() []Action { return slices.Sorted(maps.Keys(permissions)) }
 
 // AllowedRoles are the roles that may do act (a copy).
 func AllowedRoles(act Action) []string { return slices.Clone(permissions[act]) }
@@ -109,14 +103,7 @@ var accessReasons = map[string]string{
 }
 
 // Reasons lists the recording access reasons, sorted.
-func Reasons() []string {
-	var rs []string
-	for r := range accessReasons {
-		rs = append(rs, r)
-	}
-	slices.Sort(rs)
-	return rs
-}
+func Reasons() []string { return slices.Sorted(maps.Keys(accessReasons)) }
 
 // ReasonText describes a reason ("" if it is not one).
 func ReasonText(reason string) string { return accessReasons[reason] }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -54,14 +55,7 @@ var verbs = map[string]verb{
 }
 
 // Verbs lists the command verbs, sorted.
-func Verbs() []string {
-	var v []string
-	for k := range verbs {
-		v = append(v, k)
-	}
-	slices.Sort(v)
-	return v
-}
+func Verbs() []string { return slices.Sorted(maps.Keys(verbs)) }
 
 // Action is the action a verb is checked for (false for an unknown verb).
 func Action(name string) (access.Action, bool) {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 	"velo/agent/access"
+	"velo/agent/audit"
 	"velo/masking/maskspec"
 
 	"gopkg.in/yaml.v3"
@@ -438,3 +439,8 @@ func (c *Config) BrokerCredentials() (string, string) {
 
 // AuditDir is where a config's audit log lives.
 func AuditDir(cfg *Config) string { return filepath.Join(cfg.StateDir, "audit") }
+
+// AuditOptions are the audit log's settings from the config.
+func (c *Config) AuditOptions() audit.Options {
+	return audit.Options{Keep: time.Duration(c.Audit.Keep), MaxFileBytes: int64(c.Audit.MaxFileMB) << 20}
+}
