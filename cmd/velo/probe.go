@@ -314,43 +314,8 @@ func printProbe(w io.Writer, r *probeReport) {
 			fmt.Fprintf(w, "  %-8s snapshot %s\n", "", p.SnapshotURI)
 		}
 	}
-	if pt := r.PTZ; pt != nil {
-		fmt.Fprintf(w, "PTZ         profile %s, configuration %s\n", pt.Profile, pt.Configuration)
-		for _, s := range pt.Spaces.AbsolutePanTilt {
-			fmt.Fprintf(w, "  abs pan/tilt space %s x[%g,%g]", s.URI, float64(s.XRange.Min), float64(s.XRange.Max))
-			if s.YRange != nil {
-				fmt.Fprintf(w, " y[%g,%g]", float64(s.YRange.Min), float64(s.YRange.Max))
-			}
-			fmt.Fprintln(w)
-		}
-		for _, s := range pt.Spaces.AbsoluteZoom {
-			fmt.Fprintf(w, "  abs zoom space %s [%g,%g]\n", s.URI, float64(s.XRange.Min), float64(s.XRange.Max))
-		}
-		if l := pt.PanTiltLimits; l != nil {
-			fmt.Fprintf(w, "  pan/tilt limits x[%g,%g]", float64(l.XRange.Min), float64(l.XRange.Max))
-			if l.YRange != nil {
-				fmt.Fprintf(w, " y[%g,%g]", float64(l.YRange.Min), float64(l.YRange.Max))
-			}
-			fmt.Fprintln(w)
-		}
-		if l := pt.ZoomLimits; l != nil {
-			fmt.Fprintf(w, "  zoom limits [%g,%g]\n", float64(l.XRange.Min), float64(l.XRange.Max))
-		}
-		fmt.Fprintf(w, "  presets %d\n", len(pt.Presets))
-		for _, p := range pt.Presets {
-			pos := "unknown"
-			if p.Position != nil {
-				pos = p.Position.String()
-			}
-			fmt.Fprintf(w, "    %-6s %-16q %s\n", p.Token, p.Name, pos)
-		}
-		if st := pt.Status; st != nil {
-			pos := "unknown"
-			if st.Position != nil {
-				pos = st.Position.String()
-			}
-			fmt.Fprintf(w, "  status %s (move: pan/tilt %s, zoom %s)\n", pos, dash(st.MoveStatus.PanTilt), dash(st.MoveStatus.Zoom))
-		}
+	if r.PTZ != nil {
+		printPTZ(w, r.PTZ)
 	}
 	if m := r.Masks; m != nil {
 		o := m.Options
@@ -368,6 +333,47 @@ func printProbe(w io.Writer, r *probeReport) {
 	}
 	for _, wr := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", wr)
+	}
+}
+
+// printPTZ prints the PTZ part of a probe: spaces, limits, presets and
+// status.
+func printPTZ(w io.Writer, pt *probePTZ) {
+	fmt.Fprintf(w, "PTZ         profile %s, configuration %s\n", pt.Profile, pt.Configuration)
+	for _, s := range pt.Spaces.AbsolutePanTilt {
+		fmt.Fprintf(w, "  abs pan/tilt space %s x[%g,%g]", s.URI, float64(s.XRange.Min), float64(s.XRange.Max))
+		if s.YRange != nil {
+			fmt.Fprintf(w, " y[%g,%g]", float64(s.YRange.Min), float64(s.YRange.Max))
+		}
+		fmt.Fprintln(w)
+	}
+	for _, s := range pt.Spaces.AbsoluteZoom {
+		fmt.Fprintf(w, "  abs zoom space %s [%g,%g]\n", s.URI, float64(s.XRange.Min), float64(s.XRange.Max))
+	}
+	if l := pt.PanTiltLimits; l != nil {
+		fmt.Fprintf(w, "  pan/tilt limits x[%g,%g]", float64(l.XRange.Min), float64(l.XRange.Max))
+		if l.YRange != nil {
+			fmt.Fprintf(w, " y[%g,%g]", float64(l.YRange.Min), float64(l.YRange.Max))
+		}
+		fmt.Fprintln(w)
+	}
+	if l := pt.ZoomLimits; l != nil {
+		fmt.Fprintf(w, "  zoom limits [%g,%g]\n", float64(l.XRange.Min), float64(l.XRange.Max))
+	}
+	fmt.Fprintf(w, "  presets %d\n", len(pt.Presets))
+	for _, p := range pt.Presets {
+		pos := "unknown"
+		if p.Position != nil {
+			pos = p.Position.String()
+		}
+		fmt.Fprintf(w, "    %-6s %-16q %s\n", p.Token, p.Name, pos)
+	}
+	if st := pt.Status; st != nil {
+		pos := "unknown"
+		if st.Position != nil {
+			pos = st.Position.String()
+		}
+		fmt.Fprintf(w, "  status %s (move: pan/tilt %s, zoom %s)\n", pos, dash(st.MoveStatus.PanTilt), dash(st.MoveStatus.Zoom))
 	}
 }
 
