@@ -7,6 +7,7 @@ require (
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/go-pdf/fpdf v0.9.0
 	github.com/mochi-mqtt/server/v2 v2.7.9
+	github.com/peterbourgon/ff/v3 v3.4.0
 	github.com/pion/rtp v1.8.11
 	github.com/rs/zerolog v1.35.1
 	github.com/use-go/onvif v0.0.9

@@ -2,110 +2,178 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"velo/agent"
 	"velo/agent/audit"
 )
 
-func cmdAudit(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "verify" && args[0] != "show") {
-		return usageError{"audit: subcommands are `verify` and `show`"}
-	}
-	sub := args[0]
-	help := map[string]string{
-		"verify": "velo audit verify: check the audit log's hash chain (and, with --anchors, that it matches the chain heads published over MQTT, which detects truncation and rewriting); prints OK or the first broken link, and the time it took. Exits 1 when broken.",
-		"show":   "velo audit show: print audit entries, filtered by operator, camera, action and time.",
-	}[sub]
-	fs := newFlags("audit "+sub, stderr, help)
-	cfgPath := fs.String("config", "/etc/velo/site.yaml", "site config (the log is in <state_dir>/audit)")
-	dir := fs.String("dir", "", "audit directory (instead of --config)")
-	from := fs.String("from", "", "only entries at or after this time (RFC 3339 or YYYY-MM-DD)")
-	to := fs.String("to", "", "only entries at or before this time (RFC 3339 or YYYY-MM-DD, a date means its end)")
-	asJSON := fs.Bool("json", false, "JSON output (docs/cli-json.md)")
-	var anchors, operator, camera, action *string
-	if sub == "verify" {
-		anchors = fs.String("anchors", "", "file of audit_head events as received from MQTT (one JSON per line; `mosquitto_sub -v` lines work)")
-	} else {
-		operator = fs.String("operator", "", "only this operator (\"agent\" for the agent's own actions)")
-		camera = fs.String("camera", "", "only this camera")
-		action = fs.String("action", "", "only this action (command_executed, live_view, recording_access, export, retention_deleted, hold_set, drift, …)")
-	}
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
-	}
-	d := *dir
-	if d == "" {
-		cfg, err := agent.Load(*cfgPath)
+func auditCommand(s streams) *ffcli.Command {
+	return group("velo audit", "verify and read the audit log", `The audit log is hash-chained: each entry carries the hash of the one
+before. It records commands, live views, recording accesses, exports,
+holds, retention deletions, drift, reloads and every refusal.`,
+		auditVerifyCommand(s), auditShowCommand(s))
+}
+
+// auditScope is the log and the time range the audit subcommands read.
+type auditScope struct {
+	config, dir, from, to string
+	json                  bool
+}
+
+func (a *auditScope) declare(fs *flag.FlagSet) {
+	fs.StringVar(&a.config, "config", "/etc/velo/site.yaml", "site config `FILE` (the log is in <state_dir>/audit)")
+	fs.StringVar(&a.dir, "dir", "", "audit directory `DIR` (instead of --config)")
+	fs.StringVar(&a.from, "from", "", "only entries at or after this `TIME` (RFC 3339 or YYYY-MM-DD)")
+	fs.StringVar(&a.to, "to", "", "only entries at or before this `TIME` (RFC 3339 or YYYY-MM-DD, a date means its end)")
+	fs.BoolVar(&a.json, "json", false, "JSON output (docs/cli-json.md)")
+}
+
+// resolve returns the audit directory and the time range.
+func (a *auditScope) resolve() (dir string, from, to time.Time, err error) {
+	dir = a.dir
+	if dir == "" {
+		cfg, err := agent.Load(a.config)
 		if err != nil {
-			return err
+			return "", from, to, err
 		}
-		d = agent.AuditDir(cfg)
+		dir = agent.AuditDir(cfg)
 	}
-	if _, err := os.Stat(d); err != nil {
-		return fmt.Errorf("audit: %w", err)
+	if _, err := os.Stat(dir); err != nil {
+		return "", from, to, fmt.Errorf("audit: %w", err)
 	}
-	f, err := parseWhen(*from, false)
-	if err != nil {
-		return usageError{"audit: --from: " + err.Error()}
+	if from, err = parseWhen(a.from, false); err != nil {
+		return "", from, to, usageError{msg: "audit: --from: " + err.Error()}
 	}
-	t, err := parseWhen(*to, true)
-	if err != nil {
-		return usageError{"audit: --to: " + err.Error()}
+	if to, err = parseWhen(a.to, true); err != nil {
+		return "", from, to, usageError{msg: "audit: --to: " + err.Error()}
 	}
-	if sub == "show" {
-		es, err := audit.Show(d, audit.Filter{Actor: *operator, Camera: *camera, Action: *action, From: f, To: t})
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			enc := json.NewEncoder(stdout)
-			for _, e := range es {
-				if err := enc.Encode(e); err != nil {
-					return err
-				}
+	return dir, from, to, nil
+}
+
+type auditVerifyOptions struct {
+	auditScope
+	anchors string
+}
+
+func auditVerifyCommand(s streams) *ffcli.Command {
+	fs := newFlagSet("audit verify")
+	o := &auditVerifyOptions{}
+	o.declare(fs)
+	fs.StringVar(&o.anchors, "anchors", "", "`FILE` of audit_head events as received from MQTT (one JSON per line; mosquitto_sub -v lines work)")
+	return &ffcli.Command{
+		Name:       "verify",
+		ShortUsage: synopsis("velo audit verify", fs, ""),
+		ShortHelp:  "check the audit log's hash chain",
+		LongHelp: `Check the audit log's hash chain; with --anchors (the audit_head events
+the agent published over MQTT) also detect truncation and rewriting.
+Prints OK or the first broken link, and the time it took; exits 1 when
+the log is broken.`,
+		FlagSet: fs,
+		Exec: func(_ context.Context, args []string) error {
+			if err := noOperands(fs, args); err != nil {
+				return err
 			}
-			return nil
-		}
-		for _, e := range es {
-			line := fmt.Sprintf("%6d %s %-10s %-18s", e.Seq, e.Time, e.Actor, e.Action)
-			for _, kv := range [][2]string{{"camera", e.Camera}, {"outcome", e.Outcome}, {"reason", e.Reason}, {"ref", e.Ref}, {"detail", e.Detail}} {
-				if kv[1] != "" {
-					line += fmt.Sprintf(" %s=%q", kv[0], kv[1])
-				}
-			}
-			fmt.Fprintln(stdout, line)
-		}
-		fmt.Fprintf(stderr, "%d entries\n", len(es))
-		return nil
+			return o.run(s)
+		},
 	}
-	opts := audit.VerifyOptions{From: f, To: t}
-	if *anchors != "" {
-		if opts.Anchors, err = readAnchors(*anchors); err != nil {
-			return err
-		}
-	}
-	rep, err := audit.Verify(d, opts)
+}
+
+func (o *auditVerifyOptions) run(s streams) error {
+	dir, from, to, err := o.resolve()
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
+	opts := audit.VerifyOptions{From: from, To: to}
+	if o.anchors != "" {
+		if opts.Anchors, err = readAnchors(o.anchors); err != nil {
+			return err
+		}
+	}
+	rep, err := audit.Verify(dir, opts)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		enc := json.NewEncoder(s.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintln(stdout, rep.String())
+		fmt.Fprintln(s.stdout, rep.String())
 	}
 	if !rep.OK {
 		return fmt.Errorf("audit: the log is broken at seq %d: %s", rep.Broken.Seq, rep.Broken.Why)
 	}
+	return nil
+}
+
+type auditShowOptions struct {
+	auditScope
+	operator, camera, action string
+}
+
+func auditShowCommand(s streams) *ffcli.Command {
+	fs := newFlagSet("audit show")
+	o := &auditShowOptions{}
+	o.declare(fs)
+	fs.StringVar(&o.operator, "operator", "", "only this operator `NAME` (\"agent\" for the agent's own actions)")
+	fs.StringVar(&o.camera, "camera", "", "only this camera `ID`")
+	fs.StringVar(&o.action, "action", "", "only this `ACTION` (command_executed, live_view, recording_access, export, retention_deleted, hold_set, drift, …)")
+	return &ffcli.Command{
+		Name:       "show",
+		ShortUsage: synopsis("velo audit show", fs, ""),
+		ShortHelp:  "print audit entries by operator, camera, action, time",
+		LongHelp: `Print audit entries (commands, live views, recording accesses, exports,
+holds, retention deletions, drift, reloads…), one per line, then their
+count on standard error; with --json, one JSON object per line.`,
+		FlagSet: fs,
+		Exec: func(_ context.Context, args []string) error {
+			if err := noOperands(fs, args); err != nil {
+				return err
+			}
+			return o.run(s)
+		},
+	}
+}
+
+func (o *auditShowOptions) run(s streams) error {
+	dir, from, to, err := o.resolve()
+	if err != nil {
+		return err
+	}
+	es, err := audit.Show(dir, audit.Filter{Actor: o.operator, Camera: o.camera, Action: o.action, From: from, To: to})
+	if err != nil {
+		return err
+	}
+	if o.json {
+		enc := json.NewEncoder(s.stdout)
+		for _, e := range es {
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, e := range es {
+		line := fmt.Sprintf("%6d %s %-10s %-18s", e.Seq, e.Time, e.Actor, e.Action)
+		for _, kv := range [][2]string{{"camera", e.Camera}, {"outcome", e.Outcome}, {"reason", e.Reason}, {"ref", e.Ref}, {"detail", e.Detail}} {
+			if kv[1] != "" {
+				line += fmt.Sprintf(" %s=%q", kv[0], kv[1])
+			}
+		}
+		fmt.Fprintln(s.stdout, line)
+	}
+	fmt.Fprintf(s.stderr, "%d entries\n", len(es))
 	return nil
 }
 

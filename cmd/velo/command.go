@@ -6,67 +6,88 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"velo/agent"
 )
 
-const commandHelp = `velo command: sign a command with an operator's password, send it to a
-gateway over MQTT and print the reply (JSON). Exit status 0 only when the
-reply's status is "ok".
+type commandOptions struct {
+	config   string
+	operator string
+	pwFile   string
+	ttl      time.Duration
+	wait     time.Duration
+}
 
-  velo command --config SITE.yaml --operator NAME --password-file F VERB [key=value …]
+func commandCommand(s streams) *ffcli.Command {
+	fs := newFlagSet("command")
+	o := &commandOptions{}
+	fs.StringVar(&o.config, "config", "/etc/velo/site.yaml", "the gateway's site `FILE`")
+	fs.StringVar(&o.operator, "operator", "", "operator `NAME` (from the site config) (required)")
+	fs.StringVar(&o.pwFile, "password-file", "", "`FILE` holding the operator's password (first line) (required)")
+	fs.DurationVar(&o.ttl, "ttl", 2*time.Minute, "validity of the command (at most 10m)")
+	fs.DurationVar(&o.wait, "wait", 60*time.Second, "how long to wait for the reply")
+	c := &ffcli.Command{
+		Name:       "command",
+		ShortUsage: synopsis("velo command", fs, "VERB [key=value …]"),
+		ShortHelp:  "sign a command, send it over MQTT and print the reply",
+		LongHelp: `Sign a command with an operator's password, send it to a gateway over
+MQTT and print the reply (JSON). Exit status 0 only when the reply's
+status is "ok".
 
 Verbs: preset/apply camera=ID preset=TOKEN (ptz-maintainer, admin);
 config/reload (admin); state/refresh (any role). The broker, site and
-gateway come from the site config (its broker, or its embedded broker).`
-
-func cmdCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("command", stderr, commandHelp)
-	cfgPath := fs.String("config", "/etc/velo/site.yaml", "the gateway's site config")
-	operator := fs.String("operator", "", "operator name (from the site config)")
-	pwFile := fs.String("password-file", "", "file holding the operator's password (first line)")
-	ttl := fs.Duration("ttl", 2*time.Minute, "validity of the command (at most 10m)")
-	wait := fs.Duration("wait", 60*time.Second, "how long to wait for the reply")
-	if err := fs.Parse(args); err != nil {
-		if err.Error() == "flag: help requested" {
-			return errHelp
+gateway come from the site config (its broker, or its embedded broker).`,
+		FlagSet: fs,
+	}
+	c.Exec = func(ctx context.Context, args []string) error {
+		if len(args) == 0 || o.operator == "" || o.pwFile == "" {
+			return usageError{msg: "command: usage: " + c.ShortUsage}
 		}
-		return usageError{err.Error()}
+		argMap, err := commandArgs(args[1:])
+		if err != nil {
+			return err
+		}
+		return o.send(ctx, s, args[0], argMap)
 	}
-	rest := fs.Args()
-	if len(rest) == 0 || *operator == "" || *pwFile == "" {
-		return usageError{"command: usage: velo command --config SITE.yaml --operator NAME --password-file F VERB [key=value …]"}
-	}
-	verb := rest[0]
+	return c
+}
+
+// commandArgs parses a command's key=value arguments (nil for none).
+func commandArgs(kvs []string) (map[string]string, error) {
 	var argMap map[string]string
-	for _, kv := range rest[1:] {
+	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return usageError{fmt.Sprintf("command: %q is not key=value", kv)}
+			return nil, usageError{msg: fmt.Sprintf("command: %q is not key=value", kv)}
 		}
 		if argMap == nil {
 			argMap = map[string]string{}
 		}
 		argMap[k] = v
 	}
-	cfg, err := agent.Load(*cfgPath)
+	return argMap, nil
+}
+
+// send signs verb with argMap, publishes it and waits for its reply.
+func (o *commandOptions) send(ctx context.Context, s streams, verb string, argMap map[string]string) error {
+	cfg, err := agent.Load(o.config)
 	if err != nil {
 		return err
 	}
-	secret, err := readOperatorPassword(*pwFile)
+	secret, err := readOperatorPassword(o.pwFile)
 	if err != nil {
 		return err
 	}
 	id := make([]byte, 12)
 	_, _ = rand.Read(id)
 	now := time.Now().UTC()
-	c := agent.Command{RequestID: hex.EncodeToString(id), Operator: *operator, Gateway: cfg.Gateway,
-		IssuedAt: now.Format(time.RFC3339Nano), ExpiresAt: now.Add(*ttl).Format(time.RFC3339Nano)}
+	c := agent.Command{RequestID: hex.EncodeToString(id), Operator: o.operator, Gateway: cfg.Gateway,
+		IssuedAt: now.Format(time.RFC3339Nano), ExpiresAt: now.Add(o.ttl).Format(time.RFC3339Nano)}
 	if argMap != nil {
 		c.Args, _ = json.Marshal(argMap)
 	}
@@ -84,33 +105,48 @@ func cmdCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if u, p := cfg.BrokerCredentials(); u != "" {
 		opts.SetUsername(u).SetPassword(p)
 	}
-	replies := make(chan []byte, 16)
 	cl := mqtt.NewClient(opts)
 	if tok := cl.Connect(); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
 		return fmt.Errorf("command: broker %s: %v", cfg.BrokerURL(), tok.Error())
 	}
 	defer cl.Disconnect(100)
-	if tok := cl.Subscribe(root+"cmd/"+verb+"/reply", 1, func(_ mqtt.Client, m mqtt.Message) {
+	replies, err := publishCommand(cl, root+"cmd/"+verb, payload)
+	if err != nil {
+		return err
+	}
+	return o.awaitReply(ctx, s, verb, c.RequestID, replies)
+}
+
+// publishCommand subscribes to topic's replies, then publishes payload
+// on topic.
+func publishCommand(cl mqtt.Client, topic string, payload []byte) (<-chan []byte, error) {
+	replies := make(chan []byte, 16)
+	if tok := cl.Subscribe(topic+"/reply", 1, func(_ mqtt.Client, m mqtt.Message) {
 		replies <- append([]byte(nil), m.Payload()...)
 	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("command: subscribe: %v", tok.Error())
+		return nil, fmt.Errorf("command: subscribe: %v", tok.Error())
 	}
-	if tok := cl.Publish(root+"cmd/"+verb, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("command: publish: %v", tok.Error())
+	if tok := cl.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return nil, fmt.Errorf("command: publish: %v", tok.Error())
 	}
-	timeout := time.After(*wait)
+	return replies, nil
+}
+
+// awaitReply prints the reply to request id; other messages are skipped.
+func (o *commandOptions) awaitReply(ctx context.Context, s streams, verb, id string, replies <-chan []byte) error {
+	timeout := time.After(o.wait)
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-timeout:
-			return fmt.Errorf("command: no reply to request %s within %v (is the gateway connected?)", c.RequestID, *wait)
+			return fmt.Errorf("command: no reply to request %s within %v (is the gateway connected?)", id, o.wait)
 		case b := <-replies:
 			var r agent.Reply
-			if json.Unmarshal(b, &r) != nil || r.RequestID != c.RequestID {
+			if json.Unmarshal(b, &r) != nil || r.RequestID != id {
 				continue
 			}
-			fmt.Fprintln(stdout, string(b))
+			fmt.Fprintln(s.stdout, string(b))
 			if r.Status != "ok" {
 				return fmt.Errorf("command %s: %s: %s", verb, r.Status, r.Reason)
 			}

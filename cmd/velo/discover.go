@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"velo/onvif"
 )
@@ -23,29 +24,6 @@ func (s *stringList) Set(v string) error {
 		if p = strings.TrimSpace(p); p != "" {
 			*s = append(*s, p)
 		}
-	}
-	return nil
-}
-
-func newFlags(name string, stderr io.Writer, help string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\nFlags:\n", help)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return errHelp
-		}
-		return usageError{err.Error()}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))}
 	}
 	return nil
 }
@@ -82,48 +60,89 @@ type discoverRow struct {
 	Error        string   `json:"error,omitempty"`
 }
 
-func cmdDiscover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("discover", stderr, "velo discover: find ONVIF cameras with WS-Discovery (multicast and/or unicast).")
-	var ifaces, unicast, allow stringList
-	fs.Var(&ifaces, "iface", "interface to probe on (repeatable; default: every multicast-capable interface)")
-	fs.Var(&unicast, "unicast", "host or CIDR to probe directly on port 3702 (repeatable)")
-	noMC := fs.Bool("no-multicast", false, "send unicast probes only")
-	window := fs.Duration("window", 3*time.Second, "how long to collect replies")
-	user := fs.String("user", "", "ONVIF user for cameras that need credentials")
-	pwFile := fs.String("password-file", "", "file whose first line is the password")
-	fs.Var(&allow, "allow", "IP or CIDR credentials may be sent to (repeatable); required with --user")
-	asJSON := fs.Bool("json", false, "print JSON (see docs/cli-json.md)")
-	if err := parseFlags(fs, args); err != nil {
+type discoverOptions struct {
+	ifaces, unicast, allow stringList
+	noMulticast            bool
+	window                 time.Duration
+	user, pwFile           string
+	json                   bool
+}
+
+func discoverCommand(s streams) *ffcli.Command {
+	fs := newFlagSet("discover")
+	o := &discoverOptions{}
+	fs.Var(&o.ifaces, "iface", "interface `NAME` to probe on (default: every multicast-capable interface)")
+	fs.Var(&o.unicast, "unicast", "`HOST|CIDR` to probe directly on port 3702")
+	fs.BoolVar(&o.noMulticast, "no-multicast", false, "send unicast probes only")
+	fs.DurationVar(&o.window, "window", 3*time.Second, "how long to collect replies")
+	fs.StringVar(&o.user, "user", "", "ONVIF user `NAME` for cameras that need credentials")
+	fs.StringVar(&o.pwFile, "password-file", "", "`FILE` whose first line is the password")
+	fs.Var(&o.allow, "allow", "`IP|CIDR` credentials may be sent to; required with --user")
+	fs.BoolVar(&o.json, "json", false, "print JSON (see docs/cli-json.md)")
+	return &ffcli.Command{
+		Name:       "discover",
+		ShortUsage: synopsis("velo discover", fs, ""),
+		ShortHelp:  "find ONVIF cameras with WS-Discovery",
+		LongHelp: `Find ONVIF cameras with WS-Discovery (multicast and/or unicast) and
+print address, manufacturer, model, firmware, serial and whether they
+need credentials. Credentials go only to hosts on --allow: a spoofed
+WS-Discovery reply cannot harvest them.`,
+		FlagSet: fs,
+		Exec: func(ctx context.Context, args []string) error {
+			if err := noOperands(fs, args); err != nil {
+				return err
+			}
+			return o.run(ctx, s)
+		},
+	}
+}
+
+func (o *discoverOptions) run(ctx context.Context, s streams) error {
+	creds, err := o.credentials()
+	if err != nil {
 		return err
 	}
-	var creds *onvif.Credentials
-	if *user != "" && len(allow) == 0 {
-		return usageError{"discover: --user needs --allow: credentials go only to listed hosts"}
-	}
-	if *user != "" {
-		if *pwFile == "" {
-			return usageError{"discover: --user needs --password-file"}
-		}
-		pw, err := readPassword(*pwFile)
-		if err != nil {
-			return err
-		}
-		creds = &onvif.Credentials{Username: *user, Password: pw}
-	}
-	al, err := onvif.ParseAllowList(allow)
+	al, err := onvif.ParseAllowList(o.allow)
 	if err != nil {
-		return usageError{err.Error()}
+		return usageError{msg: err.Error()}
 	}
-	devs, err := onvif.Discover(ctx, onvif.DiscoverOptions{Interfaces: ifaces, Unicast: unicast, NoMulticast: *noMC, Window: *window})
+	devs, err := onvif.Discover(ctx, onvif.DiscoverOptions{Interfaces: o.ifaces, Unicast: o.unicast, NoMulticast: o.noMulticast, Window: o.window})
 	if err != nil {
 		return err
 	}
+	rows := identifyAll(ctx, devs, creds, al)
+	if o.json {
+		enc := json.NewEncoder(s.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	return printDiscovered(s.stdout, rows)
+}
+
+// credentials are the ONVIF credentials to try (nil without --user).
+func (o *discoverOptions) credentials() (*onvif.Credentials, error) {
+	if o.user == "" {
+		return nil, nil
+	}
+	if len(o.allow) == 0 {
+		return nil, usageError{msg: "discover: --user needs --allow: credentials go only to listed hosts"}
+	}
+	if o.pwFile == "" {
+		return nil, usageError{msg: "discover: --user needs --password-file"}
+	}
+	pw, err := readPassword(o.pwFile)
+	if err != nil {
+		return nil, err
+	}
+	return &onvif.Credentials{Username: o.user, Password: pw}, nil
+}
+
+// identifyAll reads every discovered device's identity, concurrently.
+func identifyAll(ctx context.Context, devs []onvif.Device, creds *onvif.Credentials, al onvif.AllowList) []discoverRow {
 	rows := make([]discoverRow, len(devs))
 	var wg sync.WaitGroup
 	for i, d := range devs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			id := onvif.Identify(ctx, d, creds, al)
 			r := discoverRow{Address: d.From, XAddr: id.XAddr, XAddrs: d.XAddrs, Endpoint: d.Endpoint, Name: d.Name,
 				Hardware: d.Hardware, NeedsAuth: id.NeedsAuth, Withheld: id.CredentialsWithheld, Error: id.Error}
@@ -132,15 +151,15 @@ func cmdDiscover(ctx context.Context, args []string, stdout, stderr io.Writer) e
 					id.Info.FirmwareVersion, id.Info.SerialNumber, id.Info.HardwareID
 			}
 			rows[i] = r
-		}()
+		})
 	}
 	wg.Wait()
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
-	}
-	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	return rows
+}
+
+// printDiscovered prints the rows as a table, then their errors.
+func printDiscovered(w io.Writer, rows []discoverRow) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ADDRESS\tMANUFACTURER\tMODEL\tFIRMWARE\tSERIAL\tNEEDS-AUTH\tXADDR")
 	for _, r := range rows {
 		na := "no"
@@ -157,10 +176,10 @@ func cmdDiscover(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	for _, r := range rows {
 		if r.Error != "" {
-			fmt.Fprintf(stdout, "%s: %s\n", r.Address, r.Error)
+			fmt.Fprintf(w, "%s: %s\n", r.Address, r.Error)
 		}
 	}
-	fmt.Fprintf(stdout, "%d camera(s) found\n", len(rows))
+	fmt.Fprintf(w, "%d camera(s) found\n", len(rows))
 	return nil
 }
 

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/peterbourgon/ff/v3/ffcli"
+
 	"velo/agent"
 	"velo/agent/audit"
 	"velo/agent/dossier"
@@ -23,55 +25,110 @@ import (
 	"velo/onvif"
 )
 
-// cmdDossier writes the site dossier (TN, ER-4.7): it reads each camera's
-// identity, takes a masked snapshot of each approved view (moving a PTZ
-// camera through its approved presets), and renders PDF, HTML or JSON.
-// Only installers and admins may make it; it is audited.
-func cmdDossier(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("dossier", stderr, "velo dossier: write the site dossier for the authorisation request (TN): per camera its purpose, identity and firmware, location, approved views with approvals, a masked snapshot of each view, masks, retention, schedule, recording, who may do what; the controller, purposes and an audit summary. Roles: installer, admin. Run it with the agent stopped: it moves PTZ cameras through their approved presets (or use --no-move).")
-	cfgPath := fs.String("config", "/etc/velo/site.yaml", "site config")
-	opName := fs.String("operator", "", "operator name (required)")
-	pwFile := fs.String("password-file", "", "file whose first line is the operator's password (required)")
-	out := fs.String("out", "", "file to write (required; - for stdout)")
-	format := fs.String("format", "", "pdf, html or json (default: from --out's extension, else pdf)")
-	noMove := fs.Bool("no-move", false, "do not move PTZ cameras: snapshot only the approved view each camera is at (the others are gaps)")
-	allowGaps := fs.Bool("allow-gaps", false, "write the dossier even if a camera's identity or a snapshot could not be read (each gap is printed in red in it)")
-	backend := fs.String("backend", "auto", "capture backend: auto (GStreamer, then FFmpeg), gstreamer or ffmpeg")
-	timeout := fs.Duration("timeout", 90*time.Second, "give up on a camera after this long")
-	if err := parseFlags(fs, args); err != nil {
+type dossierOptions struct {
+	config, operator, pwFile string
+	out, format, backend     string
+	noMove, allowGaps        bool
+	timeout                  time.Duration
+}
+
+// dossierCommand writes the site dossier (TN, ER-4.7): it reads each
+// camera's identity, takes a masked snapshot of each approved view
+// (moving a PTZ camera through its approved presets), and renders PDF,
+// HTML or JSON. Only installers and admins may make it; it is audited.
+func dossierCommand(s streams) *ffcli.Command {
+	fs := newFlagSet("dossier")
+	o := &dossierOptions{}
+	fs.StringVar(&o.config, "config", "/etc/velo/site.yaml", "site config `FILE`")
+	fs.StringVar(&o.operator, "operator", "", "operator `NAME` (required)")
+	fs.StringVar(&o.pwFile, "password-file", "", "`FILE` whose first line is the operator's password (required)")
+	fs.StringVar(&o.out, "out", "", "`FILE` to write (required; - for standard output)")
+	fs.StringVar(&o.format, "format", "", "`FORMAT`: pdf, html or json (default: from --out's extension, else pdf)")
+	fs.BoolVar(&o.noMove, "no-move", false, "do not move PTZ cameras: snapshot only the approved view each camera is at (the others are gaps)")
+	fs.BoolVar(&o.allowGaps, "allow-gaps", false, "write the dossier even if a camera's identity or a snapshot could not be read (each gap is printed in red in it)")
+	fs.StringVar(&o.backend, "backend", "auto", "capture `BACKEND`: auto (GStreamer, then FFmpeg), gstreamer or ffmpeg")
+	fs.DurationVar(&o.timeout, "timeout", 90*time.Second, "give up on a camera after this long")
+	return &ffcli.Command{
+		Name:       "dossier",
+		ShortUsage: synopsis("velo dossier", fs, ""),
+		ShortHelp:  "write the site dossier for the authorisation request",
+		LongHelp: `Write the site dossier for the authorisation request (TN): per camera
+its purpose, identity and firmware, location, approved views with their
+approvals, a masked snapshot of each view, masks, retention, schedule,
+recording, who may do what; the controller, purposes and an audit
+summary. Roles: installer, admin. Audited.
+
+It moves PTZ cameras through their approved presets: stop velo run
+first (systemctl stop velo), or use --no-move.`,
+		FlagSet: fs,
+		Exec: func(ctx context.Context, args []string) error {
+			if err := noOperands(fs, args); err != nil {
+				return err
+			}
+			return o.run(ctx, s)
+		},
+	}
+}
+
+func (o *dossierOptions) run(ctx context.Context, s streams) error {
+	if err := o.check(); err != nil {
 		return err
 	}
-	if *out == "" || *opName == "" || *pwFile == "" {
-		return usageError{"dossier: --out, --operator and --password-file are required"}
+	cfg, err := agent.Load(o.config)
+	if err != nil {
+		return err
 	}
-	if *format == "" {
-		*format = strings.TrimPrefix(strings.ToLower(filepath.Ext(*out)), ".")
-		if *format != "html" && *format != "json" {
-			*format = "pdf"
+	if _, err := (masking.CaptureConfig{URL: "rtsp://x/", Backend: masking.Backend(o.backend)}).Opener(); err != nil {
+		return usageError{msg: "dossier: " + err.Error()}
+	}
+	op, al, err := authenticate(cfg, o.operator, o.pwFile, audit.Entry{Actor: o.operator, Action: "dossier"}, agent.ActDossier, "")
+	if err != nil {
+		return err
+	}
+	d, err := dossier.Build(ctx, cfg, o.config, op.Name, "velo "+version, o.sources(cfg, s.stderr), time.Now())
+	if err != nil {
+		return err
+	}
+	if len(d.Gaps) > 0 && !o.allowGaps {
+		return fmt.Errorf("dossier: incomplete, nothing written (use --allow-gaps to write it with the gaps marked):\n  %s", strings.Join(d.Gaps, "\n  "))
+	}
+	data, err := renderDossier(o.format, d)
+	if err != nil {
+		return err
+	}
+	if err := writeOut(o.out, data, s.stdout); err != nil {
+		return fmt.Errorf("dossier: %w", err)
+	}
+	return o.audited(s, al, op, d, data)
+}
+
+// check checks the required flags and settles the format.
+func (o *dossierOptions) check() error {
+	if o.out == "" || o.operator == "" || o.pwFile == "" {
+		return usageError{msg: "dossier: --out, --operator and --password-file are required"}
+	}
+	if o.format == "" {
+		o.format = strings.TrimPrefix(strings.ToLower(filepath.Ext(o.out)), ".")
+		if o.format != "html" && o.format != "json" {
+			o.format = "pdf"
 		}
 	}
-	if *format != "pdf" && *format != "html" && *format != "json" {
-		return usageError{fmt.Sprintf("dossier: --format %q is not pdf, html or json", *format)}
+	if o.format != "pdf" && o.format != "html" && o.format != "json" {
+		return usageError{msg: fmt.Sprintf("dossier: --format %q is not pdf, html or json", o.format)}
 	}
-	cfg, err := agent.Load(*cfgPath)
-	if err != nil {
-		return err
-	}
-	if _, err := (masking.CaptureConfig{URL: "rtsp://x/", Backend: masking.Backend(*backend)}).Opener(); err != nil {
-		return usageError{"dossier: " + err.Error()}
-	}
-	op, al, err := authenticate(cfg, *opName, *pwFile, audit.Entry{Actor: *opName, Action: "dossier"}, agent.ActDossier, "")
-	if err != nil {
-		return err
-	}
-	// A running agent's PTZ lock would revert the moves (and report them
-	// as drift): refuse to move while it holds the state dir.
+	return nil
+}
+
+// sources read each camera's identity and snapshots. A running agent's
+// PTZ lock would revert the moves (and report them as drift): they
+// refuse to move while it holds the state dir.
+func (o *dossierOptions) sources(cfg *agent.Config, stderr io.Writer) dossier.Sources {
 	moveErr := error(nil)
-	if !*noMove && agentRunning(cfg.StateDir) {
+	if !o.noMove && agentRunning(cfg.StateDir) {
 		moveErr = fmt.Errorf("velo run is using %s: its PTZ lock would revert the moves; stop it (systemctl stop velo) or use --no-move", cfg.StateDir)
 	}
-	snap := &snapshotter{backend: masking.Backend(*backend), timeout: *timeout, noMove: *noMove, moveErr: moveErr, stderr: stderr}
-	src := dossier.Sources{
+	snap := &snapshotter{backend: masking.Backend(o.backend), timeout: o.timeout, noMove: o.noMove, moveErr: moveErr, stderr: stderr}
+	return dossier.Sources{
 		Identity: func(ctx context.Context, cam *agent.CameraConfig) (onvif.DeviceInfo, error) {
 			ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
@@ -84,15 +141,12 @@ func cmdDossier(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		},
 		Snapshots: snap.views,
 	}
-	d, err := dossier.Build(ctx, cfg, *cfgPath, op.Name, "velo "+version, src, time.Now())
-	if err != nil {
-		return err
-	}
-	if len(d.Gaps) > 0 && !*allowGaps {
-		return fmt.Errorf("dossier: incomplete, nothing written (use --allow-gaps to write it with the gaps marked):\n  %s", strings.Join(d.Gaps, "\n  "))
-	}
+}
+
+func renderDossier(format string, d *dossier.Dossier) ([]byte, error) {
 	var buf bytes.Buffer
-	switch *format {
+	var err error
+	switch format {
 	case "pdf":
 		err = dossier.PDF(&buf, d)
 	case "html":
@@ -100,13 +154,13 @@ func cmdDossier(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	default:
 		err = dossier.JSON(&buf, d)
 	}
-	if err != nil {
-		return err
-	}
-	if err := writeOut(*out, buf.Bytes(), stdout); err != nil {
-		return fmt.Errorf("dossier: %w", err)
-	}
-	sum := sha256.Sum256(buf.Bytes())
+	return buf.Bytes(), err
+}
+
+// audited audits the written dossier (its hash and the views it shows)
+// and says what was written.
+func (o *dossierOptions) audited(s streams, al *audit.Log, op *agent.OperatorConfig, d *dossier.Dossier, data []byte) error {
+	sum := sha256.Sum256(data)
 	var views []string
 	for _, c := range d.Cameras {
 		for _, v := range c.Views {
@@ -116,68 +170,101 @@ func cmdDossier(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 	e, err := al.Append(audit.Entry{Actor: op.Name, Action: "dossier", Outcome: "ok",
-		Detail: fmt.Sprintf("%s dossier of %d cameras, %d gaps", *format, len(d.Cameras), len(d.Gaps)),
-		Fields: map[string]string{"sha256": hex.EncodeToString(sum[:]), "snapshots": strings.Join(views, " "), "out": *out}})
+		Detail: fmt.Sprintf("%s dossier of %d cameras, %d gaps", o.format, len(d.Cameras), len(d.Gaps)),
+		Fields: map[string]string{"sha256": hex.EncodeToString(sum[:]), "snapshots": strings.Join(views, " "), "out": o.out}})
 	if err != nil {
 		return fmt.Errorf("dossier: written, but the audit entry failed: %w", err)
 	}
-	if *out != "-" {
-		fmt.Fprintf(stdout, "wrote %s (%s, %d bytes, SHA-256 %s): %d cameras, %d masked snapshots, %d gaps; audit seq %d\n",
-			*out, *format, buf.Len(), hex.EncodeToString(sum[:8]), len(d.Cameras), len(views), len(d.Gaps), e.Seq)
+	if o.out != "-" {
+		fmt.Fprintf(s.stdout, "wrote %s (%s, %d bytes, SHA-256 %s): %d cameras, %d masked snapshots, %d gaps; audit seq %d\n",
+			o.out, o.format, len(data), hex.EncodeToString(sum[:8]), len(d.Cameras), len(views), len(d.Gaps), e.Seq)
 	}
 	return nil
 }
 
-// cmdSign writes a camera's information sign (G-3.1, ER-4.8) as PDF or
-// PNG, A4 or A3. It needs no camera access and no operator: it says only
-// what the config says.
-func cmdSign(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("sign", stderr, "velo sign: write the information sign for a camera (G-3.1, ER-4.8), in Italian and English: controller, purpose, recorded or not (and for how long), police link (second model), where to exercise rights. PNG needs pdftoppm (poppler-utils).")
-	cfgPath := fs.String("config", "/etc/velo/site.yaml", "site config")
-	camID := fs.String("camera", "", "camera id (required)")
-	out := fs.String("out", "", "sign.pdf or sign.png (required)")
-	size := fs.String("size", "A4", "A4 or A3")
-	dpi := fs.Int("dpi", 150, "PNG resolution")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+type signOptions struct {
+	config, camera, out, size string
+	dpi                       int
+}
+
+// signCommand writes a camera's information sign (G-3.1, ER-4.8) as PDF
+// or PNG, A4 or A3. It needs no camera access and no operator: it says
+// only what the config says.
+func signCommand(s streams) *ffcli.Command {
+	fs := newFlagSet("sign")
+	o := &signOptions{}
+	fs.StringVar(&o.config, "config", "/etc/velo/site.yaml", "site config `FILE`")
+	fs.StringVar(&o.camera, "camera", "", "camera `ID` (required)")
+	fs.StringVar(&o.out, "out", "", "`FILE`: sign.pdf or sign.png (required)")
+	fs.StringVar(&o.size, "size", "A4", "paper `SIZE`: A4 or A3")
+	fs.IntVar(&o.dpi, "dpi", 150, "PNG resolution")
+	return &ffcli.Command{
+		Name:       "sign",
+		ShortUsage: synopsis("velo sign", fs, ""),
+		ShortHelp:  "write a camera's information sign",
+		LongHelp: `Write the information sign for a camera (G-3.1, ER-4.8), in Italian and
+English: controller, purpose, recorded or not (and for how long), police
+link (second model), where to exercise rights. It needs no camera and no
+operator: it says only what the config says. PNG needs pdftoppm
+(poppler-utils).`,
+		FlagSet: fs,
+		Exec: func(_ context.Context, args []string) error {
+			if err := noOperands(fs, args); err != nil {
+				return err
+			}
+			return o.run(s)
+		},
 	}
-	if *camID == "" || *out == "" {
-		return usageError{"sign: --camera and --out are required"}
-	}
-	*size = strings.ToUpper(*size)
-	if *size != "A4" && *size != "A3" {
-		return usageError{fmt.Sprintf("sign: --size %q is not A4 or A3", *size)}
-	}
-	ext := strings.ToLower(filepath.Ext(*out))
-	if ext != ".pdf" && ext != ".png" {
-		return usageError{fmt.Sprintf("sign: --out %q: write a .pdf or a .png", *out)}
-	}
-	if *dpi < 50 || *dpi > 600 {
-		return usageError{fmt.Sprintf("sign: --dpi %d out of 50..600", *dpi)}
-	}
-	cfg, err := agent.LoadUnchecked(*cfgPath) // a sign needs no secret
+}
+
+func (o *signOptions) run(s streams) error {
+	ext, err := o.check()
 	if err != nil {
 		return err
 	}
-	cam := cfg.Camera(*camID)
+	cfg, err := agent.LoadUnchecked(o.config) // a sign needs no secret
+	if err != nil {
+		return err
+	}
+	cam := cfg.Camera(o.camera)
 	if cam == nil {
-		return fmt.Errorf("sign: %s has no camera %q", *cfgPath, *camID)
+		return fmt.Errorf("sign: %s has no camera %q", o.config, o.camera)
 	}
 	var buf bytes.Buffer
-	if err := dossier.Sign(&buf, cfg, cam, *size, "velo "+version, time.Now()); err != nil {
-		return fmt.Errorf("%w (%s)", err, *cfgPath)
+	if err := dossier.Sign(&buf, cfg, cam, o.size, "velo "+version, time.Now()); err != nil {
+		return fmt.Errorf("%w (%s)", err, o.config)
 	}
 	data := buf.Bytes()
 	if ext == ".png" {
-		if data, err = dossier.PNG(data, *dpi); err != nil {
+		if data, err = dossier.PNG(data, o.dpi); err != nil {
 			return err
 		}
 	}
-	if err := writeOut(*out, data, stdout); err != nil {
+	if err := writeOut(o.out, data, s.stdout); err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
-	fmt.Fprintf(stdout, "wrote %s: sign for camera %q, %s, %d bytes\n", *out, cam.ID, *size, len(data))
+	fmt.Fprintf(s.stdout, "wrote %s: sign for camera %q, %s, %d bytes\n", o.out, cam.ID, o.size, len(data))
 	return nil
+}
+
+// check checks the flags, settles the size and returns the output's
+// extension.
+func (o *signOptions) check() (string, error) {
+	if o.camera == "" || o.out == "" {
+		return "", usageError{msg: "sign: --camera and --out are required"}
+	}
+	o.size = strings.ToUpper(o.size)
+	if o.size != "A4" && o.size != "A3" {
+		return "", usageError{msg: fmt.Sprintf("sign: --size %q is not A4 or A3", o.size)}
+	}
+	ext := strings.ToLower(filepath.Ext(o.out))
+	if ext != ".pdf" && ext != ".png" {
+		return "", usageError{msg: fmt.Sprintf("sign: --out %q: write a .pdf or a .png", o.out)}
+	}
+	if o.dpi < 50 || o.dpi > 600 {
+		return "", usageError{msg: fmt.Sprintf("sign: --dpi %d out of 50..600", o.dpi)}
+	}
+	return ext, nil
 }
 
 // writeOut writes data to path (0640, through a temp file) or stdout.
@@ -249,91 +336,36 @@ type snapshotter struct {
 // the preset it was found at (or the first).
 func (s *snapshotter) views(ctx context.Context, cam *agent.CameraConfig) (map[string]*dossier.Snapshot, map[string]error) {
 	snaps, errs := map[string]*dossier.Snapshot{}, map[string]error{}
-	failAll := func(err error) (map[string]*dossier.Snapshot, map[string]error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	r, err := s.rig(ctx, cam)
+	if r != nil {
+		defer r.cl.CloseIdleConnections()
+	}
+	if err != nil {
 		for _, set := range cam.MaskSets() {
 			errs[set.Preset] = err
 		}
 		return snaps, errs
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	cl, _, err := cam.Connect(ctx)
-	if err != nil {
-		return failAll(err)
-	}
-	defer cl.CloseIdleConnections()
-	uri, prof, err := agent.ResolveStream(ctx, cl, cam.ID, cam.Profile)
-	if err != nil {
-		return failAll(err)
-	}
-	m, err := masking.NewMasker(cam.ID, maskspec.FailDrop)
-	if err != nil {
-		return failAll(err)
-	}
-	m.SetSettle(0)
-	if _, err := m.SetMaskSets(cam.MaskSets()); err != nil {
-		return failAll(err)
-	}
-	cc := cam.Capture(uri)
-	cc.Backend = s.backend
-	open, err := cc.Opener()
-	if err != nil {
-		return failAll(err)
-	}
 	if len(cam.Presets) == 0 {
-		m.SetView("", true)
-		snaps[""], errs[""] = grab(ctx, open, m, nil)
+		r.masker.SetView("", true)
+		snaps[""], errs[""] = grab(ctx, r.open, r.masker, nil)
 		if errs[""] != nil {
 			delete(snaps, "")
 		}
 		return snaps, errs
 	}
-	inside := func(p agent.PresetConfig) error {
-		st, err := cl.GetStatus(ctx, prof.Token)
-		if err != nil {
-			return err
-		}
-		pos, ok := agent.StatusPosition(st)
-		if !ok {
-			return errors.New("the camera reports no position")
-		}
-		d := math.Max(math.Abs(pos.Pan-p.Position.Pan), math.Max(math.Abs(pos.Tilt-p.Position.Tilt), math.Abs(pos.Zoom-p.Position.Zoom)))
-		if d > p.Tolerance {
-			return fmt.Errorf("the camera is off preset %q by %.3f (pan %.3f tilt %.3f zoom %.3f; tolerance %.3f)", p.Token, d, pos.Pan, pos.Tilt, pos.Zoom, p.Tolerance)
-		}
-		return nil
-	}
 	home := cam.Presets[0].Token
 	for _, p := range cam.Presets {
-		if inside(p) == nil {
+		if r.atPreset(ctx, p) == nil {
 			home = p.Token
 		}
 	}
 	moved := false
 	for _, p := range cam.Presets {
-		check := func() error { return inside(p) }
-		if err := check(); err != nil {
-			switch {
-			case s.noMove:
-				errs[p.Token] = fmt.Errorf("%v (--no-move)", err)
-				continue
-			case s.moveErr != nil:
-				errs[p.Token] = s.moveErr
-				continue
-			}
-			if err := cl.GotoPreset(ctx, prof.Token, p.Token); err != nil {
-				errs[p.Token] = fmt.Errorf("GotoPreset: %w", err)
-				continue
-			}
-			moved = true
-			if err := waitFor(ctx, check, 20*time.Second); err != nil {
-				errs[p.Token] = fmt.Errorf("not at the approved position after GotoPreset: %w", err)
-				continue
-			}
-		}
-		m.SetView(p.Token, true)
-		snap, err := grab(ctx, open, m, check)
-		m.SetView("", false)
+		snap, didMove, err := s.presetView(ctx, r, p)
+		moved = moved || didMove
 		if err != nil {
 			errs[p.Token] = err
 			continue
@@ -341,11 +373,88 @@ func (s *snapshotter) views(ctx context.Context, cam *agent.CameraConfig) (map[s
 		snaps[p.Token] = snap
 	}
 	if moved {
-		if err := cl.GotoPreset(ctx, prof.Token, home); err != nil {
+		if err := r.cl.GotoPreset(ctx, r.profile, home); err != nil {
 			fmt.Fprintf(s.stderr, "velo: dossier: camera %q: could not return to preset %q: %v\n", cam.ID, home, err)
 		}
 	}
 	return snaps, errs
+}
+
+// viewRig is what snapshots of a camera's views need: its ONVIF client
+// and media profile, its stream and a masker with its mask sets.
+type viewRig struct {
+	cl      *onvif.Client
+	profile string
+	open    masking.Opener
+	masker  *masking.Masker
+}
+
+// rig connects to cam and prepares its stream and masker. The rig it
+// returns with an error (if any) still holds the connection to close.
+func (s *snapshotter) rig(ctx context.Context, cam *agent.CameraConfig) (*viewRig, error) {
+	cl, _, err := cam.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := &viewRig{cl: cl}
+	uri, prof, err := agent.ResolveStream(ctx, cl, cam.ID, cam.Profile)
+	if err != nil {
+		return r, err
+	}
+	r.profile = prof.Token
+	if r.masker, err = masking.NewMasker(cam.ID, maskspec.FailDrop); err != nil {
+		return r, err
+	}
+	r.masker.SetSettle(0)
+	if _, err := r.masker.SetMaskSets(cam.MaskSets()); err != nil {
+		return r, err
+	}
+	cc := cam.Capture(uri)
+	cc.Backend = s.backend
+	r.open, err = cc.Opener()
+	return r, err
+}
+
+// atPreset checks that the camera reports preset p's approved position.
+func (r *viewRig) atPreset(ctx context.Context, p agent.PresetConfig) error {
+	st, err := r.cl.GetStatus(ctx, r.profile)
+	if err != nil {
+		return err
+	}
+	pos, ok := agent.StatusPosition(st)
+	if !ok {
+		return errors.New("the camera reports no position")
+	}
+	d := math.Max(math.Abs(pos.Pan-p.Position.Pan), math.Max(math.Abs(pos.Tilt-p.Position.Tilt), math.Abs(pos.Zoom-p.Position.Zoom)))
+	if d > p.Tolerance {
+		return fmt.Errorf("the camera is off preset %q by %.3f (pan %.3f tilt %.3f zoom %.3f; tolerance %.3f)", p.Token, d, pos.Pan, pos.Tilt, pos.Zoom, p.Tolerance)
+	}
+	return nil
+}
+
+// presetView snapshots preset p's view, moving the camera there first
+// unless it is there already (moved says whether it was moved).
+func (s *snapshotter) presetView(ctx context.Context, r *viewRig, p agent.PresetConfig) (snap *dossier.Snapshot, moved bool, err error) {
+	check := func() error { return r.atPreset(ctx, p) }
+	if err := check(); err != nil {
+		switch {
+		case s.noMove:
+			return nil, false, fmt.Errorf("%v (--no-move)", err)
+		case s.moveErr != nil:
+			return nil, false, s.moveErr
+		}
+		if err := r.cl.GotoPreset(ctx, r.profile, p.Token); err != nil {
+			return nil, false, fmt.Errorf("GotoPreset: %w", err)
+		}
+		moved = true
+		if err := waitFor(ctx, check, 20*time.Second); err != nil {
+			return nil, moved, fmt.Errorf("not at the approved position after GotoPreset: %w", err)
+		}
+	}
+	r.masker.SetView(p.Token, true)
+	snap, err = grab(ctx, r.open, r.masker, check)
+	r.masker.SetView("", false)
+	return snap, moved, err
 }
 
 // waitFor polls f until it returns nil or d passes.

@@ -14,15 +14,28 @@ import (
 
 const pw = "Cli-Secret-77"
 
-func startCams(t *testing.T) *camsim.Sim {
-	t.Helper()
-	tr := true
+// simCameras are the cameras of the discover and probe tests: a PTZ
+// camera (WS-Security) and a fixed one (HTTP digest), without video.
+func simCameras() []camsim.CameraConfig {
 	ptz := &camsim.PTZConfig{Presets: []camsim.PresetConfig{{Token: "1", Name: "a"}, {Token: "2", Name: "a", Pan: 0.5}}}
-	cfg := camsim.Config{Discovery: camsim.DiscoveryConfig{Unicast: &tr, UnicastPort: 3702}, Cameras: []camsim.CameraConfig{
+	return []camsim.CameraConfig{
 		{ID: "c1", Address: "127.0.98.1", NoVideo: true, Username: "op", Password: pw, PTZ: ptz, Scene: "ptz"},
 		{ID: "c2", Address: "127.0.98.2", NoVideo: true, Username: "op", Password: pw, Auth: camsim.AuthDigest},
-	}}
-	sim, err := camsim.New(cfg, camsim.Options{Logf: t.Logf})
+	}
+}
+
+func startCams(t *testing.T) *camsim.Sim {
+	t.Helper()
+	return camsim.StartForTest(t, simCameras()...)
+}
+
+// startDiscoverableCams starts simCameras answering unicast WS-Discovery
+// on port 3702, which camsim.StartForTest turns off.
+func startDiscoverableCams(t *testing.T) {
+	t.Helper()
+	on := true
+	sim, err := camsim.New(camsim.Config{Discovery: camsim.DiscoveryConfig{Unicast: &on, UnicastPort: 3702}, Cameras: simCameras()},
+		camsim.Options{Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +43,6 @@ func startCams(t *testing.T) *camsim.Sim {
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	return sim
 }
 
 func pwFile(t *testing.T) string {
@@ -53,7 +65,7 @@ func runCLI(t *testing.T, args ...string) (string, string, int) {
 }
 
 func TestDiscoverJSON(t *testing.T) {
-	startCams(t)
+	startDiscoverableCams(t)
 	out, errs, code := runCLI(t, "discover", "--no-multicast", "--unicast", "127.0.98.0/30", "--window", "700ms",
 		"--user", "op", "--password-file", pwFile(t), "--allow", "127.0.98.1", "--json")
 	if code != 0 {

@@ -6,9 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"velo/agent"
 	"velo/agent/audit"
@@ -16,145 +17,234 @@ import (
 	"velo/masking/maskspec"
 )
 
-func cmdMask(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "selftest" {
-		return cmdMaskSelftest(args[1:], stdout, stderr)
-	}
-	if len(args) == 0 || args[0] != "preview" {
-		return usageError{"mask: subcommands are `preview` and `selftest`"}
-	}
-	fs := newFlags("mask preview", stderr, "velo mask preview: grab one frame, apply the masks and write the masked JPEG, so an installer can check a mask on site. With --config, the operator (installer or admin) is authenticated and the preview audited.")
-	cfgPath := fs.String("config", "", "site config; with --camera, the stream, credentials and masks come from it")
-	camID := fs.String("camera", "", "camera id in the site config")
-	stream := fs.String("stream", "", "camera RTSP URL without credentials (without --camera; `velo probe` prints it)")
-	user := fs.String("user", "", "camera user")
-	pwFile := fs.String("password-file", "", "with --stream: file whose first line is the camera password; with --config: the operator's password")
-	opName := fs.String("operator", "", "with --config: the operator (installer or admin; the preview is audited)")
-	maskPath := fs.String("masks", "", "mask file (YAML, see docs/masking.md) (without --camera)")
-	preset := fs.String("preset", "", "approved preset whose mask set to apply (\"\" for a fixed camera)")
-	backend := fs.String("backend", "auto", "capture backend: auto (GStreamer, then FFmpeg), gstreamer or ffmpeg")
-	out := fs.String("out", "", "JPEG file to write (required)")
-	timeout := fs.Duration("timeout", 20*time.Second, "give up after this long")
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
-	}
-	if *out == "" {
-		return usageError{"mask preview: --out is required"}
-	}
-	var mf maskspec.MaskFile
-	var cc masking.CaptureConfig
-	var err error
-	var al *audit.Log
-	var op *agent.OperatorConfig
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	switch {
-	case *camID != "":
-		if *cfgPath == "" {
-			return usageError{"mask preview: --camera needs --config"}
-		}
-		if *opName == "" || *pwFile == "" {
-			return usageError{"mask preview: --config needs --operator and --password-file (the operator's)"}
-		}
-		cfg, err := agent.Load(*cfgPath)
-		if err != nil {
-			return err
-		}
-		cam := cfg.Camera(*camID)
-		if cam == nil {
-			return fmt.Errorf("mask preview: %s has no camera %q", *cfgPath, *camID)
-		}
-		if op, al, err = authenticate(cfg, *opName, *pwFile, audit.Entry{Actor: *opName, Action: "mask_preview", Camera: cam.ID}, agent.ActMaskPreview, cam.ID); err != nil {
-			return err
-		}
-		cl, _, err := cam.Connect(ctx)
-		if err != nil {
-			return err
-		}
-		defer cl.CloseIdleConnections()
-		uri, _, err := agent.ResolveStream(ctx, cl, cam.ID, cam.Profile)
-		if err != nil {
-			return err
-		}
-		mf = maskspec.MaskFile{Camera: cam.ID, Sets: cam.MaskSets()}
-		cc = cam.Capture(uri)
-	case *stream != "" && *maskPath != "":
-		if mf, err = maskspec.LoadMaskFile(*maskPath); err != nil {
-			return err
-		}
-		cc = masking.CaptureConfig{URL: *stream, Username: *user}
-		if *user != "" {
-			if *pwFile == "" {
-				return usageError{"mask preview: --user needs --password-file"}
-			}
-			if cc.Password, err = readPassword(*pwFile); err != nil {
+func maskCommand(s streams) *ffcli.Command {
+	return group("velo mask", "preview and self-test masking", "", maskPreviewCommand(s), maskSelftestCommand(s))
+}
+
+type maskPreviewOptions struct {
+	config, camera          string
+	stream, user, pwFile    string
+	operator, masks, preset string
+	backend, out            string
+	timeout                 time.Duration
+}
+
+func maskPreviewCommand(s streams) *ffcli.Command {
+	fs := newFlagSet("mask preview")
+	o := &maskPreviewOptions{}
+	fs.StringVar(&o.config, "config", "", "site config `FILE`; with --camera, the stream, credentials and masks come from it")
+	fs.StringVar(&o.camera, "camera", "", "camera `ID` in the site config")
+	fs.StringVar(&o.stream, "stream", "", "camera `RTSP_URL` without credentials (without --camera; velo probe prints it)")
+	fs.StringVar(&o.user, "user", "", "camera user `NAME` (with --stream)")
+	fs.StringVar(&o.pwFile, "password-file", "", "with --stream: `FILE` whose first line is the camera password; with --config: the operator's password")
+	fs.StringVar(&o.operator, "operator", "", "with --config: the operator `NAME` (installer or admin; the preview is audited)")
+	fs.StringVar(&o.masks, "masks", "", "mask `FILE` (YAML, see docs/masking.md) (without --camera)")
+	fs.StringVar(&o.preset, "preset", "", "approved preset `TOKEN` whose mask set to apply (\"\" for a fixed camera)")
+	fs.StringVar(&o.backend, "backend", "auto", "capture `BACKEND`: auto (GStreamer, then FFmpeg), gstreamer or ffmpeg")
+	fs.StringVar(&o.out, "out", "", "JPEG `FILE` to write (required)")
+	fs.DurationVar(&o.timeout, "timeout", 20*time.Second, "give up after this long")
+	return &ffcli.Command{
+		Name:       "preview",
+		ShortUsage: synopsis("velo mask preview", fs, ""),
+		ShortHelp:  "write one masked frame of a camera as a JPEG",
+		LongHelp: `Grab one frame, apply the mask set of the preset and write the masked
+JPEG, so an installer can check a mask on site. Nothing is written when
+the frame cannot be masked. Two forms:
+
+  velo mask preview --config SITE.yaml --operator NAME --password-file F
+                    --camera ID [--preset TOKEN] --out FILE.jpg
+  velo mask preview --stream RTSP_URL [--user U --password-file F]
+                    --masks FILE [--preset TOKEN] --out FILE.jpg
+
+With --config the stream, credentials and masks come from the site
+config, the operator (installer, admin) is authenticated and the preview
+is audited.`,
+		FlagSet: fs,
+		Exec: func(ctx context.Context, args []string) error {
+			if err := noOperands(fs, args); err != nil {
 				return err
 			}
-		}
+			return o.run(ctx, s)
+		},
+	}
+}
+
+// previewSource is what a preview masks: the camera's stream and mask
+// sets, and (from a site config) the audit log and the operator.
+type previewSource struct {
+	masks   maskspec.MaskFile
+	capture masking.CaptureConfig
+	audit   *audit.Log
+	op      *agent.OperatorConfig
+	close   func() // releases the camera connection; never nil
+}
+
+func (o *maskPreviewOptions) run(ctx context.Context, s streams) error {
+	if o.out == "" {
+		return usageError{msg: "mask preview: --out is required"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	var src previewSource
+	var err error
+	switch {
+	case o.camera != "":
+		src, err = o.fromSiteConfig(ctx)
+	case o.stream != "" && o.masks != "":
+		src, err = o.fromStream()
 	default:
-		return usageError{"mask preview: give --config and --camera, or --stream and --masks"}
+		return usageError{msg: "mask preview: give --config and --camera, or --stream and --masks"}
 	}
-	cc.Backend = masking.Backend(*backend)
-	open, err := cc.Opener()
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	m, err := masking.NewMasker(mf.Camera, maskspec.FailDrop)
+	defer src.close()
 	if err != nil {
 		return err
 	}
-	m.SetSettle(0)
-	if _, err := m.SetMaskSets(mf.Sets); err != nil {
-		return err
-	}
-	m.SetView(*preset, true)
-	src, err := open(ctx)
+	jpg, f, err := o.maskedFrame(ctx, src)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	f := &masking.Frame{}
-	if err := src.Read(f); err != nil {
-		return err
-	}
-	f.Captured = time.Now()
-	if v, why := m.Process(f); v != masking.Masked {
-		return fmt.Errorf("mask preview: camera %q preset %q: frame not masked (%s); nothing written", mf.Camera, *preset, why)
-	}
-	jpg, err := masking.JPEG(f, 90)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(*out, jpg, 0o640); err != nil {
+	if err := os.WriteFile(o.out, jpg, 0o640); err != nil {
 		return fmt.Errorf("mask preview: %w", err)
 	}
-	if al != nil {
+	if src.audit != nil {
 		sum := sha256.Sum256(jpg)
-		if _, err := al.Append(audit.Entry{Actor: op.Name, Action: "mask_preview", Camera: mf.Camera, Outcome: "ok",
-			Fields: map[string]string{"preset": *preset, "sha256": hex.EncodeToString(sum[:]), "out": *out}}); err != nil {
+		if _, err := src.audit.Append(audit.Entry{Actor: src.op.Name, Action: "mask_preview", Camera: src.masks.Camera, Outcome: "ok",
+			Fields: map[string]string{"preset": o.preset, "sha256": hex.EncodeToString(sum[:]), "out": o.out}}); err != nil {
 			return fmt.Errorf("mask preview: written, but the audit entry failed: %w", err)
 		}
 	}
-	fmt.Fprintf(stdout, "wrote %s: %dx%d, camera %q, preset %q, generation %d\n", *out, f.W, f.H, mf.Camera, *preset, f.Generation)
+	fmt.Fprintf(s.stdout, "wrote %s: %dx%d, camera %q, preset %q, generation %d\n", o.out, f.W, f.H, src.masks.Camera, o.preset, f.Generation)
 	return nil
 }
 
-// cmdMaskSelftest masks a generated frame and checks the result pixel by
-// pixel, through OpenCV's conversion and codecs, and checks that frames
+// fromSiteConfig authenticates the operator and takes the camera's
+// stream, credentials and mask sets from the site config.
+func (o *maskPreviewOptions) fromSiteConfig(ctx context.Context) (previewSource, error) {
+	src := previewSource{close: func() {}}
+	if o.config == "" {
+		return src, usageError{msg: "mask preview: --camera needs --config"}
+	}
+	if o.operator == "" || o.pwFile == "" {
+		return src, usageError{msg: "mask preview: --config needs --operator and --password-file (the operator's)"}
+	}
+	cfg, err := agent.Load(o.config)
+	if err != nil {
+		return src, err
+	}
+	cam := cfg.Camera(o.camera)
+	if cam == nil {
+		return src, fmt.Errorf("mask preview: %s has no camera %q", o.config, o.camera)
+	}
+	if src.op, src.audit, err = authenticate(cfg, o.operator, o.pwFile, audit.Entry{Actor: o.operator, Action: "mask_preview", Camera: cam.ID}, agent.ActMaskPreview, cam.ID); err != nil {
+		return src, err
+	}
+	cl, _, err := cam.Connect(ctx)
+	if err != nil {
+		return src, err
+	}
+	src.close = cl.CloseIdleConnections
+	uri, _, err := agent.ResolveStream(ctx, cl, cam.ID, cam.Profile)
+	if err != nil {
+		return src, err
+	}
+	src.masks = maskspec.MaskFile{Camera: cam.ID, Sets: cam.MaskSets()}
+	src.capture = cam.Capture(uri)
+	return src, nil
+}
+
+// fromStream takes the stream and the masks from the flags.
+func (o *maskPreviewOptions) fromStream() (previewSource, error) {
+	src := previewSource{close: func() {}}
+	var err error
+	if src.masks, err = maskspec.LoadMaskFile(o.masks); err != nil {
+		return src, err
+	}
+	src.capture = masking.CaptureConfig{URL: o.stream, Username: o.user}
+	if o.user != "" {
+		if o.pwFile == "" {
+			return src, usageError{msg: "mask preview: --user needs --password-file"}
+		}
+		if src.capture.Password, err = readPassword(o.pwFile); err != nil {
+			return src, err
+		}
+	}
+	return src, nil
+}
+
+// maskedFrame reads one frame, masks it with the preset's mask set and
+// encodes it; a frame that cannot be masked is an error.
+func (o *maskPreviewOptions) maskedFrame(ctx context.Context, src previewSource) ([]byte, *masking.Frame, error) {
+	cc := src.capture
+	cc.Backend = masking.Backend(o.backend)
+	open, err := cc.Opener()
+	if err != nil {
+		return nil, nil, usageError{msg: err.Error()}
+	}
+	m, err := masking.NewMasker(src.masks.Camera, maskspec.FailDrop)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.SetSettle(0)
+	if _, err := m.SetMaskSets(src.masks.Sets); err != nil {
+		return nil, nil, err
+	}
+	m.SetView(o.preset, true)
+	stream, err := open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer stream.Close()
+	f := &masking.Frame{}
+	if err := stream.Read(f); err != nil {
+		return nil, nil, err
+	}
+	f.Captured = time.Now()
+	if v, why := m.Process(f); v != masking.Masked {
+		return nil, nil, fmt.Errorf("mask preview: camera %q preset %q: frame not masked (%s); nothing written", src.masks.Camera, o.preset, why)
+	}
+	jpg, err := masking.JPEG(f, 90)
+	return jpg, f, err
+}
+
+type maskSelftestOptions struct {
+	config        string
+	width, height int
+	json          bool
+}
+
+// maskSelftestCommand masks a generated frame and checks the result pixel
+// by pixel, through OpenCV's conversion and codecs, and checks that frames
 // that cannot be masked are refused. No camera is needed: it is what an
 // installer (or CI under qemu-aarch64) runs to prove a gateway's build.
-func cmdMaskSelftest(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("mask selftest", stderr, "velo mask selftest: mask a generated frame with built-in masks (and every mask set of --config), check every pixel, round-trip it through OpenCV, and check that unmaskable frames are refused. Exits 1 if any check fails.")
-	cfgPath := fs.String("config", "", "also check every camera's mask sets from this site config")
-	w := fs.Int("width", 640, "frame width (even)")
-	h := fs.Int("height", 360, "frame height (even)")
-	asJSON := fs.Bool("json", false, "print the report as JSON (docs/cli-json.md)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func maskSelftestCommand(s streams) *ffcli.Command {
+	fs := newFlagSet("mask selftest")
+	o := &maskSelftestOptions{}
+	fs.StringVar(&o.config, "config", "", "also check every camera's mask sets from this site config `FILE`")
+	fs.IntVar(&o.width, "width", 640, "frame width (even)")
+	fs.IntVar(&o.height, "height", 360, "frame height (even)")
+	fs.BoolVar(&o.json, "json", false, "print the report as JSON (docs/cli-json.md)")
+	return &ffcli.Command{
+		Name:       "selftest",
+		ShortUsage: synopsis("velo mask selftest", fs, ""),
+		ShortHelp:  "check masking on this gateway with a generated frame",
+		LongHelp: `Mask a generated frame with built-in masks (and every mask set of
+--config), check every pixel, round-trip it through OpenCV's conversion
+and codecs, and check that unmaskable frames are refused. No camera
+needed; exits 1 if any check fails (run it on a new gateway).`,
+		FlagSet: fs,
+		Exec: func(_ context.Context, args []string) error {
+			if err := noOperands(fs, args); err != nil {
+				return err
+			}
+			return o.run(s)
+		},
 	}
+}
+
+func (o *maskSelftestOptions) run(s streams) error {
 	var site []maskspec.MaskSet
-	if *cfgPath != "" {
-		cfg, err := agent.Load(*cfgPath)
+	if o.config != "" {
+		cfg, err := agent.Load(o.config)
 		if err != nil {
 			return err
 		}
@@ -162,9 +252,9 @@ func cmdMaskSelftest(args []string, stdout, stderr io.Writer) error {
 			site = append(site, cfg.Cameras[i].MaskSets()...)
 		}
 	}
-	rep := masking.SelfTest(*w, *h, site)
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
+	rep := masking.SelfTest(o.width, o.height, site)
+	if o.json {
+		enc := json.NewEncoder(s.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
 			return err
@@ -175,9 +265,9 @@ func cmdMaskSelftest(args []string, stdout, stderr io.Writer) error {
 			if !c.OK {
 				mark = "FAIL"
 			}
-			fmt.Fprintf(stdout, "%s %s: %s\n", mark, c.Name, c.Detail)
+			fmt.Fprintf(s.stdout, "%s %s: %s\n", mark, c.Name, c.Detail)
 		}
-		fmt.Fprintf(stdout, "selftest on %s, OpenCV %s, %dx%d: %d checks, %d failed, %.0f ms\n",
+		fmt.Fprintf(s.stdout, "selftest on %s, OpenCV %s, %dx%d: %d checks, %d failed, %.0f ms\n",
 			rep.Arch, rep.OpenCV, rep.Width, rep.Height, len(rep.Checks), rep.Failed, rep.TookMS)
 	}
 	if !rep.OK {

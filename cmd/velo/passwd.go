@@ -2,81 +2,124 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/peterbourgon/ff/v3/ffcli"
+
 	"velo/agent"
 	"velo/agent/audit"
 )
 
-// cmdPasswd writes an operator's credential file: the slow hash of their
-// password (agent/credentials.go), for operators[].password_file. It
-// also prints the operator's RTSP stream password.
-func cmdPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("passwd", stderr, "velo passwd: hash an operator's password for the gateway (operators[].password_file) and print the operator's RTSP stream password. The password is read from --password-file or from the first line of standard input; it is never stored.")
-	cfgPath := fs.String("config", "/etc/velo/site.yaml", "site config (its site id and the operator's name salt the hash)")
-	opName := fs.String("operator", "", "operator name (required; must be in the config)")
-	pwFile := fs.String("password-file", "", "file whose first line is the password (default: standard input)")
-	out := fs.String("out", "", "credential file to write (mode 0600); default: standard output")
-	streamOnly := fs.Bool("stream-password", false, "print only the operator's RTSP stream password (for a player), write nothing")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+type passwdOptions struct {
+	config, operator, pwFile, out string
+	streamOnly                    bool
+}
+
+// passwdCommand writes an operator's credential file: the slow hash of
+// their password (agent/credentials.go), for operators[].password_file.
+// It also prints the operator's RTSP stream password.
+func passwdCommand(s streams) *ffcli.Command {
+	fs := newFlagSet("passwd")
+	o := &passwdOptions{}
+	fs.StringVar(&o.config, "config", "/etc/velo/site.yaml", "site config `FILE` (its site id and the operator's name salt the hash)")
+	fs.StringVar(&o.operator, "operator", "", "operator `NAME` (required; must be in the config)")
+	fs.StringVar(&o.pwFile, "password-file", "", "`FILE` whose first line is the password (default: standard input)")
+	fs.StringVar(&o.out, "out", "", "credential `FILE` to write (mode 0600); default: standard output")
+	fs.BoolVar(&o.streamOnly, "stream-password", false, "print only the operator's RTSP stream password (for a player), write nothing")
+	return &ffcli.Command{
+		Name:       "passwd",
+		ShortUsage: synopsis("velo passwd", fs, ""),
+		ShortHelp:  "hash an operator's password; print their stream password",
+		LongHelp: `Hash an operator's password for the gateway (operators[].password_file)
+and print the operator's RTSP stream password. The password is read
+from --password-file or from the first line of standard input; it is
+never stored. Writing a credential file is audited.`,
+		FlagSet: fs,
+		Exec: func(_ context.Context, args []string) error {
+			if err := noOperands(fs, args); err != nil {
+				return err
+			}
+			return o.run(s)
+		},
 	}
-	if *opName == "" {
-		return usageError{"passwd: --operator is required"}
+}
+
+func (o *passwdOptions) run(s streams) error {
+	if o.operator == "" {
+		return usageError{msg: "passwd: --operator is required"}
 	}
-	cfg, err := agent.LoadUnchecked(*cfgPath)
+	cfg, err := agent.LoadUnchecked(o.config)
 	if err != nil {
 		return err
 	}
-	if cfg.Operator(*opName) == nil {
-		return fmt.Errorf("passwd: %s has no operator %q", *cfgPath, *opName)
+	if cfg.Operator(o.operator) == nil {
+		return fmt.Errorf("passwd: %s has no operator %q", o.config, o.operator)
 	}
-	var pw string
-	if *pwFile != "" {
-		if pw, err = readOperatorPassword(*pwFile); err != nil {
+	pw, err := o.password(s.stdin)
+	if err != nil {
+		return err
+	}
+	stream := agent.StreamPassword(cfg.Site.ID, o.operator, pw)
+	if o.streamOnly {
+		fmt.Fprintln(s.stdout, stream)
+		return nil
+	}
+	line := agent.HashCredential(cfg.Site.ID, o.operator, pw) + "\n"
+	if o.out == "" {
+		fmt.Fprint(s.stdout, line)
+	} else {
+		if err := o.writeCredential(cfg, line); err != nil {
 			return err
+		}
+		fmt.Fprintf(s.stdout, "wrote %s (operator %q, site %q)\n", o.out, o.operator, cfg.Site.ID)
+	}
+	fmt.Fprintf(s.stderr, "RTSP stream password of %s (give it to their player, user %s): %s\n", o.operator, o.operator, stream)
+	return nil
+}
+
+// password reads the password from --password-file or stdin.
+func (o *passwdOptions) password(stdin io.Reader) (string, error) {
+	var pw string
+	if o.pwFile != "" {
+		var err error
+		if pw, err = readOperatorPassword(o.pwFile); err != nil {
+			return "", err
 		}
 	} else {
 		line, err := bufio.NewReader(stdin).ReadString('\n')
 		if err != nil && line == "" {
-			return fmt.Errorf("passwd: no password on standard input")
+			return "", fmt.Errorf("passwd: no password on standard input")
 		}
 		pw = strings.TrimRight(line, "\r\n")
 	}
 	if len(pw) < 10 {
-		return fmt.Errorf("passwd: operator %q: the password must have at least 10 characters", *opName)
+		return "", fmt.Errorf("passwd: operator %q: the password must have at least 10 characters", o.operator)
 	}
-	stream := agent.StreamPassword(cfg.Site.ID, *opName, pw)
-	if *streamOnly {
-		fmt.Fprintln(stdout, stream)
-		return nil
+	return pw, nil
+}
+
+// writeCredential writes the credential file and audits it (who ran it:
+// the local user).
+func (o *passwdOptions) writeCredential(cfg *agent.Config, line string) error {
+	tmp := o.out + ".tmp"
+	if err := os.WriteFile(tmp, []byte(line), 0o600); err != nil {
+		return fmt.Errorf("passwd: %w", err)
 	}
-	line := agent.HashCredential(cfg.Site.ID, *opName, pw) + "\n"
-	if *out == "" {
-		fmt.Fprint(stdout, line)
-	} else {
-		tmp := *out + ".tmp"
-		if err := os.WriteFile(tmp, []byte(line), 0o600); err != nil {
-			return fmt.Errorf("passwd: %w", err)
-		}
-		if err := os.Rename(tmp, *out); err != nil {
-			return fmt.Errorf("passwd: %w", err)
-		}
-		// A credential change is audited (who ran it: the local user).
-		al, err := agent.OpenAudit(cfg)
-		if err == nil {
-			_, err = al.Append(audit.Entry{Actor: "local:" + localUser(), Action: "credential_set", Outcome: "ok",
-				Detail: fmt.Sprintf("credential of operator %q written to %s", *opName, *out), Fields: map[string]string{"operator": *opName}})
-		}
-		if err != nil {
-			return fmt.Errorf("passwd: %s written, but the audit entry failed: %w", *out, err)
-		}
-		fmt.Fprintf(stdout, "wrote %s (operator %q, site %q)\n", *out, *opName, cfg.Site.ID)
+	if err := os.Rename(tmp, o.out); err != nil {
+		return fmt.Errorf("passwd: %w", err)
 	}
-	fmt.Fprintf(stderr, "RTSP stream password of %s (give it to their player, user %s): %s\n", *opName, *opName, stream)
+	al, err := agent.OpenAudit(cfg)
+	if err == nil {
+		_, err = al.Append(audit.Entry{Actor: "local:" + localUser(), Action: "credential_set", Outcome: "ok",
+			Detail: fmt.Sprintf("credential of operator %q written to %s", o.operator, o.out), Fields: map[string]string{"operator": o.operator}})
+	}
+	if err != nil {
+		return fmt.Errorf("passwd: %s written, but the audit entry failed: %w", o.out, err)
+	}
 	return nil
 }
 

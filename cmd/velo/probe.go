@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/peterbourgon/ff/v3/ffcli"
+
 	"velo/onvif"
 )
 
@@ -57,25 +59,47 @@ type probeMasks struct {
 	Masks         []onvif.Mask      `json:"masks"`
 }
 
-func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("probe", stderr, "velo probe: read one camera's identity, media, PTZ and masks.")
-	xaddr := fs.String("xaddr", "", "device service URL, e.g. http://192.0.2.10/onvif/device_service (required)")
-	user := fs.String("user", "", "ONVIF user")
-	pwFile := fs.String("password-file", "", "file whose first line is the password")
-	timeout := fs.Duration("timeout", 10*time.Second, "per-call timeout")
-	asJSON := fs.Bool("json", false, "print JSON (see docs/cli-json.md)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+type probeOptions struct {
+	xaddr, user, pwFile string
+	timeout             time.Duration
+	json                bool
+}
+
+func probeCommand(s streams) *ffcli.Command {
+	fs := newFlagSet("probe")
+	o := &probeOptions{}
+	fs.StringVar(&o.xaddr, "xaddr", "", "device service `URL`, e.g. http://192.0.2.10/onvif/device_service (required)")
+	fs.StringVar(&o.user, "user", "", "ONVIF user `NAME`")
+	fs.StringVar(&o.pwFile, "password-file", "", "`FILE` whose first line is the password")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "per-call timeout")
+	fs.BoolVar(&o.json, "json", false, "print JSON (see docs/cli-json.md)")
+	return &ffcli.Command{
+		Name:       "probe",
+		ShortUsage: synopsis("velo probe", fs, ""),
+		ShortHelp:  "read one camera's identity, media, PTZ and masks",
+		LongHelp: `Read one camera: identity, services, profiles, stream URIs (credentials
+stripped), PTZ spaces, presets and status, Media2 mask options and
+masks. Operations the camera lacks become warnings.`,
+		FlagSet: fs,
+		Exec: func(ctx context.Context, args []string) error {
+			if err := noOperands(fs, args); err != nil {
+				return err
+			}
+			return o.run(ctx, s)
+		},
 	}
-	if *xaddr == "" {
-		return usageError{"probe: --xaddr is required"}
+}
+
+func (o *probeOptions) run(ctx context.Context, s streams) error {
+	if o.xaddr == "" {
+		return usageError{msg: "probe: --xaddr is required"}
 	}
-	cfg := onvif.Config{XAddr: *xaddr, Username: *user, Timeout: *timeout}
-	if *user != "" {
-		if *pwFile == "" {
-			return usageError{"probe: --user needs --password-file"}
+	cfg := onvif.Config{XAddr: o.xaddr, Username: o.user, Timeout: o.timeout}
+	if o.user != "" {
+		if o.pwFile == "" {
+			return usageError{msg: "probe: --user needs --password-file"}
 		}
-		pw, err := readPassword(*pwFile)
+		pw, err := readPassword(o.pwFile)
 		if err != nil {
 			return err
 		}
@@ -83,19 +107,19 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	c, err := onvif.NewClient(cfg)
 	if err != nil {
-		return usageError{err.Error()}
+		return usageError{msg: err.Error()}
 	}
 	defer c.CloseIdleConnections()
 	rep, err := probe(ctx, c)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
+	if o.json {
+		enc := json.NewEncoder(s.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(jsonClean(rep))
 	}
-	printProbe(stdout, rep)
+	printProbe(s.stdout, rep)
 	return nil
 }
 
@@ -113,25 +137,45 @@ func probe(ctx context.Context, c *onvif.Client) (*probeReport, error) {
 		return nil, err
 	}
 	rep.Info = info
-	warn := func(err error) {
-		rep.Warnings = append(rep.Warnings, err.Error())
-	}
 	if h, err := c.GetHostname(ctx); err == nil {
 		rep.Hostname = h
 	} else {
-		warn(err)
+		rep.warn(err)
 	}
 	if svcs, err := c.GetServices(ctx); err == nil {
 		rep.Services = svcs
 	} else {
-		warn(err)
+		rep.warn(err)
 	}
 	rep.Media2 = c.HasService(onvif.NSMedia2)
 	profiles, err := c.GetProfiles(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var ptzProfile, ptzCfg, vsc string
+	tokens := rep.readProfiles(ctx, c, profiles)
+	if tokens.ptzProfile != "" && c.HasService(onvif.NSPTZ) {
+		rep.PTZ = rep.readPTZ(ctx, c, tokens.ptzProfile, tokens.ptzConfig)
+	}
+	if rep.Media2 && tokens.videoSource != "" {
+		rep.Masks = rep.readMasks(ctx, c, tokens.videoSource)
+	}
+	return rep, nil
+}
+
+func (rep *probeReport) warn(err error) {
+	rep.Warnings = append(rep.Warnings, err.Error())
+}
+
+// probeTokens are the first PTZ profile and configuration and the first
+// video source configuration of a camera's profiles.
+type probeTokens struct {
+	ptzProfile, ptzConfig, videoSource string
+}
+
+// readProfiles fills the report's profiles, with their stream and
+// snapshot URIs (credentials stripped).
+func (rep *probeReport) readProfiles(ctx context.Context, c *onvif.Client, profiles []onvif.Profile) probeTokens {
+	var tk probeTokens
 	for _, p := range profiles {
 		pp := probeProfile{Token: p.Token, Name: p.Name}
 		if e := p.Encoder; e != nil {
@@ -142,74 +186,79 @@ func probe(ctx context.Context, c *onvif.Client) (*probeReport, error) {
 		}
 		if p.Source != nil {
 			pp.VideoSource = p.Source.Token
-			if vsc == "" {
-				vsc = p.Source.Token
+			if tk.videoSource == "" {
+				tk.videoSource = p.Source.Token
 			}
 		}
 		if p.PTZ != nil {
 			pp.PTZConfig = p.PTZ.Token
-			if ptzProfile == "" {
-				ptzProfile, ptzCfg = p.Token, p.PTZ.Token
+			if tk.ptzProfile == "" {
+				tk.ptzProfile, tk.ptzConfig = p.Token, p.PTZ.Token
 			}
 		}
 		if u, err := c.GetStreamURI(ctx, p.Token); err == nil {
 			pp.StreamURI = onvif.RedactURL(u)
 		} else {
-			warn(err)
+			rep.warn(err)
 		}
 		if u, err := c.GetSnapshotURI(ctx, p.Token); err == nil {
 			pp.SnapshotURI = onvif.RedactURL(u)
 		} else if !errors.Is(err, onvif.ErrNotSupported) {
-			warn(err)
+			rep.warn(err)
 		}
 		rep.Profiles = append(rep.Profiles, pp)
 	}
-	if ptzProfile != "" && c.HasService(onvif.NSPTZ) {
-		pt := &probePTZ{Profile: ptzProfile, Configuration: ptzCfg}
-		if n, err := c.GetNodes(ctx); err == nil {
-			pt.Nodes = n
-		} else {
-			warn(err)
-		}
-		if o, err := c.GetConfigurationOptions(ctx, ptzCfg); err == nil {
-			pt.Spaces = o.Spaces
-		} else {
-			warn(err)
-		}
-		if cf, err := c.GetConfiguration(ctx, ptzCfg); err == nil {
-			pt.PanTiltLimits, pt.ZoomLimits = cf.PanTiltLimit(), cf.ZoomLimit()
-		} else {
-			warn(err)
-		}
-		if ps, err := c.GetPresets(ctx, ptzProfile); err == nil {
-			pt.Presets = ps
-		} else if errors.Is(err, onvif.ErrNotSupported) {
-			pt.Presets = nil // Reolink zoom-only models: "absent"
-		} else {
-			warn(err)
-		}
-		if st, err := c.GetStatus(ctx, ptzProfile); err == nil {
-			pt.Status = &st
-		} else {
-			warn(err)
-		}
-		rep.PTZ = pt
+	return tk
+}
+
+// readPTZ reads the PTZ node, spaces, limits, presets and status.
+func (rep *probeReport) readPTZ(ctx context.Context, c *onvif.Client, profile, config string) *probePTZ {
+	pt := &probePTZ{Profile: profile, Configuration: config}
+	if n, err := c.GetNodes(ctx); err == nil {
+		pt.Nodes = n
+	} else {
+		rep.warn(err)
 	}
-	if rep.Media2 && vsc != "" {
-		m := &probeMasks{Configuration: vsc}
-		if o, err := c.GetMaskOptions(ctx, vsc); err == nil {
-			m.Options = o
-		} else {
-			warn(err)
-		}
-		if ms, err := c.GetMasks(ctx, vsc); err == nil {
-			m.Masks = ms
-		} else {
-			warn(err)
-		}
-		rep.Masks = m
+	if o, err := c.GetConfigurationOptions(ctx, config); err == nil {
+		pt.Spaces = o.Spaces
+	} else {
+		rep.warn(err)
 	}
-	return rep, nil
+	if cf, err := c.GetConfiguration(ctx, config); err == nil {
+		pt.PanTiltLimits, pt.ZoomLimits = cf.PanTiltLimit(), cf.ZoomLimit()
+	} else {
+		rep.warn(err)
+	}
+	if ps, err := c.GetPresets(ctx, profile); err == nil {
+		pt.Presets = ps
+	} else if errors.Is(err, onvif.ErrNotSupported) {
+		pt.Presets = nil // Reolink zoom-only models: "absent"
+	} else {
+		rep.warn(err)
+	}
+	if st, err := c.GetStatus(ctx, profile); err == nil {
+		pt.Status = &st
+	} else {
+		rep.warn(err)
+	}
+	return pt
+}
+
+// readMasks reads the Media2 mask options and masks of a video source
+// configuration.
+func (rep *probeReport) readMasks(ctx context.Context, c *onvif.Client, vsc string) *probeMasks {
+	m := &probeMasks{Configuration: vsc}
+	if o, err := c.GetMaskOptions(ctx, vsc); err == nil {
+		m.Options = o
+	} else {
+		rep.warn(err)
+	}
+	if ms, err := c.GetMasks(ctx, vsc); err == nil {
+		m.Masks = ms
+	} else {
+		rep.warn(err)
+	}
+	return m
 }
 
 // jsonClean replaces infinities (not valid JSON) in limits with ±1e308-free
@@ -265,43 +314,8 @@ func printProbe(w io.Writer, r *probeReport) {
 			fmt.Fprintf(w, "  %-8s snapshot %s\n", "", p.SnapshotURI)
 		}
 	}
-	if pt := r.PTZ; pt != nil {
-		fmt.Fprintf(w, "PTZ         profile %s, configuration %s\n", pt.Profile, pt.Configuration)
-		for _, s := range pt.Spaces.AbsolutePanTilt {
-			fmt.Fprintf(w, "  abs pan/tilt space %s x[%g,%g]", s.URI, float64(s.XRange.Min), float64(s.XRange.Max))
-			if s.YRange != nil {
-				fmt.Fprintf(w, " y[%g,%g]", float64(s.YRange.Min), float64(s.YRange.Max))
-			}
-			fmt.Fprintln(w)
-		}
-		for _, s := range pt.Spaces.AbsoluteZoom {
-			fmt.Fprintf(w, "  abs zoom space %s [%g,%g]\n", s.URI, float64(s.XRange.Min), float64(s.XRange.Max))
-		}
-		if l := pt.PanTiltLimits; l != nil {
-			fmt.Fprintf(w, "  pan/tilt limits x[%g,%g]", float64(l.XRange.Min), float64(l.XRange.Max))
-			if l.YRange != nil {
-				fmt.Fprintf(w, " y[%g,%g]", float64(l.YRange.Min), float64(l.YRange.Max))
-			}
-			fmt.Fprintln(w)
-		}
-		if l := pt.ZoomLimits; l != nil {
-			fmt.Fprintf(w, "  zoom limits [%g,%g]\n", float64(l.XRange.Min), float64(l.XRange.Max))
-		}
-		fmt.Fprintf(w, "  presets %d\n", len(pt.Presets))
-		for _, p := range pt.Presets {
-			pos := "unknown"
-			if p.Position != nil {
-				pos = p.Position.String()
-			}
-			fmt.Fprintf(w, "    %-6s %-16q %s\n", p.Token, p.Name, pos)
-		}
-		if st := pt.Status; st != nil {
-			pos := "unknown"
-			if st.Position != nil {
-				pos = st.Position.String()
-			}
-			fmt.Fprintf(w, "  status %s (move: pan/tilt %s, zoom %s)\n", pos, dash(st.MoveStatus.PanTilt), dash(st.MoveStatus.Zoom))
-		}
+	if r.PTZ != nil {
+		printPTZ(w, r.PTZ)
 	}
 	if m := r.Masks; m != nil {
 		o := m.Options
@@ -319,6 +333,47 @@ func printProbe(w io.Writer, r *probeReport) {
 	}
 	for _, wr := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", wr)
+	}
+}
+
+// printPTZ prints the PTZ part of a probe: spaces, limits, presets and
+// status.
+func printPTZ(w io.Writer, pt *probePTZ) {
+	fmt.Fprintf(w, "PTZ         profile %s, configuration %s\n", pt.Profile, pt.Configuration)
+	for _, s := range pt.Spaces.AbsolutePanTilt {
+		fmt.Fprintf(w, "  abs pan/tilt space %s x[%g,%g]", s.URI, float64(s.XRange.Min), float64(s.XRange.Max))
+		if s.YRange != nil {
+			fmt.Fprintf(w, " y[%g,%g]", float64(s.YRange.Min), float64(s.YRange.Max))
+		}
+		fmt.Fprintln(w)
+	}
+	for _, s := range pt.Spaces.AbsoluteZoom {
+		fmt.Fprintf(w, "  abs zoom space %s [%g,%g]\n", s.URI, float64(s.XRange.Min), float64(s.XRange.Max))
+	}
+	if l := pt.PanTiltLimits; l != nil {
+		fmt.Fprintf(w, "  pan/tilt limits x[%g,%g]", float64(l.XRange.Min), float64(l.XRange.Max))
+		if l.YRange != nil {
+			fmt.Fprintf(w, " y[%g,%g]", float64(l.YRange.Min), float64(l.YRange.Max))
+		}
+		fmt.Fprintln(w)
+	}
+	if l := pt.ZoomLimits; l != nil {
+		fmt.Fprintf(w, "  zoom limits [%g,%g]\n", float64(l.XRange.Min), float64(l.XRange.Max))
+	}
+	fmt.Fprintf(w, "  presets %d\n", len(pt.Presets))
+	for _, p := range pt.Presets {
+		pos := "unknown"
+		if p.Position != nil {
+			pos = p.Position.String()
+		}
+		fmt.Fprintf(w, "    %-6s %-16q %s\n", p.Token, p.Name, pos)
+	}
+	if st := pt.Status; st != nil {
+		pos := "unknown"
+		if st.Position != nil {
+			pos = st.Position.String()
+		}
+		fmt.Fprintf(w, "  status %s (move: pan/tilt %s, zoom %s)\n", pos, dash(st.MoveStatus.PanTilt), dash(st.MoveStatus.Zoom))
 	}
 }
 

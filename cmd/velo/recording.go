@@ -1,172 +1,361 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/peterbourgon/ff/v3/ffcli"
+
 	"velo/agent"
 	"velo/agent/audit"
 	"velo/agent/retention"
 )
 
-// cmdRecording: the recorded (masked, sealed) segments, for authorised
-// operators only, every use audited (G-3.3.1 b, ER-4.4, ER-4.5, ER-4.6,
-// G-4.6(1)). Refusals are audited too.
-func cmdRecording(args []string, stdout, stderr io.Writer) error {
-	subs := map[string]string{
-		"list":    "velo recording list: list recorded segments (camera, start, size, age, expiry, hold) of the cameras assigned to the operator. Roles: recording-viewer, exporter, admin.",
-		"view":    "velo recording view: decrypt one segment to --out (default stdout, e.g. | ffplay -) to watch it. Needs a reason from ER-4.4's list and its reference. Roles: recording-viewer, admin.",
-		"export":  "velo recording export: copy one segment (masked, as recorded) to --out with a JSON sidecar (SHA-256, reference, operator), only on a judicial request (ER-4.6). Role: exporter.",
-		"hold":    "velo recording hold: put a legal hold on a segment (it survives its retention until released), with the judicial reference (ER-4.5). Roles: exporter, admin.",
-		"release": "velo recording release: release a legal hold (the segment is deleted at the next sweep if expired). Roles: exporter, admin.",
+// The recorded (masked, sealed) segments, for authorised operators only,
+// every use audited (G-3.3.1 b, ER-4.4, ER-4.5, ER-4.6, G-4.6(1)).
+// Refusals are audited too.
+func recordingCommand(s streams) *ffcli.Command {
+	return group("velo recording", "list, view, export and hold recorded segments",
+		`Recorded segments are masked and encrypted at rest. Every subcommand
+authenticates the operator and checks their role and cameras; every use,
+and every refusal, is audited.`,
+		recordingListCommand(s), recordingViewCommand(s), recordingExportCommand(s),
+		recordingHoldCommand(s), recordingReleaseCommand(s))
+}
+
+// recordingAccess are the flags every recording subcommand has: who asks.
+type recordingAccess struct {
+	config, operator, pwFile string
+}
+
+func (r *recordingAccess) declare(fs *flag.FlagSet) {
+	fs.StringVar(&r.config, "config", "/etc/velo/site.yaml", "site config `FILE`")
+	fs.StringVar(&r.operator, "operator", "", "operator `NAME` (required)")
+	fs.StringVar(&r.pwFile, "password-file", "", "`FILE` whose first line is the operator's password (required)")
+}
+
+// segmentFlag declares --segment, which names the segment a subcommand
+// acts on.
+func segmentFlag(fs *flag.FlagSet, name *string) {
+	fs.StringVar(name, "segment", "", "segment `NAME`, as velo recording list prints it (required)")
+}
+
+// recordingSession is an authenticated operator's access to the
+// recordings; entry is the audit entry of this use, completed as it goes.
+type recordingSession struct {
+	sub   string
+	cfg   *agent.Config
+	op    *agent.OperatorConfig
+	store *retention.Store
+	audit *audit.Log
+	entry audit.Entry
+}
+
+// open loads the config, authenticates the operator (a failure is an
+// audited refusal) and opens the recordings read-only. entry is the
+// audit entry of the use, without its actor.
+func (r *recordingAccess) open(sub string, entry audit.Entry) (*recordingSession, error) {
+	if r.operator == "" || r.pwFile == "" {
+		return nil, usageError{msg: "recording " + sub + ": --operator and --password-file are required"}
 	}
-	if len(args) == 0 || subs[args[0]] == "" {
-		return usageError{"recording: subcommands are list, view, export, hold and release"}
-	}
-	sub := args[0]
-	fs := newFlags("recording "+sub, stderr, subs[sub])
-	cfgPath := fs.String("config", "/etc/velo/site.yaml", "site config")
-	opName := fs.String("operator", "", "operator name (required)")
-	pwFile := fs.String("password-file", "", "file whose first line is the operator's password (required)")
-	var camera, segment, reason, ref, out *string
-	var asJSON *bool
-	switch sub {
-	case "list":
-		camera = fs.String("camera", "", "only this camera")
-		asJSON = fs.Bool("json", false, "JSON output")
-	default:
-		segment = fs.String("segment", "", "segment name, as `velo recording list` prints it (required)")
-	}
-	switch sub {
-	case "view":
-		reason = fs.String("reason", "", "maintenance | police-request | court-request | authority-inspection | data-subject-request (required)")
-		ref = fs.String("ref", "", "reference of the request, order, inspection or ticket (required)")
-		out = fs.String("out", "-", "file to write, - for stdout")
-	case "export":
-		ref = fs.String("ref", "", "judicial reference (required: copies only on a judicial request)")
-		out = fs.String("out", "", "file to write (required; a .json sidecar is written beside it)")
-	case "hold":
-		ref = fs.String("ref", "", "judicial reference (required)")
-	}
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
-	}
-	if *opName == "" || *pwFile == "" {
-		return usageError{"recording " + sub + ": --operator and --password-file are required"}
-	}
-	cfg, err := agent.Load(*cfgPath)
+	cfg, err := agent.Load(r.config)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if cfg.Outputs.RecordDir == "" {
-		return fmt.Errorf("recording: %s records nothing (outputs.record_dir is not set)", *cfgPath)
+		return nil, fmt.Errorf("recording: %s records nothing (outputs.record_dir is not set)", r.config)
 	}
 	al, err := agent.OpenAudit(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	entry := audit.Entry{Actor: *opName, Action: map[string]string{"list": "recording_list", "view": "recording_access", "export": "export",
-		"hold": "hold_set", "release": "hold_released"}[sub]}
-	if segment != nil {
-		entry.Fields = map[string]string{"segment": *segment}
-	}
-	if reason != nil {
-		entry.Reason = *reason
-	}
-	if ref != nil {
-		entry.Ref = *ref
-	}
-	// refused audits and returns a refusal.
-	refused := func(err error) error {
-		entry.Outcome, entry.Detail = "refused", err.Error()
-		if _, aerr := al.Append(entry); aerr != nil {
-			return fmt.Errorf("recording: %v (and the audit entry failed: %v)", err, aerr)
-		}
-		return fmt.Errorf("recording %s: refused: %w", sub, err)
-	}
-	pw, err := readOperatorPassword(*pwFile)
+	entry.Actor = r.operator
+	rs := &recordingSession{sub: sub, cfg: cfg, audit: al, entry: entry}
+	pw, err := readOperatorPassword(r.pwFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	op, err := cfg.Authenticate(*opName, pw)
-	if err != nil {
-		return refused(err)
+	if rs.op, err = cfg.Authenticate(r.operator, pw); err != nil {
+		return nil, rs.refused(err)
 	}
-	store, err := retention.ReadOnly(cfg.Outputs.RecordDir, cfg.StateDir)
-	if err != nil {
-		return err
+	if rs.store, err = retention.ReadOnly(cfg.Outputs.RecordDir, cfg.StateDir); err != nil {
+		return nil, err
 	}
-	if sub == "list" {
-		return recordingList(cfg, op, store, *camera, *asJSON, al, entry, refused, stdout)
+	return rs, nil
+}
+
+// refused audits a refusal and returns it.
+func (rs *recordingSession) refused(err error) error {
+	rs.entry.Outcome, rs.entry.Detail = "refused", err.Error()
+	if _, aerr := rs.audit.Append(rs.entry); aerr != nil {
+		return fmt.Errorf("recording: %v (and the audit entry failed: %v)", err, aerr)
 	}
+	return fmt.Errorf("recording %s: refused: %w", rs.sub, err)
+}
+
+// segment finds the named segment and checks the operator may act on
+// its camera.
+func (rs *recordingSession) segment(name string, act agent.Action) (*retention.Segment, error) {
 	var seg *retention.Segment
-	for _, g := range store.Segments() {
-		if g.Name == *segment {
+	for _, g := range rs.store.Segments() {
+		if g.Name == name {
 			seg = &g
 			break
 		}
 	}
 	if seg == nil {
-		return refused(fmt.Errorf("no segment %q", *segment))
+		return nil, rs.refused(fmt.Errorf("no segment %q", name))
 	}
-	entry.Camera = seg.Camera
-	act := map[string]agent.Action{"view": agent.ActRecordingView, "export": agent.ActExport, "hold": agent.ActHold, "release": agent.ActHold}[sub]
-	if err := op.May(act, seg.Camera); err != nil {
-		return refused(err)
+	rs.entry.Camera = seg.Camera
+	if err := rs.op.May(act, seg.Camera); err != nil {
+		return nil, rs.refused(err)
 	}
-	switch sub {
-	case "view":
-		if err := agent.CheckReason(*reason, *ref); err != nil {
-			return refused(err)
-		}
-		// Audited before the first byte is shown.
-		entry.Outcome, entry.Detail = "ok", fmt.Sprintf("segment %s of %s decrypted for viewing", seg.Name, seg.Start.Format(time.RFC3339))
-		if _, err := al.Append(entry); err != nil {
-			return err
-		}
-		w, closeFn, err := outFile(*out, stdout)
-		if err != nil {
-			return err
-		}
-		_, err = store.Decrypt(seg.Name, w)
-		if cerr := closeFn(); err == nil {
-			err = cerr
-		}
-		return err
-	case "export":
-		if *ref == "" {
-			return refused(errors.New("--ref: a judicial reference is required (ER-4.6: copies only on a judicial request)"))
-		}
-		if *out == "" || *out == "-" {
-			return usageError{"recording export: --out FILE is required"}
-		}
-		return recordingExport(cfg, op, store, seg, *ref, *out, al, entry, stdout)
-	case "hold":
-		err := retention.SetHold(cfg.Outputs.RecordDir, cfg.StateDir, retention.Hold{Segment: seg.Name, Ref: *ref, By: op.Name, At: time.Now().UTC()})
-		if err != nil {
-			return refused(err)
-		}
-		entry.Outcome, entry.Detail = "ok", fmt.Sprintf("legal hold on %s: kept past its retention until released", seg.Name)
-		_, err = al.Append(entry)
-		fmt.Fprintf(stdout, "held %s (ref %s)\n", seg.Name, *ref)
-		return err
-	default: // release
-		h, err := retention.ReleaseHold(cfg.StateDir, seg.Name)
-		if err != nil {
-			return refused(err)
-		}
-		entry.Outcome, entry.Ref, entry.Detail = "ok", h.Ref, fmt.Sprintf("legal hold on %s released (set by %s at %s)", seg.Name, h.By, h.At.Format(time.RFC3339))
-		_, err = al.Append(entry)
-		fmt.Fprintf(stdout, "released %s\n", seg.Name)
+	return seg, nil
+}
+
+// succeeded audits the use as done.
+func (rs *recordingSession) succeeded(detail string) error {
+	rs.entry.Outcome, rs.entry.Detail = "ok", detail
+	_, err := rs.audit.Append(rs.entry)
+	return err
+}
+
+type recordingListOptions struct {
+	recordingAccess
+	camera string
+	json   bool
+}
+
+func recordingListCommand(s streams) *ffcli.Command {
+	fs := newFlagSet("recording list")
+	o := &recordingListOptions{}
+	o.declare(fs)
+	fs.StringVar(&o.camera, "camera", "", "only this camera `ID`")
+	fs.BoolVar(&o.json, "json", false, "JSON output")
+	return &ffcli.Command{
+		Name:       "list",
+		ShortUsage: synopsis("velo recording list", fs, ""),
+		ShortHelp:  "list the recorded segments of the operator's cameras",
+		LongHelp: `List recorded segments (camera, start, size, age, expiry, hold) of the
+cameras assigned to the operator. Roles: recording-viewer, exporter,
+admin.`,
+		FlagSet: fs,
+		Exec: func(_ context.Context, args []string) error {
+			if err := noOperands(fs, args); err != nil {
+				return err
+			}
+			rs, err := o.open("list", audit.Entry{Action: "recording_list"})
+			if err != nil {
+				return err
+			}
+			return rs.list(o.camera, o.json, s.stdout)
+		},
+	}
+}
+
+type recordingViewOptions struct {
+	recordingAccess
+	segment, reason, ref, out string
+}
+
+func recordingViewCommand(s streams) *ffcli.Command {
+	fs := newFlagSet("recording view")
+	o := &recordingViewOptions{}
+	o.declare(fs)
+	segmentFlag(fs, &o.segment)
+	fs.StringVar(&o.reason, "reason", "", "`REASON`: maintenance, police-request, court-request, authority-inspection or data-subject-request (required)")
+	fs.StringVar(&o.ref, "ref", "", "`REF`: the reference of the request, order, inspection or ticket (required)")
+	fs.StringVar(&o.out, "out", "-", "`FILE` to write, - for standard output")
+	return &ffcli.Command{
+		Name:       "view",
+		ShortUsage: synopsis("velo recording view", fs, ""),
+		ShortHelp:  "decrypt one segment to watch it",
+		LongHelp: `Decrypt one segment to --out (default standard output, e.g. | ffplay -)
+to watch it. Needs a reason from ER-4.4's list and its reference; the
+access is audited before the first byte is shown. Roles:
+recording-viewer, admin.`,
+		FlagSet: fs,
+		Exec: func(_ context.Context, args []string) error {
+			if err := noOperands(fs, args); err != nil {
+				return err
+			}
+			return o.run(s)
+		},
+	}
+}
+
+func (o *recordingViewOptions) run(s streams) error {
+	rs, err := o.open("view", audit.Entry{Action: "recording_access", Reason: o.reason, Ref: o.ref,
+		Fields: map[string]string{"segment": o.segment}})
+	if err != nil {
 		return err
 	}
+	seg, err := rs.segment(o.segment, agent.ActRecordingView)
+	if err != nil {
+		return err
+	}
+	if err := agent.CheckReason(o.reason, o.ref); err != nil {
+		return rs.refused(err)
+	}
+	// Audited before the first byte is shown.
+	if err := rs.succeeded(fmt.Sprintf("segment %s of %s decrypted for viewing", seg.Name, seg.Start.Format(time.RFC3339))); err != nil {
+		return err
+	}
+	w, closeFn, err := outFile(o.out, s.stdout)
+	if err != nil {
+		return err
+	}
+	_, err = rs.store.Decrypt(seg.Name, w)
+	if cerr := closeFn(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+type recordingExportOptions struct {
+	recordingAccess
+	segment, ref, out string
+}
+
+func recordingExportCommand(s streams) *ffcli.Command {
+	fs := newFlagSet("recording export")
+	o := &recordingExportOptions{}
+	o.declare(fs)
+	segmentFlag(fs, &o.segment)
+	fs.StringVar(&o.ref, "ref", "", "`REF`: the judicial reference (required: copies only on a judicial request)")
+	fs.StringVar(&o.out, "out", "", "`FILE` to write (required; a .json sidecar is written beside it)")
+	return &ffcli.Command{
+		Name:       "export",
+		ShortUsage: synopsis("velo recording export", fs, ""),
+		ShortHelp:  "copy a segment with a sidecar, on a judicial request",
+		LongHelp: `Copy one segment (masked, as recorded) to --out with a JSON sidecar
+(SHA-256, reference, operator), only on a judicial request (ER-4.6).
+Role: exporter.`,
+		FlagSet: fs,
+		Exec: func(_ context.Context, args []string) error {
+			if err := noOperands(fs, args); err != nil {
+				return err
+			}
+			return o.run(s)
+		},
+	}
+}
+
+func (o *recordingExportOptions) run(s streams) error {
+	rs, err := o.open("export", audit.Entry{Action: "export", Ref: o.ref, Fields: map[string]string{"segment": o.segment}})
+	if err != nil {
+		return err
+	}
+	seg, err := rs.segment(o.segment, agent.ActExport)
+	if err != nil {
+		return err
+	}
+	if o.ref == "" {
+		return rs.refused(errors.New("--ref: a judicial reference is required (ER-4.6: copies only on a judicial request)"))
+	}
+	if o.out == "" || o.out == "-" {
+		return usageError{msg: "recording export: --out FILE is required"}
+	}
+	return recordingExport(rs.cfg, rs.op, rs.store, seg, o.ref, o.out, rs.audit, rs.entry, s.stdout)
+}
+
+type recordingHoldOptions struct {
+	recordingAccess
+	segment, ref string
+}
+
+func recordingHoldCommand(s streams) *ffcli.Command {
+	fs := newFlagSet("recording hold")
+	o := &recordingHoldOptions{}
+	o.declare(fs)
+	segmentFlag(fs, &o.segment)
+	fs.StringVar(&o.ref, "ref", "", "`REF`: the judicial reference (required)")
+	return &ffcli.Command{
+		Name:       "hold",
+		ShortUsage: synopsis("velo recording hold", fs, ""),
+		ShortHelp:  "put a legal hold on a segment",
+		LongHelp: `Put a legal hold on a segment (it survives its retention until
+released), with the judicial reference (ER-4.5). Roles: exporter, admin.`,
+		FlagSet: fs,
+		Exec: func(_ context.Context, args []string) error {
+			if err := noOperands(fs, args); err != nil {
+				return err
+			}
+			return o.run(s)
+		},
+	}
+}
+
+func (o *recordingHoldOptions) run(s streams) error {
+	rs, err := o.open("hold", audit.Entry{Action: "hold_set", Ref: o.ref, Fields: map[string]string{"segment": o.segment}})
+	if err != nil {
+		return err
+	}
+	seg, err := rs.segment(o.segment, agent.ActHold)
+	if err != nil {
+		return err
+	}
+	err = retention.SetHold(rs.cfg.Outputs.RecordDir, rs.cfg.StateDir, retention.Hold{Segment: seg.Name, Ref: o.ref, By: rs.op.Name, At: time.Now().UTC()})
+	if err != nil {
+		return rs.refused(err)
+	}
+	err = rs.succeeded(fmt.Sprintf("legal hold on %s: kept past its retention until released", seg.Name))
+	fmt.Fprintf(s.stdout, "held %s (ref %s)\n", seg.Name, o.ref)
+	return err
+}
+
+type recordingReleaseOptions struct {
+	recordingAccess
+	segment string
+}
+
+func recordingReleaseCommand(s streams) *ffcli.Command {
+	fs := newFlagSet("recording release")
+	o := &recordingReleaseOptions{}
+	o.declare(fs)
+	segmentFlag(fs, &o.segment)
+	return &ffcli.Command{
+		Name:       "release",
+		ShortUsage: synopsis("velo recording release", fs, ""),
+		ShortHelp:  "release a legal hold",
+		LongHelp: `Release a legal hold (the segment is deleted at the next sweep if it
+has expired). Roles: exporter, admin.`,
+		FlagSet: fs,
+		Exec: func(_ context.Context, args []string) error {
+			if err := noOperands(fs, args); err != nil {
+				return err
+			}
+			return o.run(s)
+		},
+	}
+}
+
+func (o *recordingReleaseOptions) run(s streams) error {
+	rs, err := o.open("release", audit.Entry{Action: "hold_released", Fields: map[string]string{"segment": o.segment}})
+	if err != nil {
+		return err
+	}
+	seg, err := rs.segment(o.segment, agent.ActHold)
+	if err != nil {
+		return err
+	}
+	h, err := retention.ReleaseHold(rs.cfg.StateDir, seg.Name)
+	if err != nil {
+		return rs.refused(err)
+	}
+	rs.entry.Ref = h.Ref
+	err = rs.succeeded(fmt.Sprintf("legal hold on %s released (set by %s at %s)", seg.Name, h.By, h.At.Format(time.RFC3339)))
+	fmt.Fprintf(s.stdout, "released %s\n", seg.Name)
+	return err
 }
 
 func outFile(path string, stdout io.Writer) (io.Writer, func() error, error) {
@@ -194,9 +383,12 @@ type listed struct {
 	Hold      string `json:"hold_ref,omitempty"`
 }
 
-func recordingList(cfg *agent.Config, op *agent.OperatorConfig, store *retention.Store, camera string, asJSON bool, al *audit.Log, entry audit.Entry, refused func(error) error, stdout io.Writer) error {
+// list prints the segments of the operator's cameras (of camera, if
+// set), with their age, expiry and hold.
+func (rs *recordingSession) list(camera string, asJSON bool, stdout io.Writer) error {
+	cfg, op, store, entry := rs.cfg, rs.op, rs.store, &rs.entry
 	if err := op.May(agent.ActRecordingList, camera); err != nil {
-		return refused(err)
+		return rs.refused(err)
 	}
 	holds, err := retention.ReadHolds(cfg.StateDir)
 	if err != nil {
@@ -215,7 +407,7 @@ func recordingList(cfg *agent.Config, op *agent.OperatorConfig, store *retention
 		rows = append(rows, listed{Segment: g, AgeS: int64(age.Seconds()), ExpiresS: int64((r - age).Seconds()), Retention: r.String(), Hold: holds[g.Name].Ref})
 	}
 	entry.Camera, entry.Outcome, entry.Detail = camera, "ok", fmt.Sprintf("%d segments listed", len(rows))
-	if _, err := al.Append(entry); err != nil {
+	if _, err := rs.audit.Append(*entry); err != nil {
 		return err
 	}
 	if asJSON {

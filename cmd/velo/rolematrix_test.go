@@ -16,7 +16,7 @@ import (
 // G-3.3.1 a/b/d, ER-4.4, ER-4.6, TN: every role × every CLI action
 // (recording list, view, export, hold, release; dossier; mask preview), through the real
 // commands, for an operator assigned the camera and one who is not. The
-// expected matrix is written from REGULATION.md, not read from the
+// expected matrix is written from docs/regulation.md, not read from the
 // permission table.
 func TestG331_RoleMatrixCLI(t *testing.T) {
 	matrix := map[string][]string{
