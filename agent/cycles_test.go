@@ -66,9 +66,7 @@ cameras:
 	serving := func() {
 		t.Helper()
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			a.mu.Lock()
 			rel := a.relayForTest()
-			a.mu.Unlock()
 			if s, _ := a.State("c"); s.Approved && rel != nil && rel.Publishing("c") {
 				return
 			}

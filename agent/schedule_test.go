@@ -109,8 +109,6 @@ cameras:
 	set("2026-11-25 18:00")
 	wait("streaming", func() bool {
 		s, _ := a.State("s")
-		a.mu.Lock()
-		defer a.mu.Unlock()
 		return s.Status == "streaming" && a.relayForTest().Publishing("s")
 	})
 	if len(events(event.ScheduledOn)) != 1 {
@@ -123,8 +121,6 @@ cameras:
 	set("2026-11-26 00:00") // Thursday: off
 	wait("scheduled-off again, stream stopped", func() bool {
 		s, _ := a.State("s")
-		a.mu.Lock()
-		defer a.mu.Unlock()
 		return s.Status == "scheduled-off" && !a.relayForTest().Publishing("s")
 	})
 	if ev := events(event.ScheduledOff); len(ev) != 2 || !strings.Contains(ev[1].Detail, "2026-12-02 18:00") {

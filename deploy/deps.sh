@@ -19,6 +19,7 @@ PKGS=(
   gstreamer1.0-rtsp      # rtspclientsink: the encoder publishes to Velo's RTSP server
   poppler-utils          # pdftotext/pdftoppm: dossier and sign tests; velo sign --out x.png
   lintian                # Debian policy check of the .deb (deploy tests)
+  groff-base             # groff -man -ww: the generated man page is checked (cmd/velo tests)
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -12,8 +12,8 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"velo/agent"
 	"velo/agent/audit"
+	"velo/agent/config"
 )
 
 func auditCommand(s streams) *ffcli.Command {
@@ -41,11 +41,11 @@ func (a *auditScope) declare(fs *flag.FlagSet) {
 func (a *auditScope) resolve() (dir string, from, to time.Time, err error) {
 	dir = a.dir
 	if dir == "" {
-		cfg, err := agent.Load(a.config)
+		cfg, err := config.Load(a.config)
 		if err != nil {
 			return "", from, to, err
 		}
-		dir = agent.AuditDir(cfg)
+		dir = config.AuditDir(cfg)
 	}
 	if _, err := os.Stat(dir); err != nil {
 		return "", from, to, fmt.Errorf("audit: %w", err)

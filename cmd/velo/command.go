@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"velo/agent/commands"
+	"velo/agent/config"
+	"velo/agent/telemetry"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/peterbourgon/ff/v3/ffcli"
-
-	"velo/agent"
 )
 
 type commandOptions struct {
@@ -75,7 +76,7 @@ func commandArgs(kvs []string) (map[string]string, error) {
 
 // send signs verb with argMap, publishes it and waits for its reply.
 func (o *commandOptions) send(ctx context.Context, s streams, verb string, argMap map[string]string) error {
-	cfg, err := agent.Load(o.config)
+	cfg, err := config.Load(o.config)
 	if err != nil {
 		return err
 	}
@@ -86,15 +87,15 @@ func (o *commandOptions) send(ctx context.Context, s streams, verb string, argMa
 	id := make([]byte, 12)
 	_, _ = rand.Read(id)
 	now := time.Now().UTC()
-	c := agent.Command{RequestID: hex.EncodeToString(id), Operator: o.operator, Gateway: cfg.Gateway,
+	c := commands.Command{RequestID: hex.EncodeToString(id), Operator: o.operator, Gateway: cfg.Gateway,
 		IssuedAt: now.Format(time.RFC3339Nano), ExpiresAt: now.Add(o.ttl).Format(time.RFC3339Nano)}
 	if argMap != nil {
 		c.Args, _ = json.Marshal(argMap)
 	}
-	agent.SignCommand(secret, cfg.Site.ID, verb, &c)
+	commands.Sign(secret, cfg.Site.ID, verb, &c)
 	payload, _ := json.Marshal(c)
 
-	root := agent.TopicRoot(cfg.Site.ID, cfg.Gateway)
+	root := telemetry.TopicRoot(cfg.Site.ID, cfg.Gateway)
 	opts := mqtt.NewClientOptions().AddBroker(cfg.BrokerURL()).SetClientID("velo-command-" + c.RequestID).
 		SetCleanSession(true).SetConnectTimeout(10 * time.Second)
 	if tc, err := cfg.TLSConfig(); err != nil {
@@ -142,7 +143,7 @@ func (o *commandOptions) awaitReply(ctx context.Context, s streams, verb, id str
 		case <-timeout:
 			return fmt.Errorf("command: no reply to request %s within %v (is the gateway connected?)", id, o.wait)
 		case b := <-replies:
-			var r agent.Reply
+			var r commands.Reply
 			if json.Unmarshal(b, &r) != nil || r.RequestID != id {
 				continue
 			}

@@ -17,9 +17,12 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"velo/agent"
+	"velo/agent/access"
 	"velo/agent/audit"
+	"velo/agent/camera"
+	"velo/agent/config"
 	"velo/agent/dossier"
+	"velo/agent/ptzlock"
 	"velo/masking"
 	"velo/masking/maskspec"
 	"velo/onvif"
@@ -74,14 +77,14 @@ func (o *dossierOptions) run(ctx context.Context, s streams) error {
 	if err := o.check(); err != nil {
 		return err
 	}
-	cfg, err := agent.Load(o.config)
+	cfg, err := config.Load(o.config)
 	if err != nil {
 		return err
 	}
 	if _, err := (masking.CaptureConfig{URL: "rtsp://x/", Backend: masking.Backend(o.backend)}).Opener(); err != nil {
 		return usageError{msg: "dossier: " + err.Error()}
 	}
-	op, al, err := authenticate(cfg, o.operator, o.pwFile, audit.Entry{Actor: o.operator, Action: "dossier"}, agent.ActDossier, "")
+	op, al, err := authenticate(cfg, o.operator, o.pwFile, audit.Entry{Actor: o.operator, Action: "dossier"}, access.ActDossier, "")
 	if err != nil {
 		return err
 	}
@@ -122,17 +125,17 @@ func (o *dossierOptions) check() error {
 // sources read each camera's identity and snapshots. A running agent's
 // PTZ lock would revert the moves (and report them as drift): they
 // refuse to move while it holds the state dir.
-func (o *dossierOptions) sources(cfg *agent.Config, stderr io.Writer) dossier.Sources {
+func (o *dossierOptions) sources(cfg *config.Config, stderr io.Writer) dossier.Sources {
 	moveErr := error(nil)
 	if !o.noMove && agentRunning(cfg.StateDir) {
 		moveErr = fmt.Errorf("velo run is using %s: its PTZ lock would revert the moves; stop it (systemctl stop velo) or use --no-move", cfg.StateDir)
 	}
 	snap := &snapshotter{backend: masking.Backend(o.backend), timeout: o.timeout, noMove: o.noMove, moveErr: moveErr, stderr: stderr}
 	return dossier.Sources{
-		Identity: func(ctx context.Context, cam *agent.CameraConfig) (onvif.DeviceInfo, error) {
+		Identity: func(ctx context.Context, cam *config.CameraConfig) (onvif.DeviceInfo, error) {
 			ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
-			cl, info, err := cam.Connect(ctx)
+			cl, info, err := camera.Connect(ctx, cam)
 			if err != nil {
 				return info, err
 			}
@@ -159,7 +162,7 @@ func renderDossier(format string, d *dossier.Dossier) ([]byte, error) {
 
 // audited audits the written dossier (its hash and the views it shows)
 // and says what was written.
-func (o *dossierOptions) audited(s streams, al *audit.Log, op *agent.OperatorConfig, d *dossier.Dossier, data []byte) error {
+func (o *dossierOptions) audited(s streams, al *audit.Log, op *config.OperatorConfig, d *dossier.Dossier, data []byte) error {
 	sum := sha256.Sum256(data)
 	var views []string
 	for _, c := range d.Cameras {
@@ -222,7 +225,7 @@ func (o *signOptions) run(s streams) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := agent.LoadUnchecked(o.config) // a sign needs no secret
+	cfg, err := config.LoadUnchecked(o.config) // a sign needs no secret
 	if err != nil {
 		return err
 	}
@@ -282,8 +285,8 @@ func writeOut(path string, data []byte, stdout io.Writer) error {
 
 // authenticate checks the operator's password and permission (on camera,
 // if not empty); refusals are audited.
-func authenticate(cfg *agent.Config, name, pwFile string, entry audit.Entry, act agent.Action, camera string) (*agent.OperatorConfig, *audit.Log, error) {
-	al, err := agent.OpenAudit(cfg)
+func authenticate(cfg *config.Config, name, pwFile string, entry audit.Entry, act access.Action, camera string) (*config.OperatorConfig, *audit.Log, error) {
+	al, err := audit.Open(config.AuditDir(cfg), cfg.AuditOptions())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -334,7 +337,7 @@ type snapshotter struct {
 // preset and the frame is used only if the camera reports the approved
 // position both before and after it was captured; it is then returned to
 // the preset it was found at (or the first).
-func (s *snapshotter) views(ctx context.Context, cam *agent.CameraConfig) (map[string]*dossier.Snapshot, map[string]error) {
+func (s *snapshotter) views(ctx context.Context, cam *config.CameraConfig) (map[string]*dossier.Snapshot, map[string]error) {
 	snaps, errs := map[string]*dossier.Snapshot{}, map[string]error{}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -391,13 +394,13 @@ type viewRig struct {
 
 // rig connects to cam and prepares its stream and masker. The rig it
 // returns with an error (if any) still holds the connection to close.
-func (s *snapshotter) rig(ctx context.Context, cam *agent.CameraConfig) (*viewRig, error) {
-	cl, _, err := cam.Connect(ctx)
+func (s *snapshotter) rig(ctx context.Context, cam *config.CameraConfig) (*viewRig, error) {
+	cl, _, err := camera.Connect(ctx, cam)
 	if err != nil {
 		return nil, err
 	}
 	r := &viewRig{cl: cl}
-	uri, prof, err := agent.ResolveStream(ctx, cl, cam.ID, cam.Profile)
+	uri, prof, err := camera.ResolveStream(ctx, cl, cam.ID, cam.Profile)
 	if err != nil {
 		return r, err
 	}
@@ -409,19 +412,19 @@ func (s *snapshotter) rig(ctx context.Context, cam *agent.CameraConfig) (*viewRi
 	if _, err := r.masker.SetMaskSets(cam.MaskSets()); err != nil {
 		return r, err
 	}
-	cc := cam.Capture(uri)
+	cc := camera.Capture(cam, uri)
 	cc.Backend = s.backend
 	r.open, err = cc.Opener()
 	return r, err
 }
 
 // atPreset checks that the camera reports preset p's approved position.
-func (r *viewRig) atPreset(ctx context.Context, p agent.PresetConfig) error {
+func (r *viewRig) atPreset(ctx context.Context, p config.PresetConfig) error {
 	st, err := r.cl.GetStatus(ctx, r.profile)
 	if err != nil {
 		return err
 	}
-	pos, ok := agent.StatusPosition(st)
+	pos, ok := ptzlock.StatusPosition(st)
 	if !ok {
 		return errors.New("the camera reports no position")
 	}
@@ -434,7 +437,7 @@ func (r *viewRig) atPreset(ctx context.Context, p agent.PresetConfig) error {
 
 // presetView snapshots preset p's view, moving the camera there first
 // unless it is there already (moved says whether it was moved).
-func (s *snapshotter) presetView(ctx context.Context, r *viewRig, p agent.PresetConfig) (snap *dossier.Snapshot, moved bool, err error) {
+func (s *snapshotter) presetView(ctx context.Context, r *viewRig, p config.PresetConfig) (snap *dossier.Snapshot, moved bool, err error) {
 	check := func() error { return r.atPreset(ctx, p) }
 	if err := check(); err != nil {
 		switch {
@@ -505,5 +508,9 @@ func grab(ctx context.Context, open masking.Opener, m *masking.Masker, check fun
 	if v, why := m.Process(f); v != masking.Masked {
 		return nil, fmt.Errorf("frame not masked (%s)", why)
 	}
-	return dossier.NewSnapshot(f, 85)
+	jpg, err := masking.JPEG(f, 85)
+	if err != nil {
+		return nil, err
+	}
+	return dossier.NewSnapshot(jpg, f.W, f.H, f.Captured, f.Generation), nil
 }

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"velo/agent"
 	"velo/agent/audit"
 	"velo/agent/dossier"
+	"velo/agent/telemetry"
 	"velo/onvif/camsim"
 )
 
@@ -214,7 +214,7 @@ func TestTN_DossierGaps(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "state"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	ob, err := agent.OpenOutbox(filepath.Join(dir, "state", "outbox.db"), 0)
+	ob, err := telemetry.OpenOutbox(filepath.Join(dir, "state", "outbox.db"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

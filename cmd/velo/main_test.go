@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"velo/internal/testkit"
 	"velo/onvif/camsim"
 )
 
@@ -34,24 +34,10 @@ func startCams(t *testing.T) *camsim.Sim {
 func startDiscoverableCams(t *testing.T) {
 	t.Helper()
 	on := true
-	sim, err := camsim.New(camsim.Config{Discovery: camsim.DiscoveryConfig{Unicast: &on, UnicastPort: 3702}, Cameras: simCameras()},
-		camsim.Options{Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Close)
+	camsim.StartConfigForTest(t, camsim.Config{Discovery: camsim.DiscoveryConfig{Unicast: &on, UnicastPort: 3702}, Cameras: simCameras()})
 }
 
-func pwFile(t *testing.T) string {
-	p := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(p, []byte(pw+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func pwFile(t *testing.T) string { return testkit.SecretFile(t, t.TempDir(), "pw", pw+"\n") }
 
 func runCLI(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()

@@ -11,8 +11,10 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"velo/agent"
+	"velo/agent/access"
 	"velo/agent/audit"
+	"velo/agent/camera"
+	"velo/agent/config"
 	"velo/masking"
 	"velo/masking/maskspec"
 )
@@ -75,7 +77,7 @@ type previewSource struct {
 	masks   maskspec.MaskFile
 	capture masking.CaptureConfig
 	audit   *audit.Log
-	op      *agent.OperatorConfig
+	op      *config.OperatorConfig
 	close   func() // releases the camera connection; never nil
 }
 
@@ -127,7 +129,7 @@ func (o *maskPreviewOptions) fromSiteConfig(ctx context.Context) (previewSource,
 	if o.operator == "" || o.pwFile == "" {
 		return src, usageError{msg: "mask preview: --config needs --operator and --password-file (the operator's)"}
 	}
-	cfg, err := agent.Load(o.config)
+	cfg, err := config.Load(o.config)
 	if err != nil {
 		return src, err
 	}
@@ -135,20 +137,20 @@ func (o *maskPreviewOptions) fromSiteConfig(ctx context.Context) (previewSource,
 	if cam == nil {
 		return src, fmt.Errorf("mask preview: %s has no camera %q", o.config, o.camera)
 	}
-	if src.op, src.audit, err = authenticate(cfg, o.operator, o.pwFile, audit.Entry{Actor: o.operator, Action: "mask_preview", Camera: cam.ID}, agent.ActMaskPreview, cam.ID); err != nil {
+	if src.op, src.audit, err = authenticate(cfg, o.operator, o.pwFile, audit.Entry{Actor: o.operator, Action: "mask_preview", Camera: cam.ID}, access.ActMaskPreview, cam.ID); err != nil {
 		return src, err
 	}
-	cl, _, err := cam.Connect(ctx)
+	cl, _, err := camera.Connect(ctx, cam)
 	if err != nil {
 		return src, err
 	}
 	src.close = cl.CloseIdleConnections
-	uri, _, err := agent.ResolveStream(ctx, cl, cam.ID, cam.Profile)
+	uri, _, err := camera.ResolveStream(ctx, cl, cam.ID, cam.Profile)
 	if err != nil {
 		return src, err
 	}
 	src.masks = maskspec.MaskFile{Camera: cam.ID, Sets: cam.MaskSets()}
-	src.capture = cam.Capture(uri)
+	src.capture = camera.Capture(cam, uri)
 	return src, nil
 }
 
@@ -244,7 +246,7 @@ needed; exits 1 if any check fails (run it on a new gateway).`,
 func (o *maskSelftestOptions) run(s streams) error {
 	var site []maskspec.MaskSet
 	if o.config != "" {
-		cfg, err := agent.Load(o.config)
+		cfg, err := config.Load(o.config)
 		if err != nil {
 			return err
 		}

@@ -10,8 +10,9 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"velo/agent"
+	"velo/agent/access"
 	"velo/agent/audit"
+	"velo/agent/config"
 )
 
 type passwdOptions struct {
@@ -52,7 +53,7 @@ func (o *passwdOptions) run(s streams) error {
 	if o.operator == "" {
 		return usageError{msg: "passwd: --operator is required"}
 	}
-	cfg, err := agent.LoadUnchecked(o.config)
+	cfg, err := config.LoadUnchecked(o.config)
 	if err != nil {
 		return err
 	}
@@ -63,12 +64,12 @@ func (o *passwdOptions) run(s streams) error {
 	if err != nil {
 		return err
 	}
-	stream := agent.StreamPassword(cfg.Site.ID, o.operator, pw)
+	stream := access.StreamPassword(cfg.Site.ID, o.operator, pw)
 	if o.streamOnly {
 		fmt.Fprintln(s.stdout, stream)
 		return nil
 	}
-	line := agent.HashCredential(cfg.Site.ID, o.operator, pw) + "\n"
+	line := access.HashCredential(cfg.Site.ID, o.operator, pw) + "\n"
 	if o.out == "" {
 		fmt.Fprint(s.stdout, line)
 	} else {
@@ -104,7 +105,7 @@ func (o *passwdOptions) password(stdin io.Reader) (string, error) {
 
 // writeCredential writes the credential file and audits it (who ran it:
 // the local user).
-func (o *passwdOptions) writeCredential(cfg *agent.Config, line string) error {
+func (o *passwdOptions) writeCredential(cfg *config.Config, line string) error {
 	tmp := o.out + ".tmp"
 	if err := os.WriteFile(tmp, []byte(line), 0o600); err != nil {
 		return fmt.Errorf("passwd: %w", err)
@@ -112,7 +113,7 @@ func (o *passwdOptions) writeCredential(cfg *agent.Config, line string) error {
 	if err := os.Rename(tmp, o.out); err != nil {
 		return fmt.Errorf("passwd: %w", err)
 	}
-	al, err := agent.OpenAudit(cfg)
+	al, err := audit.Open(config.AuditDir(cfg), cfg.AuditOptions())
 	if err == nil {
 		_, err = al.Append(audit.Entry{Actor: "local:" + localUser(), Action: "credential_set", Outcome: "ok",
 			Detail: fmt.Sprintf("credential of operator %q written to %s", o.operator, o.out), Fields: map[string]string{"operator": o.operator}})

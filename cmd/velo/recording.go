@@ -15,8 +15,9 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"velo/agent"
+	"velo/agent/access"
 	"velo/agent/audit"
+	"velo/agent/config"
 	"velo/agent/retention"
 )
 
@@ -53,8 +54,8 @@ func segmentFlag(fs *flag.FlagSet, name *string) {
 // recordings; entry is the audit entry of this use, completed as it goes.
 type recordingSession struct {
 	sub   string
-	cfg   *agent.Config
-	op    *agent.OperatorConfig
+	cfg   *config.Config
+	op    *config.OperatorConfig
 	store *retention.Store
 	audit *audit.Log
 	entry audit.Entry
@@ -67,14 +68,14 @@ func (r *recordingAccess) open(sub string, entry audit.Entry) (*recordingSession
 	if r.operator == "" || r.pwFile == "" {
 		return nil, usageError{msg: "recording " + sub + ": --operator and --password-file are required"}
 	}
-	cfg, err := agent.Load(r.config)
+	cfg, err := config.Load(r.config)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Outputs.RecordDir == "" {
 		return nil, fmt.Errorf("recording: %s records nothing (outputs.record_dir is not set)", r.config)
 	}
-	al, err := agent.OpenAudit(cfg)
+	al, err := audit.Open(config.AuditDir(cfg), cfg.AuditOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +105,7 @@ func (rs *recordingSession) refused(err error) error {
 
 // segment finds the named segment and checks the operator may act on
 // its camera.
-func (rs *recordingSession) segment(name string, act agent.Action) (*retention.Segment, error) {
+func (rs *recordingSession) segment(name string, act access.Action) (*retention.Segment, error) {
 	var seg *retention.Segment
 	for _, g := range rs.store.Segments() {
 		if g.Name == name {
@@ -199,11 +200,11 @@ func (o *recordingViewOptions) run(s streams) error {
 	if err != nil {
 		return err
 	}
-	seg, err := rs.segment(o.segment, agent.ActRecordingView)
+	seg, err := rs.segment(o.segment, access.ActRecordingView)
 	if err != nil {
 		return err
 	}
-	if err := agent.CheckReason(o.reason, o.ref); err != nil {
+	if err := access.CheckReason(o.reason, o.ref); err != nil {
 		return rs.refused(err)
 	}
 	// Audited before the first byte is shown.
@@ -255,7 +256,7 @@ func (o *recordingExportOptions) run(s streams) error {
 	if err != nil {
 		return err
 	}
-	seg, err := rs.segment(o.segment, agent.ActExport)
+	seg, err := rs.segment(o.segment, access.ActExport)
 	if err != nil {
 		return err
 	}
@@ -300,7 +301,7 @@ func (o *recordingHoldOptions) run(s streams) error {
 	if err != nil {
 		return err
 	}
-	seg, err := rs.segment(o.segment, agent.ActHold)
+	seg, err := rs.segment(o.segment, access.ActHold)
 	if err != nil {
 		return err
 	}
@@ -344,7 +345,7 @@ func (o *recordingReleaseOptions) run(s streams) error {
 	if err != nil {
 		return err
 	}
-	seg, err := rs.segment(o.segment, agent.ActHold)
+	seg, err := rs.segment(o.segment, access.ActHold)
 	if err != nil {
 		return err
 	}
@@ -387,7 +388,7 @@ type listed struct {
 // set), with their age, expiry and hold.
 func (rs *recordingSession) list(camera string, asJSON bool, stdout io.Writer) error {
 	cfg, op, store, entry := rs.cfg, rs.op, rs.store, &rs.entry
-	if err := op.May(agent.ActRecordingList, camera); err != nil {
+	if err := op.May(access.ActRecordingList, camera); err != nil {
 		return rs.refused(err)
 	}
 	holds, err := retention.ReadHolds(cfg.StateDir)
@@ -396,10 +397,10 @@ func (rs *recordingSession) list(camera string, asJSON bool, stdout io.Writer) e
 	}
 	var rows []listed
 	for _, g := range store.Segments() {
-		if camera != "" && g.Camera != camera || op.May(agent.ActRecordingList, g.Camera) != nil {
+		if camera != "" && g.Camera != camera || op.May(access.ActRecordingList, g.Camera) != nil {
 			continue
 		}
-		r := agent.DefaultRetention
+		r := config.DefaultRetention
 		if c := cfg.Camera(g.Camera); c != nil {
 			r = time.Duration(c.Record.Retention)
 		}
@@ -443,7 +444,7 @@ type ExportSidecar struct {
 	AuditSeq    uint64    `json:"audit_seq"`
 }
 
-func recordingExport(cfg *agent.Config, op *agent.OperatorConfig, store *retention.Store, seg *retention.Segment, ref, out string, al *audit.Log, entry audit.Entry, stdout io.Writer) error {
+func recordingExport(cfg *config.Config, op *config.OperatorConfig, store *retention.Store, seg *retention.Segment, ref, out string, al *audit.Log, entry audit.Entry, stdout io.Writer) error {
 	w, closeFn, err := outFile(out, stdout)
 	if err != nil {
 		return err

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"velo/agent"
+	"velo/agent/access"
 	"velo/agent/audit"
 	"velo/onvif/camsim"
 )
@@ -105,7 +105,7 @@ cameras:
 		sealed, _ = filepath.Glob(filepath.Join(rec, "*.vseg"))
 		if time.Now().After(deadline) {
 			so, se, _ := runCLI(t, "probe", "--xaddr", sim.Camera("rc").XAddr(), "--user", "op", "--password-file", filepath.Join(dir, "cam.pw"))
-			o, _ := exec.Command("ffprobe", "-rtsp_transport", "tcp", fmt.Sprintf("rtsp://live:%s@%s/rc", agent.StreamPassword("s", "live", secrets["live.pw"]), rtsp)).CombinedOutput()
+			o, _ := exec.Command("ffprobe", "-rtsp_transport", "tcp", fmt.Sprintf("rtsp://live:%s@%s/rc", access.StreamPassword("s", "live", secrets["live.pw"]), rtsp)).CombinedOutput()
 			ls, _ := exec.Command("ls", "-la", rec, filepath.Join(dir, "state")).CombinedOutput()
 			t.Fatalf("no sealed segment after 60 s; log:\n%s\nprobe %s %s\nffprobe: %s\nls: %s", logs.String(), so, se, o, ls)
 		}
@@ -187,7 +187,7 @@ cameras:
 	// Live view: allowed for the live viewer (audited), refused for the
 	// maintainer (G-3.3.1 d; audited and published).
 	read := func(user, pass string) error {
-		u := fmt.Sprintf("rtsp://%s:%s@%s/rc", user, agent.StreamPassword("s", user, pass), rtsp)
+		u := fmt.Sprintf("rtsp://%s:%s@%s/rc", user, access.StreamPassword("s", user, pass), rtsp)
 		return exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", u, "-frames:v", "1", "-f", "null", "-").Run()
 	}
 	if err := read("live", secrets["live.pw"]); err != nil {

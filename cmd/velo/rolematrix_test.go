@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"velo/agent"
+	"velo/agent/access"
 	"velo/agent/retention"
 )
 
@@ -20,16 +20,16 @@ import (
 // permission table.
 func TestG331_RoleMatrixCLI(t *testing.T) {
 	matrix := map[string][]string{
-		agent.RoleLiveViewer:      {},
-		agent.RoleRecordingViewer: {"list", "view"},
-		agent.RoleExporter:        {"list", "export", "hold", "release"},
-		agent.RolePTZMaintainer:   {},
-		agent.RoleInstaller:       {"dossier", "preview"},
-		agent.RoleAdmin:           {"list", "view", "hold", "release", "dossier", "preview"},
+		access.RoleLiveViewer:      {},
+		access.RoleRecordingViewer: {"list", "view"},
+		access.RoleExporter:        {"list", "export", "hold", "release"},
+		access.RolePTZMaintainer:   {},
+		access.RoleInstaller:       {"dossier", "preview"},
+		access.RoleAdmin:           {"list", "view", "hold", "release", "dossier", "preview"},
 	}
 	dir := t.TempDir()
 	var ops strings.Builder
-	for _, r := range agent.Roles {
+	for _, r := range access.Roles() {
 		fmt.Fprintf(&ops, "  - {name: %s, password_file: op.pw, roles: [%s], cameras: [mc]}\n", r, r)
 		fmt.Fprintf(&ops, "  - {name: %s-elsewhere, password_file: op.pw, roles: [%s], cameras: [other]}\n", r, r)
 	}
@@ -71,7 +71,7 @@ operators:
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, role := range agent.Roles {
+	for _, role := range access.Roles() {
 		for _, suffix := range []string{"", "-elsewhere"} {
 			name := role + suffix
 			cli := func(args ...string) (string, int) {

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"velo/agent"
+	"velo/agent/config"
 )
 
 func configCommand(s streams) *ffcli.Command {
@@ -36,7 +37,7 @@ standard error. Prints a one-line summary when the config is valid.`,
 }
 
 func configCheck(s streams, path string) error {
-	cfg, err := agent.Load(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
@@ -79,7 +80,7 @@ Under systemd (Type=notify) velo says READY=1 and pings the watchdog.`,
 }
 
 func (o *runOptions) run(ctx context.Context, s streams) error {
-	cfg, err := agent.Load(o.config)
+	cfg, err := config.Load(o.config)
 	if err != nil {
 		return err
 	}
@@ -87,8 +88,7 @@ func (o *runOptions) run(ctx context.Context, s streams) error {
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg(w)
 	}
-	a := agent.New(cfg, log)
-	a.Version = version
+	a := agent.New(cfg, log, agent.Options{Version: version})
 	for _, c := range cfg.Cameras {
 		log.Info().Str("camera", c.ID).Str("stream", a.StreamURL(c.ID)).Msg("camera configured")
 	}
