@@ -58,10 +58,10 @@ type running struct {
 	rel      *relay.Server
 	tel      *telemetry.Telemetry
 	outbox   *telemetry.Outbox
-	broker   string
 	audit    *audit.Log
 	store    *retention.Store // nil when nothing is recorded
 	recorder [2]string        // the recorder's relay user and password
+	serving  bool             // cameras started: reloads may act
 	camWG    sync.WaitGroup
 }
 
@@ -153,17 +153,6 @@ func (a *Agent) Events() []event.Event {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return append([]event.Event(nil), a.events...)
-}
-
-// BrokerURL is the broker in use (the embedded one's when none is
-// configured); empty outside Run.
-func (a *Agent) BrokerURL() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.run == nil {
-		return ""
-	}
-	return a.run.broker
 }
 
 // StreamURL is where operators read a camera's masked stream.

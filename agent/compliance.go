@@ -194,6 +194,7 @@ func (a *Agent) openRetention(cfg *config.Config, r *running) error {
 	default:
 		a.emit(event.Event{Kind: event.ClockUntrusted, Detail: note})
 	}
+	a.sealPending() // plaintext left by a crash
 	return nil
 }
 

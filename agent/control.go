@@ -148,9 +148,9 @@ func (a *Agent) planReload(old *config.Config) (*config.Config, ReloadResult, []
 		err = restartNeeded(old, nc)
 	}
 	a.mu.Lock()
-	running := a.run != nil && a.run.ctx.Err() == nil
+	serving := a.servingLocked()
 	a.mu.Unlock()
-	if err == nil && !running {
+	if err == nil && !serving {
 		err = errors.New("agent not running")
 	}
 	if err != nil {
@@ -257,9 +257,15 @@ func (a *Agent) restartCamera(id string) bool {
 	a.stopWorker(id)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.run == nil || a.run.ctx.Err() != nil {
+	if !a.servingLocked() {
 		return false
 	}
 	a.startWorkerLocked(cam)
 	return true
+}
+
+// servingLocked reports whether Run has started the cameras and not yet
+// been asked to stop (a.mu held).
+func (a *Agent) servingLocked() bool {
+	return a.run != nil && a.run.serving && a.run.ctx.Err() == nil
 }

@@ -10,7 +10,9 @@
 // delete recordings (agent/retention).
 //
 // Files: agent.go (the Agent, its state and the event funnel), run.go
-// (start and orderly stop), worker.go (a camera's worker), control.go
+// (start and orderly stop), worker.go (a camera's worker and its
+// connection), stages.go (the PTZ lock, pipeline and recorder stages of a
+// connection), control.go
 // (commands, reload, stats), compliance.go (audit, retention, schedules),
 // discovery.go (unconfigured cameras on the network).
 package agent

@@ -49,26 +49,21 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer r.rel.Close()
-	a.sealPending() // plaintext left by a crash
-	a.serve(ctx, cfg, r)
+	a.serve(ctx, r)
 	a.log.Info().Msg("stopped")
 	return nil
 }
 
 // serve runs the loops and the camera workers until ctx ends, then stops
 // them in order: cameras, the last seal, the last events, telemetry.
-func (a *Agent) serve(ctx context.Context, cfg *config.Config, r *running) {
+func (a *Agent) serve(ctx context.Context, r *running) {
 	telCtx, telStop := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
 	for _, loop := range []func(context.Context){a.auditLoop, a.retentionLoop, a.discoveryLoop, a.commandLoop, a.statsLoop} {
 		bg.Go(func() { loop(ctx) })
 	}
 	bg.Go(func() { _ = r.tel.Run(telCtx) })
-	a.mu.Lock()
-	for i := range cfg.Cameras {
-		a.startWorkerLocked(&cfg.Cameras[i])
-	}
-	a.mu.Unlock()
+	a.startCameras(r)
 	a.beat.Store(time.Now().UnixNano())
 	close(a.ready)
 	<-ctx.Done()
@@ -88,36 +83,58 @@ func (a *Agent) serve(ctx context.Context, cfg *config.Config, r *running) {
 	a.mu.Unlock()
 }
 
+// startCameras starts a worker per camera of the config in force and lets
+// reloads act from then on (a reload during startup is refused: there is
+// nothing to restart yet).
+func (a *Agent) startCameras(r *running) {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	cfg := a.cfg.Load()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r.serving = true
+	for i := range cfg.Cameras {
+		a.startWorkerLocked(&cfg.Cameras[i])
+	}
+}
+
 // connectBroker starts the embedded broker when none is configured and
-// builds the telemetry client; the returned func stops the broker.
-func (a *Agent) connectBroker(cfg *config.Config, r *running) (func(), error) {
-	stop := func() {}
-	r.broker = cfg.Broker.URL
-	if r.broker == "" {
+// builds the telemetry client; the returned func stops the broker (a
+// no-op after an error: nothing is left running).
+func (a *Agent) connectBroker(cfg *config.Config, r *running) (stop func(), err error) {
+	stop = func() {}
+	broker := cfg.Broker.URL
+	if broker == "" {
 		br, err := telemetry.StartEmbeddedBroker(cfg.Broker.EmbeddedListen, a.log)
 		if err != nil {
 			return stop, err
 		}
 		stop = func() { br.Close() }
-		r.broker = br.URL()
-		a.log.Info().Str("broker", r.broker).Msg("no broker configured: embedded MQTT broker started on loopback")
+		broker = br.URL()
+		a.log.Info().Str("broker", broker).Msg("no broker configured: embedded MQTT broker started on loopback")
 	}
-	tlsConf, err := cfg.TLSConfig()
+	tel, err := a.newTelemetry(cfg, broker, r.outbox)
 	if err != nil {
-		return stop, err
-	}
-	user, pass := cfg.BrokerCredentials()
-	tel, err := telemetry.NewTelemetry(telemetry.TelemetryConfig{Site: cfg.Site.ID, Gateway: cfg.Gateway, URL: r.broker, TLS: tlsConf,
-		Username: user, Password: pass, ClientID: cfg.Broker.ClientID, Version: a.opts.Version,
-		KeepAlive: time.Duration(cfg.Broker.KeepAlive), AckTimeout: time.Duration(cfg.Broker.AckTimeout),
-		BackoffMax: time.Duration(cfg.Broker.BackoffMax), Outbox: r.outbox, Log: a.log, OnCommand: a.queueCommand})
-	if err != nil {
-		return stop, err
+		stop()
+		return func() {}, err
 	}
 	a.mu.Lock()
 	r.tel = tel
 	a.mu.Unlock()
 	return stop, nil
+}
+
+// newTelemetry builds the MQTT client of this gateway for broker.
+func (a *Agent) newTelemetry(cfg *config.Config, broker string, ob *telemetry.Outbox) (*telemetry.Telemetry, error) {
+	tlsConf, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	user, pass := cfg.BrokerCredentials()
+	return telemetry.NewTelemetry(telemetry.TelemetryConfig{Site: cfg.Site.ID, Gateway: cfg.Gateway, URL: broker, TLS: tlsConf,
+		Username: user, Password: pass, ClientID: cfg.Broker.ClientID, Version: a.opts.Version,
+		KeepAlive: time.Duration(cfg.Broker.KeepAlive), AckTimeout: time.Duration(cfg.Broker.AckTimeout),
+		BackoffMax: time.Duration(cfg.Broker.BackoffMax), Outbox: ob, Log: a.log, OnCommand: a.queueCommand})
 }
 
 // queueCommand hands a received command to the command loop.
@@ -133,7 +150,9 @@ func (a *Agent) queueCommand(verb string, payload []byte) {
 // password (role, camera and schedule checked at each PLAY), the recorder
 // with a random password of this run.
 func (a *Agent) startRelay(cfg *config.Config, r *running) error {
+	a.mu.Lock()
 	r.recorder = [2]string{recorderUser, randomSecret()}
+	a.mu.Unlock()
 	rel, err := relay.New(cfg.Outputs.RTSPListen, access.RTSPRealm, func(user, name string) (relay.Secret, bool) {
 		if user == recorderUser {
 			if !a.scheduleActive(name) {

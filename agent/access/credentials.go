@@ -152,9 +152,6 @@ func (c *Credential) get() derived {
 	return c.d
 }
 
-// Plaintext reports whether the credential came from a plaintext file.
-func (c *Credential) Plaintext() bool { return c.plaintext }
-
 // String hides the secrets.
 func (c *Credential) String() string { return "(credential)" }
 

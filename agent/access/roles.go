@@ -53,7 +53,7 @@ const (
 // proposes masks and presets (in the config, through an admin) and sees no
 // recordings; only the exporter copies (ER-4.6); deletion is never manual:
 // the retention sweeper does it (G-3.4). Unexported, so no importer can
-// change the policy; AllowedRoles reads it.
+// change the policy; May reads it.
 var permissions = map[Action][]string{
 	ActLiveView:      {RoleLiveViewer, RoleAdmin},
 	ActRecordingList: {RoleRecordingViewer, RoleExporter, RoleAdmin},
@@ -69,9 +69,6 @@ var permissions = map[Action][]string{
 
 // Actions lists every action, sorted.
 func Actions() []Action { return slices.Sorted(maps.Keys(permissions)) }
-
-// AllowedRoles are the roles that may do act (a copy).
-func AllowedRoles(act Action) []string { return slices.Clone(permissions[act]) }
 
 // Operator is who asks: a name, the roles held and the cameras assigned.
 type Operator struct {
@@ -104,9 +101,6 @@ var accessReasons = map[string]string{
 
 // Reasons lists the recording access reasons, sorted.
 func Reasons() []string { return slices.Sorted(maps.Keys(accessReasons)) }
-
-// ReasonText describes a reason ("" if it is not one).
-func ReasonText(reason string) string { return accessReasons[reason] }
 
 // CheckReason validates a recording access reason and its reference.
 func CheckReason(reason, ref string) error {

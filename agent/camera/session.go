@@ -14,19 +14,14 @@ import (
 	"velo/onvif"
 )
 
-// Timeout bounds each ONVIF request to a camera.
-const Timeout = 10 * time.Second
-
-// Client returns an ONVIF client for the camera (no I/O).
-func Client(c *config.CameraConfig) (*onvif.Client, error) {
-	return onvif.NewClient(onvif.Config{XAddr: c.XAddr, Username: c.Username, Password: c.Password.Reveal(), Timeout: Timeout})
-}
+// requestTimeout bounds each ONVIF request to a camera.
+const requestTimeout = 10 * time.Second
 
 // Connect opens the camera over ONVIF and checks it is the configured
 // device: a serial that does not match is an error. The caller closes the
 // client's idle connections when done.
 func Connect(ctx context.Context, c *config.CameraConfig) (*onvif.Client, onvif.DeviceInfo, error) {
-	cl, err := Client(c)
+	cl, err := onvif.NewClient(onvif.Config{XAddr: c.XAddr, Username: c.Username, Password: c.Password.Reveal(), Timeout: requestTimeout})
 	if err != nil {
 		return nil, onvif.DeviceInfo{}, err
 	}

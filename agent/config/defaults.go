@@ -7,7 +7,11 @@ import (
 	"velo/masking/maskspec"
 )
 
-// Defaults, in one place: applyDefaults fills every field left empty.
+// Defaults of the site config, in one place: applyDefaults fills the
+// fields the file left empty. (A mask's style, block and strength are
+// filled by its validation, maskspec.MaskSet.Validate; the PTZ poll
+// interval, segment length and discovery port by the packages that use
+// them when zero.)
 const (
 	DefaultRTSPListen     = "127.0.0.1:8654"
 	DefaultStateDir       = "/var/lib/velo"
@@ -28,7 +32,7 @@ const (
 	PriorCheckRetention = 7 * 24 * time.Hour
 )
 
-// applyDefaults fills every field the file left empty.
+// applyDefaults fills the config-level defaults above.
 func (c *Config) applyDefaults() {
 	setDefault(&c.Outputs.RTSPListen, DefaultRTSPListen)
 	setDefault(&c.StateDir, DefaultStateDir)

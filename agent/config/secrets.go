@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,16 +10,25 @@ import (
 	"velo/agent/access"
 )
 
-// Secret is a password read from a file. It prints as "(secret)" in logs,
-// errors and %v, so it cannot leak by accident; Reveal gives the value to
-// the one place that sends it to its own host.
+// Secret is a password read from a file. Formatted with any verb, or
+// marshalled as JSON, text or YAML, it is "(secret)", so it cannot leak
+// into logs, errors or payloads by accident; Reveal gives the value to the
+// one place that sends it to its own host.
 type Secret string
 
-// String hides the value.
-func (Secret) String() string { return "(secret)" }
+const hidden = "(secret)"
 
-// GoString hides the value from %#v.
-func (Secret) GoString() string { return "(secret)" }
+// String hides the value.
+func (Secret) String() string { return hidden }
+
+// Format hides the value from every fmt verb (%v, %s, %q, %d, %#v, …).
+func (Secret) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, hidden) }
+
+// MarshalText hides the value from encoding/json and other text encoders.
+func (Secret) MarshalText() ([]byte, error) { return []byte(hidden), nil }
+
+// MarshalYAML hides the value from YAML.
+func (Secret) MarshalYAML() (any, error) { return hidden, nil }
 
 // Reveal returns the value.
 func (s Secret) Reveal() string { return string(s) }

@@ -52,6 +52,15 @@ type TelemetryConfig struct {
 	OnConnection func(up bool, reason string)
 }
 
+// String names the connection without its credentials (%v and %+v of a
+// TelemetryConfig never show the password).
+func (c TelemetryConfig) String() string {
+	return fmt.Sprintf("telemetry %s/%s to %s", c.Site, c.Gateway, brokerAddr(c.URL))
+}
+
+// GoString is String, for %#v.
+func (c TelemetryConfig) GoString() string { return c.String() }
+
 // Telemetry publishes a gateway's status, camera state and events to MQTT
 // and receives its commands. Events and replies go through the durable
 // outbox and are delivered in sequence order, at least once; status and

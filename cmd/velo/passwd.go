@@ -21,7 +21,7 @@ type passwdOptions struct {
 }
 
 // passwdCommand writes an operator's credential file: the slow hash of
-// their password (agent/credentials.go), for operators[].password_file.
+// their password (agent/access/credentials.go), for operators[].password_file.
 // It also prints the operator's RTSP stream password.
 func passwdCommand(s streams) *ffcli.Command {
 	fs := newFlagSet("passwd")
