@@ -98,6 +98,8 @@ func TestFailClosedUnderInjectedFaults(t *testing.T) {
 			if _, err := m.SetMaskSets(testSets()); err != nil {
 				t.Fatal(err)
 			}
+			check := &switchedCheck{}
+			m.SetViewGuard(&ViewGuardConfig{Check: check, RestoreAfter: 1, RequireReference: true, Report: func(ViewEvent) {}})
 			m.SetView("A", true)
 			rng := rand.New(rand.NewPCG(42, uint64(len(mode))))
 			const frames = 100_000
@@ -105,7 +107,8 @@ func TestFailClosedUnderInjectedFaults(t *testing.T) {
 			f := &Frame{}
 			for i := 0; i < frames; i++ {
 				drawScene(f, "A")
-				fault := rng.IntN(10) // 0..3: a fault; else clean
+				fault := rng.IntN(12) // 0..4: a fault; else clean
+				check.fail = fault == 4
 				switch fault {
 				case 0: // PTZ off preset
 					m.SetView("A", false)
@@ -114,7 +117,7 @@ func TestFailClosedUnderInjectedFaults(t *testing.T) {
 				case 2: // corrupt frame: the mask cannot be applied
 					f.Data = f.Data[:len(f.Data)-1]
 				}
-				if fault <= 2 {
+				if fault <= 2 || fault == 4 {
 					injected++
 				}
 				f.Captured = time.Now()
@@ -291,3 +294,87 @@ func TestPipelineReconnects(t *testing.T) {
 		t.Errorf("stats %+v leaked %d", s, sink.leaked)
 	}
 }
+
+// switchedCheck is a view check whose verdict the test sets per frame (the
+// verifier itself is tested in masking/viewcheck).
+type switchedCheck struct{ fail bool }
+
+func (c *switchedCheck) Check(*Frame, string) ViewVerdict {
+	if c.fail {
+		return ViewVerdict{Reason: "shift", ShiftX: 40}
+	}
+	return ViewVerdict{OK: true, Score: 1}
+}
+
+// A view mismatch fails the frame at once, bumps the generation (a frame
+// masked before it is not encoded), keeps failing until RestoreAfter
+// matching frames, and is reported once with its restoration; a view
+// without a reference fails when one is required and is reported once.
+func TestViewGuard(t *testing.T) {
+	m, _ := NewMasker("cam1", maskspec.FailDrop)
+	if _, err := m.SetMaskSets(testSets()); err != nil {
+		t.Fatal(err)
+	}
+	check := &switchedCheck{}
+	var events []ViewEvent
+	m.SetViewGuard(&ViewGuardConfig{Check: check, RestoreAfter: 3, Report: func(e ViewEvent) { events = append(events, e) }})
+	m.SetView("A", true)
+	f := &Frame{}
+	step := func() (Verdict, bool) {
+		drawScene(f, "A")
+		f.Captured = time.Now()
+		v, _ := m.Process(f)
+		return v, v == Masked && m.Admit(f)
+	}
+	for i := 0; i < 2; i++ { // after an approval: RestoreAfter frames first
+		if _, out := step(); out {
+			t.Fatalf("frame %d after approval out before %d matches", i, 3)
+		}
+	}
+	if _, out := step(); !out {
+		t.Fatal("third matching frame not out")
+	}
+	drawScene(f, "A")
+	f.Captured = time.Now()
+	if v, _ := m.Process(f); v != Masked {
+		t.Fatal("frame not masked")
+	}
+	check.fail = true
+	if v, out := step(); v != Dropped || out {
+		t.Fatalf("mismatching frame: %v out=%v", v, out)
+	}
+	if m.Admit(f) {
+		t.Error("a frame masked before the mismatch was admitted after it")
+	}
+	check.fail = false
+	for i := 0; i < 2; i++ {
+		if _, out := step(); out {
+			t.Fatalf("frame %d after the mismatch out before 3 matches", i)
+		}
+	}
+	if _, out := step(); !out {
+		t.Fatal("output not restored after 3 matches")
+	}
+	if len(events) != 2 || events[0].Kind != ViewMismatch || events[0].Verdict.ShiftX != 40 || events[1].Kind != ViewRestored || events[1].Frames != 3 {
+		t.Fatalf("events %+v", events)
+	}
+	if s := m.Stats(); s.Reasons[ReasonViewMismatch] != 5 {
+		t.Errorf("view_mismatch count %d, want 5 (2 after approval, 1 mismatch, 2 restoring)", s.Reasons[ReasonViewMismatch])
+	}
+	for _, required := range []bool{false, true} {
+		events = nil
+		m.SetViewGuard(&ViewGuardConfig{Check: noReference{}, RestoreAfter: 1, RequireReference: required, Report: func(e ViewEvent) { events = append(events, e) }})
+		for i := 0; i < 3; i++ {
+			if _, out := step(); out == required {
+				t.Errorf("require_reference=%v: frame out=%v", required, out)
+			}
+		}
+		if len(events) != 1 || events[0].Kind != ViewUnverified {
+			t.Errorf("require_reference=%v: events %+v", required, events)
+		}
+	}
+}
+
+type noReference struct{}
+
+func (noReference) Check(*Frame, string) ViewVerdict { return ViewVerdict{Reason: "no_reference"} }

@@ -29,6 +29,9 @@ const (
 	ReasonMaskError   Reason = "mask_error"
 	ReasonStale       Reason = "stale_generation"
 	ReasonScheduled   Reason = "scheduled_off"
+	// ReasonViewMismatch: the pixels do not show the approved view (or
+	// not yet for enough consecutive frames).
+	ReasonViewMismatch Reason = "view_mismatch"
 )
 
 // state is immutable once published; a change publishes a new one with a
@@ -58,6 +61,8 @@ type Masker struct {
 	mu    sync.Mutex // serialises writers of st
 	st    atomic.Pointer[state]
 	cache rasterCache // used by the mask stage only
+	guard atomic.Pointer[ViewGuardConfig]
+	vs    viewState // used by the mask stage only
 
 	stats Stats
 }
@@ -132,6 +137,11 @@ func (m *Masker) SetView(preset string, approved bool) uint64 {
 	ns := &state{gen: old.gen + 1, sets: old.sets, view: preset, approved: approved}
 	if approved {
 		ns.approvedAt = m.now().Add(m.settle)
+		if m.guard.Load() != nil {
+			// The pixels decide when the move has settled: the view check
+			// wants RestoreAfter matching frames first.
+			ns.approvedAt = m.now()
+		}
 	}
 	m.st.Store(ns)
 	return ns.gen
@@ -151,6 +161,9 @@ func (m *Masker) Process(f *Frame) (Verdict, Reason) {
 	set := st.sets[st.view]
 	if set == nil {
 		return m.failFrame(f, st, ReasonNoMaskSet)
+	}
+	if !m.viewVerified(f, st) {
+		return m.failFrame(f, m.st.Load(), ReasonViewMismatch)
 	}
 	r, err := m.cache.get(st.gen, set, f.W, f.H)
 	if err != nil {

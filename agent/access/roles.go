@@ -46,6 +46,7 @@ const (
 	ActStateRefresh  Action = "state-refresh"  // republish state (no images)
 	ActDossier       Action = "dossier"        // site dossier: masked snapshots of the approved views (TN, ER-4.7)
 	ActMaskPreview   Action = "mask-preview"   // one masked snapshot of a camera's view, to check its masks on site
+	ActViewCapture   Action = "view-capture"   // record an approved view's reference picture (masked, low resolution)
 )
 
 // permissions: which roles may do each action. The maintainer moves
@@ -65,6 +66,7 @@ var permissions = map[Action][]string{
 	ActStateRefresh:  Roles(),
 	ActDossier:       {RoleInstaller, RoleAdmin},
 	ActMaskPreview:   {RoleInstaller, RoleAdmin},
+	ActViewCapture:   {RoleInstaller, RoleAdmin},
 }
 
 // Actions lists every action, sorted.

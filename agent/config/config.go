@@ -36,6 +36,7 @@ type Config struct {
 	Discovery DiscoveryConfig  `yaml:"discovery"`
 	Outputs   OutputsConfig    `yaml:"outputs"`
 	Audit     AuditConfig      `yaml:"audit"`
+	Verify    VerifyConfig     `yaml:"verify"`
 	Operators []OperatorConfig `yaml:"operators"`
 	Cameras   []CameraConfig   `yaml:"cameras"`
 
@@ -110,6 +111,28 @@ type DiscoveryConfig struct {
 	Unicast     []string `yaml:"unicast"`      // hosts or CIDRs probed on UnicastPort
 	UnicastPort int      `yaml:"unicast_port"` // default 3702
 }
+
+// VerifyConfig is the verification of every frame against the approved
+// view's reference picture: a frame that does not show the approved view
+// is never encoded.
+type VerifyConfig struct {
+	// RequireReference (default true): a view without a reference picture
+	// emits no video (view_unverified); false streams it unverified.
+	RequireReference *bool `yaml:"require_reference"`
+	// ReferenceDir holds the references `velo view capture` writes
+	// (default <state_dir>/references; relative to the config's folder).
+	ReferenceDir string `yaml:"reference_dir"`
+	// MaxShift is the default largest tolerated displacement of the
+	// picture, as a fraction of the frame width (default 0.01: a mask
+	// edge moved by more than 1 % of the width is a mismatch).
+	MaxShift float64 `yaml:"max_shift"`
+	// RestoreFrames: consecutive matching frames before video resumes
+	// after a mismatch or an approval (default 5).
+	RestoreFrames int `yaml:"restore_frames"`
+}
+
+// ReferenceRequired reports whether a view needs a reference to stream.
+func (v VerifyConfig) ReferenceRequired() bool { return v.RequireReference == nil || *v.RequireReference }
 
 // AuditConfig configures the audit log (G-4.6(1)), kept in
 // <state_dir>/audit.
@@ -208,7 +231,9 @@ type CameraConfig struct {
 	Presets  []PresetConfig `yaml:"presets"`
 	// Masks apply to a fixed camera (no presets).
 	Masks   []maskspec.Mask `yaml:"masks"`
-	PTZLock struct {
+	// MaxShift overrides verify.max_shift for a fixed camera's view.
+	MaxShift float64 `yaml:"max_shift"`
+	PTZLock  struct {
 		Interval Duration `yaml:"interval"`
 	} `yaml:"ptz_lock"`
 	Record   RecordConfig    `yaml:"record"`
@@ -240,6 +265,8 @@ type PresetConfig struct {
 		Zoom float64 `yaml:"zoom"`
 	} `yaml:"position"`
 	Tolerance float64         `yaml:"tolerance"`
+	// MaxShift overrides verify.max_shift for this view.
+	MaxShift float64 `yaml:"max_shift"`
 	Approval  ApprovalConfig  `yaml:"approval"`
 	Masks     []maskspec.Mask `yaml:"masks"`
 }
@@ -294,6 +321,9 @@ func LoadUnchecked(path string) (*Config, error) {
 	}
 	if c.Outputs.RecordDir != "" && !filepath.IsAbs(c.Outputs.RecordDir) {
 		c.Outputs.RecordDir = filepath.Join(base, c.Outputs.RecordDir)
+	}
+	if c.Verify.ReferenceDir != "" && !filepath.IsAbs(c.Verify.ReferenceDir) {
+		c.Verify.ReferenceDir = filepath.Join(base, c.Verify.ReferenceDir)
 	}
 	return c, nil
 }
@@ -443,4 +473,40 @@ func AuditDir(cfg *Config) string { return filepath.Join(cfg.StateDir, "audit") 
 // AuditOptions are the audit log's settings from the config.
 func (c *Config) AuditOptions() audit.Options {
 	return audit.Options{Keep: time.Duration(c.Audit.Keep), MaxFileBytes: int64(c.Audit.MaxFileMB) << 20}
+}
+
+// ReferenceDir is where the config's view references are kept.
+func (c *Config) ReferenceDir() string {
+	if c.Verify.ReferenceDir == "" {
+		return filepath.Join(c.StateDir, "references")
+	}
+	return c.Verify.ReferenceDir
+}
+
+// MaxShift is the tolerated displacement of a view (preset "" for a fixed
+// camera) as a fraction of the frame width.
+func (c *Config) MaxShift(cam *CameraConfig, preset string) float64 {
+	for _, p := range cam.Presets {
+		if p.Token == preset && p.MaxShift != 0 {
+			return p.MaxShift
+		}
+	}
+	if preset == "" && cam.MaxShift != 0 {
+		return cam.MaxShift
+	}
+	return c.Verify.MaxShift
+}
+
+// ReferencePath is where the reference picture of a view (preset "" for a
+// fixed camera) is kept, for daylight or for the night (IR) picture.
+func (c *Config) ReferencePath(camera, preset string, night bool) string {
+	name := "fixed"
+	if preset != "" {
+		name = "preset-" + url.PathEscape(preset)
+	}
+	light := ".day.ref"
+	if night {
+		light = ".night.ref"
+	}
+	return filepath.Join(c.ReferenceDir(), camera, name+light)
 }

@@ -18,6 +18,8 @@ const (
 	DefaultEmbeddedListen = "127.0.0.1:1883"
 	DefaultOutboxMaxMB    = 64
 	DefaultTolerance      = 0.02
+	DefaultMaxShift       = 0.01
+	DefaultRestoreFrames  = 5
 	// DefaultRetention is a recording's retention unless the camera says
 	// otherwise (G-3.4: at most 24 h without a reason).
 	DefaultRetention = 24 * time.Hour
@@ -43,6 +45,8 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Audit.Keep, Duration(audit.MinKeep))
 	setDefault(&c.Audit.HeadInterval, Duration(5*time.Minute))
 	setDefault(&c.Audit.MaxFileMB, 8)
+	setDefault(&c.Verify.MaxShift, DefaultMaxShift)
+	setDefault(&c.Verify.RestoreFrames, DefaultRestoreFrames)
 	if c.Discovery.Enabled {
 		setDefault(&c.Discovery.Interval, Duration(10*time.Minute))
 		setDefault(&c.Discovery.Window, Duration(3*time.Second))

@@ -16,7 +16,7 @@ import (
 // The first error names file, line, field and reason.
 func (c *Config) Validate() error {
 	c.applyDefaults()
-	for _, check := range []func() error{c.validateSite, c.validateOutputs, c.validateBroker, c.validateAudit, c.validateDiscovery, c.validateCameras, c.validateOperators} {
+	for _, check := range []func() error{c.validateSite, c.validateOutputs, c.validateBroker, c.validateAudit, c.validateVerify, c.validateDiscovery, c.validateCameras, c.validateOperators} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -136,6 +136,20 @@ func (c *Config) validateAudit() error {
 	}
 	if a.MaxFileMB < 1 || a.MaxFileMB > 1024 {
 		return c.fieldError("audit.max_file_mb", "%d out of 1..1024", a.MaxFileMB)
+	}
+	return nil
+}
+
+// shiftLimits bound verify.max_shift and its per-view overrides.
+const minShift, maxShift = 0.002, 0.1
+
+func (c *Config) validateVerify() error {
+	v := c.Verify
+	if v.MaxShift < minShift || v.MaxShift > maxShift {
+		return c.fieldError("verify.max_shift", "%g out of %g..%g (a fraction of the frame width)", v.MaxShift, minShift, maxShift)
+	}
+	if v.RestoreFrames < 1 || v.RestoreFrames > 100 {
+		return c.fieldError("verify.restore_frames", "%d out of 1..100", v.RestoreFrames)
 	}
 	return nil
 }

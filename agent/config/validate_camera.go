@@ -141,6 +141,9 @@ func (c *Config) validatePreset(cam *CameraConfig, p *PresetConfig, i, j int, to
 	if pos.Pan < -1 || pos.Pan > 1 || pos.Tilt < -1 || pos.Tilt > 1 || pos.Zoom < 0 || pos.Zoom > 1 {
 		return c.fieldError(pf("position"), "camera %q preset %q: outside the generic spaces (pan/tilt −1..1, zoom 0..1)", cam.ID, p.Token)
 	}
+	if p.MaxShift != 0 && (p.MaxShift < minShift || p.MaxShift > maxShift) {
+		return c.fieldError(pf("max_shift"), "camera %q preset %q: %g out of %g..%g", cam.ID, p.Token, p.MaxShift, minShift, maxShift)
+	}
 	if p.Tolerance < 0 || p.Tolerance > 0.5 {
 		return c.fieldError(pf("tolerance"), "camera %q preset %q: %g out of (0, 0.5]", cam.ID, p.Token, p.Tolerance)
 	}
@@ -151,6 +154,9 @@ func (c *Config) validatePreset(cam *CameraConfig, p *PresetConfig, i, j int, to
 }
 
 func (c *Config) validateLock(cam *CameraConfig, f func(string) string) error {
+	if cam.MaxShift != 0 && (len(cam.Presets) > 0 || cam.MaxShift < minShift || cam.MaxShift > maxShift) {
+		return c.fieldError(f("max_shift"), "camera %q: %g: a fixed camera's override in %g..%g (a PTZ camera sets it per preset)", cam.ID, cam.MaxShift, minShift, maxShift)
+	}
 	if v := time.Duration(cam.PTZLock.Interval); v != 0 && (v < 100*time.Millisecond || v > time.Minute) {
 		return c.fieldError(f("ptz_lock.interval"), "camera %q: %v out of 100ms..1m", cam.ID, v)
 	}

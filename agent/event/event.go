@@ -20,6 +20,17 @@ const (
 	PresetApplying  Kind = "preset_applying"  // an approved preset/apply: output blank until locked
 )
 
+// The view verified from the pixels (masking/viewcheck).
+const (
+	ViewMismatch   Kind = "view_mismatch"   // the picture is not the approved view: no frame out
+	ViewRestored   Kind = "view_restored"   // the picture matches again for enough frames
+	ViewUnverified Kind = "view_unverified" // the view has no reference picture
+	// CameraMasksMissing / CameraMasksChanged: the masks Velo pushed to the
+	// camera (defence in depth) are gone or altered on the camera.
+	CameraMasksMissing Kind = "camera_masks_missing"
+	CameraMasksChanged Kind = "camera_masks_changed"
+)
+
 // Commands and configuration.
 const (
 	CommandRefused   Kind = "command_refused"
@@ -75,10 +86,26 @@ type Event struct {
 	// document.
 	Reason string `json:"reason,omitempty"`
 	Ref    string `json:"ref,omitempty"`
+	// View is what the view check found (view_mismatch, view_restored,
+	// view_unverified).
+	View *ViewFinding `json:"view,omitempty"`
 	// AuditSeq and AuditHash are the audit chain head (audit_head).
 	AuditSeq  uint64    `json:"audit_seq,omitempty"`
 	AuditHash string    `json:"audit_hash,omitempty"`
 	Time      time.Time `json:"event_time"`
+}
+
+// ViewFinding is a view check's measure of a frame against the approved
+// view's reference.
+type ViewFinding struct {
+	Reason   string  `json:"reason,omitempty"` // shift, scale, rotation, obstruction, defocus, scene, no_reference
+	ShiftX   float64 `json:"shift_x_px"`
+	ShiftY   float64 `json:"shift_y_px"`
+	Scale    float64 `json:"scale,omitempty"`
+	Rotation float64 `json:"rotation_deg"`
+	Score    float64 `json:"score"`
+	// Frames: on view_restored, the frames withheld during the mismatch.
+	Frames uint64 `json:"frames,omitempty"`
 }
 
 // Position is a PTZ position in the generic spaces (pan and tilt −1..1,
@@ -93,7 +120,8 @@ type Position struct {
 // lost, or something was refused or failed.
 func (k Kind) Warning() bool {
 	switch k {
-	case Drift, TamperSuspected, PositionUnknown, CommandRefused, ConfigRejected, LimitsFailed, CameraOffline:
+	case Drift, TamperSuspected, PositionUnknown, CommandRefused, ConfigRejected, LimitsFailed, CameraOffline,
+		ViewMismatch, ViewUnverified, CameraMasksMissing, CameraMasksChanged:
 		return true
 	}
 	return false

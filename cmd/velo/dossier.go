@@ -388,6 +388,7 @@ func (s *snapshotter) views(ctx context.Context, cam *config.CameraConfig) (map[
 type viewRig struct {
 	cl      *onvif.Client
 	profile string
+	hasPTZ  bool // the profile has PTZ and the device the service
 	open    masking.Opener
 	masker  *masking.Masker
 }
@@ -405,6 +406,7 @@ func (s *snapshotter) rig(ctx context.Context, cam *config.CameraConfig) (*viewR
 		return r, err
 	}
 	r.profile = prof.Token
+	r.hasPTZ = prof.PTZ != nil && cl.HasService(onvif.NSPTZ)
 	if r.masker, err = masking.NewMasker(cam.ID, maskspec.FailDrop); err != nil {
 		return r, err
 	}
@@ -481,6 +483,28 @@ func waitFor(ctx context.Context, f func() error, d time.Duration) error {
 // pass after the frame was read: a camera that moved meanwhile gives no
 // snapshot.
 func grab(ctx context.Context, open masking.Opener, m *masking.Masker, check func() error) (*dossier.Snapshot, error) {
+	f, err := readSettled(ctx, open)
+	if err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, fmt.Errorf("the camera left the view while the snapshot was taken: %w", err)
+		}
+	}
+	if v, why := m.Process(f); v != masking.Masked {
+		return nil, fmt.Errorf("frame not masked (%s)", why)
+	}
+	jpg, err := masking.JPEG(f, 85)
+	if err != nil {
+		return nil, err
+	}
+	return dossier.NewSnapshot(jpg, f.W, f.H, f.Captured, f.Generation), nil
+}
+
+// readSettled opens the stream and reads for a second (past frames
+// buffered before a move), returning the last frame, raw.
+func readSettled(ctx context.Context, open masking.Opener) (*masking.Frame, error) {
 	src, err := open(ctx)
 	if err != nil {
 		return nil, err
@@ -500,17 +524,5 @@ func grab(ctx context.Context, open masking.Opener, m *masking.Masker, check fun
 		}
 	}
 	f.Captured = time.Now()
-	if check != nil {
-		if err := check(); err != nil {
-			return nil, fmt.Errorf("the camera left the view while the snapshot was taken: %w", err)
-		}
-	}
-	if v, why := m.Process(f); v != masking.Masked {
-		return nil, fmt.Errorf("frame not masked (%s)", why)
-	}
-	jpg, err := masking.JPEG(f, 85)
-	if err != nil {
-		return nil, err
-	}
-	return dossier.NewSnapshot(jpg, f.W, f.H, f.Captured, f.Generation), nil
+	return f, nil
 }
