@@ -12,12 +12,13 @@
 // camera_masks_changed. The agent runs Check at connect and every
 // CheckInterval.
 //
-// Ownership. ONVIF gives a mask no name or description, and the device
-// chooses its token (the token of a CreateMask request is ignored), so no
-// tag can mark a mask as Velo's on the camera; a list of tokens kept by
-// the gateway would be wrong after a factory reset, a second gateway or a
-// token reused by the firmware. Velo therefore owns every mask of the
-// video source configuration it streams: Sync deletes masks that are not
+// Ownership. A tr2:Mask has no name or description, and the device
+// assigns its token (CreateMask returns it), so no tag can mark a mask as
+// Velo's on the camera; a list of tokens kept by the gateway would be
+// wrong after a factory reset, a second gateway or a token reused by the
+// firmware. Velo therefore owns every mask of the video source
+// configuration it streams (on a SourceMask camera, of the video source
+// behind it, shared by its configurations): Sync deletes masks that are not
 // the view's (listed in Report.Removed, for the audit log), and Check
 // reports any such mask as Extra — a mask added in the camera's menu may
 // hide the very thing the approved view must show. The camera's mask list
@@ -37,8 +38,9 @@
 // coordinates to ONVIF's centred y-up −1..1 space (onvif.ImagePoint); a
 // "full" mask becomes a rectangle over the whole frame. GetMaskOptions
 // sets the limits: a view mask beyond MaxMasks, with more than MaxPoints
-// vertices, or not an axis-aligned rectangle on a RectangleOnly camera is
-// Unsupported (its bounding rectangle would hide more than was approved).
+// vertices, or not an axis-aligned rectangle (filling 99 % of its bounding
+// rectangle) on a RectangleOnly camera is Unsupported: the bounding
+// rectangle would hide more than was approved.
 // Styles: fill and full → Color; pixelate → Pixelated and blur → Blurred
 // where the camera offers them, else Color (stronger, never weaker; a fill
 // is never pushed as a weaker style). Colours are sent in YCbCr, snapped to
