@@ -171,7 +171,7 @@ func (a *Agent) runCamera(ctx context.Context, w *worker, log zerolog.Logger) er
 	defer s.client.CloseIdleConnections()
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	defer s.cancel()
-	s.errc = make(chan error, 3)
+	s.errc = make(chan error, 4) // one per stage that can fail
 	err = a.startStages(s)
 	if err == nil {
 		log.Info().Str("stream", a.StreamURL(w.cam.ID)).Str("profile", s.prof.Token).Msg("masked stream serving")
@@ -222,11 +222,16 @@ func (s *session) goStage(name string, f func(context.Context) error) {
 }
 
 // startStages starts the PTZ lock (or approves a fixed view), the
-// pipeline and the recorder.
+// camera-side masks, the pipeline and the recorder.
 func (a *Agent) startStages(s *session) error {
 	if err := a.startLock(s); err != nil {
 		return err
 	}
+	s.goStage("camera masks", func(ctx context.Context) error {
+		a.guardCameraMasks(ctx, s)
+		<-ctx.Done() // pushed, or not supported: the session goes on
+		return nil
+	})
 	if err := a.startPipeline(s); err != nil {
 		return err
 	}
