@@ -49,6 +49,7 @@ func TestDiscoveryReportsUnconfigured(t *testing.T) {
 	dir := t.TempDir()
 	text := fmt.Sprintf(`site: {id: t, name: T, controller: C, purposes: [p]}
 gateway: gw
+verify: {require_reference: false} # this test is not about view verification
 state_dir: state
 discovery: {enabled: true, unicast: [127.0.99.0/30], unicast_port: %d, window: 1s, interval: 30s}
 cameras:

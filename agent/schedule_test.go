@@ -30,6 +30,7 @@ func TestG43_ScheduledOffStopsTheCamera(t *testing.T) {
 	port := testkit.FreePort(t)
 	text := fmt.Sprintf(`site: {id: t, name: T, controller: C, purposes: [p]}
 gateway: gw
+verify: {require_reference: false} # this test is not about view verification
 state_dir: state
 broker: {embedded_listen: "127.0.0.1:0"}
 outputs: {rtsp_listen: "127.0.0.1:%d"}

@@ -51,6 +51,7 @@ func freeAddr(t *testing.T) string {
 
 const runConfig = `site: {id: s, name: S, controller: C, purposes: [p]}
 gateway: g
+verify: {require_reference: false} # this test is not about view verification
 state_dir: state
 broker: {embedded_listen: "%s"}
 outputs: {rtsp_listen: "%s"}
