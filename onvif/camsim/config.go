@@ -103,6 +103,10 @@ type CameraConfig struct {
 	PTZ   *PTZConfig  `yaml:"ptz"`
 	Masks MaskConfig  `yaml:"masks"`
 	Quirk QuirkConfig `yaml:"quirks"`
+
+	// Events serves the ONVIF Events service (PullPoint) with a message on
+	// every PTZ motion start and stop (events.go). Off by default.
+	Events bool `yaml:"events"`
 }
 
 // PTZConfig configures the PTZ node.
