@@ -22,6 +22,9 @@ import (
 //   - tns1:PTZController/PTZPresets/Left when a move starts on a preset's
 //     position, PTZPresets/Reached when it stops on one (ONVIF PTZ topics;
 //     Data PresetToken).
+//
+// With the events_move_only quirk only the Move topic is published, without
+// position (as Axis firmware does).
 
 const (
 	nsEvents   = "http://www.onvif.org/ver10/events/wsdl"
@@ -116,6 +119,10 @@ func (c *Camera) emitMoveLocked(at time.Time, moving bool, pos Position) {
 	flag := "0"
 	if moving {
 		flag = "1"
+	}
+	if c.cfg.Quirk.EventsMoveOnly {
+		c.emitLocked(simEvent{at: at, topic: "tns1:PTZController/tnssim:Move", source: src, data: [][2]string{{"is_moving", flag}}})
+		return
 	}
 	c.emitLocked(simEvent{at: at, topic: "tns1:PTZController/tnssim:Move", source: src, data: [][2]string{{"is_moving", flag}}, pos: &pos})
 	for _, pr := range c.presets {
