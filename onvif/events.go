@@ -379,7 +379,9 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 }
 
 // headers are the WS-Addressing headers of a request to the subscription:
-// Action, To and the reference parameters the camera gave.
+// Action, To and the reference parameters the camera gave, each marked
+// wsa:IsReferenceParameter (WS-Addressing SOAP binding; Axis refuses a pull
+// without its SubscriptionId: firmware-notes/axis.md).
 func (s *Subscription) headers(action string) []byte {
 	var b bytes.Buffer
 	b.WriteString(`<wsa:Action>`)
@@ -389,7 +391,8 @@ func (s *Subscription) headers(action string) []byte {
 	b.WriteString(`</wsa:To>`)
 	enc := xml.NewEncoder(&b)
 	for _, p := range s.refParams {
-		if err := p.MarshalXML(enc, xml.StartElement{Name: p.Name}); err != nil {
+		isRef := xml.Attr{Name: xml.Name{Local: "wsa:IsReferenceParameter"}, Value: "true"}
+		if err := p.MarshalXML(enc, xml.StartElement{Name: p.Name, Attr: []xml.Attr{isRef}}); err != nil {
 			break
 		}
 	}

@@ -224,7 +224,7 @@ func TestEventsAxisShapedReplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	pull := <-got
-	for _, want := range []string{"SubscriptionId", ">42<", "<wsa:To>http://192.0.2.7/onvif/services</wsa:To>", "PullMessagesRequest</wsa:Action>", "<tev:Timeout>PT2S</tev:Timeout>", "<tev:MessageLimit>5</tev:MessageLimit>"} {
+	for _, want := range []string{`wsa:IsReferenceParameter="true">42</SubscriptionId>`, "<wsa:To>http://192.0.2.7/onvif/services</wsa:To>", "PullMessagesRequest</wsa:Action>", "<tev:Timeout>PT2S</tev:Timeout>", "<tev:MessageLimit>5</tev:MessageLimit>"} {
 		if !strings.Contains(pull, want) {
 			t.Errorf("pull request lacks %q:\n%s", want, pull)
 		}

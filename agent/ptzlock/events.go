@@ -2,6 +2,7 @@ package ptzlock
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -115,13 +116,18 @@ func (l *Lock) pullSubscription(ctx context.Context, dev eventDevice, news chan<
 		defer cancel()
 		_ = sub.Unsubscribe(uctx) // best effort: the subscription expires anyway
 	}()
-	renewAt := time.Now().Add(subscriptionTerm / 2)
+	renew, renewAt := true, time.Now().Add(subscriptionTerm/2)
 	for {
-		if time.Now().After(renewAt) {
-			if _, err := sub.Renew(ctx, subscriptionTerm); err != nil {
+		if renew && time.Now().After(renewAt) {
+			renewAt = time.Now().Add(subscriptionTerm / 2)
+			var fe *onvif.FaultError
+			if _, err := sub.Renew(ctx, subscriptionTerm); errors.As(err, &fe) {
+				// A camera refusing Renew keeps the subscription alive by
+				// the pulls (ONVIF's default); if not, the next pull fails.
+				renew = false
+			} else if err != nil {
 				return err
 			}
-			renewAt = time.Now().Add(subscriptionTerm / 2)
 		}
 		res, err := sub.PullMessages(ctx, pullWait, pullLimit)
 		if err != nil {
