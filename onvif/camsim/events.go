@@ -179,6 +179,25 @@ func (c *Camera) events(action string, a *reqArgs, r *http.Request) (string, *so
 	return "", fault("ter:ActionNotSupported", "Optional Action Not Implemented: "+action)
 }
 
+// eventsServiceXML is the Events entry of GetServices ("" without events).
+func (c *Camera) eventsServiceXML() string {
+	if !c.cfg.Events {
+		return ""
+	}
+	return `<tds:Service><tds:Namespace>` + nsEvents + `</tds:Namespace><tds:XAddr>` + c.svc("event_service") + `</tds:XAddr>` +
+		`<tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor></tds:Version></tds:Service>`
+}
+
+// eventsCapabilityXML is the Events entry of GetCapabilities ("" without
+// events).
+func (c *Camera) eventsCapabilityXML() string {
+	if !c.cfg.Events {
+		return ""
+	}
+	return `<tt:Events><tt:XAddr>` + c.svc("event_service") + `</tt:XAddr><tt:WSSubscriptionPolicySupport>false</tt:WSSubscriptionPolicySupport>` +
+		`<tt:WSPullPointSupport>true</tt:WSPullPointSupport><tt:WSPausableSubscriptionManagerInterfaceSupport>false</tt:WSPausableSubscriptionManagerInterfaceSupport></tt:Events>`
+}
+
 const eventPropertiesXML = `<tev:GetEventPropertiesResponse xmlns:tev="` + nsEvents + `" xmlns:wsnt="` + nsWSNT +
 	`" xmlns:wstop="http://docs.oasis-open.org/wsn/t-1" xmlns:tns1="` + nsTopics + `" xmlns:tnssim="` + nsSimTopic + `">` +
 	`<tev:TopicNamespaceLocation>http://www.onvif.org/onvif/ver10/topics/topicns.xml</tev:TopicNamespaceLocation>` +

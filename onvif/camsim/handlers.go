@@ -106,9 +106,7 @@ func (c *Camera) device(action string, a *reqArgs) (string, *soapError) {
 		if cfg.PTZ != nil {
 			svc(nsPTZ, "ptz_service", 2, 60)
 		}
-		if cfg.Events {
-			svc(nsEvents, "event_service", 2, 60)
-		}
+		b.WriteString(c.eventsServiceXML())
 		b.WriteString(`</tds:GetServicesResponse>`)
 		return b.String(), nil
 	case "GetCapabilities":
@@ -121,10 +119,7 @@ func (c *Camera) device(action string, a *reqArgs) (string, *soapError) {
 		if cfg.PTZ != nil {
 			b.WriteString(`<tt:PTZ><tt:XAddr>` + c.svc("ptz_service") + `</tt:XAddr></tt:PTZ>`)
 		}
-		if cfg.Events {
-			b.WriteString(`<tt:Events><tt:XAddr>` + c.svc("event_service") + `</tt:XAddr><tt:WSSubscriptionPolicySupport>false</tt:WSSubscriptionPolicySupport>` +
-				`<tt:WSPullPointSupport>true</tt:WSPullPointSupport><tt:WSPausableSubscriptionManagerInterfaceSupport>false</tt:WSPausableSubscriptionManagerInterfaceSupport></tt:Events>`)
-		}
+		b.WriteString(c.eventsCapabilityXML())
 		b.WriteString(`</tds:Capabilities></tds:GetCapabilitiesResponse>`)
 		return b.String(), nil
 	case "GetServiceCapabilities":
