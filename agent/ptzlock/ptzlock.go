@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"velo/agent/event"
 	"velo/onvif"
 )
@@ -68,6 +70,17 @@ type LockConfig struct {
 	// Now is the clock the lock times moves, escalation and applies with
 	// (default time.Now).
 	Now func() time.Time
+	// With a camera that offers ONVIF events (events.go): MotionInterval
+	// is the status read interval for MotionWatch after each PTZ motion
+	// event (defaults 100 ms, capped at Interval, and 2 s); EventRetry is
+	// how long after the subscription failed it is tried again (default
+	// 1 min; polling goes on meanwhile).
+	MotionInterval time.Duration
+	MotionWatch    time.Duration
+	EventRetry     time.Duration
+	// Log receives the loss (once) and return of the camera's events
+	// (zero value: discarded).
+	Log zerolog.Logger
 }
 
 // Lock keeps a PTZ camera on its approved preset: a reconcile loop that
@@ -125,6 +138,7 @@ func NewLock(cfg LockConfig, dev ptzDevice, gate viewGate, report func(event.Eve
 	if cfg.ApplyTimeout <= 0 {
 		cfg.ApplyTimeout = 30 * time.Second
 	}
+	cfg.applyEventDefaults()
 	found := false
 	for _, p := range cfg.Presets {
 		found = found || p.Token == cfg.Preset.Token
@@ -204,6 +218,9 @@ type loop struct {
 	limitsDone   bool
 	pending      *applyReq
 	pendingSince time.Time
+	// watchUntil: status is read every MotionInterval until then (set by
+	// PTZ motion events; monotonic time, not the lock's clock).
+	watchUntil time.Time
 }
 
 // answer tells a waiting Apply how it ended.
@@ -214,10 +231,17 @@ func (lp *loop) answer(err error) {
 	}
 }
 
-// Run keeps the lock until ctx ends. It returns nil on cancellation.
+// Run keeps the lock until ctx ends. It returns nil on cancellation. With
+// a camera that offers events, Run also owns the event pull loop (a
+// goroutine it joins before returning).
 func (l *Lock) Run(ctx context.Context) error {
 	l.setApproved(false) // nothing is trusted until confirmed
 	lp := &loop{first: true}
+	var wg sync.WaitGroup
+	evCtx, stopEvents := context.WithCancel(ctx)
+	defer wg.Wait()
+	defer stopEvents()
+	news := l.startEvents(evCtx, &wg)
 	l.move(ctx, lp)
 	defer func() { lp.answer(errors.New("PTZ lock stopped before the view was confirmed")) }()
 	tick := time.NewTicker(l.cfg.Interval)
@@ -231,14 +255,33 @@ func (l *Lock) Run(ctx context.Context) error {
 		if lp.pending != nil && l.now().Sub(lp.pendingSince) > l.cfg.ApplyTimeout {
 			lp.answer(fmt.Errorf("camera %q: preset %q not confirmed within %v (output stays blank; still trying)", l.cfg.Camera, l.cfg.Preset.Token, l.cfg.ApplyTimeout))
 		}
-		select {
-		case <-ctx.Done():
+		if !l.next(ctx, lp, tick.C, news) {
 			return nil
-		case <-tick.C:
-		case req := <-l.applyCh:
-			l.startApply(ctx, lp, req)
 		}
 	}
+}
+
+// next waits for what calls for the next status read: the poll tick, an
+// apply, a PTZ motion event, or (while watching a motion) MotionInterval.
+// It returns false when ctx ends.
+func (l *Lock) next(ctx context.Context, lp *loop, tick <-chan time.Time, news <-chan motionNews) bool {
+	var fast <-chan time.Time
+	if time.Now().Before(lp.watchUntil) {
+		t := time.NewTimer(l.cfg.MotionInterval)
+		defer t.Stop()
+		fast = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tick:
+	case <-fast:
+	case req := <-l.applyCh:
+		l.startApply(ctx, lp, req)
+	case n := <-news:
+		l.onMotion(ctx, lp, n)
+	}
+	return true
 }
 
 // move sends the camera to the held preset.
@@ -307,9 +350,15 @@ func (l *Lock) onOutside(ctx context.Context, lp *loop, pos event.Position) {
 		}
 		return
 	}
-	l.emit(event.Drift, &pos, fmt.Sprintf("off preset by %.3f (tolerance %.3f)", l.distance(pos), l.cfg.Preset.Tolerance))
+	l.drifted(ctx, lp, &pos, fmt.Sprintf("off preset by %.3f (tolerance %.3f)", l.distance(pos), l.cfg.Preset.Tolerance))
+}
+
+// drifted reports a drift (the output is already blank), escalates
+// repeated drifts, and moves back.
+func (l *Lock) drifted(ctx context.Context, lp *loop, pos *event.Position, detail string) {
+	l.emit(event.Drift, pos, detail)
 	if l.countDrift() {
-		l.emit(event.TamperSuspected, &pos, fmt.Sprintf("%d drifts within %v", l.cfg.EscalateAfter, l.cfg.EscalateWindow))
+		l.emit(event.TamperSuspected, pos, fmt.Sprintf("%d drifts within %v", l.cfg.EscalateAfter, l.cfg.EscalateWindow))
 	}
 	l.move(ctx, lp)
 }

@@ -59,6 +59,7 @@ type Camera struct {
 	nonces       map[string]time.Time
 	dnonces      map[string]time.Time
 	calls        map[string]int
+	ev           eventHub // Events service (events.go)
 }
 
 func newCamera(cfg CameraConfig, now time.Time, logf func(string, ...any)) *Camera {
@@ -194,6 +195,7 @@ func (c *Camera) moveLocked(target Position, limited bool) {
 	target.Tilt = Range{-1, 1}.clamp(target.Tilt)
 	target.Zoom = Range{0, 1}.clamp(target.Zoom)
 	c.from, c.target, c.t0 = cur, target, now
+	c.motionLocked(cur, now)
 }
 
 // Tamper moves the camera as a person on the camera's own web page would:

@@ -103,6 +103,10 @@ type CameraConfig struct {
 	PTZ   *PTZConfig  `yaml:"ptz"`
 	Masks MaskConfig  `yaml:"masks"`
 	Quirk QuirkConfig `yaml:"quirks"`
+
+	// Events serves the ONVIF Events service (PullPoint) with a message on
+	// every PTZ motion start and stop (events.go). Off by default.
+	Events bool `yaml:"events"`
 }
 
 // PTZConfig configures the PTZ node.
@@ -159,6 +163,9 @@ type QuirkConfig struct {
 	// NoGetServices answers GetServices with ActionNotSupported (old
 	// firmware: clients must fall back to GetCapabilities).
 	NoGetServices bool `yaml:"no_get_services"`
+	// EventsMoveOnly: motion events carry no position and no PTZPresets
+	// topics (Axis: tnsaxis:Move with is_moving only); see events.go.
+	EventsMoveOnly bool `yaml:"events_move_only"`
 }
 
 // Duration is a YAML duration ("1h", "-30m").

@@ -49,6 +49,11 @@ func (c *Camera) dispatch(ns, action string, a *reqArgs, r *http.Request) (strin
 			break
 		}
 		return c.ptz(action, a)
+	case nsEvents, nsWSNT:
+		if !c.cfg.Events {
+			break
+		}
+		return c.events(action, a, r)
 	}
 	return "", fault("ter:ActionNotSupported", "Optional Action Not Implemented: "+action)
 }
@@ -101,6 +106,7 @@ func (c *Camera) device(action string, a *reqArgs) (string, *soapError) {
 		if cfg.PTZ != nil {
 			svc(nsPTZ, "ptz_service", 2, 60)
 		}
+		b.WriteString(c.eventsServiceXML())
 		b.WriteString(`</tds:GetServicesResponse>`)
 		return b.String(), nil
 	case "GetCapabilities":
@@ -113,6 +119,7 @@ func (c *Camera) device(action string, a *reqArgs) (string, *soapError) {
 		if cfg.PTZ != nil {
 			b.WriteString(`<tt:PTZ><tt:XAddr>` + c.svc("ptz_service") + `</tt:XAddr></tt:PTZ>`)
 		}
+		b.WriteString(c.eventsCapabilityXML())
 		b.WriteString(`</tds:Capabilities></tds:GetCapabilitiesResponse>`)
 		return b.String(), nil
 	case "GetServiceCapabilities":

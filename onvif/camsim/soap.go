@@ -79,6 +79,7 @@ type reqArgs struct {
 	Token                 string     `xml:"Token"`
 	Position              *reqVector `xml:"Position"`
 	Speed                 *reqVector `xml:"Speed"`
+	Raw                   string     `xml:",innerxml"` // for requests modelled elsewhere (events.go)
 	Mask                  *struct {
 		Token              string `xml:"token,attr"`
 		ConfigurationToken string `xml:"ConfigurationToken"`
