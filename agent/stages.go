@@ -29,7 +29,7 @@ func (a *Agent) startLock(s *session) error {
 		approved = append(approved, ptzlock.ApprovedPreset{Token: p.Token, Pan: p.Position.Pan, Tilt: p.Position.Tilt, Zoom: p.Position.Zoom, Tolerance: p.Tolerance})
 	}
 	lock, err := ptzlock.NewLock(ptzlock.LockConfig{Camera: cam.ID, Profile: s.prof.Token, Interval: time.Duration(cam.PTZLock.Interval),
-		Preset: approved[0], Presets: approved, PTZConfig: s.prof.PTZ.Token, Now: a.opts.Clock.Now},
+		Preset: approved[0], Presets: approved, PTZConfig: s.prof.PTZ.Token, Now: a.opts.Clock.Now, Log: s.log},
 		s.client, s.masker, func(ev event.Event) { a.lockEvent(cam.ID, ev) })
 	if err != nil {
 		return err

@@ -25,6 +25,12 @@ type ptzDevice interface {
 	GetStatus(ctx context.Context, profile string) (onvif.PTZStatus, error)
 }
 
+// absoluteMover is a camera that moves to a position (onvif.*Client): the
+// lock of a fixed view, which has no preset token.
+type absoluteMover interface {
+	AbsoluteMove(ctx context.Context, profile string, pos onvif.PTZVector) error
+}
+
 // ptzLimiter is a camera that can limit its PTZ range (onvif.*Client).
 type ptzLimiter interface {
 	SetLimits(ctx context.Context, configToken string, panTilt, zoom *onvif.Limits) (onvif.PTZConfiguration, error)
@@ -43,6 +49,10 @@ type ApprovedPreset struct {
 	// pan/tilt −1..1, zoom 0..1) and the tolerance on each axis.
 	Pan, Tilt, Zoom float64
 	Tolerance       float64
+	// Fixed: the view of a camera configured as fixed that has PTZ (Token
+	// ""): held at the position recorded with its reference, moved back
+	// with AbsoluteMove.
+	Fixed bool
 }
 
 // LockConfig configures a Lock.
@@ -111,8 +121,11 @@ type applyReq struct {
 
 // NewLock validates cfg (no I/O).
 func NewLock(cfg LockConfig, dev ptzDevice, gate viewGate, report func(event.Event)) (*Lock, error) {
-	if cfg.Preset.Token == "" || cfg.Profile == "" {
+	if (cfg.Preset.Token == "" && !cfg.Preset.Fixed) || cfg.Profile == "" {
 		return nil, fmt.Errorf("ptzlock: camera %q: PTZ lock needs a profile and an approved preset", cfg.Camera)
+	}
+	if _, ok := dev.(absoluteMover); cfg.Preset.Fixed && !ok {
+		return nil, fmt.Errorf("ptzlock: camera %q: a fixed view is held with AbsoluteMove, which the device lacks", cfg.Camera)
 	}
 	if cfg.Preset.Tolerance <= 0 || cfg.Preset.Tolerance > 0.5 {
 		return nil, fmt.Errorf("ptzlock: camera %q preset %q: tolerance %g out of (0, 0.5]", cfg.Camera, cfg.Preset.Token, cfg.Preset.Tolerance)
@@ -286,8 +299,17 @@ func (l *Lock) next(ctx context.Context, lp *loop, tick <-chan time.Time, news <
 
 // move sends the camera to the held preset.
 func (l *Lock) move(ctx context.Context, lp *loop) {
-	if err := l.dev.GotoPreset(ctx, l.cfg.Profile, l.cfg.Preset.Token); err != nil && ctx.Err() == nil {
-		l.emit(event.Drift, nil, "GotoPreset failed: "+err.Error())
+	p := l.cfg.Preset
+	op, err := "GotoPreset", error(nil)
+	if p.Fixed {
+		op = "AbsoluteMove"
+		err = l.dev.(absoluteMover).AbsoluteMove(ctx, l.cfg.Profile, onvif.PTZVector{
+			PanTilt: &onvif.Vector2D{X: onvif.Float(p.Pan), Y: onvif.Float(p.Tilt)}, Zoom: &onvif.Vector1D{X: onvif.Float(p.Zoom)}})
+	} else {
+		err = l.dev.GotoPreset(ctx, l.cfg.Profile, p.Token)
+	}
+	if err != nil && ctx.Err() == nil {
+		l.emit(event.Drift, nil, op+" failed: "+err.Error())
 	}
 	lp.lastMove = l.now()
 }

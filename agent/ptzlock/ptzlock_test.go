@@ -239,3 +239,44 @@ func TestPTZLockApplyAndLimits(t *testing.T) {
 		t.Errorf("limits_failed detail %q", ev.Detail)
 	}
 }
+
+// A camera configured as fixed that has PTZ is held at the position
+// recorded for its view: a hand move blanks it and AbsoluteMove brings it
+// back (there is no preset token to go to).
+func TestPTZLockHoldsAFixedViewByPosition(t *testing.T) {
+	cfg := camsim.CameraConfig{ID: "fx", Address: "127.0.96.4", NoVideo: true, Username: "op", Password: "pw", Scene: "ptz",
+		PTZ: &camsim.PTZConfig{PanTiltSpeed: 4, ZoomSpeed: 4}}
+	sim := camsim.StartForTest(t, cfg)
+	cam := sim.Camera("fx")
+	c, err := onvif.NewClient(onvif.Config{XAddr: cam.XAddr(), Username: "op", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := masking.NewMasker("fx", maskspec.FailDrop)
+	m.SetSettle(0)
+	_, _ = m.SetMaskSets([]maskspec.MaskSet{{Preset: ""}})
+	log := &eventLog{ch: make(chan event.Event, 64)}
+	lock, err := NewLock(LockConfig{Camera: "fx", Profile: "main", Interval: 50 * time.Millisecond,
+		Preset: ApprovedPreset{Fixed: true, Pan: 0.2, Tilt: 0.1, Zoom: 0.3, Tolerance: 0.01}}, c, m, log.add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = lock.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	log.wait(t, event.Locked, 10*time.Second)
+	if v, _ := frameVerdict(m); v != masking.Masked {
+		t.Fatalf("locked fixed view: frames %v", v)
+	}
+	cam.Tamper(camsim.Position{Pan: -0.4, Tilt: 0.1, Zoom: 0.3})
+	log.wait(t, event.Drift, 5*time.Second)
+	log.wait(t, event.SnapBack, 10*time.Second)
+	if p, _ := cam.Position(); math.Abs(p.Pan-0.2) > 0.01 || math.Abs(p.Zoom-0.3) > 0.01 {
+		t.Errorf("not moved back to the recorded position: %+v", p)
+	}
+}
