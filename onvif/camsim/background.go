@@ -63,7 +63,7 @@ func drawStatic(f *Frame, v view) {
 	drawDoor(f, v)
 	drawFixtures(f, v)
 	// Badge reader: a housing, then the marker pattern.
-	f.fill(v.toImage(grow(worldBadge, 0.012), f.W, f.H), colHousing)
+	f.paint(v, grow(worldBadge, 0.012), colHousing, func(wx, wy float64) float64 { return grain(wx, wy, 400, 3) })
 	br := v.toImage(worldBadge, f.W, f.H)
 	f.checker(br, br.Min, colMarkerA, colMarkerB)
 	st := v.toImage(worldStreet, f.W, f.H)
@@ -101,14 +101,7 @@ func drawGround(f *Frame, v view) {
 func drawWindow(f *Frame, v view, w WorldRect) {
 	f.fill(v.toImage(WorldRect{w.X0 - 0.015, w.Y0 - 0.025, w.X1 + 0.015, w.Y0}, f.W, f.H), colSill)
 	f.fill(v.toImage(w, f.W, f.H), colFrame)
-	glass := grow(w, -0.02)
-	f.paint(v, glass, colWindow, func(wx, wy float64) float64 {
-		d := (wx - glass.X0) - (wy - glass.Y0) // a diagonal reflection band
-		if d > 0.04 && d < 0.09 {
-			return 22
-		}
-		return 0
-	})
+	f.paint(v, grow(w, -0.02), colWindow, glassTexture(grow(w, -0.02)))
 	mx := (w.X0 + w.X1) / 2
 	f.fill(v.toImage(WorldRect{mx - 0.006, w.Y0, mx + 0.006, w.Y1}, f.W, f.H), colFrame)
 	ty := w.Y0 + 0.6*(w.Y1-w.Y0)
@@ -118,10 +111,10 @@ func drawWindow(f *Frame, v view, w WorldRect) {
 // drawDoor draws the entrance door: frame, leaf, panel, glass and handle.
 func drawDoor(f *Frame, v view) {
 	f.fill(v.toImage(worldDoor, f.W, f.H), colDoorDark)
-	leaf := grow(worldDoor, -0.015)
-	f.paint(v, leaf, colDoor, func(wx, wy float64) float64 { return 2 * fastSin(wx*180) }) // wood grain
-	f.fill(v.toImage(WorldRect{0.15, -0.17, 0.43, 0.12}, f.W, f.H), colPanel)
-	f.fill(v.toImage(WorldRect{0.16, 0.2, 0.42, 0.44}, f.W, f.H), colWindow)
+	f.paint(v, grow(worldDoor, -0.015), colDoor, woodTexture)
+	f.paint(v, WorldRect{0.15, -0.17, 0.43, 0.12}, colPanel, woodTexture)
+	glass := WorldRect{0.16, 0.2, 0.42, 0.44}
+	f.paint(v, glass, colWindow, glassTexture(glass))
 	f.fill(v.toImage(WorldRect{0.415, 0.1, 0.455, 0.135}, f.W, f.H), colMetal)
 }
 
@@ -163,6 +156,23 @@ func brickTexture(ch, bw float64) func(wx, wy float64) float64 {
 		}
 		return float64(int(hash2(int64(b), int64(course))%21)-10) + grain(wx, wy, 300, 3)
 	}
+}
+
+// glassTexture is a pane reflecting the sky: brighter towards the top, a
+// diagonal highlight, the grain of the street's reflection.
+func glassTexture(g WorldRect) func(wx, wy float64) float64 {
+	return func(wx, wy float64) float64 {
+		l := 14*(wy-g.Y0)/(g.Y1-g.Y0) + grain(wx, wy, 120, 3)
+		if d := (wx - g.X0) - (wy - g.Y0); d > 0.04 && d < 0.09 {
+			l += 22
+		}
+		return l
+	}
+}
+
+// woodTexture is painted wood: stripes of grain along the boards.
+func woodTexture(wx, wy float64) float64 {
+	return 2.5*fastSin(wx*180+2*fastSin(wy*13)) + grain(wx, wy*0.2, 300, 2)
 }
 
 // plasterTexture is a rendered wall: fine grain over slow blotches, faint
