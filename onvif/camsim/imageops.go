@@ -74,7 +74,7 @@ func boxBlur(p, tmp []byte, w, h, r int) {
 	for y := 0; y < h; y++ {
 		blurRow(p[y*w:(y+1)*w], tmp[y*w:(y+1)*w], r)
 	}
-	win := 2*r + 1
+	avg := averager(2*r + 1)
 	sums := make([]int, w)
 	row := func(i int) []byte { i = min(max(i, 0), h-1); return tmp[i*w : (i+1)*w] }
 	for i := -r; i <= r; i++ {
@@ -86,7 +86,7 @@ func boxBlur(p, tmp []byte, w, h, r int) {
 		out := p[y*w : (y+1)*w]
 		add, sub := row(y+r+1), row(y-r)
 		for x := range out {
-			out[x] = byte((sums[x] + win/2) / win)
+			out[x] = avg(sums[x])
 			sums[x] += int(add[x]) - int(sub[x])
 		}
 	}
@@ -101,15 +101,26 @@ func blurRow(src, dst []byte, r int) {
 	for i := -r; i <= r; i++ {
 		sum += at(i)
 	}
-	win := 2*r + 1
-	for i := range dst {
-		dst[i] = byte((sum + win/2) / win)
-		if lo, hi := i-r, i+r+1; lo >= 0 && hi < n {
-			sum += int(src[hi]) - int(src[lo])
-		} else {
-			sum += at(hi) - at(lo)
-		}
+	avg := averager(2*r + 1)
+	i := 0
+	for ; i < n && (i-r < 0 || i+r+1 >= n); i++ { // left edge (and short rows)
+		dst[i] = avg(sum)
+		sum += at(i+r+1) - at(i-r)
 	}
+	for ; i+r+1 < n; i++ { // middle: the window inside the row
+		dst[i] = avg(sum)
+		sum += int(src[i+r+1]) - int(src[i-r])
+	}
+	for ; i < n; i++ { // right edge
+		dst[i] = avg(sum)
+		sum += at(i+r+1) - at(i-r)
+	}
+}
+
+// averager divides a sum of n bytes by n, rounded, by a multiplication.
+func averager(n int) func(sum int) byte {
+	inv := (1<<24 + n - 1) / n
+	return func(sum int) byte { return byte((sum*inv + 1<<23) >> 24) }
 }
 
 // flip mirrors the picture left-right (h) and/or top-bottom (v).

@@ -19,13 +19,14 @@ const (
 )
 
 // DayCycle is the state of a compressed day of the given period at scene
-// time t: daylight with sweeping shadows, dusk, IR night with headlights,
-// dawn, then daylight again. A period ≤ 0 is constant daylight. Traffic and
-// Tamper are left for the caller.
+// time t: daylight with sweeping shadows until 45 % of the period, dusk
+// (the light ramps down, the camera switches to IR below 0.2), IR night
+// with headlights from 55 %, dawn from 85 %, daylight again from 95 %.
+// A period ≤ 0 is constant daylight without shadows. Traffic and Tamper
+// are left for the caller.
 func DayCycle(t, period time.Duration) SceneState {
-	st := SceneState{T: t, Light: 1, Shadows: true}
+	st := SceneState{T: t, Light: 1}
 	if period <= 0 {
-		st.Shadows = false
 		return st
 	}
 	ph := float64(t%period) / float64(period)

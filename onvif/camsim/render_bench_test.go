@@ -26,6 +26,9 @@ func BenchmarkRender1080p(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			f := NewFrame(1920, 1080)
 			var r renderer
+			if bc.warm {
+				r.render(f, bc.scene, Position{}, bc.st)
+			}
 			for i := 0; b.Loop(); i++ {
 				if !bc.warm {
 					r = renderer{}
