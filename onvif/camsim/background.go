@@ -26,16 +26,19 @@ var (
 )
 
 var (
-	worldPanel     = WorldRect{-0.05, -0.08, 1.15, 0.85} // rendered entrance surround
-	worldPlinth    = WorldRect{-3.5, -0.22, 3.5, -0.08}
-	worldSign      = WorldRect{0.92, 0.12, 1.06, 0.28}
-	worldDoorLamp  = WorldRect{0.24, 0.56, 0.34, 0.62}
-	worldLampPosts = []float64{-2.4, -1.4, -0.4, 1.6, 2.6}
+	worldPanel    = WorldRect{-0.05, -0.08, 1.15, 0.85} // rendered entrance surround
+	worldPlinth   = WorldRect{-3.5, -0.22, 3.5, -0.08}
+	worldSign     = WorldRect{0.92, 0.12, 1.06, 0.28}
+	worldDoorLamp = WorldRect{0.24, 0.56, 0.34, 0.62}
 )
 
-// windowOrigins lists the bottom-left corners of the windows (two storeys,
+// lampPosts are the world x of the street lamps (in the gaps between
+// windows, clear of the entrance).
+func lampPosts() []float64 { return []float64{-2.4, -1.4, -0.4, 1.6, 2.6} }
+
+// windowRects lists the windows' outer frames (two storeys,
 // none over the door and badge reader).
-func windowOrigins() []WorldRect {
+func windowRects() []WorldRect {
 	var out []WorldRect
 	for wx := -3.3; wx < 3.3; wx += 0.5 {
 		for _, wy := range []float64{0.2, 0.55} {
@@ -57,7 +60,7 @@ func drawStatic(f *Frame, v view) {
 	f.paint(v, worldPanel, colWall, plasterTexture)
 	f.paint(v, worldPlinth, colPlinth, brickTexture(0.055, 0.16))
 	f.paint(v, worldRoof, colRoof, roofTexture)
-	for _, w := range windowOrigins() {
+	for _, w := range windowRects() {
 		drawWindow(f, v, w)
 	}
 	drawDoor(f, v)
@@ -132,7 +135,7 @@ func drawFixtures(f *Frame, v view) {
 			f.fill(v.toImage(WorldRect{x, y0, x + 0.011, y0 + 0.022}, f.W, f.H), colInk)
 		}
 	}
-	for _, x := range worldLampPosts {
+	for _, x := range lampPosts() {
 		f.fill(v.toImage(WorldRect{x - 0.012, -0.22, x + 0.012, 0.62}, f.W, f.H), colPole)
 		f.fill(v.toImage(WorldRect{x - 0.06, 0.6, x + 0.06, 0.64}, f.W, f.H), colPole)
 	}

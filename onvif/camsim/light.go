@@ -109,7 +109,7 @@ func drawLightSources(f *Frame, v view, st SceneState) {
 	if st.IR {
 		lit = yuv{175, 128, 128}
 	}
-	for i, w := range windowOrigins() {
+	for i, w := range windowRects() {
 		h := hash2(int64(i), 77)
 		if h%3 == 0 || st.Light > 0.05+0.4*float64(h%100)/100 {
 			continue
@@ -125,7 +125,7 @@ func drawLightSources(f *Frame, v view, st SceneState) {
 			lamp = yuv{232, 128, 128}
 		}
 		f.fillWorld(v, worldDoorLamp, lamp)
-		for _, x := range worldLampPosts {
+		for _, x := range lampPosts() {
 			f.fillWorld(v, WorldRect{x - 0.05, 0.6, x + 0.05, 0.625}, lamp)
 		}
 	}
