@@ -61,17 +61,20 @@ func (t Tamper) zoom() float64 {
 // RenderI420 renders one full I420 frame (w×h luma, then the two w/2×h/2
 // chroma planes) of scene ("ptz", "badge" or "street") filmed from
 // position p in state st. It is deterministic: the same arguments give the
-// same bytes. The live cameras render through it.
+// same bytes. The live cameras render through it (with a Renderer).
 func RenderI420(scene string, w, h int, p Position, st SceneState) []byte {
 	f := NewFrame(w, h)
-	var r renderer
-	r.render(f, scene, p, st)
+	var r Renderer
+	r.Render(f, scene, p, st)
 	return f.Data
 }
 
-// renderer renders frames, keeping the static background of the last view
-// so that a camera that does not move redraws only what changes.
-type renderer struct {
+// Renderer renders frames exactly as RenderI420 does, into f (f.W×f.H),
+// keeping the static background of the last view between calls: while the
+// view does not change it redraws only what moves and the light, which is
+// what makes thousands of frames cheap. The zero value is ready; not for
+// concurrent use.
+type Renderer struct {
 	bgKey  bgKey
 	bg     *Frame
 	canvas *Frame // rotation: the wider picture the output is cut from
@@ -83,9 +86,9 @@ type bgKey struct {
 	v     view
 }
 
-// render draws scene into f: the world seen through the (tampered) view,
+// Render draws scene into f: the world seen through the (tampered) view,
 // then what the light and the camera do to the picture.
-func (r *renderer) render(f *Frame, scene string, p Position, st SceneState) {
+func (r *Renderer) Render(f *Frame, scene string, p Position, st SceneState) {
 	t := st.Tamper
 	v := viewFor(scene, f.W, f.H, p).tampered(t)
 	canvas := f
@@ -117,7 +120,7 @@ func (r *renderer) render(f *Frame, scene string, p Position, st SceneState) {
 
 // background copies the static scene for view v into f, drawing it only
 // when the view changed since the last frame.
-func (r *renderer) background(f *Frame, scene string, v view) {
+func (r *Renderer) background(f *Frame, scene string, v view) {
 	key := bgKey{scene: scene, w: f.W, h: f.H, v: v}
 	if r.bg == nil || r.bgKey != key {
 		if r.bg == nil || r.bg.W != f.W || r.bg.H != f.H {

@@ -25,17 +25,17 @@ func BenchmarkRender1080p(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			f := NewFrame(1920, 1080)
-			var r renderer
+			var r Renderer
 			if bc.warm {
-				r.render(f, bc.scene, Position{}, bc.st)
+				r.Render(f, bc.scene, Position{}, bc.st)
 			}
 			for i := 0; b.Loop(); i++ {
 				if !bc.warm {
-					r = renderer{}
+					r = Renderer{}
 				}
 				st := bc.st
 				st.T = time.Duration(i) * 100 * time.Millisecond
-				r.render(f, bc.scene, Position{}, st)
+				r.Render(f, bc.scene, Position{}, st)
 			}
 		})
 	}

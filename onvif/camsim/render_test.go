@@ -48,6 +48,38 @@ func TestRenderI420IsDeterministic(t *testing.T) {
 	}
 }
 
+// A Renderer reused across frames (its background kept while the view
+// stays) gives exactly RenderI420's frames, whatever changes between calls.
+func TestRendererMatchesRenderI420(t *testing.T) {
+	night := camsim.DayCycle(6*time.Minute, 10*time.Minute)
+	night.Traffic = true
+	steps := []struct {
+		scene string
+		w, h  int
+		p     camsim.Position
+		st    camsim.SceneState
+	}{
+		{"street", rw, rh, camsim.Position{}, day(0)},
+		{"street", rw, rh, camsim.Position{}, day(time.Second)},
+		{"street", rw, rh, camsim.Position{}, night},
+		{"street", rw, rh, camsim.Position{}, camsim.SceneState{Light: 1, Tamper: camsim.Tamper{RotateDeg: 3}}},
+		{"street", rw, rh, camsim.Position{}, camsim.SceneState{Light: 1, Tamper: camsim.Tamper{RotateDeg: 3, ShiftX: 0.1}}},
+		{"street", rw, rh, camsim.Position{}, day(0)},
+		{"ptz", rw, rh, camsim.Position{Pan: 0.2}, day(0)},
+		{"ptz", rw, rh, camsim.Position{Pan: 0.25}, day(0)},
+		{"ptz", 320, 180, camsim.Position{Pan: 0.25}, day(0)},
+		{"badge", 320, 180, camsim.Position{}, day(0)},
+	}
+	var r camsim.Renderer
+	for i, s := range steps {
+		f := camsim.NewFrame(s.w, s.h)
+		r.Render(f, s.scene, s.p, s.st)
+		if !bytes.Equal(f.Data, camsim.RenderI420(s.scene, s.w, s.h, s.p, s.st)) {
+			t.Errorf("step %d (%s %dx%d %+v): the reused renderer's frame differs", i, s.scene, s.w, s.h, s.p)
+		}
+	}
+}
+
 // The marker patterns stay exactly where Regions says (masking tests prove
 // masks hide them): every pixel there is one of the two marker lumas, and
 // the texture around is not.

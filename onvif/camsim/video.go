@@ -97,7 +97,7 @@ func (v *video) encodeOnce(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	f := NewFrame(cfg.Width, cfg.Height)
-	var scene renderer
+	var scene Renderer
 	tick := time.NewTicker(time.Second / time.Duration(cfg.FPS))
 	defer tick.Stop()
 	for {
@@ -111,7 +111,7 @@ func (v *video) encodeOnce(ctx context.Context) error {
 			return fmt.Errorf("ffmpeg exited: %v: %s", err, v.ffmpegOutput(&stderr))
 		case now := <-tick.C:
 			pos, _ := v.cam.Position()
-			scene.render(f, cfg.Scene, pos, v.cam.SceneState(now))
+			scene.Render(f, cfg.Scene, pos, v.cam.SceneState(now))
 			if _, err := in.Write(f.Data); err != nil {
 				in.Close()
 				return fmt.Errorf("write frame: %v (%s)", err, v.ffmpegOutput(&stderr))
