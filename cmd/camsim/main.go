@@ -26,11 +26,25 @@ Each camera serves, on its own 127.0.0.x address:
   http://ADDR:HTTP_PORT/onvif/device_service   ONVIF Device, Media, Media2, PTZ
   rtsp://ADDR:RTSP_PORT/main and /sub          H.264 scene (RTSP digest auth)
   http://ADDR:HTTP_PORT/snapshot/main.jpg      JPEG of the current view
-  POST http://ADDR:HTTP_PORT/camsim/tamper?pan=P&tilt=T&zoom=Z
-                                               move the camera as its web page
-                                               would (ignores ONVIF limits)
-  GET  http://ADDR:HTTP_PORT/camsim/state      position, presets, limits (JSON)
-The control URLs need the camera's credentials (HTTP digest).
+  POST http://ADDR:HTTP_PORT/camsim/tamper?PARAMS
+                                               tamper with the camera as a
+                                               person on site would (below)
+  GET  http://ADDR:HTTP_PORT/camsim/state      position, presets, limits and
+                                               view tamper (JSON)
+The control URLs need the camera's credentials (HTTP digest). Tamper
+parameters (omitted ones stay as they are; an invalid one changes nothing):
+  pan=P&tilt=T&zoom=Z   move the PTZ motor, ignoring ONVIF limits (PTZ only)
+  dx=X&dy=Y             bump: move the picture right/down by fractions of
+                        the frame (-1..1)
+  rotate=DEG            turn the picture counter-clockwise (-180..180)
+  zoom_factor=F         re-zoom: magnify about the centre (0.25..8, 1 none)
+  flip=none|h|v|hv      mirror left-right and/or top-bottom
+  cover=C               hide the left fraction C of the frame behind a dark
+                        uniform object (0..1; 1 = covered lens)
+  defocus=R             blur radius in pixels (0..50)
+  reset                 clear the view tamper (before the others apply)
+e.g. curl --digest -u USER:PASS -X POST 'http://ADDR:PORT/camsim/tamper?dx=0.1'
+(with a shell, quote the URL: & separates parameters).
 WS-Discovery: unicast probes to ADDR:3702 are answered; with
 discovery.multicast: true the group 239.255.255.250:3702 too (only inside
 a network namespace), with Hello on start and Bye on stop.
@@ -57,6 +71,11 @@ Config (YAML):
       scene: street           ptz | badge | street
       fps: 15
       width: 1920             height: 1080
+      traffic: false          true = cars on the street, walkers in front of
+                              the wall (false: nothing in the scene moves)
+      day_cycle: 0            0 = constant daylight; a period (e.g. 10m) = a
+                              compressed day: daylight with sweeping shadows,
+                              dusk, IR night (monochrome) with headlights, dawn
       ptz:                    omit for a fixed camera
         pan_tilt_speed: 0.5   generic units per second
         zoom_speed: 0.25
@@ -76,8 +95,9 @@ Config (YAML):
         wrong_xaddr_host: ""       report this host:port in XAddrs
         no_get_services: false     GetServices → ActionNotSupported
 
-The scene has two marked regions (an 8x8 checkerboard of saturated colours):
-the badge reader and the street; everything else is plain.
+The scene is a street front: brick and plaster, windows, a door, a sign,
+lamp posts, a car park. Two regions carry a marker (an 8x8 checkerboard of
+saturated colours) that nothing else has: the badge reader and the street.
 `
 
 func main() {

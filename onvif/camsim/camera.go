@@ -55,6 +55,7 @@ type Camera struct {
 	nextPreset   int
 	masks        []Mask
 	nextMask     int
+	view         Tamper            // what was done to the picture on site
 	faults       map[string]string // action → subcode
 	nonces       map[string]time.Time
 	dnonces      map[string]time.Time
@@ -205,6 +206,34 @@ func (c *Camera) Tamper(p Position) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.moveLocked(p, false)
+}
+
+// TamperView changes the camera's picture as a person on site would (a
+// bump, the camera's own menu, something on the lens): t replaces the
+// previous view tamper, and Tamper{} restores the view. It works on fixed
+// and PTZ cameras alike and does not move the PTZ motor.
+func (c *Camera) TamperView(t Tamper) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.view = t
+}
+
+// ViewTamper returns the view tamper in force.
+func (c *Camera) ViewTamper() Tamper {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.view
+}
+
+// SceneState is what the camera films at now besides its position: the
+// scene clock (time since the simulator started), the light of its day
+// cycle, its traffic and its view tamper. RenderI420 with it and Position
+// gives the frame the camera streams.
+func (c *Camera) SceneState(now time.Time) SceneState {
+	st := DayCycle(now.Sub(c.start), time.Duration(c.cfg.DayCycle))
+	st.Traffic = c.cfg.Traffic
+	st.Tamper = c.ViewTamper()
+	return st
 }
 
 // Limits returns the pan, tilt and zoom limits.

@@ -99,6 +99,13 @@ type CameraConfig struct {
 	// Width/Height of the main stream. Default 1920x1080.
 	Width  int `yaml:"width"`
 	Height int `yaml:"height"`
+	// DayCycle is the period of a compressed day (daylight with sweeping
+	// shadows, dusk, IR night with headlights, dawn); 0 is constant
+	// daylight.
+	DayCycle Duration `yaml:"day_cycle"`
+	// Traffic puts cars on the street and walkers in front of the wall;
+	// without it nothing in the scene moves.
+	Traffic bool `yaml:"traffic"`
 
 	PTZ   *PTZConfig  `yaml:"ptz"`
 	Masks MaskConfig  `yaml:"masks"`
@@ -355,7 +362,7 @@ func (cam *CameraConfig) validateAuth(where string) error {
 	return nil
 }
 
-// validateVideo checks the scene, frame rate and size.
+// validateVideo checks the scene, frame rate, size and day cycle.
 func (cam *CameraConfig) validateVideo(where string) error {
 	switch cam.Scene {
 	case "ptz", "badge", "street":
@@ -367,6 +374,9 @@ func (cam *CameraConfig) validateVideo(where string) error {
 	}
 	if cam.Width < 64 || cam.Height < 64 || cam.Width%2 != 0 || cam.Height%2 != 0 {
 		return fmt.Errorf("%s: width/height %dx%d must be even and ≥ 64", where, cam.Width, cam.Height)
+	}
+	if d := time.Duration(cam.DayCycle); d != 0 && d < 10*time.Second {
+		return fmt.Errorf("%s.day_cycle: %v must be 0 (constant daylight) or ≥ 10s", where, d)
 	}
 	return nil
 }

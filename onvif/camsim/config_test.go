@@ -1,6 +1,8 @@
 package camsim_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +38,8 @@ func TestConfigValidateRefuses(t *testing.T) {
 		{"scene", func(c *camsim.Config) { c.Cameras[0].Scene = "beach" }, `scene: "beach" is not ptz, badge or street`},
 		{"fps", func(c *camsim.Config) { c.Cameras[0].FPS = 61 }, "fps: 61 out of 1..60"},
 		{"odd size", func(c *camsim.Config) { c.Cameras[0].Width, c.Cameras[0].Height = 641, 360 }, "width/height 641x360 must be even"},
+		{"day cycle", func(c *camsim.Config) { c.Cameras[0].DayCycle = camsim.Duration(time.Second) }, "cameras[0] (a).day_cycle: 1s must be 0 (constant daylight) or ≥ 10s"},
+		{"negative day cycle", func(c *camsim.Config) { c.Cameras[0].DayCycle = camsim.Duration(-time.Minute) }, "day_cycle: -1m0s must be 0"},
 		{"ptz speed", func(c *camsim.Config) { c.Cameras[0].PTZ = &camsim.PTZConfig{ZoomSpeed: -1} }, "cameras[0] (a).ptz: speeds must be positive"},
 		{"preset token", func(c *camsim.Config) {
 			c.Cameras[0].PTZ = &camsim.PTZConfig{Presets: []camsim.PresetConfig{{Token: "1"}, {Token: "1"}}}
@@ -87,5 +91,31 @@ func TestConfigValidateFillsDefaults(t *testing.T) {
 	again := camsim.Config{Cameras: []camsim.CameraConfig{validCam("a", "127.0.90.1")}}
 	if err := again.Validate(); err != nil || again.Cameras[0].Endpoint != c.Endpoint {
 		t.Errorf("endpoint not stable: %q vs %q (%v)", again.Cameras[0].Endpoint, c.Endpoint, err)
+	}
+}
+
+// day_cycle and traffic reach what the camera films.
+func TestSceneStateFollowsConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	yml := "discovery: {unicast: false}\ncameras:\n  - {id: d, address: 127.0.99.24, username: u, password: p, no_video: true, day_cycle: 10m, traffic: true}\n"
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := camsim.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam := camsim.StartConfigForTest(t, cfg).Camera("d")
+	now := time.Now()
+	if st := cam.SceneState(now); st.Light != 1 || st.IR || !st.Traffic {
+		t.Errorf("at start: %+v, want daylight with traffic", st)
+	}
+	// 55 % into the 10 min day is the start of the IR night.
+	if st := cam.SceneState(now.Add(330 * time.Second)); !st.IR || st.Light != 0 {
+		t.Errorf("at 5m30s: %+v, want the IR night", st)
+	}
+	cam.TamperView(camsim.Tamper{Blur: 3})
+	if st := cam.SceneState(now); st.Tamper.Blur != 3 {
+		t.Errorf("view tamper not filmed: %+v", st)
 	}
 }

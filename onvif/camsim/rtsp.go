@@ -50,7 +50,11 @@ func newRTSPServer(addr, user, pass string) (*rtspServer, error) {
 	}
 	s := &rtspServer{addr: addr, secret: hex.EncodeToString(b), nonce: nonce, user: user, pass: pass,
 		streams: map[string]*gortsplib.ServerStream{}, publishers: map[*gortsplib.ServerSession]string{}}
-	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: addr, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	// A reader that has just connected takes a moment to drain its socket:
+	// the queue must hold a textured 1080p keyframe (hundreds of RTP
+	// packets), or the reader's first frames are decoded with holes.
+	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: addr, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+		WriteQueueSize: 4096}
 	return s, nil
 }
 

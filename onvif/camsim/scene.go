@@ -3,7 +3,6 @@ package camsim
 import (
 	"image"
 	"math"
-	"time"
 )
 
 // The world the cameras film, in world units: x right, y up. A PTZ camera
@@ -12,7 +11,9 @@ import (
 //
 // Two regions carry a *marker pattern* (an 8×8-pixel checkerboard of
 // saturated colours) that no other part of the scene has: the badge reader
-// and the street. Tests use it to prove masks hide them.
+// and the street. Tests use it to prove masks hide them. Everything else has
+// the texture and structure of a real street front (background.go), may
+// move (traffic.go) and changes with the light (light.go).
 
 // WorldRect is an axis-aligned rectangle in world units.
 type WorldRect struct{ X0, Y0, X1, Y1 float64 }
@@ -64,6 +65,22 @@ func viewFor(scene string, w, h int, p Position) view {
 	fw := 1 / (1 + 3*p.Zoom)
 	return view{cx: p.Pan * 2, cy: p.Tilt, fw: fw, fh: fw * float64(h) / float64(w)}
 }
+
+// worldX is the world x at the centre of pixel column x of a w-wide image.
+func (v view) worldX(x, w int) float64 {
+	return v.cx + (float64(x)+0.5-float64(w)/2)*2*v.fw/float64(w)
+}
+
+// worldY is the world y at the centre of pixel row y of an h-high image.
+func (v view) worldY(y, h int) float64 {
+	return v.cy - (float64(y)+0.5-float64(h)/2)*2*v.fh/float64(h)
+}
+
+// imageX is the pixel column of world x (not clipped).
+func (v view) imageX(x float64, w int) float64 { return (x-v.cx)/v.fw*float64(w)/2 + float64(w)/2 }
+
+// imageY is the pixel row of world y (not clipped).
+func (v view) imageY(y float64, h int) float64 { return (v.cy-y)/v.fh*float64(h)/2 + float64(h)/2 }
 
 // toImage maps a world rect to a pixel rect (clipped, may be empty).
 func (v view) toImage(r WorldRect, w, h int) image.Rectangle {
@@ -152,57 +169,6 @@ func (f *Frame) checker(r image.Rectangle, origin image.Point, a, b yuv) {
 				img.Cr[(y/2)*img.CStride+x/2] = c.v
 			}
 		}
-	}
-}
-
-// Render draws the scene for a camera at position p and time t into f.
-func Render(f *Frame, scene string, p Position, t time.Duration) {
-	w, h := f.W, f.H
-	v := viewFor(scene, w, h, p)
-	// Sky: vertical gradient.
-	img := f.YCbCr()
-	for y := 0; y < h; y++ {
-		k := float64(y) / float64(h)
-		c := yuv{lerp(colSkyTop.y, colSkyBot.y, k), lerp(colSkyTop.u, colSkyBot.u, k), lerp(colSkyTop.v, colSkyBot.v, k)}
-		row := img.Y[y*w : (y+1)*w]
-		for i := range row {
-			row[i] = c.y
-		}
-		if y&1 == 0 {
-			u := img.Cb[(y/2)*img.CStride : (y/2+1)*img.CStride]
-			vv := img.Cr[(y/2)*img.CStride : (y/2+1)*img.CStride]
-			for i := range u {
-				u[i], vv[i] = c.u, c.v
-			}
-		}
-	}
-	f.fill(v.toImage(worldGround, w, h), colGround)
-	f.fill(v.toImage(worldWall, w, h), colWall)
-	f.fill(v.toImage(worldRoof, w, h), colRoof)
-	// Windows: a grid of dark rectangles with a light frame, for detail.
-	for wx := -3.3; wx < 3.3; wx += 0.5 {
-		for _, wy := range []float64{0.2, 0.55} {
-			if wx > 0.0 && wx < 0.8 {
-				continue // door and badge reader live here
-			}
-			f.fill(v.toImage(WorldRect{wx, wy, wx + 0.3, wy + 0.25}, w, h), colRoof)
-			f.fill(v.toImage(WorldRect{wx + 0.02, wy + 0.02, wx + 0.28, wy + 0.23}, w, h), colWindow)
-		}
-	}
-	f.fill(v.toImage(worldDoor, w, h), colDoor)
-	// Badge reader: marker pattern.
-	br := v.toImage(worldBadge, w, h)
-	f.checker(br, br.Min, colMarkerA, colMarkerB)
-	// Street: marker pattern, then moving cars on top.
-	st := v.toImage(worldStreet, w, h)
-	f.checker(st, st.Min, colMarkerC, colMarkerD)
-	secs := t.Seconds()
-	for i := 0; i < 4; i++ {
-		speed := 0.6 + 0.2*float64(i)
-		x := math.Mod(secs*speed+float64(i)*1.7, 7) - 3.5
-		lane := -0.5 + 0.12*float64(i%2)
-		car := WorldRect{x, lane, x + 0.45, lane + 0.1}
-		f.fill(v.toImage(car, w, h), yuv{uint8(60 + 40*i), uint8(90 + 20*i), uint8(170 - 25*i)})
 	}
 }
 

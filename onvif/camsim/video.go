@@ -97,9 +97,9 @@ func (v *video) encodeOnce(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	f := NewFrame(cfg.Width, cfg.Height)
+	var scene Renderer
 	tick := time.NewTicker(time.Second / time.Duration(cfg.FPS))
 	defer tick.Stop()
-	start := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -111,7 +111,7 @@ func (v *video) encodeOnce(ctx context.Context) error {
 			return fmt.Errorf("ffmpeg exited: %v: %s", err, v.ffmpegOutput(&stderr))
 		case now := <-tick.C:
 			pos, _ := v.cam.Position()
-			Render(f, cfg.Scene, pos, now.Sub(start))
+			scene.Render(f, cfg.Scene, pos, v.cam.SceneState(now))
 			if _, err := in.Write(f.Data); err != nil {
 				in.Close()
 				return fmt.Errorf("write frame: %v (%s)", err, v.ffmpegOutput(&stderr))
@@ -159,9 +159,8 @@ func (c *Camera) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	if strings.Contains(r.URL.Path, profSub) {
 		wd, ht = 640, 360
 	}
-	f := NewFrame(wd, ht)
 	pos, _ := c.Position()
-	Render(f, cfg.Scene, pos, time.Since(c.start))
+	f := &Frame{W: wd, H: ht, Data: RenderI420(cfg.Scene, wd, ht, pos, c.SceneState(time.Now()))}
 	var b bytes.Buffer
 	if err := jpeg.Encode(&b, f.YCbCr(), &jpeg.Options{Quality: 85}); err != nil {
 		http.Error(w, "encode", http.StatusInternalServerError)
