@@ -20,93 +20,25 @@ const (
 	minInliers = 5
 )
 
-// hanning returns a w×h Hanning window as OpenCV's createHanningWindow
-// makes it (CV_32F). The caller closes it.
-func hanning(w, h int) gocv.Mat {
-	m := gocv.NewMatWithSize(h, w, gocv.MatTypeCV32F)
-	data, _ := m.DataPtrFloat32()
-	wx := hann1(w)
-	wy := hann1(h)
-	for y := range h {
-		for x := range w {
-			data[y*w+x] = float32(wy[y] * wx[x])
-		}
-	}
-	return m
-}
-
-func hann1(n int) []float64 {
-	out := make([]float64, n)
-	for i := range n {
-		out[i] = 0.5 * (1 - math.Cos(2*math.Pi*float64(i)/float64(n-1)))
-	}
-	return out
-}
-
-// floatMat is a CV_32F Mat and its data as a Go slice.
-type floatMat struct {
-	m gocv.Mat
-	d []float32
-}
-
-func newFloatMat(w, h int) floatMat {
-	m := gocv.NewMatWithSize(h, w, gocv.MatTypeCV32F)
-	d, _ := m.DataPtrFloat32()
-	clear(d)
-	return floatMat{m: m, d: d}
-}
-
-func (f *floatMat) close() { _ = f.m.Close() }
-
-// zeroMean writes G less its mean over the valid pixels into dst, and 0
-// on the others: what phase correlation compares.
-func zeroMean(dst, G []float32, valid []bool) {
-	var sum float64
-	var n int
-	for i, ok := range valid {
-		if ok {
-			sum += float64(G[i])
-			n++
-		}
-	}
-	mean := float32(0)
-	if n > 0 {
-		mean = float32(sum / float64(n))
-	}
-	for i, ok := range valid {
-		if ok {
-			dst[i] = G[i] - mean
-		} else {
-			dst[i] = 0
-		}
-	}
-}
-
-// displacement is how far src's picture moved to show in moved, in pixels,
-// and the phase-correlation peak (1 = certain, near 0 = no match).
-func displacement(src, moved, window gocv.Mat) (dx, dy, response float64) {
-	p, r := gocv.PhaseCorrelate(src, moved, window)
-	return float64(p.X), float64(p.Y), r
-}
-
 // tile is one of a reference's deep-check tiles.
 type tile struct {
-	cx, cy int // centre, reference pixels
-	ref    floatMat
-	usable bool // enough valid, textured pixels to measure a shift
+	cx, cy int      // centre, reference pixels
+	ref    gocv.Mat // its spectrum (see correlator)
+	usable bool     // enough valid, textured pixels to measure a shift
 }
 
 // newTiles cuts the tiles out of the reference's zero-mean structure P.
-func newTiles(P, G []float32, valid []bool, w, h int) []tile {
+func newTiles(P, G []float32, valid []bool, w, h int, pc *correlator) []tile {
 	var tiles []tile
+	buf := make([]float32, tileSize*tileSize)
 	for r := range tileRows {
 		for c := range tileCols {
 			t := tile{
 				cx: tileSize/2 + int(math.Round(float64(c*(w-tileSize))/float64(tileCols-1))),
 				cy: tileSize/2 + int(math.Round(float64(r*(h-tileSize))/float64(tileRows-1))),
 			}
-			t.ref = newFloatMat(tileSize, tileSize)
-			cut(t.ref.d, P, w, h, t.cx, t.cy)
+			cut(buf, P, w, h, t.cx, t.cy)
+			t.ref = pc.reference(buf)
 			t.usable = tileTexture(G, valid, w, h, t.cx, t.cy)
 			tiles = append(tiles, t)
 		}
@@ -161,8 +93,9 @@ type tileShift struct {
 
 // measureTiles measures each usable tile's displacement in the frame's
 // zero-mean structure P, looking where guess maps the tile's centre.
-func measureTiles(tiles []tile, P []float32, w, h int, buf floatMat, window gocv.Mat, guess similarity) []tileShift {
+func measureTiles(tiles []tile, P []float32, w, h int, pc *correlator, guess similarity) []tileShift {
 	cx, cy := float64(w-1)/2, float64(h-1)/2
+	buf := pc.input()
 	var out []tileShift
 	for _, t := range tiles {
 		if !t.usable {
@@ -171,8 +104,8 @@ func measureTiles(tiles []tile, P []float32, w, h int, buf floatMat, window gocv
 		u, v := float64(t.cx)-cx, float64(t.cy)-cy
 		ox := int(math.Round(guess.a*u - guess.b*v + guess.tx))
 		oy := int(math.Round(guess.b*u + guess.a*v + guess.ty))
-		cut(buf.d, P, w, h, t.cx+ox, t.cy+oy)
-		dx, dy, resp := displacement(t.ref.m, buf.m, window)
+		cut(buf, P, w, h, t.cx+ox, t.cy+oy)
+		dx, dy, resp := pc.displacement(t.ref)
 		if resp < minTileResponse || math.IsNaN(dx) || math.IsNaN(dy) {
 			continue
 		}

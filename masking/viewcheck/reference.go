@@ -122,14 +122,13 @@ func refHeight(w, h int) int {
 // downscaleLuma returns f's Y plane resized to w×h with INTER_AREA.
 func downscaleLuma(f *masking.Frame, w, h int) ([]byte, error) {
 	y, _, _ := f.Planes()
-	src, err := gocv.NewMatFromBytes(f.H, f.W, gocv.MatTypeCV8U, y)
-	if err != nil {
-		return nil, fmt.Errorf("luma plane: %w", err)
-	}
-	defer src.Close()
+	var down downscaler
+	defer down.close()
 	dst := gocv.NewMat()
 	defer dst.Close()
-	gocv.Resize(src, &dst, image.Pt(w, h), 0, 0, gocv.InterpolationArea)
+	if err := down.luma(y, f.W, f.H, &dst, w, h); err != nil {
+		return nil, fmt.Errorf("luma plane: %w", err)
+	}
 	return dst.ToBytes(), nil
 }
 

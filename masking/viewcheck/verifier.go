@@ -43,7 +43,7 @@ type Options struct {
 	Obstruction float64
 	// DeepEvery: the deep check (obstruction, defocus, scale, rotation)
 	// runs every DeepEvery-th frame of a view, and at once on an alarm
-	// (default 5).
+	// (default 15: twice a second at 30 fps).
 	DeepEvery int
 }
 
@@ -58,18 +58,19 @@ func (o Options) withDefaults() Options {
 	def(&o.DefocusRatio, 0.45)
 	def(&o.Obstruction, 0.5)
 	if o.DeepEvery <= 0 {
-		o.DeepEvery = 5
+		o.DeepEvery = 15
 	}
 	return o
 }
 
 // Tuning of the per-frame alarm that starts a deep check at once.
 const (
-	// alarmShiftFraction of the shift limit.
-	alarmShiftFraction = 0.5
 	// alarmScoreDrop: the score fell below this fraction of its usual
 	// value for the reference.
 	alarmScoreDrop = 0.85
+	// alarmSharpDrop: the half-size sharpness fell below this fraction of
+	// the reference's.
+	alarmSharpDrop = 0.8
 	// flatEnergy: a block whose energy fell below this fraction of the
 	// reference's is flat.
 	flatEnergy = 0.1
@@ -107,11 +108,21 @@ func New(refs []*Reference, opts Options) (*Verifier, error) {
 			vs = &viewState{}
 			v.views[r.Preset] = vs
 		}
-		vs.refs = append(vs.refs, newRefModel(r, v.opts))
 		size := image.Pt(r.Width, r.Height)
 		if v.work[size] == nil {
-			v.work[size] = newWorkspace(r.Width, r.Height)
+			ws, err := newWorkspace(r.Width, r.Height)
+			if err != nil {
+				v.Close()
+				return nil, fmt.Errorf("view verifier: %w", err)
+			}
+			v.work[size] = ws
 		}
+		rm, err := newRefModel(r, v.opts, v.work[size])
+		if err != nil {
+			v.Close()
+			return nil, fmt.Errorf("view verifier: reference %d: %w", i+1, err)
+		}
+		vs.refs = append(vs.refs, rm)
 	}
 	return v, nil
 }
@@ -203,7 +214,7 @@ func monochrome(f *masking.Frame) bool {
 	_, u, v := f.Planes()
 	cw, ch := f.W/2, f.H/2
 	var du, dv, n int
-	for y := 0; y < ch; y += 8 {
+	for y := 0; y < ch; y += 32 {
 		for x := 0; x < cw; x += 8 {
 			i := y*cw + x
 			du += absDiff(u[i], 128)
@@ -244,78 +255,118 @@ type refModel struct {
 	lim    limits
 	valid  []bool
 	G      []float32
-	P      floatMat
+	global gocv.Mat // spectrum of the half-size structure (correlator)
 	blocks []float64
 	sharp  float64
 	tiles  []tile
-	// usual is the running fast-path score of good deep checks (0 until
-	// the first), lastScale and lastRotation their last measurements.
-	usual                   float64
-	lastScale, lastRotation float64
+	Gh     []float32 // G at half size, for the per-frame score
+	validH []bool
+	sharpH float64 // sharpness at half size
+	// usual is the running score of good deep checks (0 until the first);
+	// last is the last good deep check's verdict, lastT its transform.
+	usual float64
+	last  masking.ViewVerdict
+	lastT similarity
 }
 
-func newRefModel(r *Reference, o Options) *refModel {
+func newRefModel(r *Reference, o Options, ws *workspace) (*refModel, error) {
 	st := newStructure(r.Width, r.Height)
 	st.compute(r.Luma)
-	rm := &refModel{ref: r, lim: viewLimits(r, o), valid: validity(r.Exclude, r.Width, r.Height), G: st.G, lastScale: 1}
-	rm.P = newFloatMat(r.Width, r.Height)
-	zeroMean(rm.P.d, rm.G, rm.valid)
+	rm := &refModel{ref: r, lim: viewLimits(r, o), valid: validity(r.Exclude, r.Width, r.Height), G: st.G}
+	rm.last = masking.ViewVerdict{OK: true, Scale: 1}
+	hw, hh := r.Width/2, r.Height/2
+	half := newStructure(hw, hh)
+	hp, err := newPlane(hw, hh)
+	if err == nil {
+		var luma []byte
+		luma, err = halfLuma(&hp, r.Luma, r.Width, r.Height)
+		half.compute(luma)
+		_ = hp.mat.Close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	rm.Gh = half.G
+	rm.validH = validity(halveExclusion(r.Exclude, r.Width, r.Height), hw, hh)
+	rm.sharpH = half.sharpness(rm.validH)
+	P := make([]float32, r.Width*r.Height)
+	zeroMean(P, rm.G, rm.valid)
+	rm.tiles = newTiles(P, rm.G, rm.valid, r.Width, r.Height, ws.tilePC)
+	halve(ws.globalPC.input(), P, r.Width, r.Height)
+	rm.global = ws.globalPC.reference(ws.globalPC.input())
 	rm.blocks = st.blockEnergy(rm.valid, nil)
 	rm.sharp = st.sharpness(rm.valid)
-	rm.tiles = newTiles(rm.P.d, rm.G, rm.valid, r.Width, r.Height)
-	return rm
+	return rm, nil
 }
 
 func (rm *refModel) close() {
-	rm.P.close()
+	_ = rm.global.Close()
 	for i := range rm.tiles {
-		rm.tiles[i].ref.close()
+		_ = rm.tiles[i].ref.Close()
 	}
 }
 
 // workspace is the per-size state a frame is prepared in, reused across
 // frames.
 type workspace struct {
-	w, h   int
-	small  gocv.Mat // downscaled luma
-	st     *structure
-	P      floatMat // zero-mean structure, per reference
-	tile   floatMat
-	window gocv.Mat
-	tileW  gocv.Mat
-	blocks []float64
+	w, h     int
+	down     downscaler
+	small    gocv.Mat // downscaled luma
+	st       *structure
+	P        []float32 // zero-mean structure, per reference
+	half     *structure // at half size, every frame
+	halfLuma plane
+	fullDone bool // st is the frame's
+	globalPC *correlator
+	tilePC   *correlator
+	blocks   []float64
 }
 
-func newWorkspace(w, h int) *workspace {
+func newWorkspace(w, h int) (*workspace, error) {
+	hp, err := newPlane(w/2, h/2)
+	if err != nil {
+		return nil, err
+	}
 	return &workspace{
 		w: w, h: h, small: gocv.NewMatWithSize(h, w, gocv.MatTypeCV8U), st: newStructure(w, h),
-		P: newFloatMat(w, h), tile: newFloatMat(tileSize, tileSize),
-		window: hanning(w, h), tileW: hanning(tileSize, tileSize),
-	}
+		P: make([]float32, w*h), half: newStructure(w/2, h/2), halfLuma: hp,
+		globalPC: newCorrelator(w/2, h/2), tilePC: newCorrelator(tileSize, tileSize),
+	}, nil
 }
 
 func (ws *workspace) close() {
+	ws.down.close()
+	_ = ws.halfLuma.mat.Close()
 	_ = ws.small.Close()
-	ws.P.close()
-	ws.tile.close()
-	_ = ws.window.Close()
-	_ = ws.tileW.Close()
+	ws.globalPC.close()
+	ws.tilePC.close()
 }
 
 // prepare downscales f's luma (a Mat over the Y plane, no copy) and
-// computes its structure.
+// computes its structure at half size; full computes it at full size.
 func (ws *workspace) prepare(f *masking.Frame) error {
 	y, _, _ := f.Planes()
-	src, err := gocv.NewMatFromBytes(f.H, f.W, gocv.MatTypeCV8U, y)
-	if err != nil {
+	if err := ws.down.luma(y, f.W, f.H, &ws.small, ws.w, ws.h); err != nil {
 		return err
 	}
-	defer src.Close()
-	gocv.Resize(src, &ws.small, image.Pt(ws.w, ws.h), 0, 0, gocv.InterpolationArea)
 	luma, err := ws.small.DataPtrUint8()
 	if err != nil || len(luma) != ws.w*ws.h {
 		return errors.New("downscaled luma unavailable")
 	}
-	ws.st.compute(luma)
+	half, err := halfLuma(&ws.halfLuma, luma, ws.w, ws.h)
+	if err != nil {
+		return err
+	}
+	ws.half.compute(half)
+	ws.fullDone = false
 	return nil
+}
+
+func (ws *workspace) full() {
+	if ws.fullDone {
+		return
+	}
+	luma, _ := ws.small.DataPtrUint8()
+	ws.st.compute(luma)
+	ws.fullDone = true
 }

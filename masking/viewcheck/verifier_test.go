@@ -80,7 +80,7 @@ func TestVerifierPassesWhatSitesDo(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			v := newVerifier(t, sc, c.nightR)
-			for i := range 6 { // covers a deep check
+			for i := range 17 { // covers a deep check
 				f := sc.frame(t, c.view)
 				for _, a := range c.alter {
 					a(f)
