@@ -313,7 +313,7 @@ type workspace struct {
 	down     downscaler
 	small    gocv.Mat // downscaled luma
 	st       *structure
-	P        []float32 // zero-mean structure, per reference
+	P        []float32  // zero-mean structure, per reference
 	half     *structure // at half size, every frame
 	halfLuma plane
 	fullDone bool // st is the frame's
