@@ -1,0 +1,115 @@
+package viewcheck
+
+import (
+	"math"
+
+	"velo/masking"
+)
+
+// checkRef compares the prepared frame in ws with one reference. Every
+// frame: the structural score at half size where the last deep check
+// found the picture. The deep check runs on this same frame when deep is
+// set or that score drops (an alarm). Shifts are in reference pixels.
+func (v *Verifier) checkRef(rm *refModel, ws *workspace, deep bool) masking.ViewVerdict {
+	sc := rm.halfScore(ws, rm.lastT)
+	alarm := sc < v.opts.MinScore || (rm.usual > 0 && sc < alarmScoreDrop*rm.usual) ||
+		ws.half.sharpness(rm.validH) < alarmSharpDrop*rm.sharpH
+	if !deep && !alarm {
+		l := rm.last
+		return masking.ViewVerdict{OK: true, ShiftX: l.ShiftX, ShiftY: l.ShiftY, Scale: l.Scale, Rotation: l.Rotation, Score: sc}
+	}
+	verdict, t := v.deepCheck(rm, ws, alarm)
+	if verdict.OK {
+		rm.last, rm.lastT = verdict, t
+		if rm.usual == 0 {
+			rm.usual = verdict.Score
+		} else {
+			rm.usual = 0.8*rm.usual + 0.2*verdict.Score
+		}
+	}
+	return verdict
+}
+
+// halfScore is the structural score at half size with t undone (as a
+// whole-pixel shift when its rotation and scale move no pixel by half a
+// pixel).
+func (rm *refModel) halfScore(ws *workspace, t similarity) float64 {
+	w, h := rm.ref.Width/2, rm.ref.Height/2
+	t.tx, t.ty = t.tx/2, t.ty/2
+	if math.Hypot(t.a, t.b)*math.Hypot(float64(w), float64(h))/2 < 0.5 {
+		return shiftScore(rm.Gh, ws.half.G, rm.validH, w, h, int(math.Round(t.tx)), int(math.Round(t.ty)))
+	}
+	return score(rm.Gh, ws.half.G, rm.validH, w, h, t)
+}
+
+// globalShift measures the frame's shift by phase correlation of the
+// half-size zero-mean structures (any shift up to a quarter of the
+// picture).
+func (rm *refModel) globalShift(ws *workspace) similarity {
+	halve(ws.globalPC.input(), ws.P, rm.ref.Width, rm.ref.Height)
+	dx, dy, _ := ws.globalPC.displacement(rm.global)
+	if math.IsNaN(dx) || math.IsNaN(dy) {
+		return similarity{}
+	}
+	return similarity{tx: 2 * dx, ty: 2 * dy}
+}
+
+// deepCheck runs every check on the prepared frame: obstruction, defocus,
+// then the tiles' transform (shift, scale, rotation) and the score with
+// that transform undone. After an alarm the tiles are looked for around
+// the global shift, else around the last transform found.
+func (v *Verifier) deepCheck(rm *refModel, ws *workspace, alarm bool) (masking.ViewVerdict, similarity) {
+	ws.full()
+	zeroMean(ws.P, ws.st.G, rm.valid)
+	guess := rm.lastT
+	if alarm {
+		guess = rm.globalShift(ws)
+	}
+	verdict := masking.ViewVerdict{ShiftX: guess.tx, ShiftY: guess.ty, Scale: guess.scale(), Rotation: guess.rotation()}
+	ws.blocks = ws.st.blockEnergy(rm.valid, ws.blocks)
+	if flatFraction(rm.blocks, ws.blocks, flatEnergy) >= v.opts.Obstruction {
+		verdict.Reason = ReasonObstruction
+		return verdict, guess
+	}
+	if rm.sharp > 0 && ws.st.sharpness(rm.valid) < v.opts.DefocusRatio*rm.sharp {
+		verdict.Reason = ReasonDefocus
+		return verdict, guess
+	}
+	t := v.fitTransform(rm, ws, guess)
+	verdict.ShiftX, verdict.ShiftY = t.tx, t.ty
+	verdict.Scale, verdict.Rotation = t.scale(), t.rotation()
+	verdict.Score = rm.halfScore(ws, t)
+	switch {
+	case verdict.Score < v.opts.MinScore:
+		verdict.Reason = ReasonScene
+	case math.Abs(verdict.Rotation) > rm.lim.rotation:
+		verdict.Reason = ReasonRotation
+	case math.Abs(verdict.Scale-1) > rm.lim.scale:
+		verdict.Reason = ReasonScale
+	case math.Hypot(verdict.ShiftX, verdict.ShiftY) > rm.lim.shift:
+		verdict.Reason = ReasonShift
+	default:
+		verdict.OK = true
+	}
+	return verdict, t
+}
+
+// fitTransform measures the tiles around guess, and when the fit moved
+// them by more than a pixel from there, again around the fit (so that a
+// large rotation or zoom is measured where the tiles went). Too few tiles
+// agreeing leaves guess.
+func (v *Verifier) fitTransform(rm *refModel, ws *workspace, guess similarity) similarity {
+	w, h := rm.ref.Width, rm.ref.Height
+	t, ok := fitSimilarity(measureTiles(rm.tiles, ws.P, w, h, ws.tilePC, guess))
+	if !ok {
+		return guess
+	}
+	reach := math.Hypot(float64(w), float64(h)) / 2
+	if math.Hypot(t.a-guess.a, t.b-guess.b)*reach+math.Hypot(t.tx-guess.tx, t.ty-guess.ty) < 1 {
+		return t
+	}
+	if t2, ok := fitSimilarity(measureTiles(rm.tiles, ws.P, w, h, ws.tilePC, t)); ok {
+		return t2
+	}
+	return t
+}
