@@ -6,9 +6,11 @@ import (
 	"time"
 
 	"velo/agent/camera"
+	"velo/agent/config"
 	"velo/agent/event"
 	"velo/agent/ptzlock"
 	"velo/masking"
+	"velo/masking/viewcheck"
 	"velo/onvif"
 )
 
@@ -16,17 +18,18 @@ import (
 // camera's one view is approved at once.
 func (a *Agent) startLock(s *session) error {
 	cam := s.w.cam
-	if len(cam.Presets) == 0 {
+	hasPTZ := s.prof.PTZ != nil && s.client.HasService(onvif.NSPTZ)
+	approved := approvedViews(cam, s.fixedAt)
+	switch {
+	case len(cam.Presets) > 0 && !hasPTZ:
+		return fmt.Errorf("camera %q: presets configured but profile %q has no PTZ", cam.ID, s.prof.Token)
+	case !hasPTZ || len(approved) == 0:
+		// A fixed camera without PTZ, or with PTZ but no recorded position
+		// yet (no reference: the view check withholds its video when
+		// references are required): only the pixels are checked.
 		s.masker.SetView("", true)
 		a.update(cam.ID, func(st *CameraState) { st.Approved = true })
 		return nil
-	}
-	if s.prof.PTZ == nil || !s.client.HasService(onvif.NSPTZ) {
-		return fmt.Errorf("camera %q: presets configured but profile %q has no PTZ", cam.ID, s.prof.Token)
-	}
-	var approved []ptzlock.ApprovedPreset
-	for _, p := range cam.Presets {
-		approved = append(approved, ptzlock.ApprovedPreset{Token: p.Token, Pan: p.Position.Pan, Tilt: p.Position.Tilt, Zoom: p.Position.Zoom, Tolerance: p.Tolerance})
 	}
 	lock, err := ptzlock.NewLock(ptzlock.LockConfig{Camera: cam.ID, Profile: s.prof.Token, Interval: time.Duration(cam.PTZLock.Interval),
 		Preset: approved[0], Presets: approved, PTZConfig: s.prof.PTZ.Token, Now: a.opts.Clock.Now, Log: s.log},
@@ -112,4 +115,17 @@ func (a *Agent) startRecorder(s *session) error {
 		return rec.Run(ctx)
 	})
 	return nil
+}
+
+// approvedViews are the views the PTZ lock holds: the approved presets, or
+// a fixed camera's view at the position recorded with its reference.
+func approvedViews(cam *config.CameraConfig, fixedAt *viewcheck.Position) []ptzlock.ApprovedPreset {
+	var approved []ptzlock.ApprovedPreset
+	for _, p := range cam.Presets {
+		approved = append(approved, ptzlock.ApprovedPreset{Token: p.Token, Pan: p.Position.Pan, Tilt: p.Position.Tilt, Zoom: p.Position.Zoom, Tolerance: p.Tolerance})
+	}
+	if len(cam.Presets) == 0 && fixedAt != nil {
+		approved = append(approved, ptzlock.ApprovedPreset{Fixed: true, Pan: fixedAt.Pan, Tilt: fixedAt.Tilt, Zoom: fixedAt.Zoom, Tolerance: config.DefaultTolerance})
+	}
+	return approved
 }

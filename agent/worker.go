@@ -17,6 +17,7 @@ import (
 	"velo/agent/ptzlock"
 	"velo/masking"
 	"velo/masking/maskspec"
+	"velo/masking/viewcheck"
 	"velo/onvif"
 )
 
@@ -44,6 +45,12 @@ type session struct {
 	uri    string
 	prof   *onvif.Profile
 	masker *masking.Masker
+
+	// fixedAt: a fixed view's recorded PTZ position (from its reference),
+	// where a camera with PTZ configured as fixed is held.
+	fixedAt *viewcheck.Position
+	// closers run once every stage has ended.
+	closers []func()
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -180,6 +187,9 @@ func (a *Agent) runCamera(ctx context.Context, w *worker, log zerolog.Logger) er
 		s.cancel()
 	}
 	s.group.Wait()
+	for _, c := range s.closers {
+		c()
+	}
 	close(s.errc)
 	return stagesError(s.ctx, err, s.errc)
 }
@@ -203,6 +213,7 @@ func (a *Agent) openSession(ctx context.Context, w *worker, log zerolog.Logger) 
 	if err == nil {
 		gen, err = s.masker.SetMaskSets(cam.MaskSets())
 	}
+
 	if err != nil {
 		cl.CloseIdleConnections()
 		return nil, err
@@ -221,9 +232,12 @@ func (s *session) goStage(name string, f func(context.Context) error) {
 	})
 }
 
-// startStages starts the PTZ lock (or approves a fixed view), the
-// camera-side masks, the pipeline and the recorder.
+// startStages starts the view check, the PTZ lock (or approves a fixed
+// view), the camera-side masks, the pipeline and the recorder.
 func (a *Agent) startStages(s *session) error {
+	if err := a.guardView(s); err != nil { // before the lock approves a view
+		return err
+	}
 	if err := a.startLock(s); err != nil {
 		return err
 	}

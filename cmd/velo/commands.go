@@ -36,7 +36,7 @@ func newRoot(s streams) *ffcli.Command {
 		Subcommands: []*ffcli.Command{
 			runCommand(s), commandCommand(s), configCommand(s), discoverCommand(s),
 			probeCommand(s), maskCommand(s), auditCommand(s), recordingCommand(s),
-			dossierCommand(s), signCommand(s), passwdCommand(s), versionCommand(s),
+			viewCommand(s), dossierCommand(s), signCommand(s), passwdCommand(s), versionCommand(s),
 		},
 	}
 	root.Subcommands = append(root.Subcommands, helpCommand(s, root))
