@@ -78,13 +78,16 @@ type Camera struct {
 
 // View is an approved view: a preset or a fixed camera's only view.
 type View struct {
-	Preset        string                `json:"preset,omitempty"`
-	Position      *[3]float64           `json:"position,omitempty"` // pan, tilt, zoom
-	Tolerance     float64               `json:"tolerance,omitempty"`
-	Approval      config.ApprovalConfig `json:"approval"`
-	Masks         []Mask                `json:"masks"`
-	Snapshot      *Snapshot             `json:"snapshot,omitempty"`
-	SnapshotError string                `json:"snapshot_error,omitempty"`
+	Preset    string                `json:"preset,omitempty"`
+	Position  *[3]float64           `json:"position,omitempty"` // pan, tilt, zoom
+	Tolerance float64               `json:"tolerance,omitempty"`
+	Approval  config.ApprovalConfig `json:"approval"`
+	Masks     []Mask                `json:"masks"`
+	// References: the view's reference pictures (day, night) every frame
+	// is verified against, by their SHA-256 ("" when none was recorded).
+	References    References `json:"references"`
+	Snapshot      *Snapshot  `json:"snapshot,omitempty"`
+	SnapshotError string     `json:"snapshot_error,omitempty"`
 }
 
 // Mask is one masked region, described in words for the reader.
@@ -227,11 +230,12 @@ func describe(cfg *config.Config, cam *config.CameraConfig) Camera {
 		c.Kind = "PTZ, locked to approved presets (drift reverted, other moves refused)"
 		for _, p := range cam.Presets {
 			pos := [3]float64{p.Position.Pan, p.Position.Tilt, p.Position.Zoom}
-			c.Views = append(c.Views, View{Preset: p.Token, Position: &pos, Tolerance: p.Tolerance, Approval: p.Approval, Masks: masks(p.Masks)})
+			c.Views = append(c.Views, View{Preset: p.Token, Position: &pos, Tolerance: p.Tolerance, Approval: p.Approval, Masks: masks(p.Masks),
+				References: references(cfg, cam.ID, p.Token)})
 		}
 	} else {
 		c.Kind = "fixed"
-		v := View{Masks: masks(cam.Masks)}
+		v := View{Masks: masks(cam.Masks), References: references(cfg, cam.ID, "")}
 		if cam.Approval != nil {
 			v.Approval = *cam.Approval
 		}
@@ -358,4 +362,37 @@ func summarise(dir string) *AuditSummary {
 		s.ByAction[e.Action]++
 	}
 	return s
+}
+
+// References are a view's reference pictures by SHA-256.
+type References struct {
+	Day   string `json:"day_sha256,omitempty"`
+	Night string `json:"night_sha256,omitempty"`
+}
+
+// references hashes the reference files of a view (they are written by
+// velo view capture; the hash is the one in the audit log).
+func references(cfg *config.Config, camera, preset string) References {
+	sum := func(night bool) string {
+		b, err := os.ReadFile(cfg.ReferencePath(camera, preset, night))
+		if err != nil {
+			return ""
+		}
+		h := sha256.Sum256(b)
+		return hex.EncodeToString(h[:])
+	}
+	return References{Day: sum(false), Night: sum(true)}
+}
+
+// String says which references a view has, for the reader.
+func (r References) String() string {
+	switch {
+	case r.Day == "" && r.Night == "":
+		return "none recorded: the view streams only if the config does not require one (velo view capture)"
+	case r.Night == "":
+		return "day " + r.Day
+	case r.Day == "":
+		return "night " + r.Night
+	}
+	return "day " + r.Day + ", night " + r.Night
 }

@@ -243,6 +243,7 @@ func viewBlock(p *doc, c *Camera, v *View) error {
 	}
 	a := v.Approval
 	p.row("Approval (ER-4.7)", fmt.Sprintf("by %s on %s, document %s", a.By, a.Date, a.Document))
+	p.row("Reference (SHA-256)", v.References.String())
 	if s := v.Snapshot; s != nil {
 		name := fmt.Sprintf("snap-%s-%s", c.ID, v.Preset)
 		info := p.RegisterImageOptionsReader(name, fpdf.ImageOptions{ImageType: "JPG"}, bytes.NewReader(s.JPEG))
