@@ -1,0 +1,237 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"velo/agent/access"
+	"velo/agent/camera"
+	"velo/agent/config"
+	"velo/agent/event"
+	"velo/internal/testkit"
+	"velo/masking"
+	"velo/masking/viewcheck"
+	"velo/onvif/camsim"
+)
+
+// Issue 13's promise, end to end: Velo's RTSP output decoded by ffmpeg
+// while the simulator's fixed camera is bumped, rotated, zoomed, flipped,
+// covered and defocused through its own controls: not one frame of a
+// view that is not the approved one leaves unblanked; each tamper is
+// reported (view_mismatch) and the output comes back once the picture
+// matches again (view_restored).
+func TestViewVerifiedFromThePixels(t *testing.T) {
+	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "v", Address: "127.0.95.30", Username: "velo", Password: "cam-pw", Serial: "SER-V",
+		Scene: "badge", FPS: 10, Width: 640, Height: 360})
+	cam := sim.Camera("v")
+	b := camsim.Regions(cam.Config(), camsim.Position{})[camsim.RegionBadgeReader]
+	port := testkit.FreePort(t)
+	dir := t.TempDir()
+	testkit.SecretFile(t, dir, "ops.pw", "ops-pw\n")
+	testkit.SecretFile(t, dir, "cam.pw", "cam-pw\n")
+	testkit.SecretFile(t, dir, "site.yaml", fmt.Sprintf(`site: {id: t, name: T, controller: C, purposes: [p]}
+gateway: gw
+state_dir: state
+broker: {embedded_listen: "127.0.0.1:0"}
+outputs: {rtsp_listen: "127.0.0.1:%d"}
+operators:
+  - {name: ops, password_file: ops.pw, roles: [live-viewer], cameras: [v]}
+cameras:
+  - id: v
+    purpose: corridor
+    approval: {by: A, date: 2026-01-01, document: D}
+    match: {serial: SER-V}
+    xaddr: %s
+    username: velo
+    password_file: cam.pw
+    masks:
+      - name: badge
+        polygon: [{x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}]
+`, port, cam.XAddr(), b.X0-0.01, b.Y0-0.01, b.X1+0.01, b.Y0-0.01, b.X1+0.01, b.Y1+0.01, b.X0-0.01, b.Y1+0.01))
+	cfg, err := config.Load(filepath.Join(dir, "site.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	captureReference(t, cfg, cfg.Camera("v"), cam)
+
+	a := New(cfg, zerolog.Nop(), Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	testkit.WaitFor(t, 30*time.Second, "camera v streaming", func() bool {
+		s, _ := a.State("v")
+		rel := a.relayForTest()
+		return s.Status == "streaming" && rel != nil && rel.Publishing("v")
+	})
+	out := decodeOutput(t, fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/v", access.StreamPassword("t", "ops", "ops-pw"), port))
+	time.Sleep(3 * time.Second) // the approved view's frames: the baseline
+	mark := out.count()
+	tampers := []struct {
+		name string
+		t    camsim.Tamper
+	}{{"bumped 5%", camsim.Tamper{ShiftX: 0.05}}, {"bumped 2%", camsim.Tamper{ShiftX: -0.02, ShiftY: 0.02}}, {"rotated 3°", camsim.Tamper{RotateDeg: 3}},
+		{"zoomed 1.1×", camsim.Tamper{Zoom: 1.1}}, {"flipped", camsim.Tamper{FlipH: true}}, {"covered", camsim.Tamper{Cover: 1}}, {"defocused", camsim.Tamper{Blur: 8}}}
+	for _, tc := range tampers {
+		before := len(viewEvents(a, event.ViewMismatch))
+		cam.TamperView(tc.t)
+		testkit.WaitFor(t, 10*time.Second, tc.name+": view_mismatch", func() bool { return len(viewEvents(a, event.ViewMismatch)) > before })
+		time.Sleep(time.Second)
+		restored := len(viewEvents(a, event.ViewRestored))
+		cam.TamperView(camsim.Tamper{})
+		testkit.WaitFor(t, 10*time.Second, tc.name+": view_restored", func() bool { return len(viewEvents(a, event.ViewRestored)) > restored })
+		time.Sleep(time.Second)
+	}
+	frames := out.stop()
+	leaks, blanks, shown := classify(frames, mark)
+	t.Logf("FIGURES %d tampers: %d frames decoded from Velo's output (%d blank, %d shown), frames of a tampered view not blanked: %d", len(tampers), len(frames), blanks, shown, leaks)
+	if leaks != 0 {
+		t.Errorf("%d frames of a view that is not the approved one left Velo", leaks)
+	}
+	if blanks == 0 || shown < 30 {
+		t.Errorf("%d blank and %d shown frames: the test did not see both", blanks, shown)
+	}
+	if s, _ := a.State("v"); s.Status != "streaming" {
+		t.Errorf("state after the last restore: %+v", s)
+	}
+}
+
+// captureReference records the camera's day reference from its own
+// stream, as velo view capture does.
+func captureReference(t *testing.T, cfg *config.Config, cc *config.CameraConfig, cam *camsim.Camera) {
+	t.Helper()
+	open, err := camera.Capture(cc, cam.RTSPURL("main")).Opener()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	src, err := open(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	f := &masking.Frame{}
+	for i := 0; i < 15; i++ {
+		if err := src.Read(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref, err := viewcheck.NewReference(f, cc.MaskSets()[0], false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := cfg.ReferencePath(cc.ID, "", false)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.Save(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func viewEvents(a *Agent, kind event.Kind) []event.Event {
+	var out []event.Event
+	for _, e := range a.Events() {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// decoded is ffmpeg reading Velo's output as 160×90 grey frames.
+type decoded struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	frames [][]byte
+	done   chan struct{}
+}
+
+const outW, outH = 160, 90
+
+func decodeOutput(t *testing.T, url string) *decoded {
+	t.Helper()
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url,
+		"-vf", fmt.Sprintf("scale=%d:%d,format=gray", outW, outH), "-f", "rawvideo", "-")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &decoded{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		r := bufio.NewReader(stdout)
+		for {
+			f := make([]byte, outW*outH)
+			if _, err := io.ReadFull(r, f); err != nil {
+				return
+			}
+			d.mu.Lock()
+			d.frames = append(d.frames, f)
+			d.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-d.done; _ = cmd.Wait() })
+	testkit.WaitFor(t, 20*time.Second, "decoded frames", func() bool { return d.count() > 5 })
+	return d
+}
+
+func (d *decoded) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.frames)
+}
+
+func (d *decoded) stop() [][]byte {
+	_ = d.cmd.Process.Kill()
+	<-d.done
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.frames
+}
+
+// classify counts, after the baseline's first mark frames, blank frames,
+// frames showing the approved view (close to the baseline's mean), and
+// leaks: frames showing anything else.
+func classify(frames [][]byte, mark int) (leaks, blanks, shown int) {
+	base := make([]float64, outW*outH)
+	for _, f := range frames[2:mark] {
+		for i, v := range f {
+			base[i] += float64(v) / float64(mark-2)
+		}
+	}
+	for _, f := range frames[mark:] {
+		var mean, sq, diff float64
+		for i, v := range f {
+			mean += float64(v)
+			sq += float64(v) * float64(v)
+			diff += math.Abs(float64(v) - base[i])
+		}
+		n := float64(len(f))
+		mean, diff = mean/n, diff/n
+		switch sd := math.Sqrt(sq/n - mean*mean); {
+		case sd < 4 && mean < 40:
+			blanks++
+		case diff < 6:
+			shown++
+		default:
+			leaks++
+		}
+	}
+	return leaks, blanks, shown
+}
