@@ -37,9 +37,9 @@ func (rm *refModel) halfScore(ws *workspace, t similarity) float64 {
 	w, h := rm.ref.Width/2, rm.ref.Height/2
 	t.tx, t.ty = t.tx/2, t.ty/2
 	if math.Hypot(t.a, t.b)*math.Hypot(float64(w), float64(h))/2 < 0.5 {
-		return shiftScore(rm.Gh, ws.half.G, rm.validH, w, h, int(math.Round(t.tx)), int(math.Round(t.ty)))
+		return shiftScore(rm.half, ws.half, rm.validH, int(math.Round(t.tx)), int(math.Round(t.ty)))
 	}
-	return score(rm.Gh, ws.half.G, rm.validH, w, h, t)
+	return score(rm.half, ws.half, rm.validH, t)
 }
 
 // globalShift measures the frame's shift by phase correlation of the

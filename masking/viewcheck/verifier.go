@@ -43,7 +43,7 @@ type Options struct {
 	Obstruction float64
 	// DeepEvery: the deep check (obstruction, defocus, scale, rotation)
 	// runs every DeepEvery-th frame of a view, and at once on an alarm
-	// (default 15: twice a second at 30 fps).
+	// (default 25: once a second at 25 fps).
 	DeepEvery int
 }
 
@@ -58,7 +58,7 @@ func (o Options) withDefaults() Options {
 	def(&o.DefocusRatio, 0.45)
 	def(&o.Obstruction, 0.5)
 	if o.DeepEvery <= 0 {
-		o.DeepEvery = 15
+		o.DeepEvery = 25
 	}
 	return o
 }
@@ -67,7 +67,7 @@ func (o Options) withDefaults() Options {
 const (
 	// alarmScoreDrop: the score fell below this fraction of its usual
 	// value for the reference.
-	alarmScoreDrop = 0.85
+	alarmScoreDrop = 0.75
 	// alarmSharpDrop: the half-size sharpness fell below this fraction of
 	// the reference's.
 	alarmSharpDrop = 0.8
@@ -259,7 +259,7 @@ type refModel struct {
 	blocks []float64
 	sharp  float64
 	tiles  []tile
-	Gh     []float32 // G at half size, for the per-frame score
+	half   *structure // at half size, for the per-frame score
 	validH []bool
 	sharpH float64 // sharpness at half size
 	// usual is the running score of good deep checks (0 until the first);
@@ -286,7 +286,7 @@ func newRefModel(r *Reference, o Options, ws *workspace) (*refModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	rm.Gh = half.G
+	rm.half = half
 	rm.validH = validity(halveExclusion(r.Exclude, r.Width, r.Height), hw, hh)
 	rm.sharpH = half.sharpness(rm.validH)
 	P := make([]float32, r.Width*r.Height)
