@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"slices"
 	"sync"
 
 	"gocv.io/x/gocv"
@@ -89,42 +90,48 @@ type Verifier struct {
 var _ masking.ViewCheck = (*Verifier)(nil)
 
 // New builds a Verifier for one camera's references (several per view
-// allowed, e.g. day and night).
+// allowed, e.g. day and night). It keeps refs: do not change them after.
 func New(refs []*Reference, opts Options) (*Verifier, error) {
 	v := &Verifier{opts: opts.withDefaults(), views: map[string]*viewState{}, work: map[image.Point]*workspace{}}
-	var camera string
 	for i, r := range refs {
 		if err := r.check(); err != nil {
 			v.Close()
 			return nil, fmt.Errorf("view verifier: reference %d: %w", i+1, err)
 		}
-		if i > 0 && r.Camera != camera {
+		if r.Camera != refs[0].Camera {
 			v.Close()
-			return nil, fmt.Errorf("view verifier: references of cameras %q and %q: one verifier serves one camera", camera, r.Camera)
+			return nil, fmt.Errorf("view verifier: references of cameras %q and %q: one verifier serves one camera", refs[0].Camera, r.Camera)
 		}
-		camera = r.Camera
-		vs := v.views[r.Preset]
-		if vs == nil {
-			vs = &viewState{}
-			v.views[r.Preset] = vs
-		}
-		size := image.Pt(r.Width, r.Height)
-		if v.work[size] == nil {
-			ws, err := newWorkspace(r.Width, r.Height)
-			if err != nil {
-				v.Close()
-				return nil, fmt.Errorf("view verifier: %w", err)
-			}
-			v.work[size] = ws
-		}
-		rm, err := newRefModel(r, v.opts, v.work[size])
-		if err != nil {
+		if err := v.add(r); err != nil {
 			v.Close()
-			return nil, fmt.Errorf("view verifier: reference %d: %w", i+1, err)
+			return nil, fmt.Errorf("view verifier: camera %q preset %q: %w", r.Camera, r.Preset, err)
 		}
-		vs.refs = append(vs.refs, rm)
 	}
 	return v, nil
+}
+
+// add prepares r for checking its view.
+func (v *Verifier) add(r *Reference) error {
+	size := image.Pt(r.Width, r.Height)
+	if v.work[size] == nil {
+		ws, err := newWorkspace(r.Width, r.Height)
+		if err != nil {
+			return err
+		}
+		v.work[size] = ws
+	}
+	rm, err := newRefModel(r, v.opts, v.work[size])
+	if err != nil {
+		return err
+	}
+	vs := v.views[r.Preset]
+	if vs == nil {
+		vs = &viewState{}
+		v.views[r.Preset] = vs
+	}
+	vs.refs = append(vs.refs, rm)
+	vs.mixed = vs.mixed || r.Night != vs.refs[0].ref.Night
+	return nil
 }
 
 // Close frees the Verifier's Mats; Check must not be called after.
@@ -157,14 +164,14 @@ func (v *Verifier) Check(f *masking.Frame, view string) masking.ViewVerdict {
 	vs.frames++
 	deep := vs.frames%uint64(v.opts.DeepEvery) == 1 || v.opts.DeepEvery == 1
 	var first masking.ViewVerdict
-	prepared := map[*workspace]bool{}
-	for i, rm := range vs.candidates(monochrome(f)) {
+	var prepared []*workspace
+	for i, rm := range vs.candidates(vs.mixed && monochrome(f)) {
 		ws := v.work[image.Pt(rm.ref.Width, rm.ref.Height)]
-		if !prepared[ws] {
+		if !slices.Contains(prepared, ws) {
 			if err := ws.prepare(f); err != nil {
 				return masking.ViewVerdict{Reason: ReasonScene, Scale: 1}
 			}
-			prepared[ws] = true
+			prepared = append(prepared, ws)
 		}
 		verdict := v.checkRef(rm, ws, deep || i > 0)
 		verdict.ShiftX *= float64(f.W) / float64(rm.ref.Width)
@@ -183,6 +190,7 @@ func (v *Verifier) Check(f *masking.Frame, view string) masking.ViewVerdict {
 // viewState is one view's references and what the checks learnt of them.
 type viewState struct {
 	refs   []*refModel
+	mixed  bool // day and night references
 	frames uint64
 	last   *refModel // the reference the last good frame matched
 }
