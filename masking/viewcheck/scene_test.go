@@ -205,3 +205,29 @@ func night(f *masking.Frame) {
 		u[i], v[i] = 128, 128
 	}
 }
+
+// lightsOn brightens a region (a floodlight switched on) to k, with a
+// soft edge.
+func lightsOn(x0, y0, x1, y1, k float64) func(*masking.Frame) {
+	return func(f *masking.Frame) {
+		y, _, _ := f.Planes()
+		for r := int(y0 * float64(f.H)); r < int(y1*float64(f.H)); r++ {
+			for c := int(x0 * float64(f.W)); c < int(x1*float64(f.W)); c++ {
+				y[r*f.W+c] = uint8(math.Min(255, float64(y[r*f.W+c])*k))
+			}
+		}
+	}
+}
+
+// rain draws short bright streaks all over the frame.
+func rain(t testing.TB, seed uint64) func(*masking.Frame) {
+	return func(f *masking.Frame) {
+		rng := rand.New(rand.NewPCG(seed, 2))
+		withLuma(t, f, func(m *gocv.Mat) {
+			for range 1500 {
+				x, y := rng.IntN(f.W), rng.IntN(f.H)
+				gocv.Line(m, image.Pt(x, y), image.Pt(x+4, y+30), color.RGBA{200, 200, 200, 255}, 1)
+			}
+		})
+	}
+}
