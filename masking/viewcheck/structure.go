@@ -27,12 +27,19 @@ type structure struct {
 	lut    [256]float32
 	L      []float32 // log luma
 	DX, DY []float32 // gradient of L (central differences); 0 on the border
-	G      []float32 // its magnitude
+	G      []float32 // its magnitude (full size only: phase correlation)
+	noG    bool
 }
 
 func newStructure(w, h int) *structure {
 	n := w * h
 	return &structure{w: w, h: h, lut: logLUT(), L: make([]float32, n), DX: make([]float32, n), DY: make([]float32, n), G: make([]float32, n)}
+}
+
+// newHalfStructure is a structure without G, for the per-frame score.
+func newHalfStructure(w, h int) *structure {
+	n := w * h
+	return &structure{w: w, h: h, lut: logLUT(), L: make([]float32, n), DX: make([]float32, n), DY: make([]float32, n), noG: true}
 }
 
 // compute fills the structure from a w×h luma image.
@@ -42,21 +49,26 @@ func (s *structure) compute(luma []byte) {
 	for i, v := range luma[:w*h] {
 		L[i] = s.lut[v]
 	}
-	for _, d := range [][]float32{s.DX, s.DY, s.G} {
+	for _, d := range [][]float32{s.DX, s.DY} {
 		clear(d[:w])
 		clear(d[(h-1)*w:])
 	}
 	for y := 1; y < h-1; y++ {
 		row := y * w
 		up, cur, down := L[row-w:row], L[row:row+w], L[row+w:row+2*w]
-		dx, dy, g := s.DX[row:row+w], s.DY[row:row+w], s.G[row:row+w]
-		dx[0], dy[0], g[0], dx[w-1], dy[w-1], g[w-1] = 0, 0, 0, 0, 0, 0
+		dx, dy := s.DX[row:row+w], s.DY[row:row+w]
+		dx[0], dy[0], dx[w-1], dy[w-1] = 0, 0, 0, 0
 		for x := 1; x < w-1; x++ {
-			gx := 0.5 * (cur[x+1] - cur[x-1])
-			gy := 0.5 * (down[x] - up[x])
-			dx[x], dy[x] = gx, gy
-			g[x] = float32(math.Sqrt(float64(gx*gx + gy*gy)))
+			dx[x] = 0.5 * (cur[x+1] - cur[x-1])
+			dy[x] = 0.5 * (down[x] - up[x])
 		}
+	}
+	if s.noG {
+		return
+	}
+	for i, gx := range s.DX {
+		gy := s.DY[i]
+		s.G[i] = float32(math.Sqrt(float64(gx*gx + gy*gy)))
 	}
 }
 
@@ -81,11 +93,11 @@ func validity(excl []byte, w, h int) []bool {
 // valid pixels: a gain or gamma change of the picture leaves it alone,
 // blur lowers it.
 func (s *structure) sharpness(valid []bool) float64 {
-	w, h, L, G := s.w, s.h, s.L, s.G
+	w, h, L := s.w, s.h, s.L
 	var lap2, grad2 float64
 	for y := 1; y < h-1; y++ {
 		up, cur, down := L[(y-1)*w:y*w], L[y*w:(y+1)*w], L[(y+1)*w:(y+2)*w]
-		g, ok := G[y*w:(y+1)*w], valid[y*w:(y+1)*w]
+		dx, dy, ok := s.DX[y*w:(y+1)*w], s.DY[y*w:(y+1)*w], valid[y*w:(y+1)*w]
 		var rl, rg float32 // a row's sums: float32 is exact enough
 		for x := 1; x < w-1; x++ {
 			if !ok[x] {
@@ -93,7 +105,7 @@ func (s *structure) sharpness(valid []bool) float64 {
 			}
 			l := cur[x-1] + cur[x+1] + up[x] + down[x] - 4*cur[x]
 			rl += l * l
-			rg += 4 * g[x] * g[x]
+			rg += 4 * (dx[x]*dx[x] + dy[x]*dy[x])
 		}
 		lap2 += float64(rl)
 		grad2 += float64(rg)
@@ -117,8 +129,7 @@ func (s *structure) blockEnergy(valid []bool, out []float64) []float64 {
 			i := y*s.w + x
 			if valid[i] {
 				b := brow + x/blockSize
-				g := float64(s.G[i])
-				out[b] += g * g
+				out[b] += float64(s.DX[i]*s.DX[i] + s.DY[i]*s.DY[i])
 				count[b]++
 			}
 		}

@@ -283,7 +283,7 @@ func newRefModel(r *Reference, o Options, ws *workspace) (*refModel, error) {
 	rm := &refModel{ref: r, lim: viewLimits(r, o), valid: validity(r.Exclude, r.Width, r.Height), G: st.G}
 	rm.last = masking.ViewVerdict{OK: true, Scale: 1}
 	hw, hh := r.Width/2, r.Height/2
-	half := newStructure(hw, hh)
+	half := newHalfStructure(hw, hh)
 	hp, err := newPlane(hw, hh)
 	if err == nil {
 		var luma []byte
@@ -337,7 +337,7 @@ func newWorkspace(w, h int) (*workspace, error) {
 	}
 	return &workspace{
 		w: w, h: h, small: gocv.NewMatWithSize(h, w, gocv.MatTypeCV8U), st: newStructure(w, h),
-		P: make([]float32, w*h), half: newStructure(w/2, h/2), halfLuma: hp,
+		P: make([]float32, w*h), half: newHalfStructure(w/2, h/2), halfLuma: hp,
 		globalPC: newCorrelator(w/2, h/2), tilePC: newCorrelator(tileSize, tileSize),
 	}, nil
 }
