@@ -92,20 +92,28 @@ func validity(excl []byte, w, h int) []bool {
 // sharpness is the ratio of Laplacian to gradient energy of L over the
 // valid pixels: a gain or gamma change of the picture leaves it alone,
 // blur lowers it.
-func (s *structure) sharpness(valid []bool) float64 {
-	w, h, L := s.w, s.h, s.L
+func (s *structure) sharpness(runs [][][2]int) float64 {
+	w, L := s.w, s.L
 	var lap2, grad2 float64
-	for y := 1; y < h-1; y++ {
-		up, cur, down := L[(y-1)*w:y*w], L[y*w:(y+1)*w], L[(y+1)*w:(y+2)*w]
-		dx, dy, ok := s.DX[y*w:(y+1)*w], s.DY[y*w:(y+1)*w], valid[y*w:(y+1)*w]
+	for y, rr := range runs {
+		if y == 0 || y == s.h-1 {
+			continue // valid pixels are never on the border; be safe
+		}
 		var rl, rg float32 // a row's sums: float32 is exact enough
-		for x := 1; x < w-1; x++ {
-			if !ok[x] {
+		for _, r := range rr {
+			i0, i1 := y*w+max(r[0], 1), y*w+min(r[1], w-1)
+			if i0 >= i1 {
 				continue
 			}
-			l := cur[x-1] + cur[x+1] + up[x] + down[x] - 4*cur[x]
-			rl += l * l
-			rg += 4 * (dx[x]*dx[x] + dy[x]*dy[x])
+			cur := L[i0-1 : i1+1]
+			up, down := L[i0-w:i1-w], L[i0+w:i1+w]
+			dx, dy := s.DX[i0:i1], s.DY[i0:i1]
+			up, down, dy = up[:len(dx)], down[:len(dx)], dy[:len(dx)]
+			for x, gx := range dx {
+				l := cur[x] + cur[x+2] + up[x] + down[x] - 4*cur[x+1]
+				rl += l * l
+				rg += 4 * (gx*gx + dy[x]*dy[x])
+			}
 		}
 		lap2 += float64(rl)
 		grad2 += float64(rg)
@@ -236,19 +244,75 @@ func shiftScore(ref, frame *structure, valid []bool, dx, dy int) float64 {
 	}
 	for y := max(0, -dy); y < min(h, h-dy); y++ {
 		r, q := y*w, (y+dy)*w+dx
-		rv, qv := valid[r+x0:r+x1], valid[q+x0:q+x1]
-		ax, bx := ref.DX[r+x0:r+x1], frame.DX[q+x0:q+x1]
-		ay, by := ref.DY[r+x0:r+x1], frame.DY[q+x0:q+x1]
-		var row rowSums
-		for x := range ax {
-			if rv[x] && qv[x] {
-				row.add(ax[x], bx[x])
-				row.add(ay[x], by[x])
+		rv, ax, ay := valid[r+x0:r+x1], ref.DX[r+x0:r+x1], ref.DY[r+x0:r+x1]
+		qv, bx, by := valid[q+x0:q+x1], frame.DX[q+x0:q+x1], frame.DY[q+x0:q+x1]
+		rv, ay, qv, bx, by = rv[:len(ax)], ay[:len(ax)], qv[:len(ax)], bx[:len(ax)], by[:len(ax)]
+		var sa, sb, saa, sbb, sab float32 // the row's sums, in registers
+		n := 0
+		for x, a := range ax {
+			if !rv[x] || !qv[x] {
+				continue
 			}
+			b, c, d := bx[x], ay[x], by[x]
+			sa += a + c
+			sb += b + d
+			saa += a*a + c*c
+			sbb += b*b + d*d
+			sab += a*b + c*d
+			n += 2
 		}
-		acc.addRow(&row)
+		acc.addRow(&rowSums{n: n, sa: sa, sb: sb, saa: saa, sbb: sbb, sab: sab})
 	}
 	return acc.ncc(w * h / 5)
+}
+
+// validRuns lists, row by row, the runs [x0, x1) of valid pixels.
+func validRuns(valid []bool, w, h int) [][][2]int {
+	runs := make([][][2]int, h)
+	for y := range h {
+		row := valid[y*w : (y+1)*w]
+		for x := 0; x < w; {
+			for x < w && !row[x] {
+				x++
+			}
+			x0 := x
+			for x < w && row[x] {
+				x++
+			}
+			if x > x0 {
+				runs[y] = append(runs[y], [2]int{x0, x})
+			}
+		}
+	}
+	return runs
+}
+
+// unshiftedScore is shiftScore with no shift, over the valid runs: the
+// usual per-frame case, without a test per pixel.
+func unshiftedScore(ref, frame *structure, runs [][][2]int) float64 {
+	w := ref.w
+	var acc nccSums
+	for y, rr := range runs {
+		var sa, sb, saa, sbb, sab float32 // the row's sums, in registers
+		n := 0
+		for _, r := range rr {
+			i0, i1 := y*w+r[0], y*w+r[1]
+			ax, ay := ref.DX[i0:i1], ref.DY[i0:i1]
+			bx, by := frame.DX[i0:i1], frame.DY[i0:i1]
+			bx, ay, by = bx[:len(ax)], ay[:len(ax)], by[:len(ax)]
+			for x, a := range ax {
+				b, c, d := bx[x], ay[x], by[x]
+				sa += a + c
+				sb += b + d
+				saa += a*a + c*c
+				sbb += b*b + d*d
+				sab += a*b + c*d
+			}
+			n += 2 * len(ax)
+		}
+		acc.addRow(&rowSums{n: n, sa: sa, sb: sb, saa: saa, sbb: sbb, sab: sab})
+	}
+	return acc.ncc(w * ref.h / 5)
 }
 
 // rowSums are one row's sums in float32 (exact enough for a row).
@@ -278,15 +342,6 @@ func (s *nccSums) addRow(r *rowSums) {
 type nccSums struct {
 	n                     int
 	sa, sb, saa, sbb, sab float64
-}
-
-func (s *nccSums) add(a, b float64) {
-	s.n++
-	s.sa += a
-	s.sb += b
-	s.saa += a * a
-	s.sbb += b * b
-	s.sab += a * b
 }
 
 // ncc is the correlation in [0, 1] (negative counts as 0); 0 with fewer

@@ -262,6 +262,7 @@ type refModel struct {
 	ref    *Reference
 	lim    limits
 	valid  []bool
+	runs   [][][2]int // valid as runs
 	G      []float32
 	global gocv.Mat // spectrum of the half-size structure (correlator)
 	blocks []float64
@@ -269,7 +270,8 @@ type refModel struct {
 	tiles  []tile
 	half   *structure // at half size, for the per-frame score
 	validH []bool
-	sharpH float64 // sharpness at half size
+	runsH  [][][2]int // validH as runs
+	sharpH float64    // sharpness at half size
 	// usual is the running score of good deep checks (0 until the first);
 	// last is the last good deep check's verdict, lastT its transform.
 	usual float64
@@ -296,14 +298,16 @@ func newRefModel(r *Reference, o Options, ws *workspace) (*refModel, error) {
 	}
 	rm.half = half
 	rm.validH = validity(halveExclusion(r.Exclude, r.Width, r.Height), hw, hh)
-	rm.sharpH = half.sharpness(rm.validH)
+	rm.runsH = validRuns(rm.validH, hw, hh)
+	rm.sharpH = half.sharpness(rm.runsH)
 	P := make([]float32, r.Width*r.Height)
 	zeroMean(P, rm.G, rm.valid)
 	rm.tiles = newTiles(P, rm.G, rm.valid, r.Width, r.Height, ws.tilePC)
 	halve(ws.globalPC.input(), P, r.Width, r.Height)
 	rm.global = ws.globalPC.reference(ws.globalPC.input())
 	rm.blocks = st.blockEnergy(rm.valid, nil)
-	rm.sharp = st.sharpness(rm.valid)
+	rm.runs = validRuns(rm.valid, r.Width, r.Height)
+	rm.sharp = st.sharpness(rm.runs)
 	return rm, nil
 }
 
