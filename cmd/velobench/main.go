@@ -32,6 +32,7 @@ func main() {
 	frames := flag.Int("frames", 300, "frames in the generated clip")
 	runs := flag.Int("runs", 5, "runs per figure (median)")
 	agentOnly := flag.Bool("agent-only", false, "only BlankLatency and TelemetryFanout")
+	viewOnly := flag.Bool("viewcheck-only", false, "only ViewCheckVsDecode")
 	flag.Parse()
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, "velobench:", err)
@@ -39,6 +40,14 @@ func main() {
 	}
 	if *agentOnly {
 		if err := agentFigures(*dir); err != nil {
+			fmt.Fprintln(os.Stderr, "velobench:", err)
+			os.Exit(1)
+		}
+		summary()
+		return
+	}
+	if *viewOnly {
+		if err := viewCheckFigure(*dir, *frames, *runs); err != nil {
 			fmt.Fprintln(os.Stderr, "velobench:", err)
 			os.Exit(1)
 		}
@@ -95,6 +104,9 @@ func run(dir string, nframes, runs int) error {
 	}
 	fmt.Println()
 	maskVsFFmpegFigures(clip, nframes, runs, maskCPU)
+	if err := viewCheckFigure(dir, nframes, runs); err != nil {
+		return err
+	}
 	fmt.Println()
 	pipelineFigures(clip, nframes)
 	fmt.Println()

@@ -11,13 +11,18 @@ import (
 // BenchmarkCheck1080p is the verification cost per 1080p frame, with the
 // default rate of deep checks (the goal: well under 0.5 ms, a tenth of
 // decoding the frame). Frames vary (noise) so that nothing is cached.
-func BenchmarkCheck1080p(b *testing.B) {
+func BenchmarkCheck1080p(b *testing.B) { benchCheck(b, viewcheck.Options{}) }
+
+// BenchmarkDeepCheck1080p is the cost of a frame with the deep check.
+func BenchmarkDeepCheck1080p(b *testing.B) { benchCheck(b, viewcheck.Options{DeepEvery: 1}) }
+
+func benchCheck(b *testing.B, opts viewcheck.Options) {
 	sc := newScene(b, 1)
 	ref, err := viewcheck.NewReference(sc.frame(b, view{}), siteMasks(), false, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	v, err := viewcheck.New([]*viewcheck.Reference{ref}, viewcheck.Options{})
+	v, err := viewcheck.New([]*viewcheck.Reference{ref}, opts)
 	if err != nil {
 		b.Fatal(err)
 	}

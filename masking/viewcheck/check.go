@@ -13,7 +13,7 @@ import (
 func (v *Verifier) checkRef(rm *refModel, ws *workspace, deep bool) masking.ViewVerdict {
 	sc := rm.halfScore(ws, rm.lastT)
 	alarm := sc < v.opts.MinScore || (rm.usual > 0 && sc < alarmScoreDrop*rm.usual) ||
-		ws.half.sharpness(rm.validH) < alarmSharpDrop*rm.sharpH
+		ws.half.sharpness(rm.runsH) < alarmSharpDrop*rm.sharpH
 	if !deep && !alarm {
 		l := rm.last
 		return masking.ViewVerdict{OK: true, ShiftX: l.ShiftX, ShiftY: l.ShiftY, Scale: l.Scale, Rotation: l.Rotation, Score: sc}
@@ -37,9 +37,13 @@ func (rm *refModel) halfScore(ws *workspace, t similarity) float64 {
 	w, h := rm.ref.Width/2, rm.ref.Height/2
 	t.tx, t.ty = t.tx/2, t.ty/2
 	if math.Hypot(t.a, t.b)*math.Hypot(float64(w), float64(h))/2 < 0.5 {
-		return shiftScore(rm.Gh, ws.half.G, rm.validH, w, h, int(math.Round(t.tx)), int(math.Round(t.ty)))
+		dx, dy := int(math.Round(t.tx)), int(math.Round(t.ty))
+		if dx == 0 && dy == 0 {
+			return unshiftedScore(rm.half, ws.half, rm.runsH)
+		}
+		return shiftScore(rm.half, ws.half, rm.validH, dx, dy)
 	}
-	return score(rm.Gh, ws.half.G, rm.validH, w, h, t)
+	return score(rm.half, ws.half, rm.validH, t)
 }
 
 // globalShift measures the frame's shift by phase correlation of the
@@ -71,7 +75,7 @@ func (v *Verifier) deepCheck(rm *refModel, ws *workspace, alarm bool) (masking.V
 		verdict.Reason = ReasonObstruction
 		return verdict, guess
 	}
-	if rm.sharp > 0 && ws.st.sharpness(rm.valid) < v.opts.DefocusRatio*rm.sharp {
+	if rm.sharp > 0 && ws.st.sharpness(rm.runs) < v.opts.DefocusRatio*rm.sharp {
 		verdict.Reason = ReasonDefocus
 		return verdict, guess
 	}

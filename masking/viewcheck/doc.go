@@ -2,39 +2,44 @@
 // approved view: it provides masking.ViewCheck on OpenCV (gocv).
 //
 // A Reference is an approved view's appearance: the frame's luma downscaled
-// to RefWidth pixels wide, with the view's masked regions excluded and
-// filled, so that no masked pixel is ever stored. It is saved as one
-// self-describing file (a PGM with a JSON header, see Save) whose SHA256
-// goes into the audit log and the dossier.
+// to RefWidth pixels wide, with every pixel a mask of the view touches
+// excluded and filled, so that nothing masked is ever stored. It is saved
+// as one self-describing file (a PGM with a JSON header, see Encode) whose
+// SHA256 goes into the audit log and the dossier.
 //
-// A Verifier compares each frame with the references of its view. Every
-// frame is downscaled once (INTER_AREA over the Y plane, no copy) and
-// turned into a structure image: the gradient magnitude of the log luma.
-// The log makes brightness, exposure and gamma changes and shadows
-// (multiplicative) vanish from the gradients but for a shadow's edge; the
-// masked regions are excluded. On this image, every frame:
+// A Verifier compares each frame with the references of its view. The
+// frame's luma is downscaled once (INTER_AREA halvings over the Y plane,
+// no copy) and turned into structure: the gradient of the log luma. The
+// log turns brightness, exposure and gamma changes and shadows into
+// offsets or gains that the gradient or the normalisation removes; masked
+// regions are excluded from everything.
 //
-//   - global shift: phase correlation against the reference, Hanning
-//     windowed, zero mean;
-//   - score: the normalised correlation of the structure images, the
-//     frame's shifted back.
+// Every frame: the score, the normalised correlation of the signed
+// gradients of frame and reference at half size, the frame shifted back
+// where the last deep check found it; and the sharpness at half size. An
+// alarm (the score below MinScore or well below its usual value, or the
+// sharpness well below the reference's) runs the deep check on that same
+// frame; it also runs every Options.DeepEvery-th frame:
 //
-// Every Options.DeepEvery-th frame, and at once when the shift nears its
-// limit or the score drops (an alarm), a deep check adds:
-//
-//   - obstruction: most blocks that are textured in the reference are flat;
-//   - defocus: the ratio of Laplacian to gradient energy (brightness free)
-//     falls well below the reference's;
-//   - shift, scale and rotation: phase correlation of 12 tiles, a robust
-//     least-squares fit of a similarity transform to their displacements;
-//   - scene: the score after that transform is undone is low (a flip, a
-//     different place).
+//   - obstruction: most blocks that are textured in the reference went flat;
+//   - defocus: the ratio of Laplacian to gradient energy (free of
+//     brightness) fell well below the reference's;
+//   - shift, scale and rotation: after an alarm, the global shift by phase
+//     correlation (Hanning window, zero mean, masked regions zero); then
+//     the displacement of 12 tiles by phase correlation and a robust
+//     least-squares fit of a similarity transform to them;
+//   - scene: the score with that transform undone is low (a flip, another
+//     place).
 //
 // Limits derive from the view: a shift that moves a mask edge by more than
-// Options.MaxShift of the frame width (default 1 %) is a mismatch, and the
+// Options.MaxShift of the frame width (default 1 %) is a mismatch; the
 // rotation and scale limits are those that move the farthest mask vertex
-// (or the frame corner when the view has no masks) from the centre by as
-// much. With several references for a view (day and night), a monochrome
-// frame (U, V ≈ 128, an IR picture) is checked against the night ones when
-// there are any; the frame passes when one reference matches.
+// (the frame corner when the view has no masks) from the centre by as
+// much. With day and night references for a view, a monochrome frame (U,
+// V ≈ 128: an IR picture) is checked against the night ones; the frame
+// passes when one reference of its kind matches.
+//
+// Cost (BenchmarkCheck1080p, and ViewCheckVsDecode in cmd/velobench): the
+// per-frame path is the downscale and three small passes at 160×90; the
+// deep check costs about four frames' worth.
 package viewcheck

@@ -99,7 +99,7 @@ func NewReference(f *masking.Frame, set maskspec.MaskSet, night bool, pos *Posit
 	st := newStructure(w, h)
 	st.compute(ref.Luma)
 	valid := validity(ref.Exclude, w, h)
-	ref.Basis.Sharpness = round6(st.sharpness(valid))
+	ref.Basis.Sharpness = round6(st.sharpness(validRuns(valid, w, h)))
 	ref.Basis.Textured = round6(texturedFraction(st, valid))
 	return ref, nil
 }

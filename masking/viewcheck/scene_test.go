@@ -130,13 +130,24 @@ func gamma(g float64) func(*masking.Frame) {
 	return func(f *masking.Frame) { mapLuma(f, func(v float64) float64 { return 255 * math.Pow(v/255, g) }) }
 }
 
+// noise adds Gaussian sensor noise (OpenCV's generator, seeded: in C, so
+// that the race detector does not slow the tests down).
 func noise(sigma float64, seed uint64) func(*masking.Frame) {
 	return func(f *masking.Frame) {
-		rng := rand.New(rand.NewPCG(seed, 1))
 		y, _, _ := f.Planes()
-		for i, v := range y {
-			y[i] = uint8(math.Max(0, math.Min(255, float64(v)+rng.NormFloat64()*sigma)))
+		y8, err := gocv.NewMatFromBytes(f.H, f.W, gocv.MatTypeCV8U, y)
+		if err != nil {
+			panic(err)
 		}
+		defer y8.Close()
+		n, y16 := gocv.NewMatWithSize(f.H, f.W, gocv.MatTypeCV16S), gocv.NewMat()
+		defer n.Close()
+		defer y16.Close()
+		gocv.SetRNGSeed(int(seed) + 1)
+		gocv.RandN(&n, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(sigma, 0, 0, 0))
+		y8.ConvertTo(&y16, gocv.MatTypeCV16S)
+		gocv.Add(y16, n, &y16)
+		y16.ConvertTo(&y8, gocv.MatTypeCV8U) // saturates, in place
 	}
 }
 
@@ -203,5 +214,31 @@ func night(f *masking.Frame) {
 	_, u, v := f.Planes()
 	for i := range u {
 		u[i], v[i] = 128, 128
+	}
+}
+
+// lightsOn brightens a region (a floodlight switched on) to k, with a
+// soft edge.
+func lightsOn(x0, y0, x1, y1, k float64) func(*masking.Frame) {
+	return func(f *masking.Frame) {
+		y, _, _ := f.Planes()
+		for r := int(y0 * float64(f.H)); r < int(y1*float64(f.H)); r++ {
+			for c := int(x0 * float64(f.W)); c < int(x1*float64(f.W)); c++ {
+				y[r*f.W+c] = uint8(math.Min(255, float64(y[r*f.W+c])*k))
+			}
+		}
+	}
+}
+
+// rain draws short bright streaks all over the frame.
+func rain(t testing.TB, seed uint64) func(*masking.Frame) {
+	return func(f *masking.Frame) {
+		rng := rand.New(rand.NewPCG(seed, 2))
+		withLuma(t, f, func(m *gocv.Mat) {
+			for range 1500 {
+				x, y := rng.IntN(f.W), rng.IntN(f.H)
+				gocv.Line(m, image.Pt(x, y), image.Pt(x+4, y+30), color.RGBA{200, 200, 200, 255}, 1)
+			}
+		})
 	}
 }

@@ -21,38 +21,54 @@ func logLUT() (t [256]float32) {
 	return t
 }
 
-// structure holds an image's log luma and the gradient magnitude of it,
-// at reference size.
+// structure holds an image's log luma and its gradient.
 type structure struct {
-	w, h int
-	lut  [256]float32
-	L    []float32 // log luma
-	G    []float32 // gradient magnitude of L; 0 on the border
+	w, h   int
+	lut    [256]float32
+	L      []float32 // log luma
+	DX, DY []float32 // gradient of L (central differences); 0 on the border
+	G      []float32 // its magnitude (full size only: phase correlation)
+	noG    bool
 }
 
 func newStructure(w, h int) *structure {
-	return &structure{w: w, h: h, lut: logLUT(), L: make([]float32, w*h), G: make([]float32, w*h)}
+	n := w * h
+	return &structure{w: w, h: h, lut: logLUT(), L: make([]float32, n), DX: make([]float32, n), DY: make([]float32, n), G: make([]float32, n)}
 }
 
-// compute fills L and G from a w×h luma image.
+// newHalfStructure is a structure without G, for the per-frame score.
+func newHalfStructure(w, h int) *structure {
+	n := w * h
+	return &structure{w: w, h: h, lut: logLUT(), L: make([]float32, n), DX: make([]float32, n), DY: make([]float32, n), noG: true}
+}
+
+// compute fills the structure from a w×h luma image.
 func (s *structure) compute(luma []byte) {
 	w, h := s.w, s.h
-	L, G := s.L, s.G
+	L := s.L
 	for i, v := range luma[:w*h] {
 		L[i] = s.lut[v]
 	}
-	clear(G[:w])
-	clear(G[(h-1)*w:])
+	for _, d := range [][]float32{s.DX, s.DY} {
+		clear(d[:w])
+		clear(d[(h-1)*w:])
+	}
 	for y := 1; y < h-1; y++ {
 		row := y * w
-		G[row], G[row+w-1] = 0, 0
 		up, cur, down := L[row-w:row], L[row:row+w], L[row+w:row+2*w]
-		g := G[row : row+w]
+		dx, dy := s.DX[row:row+w], s.DY[row:row+w]
+		dx[0], dy[0], dx[w-1], dy[w-1] = 0, 0, 0, 0
 		for x := 1; x < w-1; x++ {
-			gx := cur[x+1] - cur[x-1]
-			gy := down[x] - up[x]
-			g[x] = 0.5 * float32(math.Sqrt(float64(gx*gx+gy*gy)))
+			dx[x] = 0.5 * (cur[x+1] - cur[x-1])
+			dy[x] = 0.5 * (down[x] - up[x])
 		}
+	}
+	if s.noG {
+		return
+	}
+	for i, gx := range s.DX {
+		gy := s.DY[i]
+		s.G[i] = float32(math.Sqrt(float64(gx*gx + gy*gy)))
 	}
 }
 
@@ -76,20 +92,31 @@ func validity(excl []byte, w, h int) []bool {
 // sharpness is the ratio of Laplacian to gradient energy of L over the
 // valid pixels: a gain or gamma change of the picture leaves it alone,
 // blur lowers it.
-func (s *structure) sharpness(valid []bool) float64 {
-	w, h, L := s.w, s.h, s.L
+func (s *structure) sharpness(runs [][][2]int) float64 {
+	w, L := s.w, s.L
 	var lap2, grad2 float64
-	for y := 1; y < h-1; y++ {
-		for x := 1; x < w-1; x++ {
-			i := y*w + x
-			if !valid[i] {
+	for y, rr := range runs {
+		if y == 0 || y == s.h-1 {
+			continue // valid pixels are never on the border; be safe
+		}
+		var rl, rg float32 // a row's sums: float32 is exact enough
+		for _, r := range rr {
+			i0, i1 := y*w+max(r[0], 1), y*w+min(r[1], w-1)
+			if i0 >= i1 {
 				continue
 			}
-			l := float64(L[i-1] + L[i+1] + L[i-w] + L[i+w] - 4*L[i])
-			g := float64(s.G[i])
-			lap2 += l * l
-			grad2 += 4 * g * g
+			cur := L[i0-1 : i1+1]
+			up, down := L[i0-w:i1-w], L[i0+w:i1+w]
+			dx, dy := s.DX[i0:i1], s.DY[i0:i1]
+			up, down, dy = up[:len(dx)], down[:len(dx)], dy[:len(dx)]
+			for x, gx := range dx {
+				l := cur[x] + cur[x+2] + up[x] + down[x] - 4*cur[x+1]
+				rl += l * l
+				rg += 4 * (gx*gx + dy[x]*dy[x])
+			}
 		}
+		lap2 += float64(rl)
+		grad2 += float64(rg)
 	}
 	if grad2 == 0 {
 		return 0
@@ -110,8 +137,7 @@ func (s *structure) blockEnergy(valid []bool, out []float64) []float64 {
 			i := y*s.w + x
 			if valid[i] {
 				b := brow + x/blockSize
-				g := float64(s.G[i])
-				out[b] += g * g
+				out[b] += float64(s.DX[i]*s.DX[i] + s.DY[i]*s.DY[i])
 				count[b]++
 			}
 		}
@@ -173,15 +199,21 @@ type similarity struct{ a, b, tx, ty float64 }
 func (t similarity) scale() float64    { return math.Hypot(1+t.a, t.b) }
 func (t similarity) rotation() float64 { return math.Atan2(t.b, 1+t.a) * 180 / math.Pi }
 
-// score is the normalised correlation of the reference's G with the
-// frame's G sampled where t maps each valid reference pixel (nearest
-// pixel), over the pixels valid in both; 0 when fewer than a tenth
-// overlap.
-func score(ref, frame []float32, valid []bool, w, h int, t similarity) float64 {
+// score is the structural match of a frame with the reference: the
+// normalised correlation of their gradients (both components, signed: a
+// gain, gamma or exposure change of the picture leaves it alone, noise
+// adds no bias), the frame's sampled where t maps each valid reference
+// pixel (nearest pixel) and turned back by t's rotation, over the pixels
+// valid in both; 0 when fewer than a tenth overlap.
+func score(ref, frame *structure, valid []bool, t similarity) float64 {
+	w, h := ref.w, ref.h
 	cx, cy := float64(w-1)/2, float64(h-1)/2
+	s := t.scale()
+	c, sn := float32((1+t.a)/s), float32(t.b/s)
 	var acc nccSums
 	for y := 0; y < h; y++ {
 		v := float64(y) - cy
+		var row rowSums
 		for x := 0; x < w; x++ {
 			i := y*w + x
 			if !valid[i] {
@@ -193,38 +225,123 @@ func score(ref, frame []float32, valid []bool, w, h int, t similarity) float64 {
 			if qx < 0 || qy < 0 || qx >= w || qy >= h || !valid[qy*w+qx] {
 				continue
 			}
-			acc.add(float64(ref[i]), float64(frame[qy*w+qx]))
+			q := qy*w + qx
+			row.add(ref.DX[i], c*frame.DX[q]+sn*frame.DY[q])
+			row.add(ref.DY[i], -sn*frame.DX[q]+c*frame.DY[q])
 		}
+		acc.addRow(&row)
 	}
-	return acc.ncc(w * h / 10)
+	return acc.ncc(w * h / 5)
 }
 
 // shiftScore is score for a whole-pixel translation, the per-frame case.
-func shiftScore(ref, frame []float32, valid []bool, w, h, dx, dy int) float64 {
+func shiftScore(ref, frame *structure, valid []bool, dx, dy int) float64 {
+	w, h := ref.w, ref.h
 	var acc nccSums
+	x0, x1 := max(0, -dx), min(w, w-dx)
+	if x0 >= x1 {
+		return 0
+	}
 	for y := max(0, -dy); y < min(h, h-dy); y++ {
 		r, q := y*w, (y+dy)*w+dx
-		for x := max(0, -dx); x < min(w, w-dx); x++ {
-			if valid[r+x] && valid[q+x] {
-				acc.add(float64(ref[r+x]), float64(frame[q+x]))
+		rv, ax, ay := valid[r+x0:r+x1], ref.DX[r+x0:r+x1], ref.DY[r+x0:r+x1]
+		qv, bx, by := valid[q+x0:q+x1], frame.DX[q+x0:q+x1], frame.DY[q+x0:q+x1]
+		rv, ay, qv, bx, by = rv[:len(ax)], ay[:len(ax)], qv[:len(ax)], bx[:len(ax)], by[:len(ax)]
+		var sa, sb, saa, sbb, sab float32 // the row's sums, in registers
+		n := 0
+		for x, a := range ax {
+			if !rv[x] || !qv[x] {
+				continue
+			}
+			b, c, d := bx[x], ay[x], by[x]
+			sa += a + c
+			sb += b + d
+			saa += a*a + c*c
+			sbb += b*b + d*d
+			sab += a*b + c*d
+			n += 2
+		}
+		acc.addRow(&rowSums{n: n, sa: sa, sb: sb, saa: saa, sbb: sbb, sab: sab})
+	}
+	return acc.ncc(w * h / 5)
+}
+
+// validRuns lists, row by row, the runs [x0, x1) of valid pixels.
+func validRuns(valid []bool, w, h int) [][][2]int {
+	runs := make([][][2]int, h)
+	for y := range h {
+		row := valid[y*w : (y+1)*w]
+		for x := 0; x < w; {
+			for x < w && !row[x] {
+				x++
+			}
+			x0 := x
+			for x < w && row[x] {
+				x++
+			}
+			if x > x0 {
+				runs[y] = append(runs[y], [2]int{x0, x})
 			}
 		}
 	}
-	return acc.ncc(w * h / 10)
+	return runs
 }
 
-type nccSums struct {
+// unshiftedScore is shiftScore with no shift, over the valid runs: the
+// usual per-frame case, without a test per pixel.
+func unshiftedScore(ref, frame *structure, runs [][][2]int) float64 {
+	w := ref.w
+	var acc nccSums
+	for y, rr := range runs {
+		var sa, sb, saa, sbb, sab float32 // the row's sums, in registers
+		n := 0
+		for _, r := range rr {
+			i0, i1 := y*w+r[0], y*w+r[1]
+			ax, ay := ref.DX[i0:i1], ref.DY[i0:i1]
+			bx, by := frame.DX[i0:i1], frame.DY[i0:i1]
+			bx, ay, by = bx[:len(ax)], ay[:len(ax)], by[:len(ax)]
+			for x, a := range ax {
+				b, c, d := bx[x], ay[x], by[x]
+				sa += a + c
+				sb += b + d
+				saa += a*a + c*c
+				sbb += b*b + d*d
+				sab += a*b + c*d
+			}
+			n += 2 * len(ax)
+		}
+		acc.addRow(&rowSums{n: n, sa: sa, sb: sb, saa: saa, sbb: sbb, sab: sab})
+	}
+	return acc.ncc(w * ref.h / 5)
+}
+
+// rowSums are one row's sums in float32 (exact enough for a row).
+type rowSums struct {
 	n                     int
-	sa, sb, saa, sbb, sab float64
+	sa, sb, saa, sbb, sab float32
 }
 
-func (s *nccSums) add(a, b float64) {
+func (s *rowSums) add(a, b float32) {
 	s.n++
 	s.sa += a
 	s.sb += b
 	s.saa += a * a
 	s.sbb += b * b
 	s.sab += a * b
+}
+
+func (s *nccSums) addRow(r *rowSums) {
+	s.n += r.n
+	s.sa += float64(r.sa)
+	s.sb += float64(r.sb)
+	s.saa += float64(r.saa)
+	s.sbb += float64(r.sbb)
+	s.sab += float64(r.sab)
+}
+
+type nccSums struct {
+	n                     int
+	sa, sb, saa, sbb, sab float64
 }
 
 // ncc is the correlation in [0, 1] (negative counts as 0); 0 with fewer

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"slices"
 	"sync"
 
 	"gocv.io/x/gocv"
@@ -43,7 +44,7 @@ type Options struct {
 	Obstruction float64
 	// DeepEvery: the deep check (obstruction, defocus, scale, rotation)
 	// runs every DeepEvery-th frame of a view, and at once on an alarm
-	// (default 15: twice a second at 30 fps).
+	// (default 25: once a second at 25 fps).
 	DeepEvery int
 }
 
@@ -58,7 +59,7 @@ func (o Options) withDefaults() Options {
 	def(&o.DefocusRatio, 0.45)
 	def(&o.Obstruction, 0.5)
 	if o.DeepEvery <= 0 {
-		o.DeepEvery = 15
+		o.DeepEvery = 25
 	}
 	return o
 }
@@ -67,7 +68,7 @@ func (o Options) withDefaults() Options {
 const (
 	// alarmScoreDrop: the score fell below this fraction of its usual
 	// value for the reference.
-	alarmScoreDrop = 0.85
+	alarmScoreDrop = 0.75
 	// alarmSharpDrop: the half-size sharpness fell below this fraction of
 	// the reference's.
 	alarmSharpDrop = 0.8
@@ -89,42 +90,48 @@ type Verifier struct {
 var _ masking.ViewCheck = (*Verifier)(nil)
 
 // New builds a Verifier for one camera's references (several per view
-// allowed, e.g. day and night).
+// allowed, e.g. day and night). It keeps refs: do not change them after.
 func New(refs []*Reference, opts Options) (*Verifier, error) {
 	v := &Verifier{opts: opts.withDefaults(), views: map[string]*viewState{}, work: map[image.Point]*workspace{}}
-	var camera string
 	for i, r := range refs {
 		if err := r.check(); err != nil {
 			v.Close()
 			return nil, fmt.Errorf("view verifier: reference %d: %w", i+1, err)
 		}
-		if i > 0 && r.Camera != camera {
+		if r.Camera != refs[0].Camera {
 			v.Close()
-			return nil, fmt.Errorf("view verifier: references of cameras %q and %q: one verifier serves one camera", camera, r.Camera)
+			return nil, fmt.Errorf("view verifier: references of cameras %q and %q: one verifier serves one camera", refs[0].Camera, r.Camera)
 		}
-		camera = r.Camera
-		vs := v.views[r.Preset]
-		if vs == nil {
-			vs = &viewState{}
-			v.views[r.Preset] = vs
-		}
-		size := image.Pt(r.Width, r.Height)
-		if v.work[size] == nil {
-			ws, err := newWorkspace(r.Width, r.Height)
-			if err != nil {
-				v.Close()
-				return nil, fmt.Errorf("view verifier: %w", err)
-			}
-			v.work[size] = ws
-		}
-		rm, err := newRefModel(r, v.opts, v.work[size])
-		if err != nil {
+		if err := v.add(r); err != nil {
 			v.Close()
-			return nil, fmt.Errorf("view verifier: reference %d: %w", i+1, err)
+			return nil, fmt.Errorf("view verifier: camera %q preset %q: %w", r.Camera, r.Preset, err)
 		}
-		vs.refs = append(vs.refs, rm)
 	}
 	return v, nil
+}
+
+// add prepares r for checking its view.
+func (v *Verifier) add(r *Reference) error {
+	size := image.Pt(r.Width, r.Height)
+	if v.work[size] == nil {
+		ws, err := newWorkspace(r.Width, r.Height)
+		if err != nil {
+			return err
+		}
+		v.work[size] = ws
+	}
+	rm, err := newRefModel(r, v.opts, v.work[size])
+	if err != nil {
+		return err
+	}
+	vs := v.views[r.Preset]
+	if vs == nil {
+		vs = &viewState{}
+		v.views[r.Preset] = vs
+	}
+	vs.refs = append(vs.refs, rm)
+	vs.mixed = vs.mixed || r.Night != vs.refs[0].ref.Night
+	return nil
 }
 
 // Close frees the Verifier's Mats; Check must not be called after.
@@ -157,14 +164,14 @@ func (v *Verifier) Check(f *masking.Frame, view string) masking.ViewVerdict {
 	vs.frames++
 	deep := vs.frames%uint64(v.opts.DeepEvery) == 1 || v.opts.DeepEvery == 1
 	var first masking.ViewVerdict
-	prepared := map[*workspace]bool{}
-	for i, rm := range vs.candidates(monochrome(f)) {
+	var prepared []*workspace
+	for i, rm := range vs.candidates(vs.mixed && monochrome(f)) {
 		ws := v.work[image.Pt(rm.ref.Width, rm.ref.Height)]
-		if !prepared[ws] {
+		if !slices.Contains(prepared, ws) {
 			if err := ws.prepare(f); err != nil {
 				return masking.ViewVerdict{Reason: ReasonScene, Scale: 1}
 			}
-			prepared[ws] = true
+			prepared = append(prepared, ws)
 		}
 		verdict := v.checkRef(rm, ws, deep || i > 0)
 		verdict.ShiftX *= float64(f.W) / float64(rm.ref.Width)
@@ -183,6 +190,7 @@ func (v *Verifier) Check(f *masking.Frame, view string) masking.ViewVerdict {
 // viewState is one view's references and what the checks learnt of them.
 type viewState struct {
 	refs   []*refModel
+	mixed  bool // day and night references
 	frames uint64
 	last   *refModel // the reference the last good frame matched
 }
@@ -254,14 +262,16 @@ type refModel struct {
 	ref    *Reference
 	lim    limits
 	valid  []bool
+	runs   [][][2]int // valid as runs
 	G      []float32
 	global gocv.Mat // spectrum of the half-size structure (correlator)
 	blocks []float64
 	sharp  float64
 	tiles  []tile
-	Gh     []float32 // G at half size, for the per-frame score
+	half   *structure // at half size, for the per-frame score
 	validH []bool
-	sharpH float64 // sharpness at half size
+	runsH  [][][2]int // validH as runs
+	sharpH float64    // sharpness at half size
 	// usual is the running score of good deep checks (0 until the first);
 	// last is the last good deep check's verdict, lastT its transform.
 	usual float64
@@ -275,7 +285,7 @@ func newRefModel(r *Reference, o Options, ws *workspace) (*refModel, error) {
 	rm := &refModel{ref: r, lim: viewLimits(r, o), valid: validity(r.Exclude, r.Width, r.Height), G: st.G}
 	rm.last = masking.ViewVerdict{OK: true, Scale: 1}
 	hw, hh := r.Width/2, r.Height/2
-	half := newStructure(hw, hh)
+	half := newHalfStructure(hw, hh)
 	hp, err := newPlane(hw, hh)
 	if err == nil {
 		var luma []byte
@@ -286,16 +296,18 @@ func newRefModel(r *Reference, o Options, ws *workspace) (*refModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	rm.Gh = half.G
+	rm.half = half
 	rm.validH = validity(halveExclusion(r.Exclude, r.Width, r.Height), hw, hh)
-	rm.sharpH = half.sharpness(rm.validH)
+	rm.runsH = validRuns(rm.validH, hw, hh)
+	rm.sharpH = half.sharpness(rm.runsH)
 	P := make([]float32, r.Width*r.Height)
 	zeroMean(P, rm.G, rm.valid)
 	rm.tiles = newTiles(P, rm.G, rm.valid, r.Width, r.Height, ws.tilePC)
 	halve(ws.globalPC.input(), P, r.Width, r.Height)
 	rm.global = ws.globalPC.reference(ws.globalPC.input())
 	rm.blocks = st.blockEnergy(rm.valid, nil)
-	rm.sharp = st.sharpness(rm.valid)
+	rm.runs = validRuns(rm.valid, r.Width, r.Height)
+	rm.sharp = st.sharpness(rm.runs)
 	return rm, nil
 }
 
@@ -329,7 +341,7 @@ func newWorkspace(w, h int) (*workspace, error) {
 	}
 	return &workspace{
 		w: w, h: h, small: gocv.NewMatWithSize(h, w, gocv.MatTypeCV8U), st: newStructure(w, h),
-		P: make([]float32, w*h), half: newStructure(w/2, h/2), halfLuma: hp,
+		P: make([]float32, w*h), half: newHalfStructure(w/2, h/2), halfLuma: hp,
 		globalPC: newCorrelator(w/2, h/2), tilePC: newCorrelator(tileSize, tileSize),
 	}, nil
 }

@@ -74,19 +74,25 @@ func TestVerifierPassesWhatSitesDo(t *testing.T) {
 		{name: "moving car covering 10%", alter: []func(*masking.Frame){fillRect(0.35, 0.55, 0.35+0.316, 0.55+0.316, 200)}},
 		{name: "shadow band across 30%", alter: []func(*masking.Frame){shadow(0.3, 0.45)}},
 		{name: "headlights", alter: []func(*masking.Frame){brightness(0.6), headlights(t)}},
+		{name: "floodlight switched on", alter: []func(*masking.Frame){brightness(0.5), lightsOn(0.1, 0.4, 0.6, 1, 2.2)}},
+		{name: "rain", alter: []func(*masking.Frame){rain(t, 3)}},
 		{name: "monochrome night with a night reference", alter: []func(*masking.Frame){night, noise(3, 9)}, nightR: true},
 		{name: "night with headlights", alter: []func(*masking.Frame){night, headlights(t)}, nightR: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			v := newVerifier(t, sc, c.nightR)
-			for i := range 17 { // covers a deep check
+			var frames []*masking.Frame // three, with their own sensor noise
+			for i := range 3 {
 				f := sc.frame(t, c.view)
 				for _, a := range c.alter {
 					a(f)
 				}
 				noise(2, uint64(i))(f)
-				got := v.Check(f, "")
+				frames = append(frames, f)
+			}
+			for i := range 27 { // covers a deep check (every 25th frame)
+				got := v.Check(frames[i%len(frames)], "")
 				if !got.OK {
 					t.Fatalf("frame %d: mismatch %+v", i, got)
 				}
@@ -150,5 +156,44 @@ func near(t *testing.T, what string, got, want, tol float64) {
 	t.Helper()
 	if math.Abs(got-want) > tol {
 		t.Errorf("%s = %.3f, want %.3f ± %.3f", what, got, want, tol)
+	}
+}
+
+// A camera bumped for a few frames and back: every moved frame is flagged
+// (none slips through between deep checks), the frames after its return
+// pass at once; an exposure swing over many frames never flags.
+func TestVerifierSequences(t *testing.T) {
+	sc := newScene(t, 9)
+	v := newVerifier(t, sc, false)
+	type step struct {
+		view  view
+		alter func(*masking.Frame)
+		ok    bool
+	}
+	var steps []step
+	for i := range 40 { // auto-exposure swinging between x0.55 and x1.45
+		steps = append(steps, step{alter: brightness(1 + 0.45*math.Sin(float64(i)/3)), ok: true})
+	}
+	for range 5 {
+		steps = append(steps, step{view: view{DX: 0.02 * frameW, DY: -0.01 * frameW}})
+	}
+	for range 5 {
+		steps = append(steps, step{ok: true})
+	}
+	for range 3 {
+		steps = append(steps, step{view: view{Rot: 1.6}})
+	}
+	for range 30 {
+		steps = append(steps, step{ok: true})
+	}
+	for i, s := range steps {
+		f := sc.frame(t, s.view)
+		if s.alter != nil {
+			s.alter(f)
+		}
+		noise(2, uint64(i))(f)
+		if got := v.Check(f, ""); got.OK != s.ok {
+			t.Fatalf("frame %d (%+v): verdict %+v, want OK %v", i, s.view, got, s.ok)
+		}
 	}
 }
