@@ -388,7 +388,7 @@ func references(cfg *config.Config, camera, preset string) References {
 func (r References) String() string {
 	switch {
 	case r.Day == "" && r.Night == "":
-		return "none recorded: the view streams only if the config does not require one (velo view capture)"
+		return "none recorded (view capture): without one the view has no video unless the config allows it"
 	case r.Night == "":
 		return "day " + r.Day
 	case r.Day == "":

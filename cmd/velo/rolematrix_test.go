@@ -14,7 +14,8 @@ import (
 )
 
 // G-3.3.1 a/b/d, ER-4.4, ER-4.6, TN: every role × every CLI action
-// (recording list, view, export, hold, release; dossier; mask preview), through the real
+// (recording list, view, export, hold, release; dossier; mask preview;
+// view capture), through the real
 // commands, for an operator assigned the camera and one who is not. The
 // expected matrix is written from docs/regulation.md, not read from the
 // permission table.
@@ -24,8 +25,8 @@ func TestG331_RoleMatrixCLI(t *testing.T) {
 		access.RoleRecordingViewer: {"list", "view"},
 		access.RoleExporter:        {"list", "export", "hold", "release"},
 		access.RolePTZMaintainer:   {},
-		access.RoleInstaller:       {"dossier", "preview"},
-		access.RoleAdmin:           {"list", "view", "hold", "release", "dossier", "preview"},
+		access.RoleInstaller:       {"dossier", "preview", "capture"},
+		access.RoleAdmin:           {"list", "view", "hold", "release", "dossier", "preview", "capture"},
 	}
 	dir := t.TempDir()
 	var ops strings.Builder
@@ -114,7 +115,12 @@ operators:
 			} else {
 				got["preview"] = ""
 			}
-			for _, act := range []string{"list", "view", "export", "hold", "release", "dossier", "preview"} {
+			if se, _ := cli("view", "capture", "--camera", "mc", "--timeout", "3s"); strings.Contains(se, "view-capture: refused") {
+				got["capture!"] = se
+			} else {
+				got["capture"] = ""
+			}
+			for _, act := range []string{"list", "view", "export", "hold", "release", "dossier", "preview", "capture"} {
 				want := slices.Contains(matrix[role], act)
 				if suffix != "" && act != "list" && act != "dossier" {
 					want = false // a segment of a camera not assigned
