@@ -25,6 +25,9 @@ func (vc viewChecks) Check(f *masking.Frame, view string) masking.ViewVerdict {
 	return v.Check(f, view)
 }
 
+// HasReference implements masking.ReferenceHolder.
+func (vc viewChecks) HasReference(view string) bool { return vc[view] != nil }
+
 func (vc viewChecks) close() {
 	for _, v := range vc {
 		v.Close()

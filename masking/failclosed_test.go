@@ -378,3 +378,36 @@ func TestViewGuard(t *testing.T) {
 type noReference struct{}
 
 func (noReference) Check(*Frame, string) ViewVerdict { return ViewVerdict{Reason: "no_reference"} }
+
+// referencesFor is a view check with references for some views only.
+type referencesFor map[string]bool
+
+func (r referencesFor) Check(_ *Frame, view string) ViewVerdict {
+	if !r[view] {
+		return ViewVerdict{Reason: "no_reference"}
+	}
+	return ViewVerdict{OK: true, Score: 1}
+}
+
+func (r referencesFor) HasReference(view string) bool { return r[view] }
+
+// After a move, a view verified from the pixels streams as soon as they
+// match; a view without a reference keeps the settle time (nothing else
+// tells that the move is over).
+func TestSettleEndsOnThePixelsOnlyWhereVerified(t *testing.T) {
+	m, _ := NewMasker("cam1", maskspec.FailDrop)
+	if _, err := m.SetMaskSets(testSets()); err != nil {
+		t.Fatal(err)
+	}
+	m.SetSettle(time.Hour)
+	m.SetViewGuard(&ViewGuardConfig{Check: referencesFor{"A": true}, RestoreAfter: 1, Report: func(ViewEvent) {}})
+	f := &Frame{}
+	for view, wantOut := range map[string]bool{"A": true, "B": false} {
+		m.SetView(view, true)
+		drawScene(f, view)
+		f.Captured = time.Now()
+		if v, why := m.Process(f); (v == Masked) != wantOut {
+			t.Errorf("view %s right after the move: %v (%s), want out=%v", view, v, why, wantOut)
+		}
+	}
+}

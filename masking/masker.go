@@ -137,7 +137,7 @@ func (m *Masker) SetView(preset string, approved bool) uint64 {
 	ns := &state{gen: old.gen + 1, sets: old.sets, view: preset, approved: approved}
 	if approved {
 		ns.approvedAt = m.now().Add(m.settle)
-		if m.guard.Load() != nil {
+		if g := m.guard.Load(); g != nil && g.verifies(preset) {
 			// The pixels decide when the move has settled: the view check
 			// wants RestoreAfter matching frames first.
 			ns.approvedAt = m.now()

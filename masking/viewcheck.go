@@ -23,6 +23,12 @@ type ViewVerdict struct {
 	Score           float64
 }
 
+// ReferenceHolder is a ViewCheck that can tell whether a view has a
+// reference to be verified against.
+type ReferenceHolder interface {
+	HasReference(view string) bool
+}
+
 // ViewGuardConfig turns per-frame view verification on for a masker.
 type ViewGuardConfig struct {
 	Check ViewCheck
@@ -67,6 +73,14 @@ type viewState struct {
 	failed    uint64 // frames failed since the mismatch was reported
 	reported  bool   // a mismatch was reported and not yet restored
 	unverNote map[string]bool
+}
+
+// verifies reports whether frames of view are verified from the pixels
+// (a view without a reference keeps the masker's settle time after a
+// move, as frames are not checked).
+func (g *ViewGuardConfig) verifies(view string) bool {
+	h, ok := g.Check.(ReferenceHolder)
+	return !ok || h.HasReference(view)
 }
 
 // SetViewGuard turns per-frame view verification on (nil turns it off).
