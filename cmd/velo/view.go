@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -33,6 +34,7 @@ type viewCaptureOptions struct {
 	camera, preset, backend  string
 	night, replace           bool
 	timeout                  time.Duration
+	stateDir                 string // from the config: whose owner the references get
 }
 
 func viewCaptureCommand(s streams) *ffcli.Command {
@@ -90,6 +92,7 @@ func (o *viewCaptureOptions) run(ctx context.Context, s streams) error {
 		return err
 	}
 	path := cfg.ReferencePath(cam.ID, o.preset, o.night)
+	o.stateDir = cfg.StateDir
 	old, err := o.existing(path)
 	if err != nil {
 		return err
@@ -199,6 +202,9 @@ func (o *viewCaptureOptions) save(s streams, al *audit.Log, op *config.OperatorC
 	if err := ref.Save(path); err != nil {
 		return fmt.Errorf("view capture: %w", err)
 	}
+	if err := ownLikeStateDir(o.stateDir, path); err != nil {
+		return fmt.Errorf("view capture: %w", err)
+	}
 	entry.Actor, entry.Outcome = op.Name, "ok"
 	entry.Fields["sha256"], entry.Fields["file"] = ref.SHA256(), path
 	entry.Fields["light"] = map[bool]string{false: "day", true: "night"}[o.night]
@@ -209,5 +215,28 @@ func (o *viewCaptureOptions) save(s streams, al *audit.Log, op *config.OperatorC
 		return fmt.Errorf("view capture: written, but the audit entry failed: %w", err)
 	}
 	fmt.Fprintf(s.stdout, "wrote %s: camera %q, preset %q, %s, sha256 %s\n", path, o.camera, o.preset, entry.Fields["light"], ref.SHA256())
+	return nil
+}
+
+// ownLikeStateDir gives the reference file and its two folders the owner
+// of the state directory when run as root, so the velo service (which owns
+// its state directory) can read what root captured.
+func ownLikeStateDir(stateDir, path string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	st, err := os.Stat(stateDir)
+	if err != nil {
+		return nil // no state directory yet: velo run creates it, as root
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || sys.Uid == 0 {
+		return nil
+	}
+	for _, p := range []string{filepath.Dir(filepath.Dir(path)), filepath.Dir(path), path} {
+		if err := os.Lchown(p, int(sys.Uid), int(sys.Gid)); err != nil {
+			return err
+		}
+	}
 	return nil
 }

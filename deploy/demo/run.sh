@@ -33,8 +33,8 @@ done
 cat <<'MSG'
 == velo run --config deploy/demo/site.yaml ==
 The agent checks each camera's serial, locks the PTZ camera to its approved
-preset (and sets its PTZ limits), masks the badge reader and the street
-before encoding, serves the masked streams, and publishes telemetry on its
+preset (and sets its PTZ limits), verifies every frame against its view's
+reference picture, masks the badge reader and the street before encoding, serves the masked streams, and publishes telemetry on its
 embedded MQTT broker (127.0.0.1:11883). Lines starting with "velo/demo/"
 below are that telemetry (mosquitto_sub -v -t 'velo/#'); the rest is the
 agent's log.
@@ -48,6 +48,11 @@ cat <<'MSG'
 Tamper with the PTZ camera as its web page would: events drift (output
 blanked at once) → snap_back (output restored once the position is confirmed):
   curl --digest -u velo:demo-ptz-pass -X POST 'http://127.0.0.11:8080/camsim/tamper?pan=0.5'
+Bump the fixed badge camera by 5 % of its width (as a knock would): every
+frame is checked against the view's reference, so the output goes blank at
+once (view_mismatch) and returns once the picture matches (view_restored):
+  curl --digest -u velo:demo-badge-pass -X POST 'http://127.0.0.12:8080/camsim/tamper?dx=0.05'
+  curl --digest -u velo:demo-badge-pass -X POST 'http://127.0.0.12:8080/camsim/tamper?reset=1'
 Apply the other approved preset as the maintainer (a signed MQTT command):
   bin/velo command --config deploy/demo/site.yaml --operator maint \
       --password-file deploy/demo/maint.password preset/apply camera=ptz-entrance preset=2
