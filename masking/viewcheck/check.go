@@ -13,7 +13,7 @@ import (
 func (v *Verifier) checkRef(rm *refModel, ws *workspace, deep bool) masking.ViewVerdict {
 	sc := rm.halfScore(ws, rm.lastT)
 	alarm := sc < v.opts.MinScore || (rm.usual > 0 && sc < alarmScoreDrop*rm.usual) ||
-		ws.half.sharpness(rm.runsH) < alarmSharpDrop*rm.sharpH
+		ws.half.sharpness(rm.runsH) < alarmSharpDrop*rm.sharpH || rm.suspect(ws, v.opts)
 	if !deep && !alarm {
 		l := rm.last
 		return masking.ViewVerdict{OK: true, ShiftX: l.ShiftX, ShiftY: l.ShiftY, Scale: l.Scale, Rotation: l.Rotation, Score: sc}
@@ -70,7 +70,7 @@ func (v *Verifier) deepCheck(rm *refModel, ws *workspace, alarm bool) (masking.V
 		guess = rm.globalShift(ws)
 	}
 	verdict := masking.ViewVerdict{ShiftX: guess.tx, ShiftY: guess.ty, Scale: guess.scale(), Rotation: guess.rotation()}
-	ws.blocks = ws.st.blockEnergy(rm.valid, ws.blocks)
+	ws.blocks, ws.count = ws.st.blockEnergy(rm.valid, blockSize, ws.blocks, ws.count)
 	if flatFraction(rm.blocks, ws.blocks, flatEnergy) >= v.opts.Obstruction {
 		verdict.Reason = ReasonObstruction
 		return verdict, guess
@@ -84,8 +84,8 @@ func (v *Verifier) deepCheck(rm *refModel, ws *workspace, alarm bool) (masking.V
 	verdict.Scale, verdict.Rotation = t.scale(), t.rotation()
 	verdict.Score = rm.halfScore(ws, t)
 	switch {
-	case verdict.Score < v.opts.MinScore:
-		verdict.Reason = ReasonScene
+	case verdict.Score < v.opts.MinScore || rm.mirroredScore(ws, rm.lastT, probeStep) > verdict.Score:
+		verdict.Reason = ReasonScene // another place, or the picture flipped
 	case math.Abs(verdict.Rotation) > rm.lim.rotation:
 		verdict.Reason = ReasonRotation
 	case math.Abs(verdict.Scale-1) > rm.lim.scale:
