@@ -21,7 +21,7 @@ import (
 const (
 	// probeStep: the motion and flip tests score every probeStep-th row
 	// at half size (the differences they look for are large).
-	probeStep = 2
+	probeStep = 4
 	// alarmObstruction: the fraction of Options.Obstruction of flat
 	// blocks at half size that raises the alarm.
 	alarmObstruction = 0.8

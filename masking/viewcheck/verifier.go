@@ -283,6 +283,8 @@ type refModel struct {
 	usual float64
 	last  masking.ViewVerdict
 	lastT similarity
+	// trusted: the last deep check passed; until then every frame gets one.
+	trusted bool
 }
 
 func newRefModel(r *Reference, o Options, ws *workspace) (*refModel, error) {
