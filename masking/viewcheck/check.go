@@ -8,17 +8,21 @@ import (
 
 // checkRef compares the prepared frame in ws with one reference. Every
 // frame: the structural score at half size where the last deep check
-// found the picture. The deep check runs on this same frame when deep is
-// set or that score drops (an alarm). Shifts are in reference pixels.
+// found the picture, and the per-frame tests (see suspect). The deep
+// check runs on this same frame when deep is set, on an alarm, and on
+// every frame until a deep check of this reference passes (at start, and
+// after a mismatch: fail closed until the view is back). Shifts are in
+// reference pixels.
 func (v *Verifier) checkRef(rm *refModel, ws *workspace, deep bool) masking.ViewVerdict {
 	sc := rm.halfScore(ws, rm.lastT)
 	alarm := sc < v.opts.MinScore || (rm.usual > 0 && sc < alarmScoreDrop*rm.usual) ||
-		ws.half.sharpness(rm.runsH) < alarmSharpDrop*rm.sharpH
-	if !deep && !alarm {
+		ws.half.sharpness(rm.runsH) < alarmSharpDrop*rm.sharpH || rm.suspect(ws, v.opts)
+	if !deep && !alarm && rm.trusted {
 		l := rm.last
 		return masking.ViewVerdict{OK: true, ShiftX: l.ShiftX, ShiftY: l.ShiftY, Scale: l.Scale, Rotation: l.Rotation, Score: sc}
 	}
-	verdict, t := v.deepCheck(rm, ws, alarm)
+	verdict, t := v.deepCheck(rm, ws, alarm || !rm.trusted)
+	rm.trusted = verdict.OK
 	if verdict.OK {
 		rm.last, rm.lastT = verdict, t
 		if rm.usual == 0 {
@@ -70,7 +74,7 @@ func (v *Verifier) deepCheck(rm *refModel, ws *workspace, alarm bool) (masking.V
 		guess = rm.globalShift(ws)
 	}
 	verdict := masking.ViewVerdict{ShiftX: guess.tx, ShiftY: guess.ty, Scale: guess.scale(), Rotation: guess.rotation()}
-	ws.blocks = ws.st.blockEnergy(rm.valid, ws.blocks)
+	ws.blocks, ws.count = ws.st.blockEnergy(rm.valid, blockSize, ws.blocks, ws.count)
 	if flatFraction(rm.blocks, ws.blocks, flatEnergy) >= v.opts.Obstruction {
 		verdict.Reason = ReasonObstruction
 		return verdict, guess
@@ -80,12 +84,16 @@ func (v *Verifier) deepCheck(rm *refModel, ws *workspace, alarm bool) (masking.V
 		return verdict, guess
 	}
 	t := v.fitTransform(rm, ws, guess)
+	sc := rm.halfScore(ws, t)
+	if here := rm.halfScore(ws, rm.lastT); here > sc {
+		t, sc = rm.lastT, here // people in front of most tiles misled the fit
+	}
 	verdict.ShiftX, verdict.ShiftY = t.tx, t.ty
 	verdict.Scale, verdict.Rotation = t.scale(), t.rotation()
-	verdict.Score = rm.halfScore(ws, t)
+	verdict.Score = sc
 	switch {
-	case verdict.Score < v.opts.MinScore:
-		verdict.Reason = ReasonScene
+	case verdict.Score < v.opts.MinScore || rm.mirroredScore(ws, rm.lastT, probeStep) > verdict.Score:
+		verdict.Reason = ReasonScene // another place, or the picture flipped
 	case math.Abs(verdict.Rotation) > rm.lim.rotation:
 		verdict.Reason = ReasonRotation
 	case math.Abs(verdict.Scale-1) > rm.lim.scale:

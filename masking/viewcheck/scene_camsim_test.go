@@ -1,6 +1,9 @@
 package viewcheck
 
 import (
+	"image"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -114,11 +117,7 @@ func TestNoMismatchOverADayOfTheSimulatedSite(t *testing.T) {
 // the first tampered frame, by day and by night.
 func TestEveryTamperIsAMismatch(t *testing.T) {
 	period := 10 * time.Minute
-	tampers := map[string]camsim.Tamper{
-		"bumped 1.5%": {ShiftX: 0.015}, "bumped 5%": {ShiftX: 0.05, ShiftY: 0.03}, "rotated 3°": {RotateDeg: 3},
-		"zoomed 1.1×": {Zoom: 1.1}, "flipped": {FlipH: true}, "flipped v": {FlipV: true}, "covered": {Cover: 1},
-		"half covered": {Cover: 0.6}, "defocused": {Blur: 8},
-	}
+	tampers := simTampers()
 	for _, scene := range []string{"badge", "street"} {
 		v := simVerifier(t, scene, period)
 		for name, tp := range tampers {
@@ -127,6 +126,91 @@ func TestEveryTamperIsAMismatch(t *testing.T) {
 				st.Traffic, st.Tamper = true, tp
 				if vd := v.Check(simFrame(scene, st), ""); vd.OK {
 					t.Errorf("%s %s (IR %v): not flagged: %+v", scene, name, st.IR, vd)
+				}
+			}
+		}
+	}
+}
+
+// simTampers is what a person can do to a fixed camera's picture.
+func simTampers() map[string]camsim.Tamper {
+	return map[string]camsim.Tamper{
+		"bumped 1.5%": {ShiftX: 0.015}, "bumped 5%": {ShiftX: 0.05, ShiftY: 0.03}, "rotated 3°": {RotateDeg: 3},
+		"zoomed 1.1×": {Zoom: 1.1}, "flipped": {FlipH: true}, "flipped v": {FlipV: true}, "covered": {Cover: 1},
+		"half covered": {Cover: 0.6}, "defocused": {Blur: 8},
+		// Just over the 1 % limit, where the score stays fair on coarse
+		// textures, and on to where a neighbouring pixel matches no better.
+		"bumped 1.2%": {ShiftX: 0.012}, "bumped 1.2% left": {ShiftX: -0.012}, "bumped 1.2% down": {ShiftY: 0.012 * simW / simH},
+		"bumped 1.5% up": {ShiftY: -0.015 * simW / simH}, "bumped 2%": {ShiftX: 0.02}, "bumped 2.5% down": {ShiftY: 0.025 * simW / simH},
+		"bumped 3%": {ShiftX: -0.03}, "bumped 3% down": {ShiftY: 0.03 * simW / simH}, "flipped both": {FlipH: true, FlipV: true},
+	}
+}
+
+// A running camera (its references verified, the view's usual score
+// known) tampered with: the first tampered frame and every one after it
+// is a mismatch, wherever it falls between the scheduled deep checks; the
+// restored view passes again. By day and in the IR night.
+func TestEveryTamperOfARunningCameraIsAMismatch(t *testing.T) {
+	period := 10 * time.Minute
+	tampers := simTampers()
+	names := slices.Sorted(maps.Keys(tampers))
+	for _, scene := range []string{"badge", "street"} {
+		for _, at := range []time.Duration{period / 10, period * 7 / 10} {
+			v := simVerifier(t, scene, period)
+			var sr simRenderer
+			frame := 0
+			check := func(tp camsim.Tamper) masking.ViewVerdict {
+				st := camsim.DayCycle(at, period)
+				st.T, st.Traffic, st.Tamper = time.Duration(frame)*time.Second/10, true, tp
+				frame++
+				return v.Check(sr.frame(scene, st), "")
+			}
+			for k, name := range names {
+				// Good frames, at least 30 (a scheduled deep check among
+				// them), until the tamper starts k·7 frames after one.
+				for good := 0; good < 30 || frame%25 != (k*7)%23+1; good++ {
+					if vd := check(camsim.Tamper{}); !vd.OK && good >= 5 {
+						t.Fatalf("%s at %v: untampered frame %d (%d after %s): %+v", scene, at, frame, good, name, vd)
+					}
+				}
+				for i := range 5 {
+					if vd := check(tampers[name]); vd.OK {
+						t.Errorf("%s at %v: %s: tampered frame %d (frame %d) not flagged: %+v", scene, at, name, i+1, frame, vd)
+					}
+				}
+			}
+		}
+	}
+}
+
+// The per-frame tests alone (no score alarm, no deep check) raise the
+// alarm on the tampers the score can miss, and never over good frames.
+func TestPerFrameTestsSuspectTampers(t *testing.T) {
+	period := 10 * time.Minute
+	for _, scene := range []string{"badge", "street"} {
+		for _, at := range []time.Duration{period / 10, period * 7 / 10} {
+			v := simVerifier(t, scene, period)
+			var sr simRenderer
+			suspect := func(tp camsim.Tamper, frame int) bool {
+				st := camsim.DayCycle(at, period)
+				st.T, st.Traffic, st.Tamper = time.Duration(frame)*time.Second/10, true, tp
+				f := sr.frame(scene, st)
+				vs := v.views[""]
+				rm := vs.candidates(vs.mixed && monochrome(f))[0]
+				ws := v.work[image.Pt(rm.ref.Width, rm.ref.Height)]
+				if err := ws.prepare(f); err != nil {
+					t.Fatal(err)
+				}
+				return rm.suspect(ws, v.opts)
+			}
+			for i := range 300 {
+				if suspect(camsim.Tamper{}, i) {
+					t.Fatalf("%s at %v: good frame %d suspect", scene, at, i)
+				}
+			}
+			for _, name := range []string{"bumped 1.2%", "bumped 1.2% left", "bumped 1.2% down", "bumped 1.5%", "bumped 1.5% up", "flipped", "half covered"} {
+				if !suspect(simTampers()[name], 300) {
+					t.Errorf("%s at %v: %s not suspect", scene, at, name)
 				}
 			}
 		}

@@ -124,40 +124,75 @@ func (s *structure) sharpness(runs [][][2]int) float64 {
 	return lap2 / grad2
 }
 
-// blockEnergy is the mean squared gradient of each block over its valid
-// pixels, row-major over ceil(w/blockSize) × ceil(h/blockSize) blocks; -1
-// for a block less than half valid.
-func (s *structure) blockEnergy(valid []bool, out []float64) []float64 {
-	bw, bh := blocksAcross(s.w), blocksAcross(s.h)
+// blockEnergy is the mean squared gradient of each block of size×size
+// pixels over its valid pixels, row-major over ceil(w/size) ×
+// ceil(h/size) blocks; -1 for a block less than half valid. count is
+// scratch space, reused when large enough.
+func (s *structure) blockEnergy(valid []bool, size int, out []float64, count []int) ([]float64, []int) {
+	bw, bh := blocksAcross(s.w, size), blocksAcross(s.h, size)
 	out = append(out[:0], make([]float64, bw*bh)...)
-	count := make([]int, bw*bh)
+	count = append(count[:0], make([]int, bw*bh)...)
 	for y := 0; y < s.h; y++ {
-		brow := (y / blockSize) * bw
-		for x := 0; x < s.w; x++ {
-			i := y*s.w + x
-			if valid[i] {
-				b := brow + x/blockSize
-				out[b] += float64(s.DX[i]*s.DX[i] + s.DY[i]*s.DY[i])
+		brow := (y / size) * bw
+		dx, dy, vr := s.DX[y*s.w:(y+1)*s.w], s.DY[y*s.w:(y+1)*s.w], valid[y*s.w:(y+1)*s.w]
+		for x, ok := range vr {
+			if ok {
+				b := brow + x/size
+				out[b] += float64(dx[x]*dx[x] + dy[x]*dy[x])
 				count[b]++
 			}
 		}
 	}
 	for b := range out {
-		if count[b] < blockSize*blockSize/2 {
+		if count[b] < size*size/2 {
 			out[b] = -1
 			continue
 		}
 		out[b] /= float64(count[b])
 	}
-	return out
+	return out, count
 }
 
-func blocksAcross(n int) int { return (n + blockSize - 1) / blockSize }
+// runBlockEnergy is blockEnergy over the valid runs (the per-frame,
+// half-size case).
+func (s *structure) runBlockEnergy(runs [][][2]int, size int, out []float64, count []int) ([]float64, []int) {
+	bw, bh := blocksAcross(s.w, size), blocksAcross(s.h, size)
+	out = append(out[:0], make([]float64, bw*bh)...)
+	count = append(count[:0], make([]int, bw*bh)...)
+	for y, rr := range runs {
+		brow := (y / size) * bw
+		for _, r := range rr {
+			for x0 := r[0]; x0 < r[1]; {
+				x1 := min(r[1], (x0/size+1)*size)
+				dx, dy := s.DX[y*s.w+x0:y*s.w+x1], s.DY[y*s.w+x0:y*s.w+x1]
+				dy = dy[:len(dx)]
+				var e float32 // a block row's sum: float32 is exact enough
+				for x, gx := range dx {
+					e += gx*gx + dy[x]*dy[x]
+				}
+				out[brow+x0/size] += float64(e)
+				count[brow+x0/size] += x1 - x0
+				x0 = x1
+			}
+		}
+	}
+	for b := range out {
+		if count[b] < size*size/2 {
+			out[b] = -1
+			continue
+		}
+		out[b] /= float64(count[b])
+	}
+	return out, count
+}
+
+func blocksAcross(n, size int) int { return (n + size - 1) / size }
 
 // texturedFraction is the fraction of usable blocks with structure.
 func texturedFraction(s *structure, valid []bool) float64 {
 	var textured, usable int
-	for _, e := range s.blockEnergy(valid, nil) {
+	blocks, _ := s.blockEnergy(valid, blockSize, nil, nil)
+	for _, e := range blocks {
 		if e < 0 {
 			continue
 		}
@@ -290,15 +325,23 @@ func validRuns(valid []bool, w, h int) [][][2]int {
 // unshiftedScore is shiftScore with no shift, over the valid runs: the
 // usual per-frame case, without a test per pixel.
 func unshiftedScore(ref, frame *structure, runs [][][2]int) float64 {
+	return runScore(ref, frame, runs, 0, 1)
+}
+
+// runScore is the structural score of the reference pixels in runs (every
+// step-th row) against the frame's pixels off indices further (a shift
+// of dy·w + dx), over the valid runs: runs must hold only pixels whose
+// shifted pixel is valid too.
+func runScore(ref, frame *structure, runs [][][2]int, off, step int) float64 {
 	w := ref.w
 	var acc nccSums
-	for y, rr := range runs {
+	for y := 0; y < len(runs); y += step {
 		var sa, sb, saa, sbb, sab float32 // the row's sums, in registers
 		n := 0
-		for _, r := range rr {
+		for _, r := range runs[y] {
 			i0, i1 := y*w+r[0], y*w+r[1]
 			ax, ay := ref.DX[i0:i1], ref.DY[i0:i1]
-			bx, by := frame.DX[i0:i1], frame.DY[i0:i1]
+			bx, by := frame.DX[i0+off:i1+off], frame.DY[i0+off:i1+off]
 			bx, ay, by = bx[:len(ax)], ay[:len(ax)], by[:len(ax)]
 			for x, a := range ax {
 				b, c, d := bx[x], ay[x], by[x]
@@ -312,7 +355,7 @@ func unshiftedScore(ref, frame *structure, runs [][][2]int) float64 {
 		}
 		acc.addRow(&rowSums{n: n, sa: sa, sb: sb, saa: saa, sbb: sbb, sab: sab})
 	}
-	return acc.ncc(w * ref.h / 5)
+	return acc.ncc(w * ref.h / 5 / step)
 }
 
 // rowSums are one row's sums in float32 (exact enough for a row).

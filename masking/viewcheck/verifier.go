@@ -272,11 +272,19 @@ type refModel struct {
 	validH []bool
 	runsH  [][][2]int // validH as runs
 	sharpH float64    // sharpness at half size
+	// blocksH are the half-size block energies (the per-frame obstruction
+	// measure); mirrors the half-size structure flipped (the per-frame
+	// flip test).
+	blocksH []float64
+	mirrors []mirror
+	probe   probe // where the motion test scores
 	// usual is the running score of good deep checks (0 until the first);
 	// last is the last good deep check's verdict, lastT its transform.
 	usual float64
 	last  masking.ViewVerdict
 	lastT similarity
+	// trusted: the last deep check passed; until then every frame gets one.
+	trusted bool
 }
 
 func newRefModel(r *Reference, o Options, ws *workspace) (*refModel, error) {
@@ -300,12 +308,14 @@ func newRefModel(r *Reference, o Options, ws *workspace) (*refModel, error) {
 	rm.validH = validity(halveExclusion(r.Exclude, r.Width, r.Height), hw, hh)
 	rm.runsH = validRuns(rm.validH, hw, hh)
 	rm.sharpH = half.sharpness(rm.runsH)
+	rm.blocksH, _ = half.runBlockEnergy(rm.runsH, blockSize/2, nil, nil)
+	rm.mirrors = newMirrors(half, rm.validH)
 	P := make([]float32, r.Width*r.Height)
 	zeroMean(P, rm.G, rm.valid)
 	rm.tiles = newTiles(P, rm.G, rm.valid, r.Width, r.Height, ws.tilePC)
 	halve(ws.globalPC.input(), P, r.Width, r.Height)
 	rm.global = ws.globalPC.reference(ws.globalPC.input())
-	rm.blocks = st.blockEnergy(rm.valid, nil)
+	rm.blocks, _ = st.blockEnergy(rm.valid, blockSize, nil, nil)
 	rm.runs = validRuns(rm.valid, r.Width, r.Height)
 	rm.sharp = st.sharpness(rm.runs)
 	return rm, nil
@@ -331,7 +341,9 @@ type workspace struct {
 	fullDone bool // st is the frame's
 	globalPC *correlator
 	tilePC   *correlator
-	blocks   []float64
+	blocks   []float64 // block energies, full and half size
+	blocksH  []float64
+	count    []int // blockEnergy's scratch
 }
 
 func newWorkspace(w, h int) (*workspace, error) {
