@@ -117,6 +117,9 @@ func TestDemoConfigIsValid(t *testing.T) {
 	dir := t.TempDir()
 	files, _ := filepath.Glob("../../deploy/demo/*")
 	for _, f := range files {
+		if st, err := os.Stat(f); err != nil || st.IsDir() {
+			continue // the references: not read by Load
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

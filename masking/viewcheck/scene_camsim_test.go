@@ -78,8 +78,8 @@ func simVerifier(t *testing.T, scene string, period time.Duration) *Verifier {
 // walkers, then a compressed day (daylight → shadows → dusk → IR night
 // with headlights → dawn) of the same length: 0 mismatches.
 func TestNoMismatchOverADayOfTheSimulatedSite(t *testing.T) {
-	if testing.Short() {
-		t.Skip("12 000 frames per scene")
+	if testing.Short() || raceEnabled {
+		t.Skip("12 000 frames per scene: run without -race (make test's matprofile run)")
 	}
 	const fps, frames = 10, 6000
 	period := time.Duration(frames/fps) * time.Second

@@ -1,0 +1,5 @@
+//go:build !race
+
+package viewcheck
+
+const raceEnabled = false
