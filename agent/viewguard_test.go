@@ -228,10 +228,6 @@ func classify(frames [][]byte, mark int) (leaks, blanks, shown int) {
 			shown++
 		} else {
 			leaks++
-			if os.Getenv("VELO_DEBUG_LEAKS") != "" {
-				fmt.Printf("leak: frame %d shift (%d,%d) mad %.1f\n", mark+leaks+blanks+shown, dx, dy, mad)
-				_ = os.WriteFile(fmt.Sprintf("/tmp/leak-%03d.pgm", mark+leaks+blanks+shown), append([]byte(fmt.Sprintf("P5\n%d %d\n255\n", outW, outH)), f...), 0o644)
-			}
 		}
 	}
 	return leaks, blanks, shown
