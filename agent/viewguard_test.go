@@ -35,47 +35,11 @@ func TestViewVerifiedFromThePixels(t *testing.T) {
 	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "v", Address: "127.0.95.30", Username: "velo", Password: "cam-pw", Serial: "SER-V",
 		Scene: "badge", FPS: 10, Width: 640, Height: 360})
 	cam := sim.Camera("v")
-	b := camsim.Regions(cam.Config(), camsim.Position{})[camsim.RegionBadgeReader]
-	port := testkit.FreePort(t)
-	dir := t.TempDir()
-	testkit.SecretFile(t, dir, "ops.pw", "ops-pw\n")
-	testkit.SecretFile(t, dir, "cam.pw", "cam-pw\n")
-	testkit.SecretFile(t, dir, "site.yaml", fmt.Sprintf(`site: {id: t, name: T, controller: C, purposes: [p]}
-gateway: gw
-state_dir: state
-broker: {embedded_listen: "127.0.0.1:0"}
-outputs: {rtsp_listen: "127.0.0.1:%d"}
-operators:
-  - {name: ops, password_file: ops.pw, roles: [live-viewer], cameras: [v]}
-cameras:
-  - id: v
-    purpose: corridor
-    approval: {by: A, date: 2026-01-01, document: D}
-    match: {serial: SER-V}
-    xaddr: %s
-    username: velo
-    password_file: cam.pw
+	a, out := startVerified(t, cam, `    approval: {by: A, date: 2026-01-01, document: D}
     masks:
       - name: badge
-        polygon: [{x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}]
-`, port, cam.XAddr(), b.X0-0.01, b.Y0-0.01, b.X1+0.01, b.Y0-0.01, b.X1+0.01, b.Y1+0.01, b.X0-0.01, b.Y1+0.01))
-	cfg, err := config.Load(filepath.Join(dir, "site.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	captureReference(t, cfg, cfg.Camera("v"), cam)
-
-	a := New(cfg, zerolog.Nop(), Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	testkit.WaitFor(t, 30*time.Second, "camera v streaming", func() bool {
-		s, _ := a.State("v")
-		rel := a.relayForTest()
-		return s.Status == "streaming" && rel != nil && rel.Publishing("v")
-	})
-	out := decodeOutput(t, fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/v", access.StreamPassword("t", "ops", "ops-pw"), port))
+        polygon: %s
+`)
 	time.Sleep(3 * time.Second) // the approved view's frames: the baseline
 	mark := out.count()
 	tampers := []struct {
@@ -105,6 +69,57 @@ cameras:
 	if s, _ := a.State("v"); s.Status != "streaming" {
 		t.Errorf("state after the last restore: %+v", s)
 	}
+}
+
+// startVerified runs the agent on one simulated camera (views given as
+// YAML with a %s for the badge reader's mask polygon) after recording the
+// reference of its first view, and decodes its masked output.
+func startVerified(t *testing.T, cam *camsim.Camera, views string) (*Agent, *decoded) {
+	t.Helper()
+	b := camsim.Regions(cam.Config(), camsim.Position{})[camsim.RegionBadgeReader]
+	poly := fmt.Sprintf("[{x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}]",
+		b.X0-0.01, b.Y0-0.01, b.X1+0.01, b.Y0-0.01, b.X1+0.01, b.Y1+0.01, b.X0-0.01, b.Y1+0.01)
+	id, port, dir := cam.ID(), testkit.FreePort(t), t.TempDir()
+	testkit.SecretFile(t, dir, "ops.pw", "ops-pw\n")
+	testkit.SecretFile(t, dir, "cam.pw", "cam-pw\n")
+	testkit.SecretFile(t, dir, "site.yaml", fmt.Sprintf(`site: {id: t, name: T, controller: C, purposes: [p]}
+gateway: gw
+state_dir: state
+broker: {embedded_listen: "127.0.0.1:0"}
+outputs: {rtsp_listen: "127.0.0.1:%d"}
+operators:
+  - {name: ops, password_file: ops.pw, roles: [live-viewer], cameras: [%s]}
+cameras:
+  - id: %s
+    purpose: p
+    match: {serial: %s}
+    xaddr: %s
+    username: velo
+    password_file: cam.pw
+`, port, id, id, cam.Config().Serial, cam.XAddr())+fmt.Sprintf(views, poly))
+	cfg, err := config.Load(filepath.Join(dir, "site.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	captureReference(t, cfg, cfg.Camera(id), cam)
+	a := New(cfg, zerolog.Nop(), Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, e := range a.Events() {
+				t.Logf("event %s %s %s %+v", e.Kind, e.Preset, e.Detail, e.View)
+			}
+		}
+	})
+	testkit.WaitFor(t, 30*time.Second, "camera "+id+" streaming", func() bool {
+		s, _ := a.State(id)
+		rel := a.relayForTest()
+		return s.Status == "streaming" && rel != nil && rel.Publishing(id)
+	})
+	return a, decodeOutput(t, fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/%s", access.StreamPassword("t", "ops", "ops-pw"), port, id))
 }
 
 // captureReference records the day reference of the camera's first view
@@ -274,56 +289,14 @@ func TestPTZHandMovesNeverLeak(t *testing.T) {
 	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "h", Address: "127.0.95.31", Username: "velo", Password: "cam-pw", Serial: "SER-H",
 		Scene: "ptz", FPS: 10, Width: 640, Height: 360, PTZ: &camsim.PTZConfig{PanTiltSpeed: 1, ZoomSpeed: 1, Presets: []camsim.PresetConfig{{Token: "1", Name: "home"}}}})
 	cam := sim.Camera("h")
-	b := camsim.Regions(cam.Config(), camsim.Position{})[camsim.RegionBadgeReader]
-	port := testkit.FreePort(t)
-	dir := t.TempDir()
-	testkit.SecretFile(t, dir, "ops.pw", "ops-pw\n")
-	testkit.SecretFile(t, dir, "cam.pw", "cam-pw\n")
-	testkit.SecretFile(t, dir, "site.yaml", fmt.Sprintf(`site: {id: t, name: T, controller: C, purposes: [p]}
-gateway: gw
-state_dir: state
-broker: {embedded_listen: "127.0.0.1:0"}
-outputs: {rtsp_listen: "127.0.0.1:%d"}
-operators:
-  - {name: ops, password_file: ops.pw, roles: [live-viewer], cameras: [h]}
-cameras:
-  - id: h
-    purpose: entrance
-    match: {serial: SER-H}
-    xaddr: %s
-    username: velo
-    password_file: cam.pw
-    presets:
+	a, out := startVerified(t, cam, `    presets:
       - token: "1"
         position: {pan: 0, tilt: 0, zoom: 0}
         approval: {by: A, date: 2026-01-01, document: D}
         masks:
           - name: badge
-            polygon: [{x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}]
-`, port, cam.XAddr(), b.X0-0.01, b.Y0-0.01, b.X1+0.01, b.Y0-0.01, b.X1+0.01, b.Y1+0.01, b.X0-0.01, b.Y1+0.01))
-	cfg, err := config.Load(filepath.Join(dir, "site.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	captureReference(t, cfg, cfg.Camera("h"), cam)
-	a := New(cfg, zerolog.Nop(), Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, e := range a.Events() {
-				t.Logf("event %s %s %s %+v", e.Kind, e.Preset, e.Detail, e.View)
-			}
-		}
-	})
-	testkit.WaitFor(t, 30*time.Second, "camera h streaming", func() bool {
-		s, _ := a.State("h")
-		rel := a.relayForTest()
-		return s.Status == "streaming" && rel != nil && rel.Publishing("h")
-	})
-	out := decodeOutput(t, fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/h", access.StreamPassword("t", "ops", "ops-pw"), port))
+            polygon: %s
+`)
 	time.Sleep(3 * time.Second)
 	mark := out.count()
 	home := camsim.Position{}
