@@ -10,7 +10,8 @@ import (
 )
 
 const rootHelp = `Velo runs on a gateway beside IP cameras. Per camera it checks the
-camera's identity, locks PTZ to the approved preset, masks the video
+camera's identity, locks PTZ to the approved preset, verifies every
+frame against the approved view's reference picture, masks the video
 before it is encoded and serves the masked stream to operators; it
 publishes status, camera state and events over MQTT, takes signed
 commands, keeps a hash-chained audit log, and records, retains and
