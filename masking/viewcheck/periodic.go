@@ -16,10 +16,12 @@ import "math"
 //     the distinctive pixels alone (large shifts, which the texture
 //     aliases);
 //   - the global shift is measured by phase correlation of the distinctive
-//     structure alone.
+//     structure alone, and the deep check keeps the last transform instead
+//     of the tiles' only when its distinctive blocks match better.
 //
-// A view with too little distinctive structure (see distinctEnough) is
-// scored on every valid pixel, as before.
+// A view with too little distinctive structure (less than
+// minDistinctPixels of its valid pixels, or fewer than minDistinctBlocks
+// textured blocks) is scored on every valid pixel only.
 
 const (
 	// periodicReach is the largest shift, in reference pixels, at which
