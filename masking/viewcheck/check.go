@@ -14,7 +14,7 @@ import (
 // after a mismatch: fail closed until the view is back). Shifts are in
 // reference pixels.
 func (v *Verifier) checkRef(rm *refModel, ws *workspace, deep bool) masking.ViewVerdict {
-	sc := rm.halfScore(ws, rm.lastT)
+	sc, _ := rm.halfScore(ws, rm.lastT)
 	alarm := sc < v.opts.MinScore || (rm.usual > 0 && sc < alarmScoreDrop*rm.usual) ||
 		ws.half.sharpness(rm.runsH) < alarmSharpDrop*rm.sharpH || rm.suspect(ws, v.opts)
 	if !deep && !alarm && rm.trusted {
@@ -37,24 +37,43 @@ func (v *Verifier) checkRef(rm *refModel, ws *workspace, deep bool) masking.View
 // halfScore is the structural score at half size with t undone (as a
 // whole-pixel shift when its rotation and scale move no pixel by half a
 // pixel).
-func (rm *refModel) halfScore(ws *workspace, t similarity) float64 {
+// With a distinctive part scored on its own (see distinctive), it is the
+// lower of the score over every valid pixel and the score over that
+// part, which is distinct (else distinct is sc).
+func (rm *refModel) halfScore(ws *workspace, t similarity) (sc, distinct float64) {
+	minN := rm.ref.Width / 2 * (rm.ref.Height / 2) / 5
+	if !rm.split {
+		all := rm.halfSums(ws, t, rm.validH, rm.runsH)
+		sc = all.ncc(minN)
+		return sc, sc
+	}
+	d := rm.halfSums(ws, t, rm.distinctH, rm.distinctRunsH)
+	all := d.plus(rm.halfSums(ws, t, rm.periodicH, rm.periodicRunsH))
+	distinct = d.ncc(rm.minDistinctN)
+	return min(all.ncc(minN), distinct), distinct
+}
+
+// halfSums are the score's sums at half size over valid (runs: the same
+// as runs) with t undone.
+func (rm *refModel) halfSums(ws *workspace, t similarity, valid []bool, runs [][][2]int) nccSums {
 	w, h := rm.ref.Width/2, rm.ref.Height/2
 	t.tx, t.ty = t.tx/2, t.ty/2
 	if math.Hypot(t.a, t.b)*math.Hypot(float64(w), float64(h))/2 < 0.5 {
 		dx, dy := int(math.Round(t.tx)), int(math.Round(t.ty))
 		if dx == 0 && dy == 0 {
-			return unshiftedScore(rm.half, ws.half, rm.runsH)
+			return runSums(rm.half, ws.half, runs, 0, 1)
 		}
-		return shiftScore(rm.half, ws.half, rm.validH, dx, dy)
+		return shiftSums(rm.half, ws.half, valid, dx, dy)
 	}
-	return score(rm.half, ws.half, rm.validH, t)
+	return scoreSums(rm.half, ws.half, valid, t)
 }
 
 // globalShift measures the frame's shift by phase correlation of the
-// half-size zero-mean structures (any shift up to a quarter of the
-// picture).
+// half-size zero-mean structures of the distinctive part (any shift up
+// to a quarter of the picture).
 func (rm *refModel) globalShift(ws *workspace) similarity {
-	halve(ws.globalPC.input(), ws.P, rm.ref.Width, rm.ref.Height)
+	zeroMean(ws.PD, ws.st.G, rm.distinct)
+	halve(ws.globalPC.input(), ws.PD, rm.ref.Width, rm.ref.Height)
 	dx, dy, _ := ws.globalPC.displacement(rm.global)
 	if math.IsNaN(dx) || math.IsNaN(dy) {
 		return similarity{}
@@ -84,8 +103,8 @@ func (v *Verifier) deepCheck(rm *refModel, ws *workspace, alarm bool) (masking.V
 		return verdict, guess
 	}
 	t := v.fitTransform(rm, ws, guess)
-	sc := rm.halfScore(ws, t)
-	if here := rm.halfScore(ws, rm.lastT); here > sc {
+	sc, at := rm.halfScore(ws, t)
+	if here, hereAt := rm.halfScore(ws, rm.lastT); hereAt > at {
 		t, sc = rm.lastT, here // people in front of most tiles misled the fit
 	}
 	verdict.ShiftX, verdict.ShiftY = t.tx, t.ty

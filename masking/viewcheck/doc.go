@@ -16,7 +16,10 @@
 //
 // Every frame: the score, the normalised correlation of the signed
 // gradients of frame and reference at half size, the frame shifted back
-// where the last deep check found it; the sharpness at half size; and
+// where the last deep check found it (the lower of the score over every
+// valid pixel and the score over the distinctive blocks alone: repeating
+// texture, a fence, tiles, a brick wall, matches itself shifted by its
+// period and must not vouch for a moved view); the sharpness at half size; and
 // three probes at half size, every fourth row: the score one pixel away
 // in each direction (a bump just over the limit keeps a fair score on
 // coarse textures), against the reference mirrored three ways (a roughly
@@ -34,11 +37,13 @@
 //   - defocus: the ratio of Laplacian to gradient energy (free of
 //     brightness) fell well below the reference's;
 //   - shift, scale and rotation: after an alarm, the global shift by phase
-//     correlation (Hanning window, zero mean, masked regions zero); then
-//     the displacement of 12 tiles by phase correlation and a robust
-//     least-squares fit of a similarity transform to them;
+//     correlation of the distinctive blocks (Hanning window, zero mean,
+//     masked regions and repeating texture zero); then the displacement of
+//     12 tiles by phase correlation and a least-squares fit of a
+//     similarity transform to the largest set of them that agree;
 //   - scene: the score with that transform undone (or with the last one,
-//     when it matches better: people in front of most tiles) is low, or
+//     when its distinctive blocks match better: people in front of most
+//     tiles) is low, or
 //     lower than a mirror's (a flip, another place).
 //
 // Limits derive from the view: a shift that moves a mask edge by more than

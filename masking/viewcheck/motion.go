@@ -18,6 +18,9 @@ const (
 	minTileResponse = 0.08
 	// minInliers is how many tiles must agree on one transform.
 	minInliers = 5
+	// consensusRadius (reference pixels) is how far from a transform a
+	// tile's displacement may be to agree with it.
+	consensusRadius = 1.5
 )
 
 // tile is one of a reference's deep-check tiles.
@@ -115,10 +118,11 @@ func measureTiles(tiles []tile, P []float32, w, h int, pc *correlator, guess sim
 }
 
 // fitSimilarity fits a similarity to the tiles' displacements by weighted
-// least squares, dropping the tiles that disagree (moving objects, changed
-// parts of the scene); ok is false when too few tiles agree.
+// least squares, starting from the largest consensus and dropping the
+// tiles that disagree (moving objects, changed parts of the scene); ok is
+// false when too few tiles agree.
 func fitSimilarity(ts []tileShift) (t similarity, ok bool) {
-	in := slices.Clone(ts)
+	in := consensus(ts)
 	for range 3 {
 		if len(in) < minInliers {
 			return similarity{}, false
@@ -130,7 +134,7 @@ func fitSimilarity(ts []tileShift) (t similarity, ok bool) {
 		}
 		res := make([]float64, len(in))
 		for i, s := range in {
-			res[i] = math.Hypot(t.a*s.u-t.b*s.v+t.tx-s.dx, t.b*s.u+t.a*s.v+t.ty-s.dy)
+			res[i] = t.residual(s)
 		}
 		sorted := slices.Clone(res)
 		slices.Sort(sorted)
@@ -147,6 +151,45 @@ func fitSimilarity(ts []tileShift) (t similarity, ok bool) {
 		in = kept
 	}
 	return t, len(in) >= minInliers && len(in)*2 >= len(ts)
+}
+
+// consensus is the largest set of tiles (the heaviest of equal size) that
+// agree within consensusRadius with the similarity through two of them:
+// the tiles of the view's motion when part of the picture stayed (a
+// static overlay, a region that looks the same wherever the camera
+// points) or moved otherwise, which a least-squares start would average
+// with it.
+func consensus(ts []tileShift) []tileShift {
+	var best []tileShift
+	bestW := 0.0
+	for i := range ts {
+		for j := i + 1; j < len(ts); j++ {
+			t, ok := solveSimilarity([]tileShift{ts[i], ts[j]})
+			if !ok {
+				continue
+			}
+			var in []tileShift
+			w := 0.0
+			for _, s := range ts {
+				if t.residual(s) <= consensusRadius {
+					in = append(in, s)
+					w += s.weight
+				}
+			}
+			if len(in) > len(best) || (len(in) == len(best) && w > bestW) {
+				best, bestW = in, w
+			}
+		}
+	}
+	if len(best) < minInliers {
+		return slices.Clone(ts)
+	}
+	return best
+}
+
+// residual is how far s's displacement is from what t predicts.
+func (t similarity) residual(s tileShift) float64 {
+	return math.Hypot(t.a*s.u-t.b*s.v+t.tx-s.dx, t.b*s.u+t.a*s.v+t.ty-s.dy)
 }
 
 // solveSimilarity solves the weighted normal equations of

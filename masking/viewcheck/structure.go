@@ -241,6 +241,12 @@ func (t similarity) rotation() float64 { return math.Atan2(t.b, 1+t.a) * 180 / m
 // pixel (nearest pixel) and turned back by t's rotation, over the pixels
 // valid in both; 0 when fewer than a tenth overlap.
 func score(ref, frame *structure, valid []bool, t similarity) float64 {
+	acc := scoreSums(ref, frame, valid, t)
+	return acc.ncc(ref.w * ref.h / 5)
+}
+
+// scoreSums are score's sums.
+func scoreSums(ref, frame *structure, valid []bool, t similarity) nccSums {
 	w, h := ref.w, ref.h
 	cx, cy := float64(w-1)/2, float64(h-1)/2
 	s := t.scale()
@@ -266,16 +272,22 @@ func score(ref, frame *structure, valid []bool, t similarity) float64 {
 		}
 		acc.addRow(&row)
 	}
-	return acc.ncc(w * h / 5)
+	return acc
 }
 
 // shiftScore is score for a whole-pixel translation, the per-frame case.
 func shiftScore(ref, frame *structure, valid []bool, dx, dy int) float64 {
+	acc := shiftSums(ref, frame, valid, dx, dy)
+	return acc.ncc(ref.w * ref.h / 5)
+}
+
+// shiftSums are shiftScore's sums.
+func shiftSums(ref, frame *structure, valid []bool, dx, dy int) nccSums {
 	w, h := ref.w, ref.h
 	var acc nccSums
 	x0, x1 := max(0, -dx), min(w, w-dx)
 	if x0 >= x1 {
-		return 0
+		return acc
 	}
 	for y := max(0, -dy); y < min(h, h-dy); y++ {
 		r, q := y*w, (y+dy)*w+dx
@@ -298,7 +310,7 @@ func shiftScore(ref, frame *structure, valid []bool, dx, dy int) float64 {
 		}
 		acc.addRow(&rowSums{n: n, sa: sa, sb: sb, saa: saa, sbb: sbb, sab: sab})
 	}
-	return acc.ncc(w * h / 5)
+	return acc
 }
 
 // validRuns lists, row by row, the runs [x0, x1) of valid pixels.
@@ -333,6 +345,12 @@ func unshiftedScore(ref, frame *structure, runs [][][2]int) float64 {
 // of dy·w + dx), over the valid runs: runs must hold only pixels whose
 // shifted pixel is valid too.
 func runScore(ref, frame *structure, runs [][][2]int, off, step int) float64 {
+	acc := runSums(ref, frame, runs, off, step)
+	return acc.ncc(ref.w * ref.h / 5 / step)
+}
+
+// runSums are runScore's sums.
+func runSums(ref, frame *structure, runs [][][2]int, off, step int) nccSums {
 	w := ref.w
 	var acc nccSums
 	for y := 0; y < len(runs); y += step {
@@ -355,7 +373,7 @@ func runScore(ref, frame *structure, runs [][][2]int, off, step int) float64 {
 		}
 		acc.addRow(&rowSums{n: n, sa: sa, sb: sb, saa: saa, sbb: sbb, sab: sab})
 	}
-	return acc.ncc(w * ref.h / 5 / step)
+	return acc
 }
 
 // rowSums are one row's sums in float32 (exact enough for a row).
@@ -385,6 +403,11 @@ func (s *nccSums) addRow(r *rowSums) {
 type nccSums struct {
 	n                     int
 	sa, sb, saa, sbb, sab float64
+}
+
+// plus is the sums over both sets of samples.
+func (s nccSums) plus(o nccSums) nccSums {
+	return nccSums{n: s.n + o.n, sa: s.sa + o.sa, sb: s.sb + o.sb, saa: s.saa + o.saa, sbb: s.sbb + o.sbb, sab: s.sab + o.sab}
 }
 
 // ncc is the correlation in [0, 1] (negative counts as 0); 0 with fewer

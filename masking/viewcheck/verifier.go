@@ -277,7 +277,16 @@ type refModel struct {
 	// flip test).
 	blocksH []float64
 	mirrors []mirror
-	probe   probe // where the motion test scores
+	// The distinctive part of the view (see distinctive), when it is
+	// scored on its own (split): distinctH and periodicH split validH,
+	// their runs split runsH; distinct is the full-size mask the global
+	// shift looks at; minDistinctN is the samples its score needs.
+	split                        bool
+	distinct                     []bool
+	distinctH, periodicH         []bool
+	distinctRunsH, periodicRunsH [][][2]int
+	minDistinctN                 int
+	probe                        probe // where the motion test scores
 	// usual is the running score of good deep checks (0 until the first);
 	// last is the last good deep check's verdict, lastT its transform.
 	usual float64
@@ -310,9 +319,11 @@ func newRefModel(r *Reference, o Options, ws *workspace) (*refModel, error) {
 	rm.sharpH = half.sharpness(rm.runsH)
 	rm.blocksH, _ = half.runBlockEnergy(rm.runsH, blockSize/2, nil, nil)
 	rm.mirrors = newMirrors(half, rm.validH)
+	rm.splitDistinct(st)
 	P := make([]float32, r.Width*r.Height)
 	zeroMean(P, rm.G, rm.valid)
 	rm.tiles = newTiles(P, rm.G, rm.valid, r.Width, r.Height, ws.tilePC)
+	zeroMean(P, rm.G, rm.distinct)
 	halve(ws.globalPC.input(), P, r.Width, r.Height)
 	rm.global = ws.globalPC.reference(ws.globalPC.input())
 	rm.blocks, _ = st.blockEnergy(rm.valid, blockSize, nil, nil)
@@ -336,6 +347,7 @@ type workspace struct {
 	small    gocv.Mat // downscaled luma
 	st       *structure
 	P        []float32  // zero-mean structure, per reference
+	PD       []float32  // the same, distinctive part only (global shift)
 	half     *structure // at half size, every frame
 	halfLuma plane
 	fullDone bool // st is the frame's
@@ -353,7 +365,7 @@ func newWorkspace(w, h int) (*workspace, error) {
 	}
 	return &workspace{
 		w: w, h: h, small: gocv.NewMatWithSize(h, w, gocv.MatTypeCV8U), st: newStructure(w, h),
-		P: make([]float32, w*h), half: newHalfStructure(w/2, h/2), halfLuma: hp,
+		P: make([]float32, w*h), PD: make([]float32, w*h), half: newHalfStructure(w/2, h/2), halfLuma: hp,
 		globalPC: newCorrelator(w/2, h/2), tilePC: newCorrelator(tileSize, tileSize),
 	}, nil
 }
