@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 
 	"velo/agent/config"
@@ -107,7 +108,8 @@ func (a *Agent) guardView(s *session) error {
 // no frame is out while the view does not match.
 func (a *Agent) viewEvent(id string, e masking.ViewEvent) {
 	v := e.Verdict
-	f := &event.ViewFinding{Reason: v.Reason, ShiftX: round1(v.ShiftX), ShiftY: round1(v.ShiftY), Scale: v.Scale,
+	tenth := func(x float64) float64 { return math.Round(x*10) / 10 }
+	f := &event.ViewFinding{Reason: v.Reason, ShiftX: tenth(v.ShiftX), ShiftY: tenth(v.ShiftY), Scale: v.Scale,
 		Rotation: v.Rotation, Score: v.Score, Frames: e.Frames}
 	ev := event.Event{Kind: event.Kind(e.Kind), Camera: id, Preset: e.View, View: f}
 	switch e.Kind {
