@@ -163,7 +163,7 @@ func errString(err error) string {
 }
 
 // runCamera is one connection: identity check, stream URI, masker, then
-// the stages (PTZ lock, pipeline, recorder). It returns when any stage
+// the stages (view check, PTZ lock, camera masks, pipeline, recorder). It returns when any stage
 // fails or ctx ends.
 func (a *Agent) runCamera(ctx context.Context, w *worker, log zerolog.Logger) error {
 	defer func() {
@@ -213,7 +213,6 @@ func (a *Agent) openSession(ctx context.Context, w *worker, log zerolog.Logger) 
 	if err == nil {
 		gen, err = s.masker.SetMaskSets(cam.MaskSets())
 	}
-
 	if err != nil {
 		cl.CloseIdleConnections()
 		return nil, err
