@@ -68,10 +68,10 @@ type ViewEvent struct {
 type viewState struct {
 	guard     *ViewGuardConfig // the guard the memory is about
 	gen       uint64           // the state generation the memory is about
-	pending   bool   // not (or no longer) verified: frames fail
-	streak    int    // consecutive matching frames while pending
-	failed    uint64 // frames failed since the mismatch was reported
-	reported  bool   // a mismatch was reported and not yet restored
+	pending   bool             // not (or no longer) verified: frames fail
+	streak    int              // consecutive matching frames while pending
+	failed    uint64           // frames failed since the mismatch was reported
+	reported  bool             // a mismatch was reported and not yet restored
 	unverNote map[string]bool
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 )
@@ -448,23 +447,4 @@ func (c *Client) doEvents(ctx context.Context, addr, action string, extra []byte
 		return err
 	}
 	return replyError(decodeEnvelope(data, action, wantLocal, status, out), status)
-}
-
-// replyError classifies a decoded reply like Client.do: a fault first, then
-// the HTTP status.
-func replyError(derr error, status int) error {
-	var fe *FaultError
-	if errors.As(derr, &fe) {
-		return derr
-	}
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
-		return fmt.Errorf("HTTP %d: %w", status, ErrUnauthorized)
-	}
-	if status/100 != 2 {
-		if derr == nil {
-			return fmt.Errorf("HTTP %d without SOAP fault: %w", status, ErrDevice)
-		}
-		return fmt.Errorf("HTTP %d: %w", status, derr)
-	}
-	return derr
 }

@@ -175,21 +175,7 @@ func (c *Client) do(ctx context.Context, addr, action string, req any, wantLocal
 	if err != nil {
 		return err
 	}
-	derr := decodeEnvelope(data, action, wantLocal, status, out)
-	var fe *FaultError
-	if errors.As(derr, &fe) {
-		return derr
-	}
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
-		return fmt.Errorf("HTTP %d: %w", status, ErrUnauthorized)
-	}
-	if status/100 != 2 {
-		if derr == nil {
-			return fmt.Errorf("HTTP %d without SOAP fault: %w", status, ErrDevice)
-		}
-		return fmt.Errorf("HTTP %d: %w", status, derr)
-	}
-	return derr
+	return replyError(decodeEnvelope(data, action, wantLocal, status, out), status)
 }
 
 // post sends body and returns status and at most MaxBody bytes of reply.
@@ -300,4 +286,23 @@ func (c *Client) wsseHeader() ([]byte, error) {
 	b.WriteString(`<wsse:Nonce EncodingType="` + nonceEncType + `">` + base64.StdEncoding.EncodeToString(nonce) + `</wsse:Nonce>`)
 	b.WriteString(`<wsu:Created>` + created + `</wsu:Created></wsse:UsernameToken></wsse:Security>`)
 	return b.Bytes(), nil
+}
+
+// replyError classifies a decoded reply: a SOAP fault first, then the
+// HTTP status (401/403 → ErrUnauthorized, other non-2xx → ErrDevice).
+func replyError(derr error, status int) error {
+	var fe *FaultError
+	if errors.As(derr, &fe) {
+		return derr
+	}
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		return fmt.Errorf("HTTP %d: %w", status, ErrUnauthorized)
+	}
+	if status/100 != 2 {
+		if derr == nil {
+			return fmt.Errorf("HTTP %d without SOAP fault: %w", status, ErrDevice)
+		}
+		return fmt.Errorf("HTTP %d: %w", status, derr)
+	}
+	return derr
 }

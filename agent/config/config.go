@@ -132,7 +132,9 @@ type VerifyConfig struct {
 }
 
 // ReferenceRequired reports whether a view needs a reference to stream.
-func (v VerifyConfig) ReferenceRequired() bool { return v.RequireReference == nil || *v.RequireReference }
+func (v VerifyConfig) ReferenceRequired() bool {
+	return v.RequireReference == nil || *v.RequireReference
+}
 
 // AuditConfig configures the audit log (G-4.6(1)), kept in
 // <state_dir>/audit.
@@ -230,7 +232,7 @@ type CameraConfig struct {
 	FailMode string         `yaml:"fail_mode"`
 	Presets  []PresetConfig `yaml:"presets"`
 	// Masks apply to a fixed camera (no presets).
-	Masks   []maskspec.Mask `yaml:"masks"`
+	Masks []maskspec.Mask `yaml:"masks"`
 	// MaxShift overrides verify.max_shift for a fixed camera's view.
 	MaxShift float64 `yaml:"max_shift"`
 	PTZLock  struct {
@@ -264,11 +266,11 @@ type PresetConfig struct {
 		Tilt float64 `yaml:"tilt"`
 		Zoom float64 `yaml:"zoom"`
 	} `yaml:"position"`
-	Tolerance float64         `yaml:"tolerance"`
+	Tolerance float64 `yaml:"tolerance"`
 	// MaxShift overrides verify.max_shift for this view.
-	MaxShift float64 `yaml:"max_shift"`
-	Approval  ApprovalConfig  `yaml:"approval"`
-	Masks     []maskspec.Mask `yaml:"masks"`
+	MaxShift float64         `yaml:"max_shift"`
+	Approval ApprovalConfig  `yaml:"approval"`
+	Masks    []maskspec.Mask `yaml:"masks"`
 }
 
 // ApprovalConfig is who approved a view, when, and in which document.
