@@ -93,19 +93,22 @@ func (o *viewCaptureOptions) run(ctx context.Context, s streams) error {
 	}
 	path := cfg.ReferencePath(cam.ID, o.preset, o.night)
 	o.stateDir = cfg.StateDir
-	old, err := o.existing(path)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	ref, err := o.capture(ctx, cam, set)
-	if err != nil {
+	refuse := func(err error) error {
 		entry.Outcome, entry.Detail = "refused", err.Error()
 		if _, aerr := al.Append(entry); aerr != nil {
 			return fmt.Errorf("view capture: %v (and the audit entry failed: %v)", err, aerr)
 		}
 		return fmt.Errorf("view capture: camera %q: %w", cam.ID, err)
+	}
+	old, err := o.existing(path)
+	if err != nil {
+		return refuse(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	ref, err := o.capture(ctx, cam, set)
+	if err != nil {
+		return refuse(err)
 	}
 	return o.save(s, al, op, entry, ref, path, old)
 }
@@ -130,11 +133,11 @@ func (o *viewCaptureOptions) existing(path string) (string, error) {
 		return "", nil
 	case err != nil:
 		if !o.replace {
-			return "", fmt.Errorf("view capture: %v (--replace writes a new one)", err)
+			return "", fmt.Errorf("%v (--replace writes a new one)", err)
 		}
 		return "unreadable", nil
 	case !o.replace:
-		return "", fmt.Errorf("view capture: %s exists (SHA-256 %s): --replace to record a new reference", path, old.SHA256())
+		return "", fmt.Errorf("%s exists (SHA-256 %s): --replace to record a new reference", path, old.SHA256())
 	}
 	return old.SHA256(), nil
 }

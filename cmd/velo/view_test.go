@@ -66,11 +66,11 @@ func TestViewCapture(t *testing.T) {
 	for _, e := range es {
 		outcomes = append(outcomes, e.Actor+":"+e.Outcome)
 	}
-	if got := strings.Join(outcomes, " "); got != "ops:refused inst:ok boss:ok inst:refused inst:ok" {
+	if got := strings.Join(outcomes, " "); got != "ops:refused inst:ok inst:refused boss:ok inst:refused inst:ok" {
 		t.Errorf("audit of captures: %s", got)
 	}
-	if es[2].Fields["replaced_sha256"] != hash || es[2].Fields["sha256"] == hash || es[1].Fields["sha256"] != hash {
-		t.Errorf("replacement audit: %+v", es[2].Fields)
+	if es[3].Fields["replaced_sha256"] != hash || es[3].Fields["sha256"] == hash || es[1].Fields["sha256"] != hash {
+		t.Errorf("replacement audit: %+v", es[3].Fields)
 	}
 	// The dossier names the references of the views.
 	out := filepath.Join(dir, "d.json")
@@ -78,7 +78,7 @@ func TestViewCapture(t *testing.T) {
 		t.Fatalf("dossier: exit %d: %s", code, se)
 	}
 	d, _ := os.ReadFile(out)
-	if !strings.Contains(string(d), es[2].Fields["sha256"]) || !strings.Contains(string(d), es[4].Fields["sha256"]) {
-		t.Errorf("dossier lacks the references' hashes %s, %s", es[2].Fields["sha256"], es[4].Fields["sha256"])
+	if !strings.Contains(string(d), es[3].Fields["sha256"]) || !strings.Contains(string(d), es[5].Fields["sha256"]) {
+		t.Errorf("dossier lacks the references' hashes %s, %s", es[3].Fields["sha256"], es[5].Fields["sha256"])
 	}
 }
