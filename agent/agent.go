@@ -27,6 +27,8 @@ type Options struct {
 	Clock retention.Clock
 	// ScheduleTick is how often a camera's schedule is checked (default 1 s).
 	ScheduleTick time.Duration
+	// SweepInterval is how often expired segments are deleted (default 30 s).
+	SweepInterval time.Duration
 }
 
 // Agent runs one gateway: per camera, connect (ONVIF), check identity,
@@ -117,6 +119,9 @@ func New(cfg *config.Config, log zerolog.Logger, opts Options) *Agent {
 	}
 	if opts.ScheduleTick <= 0 {
 		opts.ScheduleTick = time.Second
+	}
+	if opts.SweepInterval <= 0 {
+		opts.SweepInterval = 30 * time.Second
 	}
 	a := &Agent{opts: opts, log: log, states: map[string]*CameraState{}, workers: map[string]*worker{}, recs: map[string]bool{},
 		cmds: make(chan rawCommand, 64), ready: make(chan struct{})}

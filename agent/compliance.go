@@ -207,9 +207,10 @@ func (a *Agent) retentionLoop(ctx context.Context) {
 	}
 	seal := time.NewTicker(5 * time.Second)
 	defer seal.Stop()
-	sweep := time.NewTicker(30 * time.Second)
+	sweep := time.NewTicker(a.opts.SweepInterval)
 	defer sweep.Stop()
-	a.sweep()
+	var sweepErr string // reported once, not every sweep
+	a.sweep(&sweepErr)
 	for {
 		select {
 		case <-ctx.Done():
@@ -217,23 +218,34 @@ func (a *Agent) retentionLoop(ctx context.Context) {
 		case <-seal.C:
 			a.sealPending()
 		case <-sweep.C:
-			a.sweep()
+			a.sweep(&sweepErr)
 		}
 	}
 }
 
-func (a *Agent) sweep() {
+// sweep deletes expired segments; a sweep that could not run (unreadable
+// holds) is reported when it starts failing or fails differently.
+func (a *Agent) sweep(lastErr *string) {
 	_, st, _ := a.compliance()
 	if st == nil {
 		return
 	}
 	cfg := a.cfg.Load()
-	for _, d := range st.Sweep(func(camera string) time.Duration {
+	deleted, err := st.Sweep(func(camera string) time.Duration {
 		if cam := cfg.Camera(camera); cam != nil {
 			return time.Duration(cam.Record.Retention)
 		}
 		return config.DefaultRetention
-	}) {
+	})
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if msg != "" && msg != *lastErr {
+		a.emit(event.Event{Kind: event.RetentionError, Detail: msg})
+	}
+	*lastErr = msg
+	for _, d := range deleted {
 		if d.Err != nil {
 			a.emit(event.Event{Kind: event.RetentionError, Camera: d.Segment.Camera, Detail: fmt.Sprintf("deleting %s: %v", d.Segment.Name, d.Err)})
 			continue

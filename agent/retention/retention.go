@@ -18,7 +18,6 @@
 package retention
 
 import (
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
@@ -35,6 +34,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"velo/internal/camid"
 )
 
 // SealedExt is the extension of an encrypted segment.
@@ -112,12 +113,25 @@ type Deleted struct {
 type Store struct {
 	recDir, stateDir string
 	clock            Clock
+	gk               cipher.AEAD // the gateway key, which wraps segment keys
 
 	mu       sync.Mutex
 	st       state
 	base     time.Duration // retention clock at monoBase
 	monoBase time.Duration
+
+	// The wall clock dates a segment's start (its name). It is trusted for
+	// ages when the downtime before this run was counted (or, for a new
+	// store, the clock is NTP-synchronised), and only while it has not
+	// stepped since openWall.
+	wallTrusted bool
+	openWall    time.Time
 }
+
+// maxWallDrift is how far the wall clock may move from the monotonic one
+// before its dates stop being trusted for ages (NTP slews far less; a
+// step is more).
+const maxWallDrift = 2 * time.Second
 
 // Open loads (or creates) the store. The returned note is non-empty when
 // the downtime since the last run was not counted (an implausible wall
@@ -135,33 +149,18 @@ func Open(recDir, stateDir string, clock Clock) (*Store, string, error) {
 			return nil, "", fmt.Errorf("retention: %w", err)
 		}
 	}
-	s.st.Segments = map[string]*Segment{}
-	note := ""
-	b, err := os.ReadFile(s.statePath())
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return nil, "", fmt.Errorf("retention: %w", err)
-	default:
-		if err := json.Unmarshal(b, &s.st); err != nil {
-			return nil, "", fmt.Errorf("retention: %s: %w", s.statePath(), err)
-		}
-		if s.st.Segments == nil {
-			s.st.Segments = map[string]*Segment{}
-		}
-		down := clock.Now().Sub(s.st.Wall)
-		switch {
-		case down >= 0 && down <= MaxTrustedDowntime:
-			s.st.Elapsed += down
-		case down > 0 && clock.Synced():
-			s.st.Elapsed += down
-			note = fmt.Sprintf("downtime of %v counted: the clock is NTP-synchronised", down.Round(time.Second))
-		default:
-			note = fmt.Sprintf("wall clock moved %v since the last run (now %s) and is not NTP-synchronised: the downtime is not counted, so segments may be kept longer by that downtime, never deleted early",
-				down.Round(time.Second), clock.Now().UTC().Format(time.RFC3339))
-		}
+	var err error
+	if s.gk, err = loadGatewayKey(stateDir, recDir, true); err != nil {
+		return nil, "", err
 	}
-	s.base, s.monoBase = s.st.Elapsed, clock.Mono()
+	if err := s.wrapLegacyKeys(); err != nil {
+		return nil, "", err
+	}
+	note, err := s.loadState()
+	if err != nil {
+		return nil, "", err
+	}
+	s.base, s.monoBase, s.openWall = s.st.Elapsed, clock.Mono(), clock.Now()
 	// Segments whose sealed file vanished are forgotten.
 	for name := range s.st.Segments {
 		if _, err := os.Stat(filepath.Join(recDir, name)); errors.Is(err, os.ErrNotExist) {
@@ -172,6 +171,53 @@ func Open(recDir, stateDir string, clock Clock) (*Store, string, error) {
 	err = s.saveLocked()
 	s.mu.Unlock()
 	return s, note, err
+}
+
+// loadState reads the index and counts the downtime since the last run
+// when the wall clock allows (see Open).
+func (s *Store) loadState() (note string, err error) {
+	s.st.Segments = map[string]*Segment{}
+	b, err := os.ReadFile(s.statePath())
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		s.wallTrusted = s.clock.Synced()
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("retention: %w", err)
+	}
+	if err := json.Unmarshal(b, &s.st); err != nil {
+		return "", fmt.Errorf("retention: %s: %w", s.statePath(), err)
+	}
+	if s.st.Segments == nil {
+		s.st.Segments = map[string]*Segment{}
+	}
+	down := s.clock.Now().Sub(s.st.Wall)
+	switch {
+	case down >= 0 && down <= MaxTrustedDowntime:
+		s.st.Elapsed += down
+	case down > 0 && s.clock.Synced():
+		s.st.Elapsed += down
+		note = fmt.Sprintf("downtime of %v counted: the clock is NTP-synchronised", down.Round(time.Second))
+	default:
+		return fmt.Sprintf("wall clock moved %v since the last run (now %s) and is not NTP-synchronised: the downtime is not counted, so segments may be kept longer by that downtime, never deleted early",
+			down.Round(time.Second), s.clock.Now().UTC().Format(time.RFC3339)), nil
+	}
+	s.wallTrusted = true
+	return note, nil
+}
+
+// wallAge is how long ago start was by the wall clock, or 0 when the wall
+// clock cannot be trusted for it (then a segment's age is its recorded
+// length: kept longer, never deleted early).
+func (s *Store) wallAge(start time.Time) time.Duration {
+	if !s.wallTrusted {
+		return 0
+	}
+	now := s.clock.Now()
+	if drift := now.Sub(s.openWall) - (s.clock.Mono() - s.monoBase); drift.Abs() > maxWallDrift {
+		return 0
+	}
+	return max(now.Sub(start), 0)
 }
 
 func (s *Store) keyDir() string    { return filepath.Join(s.stateDir, "keys") }
@@ -256,11 +302,17 @@ type header struct {
 }
 
 // Seal encrypts the plaintext segment at path (named CAMERA_START.mkv),
-// with a fresh key, registers it, then overwrites and unlinks the
-// plaintext. length is how long the segment recorded: its age counts from
-// its first frame, so no image is kept past the retention. It returns the
-// sealed segment.
+// with a fresh key wrapped by the gateway key, registers it, then
+// overwrites and unlinks the plaintext. camera is stored in the sealed
+// header and checked when reading. The segment's age counts from its
+// first frame, start (by the wall clock, while trusted), and never less
+// than length, how long it recorded: a segment a crash left unsealed is
+// as old as its start says, downtime included. It returns the sealed
+// segment.
 func (s *Store) Seal(path, camera string, start time.Time, length time.Duration) (Segment, error) {
+	if err := camid.Check(camera); err != nil {
+		return Segment{}, fmt.Errorf("retention: seal %s: %w", filepath.Base(path), err)
+	}
 	in, err := os.Open(path)
 	if err != nil {
 		return Segment{}, fmt.Errorf("retention: seal: %w", err)
@@ -271,19 +323,54 @@ func (s *Store) Seal(path, camera string, start time.Time, length time.Duration)
 		return Segment{}, err
 	}
 	name := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path)) + SealedExt
+	// A crash after an earlier sealing left its key and ciphertext: they
+	// are overwritten, not freed by the renames below.
+	if err := s.shredSealed(name); err != nil {
+		return Segment{}, err
+	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return Segment{}, err
 	}
 	// The key is durable before any ciphertext exists.
-	if err := writeAtomic(s.keyPath(name), key); err != nil {
+	if err := writeAtomic(s.keyPath(name), s.wrapKey(name, key)); err != nil {
 		return Segment{}, err
 	}
 	hdr, _ := json.Marshal(header{Camera: camera, Start: start.UTC(), PlainSize: st.Size(), Chunk: chunkSize})
+	sum, err := s.writeSealed(name, in, key, hdr)
+	if err != nil {
+		return Segment{}, fmt.Errorf("retention: seal %s: %w", filepath.Base(path), err)
+	}
+	g := Segment{Name: name, Camera: camera, Start: start.UTC(), PlainSize: st.Size(), SHA256: sum}
+	s.mu.Lock()
+	g.Born = s.now() - max(length, s.wallAge(start))
+	s.st.Segments[name] = &g
+	err = s.saveLocked()
+	s.mu.Unlock()
+	if err != nil {
+		return g, err
+	}
+	return g, Shred(path)
+}
+
+// shredSealed overwrites and unlinks whatever an earlier sealing of name
+// left: key first, then the ciphertext, and their temporary files.
+func (s *Store) shredSealed(name string) error {
+	sealed := filepath.Join(s.recDir, name)
+	for _, p := range []string{s.keyPath(name), s.keyPath(name) + ".tmp", sealed, sealed + ".tmp"} {
+		if err := Shred(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeSealed encrypts in to the recordings directory as name, durably.
+func (s *Store) writeSealed(name string, in io.Reader, key, hdr []byte) (string, error) {
 	outPath := filepath.Join(s.recDir, name)
 	out, err := os.OpenFile(outPath+".tmp", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
-		return Segment{}, fmt.Errorf("retention: seal: %w", err)
+		return "", err
 	}
 	sum, err := encrypt(out, in, key, hdr)
 	if err == nil {
@@ -294,20 +381,11 @@ func (s *Store) Seal(path, camera string, start time.Time, length time.Duration)
 		err = os.Rename(outPath+".tmp", outPath)
 	}
 	if err != nil {
-		os.Remove(outPath + ".tmp")
-		return Segment{}, fmt.Errorf("retention: seal %s: %w", filepath.Base(path), err)
+		_ = Shred(outPath + ".tmp")
+		return "", err
 	}
 	syncDir(s.recDir)
-	g := Segment{Name: name, Camera: camera, Start: start.UTC(), PlainSize: st.Size(), SHA256: sum}
-	s.mu.Lock()
-	g.Born = s.now() - length
-	s.st.Segments[name] = &g
-	err = s.saveLocked()
-	s.mu.Unlock()
-	if err != nil {
-		return g, err
-	}
-	return g, Shred(path)
+	return sum, nil
 }
 
 func nonce(i uint64, last bool) []byte {
@@ -320,11 +398,7 @@ func nonce(i uint64, last bool) []byte {
 }
 
 func encrypt(w io.Writer, r io.Reader, key, hdr []byte) (string, error) {
-	blk, err := aes.NewCipher(key)
-	if err != nil {
-		return "", err
-	}
-	aead, err := cipher.NewGCM(blk)
+	aead, err := newGCM(key)
 	if err != nil {
 		return "", err
 	}
@@ -366,46 +440,43 @@ func encrypt(w io.Writer, r io.Reader, key, hdr []byte) (string, error) {
 var ErrKeyDestroyed = errors.New("retention: the segment's key is destroyed (expired or deleted)")
 
 // Decrypt writes a sealed segment's plaintext to w, checking every chunk
-// and the end (a truncated or altered file is an error).
+// and the end (a truncated or altered file is an error), and that the
+// camera sealed inside it is the one the index gives.
 func (s *Store) Decrypt(name string, w io.Writer) (int64, error) {
 	if name != filepath.Base(name) || !strings.HasSuffix(name, SealedExt) {
 		return 0, fmt.Errorf("retention: %q is not a segment name", name)
 	}
-	key, err := os.ReadFile(s.keyPath(name))
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, ErrKeyDestroyed
-	}
+	key, err := s.readKey(name)
 	if err != nil {
-		return 0, fmt.Errorf("retention: %w", err)
+		return 0, err
+	}
+	s.mu.Lock()
+	g, ok := s.st.Segments[name]
+	s.mu.Unlock()
+	if !ok {
+		return 0, fmt.Errorf("retention: no segment %q", name)
 	}
 	f, err := os.Open(filepath.Join(s.recDir, name))
 	if err != nil {
 		return 0, fmt.Errorf("retention: %w", err)
 	}
 	defer f.Close()
-	return decrypt(w, f, key)
+	return decrypt(w, f, key, func(h header) error {
+		if h.Camera != g.Camera {
+			return fmt.Errorf("retention: %s was sealed as camera %q's, the index says %q: refused", name, h.Camera, g.Camera)
+		}
+		return nil
+	})
 }
 
-func decrypt(w io.Writer, r io.Reader, key []byte) (int64, error) {
-	blk, err := aes.NewCipher(key)
+func decrypt(w io.Writer, r io.Reader, key []byte, check func(header) error) (int64, error) {
+	aead, err := newGCM(key)
 	if err != nil {
 		return 0, err
 	}
-	aead, err := cipher.NewGCM(blk)
+	hdr, err := readHeader(r, check)
 	if err != nil {
 		return 0, err
-	}
-	m := make([]byte, len(magic)+4)
-	if _, err := io.ReadFull(r, m); err != nil || string(m[:len(magic)]) != string(magic) {
-		return 0, errors.New("retention: not a sealed segment")
-	}
-	hl := binary.BigEndian.Uint32(m[len(magic):])
-	if hl > 4096 {
-		return 0, errors.New("retention: bad header")
-	}
-	hdr := make([]byte, hl)
-	if _, err := io.ReadFull(r, hdr); err != nil {
-		return 0, errors.New("retention: truncated header")
 	}
 	var total int64
 	var lb [4]byte
@@ -438,6 +509,34 @@ func decrypt(w io.Writer, r io.Reader, key []byte) (int64, error) {
 			return total, nil
 		}
 	}
+}
+
+// readHeader reads and checks a sealed file's header. The header is
+// authenticated with every chunk (associated data): a forged one fails at
+// the first chunk, before any plaintext is written.
+func readHeader(r io.Reader, check func(header) error) ([]byte, error) {
+	m := make([]byte, len(magic)+4)
+	if _, err := io.ReadFull(r, m); err != nil || string(m[:len(magic)]) != string(magic) {
+		return nil, errors.New("retention: not a sealed segment")
+	}
+	hl := binary.BigEndian.Uint32(m[len(magic):])
+	if hl > 4096 {
+		return nil, errors.New("retention: bad header")
+	}
+	hdr := make([]byte, hl)
+	if _, err := io.ReadFull(r, hdr); err != nil {
+		return nil, errors.New("retention: truncated header")
+	}
+	var h header
+	if err := json.Unmarshal(hdr, &h); err != nil {
+		return nil, errors.New("retention: bad header")
+	}
+	if check != nil {
+		if err := check(h); err != nil {
+			return nil, err
+		}
+	}
+	return hdr, nil
 }
 
 // Shred overwrites a file's bytes in place with zeros, fsyncs, and unlinks
@@ -489,11 +588,25 @@ func (s *Store) Delete(name string) error {
 	return s.saveLocked()
 }
 
-// Sweep deletes every segment whose age (from sealing, which is the end
-// of its recording) reaches its camera's retention, except held ones. retention returns a camera's retention (0: the camera is gone
-// from the config — its segments keep the default of 24h).
-func (s *Store) Sweep(retention func(camera string) time.Duration) []Deleted {
-	holds, _ := ReadHolds(s.stateDir)
+// ErrHoldsUnreadable means a sweep deleted nothing: the legal holds could
+// not be read, and deleting without them could destroy held segments.
+var ErrHoldsUnreadable = errors.New("retention: the legal holds are unreadable: nothing is deleted until they are")
+
+// Sweep deletes every segment whose age (from its start) reaches its
+// camera's retention, except held ones. retention returns a camera's
+// retention (0: the camera is gone from the config — its segments keep
+// the default of 24h). While the holds file cannot be read it deletes
+// nothing and returns ErrHoldsUnreadable with the reason.
+func (s *Store) Sweep(retention func(camera string) time.Duration) ([]Deleted, error) {
+	defer func() {
+		s.mu.Lock()
+		_ = s.saveLocked() // the clock, even when nothing was deleted
+		s.mu.Unlock()
+	}()
+	holds, err := ReadHolds(s.stateDir)
+	if err != nil {
+		return nil, fmt.Errorf("%w (%v)", ErrHoldsUnreadable, err)
+	}
 	var out []Deleted
 	for _, g := range s.Segments() {
 		r := retention(g.Camera)
@@ -509,10 +622,7 @@ func (s *Store) Sweep(retention func(camera string) time.Duration) []Deleted {
 		}
 		out = append(out, Deleted{Segment: g, Age: age, Err: s.Delete(g.Name)})
 	}
-	s.mu.Lock()
-	_ = s.saveLocked() // the clock, even when nothing was deleted
-	s.mu.Unlock()
-	return out
+	return out, nil
 }
 
 // Holds file, shared with the CLI under a lock.
@@ -608,9 +718,14 @@ func ReleaseHold(stateDir, segment string) (Hold, error) {
 }
 
 // ReadOnly opens a store for reading (the CLI): no clock adjustment, no
-// writes.
+// writes. Reading goes through the store (Segments, Decrypt) only, so it
+// can move behind the running agent without its callers changing.
 func ReadOnly(recDir, stateDir string) (*Store, error) {
 	s := &Store{recDir: recDir, stateDir: stateDir, clock: NewSystemClock()}
+	var err error
+	if s.gk, err = loadGatewayKey(stateDir, recDir, false); err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(s.statePath())
 	if err != nil {
 		return nil, fmt.Errorf("retention: %w", err)

@@ -98,7 +98,7 @@ func TestG34_DeletionOverwrites(t *testing.T) {
 	os.Link(filepath.Join(rec, g.Name), filepath.Join(rec, "probe-sealed"))
 	os.Link(s.keyPath(g.Name), filepath.Join(st, "keys", "probe-key"))
 	c.advance(25 * time.Hour)
-	del := s.Sweep(func(string) time.Duration { return 24 * time.Hour })
+	del := sweep(t, s, 24*time.Hour)
 	if len(del) != 1 || del[0].Err != nil {
 		t.Fatalf("swept %+v", del)
 	}
@@ -169,11 +169,10 @@ func TestG34_RetentionUnderClockJumps(t *testing.T) {
 				t.Fatal(err)
 			}
 			sealed := filepath.Join(rec, g.Name)
-			retFn := func(string) time.Duration { return ret }
 			c.advance(time.Hour - time.Minute)
 			age := time.Hour
 			if tc.restart {
-				s.Sweep(retFn) // the agent's last sweep (every 30 s) saved the clock
+				sweep(t, s, ret) // the agent's last sweep (every 30 s) saved the clock
 				// the process stops; the wall clock is reset while it is
 				// down (or not), and it comes back after downtime.
 				if tc.to1970 {
@@ -198,7 +197,7 @@ func TestG34_RetentionUnderClockJumps(t *testing.T) {
 			}
 			if age >= ret {
 				// a downtime past the retention: the first sweep deletes
-				if d := s.Sweep(retFn); len(d) != 1 {
+				if d := sweep(t, s, ret); len(d) != 1 {
 					t.Fatalf("after %v downtime: swept %d", tc.downtime, len(d))
 				}
 				return
@@ -206,7 +205,7 @@ func TestG34_RetentionUnderClockJumps(t *testing.T) {
 			// Just before the retention (plus any uncounted downtime): kept.
 			before := ret + tc.wantLate - age - time.Second
 			c.advance(before)
-			if d := s.Sweep(retFn); len(d) != 0 {
+			if d := sweep(t, s, ret); len(d) != 0 {
 				t.Fatalf("deleted early: %d segments at age %v (retention %v)", len(d), age+before, ret)
 			}
 			if _, err := os.Stat(sealed); err != nil {
@@ -214,7 +213,7 @@ func TestG34_RetentionUnderClockJumps(t *testing.T) {
 			}
 			// Two seconds later: gone.
 			c.advance(2 * time.Second)
-			d := s.Sweep(retFn)
+			d := sweep(t, s, ret)
 			if len(d) != 1 || d[0].Err != nil {
 				t.Fatalf("kept late: swept %+v at age %v", d, age+before+2*time.Second)
 			}
@@ -244,7 +243,7 @@ func TestER45_LegalHold(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.advance(48 * time.Hour)
-	d := s.Sweep(func(string) time.Duration { return 24 * time.Hour })
+	d := sweep(t, s, 24*time.Hour)
 	if len(d) != 1 || d[0].Segment.Name != b.Name {
 		t.Fatalf("swept %+v: want only the unheld one", d)
 	}
@@ -255,7 +254,7 @@ func TestER45_LegalHold(t *testing.T) {
 	if err != nil || h.Ref != "Proc. pen. 123/2026 R.G.N.R." {
 		t.Fatal(h, err)
 	}
-	if d := s.Sweep(func(string) time.Duration { return 24 * time.Hour }); len(d) != 1 || d[0].Segment.Name != a.Name {
+	if d := sweep(t, s, 24*time.Hour); len(d) != 1 || d[0].Segment.Name != a.Name {
 		t.Fatalf("after release: swept %+v", d)
 	}
 }
