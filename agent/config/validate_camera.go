@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"velo/internal/camid"
 	"velo/masking/maskspec"
 )
 
@@ -17,8 +18,9 @@ func (c *Config) validateCameras() error {
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]
 		f := func(name string) string { return fmt.Sprintf("cameras[%d].%s", i, name) }
-		if !topicSafe(cam.ID) {
-			return c.fieldError(f("id"), "%q must be non-empty without / # + or spaces", cam.ID)
+		// One rule for IDs: used as they are in files, topics and URLs.
+		if err := camid.Check(cam.ID); err != nil {
+			return c.fieldError(f("id"), "%v", err)
 		}
 		if ids[cam.ID] {
 			return c.fieldError(f("id"), "duplicate camera id %q", cam.ID)
