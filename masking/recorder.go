@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"velo/internal/camid"
 )
 
 // SegmentTimeFormat is the UTC start time in segment names:
@@ -46,6 +48,9 @@ type Recorder struct {
 func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 	if cfg.Camera == "" || cfg.Source == "" || cfg.Dir == "" {
 		return nil, fmt.Errorf("masking: recorder: camera, source and dir are required")
+	}
+	if err := camid.Check(cfg.Camera); err != nil {
+		return nil, fmt.Errorf("masking: recorder: %w", err)
 	}
 	if cfg.SegmentLength <= 0 {
 		cfg.SegmentLength = 5 * time.Minute
@@ -100,7 +105,7 @@ func (r *Recorder) once(ctx context.Context) error {
 		// The credentials go in a 0600 ffconcat file, not on ffmpeg's
 		// command line (which every local user can read in /proc).
 		src := strings.Replace(r.cfg.Source, "rtsp://", "rtsp://"+urlUserinfo(r.cfg.Username, r.cfg.Password)+"@", 1)
-		in := filepath.Join(r.cfg.Dir, "."+safeName(r.cfg.Camera)+".input.ffconcat")
+		in := filepath.Join(r.cfg.Dir, "."+r.cfg.Camera+".input.ffconcat")
 		_ = os.Remove(in)
 		if err := os.WriteFile(in, []byte("ffconcat version 1.0\nfile '"+src+"'\noption rtsp_transport tcp\n"), 0o600); err != nil {
 			return fmt.Errorf("recorder input: %w", err)
@@ -108,9 +113,9 @@ func (r *Recorder) once(ctx context.Context) error {
 		defer os.Remove(in)
 		input = []string{"-f", "concat", "-safe", "0", "-protocol_whitelist", "file,rtsp,rtp,tcp,udp", "-i", in}
 	}
-	list := filepath.Join(r.cfg.Dir, "."+safeName(r.cfg.Camera)+".segments.csv")
+	list := filepath.Join(r.cfg.Dir, "."+r.cfg.Camera+".segments.csv")
 	_ = os.Remove(list)
-	pattern := filepath.Join(r.cfg.Dir, safeName(r.cfg.Camera)+"_%Y%m%dT%H%M%SZ.mkv")
+	pattern := segmentPattern(r.cfg.Dir, r.cfg.Camera)
 	args := append([]string{"-hide_banner", "-loglevel", "error", "-nostdin"}, input...)
 	cmd := exec.CommandContext(ctx, "ffmpeg", append(args, "-map", "0:v", "-c", "copy",
 		"-f", "segment", "-segment_time", fmt.Sprint(r.cfg.SegmentLength.Seconds()), "-segment_format", "matroska",
@@ -199,7 +204,8 @@ func (l *limited) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// SegmentStart parses camera and UTC start time from a segment file name.
+// SegmentStart parses camera and UTC start time from a segment file name
+// (the camera ID as it is: it may hold '_', the time never does).
 func SegmentStart(name string) (camera string, start time.Time, err error) {
 	base := strings.TrimSuffix(filepath.Base(name), ".mkv")
 	i := strings.LastIndexByte(base, '_')
@@ -211,4 +217,12 @@ func SegmentStart(name string) (camera string, start time.Time, err error) {
 		return "", time.Time{}, fmt.Errorf("masking: %q: %w", name, err)
 	}
 	return base[:i], t, nil
+}
+
+// segmentPattern is ffmpeg's strftime pattern of a camera's segment files.
+// The camera ID goes in as it is (NewRecorder checked it against the one
+// ID rule), so SegmentStart gives it back exactly and no two cameras share
+// a name.
+func segmentPattern(dir, camera string) string {
+	return filepath.Join(dir, camera+"_%Y%m%dT%H%M%SZ.mkv")
 }
