@@ -56,7 +56,7 @@ type recordingSession struct {
 	sub   string
 	cfg   *config.Config
 	op    *config.OperatorConfig
-	store *retention.Store
+	store recordings
 	audit *audit.Log
 	entry audit.Entry
 }
@@ -88,10 +88,23 @@ func (r *recordingAccess) open(sub string, entry audit.Entry) (*recordingSession
 	if rs.op, err = cfg.Authenticate(r.operator, pw); err != nil {
 		return nil, rs.refused(err)
 	}
-	if rs.store, err = retention.ReadOnly(cfg.Outputs.RecordDir, cfg.StateDir); err != nil {
+	if rs.store, err = openRecordings(cfg); err != nil {
 		return nil, err
 	}
 	return rs, nil
+}
+
+// recordings is everything the recording commands read. It is the sealed
+// store on disk, opened read-only; reading the running agent's instead
+// (over a local socket) means changing openRecordings alone.
+type recordings interface {
+	Segments() []retention.Segment
+	Age(retention.Segment) time.Duration
+	Decrypt(name string, w io.Writer) (int64, error)
+}
+
+func openRecordings(cfg *config.Config) (recordings, error) {
+	return retention.ReadOnly(cfg.Outputs.RecordDir, cfg.StateDir)
 }
 
 // refused audits a refusal and returns it.
@@ -444,7 +457,7 @@ type ExportSidecar struct {
 	AuditSeq    uint64    `json:"audit_seq"`
 }
 
-func recordingExport(cfg *config.Config, op *config.OperatorConfig, store *retention.Store, seg *retention.Segment, ref, out string, al *audit.Log, entry audit.Entry, stdout io.Writer) error {
+func recordingExport(cfg *config.Config, op *config.OperatorConfig, store recordings, seg *retention.Segment, ref, out string, al *audit.Log, entry audit.Entry, stdout io.Writer) error {
 	w, closeFn, err := outFile(out, stdout)
 	if err != nil {
 		return err
