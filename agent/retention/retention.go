@@ -2,19 +2,24 @@
 // and not a moment longer (G-3.4, ER-4.5):
 //
 //   - Each completed segment is sealed: encrypted with its own random
-//     AES-256-GCM key, kept in a separate key directory; the plaintext is
-//     overwritten and unlinked. Deleting a segment destroys its key
-//     (overwritten, unlinked) and overwrites and unlinks the ciphertext:
-//     even a copy of the ciphertext that escaped overwriting is unreadable.
+//     AES-256-GCM key, kept in a separate key directory and wrapped by the
+//     gateway key (keys.go); its camera ID is in the sealed header and
+//     checked on reading; the plaintext is overwritten and unlinked.
+//     Deleting a segment destroys its key (overwritten, unlinked) and
+//     overwrites and unlinks the ciphertext: even a copy of the ciphertext
+//     that escaped overwriting is unreadable.
 //   - Ages are measured on a retention clock that advances with the
 //     monotonic clock while running, so wall-clock steps (−30 days, to
 //     1970, +1 year) neither delete early nor keep late. Across a restart
 //     the downtime is taken from the wall clock only if it is plausible
 //     (0..MaxTrustedDowntime) or the system clock is NTP-synchronised;
 //     otherwise it is not counted (never early) and the caller is told.
+//     A segment's age counts from its start, so one sealed late (after a
+//     crash) is as old as it really is.
 //   - Segments under a legal hold (a judicial reference) survive expiry
 //     until released (ER-4.5, ER-4.6). Holds live in their own file,
-//     shared with the CLI under a lock.
+//     shared with the CLI under a lock; while it is unreadable nothing is
+//     deleted.
 package retention
 
 import (
