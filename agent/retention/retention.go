@@ -39,8 +39,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"velo/internal/camid"
 )
 
 // SealedExt is the extension of an encrypted segment.
@@ -84,7 +82,7 @@ type Segment struct {
 	Name   string    `json:"name"` // base name of the sealed file
 	Camera string    `json:"camera"`
 	Start  time.Time `json:"start"` // wall time in its name (display only)
-	// Born is the retention clock when it was sealed; its age is the
+	// Born is the retention clock at its start (see Seal); its age is the
 	// retention clock minus Born.
 	Born      time.Duration `json:"born"`
 	PlainSize int64         `json:"plain_size"`
@@ -315,9 +313,6 @@ type header struct {
 // as old as its start says, downtime included. It returns the sealed
 // segment.
 func (s *Store) Seal(path, camera string, start time.Time, length time.Duration) (Segment, error) {
-	if err := camid.Check(camera); err != nil {
-		return Segment{}, fmt.Errorf("retention: seal %s: %w", filepath.Base(path), err)
-	}
 	in, err := os.Open(path)
 	if err != nil {
 		return Segment{}, fmt.Errorf("retention: seal: %w", err)
