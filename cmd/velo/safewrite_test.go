@@ -5,11 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"velo/agent/retention"
 	"velo/internal/testkit"
+	"velo/masking/viewcheck"
 	"velo/onvif/camsim"
 )
 
@@ -189,4 +191,108 @@ func TestMaskPreviewOutNeverFollowsLinks(t *testing.T) {
 	}
 	victimUntouched(t, victim)
 	regularFile(t, out, 0o640)
+}
+
+// The service account owns state_dir; root's commands write there too
+// (the retention state, the holds, the audit log). Links the service
+// account plants at those names must not turn root's writes against
+// root's files.
+func TestStateDirLinksNeverFollowed(t *testing.T) {
+	cfg, dir := safeSite(t)
+	seg := sealedSegment(t, dir)
+	state := filepath.Join(dir, "state")
+	cli := func(args ...string) (string, int) {
+		base := []string{"recording", args[0], "--config", cfg, "--operator", "exp", "--password-file", filepath.Join(dir, "exp.pw")}
+		_, se, code := runCLI(t, append(base, args[1:]...)...)
+		return se, code
+	}
+	if se, code := cli("list"); code != 0 {
+		t.Fatalf("list: %d %s", code, se)
+	}
+	victim := rootFile(t)
+	plantLinks(t, victim, filepath.Join(state, "retention.json.tmp"), filepath.Join(state, "holds.json.tmp"))
+	if se, code := cli("hold", "--segment", seg, "--ref", "Proc. pen. 123/2026 R.G.N.R."); code != 0 {
+		t.Fatalf("hold: %d %s", code, se)
+	}
+	victimUntouched(t, victim)
+	// The audit log's newest file and its lock, replaced by links: the
+	// command fails (nothing is done unaudited), the file is untouched.
+	files, _ := filepath.Glob(filepath.Join(state, "audit", "audit-*.jsonl"))
+	if len(files) == 0 {
+		t.Fatal("no audit file")
+	}
+	for _, name := range []string{files[len(files)-1], filepath.Join(state, "audit", ".lock")} {
+		saved := name + ".saved"
+		mustRename(t, name, saved)
+		plantLinks(t, victim, name)
+		if se, code := cli("list"); code == 0 {
+			t.Errorf("list with %s a link: succeeded: %s", filepath.Base(name), se)
+		}
+		victimUntouched(t, victim)
+		os.Remove(name)
+		mustRename(t, saved, name)
+	}
+	// A dangling link is not created through either.
+	nologin := filepath.Join(t.TempDir(), "nologin")
+	plantLinks(t, nologin, filepath.Join(state, ".holds.lock"))
+	cli("release", "--segment", seg)
+	if _, err := os.Lstat(nologin); err == nil {
+		t.Error("a file was created through a dangling link")
+	}
+}
+
+func mustRename(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// velo view capture as root writes a reference into the service
+// account's state directory and gives it that owner. The service account
+// turns the camera's folder into a link to a folder of root's: nothing is
+// written or chowned there; a link at the file itself is replaced.
+func TestViewReferenceOwnedThroughDescriptors(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	refs, _ := filepath.Glob("../../deploy/demo/references/*/*.ref")
+	if len(refs) == 0 {
+		t.Fatal("no demo reference")
+	}
+	ref, err := viewcheck.Load(refs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	if err := os.MkdirAll(filepath.Join(state, "references", "cam1"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{state, filepath.Join(state, "references"), filepath.Join(state, "references", "cam1")} {
+		if err := os.Chown(d, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	victim := rootFile(t)
+	path := filepath.Join(state, "references", "cam1", "fixed.day.ref")
+	plantLinks(t, victim, path)
+	if err := saveReference(ref, state, path); err != nil {
+		t.Fatal(err)
+	}
+	victimUntouched(t, victim)
+	regularFile(t, path, 0o644)
+	if st, err := os.Stat(path); err != nil || st.Sys().(*syscall.Stat_t).Uid != 65534 {
+		t.Errorf("reference not given the state directory's owner: %v", err)
+	}
+	rootDir := t.TempDir()
+	plantLinks(t, rootDir, filepath.Join(state, "references", "cam2"))
+	if err := saveReference(ref, state, filepath.Join(state, "references", "cam2", "fixed.day.ref")); err == nil {
+		t.Error("saved through a linked folder")
+	}
+	if m, _ := os.ReadDir(rootDir); len(m) != 0 {
+		t.Errorf("written into root's folder through a link: %v", m)
+	}
+	if st, _ := os.Stat(rootDir); st.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Error("root's folder chowned through a link")
+	}
 }
