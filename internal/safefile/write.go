@@ -38,6 +38,9 @@ func Create(path string, perm fs.FileMode) (*File, error) {
 	if dir == "" {
 		dir = "."
 	}
+	if len(base) > 200 { // the temporary name stays under NAME_MAX
+		base = base[:200]
+	}
 	for range 10 {
 		var rnd [8]byte
 		if _, err := rand.Read(rnd[:]); err != nil {
