@@ -148,7 +148,7 @@ func fileName(dir string, firstSeq uint64, t time.Time) string {
 
 // locked runs f holding the directory's exclusive lock (across processes).
 func (l *Log) locked(f func() error) error {
-	lf, err := os.OpenFile(filepath.Join(l.dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lf, err := os.OpenFile(filepath.Join(l.dir, ".lock"), os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
@@ -163,7 +163,7 @@ func (l *Log) locked(f func() error) error {
 // repairTail cuts an incomplete last line (no newline) off path and
 // returns how many bytes were cut.
 func repairTail(path string) (int64, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return 0, fmt.Errorf("audit: %w", err)
 	}
@@ -280,7 +280,9 @@ func (l *Log) Append(e Entry) (Entry, error) {
 		if cur == "" || size+int64(len(line)) > l.opts.MaxFileBytes {
 			cur, size = fileName(l.dir, e.Seq, now), 0
 		}
-		f, err := os.OpenFile(cur, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		// Root's commands append here too, in the service account's
+		// directory: never through a link.
+		f, err := os.OpenFile(cur, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
 		if err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}

@@ -12,13 +12,13 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 	"velo/agent/access"
 	"velo/agent/audit"
+	"velo/internal/safefile"
 	"velo/masking/maskspec"
 
 	"gopkg.in/yaml.v3"
@@ -297,7 +297,9 @@ func Load(path string) (*Config, error) {
 // LoadUnchecked reads and validates path but reads none of the files it
 // names (velo passwd writes one of them). It cannot authenticate anyone.
 func LoadUnchecked(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	// Bounded and never blocking: a FIFO named as the config would hang
+	// velo run, a huge file would cost many times its size to decode.
+	data, err := safefile.ReadFile(path, safefile.MaxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -390,7 +392,7 @@ func (c *Config) TLSConfig() (*tls.Config, error) {
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
 	if b.CAFile != "" {
-		pem, err := os.ReadFile(c.path(b.CAFile))
+		pem, err := safefile.ReadFile(c.path(b.CAFile), safefile.MaxConfigBytes)
 		if err != nil {
 			return nil, c.fieldError("broker.ca_file", "%v", err)
 		}
@@ -401,13 +403,31 @@ func (c *Config) TLSConfig() (*tls.Config, error) {
 		tc.RootCAs = pool
 	}
 	if b.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.path(b.CertFile), c.path(b.KeyFile))
+		cert, err := c.clientCertificate()
 		if err != nil {
-			return nil, c.fieldError("broker.cert_file", "client certificate: %v", err)
+			return nil, err
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
+}
+
+// clientCertificate reads the broker's client certificate and its key
+// (a secret file, checked as such).
+func (c *Config) clientCertificate() (tls.Certificate, error) {
+	certPEM, err := safefile.ReadFile(c.path(c.Broker.CertFile), safefile.MaxConfigBytes)
+	if err != nil {
+		return tls.Certificate{}, c.fieldError("broker.cert_file", "%v", err)
+	}
+	keyPEM, err := c.readSecretBytes("broker.key_file", c.Broker.KeyFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, c.fieldError("broker.cert_file", "client certificate: %v", err)
+	}
+	return cert, nil
 }
 
 // HasRole reports whether op holds role.

@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"velo/agent/access"
+	"velo/internal/safefile"
 )
 
 // Secret is a password read from a file. Formatted with any verb, or
@@ -35,7 +37,7 @@ func (s Secret) Reveal() string { return string(s) }
 
 // readSecrets reads the files the config names (relative to its folder):
 // camera and broker passwords, the broker's key and certificates, operator
-// credentials. A file readable by group or others is refused.
+// credentials. Each is checked as readSecretBytes says.
 func (c *Config) readSecrets(base string) error {
 	c.Broker.base = base
 	for i := range c.Cameras {
@@ -61,23 +63,46 @@ func (c *Config) readSecrets(base string) error {
 
 // readSecretFile returns the first line of a secret file.
 func (c *Config) readSecretFile(field, p string) (Secret, error) {
-	p = c.path(p)
-	st, err := os.Stat(p)
+	data, err := c.readSecretBytes(field, p)
 	if err != nil {
-		return "", c.fieldError(field, "%v", err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return "", c.fieldError(field, "%s is readable by group or others (mode %v); chmod 600", p, st.Mode().Perm())
-	}
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return "", c.fieldError(field, "%v", err)
+		return "", err
 	}
 	pw, _, _ := strings.Cut(string(data), "\n")
 	if pw = strings.TrimRight(pw, "\r"); pw == "" {
-		return "", c.fieldError(field, "%s: empty first line", p)
+		return "", c.fieldError(field, "%s: empty first line", c.path(p))
 	}
 	return Secret(pw), nil
+}
+
+// readSecretBytes reads a secret file, checked on the open file: a
+// regular file (never a link, a FIFO or a device: velo run would block
+// on a FIFO), at most safefile.MaxSecretBytes, readable by its owner
+// only, and owned by one of secretOwners.
+func (c *Config) readSecretBytes(field, p string) ([]byte, error) {
+	data, err := safefile.Read(c.path(p), safefile.ReadOptions{
+		MaxBytes: safefile.MaxSecretBytes, NoLinks: true, OwnerOnly: true, Owners: c.secretOwners()})
+	if err != nil {
+		return nil, c.fieldError(field, "%v", err)
+	}
+	return data, nil
+}
+
+// secretOwners are who may own a secret file: root and the user running
+// velo, who can read it anyway; another user could have chosen the
+// password. Run as root (the CLI on the gateway), also the owner of
+// state_dir: the service account, whose secrets they are (its unit runs
+// it as that user, which cannot read root's 0600 files).
+func (c *Config) secretOwners() []int {
+	owners := []int{0}
+	if uid := os.Geteuid(); uid != 0 {
+		return append(owners, uid)
+	}
+	if st, err := os.Stat(c.StateDir); err == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != 0 {
+			owners = append(owners, int(sys.Uid))
+		}
+	}
+	return owners
 }
 
 func (c *Config) readBrokerFiles() error {
@@ -98,7 +123,7 @@ func (c *Config) readBrokerFiles() error {
 		if f.path == "" {
 			continue
 		}
-		if _, err := os.Stat(c.path(f.path)); err != nil {
+		if _, err := safefile.ReadFile(c.path(f.path), safefile.MaxConfigBytes); err != nil {
 			return c.fieldError(f.field, "%v", err)
 		}
 	}

@@ -39,6 +39,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"velo/internal/safefile"
 )
 
 // SealedExt is the extension of an encrypted segment.
@@ -244,25 +246,13 @@ func (s *Store) saveLocked() error {
 	return writeAtomic(s.statePath(), b)
 }
 
+// writeAtomic replaces path whole. The state directory belongs to the
+// service account and root's commands write here too: never through a
+// link planted at path or at a temporary name.
 func writeAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
+	if err := safefile.WriteFile(path, b, 0o600); err != nil {
 		return fmt.Errorf("retention: %w", err)
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("retention: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("retention: %w", err)
-	}
-	f.Close()
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("retention: %w", err)
-	}
-	syncDir(filepath.Dir(path))
 	return nil
 }
 
@@ -368,23 +358,18 @@ func (s *Store) shredSealed(name string) error {
 // writeSealed encrypts in to the recordings directory as name, durably.
 func (s *Store) writeSealed(name string, in io.Reader, key, hdr []byte) (string, error) {
 	outPath := filepath.Join(s.recDir, name)
-	out, err := os.OpenFile(outPath+".tmp", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	out, err := safefile.Create(outPath, 0o600)
 	if err != nil {
 		return "", err
 	}
 	sum, err := encrypt(out, in, key, hdr)
 	if err == nil {
-		err = out.Sync()
-	}
-	out.Close()
-	if err == nil {
-		err = os.Rename(outPath+".tmp", outPath)
+		err = out.Commit()
 	}
 	if err != nil {
-		_ = Shred(outPath + ".tmp")
+		out.Abort()
 		return "", err
 	}
-	syncDir(s.recDir)
 	return sum, nil
 }
 
@@ -544,7 +529,7 @@ func readHeader(r io.Reader, check func(header) error) ([]byte, error) {
 // survive (docs/compliance.md, "Recordings and retention"): that is why segments are encrypted and
 // their keys destroyed.
 func Shred(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
@@ -630,7 +615,7 @@ func (s *Store) Sweep(retention func(camera string) time.Duration) ([]Deleted, e
 func holdsPath(stateDir string) string { return filepath.Join(stateDir, "holds.json") }
 
 func lockHolds(stateDir string) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(stateDir, ".holds.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(filepath.Join(stateDir, ".holds.lock"), os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("retention: %w", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"velo/agent/config"
 	"velo/agent/dossier"
 	"velo/agent/ptzlock"
+	"velo/internal/safefile"
 	"velo/masking"
 	"velo/masking/maskspec"
 	"velo/onvif"
@@ -270,17 +271,14 @@ func (o *signOptions) check() (string, error) {
 	return ext, nil
 }
 
-// writeOut writes data to path (0640, through a temp file) or stdout.
+// writeOut writes data to path (0640, replaced whole, never through a
+// link) or stdout.
 func writeOut(path string, data []byte, stdout io.Writer) error {
 	if path == "-" {
 		_, err := stdout.Write(data)
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o640); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return safefile.WriteFile(path, data, 0o640)
 }
 
 // authenticate checks the operator's password and permission (on camera,

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -15,6 +14,7 @@ import (
 	"velo/agent/audit"
 	"velo/agent/camera"
 	"velo/agent/config"
+	"velo/internal/safefile"
 	"velo/masking"
 	"velo/masking/maskspec"
 )
@@ -105,7 +105,7 @@ func (o *maskPreviewOptions) run(ctx context.Context, s streams) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(o.out, jpg, 0o640); err != nil {
+	if err := safefile.WriteFile(o.out, jpg, 0o640); err != nil {
 		return fmt.Errorf("mask preview: %w", err)
 	}
 	if src.audit != nil {

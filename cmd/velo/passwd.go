@@ -13,6 +13,7 @@ import (
 	"velo/agent/access"
 	"velo/agent/audit"
 	"velo/agent/config"
+	"velo/internal/safefile"
 )
 
 type passwdOptions struct {
@@ -106,11 +107,7 @@ func (o *passwdOptions) password(stdin io.Reader) (string, error) {
 // writeCredential writes the credential file and audits it (who ran it:
 // the local user).
 func (o *passwdOptions) writeCredential(cfg *config.Config, line string) error {
-	tmp := o.out + ".tmp"
-	if err := os.WriteFile(tmp, []byte(line), 0o600); err != nil {
-		return fmt.Errorf("passwd: %w", err)
-	}
-	if err := os.Rename(tmp, o.out); err != nil {
+	if err := safefile.WriteFile(o.out, []byte(line), 0o600); err != nil {
 		return fmt.Errorf("passwd: %w", err)
 	}
 	al, err := audit.Open(config.AuditDir(cfg), cfg.AuditOptions())

@@ -19,6 +19,7 @@ import (
 	"velo/agent/audit"
 	"velo/agent/config"
 	"velo/agent/retention"
+	"velo/internal/safefile"
 )
 
 // The recorded (masked, sealed) segments, for authorised operators only,
@@ -224,13 +225,13 @@ func (o *recordingViewOptions) run(s streams) error {
 	if err := rs.succeeded(fmt.Sprintf("segment %s of %s decrypted for viewing", seg.Name, seg.Start.Format(time.RFC3339))); err != nil {
 		return err
 	}
-	w, closeFn, err := outFile(o.out, s.stdout)
+	w, finish, err := outFile(o.out, s.stdout)
 	if err != nil {
 		return err
 	}
 	_, err = rs.store.Decrypt(seg.Name, w)
-	if cerr := closeFn(); err == nil {
-		err = cerr
+	if ferr := finish(err == nil); err == nil {
+		err = ferr
 	}
 	return err
 }
@@ -372,20 +373,23 @@ func (o *recordingReleaseOptions) run(s streams) error {
 	return err
 }
 
-func outFile(path string, stdout io.Writer) (io.Writer, func() error, error) {
+// outFile opens where a segment is written: stdout for "-", else a new
+// file (mode 0600) that never replaces anything at path nor writes
+// through a link. finish(ok) puts it at path, or removes it if !ok.
+func outFile(path string, stdout io.Writer) (w io.Writer, finish func(ok bool) error, err error) {
 	if path == "-" {
-		return stdout, func() error { return nil }, nil
+		return stdout, func(bool) error { return nil }, nil
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := safefile.CreateNew(path, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("recording: %w", err)
 	}
-	return f, func() error {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
+	return f, func(ok bool) error {
+		if !ok {
+			f.Abort()
+			return nil
 		}
-		return f.Close()
+		return f.Commit()
 	}, nil
 }
 
@@ -458,17 +462,16 @@ type ExportSidecar struct {
 }
 
 func recordingExport(cfg *config.Config, op *config.OperatorConfig, store recordings, seg *retention.Segment, ref, out string, al *audit.Log, entry audit.Entry, stdout io.Writer) error {
-	w, closeFn, err := outFile(out, stdout)
+	w, finish, err := outFile(out, stdout)
 	if err != nil {
 		return err
 	}
 	h := sha256.New()
 	n, err := store.Decrypt(seg.Name, io.MultiWriter(w, h))
-	if cerr := closeFn(); err == nil {
-		err = cerr
+	if ferr := finish(err == nil); err == nil {
+		err = ferr
 	}
 	if err != nil {
-		os.Remove(out)
 		return fmt.Errorf("recording export: %w", err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
@@ -482,7 +485,7 @@ func recordingExport(cfg *config.Config, op *config.OperatorConfig, store record
 	side := ExportSidecar{Site: cfg.Site.Name, Controller: cfg.Site.Controller, Gateway: cfg.Gateway, Camera: seg.Camera, Segment: seg.Name,
 		Start: seg.Start, SHA256: sum, Bytes: n, JudicialRef: ref, Operator: op.Name, ExportedAt: time.Now().UTC(), Masked: true, AuditSeq: e.Seq}
 	b, _ := json.MarshalIndent(side, "", "  ")
-	if err := os.WriteFile(out+".json", append(b, '\n'), 0o600); err != nil {
+	if err := safefile.WriteFile(out+".json", append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("recording export: %w", err)
 	}
 	fmt.Fprintf(stdout, "exported %s to %s (%d bytes, sha256 %s, audit seq %d)\n", seg.Name, out, n, sum, e.Seq)

@@ -15,6 +15,7 @@ import (
 	"velo/agent/audit"
 	"velo/agent/config"
 	"velo/agent/ptzlock"
+	"velo/internal/safefile"
 	"velo/masking"
 	"velo/masking/maskspec"
 	"velo/masking/viewcheck"
@@ -199,13 +200,7 @@ func (o *viewCaptureOptions) positionCheck(ctx context.Context, r *viewRig, cam 
 // save writes the reference and audits it with its hash (and the
 // replaced one's).
 func (o *viewCaptureOptions) save(s streams, al *audit.Log, op *config.OperatorConfig, entry audit.Entry, ref *viewcheck.Reference, path, old string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return fmt.Errorf("view capture: %w", err)
-	}
-	if err := ref.Save(path); err != nil {
-		return fmt.Errorf("view capture: %w", err)
-	}
-	if err := ownLikeStateDir(o.stateDir, path); err != nil {
+	if err := saveReference(ref, o.stateDir, path); err != nil {
 		return fmt.Errorf("view capture: %w", err)
 	}
 	entry.Actor, entry.Outcome = op.Name, "ok"
@@ -221,25 +216,69 @@ func (o *viewCaptureOptions) save(s streams, al *audit.Log, op *config.OperatorC
 	return nil
 }
 
-// ownLikeStateDir gives the reference file and its two folders the owner
-// of the state directory when run as root, so the velo service (which owns
-// its state directory) can read what root captured.
-func ownLikeStateDir(stateDir, path string) error {
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	st, err := os.Stat(stateDir)
+// saveReference writes the reference (mode 0644, replaced whole, never
+// through a link). Run as root, the file and its two folders get the
+// owner of the state directory, so the velo service (which owns its state
+// directory) can read what root captured; the owner is set through the
+// open file and folders, never through a path the service could have
+// turned into a link.
+func saveReference(ref *viewcheck.Reference, stateDir, path string) error {
+	b, err := ref.Encode()
 	if err != nil {
-		return nil // no state directory yet: velo run creates it, as root
+		return err
 	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok || sys.Uid == 0 {
-		return nil
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
 	}
-	for _, p := range []string{filepath.Dir(filepath.Dir(path)), filepath.Dir(path), path} {
-		if err := os.Lchown(p, int(sys.Uid), int(sys.Gid)); err != nil {
+	uid, gid, chown := stateDirOwner(stateDir)
+	if chown {
+		for _, d := range []string{filepath.Dir(filepath.Dir(path)), filepath.Dir(path)} {
+			if err := chownDir(d, uid, gid); err != nil {
+				return err
+			}
+		}
+	}
+	f, err := safefile.Create(path, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Abort()
+		return err
+	}
+	if chown {
+		if err := f.Chown(uid, gid); err != nil {
+			f.Abort()
 			return err
 		}
 	}
-	return nil
+	return f.Commit()
+}
+
+// stateDirOwner is the owner of the state directory when run as root and
+// it is not root (chown says so).
+func stateDirOwner(stateDir string) (uid, gid int, chown bool) {
+	if os.Geteuid() != 0 {
+		return 0, 0, false
+	}
+	st, err := os.Stat(stateDir)
+	if err != nil {
+		return 0, 0, false // no state directory yet: velo run creates it, as root
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || sys.Uid == 0 {
+		return 0, 0, false
+	}
+	return int(sys.Uid), int(sys.Gid), true
+}
+
+// chownDir sets a folder's owner through its descriptor; a link in its
+// place is refused.
+func chownDir(dir string, uid, gid int) error {
+	d, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Chown(uid, gid)
 }

@@ -3,9 +3,10 @@ package maskspec
 import (
 	"bytes"
 	"fmt"
-	"os"
 
 	"gopkg.in/yaml.v3"
+
+	"velo/internal/safefile"
 )
 
 // MaskFile is a YAML file of mask sets for one camera:
@@ -25,7 +26,7 @@ type MaskFile struct {
 // LoadMaskFile reads and validates a mask file; errors name the file.
 func LoadMaskFile(path string) (MaskFile, error) {
 	var mf MaskFile
-	data, err := os.ReadFile(path)
+	data, err := safefile.ReadFile(path, safefile.MaxConfigBytes) // bounded, never blocks on a FIFO
 	if err != nil {
 		return mf, fmt.Errorf("masking: %w", err)
 	}
