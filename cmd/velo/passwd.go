@@ -21,15 +21,12 @@ import (
 type passwdOptions struct {
 	config, operator, pwFile, out string
 	streamOnly, rotate            bool
-	streamValid                   time.Duration
+	streamDays                    int
 }
 
-// Bounds of --stream-valid: a stream password's HA1 on the gateway is as
-// good as the password for reading streams, so it must expire.
-const (
-	minStreamValid = time.Hour
-	maxStreamValid = 366 * 24 * time.Hour
-)
+// The most --stream-days allows: a stream password's HA1 on the gateway is
+// as good as the password for reading streams, so it must expire.
+const maxStreamDays = 366
 
 // passwdCommand writes an operator's credential file: the slow hash of
 // their password (agent/access/credentials.go), for operators[].password_file.
@@ -43,7 +40,7 @@ func passwdCommand(s streams) *ffcli.Command {
 	fs.StringVar(&o.out, "out", "", "credential `FILE` to write (mode 0600); default: standard output")
 	fs.BoolVar(&o.streamOnly, "stream-password", false, "print only the operator's current RTSP stream password (for a player), write nothing")
 	fs.BoolVar(&o.rotate, "rotate-stream", false, "rotate the stream password: same password, next generation, new expiry")
-	fs.DurationVar(&o.streamValid, "stream-valid", 90*24*time.Hour, "how long the new stream password is valid (1h..8784h)")
+	fs.IntVar(&o.streamDays, "stream-days", 90, "`DAYS` the new stream password is valid (1..366)")
 	return &ffcli.Command{
 		Name:       "passwd",
 		ShortUsage: synopsis("velo passwd", fs, ""),
@@ -53,7 +50,7 @@ and print the operator's RTSP stream password. The password is read
 from --password-file or from the first line of standard input; it is
 never stored. The gateway keeps a verifier for the CLI, the public key
 of the operator's command signatures and the digest of a stream
-password that expires (--stream-valid); each new line moves the stream
+password that expires (--stream-days); each new line moves the stream
 password to the next generation, so an old one never comes back.
 --rotate-stream does only that, for the same password. The current
 credential is read from --out, or else from the operator's
@@ -72,8 +69,8 @@ func (o *passwdOptions) run(s streams) error {
 	if o.operator == "" {
 		return usageError{msg: "passwd: --operator is required"}
 	}
-	if o.streamValid < minStreamValid || o.streamValid > maxStreamValid {
-		return usageError{msg: fmt.Sprintf("passwd: --stream-valid %v out of %v..%v", o.streamValid, minStreamValid, maxStreamValid)}
+	if o.streamDays < 1 || o.streamDays > maxStreamDays {
+		return usageError{msg: fmt.Sprintf("passwd: --stream-days %d out of 1..%d", o.streamDays, maxStreamDays)}
 	}
 	cfg, err := config.LoadUnchecked(o.config)
 	if err != nil {
@@ -95,7 +92,7 @@ func (o *passwdOptions) run(s streams) error {
 	if err != nil {
 		return err
 	}
-	expires := time.Now().Add(o.streamValid)
+	expires := time.Now().AddDate(0, 0, o.streamDays)
 	line := access.HashCredential(cfg.Site.ID, o.operator, pw, gen, expires) + "\n"
 	if o.out == "" {
 		fmt.Fprint(s.stdout, line)
