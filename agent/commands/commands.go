@@ -87,6 +87,13 @@ func Check(cfg *config.Config, verb string, c *Command, now time.Time) (*config.
 	if c.RequestID == "" || len(c.RequestID) > 128 {
 		return nil, refuse("request_id missing or longer than 128")
 	}
+	for _, f := range []string{c.RequestID, c.Operator, c.Gateway, c.IssuedAt, c.ExpiresAt} {
+		if strings.Contains(f, "\n") {
+			// SignedBytes separates the fields by newlines: one in a field
+			// could move the bytes a signature covers to another field.
+			return nil, refuse("a field holds a newline")
+		}
+	}
 	op := cfg.Operator(c.Operator)
 	if op == nil || op.Credential() == nil {
 		return nil, refuse("authentication failed")

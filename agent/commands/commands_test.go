@@ -135,6 +135,18 @@ func TestG332_CredentialFileSignsNoCommand(t *testing.T) {
 	}
 }
 
+// The signed bytes separate fields by newlines, so a field holding one is
+// refused even when signed: otherwise one command's signature could cover
+// another split of the same bytes.
+func TestNewlineInASignedFieldRefused(t *testing.T) {
+	cfg := siteWithCredential(t, access.HashCredential("test-site", "ops", pass, 1, time.Now().Add(24*time.Hour)))
+	c := command(cfg, "r\n1")
+	commands.Sign(pass, cfg.Site.ID, "preset/apply", &c)
+	if _, err := commands.Check(cfg, "preset/apply", &c, time.Now()); err == nil || !strings.Contains(err.Error(), "newline") {
+		t.Errorf("a request id with a newline: %v", err)
+	}
+}
+
 // The attack on the earlier form: a $velo1$ file's command MAC key signed
 // commands. Now such a file verifies none, even signed with the right
 // password, and the refusal names the file and the fix.
