@@ -100,7 +100,7 @@ func (o *passwdOptions) run(s streams) error {
 		if err := o.writeCredential(cfg, line, gen); err != nil {
 			return err
 		}
-		fmt.Fprintf(s.stdout, "wrote %s (operator %q, site %q)\n", o.out, o.operator, cfg.Site.ID)
+		fmt.Fprintf(s.stdout, "wrote %s (operator %q, site %q); a running gateway applies it on reload (SIGHUP)\n", o.out, o.operator, cfg.Site.ID)
 	}
 	fmt.Fprintf(s.stderr, "RTSP stream password of %s, generation %d, valid until %s (give it to their player, user %s): %s\n",
 		o.operator, gen, expires.UTC().Format(time.RFC3339), o.operator, access.StreamPassword(cfg.Site.ID, o.operator, pw, gen))
