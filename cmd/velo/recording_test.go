@@ -196,6 +196,24 @@ cameras:
 	if err := read("maint", secrets["maint.pw"], access.LegacyStreamGeneration); err == nil {
 		t.Error("the maintainer could view video")
 	}
+	// A stream password past its expiry: once the line is in force
+	// (reload), the relay refuses the player that still has it.
+	expired := access.HashCredential("s", "live", secrets["live.pw"], 1, time.Now().Add(-time.Minute))
+	if err := os.WriteFile(filepath.Join(dir, "live.cred"), []byte(expired+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logs.String(), "SIGHUP: config applied"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload in the log:\n%s", logs.String())
+		}
+	}
+	u := fmt.Sprintf("rtsp://live:%s@%s/rc", access.StreamPassword("s", "live", secrets["live.pw"], 1), rtsp)
+	ffOut, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", u, "-frames:v", "1", "-f", "null", "-").CombinedOutput()
+	if err == nil {
+		t.Error("an expired stream password read live video")
+	}
+	t.Logf("expired stream password: ffmpeg %v: %s", err, strings.TrimSpace(strings.ReplaceAll(string(ffOut), access.StreamPassword("s", "live", secrets["live.pw"], 1), "<stream password>")))
 	stop()
 	if plain, _ := filepath.Glob(filepath.Join(rec, "*.mkv")); len(plain) != 0 {
 		t.Errorf("plaintext left after a clean stop: %v", plain)
