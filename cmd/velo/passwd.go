@@ -44,7 +44,7 @@ func passwdCommand(s streams) *ffcli.Command {
 	return &ffcli.Command{
 		Name:       "passwd",
 		ShortUsage: synopsis("velo passwd", fs, ""),
-		ShortHelp:  "hash an operator's password; print or rotate their stream password",
+		ShortHelp:  "hash an operator's password; rotate their stream password",
 		LongHelp: `Hash an operator's password for the gateway (operators[].password_file)
 and print the operator's RTSP stream password. The password is read
 from --password-file or from the first line of standard input; it is
