@@ -27,13 +27,8 @@ func TestStreamPasswordExpiresAtTheRelay(t *testing.T) {
 	const pass = "live-secret-7"
 	start := time.Now()
 	expires := start.Add(30 * 24 * time.Hour)
-	ops := "operators:\n" +
-		"  - {name: ops, password_file: ops.cred, roles: [live-viewer], cameras: [cam1]}\n" +
-		"  - {name: late, password_file: late.cred, roles: [live-viewer], cameras: [cam1]}\n"
-	text := strings.Replace(testkit.SiteYAML, "operators:\n  - name: ops\n    password_file: ops.pw\n    roles: [live-viewer, ptz-maintainer]\n    cameras: [cam1]\n", ops, 1)
-	if text == testkit.SiteYAML {
-		t.Fatal("test bug: operators not replaced")
-	}
+	text := strings.Replace(testkit.SiteYAML, "password_file: ops.pw", "password_file: ops.cred", 1)
+	text = strings.Replace(text, "operators:\n", "operators:\n  - {name: late, password_file: late.cred, roles: [live-viewer], cameras: [cam1]}\n", 1)
 	p := testkit.WriteSite(t, text)
 	for name, line := range map[string]string{
 		"ops.cred":  access.HashCredential("test-site", "ops", pass, 2, expires),
@@ -65,11 +60,15 @@ func TestStreamPasswordExpiresAtTheRelay(t *testing.T) {
 	if sec, ok := a.liveAllowed("ops", "cam1"); ok || sec.HA1MD5 != "" {
 		t.Error("a stream password past its expiry was accepted")
 	}
+	var ws []string
 	for _, w := range cfg.Warnings {
-		t.Logf("config warning: %s", w)
+		if strings.HasPrefix(w, "operators[") {
+			t.Logf("config warning: %s", w)
+			ws = append(ws, w)
+		}
 	}
-	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], `operator "late"`) || !strings.Contains(cfg.Warnings[0], "expired") {
-		t.Errorf("config warnings %v", cfg.Warnings)
+	if len(ws) != 1 || !strings.Contains(ws[0], `operator "late"`) || !strings.Contains(ws[0], "expired") {
+		t.Errorf("operator warnings %v", ws)
 	}
 }
 

@@ -26,8 +26,8 @@ const pass = "Correct-Horse-42"
 // command MAC key those versions verified commands with).
 const legacyLine = "$velo1$test-site$ops$83fcb698b0b3c81096b7175b1429de4ee4ffa5da8201db6fc2403cdb90f22cfd$4c8fc1fc81f5a867a9f781d81117857fbf614264d430e2773c45d3be776567ea$8469c4afc20ebf2b82276c848d1c7a13$4b2c831619a4fdfa8cdb9259a2078520e84407730f6d9ef6b96a0f22c7b4c93a"
 
-// siteWithCredential loads the test site with operator ops (ptz-maintainer
-// on cam1) whose password file holds line.
+// siteWithCredential loads the test site with operator ops whose password
+// file holds line.
 func siteWithCredential(t *testing.T, line string) *config.Config {
 	t.Helper()
 	p := testkit.WriteSite(t, strings.Replace(testkit.SiteYAML, "password_file: ops.pw", "password_file: ops.cred", 1))
@@ -44,7 +44,7 @@ func siteWithCredential(t *testing.T, line string) *config.Config {
 func command(cfg *config.Config, id string) commands.Command {
 	now := time.Now()
 	return commands.Command{RequestID: id, Operator: "ops", Gateway: cfg.Gateway, IssuedAt: now.Format(time.RFC3339Nano),
-		ExpiresAt: now.Add(time.Minute).Format(time.RFC3339Nano), Args: json.RawMessage(`{"camera":"cam1","preset":"1"}`)}
+		ExpiresAt: now.Add(time.Minute).Format(time.RFC3339Nano)}
 }
 
 // reply runs c through the command handler, as the gateway does with a
@@ -53,7 +53,7 @@ func reply(t *testing.T, cfg *config.Config, c commands.Command) commands.Reply 
 	t.Helper()
 	payload, _ := json.Marshal(c)
 	h := &commands.Handler{Config: func() *config.Config { return cfg }}
-	r := h.Handle(context.Background(), "preset/apply", payload)
+	r := h.Handle(context.Background(), "state/refresh", payload)
 	b, _ := json.Marshal(r)
 	t.Logf("reply to %s: %s", c.RequestID, b)
 	return r
@@ -69,8 +69,8 @@ func TestG332_CredentialFileSignsNoCommand(t *testing.T) {
 	cfg := siteWithCredential(t, line)
 	site := cfg.Site.ID
 	good := command(cfg, "good")
-	commands.Sign(pass, site, "preset/apply", &good)
-	if _, err := commands.Check(cfg, "preset/apply", &good, time.Now()); err != nil {
+	commands.Sign(pass, site, "state/refresh", &good)
+	if _, err := commands.Check(cfg, "state/refresh", &good, time.Now()); err != nil {
 		t.Fatalf("signed with the password: %v", err)
 	}
 	var keys [][]byte
@@ -87,14 +87,14 @@ func TestG332_CredentialFileSignsNoCommand(t *testing.T) {
 	forged := func(how string, c commands.Command) {
 		t.Helper()
 		n++
-		if _, err := commands.Check(cfg, "preset/apply", &c, time.Now()); err == nil {
+		if _, err := commands.Check(cfg, "state/refresh", &c, time.Now()); err == nil {
 			t.Errorf("a command forged from the credential file (%s) was accepted", how)
 		}
 	}
 	for _, k := range keys {
 		c := command(cfg, "forged")
 		m := hmac.New(sha256.New, k)
-		m.Write(commands.SignedBytes(site, "preset/apply", c))
+		m.Write(commands.SignedBytes(site, "state/refresh", c))
 		c.Signature = hex.EncodeToString(m.Sum(nil))
 		forged("HMAC keyed with field", c)
 		c.Signature += c.Signature // the length of an Ed25519 signature
@@ -103,19 +103,19 @@ func TestG332_CredentialFileSignsNoCommand(t *testing.T) {
 		if len(k) == ed25519.SeedSize {
 			seed = [32]byte(k)
 		}
-		c.Signature = hex.EncodeToString(ed25519.Sign(ed25519.NewKeyFromSeed(seed[:]), commands.SignedBytes(site, "preset/apply", c)))
+		c.Signature = hex.EncodeToString(ed25519.Sign(ed25519.NewKeyFromSeed(seed[:]), commands.SignedBytes(site, "state/refresh", c)))
 		forged("Ed25519 seed from field", c)
 	}
 	for _, f := range texts {
 		c := command(cfg, "forged")
-		commands.Sign(f, site, "preset/apply", &c)
+		commands.Sign(f, site, "state/refresh", &c)
 		forged("field as the password", c)
 	}
 	t.Logf("%d forgeries from %d candidate keys, all refused", n, len(keys))
 	// A forgery gets the plain refusal, the same as a wrong password.
 	c := command(cfg, "forged-with-the-file")
 	m := hmac.New(sha256.New, []byte(line))
-	m.Write(commands.SignedBytes(site, "preset/apply", c))
+	m.Write(commands.SignedBytes(site, "state/refresh", c))
 	c.Signature = hex.EncodeToString(m.Sum(nil))
 	if r := reply(t, cfg, c); r.Status != commands.StatusRefused || r.Reason != "authentication failed" {
 		t.Errorf("forged command: %+v", r)
@@ -124,12 +124,12 @@ func TestG332_CredentialFileSignsNoCommand(t *testing.T) {
 	// request, gateway or time is refused.
 	for _, mutate := range []func(*commands.Command){
 		func(c *commands.Command) { c.RequestID = "other" },
-		func(c *commands.Command) { c.Args = json.RawMessage(`{"camera":"cam1","preset":"2"}`) },
+		func(c *commands.Command) { c.Args = json.RawMessage(`{}`) },
 		func(c *commands.Command) { c.ExpiresAt = time.Now().Add(2 * time.Minute).Format(time.RFC3339Nano) },
 	} {
 		c := good
 		mutate(&c)
-		if _, err := commands.Check(cfg, "preset/apply", &c, time.Now()); err == nil || err.Error() != "authentication failed" {
+		if _, err := commands.Check(cfg, "state/refresh", &c, time.Now()); err == nil || err.Error() != "authentication failed" {
 			t.Errorf("a signed command changed after signing: %v", err)
 		}
 	}
@@ -141,8 +141,8 @@ func TestG332_CredentialFileSignsNoCommand(t *testing.T) {
 func TestNewlineInASignedFieldRefused(t *testing.T) {
 	cfg := siteWithCredential(t, access.HashCredential("test-site", "ops", pass, 1, time.Now().Add(24*time.Hour)))
 	c := command(cfg, "r\n1")
-	commands.Sign(pass, cfg.Site.ID, "preset/apply", &c)
-	if _, err := commands.Check(cfg, "preset/apply", &c, time.Now()); err == nil || !strings.Contains(err.Error(), "newline") {
+	commands.Sign(pass, cfg.Site.ID, "state/refresh", &c)
+	if _, err := commands.Check(cfg, "state/refresh", &c, time.Now()); err == nil || !strings.Contains(err.Error(), "newline") {
 		t.Errorf("a request id with a newline: %v", err)
 	}
 }
@@ -155,7 +155,7 @@ func TestOldCredentialLineRefusedForCommands(t *testing.T) {
 	key, _ := hex.DecodeString(strings.Split(legacyLine, "$")[5])
 	c := command(cfg, "old-mac")
 	m := hmac.New(sha256.New, key)
-	m.Write(commands.SignedBytes(cfg.Site.ID, "preset/apply", c))
+	m.Write(commands.SignedBytes(cfg.Site.ID, "state/refresh", c))
 	c.Signature = hex.EncodeToString(m.Sum(nil))
 	r := reply(t, cfg, c)
 	if r.Status != commands.StatusRefused || !strings.Contains(r.Reason, "operators[0].password_file ops.cred") ||
@@ -163,7 +163,7 @@ func TestOldCredentialLineRefusedForCommands(t *testing.T) {
 		t.Errorf("command against an old credential line: %+v", r)
 	}
 	c = command(cfg, "old-right-password")
-	commands.Sign(pass, cfg.Site.ID, "preset/apply", &c)
+	commands.Sign(pass, cfg.Site.ID, "state/refresh", &c)
 	if r := reply(t, cfg, c); r.Status != commands.StatusRefused || !strings.Contains(r.Reason, "re-run velo passwd") {
 		t.Errorf("old credential line, right password: %+v", r)
 	}
