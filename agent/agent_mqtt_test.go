@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"velo/agent/access"
 	"velo/agent/audit"
 	"velo/agent/commands"
 	"velo/agent/config"
@@ -31,6 +32,17 @@ func signedCommand(secret, site, gateway, verb, operator, id string, args any, i
 	commands.Sign(secret, site, verb, &c)
 	b, _ := json.Marshal(c)
 	return b
+}
+
+// fileLine is the first line of a file in dir.
+func fileLine(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return line
 }
 
 const agentMQTTConfig = `site: {id: t, name: T, controller: C, purposes: [p]}
@@ -84,6 +96,11 @@ func TestAgentOverMosquitto(t *testing.T) {
 		}
 	}
 	for n, s := range secrets {
+		if op, ok := strings.CutSuffix(n, ".pw"); ok && op != "broker" && op != "cam" {
+			// The gateway keeps the operator's credential line; commands
+			// are signed with the password.
+			s = access.HashCredential("t", op, s, 1, time.Now().Add(time.Hour))
+		}
 		write(n, s+"\n")
 	}
 	cfgText := fmt.Sprintf(agentMQTTConfig, b.URL(false), testkit.FreePort(t), sim.Camera("p").XAddr(), "200ms")
@@ -145,7 +162,8 @@ func TestAgentOverMosquitto(t *testing.T) {
 	}{
 		{"wrong role", "r1", "preset/apply", cmd("ops", "r1", "preset/apply", apply("2")), "refused", "no role allowed"},
 		{"unapproved preset", "r2", "preset/apply", cmd("maint", "r2", "preset/apply", apply("3")), "refused", "not approved"},
-		{"forged mac", "r3", "preset/apply", signedCommand("guess", "t", "gw", "preset/apply", "maint", "r3", apply("2"), now, exp), "refused", "authentication failed"},
+		{"forged signature", "r3", "preset/apply", signedCommand("guess", "t", "gw", "preset/apply", "maint", "r3", apply("2"), now, exp), "refused", "authentication failed"},
+		{"signed with the gateway's credential file", "r3f", "preset/apply", signedCommand(fileLine(t, dir, "maint.pw"), "t", "gw", "preset/apply", "maint", "r3f", apply("2"), now, exp), "refused", "authentication failed"},
 		{"other gateway", "r4", "preset/apply", signedCommand(secrets["maint.pw"], "t", "gw2", "preset/apply", "maint", "r4", apply("2"), now, exp), "refused", "gateway"},
 		{"expired", "r5", "preset/apply", signedCommand(secrets["maint.pw"], "t", "gw", "preset/apply", "maint", "r5", apply("2"), now.Add(-10*time.Minute), now.Add(-time.Minute)), "refused", "expired"},
 		{"too long", "r6", "preset/apply", signedCommand(secrets["maint.pw"], "t", "gw", "preset/apply", "maint", "r6", apply("2"), now, now.Add(time.Hour)), "refused", "validity"},
@@ -167,6 +185,7 @@ func TestAgentOverMosquitto(t *testing.T) {
 		if testkit.Field(r, "status") != tc.status || !strings.Contains(testkit.Field(r, "reason"), tc.reason) {
 			t.Errorf("%s: reply %s", tc.name, r.Payload)
 		}
+		t.Logf("%s: reply %s", tc.name, r.Payload)
 	}
 	col.Wait(t, 10*time.Second, "state on preset 2", func(m testkit.Message) bool {
 		return m.Topic == root+"cameras/p/state" && testkit.Field(m, "preset") == "2" && testkit.Field(m, "status") == "streaming"

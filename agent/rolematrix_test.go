@@ -56,15 +56,20 @@ func TestG331_RoleMatrixAgent(t *testing.T) {
 	}
 	dir := t.TempDir()
 	var ops strings.Builder
+	files := map[string]string{"cam.pw": "c\n"}
 	for _, r := range access.Roles() {
-		fmt.Fprintf(&ops, "  - {name: %s, password_file: op.pw, roles: [%s], cameras: [cam1]}\n", r, r)
-		fmt.Fprintf(&ops, "  - {name: %s-elsewhere, password_file: op.pw, roles: [%s], cameras: [cam2]}\n", r, r)
+		fmt.Fprintf(&ops, "  - {name: %s, password_file: %s.cred, roles: [%s], cameras: [cam1]}\n", r, r, r)
+		fmt.Fprintf(&ops, "  - {name: %s-elsewhere, password_file: %s-elsewhere.cred, roles: [%s], cameras: [cam2]}\n", r, r, r)
+		for _, name := range []string{r, r + "-elsewhere"} {
+			files[name+".cred"] = access.HashCredential("test-site", name, "matrix-pw", 1, time.Now().Add(time.Hour)) + "\n"
+		}
 	}
 	text := strings.Replace(testkit.SiteYAML, "operators:\n  - name: ops\n    password_file: ops.pw\n    roles: [live-viewer, ptz-maintainer]\n    cameras: [cam1]\n", "operators:\n"+ops.String(), 1)
 	if text == testkit.SiteYAML {
 		t.Fatal("test bug: operators not replaced")
 	}
-	for name, s := range map[string]string{"op.pw": "matrix-pw\n", "cam.pw": "c\n", "site.yaml": strings.ReplaceAll(text, "REC", filepath.Join(dir, "rec"))} {
+	files["site.yaml"] = strings.ReplaceAll(text, "REC", filepath.Join(dir, "rec"))
+	for name, s := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o600); err != nil {
 			t.Fatal(err)
 		}

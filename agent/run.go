@@ -181,7 +181,8 @@ func (a *Agent) startRelay(cfg *config.Config, r *running) error {
 }
 
 // liveAllowed is the relay's check: the operator's stream secret if user may
-// view camera live now (role, assignment, schedule).
+// view camera live now (role, assignment, schedule, stream password not
+// expired).
 func (a *Agent) liveAllowed(user, camera string) (relay.Secret, bool) {
 	if !a.scheduleActive(camera) {
 		return relay.Secret{}, false // G-4.3: no video at all outside the schedule
@@ -190,7 +191,10 @@ func (a *Agent) liveAllowed(user, camera string) (relay.Secret, bool) {
 	if op == nil || op.Credential() == nil || op.May(access.ActLiveView, camera) != nil {
 		return relay.Secret{}, false
 	}
-	md5, sha := op.Credential().StreamHA1()
+	md5, sha, err := op.Credential().StreamHA1(a.opts.Clock.Now())
+	if err != nil {
+		return relay.Secret{}, false // expired: config check says how to rotate it
+	}
 	return relay.Secret{HA1MD5: md5, HA1SHA256: sha}, true
 }
 

@@ -92,7 +92,7 @@ cameras:
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	url := fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/p", access.StreamPassword("t", "ops", "ops-pw"), port)
+	url := fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/p", access.StreamPassword("t", "ops", "ops-pw", access.LegacyStreamGeneration), port)
 	y := camsim.GrabLuma(t, url, 640, 360, 25)
 	// The login password itself is not an RTSP password: the relay checks
 	// digest only against the derived stream password's HA1.

@@ -115,7 +115,7 @@ cameras:
 	if len(events(event.ScheduledOn)) != 1 {
 		t.Errorf("scheduled_on events %+v", events(event.ScheduledOn))
 	}
-	y := camsim.GrabLuma(t, fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/s", access.StreamPassword("t", "ops", "ops-pw"), port), 320, 180, 3)
+	y := camsim.GrabLuma(t, fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/s", access.StreamPassword("t", "ops", "ops-pw", access.LegacyStreamGeneration), port), 320, 180, 3)
 	if len(y) != 320*180 {
 		t.Fatalf("grabbed %d bytes", len(y))
 	}

@@ -119,7 +119,7 @@ cameras:
 		rel := a.relayForTest()
 		return s.Status == "streaming" && rel != nil && rel.Publishing(id)
 	})
-	return a, decodeOutput(t, fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/%s", access.StreamPassword("t", "ops", "ops-pw"), port, id))
+	return a, decodeOutput(t, fmt.Sprintf("rtsp://ops:%s@127.0.0.1:%d/%s", access.StreamPassword("t", "ops", "ops-pw", access.LegacyStreamGeneration), port, id))
 }
 
 // captureReference records the day reference of the camera's first view

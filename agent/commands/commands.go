@@ -1,13 +1,14 @@
 // Package commands is the signed MQTT command channel: the Command and
-// Reply payloads, their MAC (keyed by the operator's derived command key),
+// Reply payloads, their Ed25519 signature (the operator's key is derived
+// from their password; the gateway holds only the public key),
 // the one verb table (verb → action checked against the roles, the camera
 // it acts on, what it executes), and the Handler that authenticates,
 // authorises, de-duplicates and executes a command at most once.
 package commands
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
+	"bytes"
+	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,11 +20,12 @@ import (
 )
 
 // Command is the payload of velo/<site>/<gateway>/cmd/<verb>. The operator
-// proves who they are with MAC, an HMAC-SHA256 keyed by their command key
-// (access.CommandKey, derived from their password by the slow KDF; the
-// password itself is never the key) over the site, gateway, verb, request id, operator, both times and the
-// args exactly as sent (see CommandMAC), so a command cannot be moved to
-// another gateway, verb or time, and no secret travels over MQTT.
+// proves who they are with Signature, an Ed25519 signature by the key
+// derived from their password (access.CommandPrivateKey) over the site,
+// gateway, verb, request id, operator, both times and the args exactly as
+// sent (see SignedBytes), so a command cannot be moved to another gateway,
+// verb or time, no secret travels over MQTT, and the gateway, holding only
+// the public key, cannot sign one itself.
 type Command struct {
 	RequestID string          `json:"request_id"`
 	Operator  string          `json:"operator"`
@@ -31,7 +33,7 @@ type Command struct {
 	IssuedAt  string          `json:"issued_at"`  // RFC 3339
 	ExpiresAt string          `json:"expires_at"` // RFC 3339, at most 10 min after issued_at
 	Args      json.RawMessage `json:"args,omitempty"`
-	MAC       string          `json:"mac"`
+	Signature string          `json:"signature"` // hex
 }
 
 // Reply is published on cmd/<verb>/reply.
@@ -53,18 +55,19 @@ const (
 	CommandClockSkew = time.Minute
 )
 
-// CommandMAC computes a command's MAC with the operator's command key
-// (CommandKey, derived from the password).
-func CommandMAC(key []byte, site, verb string, c Command) string {
-	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "velo-cmd-v1\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n", site, c.Gateway, verb, c.RequestID, c.Operator, c.IssuedAt, c.ExpiresAt)
-	m.Write(c.Args)
-	return hex.EncodeToString(m.Sum(nil))
+// SignedBytes is what a command's signature covers.
+func SignedBytes(site, verb string, c Command) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "velo-cmd-v2\n%s\n%s\n%s\n%s\n%s\n%s\n%s\n", site, c.Gateway, verb, c.RequestID, c.Operator, c.IssuedAt, c.ExpiresAt)
+	b.Write(c.Args)
+	return b.Bytes()
 }
 
-// Sign fills c.MAC from the operator's password (c.Operator's).
+// Sign fills c.Signature with the key derived from the operator's
+// (c.Operator's) password.
 func Sign(password, site, verb string, c *Command) {
-	c.MAC = CommandMAC(access.CommandKey(site, c.Operator, password), site, verb, *c)
+	key := access.CommandPrivateKey(site, c.Operator, password)
+	c.Signature = hex.EncodeToString(ed25519.Sign(key, SignedBytes(site, verb, *c)))
 }
 
 // errRefused is a command not executed, with the reason told to the sender.
@@ -84,9 +87,23 @@ func Check(cfg *config.Config, verb string, c *Command, now time.Time) (*config.
 	if c.RequestID == "" || len(c.RequestID) > 128 {
 		return nil, refuse("request_id missing or longer than 128")
 	}
+	for _, f := range []string{c.RequestID, c.Operator, c.Gateway, c.IssuedAt, c.ExpiresAt} {
+		if strings.Contains(f, "\n") {
+			// SignedBytes separates the fields by newlines: one in a field
+			// could move the bytes a signature covers to another field.
+			return nil, refuse("a field holds a newline")
+		}
+	}
 	op := cfg.Operator(c.Operator)
-	mac, err := hex.DecodeString(c.MAC)
-	if op == nil || op.Credential() == nil || err != nil || !hmac.Equal(mac, mustHex(CommandMAC(op.Credential().CommandKey(), cfg.Site.ID, verb, *c))) {
+	if op == nil || op.Credential() == nil {
+		return nil, refuse("authentication failed")
+	}
+	pub, err := op.CommandPublicKey()
+	if err != nil {
+		return nil, refuse("%v", err) // an older credential form: says how to fix it
+	}
+	sig, err := hex.DecodeString(c.Signature)
+	if err != nil || len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, SignedBytes(cfg.Site.ID, verb, *c), sig) {
 		return nil, refuse("authentication failed")
 	}
 	if c.Gateway != cfg.Gateway {
@@ -116,11 +133,6 @@ func checkValidity(c *Command, now time.Time) error {
 		return refuse("validity %v out of 0..%v", expires.Sub(issued), MaxCommandWindow)
 	}
 	return nil
-}
-
-func mustHex(s string) []byte {
-	b, _ := hex.DecodeString(s)
-	return b
 }
 
 func decodeArgs(raw json.RawMessage, v any) error {

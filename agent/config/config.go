@@ -192,7 +192,8 @@ type OperatorConfig struct {
 	Roles        []string `yaml:"roles"`
 	Cameras      []string `yaml:"cameras"`
 
-	cred *access.Credential
+	cred         *access.Credential
+	noCommandKey error // why cred verifies no command (older forms)
 }
 
 // Duration is a YAML duration ("1s", "5m").

@@ -1,12 +1,14 @@
 package config
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"velo/agent/access"
 	"velo/internal/safefile"
@@ -130,8 +132,13 @@ func (c *Config) readBrokerFiles() error {
 	return nil
 }
 
+// StreamExpiryWarning is how long before its expiry config check warns
+// about an operator's stream password.
+const StreamExpiryWarning = 14 * 24 * time.Hour
+
 // readOperatorCredential reads operator i's credential line, or (with a
-// warning naming the fix) a plaintext password.
+// warning naming the fix) an older form: a $velo1$ line or a plaintext
+// password, neither of which can verify a signed command.
 func (c *Config) readOperatorCredential(i int) error {
 	op := &c.Operators[i]
 	field := fmt.Sprintf("operators[%d].password_file", i)
@@ -139,18 +146,55 @@ func (c *Config) readOperatorCredential(i int) error {
 	if err != nil {
 		return err
 	}
-	if access.IsHashed(pw.Reveal()) {
-		cr, err := access.ParseCredential(pw.Reveal(), c.Site.ID, op.Name)
-		if err != nil {
-			return c.fieldError(field, "%s: %v", op.PasswordFile, err)
-		}
-		op.cred = cr
+	rewrite := fmt.Sprintf("velo passwd --config %s --operator %s --password-file YOUR-PASSWORD-FILE --out %s", c.file, op.Name, c.path(op.PasswordFile))
+	if !access.IsHashed(pw.Reveal()) {
+		op.cred = access.PlaintextCredential(pw.Reveal(), c.Site.ID, op.Name)
+		op.noCommandKey = fmt.Errorf("operator %q: %s %s holds a plaintext password, which cannot verify signed commands: re-run velo passwd to write its credential line", op.Name, field, op.PasswordFile)
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: operator %q: %s holds a plaintext password; signed commands from this operator are refused; store its slow hash instead: velo passwd --config %s --operator %s --password-file %s --out %s",
+			field, op.Name, op.PasswordFile, c.file, op.Name, op.PasswordFile, op.PasswordFile))
 		return nil
 	}
-	op.cred = access.PlaintextCredential(pw.Reveal(), c.Site.ID, op.Name)
-	c.Warnings = append(c.Warnings, fmt.Sprintf("%s: operator %q: %s holds a plaintext password; store its slow hash instead: velo passwd --config %s --operator %s --password-file %s --out %s",
-		field, op.Name, op.PasswordFile, c.file, op.Name, op.PasswordFile, op.PasswordFile))
+	cr, err := access.ParseCredential(pw.Reveal(), c.Site.ID, op.Name)
+	if err != nil {
+		return c.fieldError(field, "%s: %v", op.PasswordFile, err)
+	}
+	op.cred = cr
+	if cr.CommandPublicKey() == nil {
+		op.noCommandKey = fmt.Errorf("operator %q: %s %s is an old $velo1$ credential, which cannot verify signed commands: re-run velo passwd to rewrite it", op.Name, field, op.PasswordFile)
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: operator %q: %s is an old $velo1$ credential: signed commands from this operator are refused and its stream password never expires; re-run %s",
+			field, op.Name, op.PasswordFile, rewrite))
+		return nil
+	}
+	c.warnStreamExpiry(field, op, time.Now())
 	return nil
+}
+
+// warnStreamExpiry warns about a stream password expired or expiring
+// within StreamExpiryWarning.
+func (c *Config) warnStreamExpiry(field string, op *OperatorConfig, now time.Time) {
+	gen, expires := op.cred.Stream()
+	rotate := fmt.Sprintf("velo passwd --config %s --operator %s --password-file YOUR-PASSWORD-FILE --rotate-stream --out %s", c.file, op.Name, c.path(op.PasswordFile))
+	at := expires.UTC().Format(time.RFC3339)
+	switch left := expires.Sub(now); {
+	case left <= 0:
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: operator %q: stream password generation %d in %s expired at %s: live view is refused until it is rotated: %s",
+			field, op.Name, gen, op.PasswordFile, at, rotate))
+	case left <= StreamExpiryWarning:
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: operator %q: stream password generation %d in %s expires at %s (in %.1f days): rotate it: %s",
+			field, op.Name, gen, op.PasswordFile, at, left.Hours()/24, rotate))
+	}
+}
+
+// CommandPublicKey verifies op's signed commands; the error names op's
+// file and the fix when it holds an older form that verifies none.
+func (op *OperatorConfig) CommandPublicKey() (ed25519.PublicKey, error) {
+	if op.cred == nil {
+		return nil, fmt.Errorf("operator %q: credential not loaded", op.Name)
+	}
+	if k := op.cred.CommandPublicKey(); k != nil {
+		return k, nil
+	}
+	return nil, op.noCommandKey
 }
 
 // path resolves p against the config's folder.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Segment keys are wrapped (AES-256-GCM) with the gateway key, one file
@@ -134,7 +135,7 @@ func (s *Store) wrapLegacyKeys() error {
 			continue
 		}
 		name := strings.TrimSuffix(filepath.Base(p), ".key") + SealedExt
-		f, err := os.OpenFile(p, os.O_WRONLY, 0)
+		f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NOFOLLOW, 0) // never through a planted link
 		if err != nil {
 			return fmt.Errorf("retention: wrapping %s: %w", filepath.Base(p), err)
 		}

@@ -69,7 +69,7 @@ cameras:
 			t.Fatalf("passwd %s: %d %s %s", op, code, so, se)
 		}
 		b, _ := os.ReadFile(cred)
-		if st, err := os.Stat(cred); err != nil || st.Mode().Perm() != 0o600 || strings.Contains(string(b), secrets[op+".pw"]) || !strings.HasPrefix(string(b), "$velo1$s$"+op+"$") {
+		if st, err := os.Stat(cred); err != nil || st.Mode().Perm() != 0o600 || strings.Contains(string(b), secrets[op+".pw"]) || !strings.HasPrefix(string(b), "$velo2$s$"+op+"$") {
 			t.Fatalf("credential file %s: %v %q", op, err, b)
 		}
 	}
@@ -105,7 +105,7 @@ cameras:
 		sealed, _ = filepath.Glob(filepath.Join(rec, "*.vseg"))
 		if time.Now().After(deadline) {
 			so, se, _ := runCLI(t, "probe", "--xaddr", sim.Camera("rc").XAddr(), "--user", "op", "--password-file", filepath.Join(dir, "cam.pw"))
-			o, _ := exec.Command("ffprobe", "-rtsp_transport", "tcp", fmt.Sprintf("rtsp://live:%s@%s/rc", access.StreamPassword("s", "live", secrets["live.pw"]), rtsp)).CombinedOutput()
+			o, _ := exec.Command("ffprobe", "-rtsp_transport", "tcp", fmt.Sprintf("rtsp://live:%s@%s/rc", access.StreamPassword("s", "live", secrets["live.pw"], 1), rtsp)).CombinedOutput()
 			ls, _ := exec.Command("ls", "-la", rec, filepath.Join(dir, "state")).CombinedOutput()
 			t.Fatalf("no sealed segment after 60 s; log:\n%s\nprobe %s %s\nffprobe: %s\nls: %s", logs.String(), so, se, o, ls)
 		}
@@ -186,16 +186,34 @@ cameras:
 	}
 	// Live view: allowed for the live viewer (audited), refused for the
 	// maintainer (G-3.3.1 d; audited and published).
-	read := func(user, pass string) error {
-		u := fmt.Sprintf("rtsp://%s:%s@%s/rc", user, access.StreamPassword("s", user, pass), rtsp)
+	read := func(user, pass string, generation int) error {
+		u := fmt.Sprintf("rtsp://%s:%s@%s/rc", user, access.StreamPassword("s", user, pass, generation), rtsp)
 		return exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", u, "-frames:v", "1", "-f", "null", "-").Run()
 	}
-	if err := read("live", secrets["live.pw"]); err != nil {
+	if err := read("live", secrets["live.pw"], 1); err != nil {
 		t.Errorf("live view as live-viewer: %v", err)
 	}
-	if err := read("maint", secrets["maint.pw"]); err == nil {
+	if err := read("maint", secrets["maint.pw"], access.LegacyStreamGeneration); err == nil {
 		t.Error("the maintainer could view video")
 	}
+	// A stream password past its expiry: once the line is in force
+	// (reload), the relay refuses the player that still has it.
+	expired := access.HashCredential("s", "live", secrets["live.pw"], 1, time.Now().Add(-time.Minute))
+	if err := os.WriteFile(filepath.Join(dir, "live.cred"), []byte(expired+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(logs.String(), "SIGHUP: config applied"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload in the log:\n%s", logs.String())
+		}
+	}
+	u := fmt.Sprintf("rtsp://live:%s@%s/rc", access.StreamPassword("s", "live", secrets["live.pw"], 1), rtsp)
+	ffOut, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", u, "-frames:v", "1", "-f", "null", "-").CombinedOutput()
+	if err == nil {
+		t.Error("an expired stream password read live video")
+	}
+	t.Logf("expired stream password: ffmpeg %v: %s", err, strings.TrimSpace(strings.ReplaceAll(string(ffOut), access.StreamPassword("s", "live", secrets["live.pw"], 1), "<stream password>")))
 	stop()
 	if plain, _ := filepath.Glob(filepath.Join(rec, "*.mkv")); len(plain) != 0 {
 		t.Errorf("plaintext left after a clean stop: %v", plain)

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"velo/agent/access"
 )
 
 // TestMain lets the test binary act as velo (VELO_CLI_CHILD=1), so a test
@@ -49,6 +51,9 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// oldCredentialLine is operator old's $velo1$ line for site s.
+const oldCredentialLine = "$velo1$s$old$5b6369f2eb0e034d2adef6d0a0a9101d9c406261580af51723ab1347c70344af$f8ce1ca19448740adbe17d4d892bf7e0070fe9bf4cfe64cb616f290aafe909c1$9bd2357f8717f6cffd08865d0af8ecfe$b3631101496573a0c81d9bb741bda4d009780bebe486c7736cdf3e7099ee6f1c"
+
 const runConfig = `site: {id: s, name: S, controller: C, purposes: [p]}
 gateway: g
 verify: {require_reference: false} # this test is not about view verification
@@ -69,13 +74,22 @@ func TestRunSIGHUPAndCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Each operator keeps their password (*.pw, for velo command); the
+	// gateway keeps their credential line (*.cred).
 	write("admin.pw", "admin-secret-9\n")
 	write("new.pw", "new-secret-8\n")
+	write("admin.cred", access.HashCredential("s", "admin", "admin-secret-9", 1, time.Now().Add(time.Hour))+"\n")
+	write("new.cred", access.HashCredential("s", "newop", "new-secret-8", 1, time.Now().Add(time.Hour))+"\n")
 	brokerAddr, rtsp := freeAddr(t), freeAddr(t)
 	cfgPath := filepath.Join(dir, "site.yaml")
-	admin := "  - {name: admin, password_file: admin.pw, roles: [admin]}\n"
-	write("site.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin))
-	write("cli.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin)) // velo command's copy (site.yaml gets broken)
+	// An old $velo1$ line, as earlier versions of velo passwd wrote it
+	// (password old-secret-7): it verifies no command.
+	write("old.pw", "old-secret-7\n")
+	write("old.cred", oldCredentialLine+"\n")
+	admin := "  - {name: admin, password_file: admin.cred, roles: [admin]}\n"
+	old := "  - {name: old, password_file: old.cred, roles: [admin]}\n"
+	write("site.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin+old))
+	write("cli.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin+old)) // velo command's copy (site.yaml gets broken)
 
 	// systemd's notify socket: velo says READY=1, then pings the watchdog.
 	sock := filepath.Join(dir, "notify.sock")
@@ -142,6 +156,16 @@ func TestRunSIGHUPAndCommand(t *testing.T) {
 	if out, errs, code := command("admin", "admin.pw", "state/refresh"); code != 0 || !strings.Contains(out, `"status":"ok"`) {
 		t.Fatalf("state/refresh: %d %s %s", code, out, errs)
 	}
+	// The gateway's credential file is not the operator's password, and
+	// an old $velo1$ line is refused for commands, naming the file and
+	// the fix.
+	if _, errs, code := command("admin", "admin.cred", "state/refresh"); code == 0 || !strings.Contains(errs, "hashed credential") {
+		t.Errorf("command signed from the credential file: %d %s", code, errs)
+	}
+	if out, errs, code := command("old", "old.pw", "state/refresh"); code != 1 || !strings.Contains(out, `"status":"refused"`) ||
+		!strings.Contains(out, "old.cred is an old $velo1$ credential") || !strings.Contains(errs, "re-run velo passwd") {
+		t.Errorf("command from an old credential line: %d %s %s", code, out, errs)
+	}
 	// Broken config + SIGHUP: refused, old config still in force.
 	write("site.yaml", "site: [\n")
 	_ = cmd.Process.Signal(syscall.SIGHUP)
@@ -153,7 +177,7 @@ func TestRunSIGHUPAndCommand(t *testing.T) {
 	if _, _, code := command("newop", "new.pw", "state/refresh"); code == 0 {
 		t.Fatal("an unknown operator's command was executed")
 	}
-	write("site.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin+"  - {name: newop, password_file: new.pw, roles: [live-viewer]}\n"))
+	write("site.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin+"  - {name: newop, password_file: new.cred, roles: [live-viewer]}\n"))
 	_ = cmd.Process.Signal(syscall.SIGHUP)
 	waitLog("SIGHUP: config applied")
 	if out, errs, code := command("newop", "new.pw", "state/refresh"); code != 0 {
