@@ -60,19 +60,19 @@ func (e *RefusedError) Event() event.Event {
 // port on the camera). Refused rather than rewritten: a camera naming
 // another host is misconfigured (NAT) or spoofed, and either way an
 // operator must look; a rewrite would hide it.
-func pinStream(camera, xaddr, uri string) (*url.URL, error) {
+func pinStream(camera, xaddr, uri string) (u *url.URL, pinned string, err error) {
 	x, err := url.Parse(xaddr)
-	if err != nil {
-		return nil, fmt.Errorf("camera %q: bad xaddr %s", camera, config.RedactURL(xaddr))
+	if err != nil || x.Host == "" {
+		return nil, "", fmt.Errorf("camera %q: bad xaddr %s", camera, config.RedactURL(xaddr))
 	}
-	u, err := url.Parse(uri)
+	u, err = url.Parse(uri)
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("camera %q: bad stream URI %s", camera, config.RedactURL(uri))
+		return nil, "", fmt.Errorf("camera %q: bad stream URI %s", camera, config.RedactURL(uri))
 	}
 	if !sameHost(u.Hostname(), x.Hostname()) {
-		return nil, &RefusedError{Camera: camera, Reason: ReasonHostMismatch, NamedHost: capHost(u.Host), PinnedHost: x.Hostname()}
+		return nil, "", &RefusedError{Camera: camera, Reason: ReasonHostMismatch, NamedHost: capHost(u.Host), PinnedHost: x.Hostname()}
 	}
-	return u, nil
+	return u, x.Hostname(), nil
 }
 
 // sameHost compares IP literals by value and names case-insensitively.
@@ -96,19 +96,20 @@ func capHost(h string) string {
 // answer Basic (the password in clear) and cannot be told not to. Neither
 // answers Basic when Digest is offered beside it.
 func CheckStream(ctx context.Context, camera, xaddr, uri string) error {
-	u, err := pinStream(camera, xaddr, uri)
+	u, pinned, err := pinStream(camera, xaddr, uri)
 	if err != nil {
 		return err
 	}
 	if u.Scheme != "rtsp" {
 		return fmt.Errorf("camera %q: stream URI %s: want rtsp://", camera, config.RedactURL(uri))
 	}
+	u.User = nil // the check carries no credentials, not even in the URI
 	challenges, err := describeChallenges(ctx, u)
 	if err != nil {
 		return fmt.Errorf("camera %q: stream check at %s: %w", camera, capHost(u.Host), err)
 	}
 	if basicOnly(challenges) {
-		return &RefusedError{Camera: camera, Reason: ReasonBasicOnly, NamedHost: capHost(u.Host), PinnedHost: u.Hostname()}
+		return &RefusedError{Camera: camera, Reason: ReasonBasicOnly, NamedHost: capHost(u.Host), PinnedHost: pinned}
 	}
 	return nil
 }

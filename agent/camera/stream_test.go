@@ -3,6 +3,7 @@ package camera
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -41,7 +42,8 @@ func TestCheckStream(t *testing.T) {
 		{"Basic and Digest SHA-256", sha, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckStream(ctxT(t), "c1", xaddr, "rtsp://"+tc.rogue.Addr+"/main")
+			// Userinfo in the URI must not travel either.
+			err := CheckStream(ctxT(t), "c1", xaddr, "rtsp://velo:cam-pw@"+tc.rogue.Addr+"/main")
 			var refused *RefusedError
 			switch {
 			case tc.reason == "" && err != nil:
@@ -57,8 +59,11 @@ func TestCheckStream(t *testing.T) {
 			if tc.reason == ReasonHostMismatch {
 				want = 0
 			}
-			if len(reqs) != want || len(tc.rogue.Authorizations()) != 0 {
+			if len(reqs) != want || len(tc.rogue.Authorizations()) != 0 || strings.Contains(fmt.Sprint(reqs), "cam-pw") {
 				t.Errorf("the listener received %+v, want %d request(s) without credentials", reqs, want)
+			}
+			if err != nil && strings.Contains(err.Error(), "cam-pw") {
+				t.Errorf("the error shows the password: %v", err)
 			}
 		})
 	}
@@ -76,12 +81,12 @@ func TestPinStream(t *testing.T) {
 		{"http://127.0.96.1/onvif", "rtsp://127.0.96.10/s", false},
 		{"http://cam-1/onvif", "rtsp://cam-1@127.0.0.2/s", false},
 	} {
-		_, err := pinStream("c", tc.xaddr, tc.uri)
+		_, _, err := pinStream("c", tc.xaddr, tc.uri)
 		if (err == nil) != tc.ok {
 			t.Errorf("pin %s to %s: err = %v, want ok %v", tc.uri, tc.xaddr, err, tc.ok)
 		}
 	}
-	_, err := pinStream("c", "http://127.0.96.1/onvif", "rtsp://"+strings.Repeat("a", 5000)+"/s")
+	_, _, err := pinStream("c", "http://127.0.96.1/onvif", "rtsp://"+strings.Repeat("a", 5000)+"/s")
 	var refused *RefusedError
 	if !errors.As(err, &refused) || len(refused.NamedHost) > maxHostLen+4 {
 		t.Errorf("a huge host: %v", err)
