@@ -3,6 +3,7 @@ package camera
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,8 +25,8 @@ const (
 	ReasonBasicOnly    = "basic_only"    // the RTSP server offers only Basic over plaintext
 )
 
-// preflightTimeout bounds the credential-less DESCRIBE of a stream URI.
-const preflightTimeout = 5 * time.Second
+// checkTimeout bounds the credential-less requests of CheckStream.
+const checkTimeout = 5 * time.Second
 
 // maxHostLen caps a host named by a camera before it goes into an error or
 // event (a hostile reply may name a huge one).
@@ -91,7 +92,7 @@ func capHost(h string) string {
 }
 
 // CheckStream pins the stream URI to the camera's host and asks the RTSP
-// server, without credentials, how it wants them: a server that offers
+// server, without credentials, how it wants them (rtspChallenges): a server that offers
 // only Basic is refused, because GStreamer's rtspsrc and FFmpeg would
 // answer Basic (the password in clear) and cannot be told not to. Neither
 // answers Basic when Digest is offered beside it.
@@ -104,7 +105,7 @@ func CheckStream(ctx context.Context, camera, xaddr, uri string) error {
 		return fmt.Errorf("camera %q: stream URI %s: want rtsp://", camera, config.RedactURL(uri))
 	}
 	u.User = nil // the check carries no credentials, not even in the URI
-	challenges, err := describeChallenges(ctx, u)
+	challenges, err := rtspChallenges(ctx, u)
 	if err != nil {
 		return fmt.Errorf("camera %q: stream check at %s: %w", camera, capHost(u.Host), err)
 	}
@@ -130,10 +131,11 @@ func basicOnly(challenges []onvif.Challenge) bool {
 	return basic && !digest
 }
 
-// describeChallenges sends one DESCRIBE without credentials and returns
-// the challenges of a 401 reply (none for any other status).
-func describeChallenges(ctx context.Context, u *url.URL) ([]onvif.Challenge, error) {
-	ctx, cancel := context.WithTimeout(ctx, preflightTimeout)
+// rtspChallenges sends OPTIONS, then DESCRIBE (the stream clients' first
+// two requests) without credentials on one connection, and returns the
+// challenges of the first 401 reply (none when neither is challenged).
+func rtspChallenges(ctx context.Context, u *url.URL) ([]onvif.Challenge, error) {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	port := u.Port()
 	if port == "" {
@@ -146,42 +148,65 @@ func describeChallenges(ctx context.Context, u *url.URL) ([]onvif.Challenge, err
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
-	req := "DESCRIBE " + u.String() + " RTSP/1.0\r\nCSeq: 1\r\nAccept: application/sdp\r\nUser-Agent: velo\r\n\r\n"
-	if _, err := io.WriteString(conn, req); err != nil {
-		return nil, err
+	r := bufio.NewReader(io.LimitReader(conn, 64<<10)) // both replies together
+	for seq, method := range []string{"OPTIONS", "DESCRIBE"} {
+		req := fmt.Sprintf("%s %s RTSP/1.0\r\nCSeq: %d\r\nUser-Agent: velo\r\n\r\n", method, u, seq+1)
+		if _, err := io.WriteString(conn, req); err != nil {
+			return nil, err
+		}
+		code, h, err := readRTSPReply(r)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", method, err)
+		}
+		if code == 401 {
+			return onvif.ParseChallenges(h.Values("WWW-Authenticate")), nil
+		}
 	}
-	tp := textproto.NewReader(bufio.NewReader(io.LimitReader(conn, 64<<10)))
+	return nil, nil
+}
+
+// readRTSPReply reads one reply's status and headers and skips its body.
+func readRTSPReply(r *bufio.Reader) (int, textproto.MIMEHeader, error) {
+	tp := textproto.NewReader(r)
 	line, err := tp.ReadLine()
 	if err != nil {
-		return nil, fmt.Errorf("no RTSP reply: %w", err)
+		return 0, nil, fmt.Errorf("no RTSP reply: %w", err)
 	}
 	f := strings.Fields(line)
-	if len(f) < 2 || !strings.HasPrefix(f[0], "RTSP/1.") {
-		return nil, fmt.Errorf("not an RTSP reply: %.40q", line)
+	code := 0
+	if len(f) >= 2 && strings.HasPrefix(f[0], "RTSP/1.") {
+		code, _ = strconv.Atoi(f[1])
 	}
-	code, err := strconv.Atoi(f[1])
-	if err != nil {
-		return nil, fmt.Errorf("not an RTSP reply: %.40q", line)
+	if code < 100 || code > 999 {
+		return 0, nil, fmt.Errorf("not an RTSP reply: %.40q", line)
 	}
 	h, err := tp.ReadMIMEHeader()
 	if err != nil {
-		return nil, fmt.Errorf("RTSP reply headers: %w", err)
+		return 0, nil, fmt.Errorf("RTSP reply headers: %w", err)
 	}
-	if code != 401 {
-		return nil, nil
+	if n, err := strconv.Atoi(h.Get("Content-Length")); err == nil && n > 0 {
+		if _, err := r.Discard(n); err != nil {
+			return 0, nil, fmt.Errorf("RTSP reply body: %w", err)
+		}
 	}
-	return onvif.ParseChallenges(h.Values("WWW-Authenticate")), nil
+	return code, h, nil
 }
 
 // Opener is the capture of the camera's stream that checks the stream
-// again (CheckStream) before each connection hands it the credentials.
-func Opener(c *config.CameraConfig, uri string) (masking.Opener, error) {
+// again (CheckStream) before each connection hands it the credentials: a
+// camera (or a man in the middle) that turns to Basic after the session
+// started is refused too, and refused is told (the session goes on
+// retrying, each time checked).
+func Opener(c *config.CameraConfig, uri string, refused func(*RefusedError)) (masking.Opener, error) {
 	open, err := Capture(c, uri).Opener()
 	if err != nil {
 		return nil, err
 	}
 	return func(ctx context.Context) (masking.Source, error) {
 		if err := CheckStream(ctx, c.ID, c.XAddr, uri); err != nil {
+			if r := (*RefusedError)(nil); errors.As(err, &r) && refused != nil {
+				refused(r)
+			}
 			return nil, err
 		}
 		return open(ctx)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"velo/agent/config"
 	"velo/internal/testkit"
 	"velo/masking"
 	"velo/onvif/camsim"
@@ -31,6 +32,8 @@ func TestCheckStream(t *testing.T) {
 	basicHere := testkit.StartRogueRTSP(t, "127.0.96.1", `Basic realm="cam"`)
 	both := testkit.StartRogueRTSP(t, "127.0.96.1", `Basic realm="cam"`, testDigest)
 	sha := testkit.StartRogueRTSP(t, "127.0.96.1", `Basic realm="cam"`, testDigest+`, algorithm=SHA-256`)
+	describeOnly := testkit.StartRogueRTSP(t, "127.0.96.1", `Basic realm="cam"`)
+	describeOnly.OpenOptions()
 	for _, tc := range []struct {
 		name   string
 		rogue  *testkit.RogueRTSP
@@ -40,6 +43,7 @@ func TestCheckStream(t *testing.T) {
 		{"only Basic on the camera's host", basicHere, ReasonBasicOnly},
 		{"Basic and Digest MD5", both, ""},
 		{"Basic and Digest SHA-256", sha, ""},
+		{"OPTIONS open, DESCRIBE only Basic", describeOnly, ReasonBasicOnly},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Userinfo in the URI must not travel either.
@@ -55,9 +59,12 @@ func TestCheckStream(t *testing.T) {
 				t.Errorf("refusal %+v: %v", refused, err)
 			}
 			reqs := tc.rogue.Requests()
-			want := 1
-			if tc.reason == ReasonHostMismatch {
+			want := 1 // OPTIONS, challenged
+			switch tc.rogue {
+			case basicElsewhere:
 				want = 0
+			case describeOnly:
+				want = 2
 			}
 			if len(reqs) != want || len(tc.rogue.Authorizations()) != 0 || strings.Contains(fmt.Sprint(reqs), "cam-pw") {
 				t.Errorf("the listener received %+v, want %d request(s) without credentials", reqs, want)
@@ -66,6 +73,31 @@ func TestCheckStream(t *testing.T) {
 				t.Errorf("the error shows the password: %v", err)
 			}
 		})
+	}
+}
+
+// The capture's opener checks again before each connection: a camera
+// that turns to Basic-only after the session started gets no credentials
+// and its refusal is told.
+func TestOpenerChecksEachConnection(t *testing.T) {
+	rogue := testkit.StartRogueRTSP(t, "127.0.96.4", `Basic realm="cam"`)
+	c := &config.CameraConfig{ID: "c4", XAddr: "http://127.0.96.4:8080/onvif/device_service", Username: "velo", Password: config.Secret("cam-pw")}
+	var told []*RefusedError
+	open, err := Opener(c, "rtsp://"+rogue.Addr+"/main", func(r *RefusedError) { told = append(told, r) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if src, err := open(ctxT(t)); err == nil {
+			_ = src.Close()
+			t.Fatal("opened a Basic-only stream")
+		}
+	}
+	if len(told) != 2 || told[0].Reason != ReasonBasicOnly {
+		t.Errorf("refusals told: %+v", told)
+	}
+	if got := rogue.Authorizations(); len(got) != 0 || len(rogue.Requests()) != 2 {
+		t.Errorf("the listener received %+v", rogue.Requests())
 	}
 }
 

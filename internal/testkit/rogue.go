@@ -21,8 +21,9 @@ type RogueRTSP struct {
 	challenges []string
 	ln         net.Listener
 
-	mu       sync.Mutex
-	requests []RogueRequest
+	mu          sync.Mutex
+	requests    []RogueRequest
+	openOptions bool
 }
 
 // RogueRequest is one request the rogue listener received.
@@ -43,6 +44,14 @@ func StartRogueRTSP(t testing.TB, host string, challenges ...string) *RogueRTSP 
 	go r.serve()
 	t.Cleanup(func() { _ = ln.Close() })
 	return r
+}
+
+// OpenOptions makes the listener answer OPTIONS with 200, unchallenged,
+// as many cameras do; every other method is still challenged.
+func (r *RogueRTSP) OpenOptions() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.openOptions = true
 }
 
 // Requests returns the requests received so far.
@@ -101,11 +110,16 @@ func (r *RogueRTSP) conn(c net.Conn) {
 		}
 		r.mu.Lock()
 		r.requests = append(r.requests, q)
+		open := r.openOptions && q.Method == "OPTIONS"
 		r.mu.Unlock()
 		var b strings.Builder
-		fmt.Fprintf(&b, "RTSP/1.0 401 Unauthorized\r\nCSeq: %s\r\n", h.Get("CSeq"))
-		for _, ch := range r.challenges {
-			fmt.Fprintf(&b, "WWW-Authenticate: %s\r\n", ch)
+		if open {
+			fmt.Fprintf(&b, "RTSP/1.0 200 OK\r\nCSeq: %s\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n", h.Get("CSeq"))
+		} else {
+			fmt.Fprintf(&b, "RTSP/1.0 401 Unauthorized\r\nCSeq: %s\r\n", h.Get("CSeq"))
+			for _, ch := range r.challenges {
+				fmt.Fprintf(&b, "WWW-Authenticate: %s\r\n", ch)
+			}
 		}
 		b.WriteString("Content-Length: 0\r\n\r\n")
 		if _, err := c.Write([]byte(b.String())); err != nil {
