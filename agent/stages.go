@@ -66,7 +66,7 @@ func (a *Agent) lockEvent(id string, ev event.Event) {
 // startPipeline starts capture → mask → encode into the relay.
 func (a *Agent) startPipeline(s *session) error {
 	cam := s.w.cam
-	open, err := camera.Capture(cam, s.uri).Opener()
+	open, err := camera.Opener(cam, s.uri, func(r *camera.RefusedError) { a.emit(r.Event()) }) // checked before each connection
 	if err != nil {
 		return err
 	}

@@ -206,7 +206,11 @@ func (a *Agent) openSession(ctx context.Context, w *worker, log zerolog.Logger) 
 	a.update(cam.ID, func(st *CameraState) { st.Identity = &info; st.Online = true; st.Error = "" })
 	log.Info().Str("model", info.Model).Str("firmware", info.FirmwareVersion).Msg("camera connected")
 	a.emit(event.Event{Kind: event.CameraOnline, Camera: cam.ID, Detail: fmt.Sprintf("%s %s firmware %s", info.Manufacturer, info.Model, info.FirmwareVersion)})
-	if s.uri, s.prof, err = camera.ResolveStream(ctx, cl, cam.ID, cam.Profile); err == nil {
+	s.uri, s.prof, err = camera.ResolveStream(ctx, cl, cam.ID, cam.Profile)
+	if refused := (*camera.RefusedError)(nil); errors.As(err, &refused) {
+		a.emit(refused.Event())
+	}
+	if err == nil {
 		s.masker, err = masking.NewMasker(cam.ID, maskspec.FailMode(cam.FailMode))
 	}
 	var gen uint64

@@ -101,14 +101,14 @@ func FuzzDigestChallenge(f *testing.F) {
 	f.Add(`Basic realm="x", Digest realm=x nonce=y`)
 	f.Add(`Digest realm="a\"b", nonce=""`)
 	f.Fuzz(func(t *testing.T, h string) {
-		ch, ok := parseDigestChallenge([]string{h})
+		ch, ok, _ := parseDigestChallenge([]string{h})
 		if !ok {
 			return
 		}
 		if ch.Nonce == "" || (ch.Algorithm != "MD5" && ch.Algorithm != "SHA-256") {
 			t.Fatalf("accepted unusable challenge %+v", ch)
 		}
-		_ = digestResponse(ch, 1, "u", "p", "POST", "/onvif/device_service", "c")
+		_ = digestResponse(ch, 1, "u", "p", "POST", "/onvif/device_service", []byte("<b/>"), "c")
 	})
 }
 

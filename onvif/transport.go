@@ -199,22 +199,25 @@ func (c *Client) post(ctx context.Context, addr, action string, body []byte, aut
 	}
 	var authz string
 	if auth {
-		authz = c.digestAuthorization(addr)
+		authz = c.digestAuthorization(addr, body)
 	}
 	resp, err := send(authz)
 	if err != nil {
 		return 0, nil, err
 	}
 	if auth && resp.StatusCode == http.StatusUnauthorized {
-		ch, ok := parseDigestChallenge(resp.Header.Values("WWW-Authenticate"))
+		ch, ok, err := parseDigestChallenge(resp.Header.Values("WWW-Authenticate"))
 		drain(resp)
+		if err != nil {
+			return resp.StatusCode, nil, fmt.Errorf("HTTP 401: %v: %w", err, ErrUnauthorized)
+		}
 		if !ok {
 			return resp.StatusCode, nil, fmt.Errorf("HTTP 401 without a usable Digest challenge: %w", ErrUnauthorized)
 		}
 		c.mu.Lock()
 		c.digest = &digestState{ch: ch}
 		c.mu.Unlock()
-		resp, err = send(c.digestAuthorization(addr))
+		resp, err = send(c.digestAuthorization(addr, body))
 		if err != nil {
 			return 0, nil, err
 		}

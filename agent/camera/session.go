@@ -1,7 +1,8 @@
 // Package camera opens a configured camera's session: the ONVIF client with
 // the camera's own credentials, the identity check by serial (nothing of
 // another device is ever streamed or previewed), the media profile and its
-// stream URI, and the capture settings for the frame path.
+// stream URI (pinned to the camera's host; never an RTSP server that takes
+// only Basic), and the capture settings for the frame path.
 package camera
 
 import (
@@ -43,7 +44,8 @@ func Connect(ctx context.Context, c *config.CameraConfig) (*onvif.Client, onvif.
 }
 
 // ResolveStream finds the profile (token, or the first when empty) and its
-// RTSP URI.
+// RTSP URI, checked by CheckStream: a URI naming another host than the
+// camera's, or an RTSP server offering only Basic, is a *RefusedError.
 func ResolveStream(ctx context.Context, cl *onvif.Client, camera, profile string) (string, *onvif.Profile, error) {
 	profiles, err := cl.GetProfiles(ctx)
 	if err != nil {
@@ -53,6 +55,9 @@ func ResolveStream(ctx context.Context, cl *onvif.Client, camera, profile string
 		if profile == "" || profiles[i].Token == profile {
 			uri, err := cl.GetStreamURI(ctx, profiles[i].Token)
 			if err != nil {
+				return "", nil, err
+			}
+			if err := CheckStream(ctx, camera, cl.XAddr(), uri); err != nil {
 				return "", nil, err
 			}
 			return uri, &profiles[i], nil

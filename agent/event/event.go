@@ -51,6 +51,11 @@ const (
 	CameraUnconfigured Kind = "camera_unconfigured" // found on the network, not in the config: never streamed
 	ScheduledOff       Kind = "scheduled_off"       // outside the active hours (G-4.3): not read at all
 	ScheduledOn        Kind = "scheduled_on"
+	// StreamRefused: the camera's stream URI names another host than the
+	// configured camera, or its RTSP server offers only Basic over
+	// plaintext; the credentials are not sent and the camera does not
+	// stream (Stream says which).
+	StreamRefused Kind = "stream_refused"
 )
 
 // Compliance: audit, access, retention.
@@ -89,6 +94,8 @@ type Event struct {
 	// View is what the view check found (view_mismatch, view_restored,
 	// view_unverified).
 	View *ViewFinding `json:"view,omitempty"`
+	// Stream is why a camera's stream was refused (stream_refused).
+	Stream *StreamRefusal `json:"stream,omitempty"`
 	// AuditSeq and AuditHash are the audit chain head (audit_head).
 	AuditSeq  uint64    `json:"audit_seq,omitempty"`
 	AuditHash string    `json:"audit_hash,omitempty"`
@@ -108,6 +115,14 @@ type ViewFinding struct {
 	Frames uint64 `json:"frames,omitempty"`
 }
 
+// StreamRefusal names the hosts of a refused stream URI, never its
+// credentials.
+type StreamRefusal struct {
+	Reason     string `json:"reason"`      // host_mismatch, basic_only
+	NamedHost  string `json:"named_host"`  // host[:port] the camera's stream URI names
+	PinnedHost string `json:"pinned_host"` // the configured camera's host
+}
+
 // Position is a PTZ position in the generic spaces (pan and tilt −1..1,
 // zoom 0..1).
 type Position struct {
@@ -121,7 +136,7 @@ type Position struct {
 func (k Kind) Warning() bool {
 	switch k {
 	case Drift, TamperSuspected, PositionUnknown, CommandRefused, ConfigRejected, LimitsFailed, CameraOffline,
-		ViewMismatch, ViewUnverified, CameraMasksMissing, CameraMasksChanged:
+		ViewMismatch, ViewUnverified, CameraMasksMissing, CameraMasksChanged, StreamRefused:
 		return true
 	}
 	return false

@@ -93,6 +93,7 @@ Config (YAML):
         chunked: false             Transfer-Encoding: chunked replies
         move_status_stuck: false   MoveStatus always IDLE
         wrong_xaddr_host: ""       report this host:port in XAddrs
+        wrong_stream_host: ""      report this host:port in GetStreamUri
         no_get_services: false     GetServices → ActionNotSupported
 
 The scene is a street front: brick and plaster, windows, a door, a sign,

@@ -167,6 +167,10 @@ type QuirkConfig struct {
 	MoveStatusStuck bool `yaml:"move_status_stuck"`
 	// WrongXAddrHost reports this host:port in every XAddr (cheap OEM).
 	WrongXAddrHost string `yaml:"wrong_xaddr_host"`
+	// WrongStreamHost reports this host:port in GetStreamUri (a NATed
+	// camera, or a spoofed or compromised one naming a host that collects
+	// credentials).
+	WrongStreamHost string `yaml:"wrong_stream_host"`
 	// NoGetServices answers GetServices with ActionNotSupported (old
 	// firmware: clients must fall back to GetCapabilities).
 	NoGetServices bool `yaml:"no_get_services"`

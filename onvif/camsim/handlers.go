@@ -200,7 +200,11 @@ func (c *Camera) media(action string, a *reqArgs) (string, *soapError) {
 		if cfg.NoVideo {
 			return "", fault("ter:ActionNotSupported", "no video on this camera")
 		}
-		uri := fmt.Sprintf("rtsp://%s:%d/%s", cfg.Address, cfg.RTSPPort, a.ProfileToken)
+		host := fmt.Sprintf("%s:%d", cfg.Address, cfg.RTSPPort)
+		if h := cfg.Quirk.WrongStreamHost; h != "" {
+			host = h
+		}
+		uri := fmt.Sprintf("rtsp://%s/%s", host, a.ProfileToken)
 		return `<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>` + esc(uri) + `</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect>` +
 			`<tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout></trt:MediaUri></trt:GetStreamUriResponse>`, nil
 	case "GetSnapshotUri":
