@@ -14,6 +14,10 @@ import (
 // them when zero.)
 const (
 	DefaultRTSPListen     = "127.0.0.1:8654"
+	// The relay's connection limits (masking/relay Limits).
+	DefaultRTSPMaxConns      = 64
+	DefaultRTSPMaxConnsPerIP = 8
+	DefaultRTSPLoginTimeout  = 10 * time.Second
 	DefaultStateDir       = "/var/lib/velo"
 	DefaultEmbeddedListen = "127.0.0.1:1883"
 	DefaultOutboxMaxMB    = 64
@@ -37,6 +41,9 @@ const (
 // applyDefaults fills the config-level defaults above.
 func (c *Config) applyDefaults() {
 	setDefault(&c.Outputs.RTSPListen, DefaultRTSPListen)
+	setDefault(&c.Outputs.RTSPMaxConns, DefaultRTSPMaxConns)
+	setDefault(&c.Outputs.RTSPMaxConnsPerIP, DefaultRTSPMaxConnsPerIP)
+	setDefault(&c.Outputs.RTSPLoginTimeout, Duration(DefaultRTSPLoginTimeout))
 	setDefault(&c.StateDir, DefaultStateDir)
 	if c.Broker.URL == "" {
 		setDefault(&c.Broker.EmbeddedListen, DefaultEmbeddedListen)

@@ -51,6 +51,9 @@ func (c *Config) readSecrets(base string) error {
 	if err := c.readBrokerFiles(); err != nil {
 		return err
 	}
+	if err := c.readRTSPSFiles(); err != nil {
+		return err
+	}
 	for i := range c.Operators {
 		if err := c.readOperatorCredential(i); err != nil {
 			return err
@@ -103,6 +106,19 @@ func (c *Config) readBrokerFiles() error {
 		}
 	}
 	return nil
+}
+
+// readRTSPSFiles checks the relay's TLS key (owner-only) and that it
+// loads with its certificate.
+func (c *Config) readRTSPSFiles() error {
+	if c.Outputs.RTSPS.KeyFile == "" {
+		return nil
+	}
+	if _, err := c.readSecretFile("outputs.rtsps.key_file", c.Outputs.RTSPS.KeyFile); err != nil {
+		return err
+	}
+	_, err := c.RTSPSTLS()
+	return err
 }
 
 // readOperatorCredential reads operator i's credential line, or (with a
