@@ -14,10 +14,6 @@ import (
 // them when zero.)
 const (
 	DefaultRTSPListen     = "127.0.0.1:8654"
-	// The relay's connection limits (masking/relay Limits).
-	DefaultRTSPMaxConns      = 64
-	DefaultRTSPMaxConnsPerIP = 8
-	DefaultRTSPLoginTimeout  = 10 * time.Second
 	DefaultStateDir       = "/var/lib/velo"
 	DefaultEmbeddedListen = "127.0.0.1:1883"
 	DefaultOutboxMaxMB    = 64
@@ -27,6 +23,13 @@ const (
 	// DefaultRetention is a recording's retention unless the camera says
 	// otherwise (G-3.4: at most 24 h without a reason).
 	DefaultRetention = 24 * time.Hour
+)
+
+// The relay's connection limits (masking/relay Limits).
+const (
+	DefaultRTSPMaxConns      = 64
+	DefaultRTSPMaxConnsPerIP = 8
+	DefaultRTSPLoginTimeout  = 10 * time.Second
 )
 
 // Retention limits (G-3.4, G-3.2.1).

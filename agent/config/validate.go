@@ -59,7 +59,7 @@ func (c *Config) validateOutputs() error {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("outputs.rtsp_plaintext_lan: the relay serves plaintext RTSP on %s: masked video and digest logins cross the network unencrypted; prefer outputs.rtsps", o.RTSPListen))
 	}
 	for _, l := range []struct {
-		field    string
+		field     string
 		v, lo, hi int
 	}{{"outputs.rtsp_max_conns", o.RTSPMaxConns, 1, 4096}, {"outputs.rtsp_max_conns_per_ip", o.RTSPMaxConnsPerIP, 1, o.RTSPMaxConns}} {
 		if l.v < l.lo || l.v > l.hi {
