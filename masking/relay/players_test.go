@@ -46,8 +46,8 @@ func gstReads(t *testing.T, url, user, pass string, extra ...string) error {
 	return nil
 }
 
-// Real players read through the digest login: ffmpeg (which answers
-// with qop=auth) and GStreamer's rtspsrc (which answers without qop);
+// Real players read through the digest login: ffmpeg and ffprobe (which
+// answer with qop=auth) and GStreamer's rtspsrc (which answers without qop);
 // a wrong password reads nothing. (rtspsrc with a wrong password retries
 // nine times before it fails, about 10 s with the pauses: not run here.)
 func TestPlayersReadWithDigest(t *testing.T) {
@@ -59,6 +59,10 @@ func TestPlayersReadWithDigest(t *testing.T) {
 	}
 	if err := gstReads(t, read, opUser, opPass); err != nil {
 		t.Fatal(err)
+	}
+	out, err := exec.Command("ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=codec_name", "-of", "csv=p=0", withCreds(read, opUser, opPass)).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "h264" {
+		t.Fatalf("ffprobe: %v: %s", err, out)
 	}
 	if err := ffmpegReads(t, withCreds(read, opUser, "wrong")); err == nil {
 		t.Fatal("ffmpeg read with a wrong password")
