@@ -1,6 +1,7 @@
 package relay_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -83,5 +84,32 @@ func TestFailurePauseIsPerSource(t *testing.T) {
 	}
 	if st != 200 || opTime > 300*time.Millisecond {
 		t.Fatalf("the operator got %d after %v while the attacker was paused", st, opTime)
+	}
+}
+
+// An attacker that does not wait for its 401 (it closes the connection and
+// guesses again on a new one) gains nothing: while its address is in a
+// pause, every answer from it, right or wrong, is held until the pause ends.
+func TestEarlyAbortGainsNothing(t *testing.T) {
+	s := startRelay(t, nil)
+	publish(t, s, streamID)
+	addr, read := hostOf(t, s), s.ReadURL(streamID)
+	for i := 0; i < 3; i++ { // three quick guesses, each abandoned at once
+		c := mustDial(t, "127.0.0.9", addr)
+		nonce := challenge(t, c.mustDo(t, "DESCRIBE", read))["nonce"]
+		if _, err := fmt.Fprintf(c.c, "DESCRIBE %s RTSP/1.0\r\nCSeq: 9\r\n%s\r\n\r\n", read, digestNoQop(opUser, "guess", nonce, "DESCRIBE", read)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // no answer yet: the attacker assumes a failure
+		c.c.Close()
+	}
+	c := mustDial(t, "127.0.0.9", addr)
+	nonce := challenge(t, c.mustDo(t, "DESCRIBE", read))["nonce"]
+	t0 := time.Now()
+	st := c.mustDo(t, "DESCRIBE", read, digestNoQop(opUser, opPass, nonce, "DESCRIBE", read)).status
+	d := time.Since(t0)
+	t.Logf("FIGURE early abort: the right answer after three abandoned guesses came back in %v (%d)", d.Round(time.Millisecond), st)
+	if st != 200 || d < 500*time.Millisecond {
+		t.Fatalf("right answer after three abandoned guesses: %d in %v; want 200 held for the pause (at least 0.5 s)", st, d)
 	}
 }

@@ -286,9 +286,10 @@ func (c *guardedConn) stopTimer() {
 	c.timer.Stop()
 }
 
+// owePause holds the connection's next response for at least d.
 func (c *guardedConn) owePause(d time.Duration) {
 	c.mu.Lock()
-	c.pause = d
+	c.pause = max(c.pause, d)
 	c.mu.Unlock()
 }
 
@@ -321,17 +322,19 @@ func guarded(nc net.Conn) *guardedConn {
 	return gc
 }
 
-// failures counts recent failed logins per source address, for the pause
-// after each (it doubles per failure, up to maxPause, and is forgotten
-// after failureMemory).
+// failures counts recent failed logins per source address. Each failure
+// puts its source in a pause (doubling per failure, up to maxPause,
+// forgotten after failureMemory) during which every answer from it, right
+// or wrong, is held until the pause ends: an attacker that abandons a
+// guess instead of waiting for its 401 learns nothing sooner.
 type failures struct {
 	mu sync.Mutex
 	m  map[string]failure
 }
 
 type failure struct {
-	n    int
-	last time.Time
+	n           int
+	last, until time.Time
 }
 
 const (
@@ -360,7 +363,15 @@ func (f *failures) record(ip string, now time.Time) time.Duration {
 		e.n = 0
 	}
 	e.n++
-	e.last = now
+	p := min(firstPause<<min(e.n-1, 5), maxPause)
+	e.last, e.until = now, now.Add(p)
 	f.m[ip] = e
-	return min(firstPause<<min(e.n-1, 5), maxPause)
+	return p
+}
+
+// wait is what remains of ip's pause.
+func (f *failures) wait(ip string, now time.Time) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return max(f.m[ip].until.Sub(now), 0)
 }

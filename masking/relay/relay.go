@@ -229,6 +229,7 @@ func (s *Server) checkReader(req *base.Request, name string, gc *guardedConn) (*
 	if err != nil {
 		return s.unauthorized(gc, now, false), "" // the challenge, not a refusal
 	}
+	gc.owePause(s.failures.wait(gc.ip, now)) // right or wrong, no answer before the source's pause ends
 	switch gc.peekNonce(a.nonce, now) {
 	case nonceStale:
 		return s.unauthorized(gc, now, true), "" // the player answers the new nonce
@@ -257,7 +258,7 @@ func (s *Server) unauthorized(gc *guardedConn, now time.Time, stale bool) *base.
 }
 
 // deny refuses a login: counted, told to OnAccess, answered with a 401
-// after a pause that grows with the source's failures. The 401 repeats
+// after a pause that grows with the source's failures (see failures). The 401 repeats
 // the nonce the player answered when it is this connection's (a player
 // seeing the same challenge again gives up rather than retrying forever),
 // else it carries a fresh one.
