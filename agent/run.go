@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"velo/agent/access"
 	"velo/agent/config"
+	"velo/agent/event"
 	"velo/agent/telemetry"
 	"velo/masking/relay"
 )
@@ -148,7 +150,8 @@ func (a *Agent) queueCommand(verb string, payload []byte) {
 
 // startRelay serves the masked streams: operators with their stream
 // password (role, camera and schedule checked at each PLAY), the recorder
-// with a random password of this run.
+// with a random password of this run; over plaintext RTSP (loopback
+// unless the config allows the LAN) and RTSPS when configured.
 func (a *Agent) startRelay(cfg *config.Config, r *running) error {
 	a.mu.Lock()
 	r.recorder = [2]string{recorderUser, randomSecret()}
@@ -165,19 +168,40 @@ func (a *Agent) startRelay(cfg *config.Config, r *running) error {
 	if err != nil {
 		return err
 	}
+	o := cfg.Outputs
+	rel.Limits = relay.Limits{MaxConns: o.RTSPMaxConns, MaxConnsPerIP: o.RTSPMaxConnsPerIP, LoginTimeout: time.Duration(o.RTSPLoginTimeout)}
+	tlsConf, err := cfg.RTSPSTLS()
+	if err != nil {
+		return err
+	}
+	if tlsConf != nil {
+		rel.ListenTLS(o.RTSPS.Listen, tlsConf)
+	}
 	rel.OnAccess = func(user, name, remote string, ok bool) {
 		if user != recorderUser {
 			a.auditAccess(user, name, remote, ok)
 		}
 	}
+	rel.OnListenerError = a.relayListenerError
 	if err := rel.Start(); err != nil {
 		return err
 	}
 	a.mu.Lock()
 	r.rel = rel
 	a.mu.Unlock()
-	a.log.Info().Str("listen", cfg.Outputs.RTSPListen).Msg("masked rtsp relay up")
+	a.log.Info().Str("listen", o.RTSPListen).Str("rtsps", o.RTSPS.Listen).Msg("masked rtsp relay up")
 	return nil
+}
+
+// relayListenerError reports the relay's accept failures: a temporary one
+// (out of file descriptors: the relay retries) is logged; a listener
+// stopped for good is an event, since no viewer can connect there again.
+func (a *Agent) relayListenerError(listen string, err error, stopped bool) {
+	if !stopped {
+		a.log.Warn().Str("listen", listen).Err(err).Msg("rtsp relay: accept failed, retrying with backoff")
+		return
+	}
+	a.emit(event.Event{Kind: event.RelayStopped, Detail: fmt.Sprintf("rtsp relay listener %s stopped: %v", listen, err)})
 }
 
 // liveAllowed is the relay's check: the operator's stream secret if user may

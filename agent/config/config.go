@@ -70,8 +70,41 @@ type OutputsConfig struct {
 	// RTSPListen is the relay's address (masked streams). Default
 	// 127.0.0.1:8654.
 	RTSPListen string `yaml:"rtsp_listen"`
+	// RTSPPlaintextLAN allows RTSPListen off loopback: plaintext RTSP on
+	// the network (warned about; RTSPS is the way for viewers off the
+	// gateway).
+	RTSPPlaintextLAN bool `yaml:"rtsp_plaintext_lan"`
+	// RTSPS serves the relay over TLS as well, for viewers off the gateway.
+	RTSPS RTSPSConfig `yaml:"rtsps"`
+	// RTSPMaxConns caps the relay's connections from other hosts in total,
+	// RTSPMaxConnsPerIP those from one address; RTSPLoginTimeout closes a
+	// connection that has not logged in by then (defaults 64, 8, 10s).
+	RTSPMaxConns      int      `yaml:"rtsp_max_conns"`
+	RTSPMaxConnsPerIP int      `yaml:"rtsp_max_conns_per_ip"`
+	RTSPLoginTimeout  Duration `yaml:"rtsp_login_timeout"`
 	// RecordDir receives recorded segments (per camera record.enabled).
 	RecordDir string `yaml:"record_dir"`
+}
+
+// RTSPSConfig is the relay's TLS listener: all three fields or none.
+type RTSPSConfig struct {
+	Listen   string `yaml:"listen"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// RTSPSTLS builds the relay's RTSPS server configuration from
+// outputs.rtsps (nil when RTSPS is off).
+func (c *Config) RTSPSTLS() (*tls.Config, error) {
+	r := c.Outputs.RTSPS
+	if r.Listen == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.path(r.CertFile), c.path(r.KeyFile))
+	if err != nil {
+		return nil, c.fieldError("outputs.rtsps.cert_file", "certificate and key: %v", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // BrokerConfig is the central MQTT broker. With no URL, velo run starts

@@ -32,6 +32,12 @@ func TestConfigRules(t *testing.T) {
 		{"purposes", "purposes: [asset protection]", "purposes: []", "site.purposes", "G-2c", 5},
 		{"gateway", "gateway: gw-1", "gateway: gw/1", "gateway", "MQTT topics", 6},
 		{"rtsp listen", "rtsp_listen: 127.0.0.1:18654", "rtsp_listen: nowhere", "outputs.rtsp_listen", "host:port", 8},
+		{"rtsp plaintext off loopback", "rtsp_listen: 127.0.0.1:18654", "rtsp_listen: 0.0.0.0:18654", "outputs.rtsp_listen", "rtsp_plaintext_lan", 8},
+		{"rtsps without key", "  record_dir: REC\n", "  record_dir: REC\n  rtsps: {listen: \"0.0.0.0:18655\", cert_file: relay.crt}\n", "outputs.rtsps.cert_file", "required with listen", 10},
+		{"rtsps same address", "  record_dir: REC\n", "  record_dir: REC\n  rtsps: {listen: \"127.0.0.1:18654\", cert_file: c, key_file: k}\n", "outputs.rtsps.listen", "rtsp_listen too", 10},
+		{"rtsps files", "  record_dir: REC\n", "  record_dir: REC\n  rtsps: {listen: \"0.0.0.0:18655\", cert_file: c.pem, key_file: k.pem}\n", "outputs.rtsps.key_file", "no such file", 10},
+		{"rtsp per-ip cap over total", "  record_dir: REC\n", "  record_dir: REC\n  rtsp_max_conns_per_ip: 100\n", "outputs.rtsp_max_conns_per_ip", "out of 1..64", 10},
+		{"rtsp login timeout", "  record_dir: REC\n", "  record_dir: REC\n  rtsp_login_timeout: 10m\n", "outputs.rtsp_login_timeout", "out of 1s..2m", 10},
 		{"camera id", "id: cam2", "id: cam1", "cameras[1].id", "duplicate", 31},
 		{"purpose", "purpose: yard", "purpose: \"\"", "cameras[1].purpose", "purpose is required", 32},
 		{"match by ip only", "match: {mac: \"02:00:00:00:00:02\"}", "match: {}", "cameras[1].match", "never by IP alone", 33},
@@ -97,6 +103,32 @@ func TestConfigRules(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Plaintext RTSP off loopback loads only when the config says so, and then
+// with a warning; RTSPS loads its certificate and key.
+func TestRTSPOutputs(t *testing.T) {
+	p := testkit.WriteSite(t, strings.Replace(testkit.SiteYAML, "rtsp_listen: 127.0.0.1:18654", "rtsp_listen: 0.0.0.0:18654\n  rtsp_plaintext_lan: true", 1))
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(c.Warnings, "\n"), "outputs.rtsp_plaintext_lan: the relay serves plaintext RTSP on 0.0.0.0:18654") {
+		t.Fatalf("warnings: %q", c.Warnings)
+	}
+	pki := testkit.NewPKI(t, "relay-ca")
+	crt := pki.Issue(t, "relay", true)
+	p = testkit.WriteSite(t, strings.Replace(testkit.SiteYAML, "  record_dir: REC\n",
+		"  record_dir: REC\n  rtsps: {listen: \"0.0.0.0:18655\", cert_file: "+crt.CertFile+", key_file: "+crt.KeyFile+"}\n", 1))
+	if c, err = Load(p); err != nil {
+		t.Fatal(err)
+	}
+	if tc, err := c.RTSPSTLS(); err != nil || tc == nil || len(tc.Certificates) != 1 {
+		t.Fatalf("RTSPSTLS: %v %v", tc, err)
+	}
+	if c.Outputs.RTSPMaxConns != DefaultRTSPMaxConns || c.Outputs.RTSPMaxConnsPerIP != DefaultRTSPMaxConnsPerIP {
+		t.Fatalf("limits not defaulted: %+v", c.Outputs)
 	}
 }
 

@@ -25,6 +25,13 @@ const (
 	DefaultRetention = 24 * time.Hour
 )
 
+// The relay's connection limits (masking/relay Limits).
+const (
+	DefaultRTSPMaxConns      = 64
+	DefaultRTSPMaxConnsPerIP = 8
+	DefaultRTSPLoginTimeout  = 10 * time.Second
+)
+
 // Retention limits (G-3.4, G-3.2.1).
 const (
 	MinRetention = time.Hour
@@ -37,6 +44,9 @@ const (
 // applyDefaults fills the config-level defaults above.
 func (c *Config) applyDefaults() {
 	setDefault(&c.Outputs.RTSPListen, DefaultRTSPListen)
+	setDefault(&c.Outputs.RTSPMaxConns, DefaultRTSPMaxConns)
+	setDefault(&c.Outputs.RTSPMaxConnsPerIP, DefaultRTSPMaxConnsPerIP)
+	setDefault(&c.Outputs.RTSPLoginTimeout, Duration(DefaultRTSPLoginTimeout))
 	setDefault(&c.StateDir, DefaultStateDir)
 	if c.Broker.URL == "" {
 		setDefault(&c.Broker.EmbeddedListen, DefaultEmbeddedListen)

@@ -55,6 +55,9 @@ func (c *Config) readSecrets(base string) error {
 	if err := c.readBrokerFiles(); err != nil {
 		return err
 	}
+	if err := c.readRTSPSFiles(); err != nil {
+		return err
+	}
 	for i := range c.Operators {
 		if err := c.readOperatorCredential(i); err != nil {
 			return err
@@ -135,6 +138,19 @@ func (c *Config) readBrokerFiles() error {
 // StreamExpiryWarning is how long before its expiry config check warns
 // about an operator's stream password.
 const StreamExpiryWarning = 14 * 24 * time.Hour
+
+// readRTSPSFiles checks the relay's TLS key (owner-only) and that it
+// loads with its certificate.
+func (c *Config) readRTSPSFiles() error {
+	if c.Outputs.RTSPS.KeyFile == "" {
+		return nil
+	}
+	if _, err := c.readSecretFile("outputs.rtsps.key_file", c.Outputs.RTSPS.KeyFile); err != nil {
+		return err
+	}
+	_, err := c.RTSPSTLS()
+	return err
+}
 
 // readOperatorCredential reads operator i's credential line, or (with a
 // warning naming the fix) an older form: a $velo1$ line or a plaintext

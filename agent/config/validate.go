@@ -47,10 +47,56 @@ func (c *Config) validateSite() error {
 }
 
 func (c *Config) validateOutputs() error {
-	if _, _, err := net.SplitHostPort(c.Outputs.RTSPListen); err != nil {
-		return c.fieldError("outputs.rtsp_listen", "%q is not host:port", c.Outputs.RTSPListen)
+	o := &c.Outputs
+	host, _, err := net.SplitHostPort(o.RTSPListen)
+	if err != nil {
+		return c.fieldError("outputs.rtsp_listen", "%q is not host:port", o.RTSPListen)
+	}
+	if !loopbackHost(host) {
+		if !o.RTSPPlaintextLAN {
+			return c.fieldError("outputs.rtsp_listen", "%q is off loopback: plaintext RTSP would carry the video and the logins across the network; serve other hosts over outputs.rtsps, or set outputs.rtsp_plaintext_lan: true", o.RTSPListen)
+		}
+		c.Warnings = append(c.Warnings, fmt.Sprintf("outputs.rtsp_plaintext_lan: the relay serves plaintext RTSP on %s: masked video and digest logins cross the network unencrypted; prefer outputs.rtsps", o.RTSPListen))
+	}
+	for _, l := range []struct {
+		field     string
+		v, lo, hi int
+	}{{"outputs.rtsp_max_conns", o.RTSPMaxConns, 1, 4096}, {"outputs.rtsp_max_conns_per_ip", o.RTSPMaxConnsPerIP, 1, o.RTSPMaxConns}} {
+		if l.v < l.lo || l.v > l.hi {
+			return c.fieldError(l.field, "%d is out of %d..%d", l.v, l.lo, l.hi)
+		}
+	}
+	if d := time.Duration(o.RTSPLoginTimeout); d < time.Second || d > 2*time.Minute {
+		return c.fieldError("outputs.rtsp_login_timeout", "%v is out of 1s..2m", d)
+	}
+	return c.validateRTSPS()
+}
+
+// validateRTSPS: the TLS listener needs its address, certificate and key.
+func (c *Config) validateRTSPS() error {
+	r := c.Outputs.RTSPS
+	if r == (RTSPSConfig{}) {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(r.Listen); err != nil {
+		return c.fieldError("outputs.rtsps.listen", "%q is not host:port", r.Listen)
+	}
+	if r.Listen == c.Outputs.RTSPListen {
+		return c.fieldError("outputs.rtsps.listen", "%q is outputs.rtsp_listen too", r.Listen)
+	}
+	if r.CertFile == "" || r.KeyFile == "" {
+		return c.fieldError("outputs.rtsps.cert_file", "cert_file and key_file are required with listen")
 	}
 	return nil
+}
+
+// loopbackHost: host names this machine only (a loopback IP or localhost).
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (c *Config) validateBroker() error {

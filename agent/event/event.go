@@ -75,6 +75,13 @@ const (
 	ClockUntrusted Kind = "clock_untrusted"
 )
 
+// The masked RTSP relay (masking/relay).
+const (
+	// RelayStopped: a relay listener failed for good (not a temporary
+	// error such as running out of file descriptors, which is retried).
+	RelayStopped Kind = "relay_stopped"
+)
+
 // Event is one thing that happened on the gateway.
 type Event struct {
 	Kind     Kind      `json:"kind"`
@@ -137,6 +144,8 @@ func (k Kind) Warning() bool {
 	switch k {
 	case Drift, TamperSuspected, PositionUnknown, CommandRefused, ConfigRejected, LimitsFailed, CameraOffline,
 		ViewMismatch, ViewUnverified, CameraMasksMissing, CameraMasksChanged, StreamRefused:
+		return true
+	case RelayStopped:
 		return true
 	}
 	return false

@@ -1,8 +1,11 @@
 // Package relay is an in-process RTSP server that serves H.264 streams
 // published to it from this host: in-process (PublishAU or PublishH264,
 // Velo's encoders) or by a local RTSP client (the simulator's ffmpeg) on a secret
-// path from loopback. Readers read /NAME after RTSP digest authentication. Velo uses it to serve only
-// masked streams; the camera simulator uses it to serve its scene.
+// path from loopback. Readers read /NAME after RTSP digest authentication
+// (nonces per connection, qop=auth with nonce counts, a pause after each
+// failure), over plaintext RTSP or, with ListenTLS, RTSPS. Connections are
+// capped per address and in total, and closed if they have not logged in
+// by a deadline (Limits). Velo uses it to serve only masked streams.
 //
 // Lifecycle: New (no I/O), Start (binds), Close (stops, idempotent). Safe
 // for concurrent use. It does not import gocv.
@@ -12,21 +15,20 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"net"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
-	"github.com/bluenviron/gortsplib/v4/pkg/auth"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
-	"github.com/bluenviron/gortsplib/v4/pkg/headers"
 	"github.com/pion/rtp"
 )
 
@@ -70,49 +72,35 @@ func sha256Hex(s string) string {
 
 var reControl = regexp.MustCompile("^(.+/)trackID=[0-9]+$")
 
-// validDigest checks an RTSP digest response (RFC 2069 style, as RTSP
-// players send it: no qop) from HA1, in constant time.
-func validDigest(req *base.Request, a headers.Authorization, user string, sec Secret, realm, nonce string) bool {
-	if a.Method != headers.AuthMethodDigest || a.Nonce != nonce || a.Realm != realm || a.Username != user {
-		return false
-	}
-	if got := req.URL.String(); a.URI != got {
-		// In SETUP, VLC uses the stream's base URL, not the track's.
-		m := reControl.FindStringSubmatch(got)
-		if req.Method != base.Setup || m == nil || a.URI != m[1] {
-			return false
-		}
-	}
-	sha := a.Algorithm != nil && *a.Algorithm == headers.AuthAlgorithmSHA256
-	if a.Algorithm != nil && !sha && *a.Algorithm != headers.AuthAlgorithmMD5 {
-		return false
-	}
-	ha1 := sec.ha1(user, realm, sha)
-	if ha1 == "" {
-		return false
-	}
-	var want string
-	if sha {
-		want = sha256Hex(ha1 + ":" + nonce + ":" + sha256Hex(string(req.Method)+":"+a.URI))
-	} else {
-		want = md5Hex(ha1 + ":" + nonce + ":" + md5Hex(string(req.Method)+":"+a.URI))
-	}
-	return subtle.ConstantTimeCompare([]byte(want), []byte(a.Response)) == 1
-}
-
 // Server is the relay.
 type Server struct {
-	addr   string
-	lookup Lookup
-	realm  string
-	secret string
-	nonce  string
-	srv    *gortsplib.Server
+	addr     string
+	lookup   Lookup
+	realm    string
+	secret   string
+	srv      *gortsplib.Server
+	tlsAddr  string
+	tlsConf  *tls.Config
+	gate     *gateListener
+	failures failures
+	done     chan struct{}
+
+	// Limits, if set before Start, bound connections (see Limits).
+	Limits Limits
 
 	// OnAccess, if set before Start, is told of every reader that starts
 	// playing (ok) and every reader refused (wrong credentials, not
-	// allowed): who, which stream, from where.
+	// allowed, a nonce not issued to its connection or replayed): who,
+	// which stream, from where.
 	OnAccess func(user, stream, remote string, ok bool)
+
+	// OnListenerError, if set before Start, is told when accepting on
+	// listen fails: once at the start of a streak of temporary errors
+	// (out of file descriptors: retried with backoff, stopped false), and
+	// when the listener stops for good (stopped true).
+	OnListenerError func(listen string, err error, stopped bool)
+
+	refused, cut atomic.Uint64
 
 	mu         sync.Mutex
 	readers    map[*gortsplib.ServerSession]string // session -> user:stream
@@ -123,34 +111,56 @@ type Server struct {
 	closeOnce  sync.Once
 }
 
-// New returns a relay that will listen on addr (host:port).
+// New returns a relay that will listen on addr (host:port), plaintext RTSP.
 func New(addr, realm string, lookup Lookup) (*Server, error) {
-	nonce, err := auth.GenerateNonce()
-	if err != nil {
-		return nil, err
-	}
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
-	s := &Server{addr: addr, lookup: lookup, realm: realm, secret: hex.EncodeToString(b), nonce: nonce,
+	s := &Server{addr: addr, lookup: lookup, realm: realm, secret: hex.EncodeToString(b), done: make(chan struct{}),
 		streams: map[string]*gortsplib.ServerStream{}, publishers: map[*gortsplib.ServerSession]string{},
 		inproc: map[string]*Publisher{}, readers: map[*gortsplib.ServerSession]string{}}
 	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: addr, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
 	return s, nil
 }
 
-// Start binds the listener.
+// ListenTLS adds an RTSPS listener on addr (call before Start): the same
+// streams and logins, over TLS with conf.
+func (s *Server) ListenTLS(addr string, conf *tls.Config) {
+	s.tlsAddr, s.tlsConf = addr, conf
+}
+
+// Start binds the listeners.
 func (s *Server) Start() error {
+	g := &gateListener{s: s, limits: s.Limits.withDefaults(), conns: make(chan net.Conn), done: make(chan struct{}), perIP: map[string]int{}}
+	for _, l := range []struct {
+		addr string
+		conf *tls.Config
+	}{{s.addr, nil}, {s.tlsAddr, s.tlsConf}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			g.Close()
+			return fmt.Errorf("relay: listen %s: %w", l.addr, err)
+		}
+		g.lns = append(g.lns, gateLn{ln: ln, tls: l.conf})
+	}
+	s.gate = g
+	s.srv.Listen = func(string, string) (net.Listener, error) { return g, nil }
 	if err := s.srv.Start(); err != nil {
+		g.Close()
 		return fmt.Errorf("relay: listen %s: %w", s.addr, err)
 	}
+	g.start()
 	return nil
 }
 
 // Close stops the server and every stream.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
+		close(s.done)
 		s.srv.Close()
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -159,6 +169,12 @@ func (s *Server) Close() {
 			delete(s.streams, k)
 		}
 	})
+}
+
+func (s *Server) listenerError(listen string, err error, stopped bool) {
+	if s.OnListenerError != nil {
+		s.OnListenerError(listen, err, stopped)
+	}
 }
 
 // PublishURL is where a local encoder publishes stream name. It contains
@@ -177,6 +193,13 @@ func (s *Server) Publishing(name string) bool {
 	return s.streams[name] != nil
 }
 
+// Refused returns how many connections were closed unserved because their
+// pool or address was full.
+func (s *Server) Refused() uint64 { return s.refused.Load() }
+
+// Cut returns how many connections were closed for not logging in in time.
+func (s *Server) Cut() uint64 { return s.cut.Load() }
+
 // Denied returns how many reader requests were refused.
 func (s *Server) Denied() uint64 {
 	s.mu.Lock()
@@ -194,48 +217,84 @@ func (s *Server) publishName(p string) (string, bool) {
 	return name, name != "" && !strings.Contains(name, "/")
 }
 
-func (s *Server) checkReader(req *base.Request, name, remote string) (*base.Response, string) {
+// checkReader authenticates a reader's request on its connection: nil
+// and the user when it may read stream name, else the response to send.
+func (s *Server) checkReader(req *base.Request, name string, gc *guardedConn) (*base.Response, string) {
 	if s.lookup == nil {
+		gc.loggedIn()
 		return nil, ""
 	}
-	unauth := &base.Response{StatusCode: base.StatusUnauthorized, Header: base.Header{
-		"WWW-Authenticate": auth.GenerateWWWAuthenticate([]auth.ValidateMethod{auth.ValidateMethodDigestMD5}, s.realm, s.nonce),
-	}}
-	var a headers.Authorization
-	if err := a.Unmarshal(req.Header["Authorization"]); err != nil {
-		return unauth, "" // the challenge, not a refusal
+	now := time.Now()
+	a, err := parseDigest(req.Header["Authorization"])
+	if err != nil {
+		return s.unauthorized(gc, now, false), "" // the challenge, not a refusal
 	}
-	user := a.Username
-	if a.Method == headers.AuthMethodBasic {
-		user = a.BasicUser
+	gc.owePause(s.failures.wait(gc.ip, now)) // right or wrong, no answer before the source's pause ends
+	switch gc.peekNonce(a.nonce, now) {
+	case nonceStale:
+		return s.unauthorized(gc, now, true), "" // the player answers the new nonce
+	case nonceForeign:
+		return s.deny(gc, a, name, now), ""
 	}
-	deny := func(r *base.Response) (*base.Response, string) {
-		s.mu.Lock()
-		s.denied++
-		s.mu.Unlock()
-		if s.OnAccess != nil {
-			s.OnAccess(user, name, remote, false)
-		}
-		return r, ""
-	}
-	sec, ok := s.lookup(user, name)
+	sec, ok := s.lookup(a.username, name)
 	if !ok {
-		return deny(&base.Response{StatusCode: base.StatusForbidden})
+		sec = unknownUser // the same work and the same answer as a wrong password
 	}
-	if !validDigest(req, a, user, sec, s.realm, s.nonce) {
-		return deny(unauth)
+	if !validResponse(req, a, sec, s.realm) || !ok || gc.useNonce(a, now) != nonceOK {
+		return s.deny(gc, a, name, now), ""
 	}
-	return nil, user
+	gc.loggedIn()
+	return nil, a.username
+}
+
+// unknownUser is checked in place of a user the relay does not know.
+var unknownUser = Password(newNonce())
+
+// unauthorized is a 401 with a fresh nonce for this connection.
+func (s *Server) unauthorized(gc *guardedConn, now time.Time, stale bool) *base.Response {
+	return &base.Response{StatusCode: base.StatusUnauthorized, Header: base.Header{
+		"WWW-Authenticate": challenge(s.realm, gc.issueNonce(now), stale),
+	}}
+}
+
+// deny refuses a login: counted, told to OnAccess, answered with a 401
+// after a pause that grows with the source's failures (see failures). The 401 repeats
+// the nonce the player answered when it is this connection's (a player
+// seeing the same challenge again gives up rather than retrying forever),
+// else it carries a fresh one.
+func (s *Server) deny(gc *guardedConn, a digestAuth, name string, now time.Time) *base.Response {
+	s.mu.Lock()
+	s.denied++
+	s.mu.Unlock()
+	if s.OnAccess != nil {
+		s.OnAccess(a.username, name, gc.RemoteAddr().String(), false)
+	}
+	gc.owePause(s.failures.record(gc.ip, now))
+	if gc.peekNonce(a.nonce, now) != nonceOK {
+		return s.unauthorized(gc, now, false)
+	}
+	return &base.Response{StatusCode: base.StatusUnauthorized, Header: base.Header{
+		"WWW-Authenticate": challenge(s.realm, a.nonce, false),
+	}}
+}
+
+// OnResponse implements gortsplib.ServerHandlerOnResponse: a refusal goes
+// out after its pause, on the connection's own goroutine.
+func (s *Server) OnResponse(sc *gortsplib.ServerConn, _ *base.Response) {
+	if gc := guarded(sc.NetConn()); gc != nil {
+		gc.takePause(s.done)
+	}
 }
 
 // readerStream authenticates a reader and returns the stream it asked for.
 func (s *Server) readerStream(req *base.Request, path string, conn *gortsplib.ServerConn, sess *gortsplib.ServerSession) (*base.Response, *gortsplib.ServerStream, error) {
 	name := readerName(path)
-	remote := ""
-	if conn != nil {
-		remote = conn.NetConn().RemoteAddr().String()
+	gc := guarded(conn.NetConn())
+	if gc == nil {
+		return &base.Response{StatusCode: base.StatusForbidden}, nil, nil
 	}
-	r, user := s.checkReader(req, name, remote)
+	remote := gc.RemoteAddr().String()
+	r, user := s.checkReader(req, name, gc)
 	if r != nil {
 		return r, nil, nil
 	}
@@ -301,6 +360,9 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 	}
 	s.streams[name] = gortsplib.NewServerStream(s.srv, ctx.Description)
 	s.publishers[ctx.Session] = name
+	if gc := guarded(ctx.Conn.NetConn()); gc != nil {
+		gc.loggedIn() // a local publisher that knows the secret path
+	}
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
