@@ -6,13 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"velo/internal/testkit"
 	"velo/masking"
+	"velo/masking/maskspec"
 	"velo/onvif/camsim"
 )
 
@@ -211,4 +214,145 @@ func TestCaptureReadHasADeadline(t *testing.T) {
 			testkit.WaitFor(t, time.Minute, "abandoned read closed", func() bool { return stuck.Total() == 0 })
 		})
 	}
+}
+
+// videoLog records a pipeline's video lost / restored calls.
+type videoLog struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (v *videoLog) on(lost bool, detail string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	kind := "restored"
+	if lost {
+		kind = "lost"
+	}
+	v.events = append(v.events, kind+": "+detail)
+}
+
+func (v *videoLog) count() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.events)
+}
+
+func (v *videoLog) last() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.events[len(v.events)-1]
+}
+
+// A camera that freezes mid-stream, again and again: each time the video
+// is reported lost within LostAfter (and nothing is encoded meanwhile),
+// the frame path stays alive (lost and retrying), and the video is
+// reported restored once the stream comes back. Hung calls and goroutines
+// do not pile up over the cycles.
+func TestPipelineVideoLostAndRestored(t *testing.T) {
+	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "lost", Address: "127.0.97.43", Username: "u", Password: "p", Scene: "badge", FPS: 10, Width: 320, Height: 180})
+	cc := sim.Camera("lost").Config()
+	px := testkit.NewCutProxy(t, fmt.Sprintf("%s:%d", cc.Address, cc.RTSPPort))
+	stuck := masking.NewStuck(2, 8)
+	open, _ := masking.CaptureConfig{Camera: "lost", URL: "rtsp://" + px.Ln.Addr().String() + "/main", Username: "u", Password: "p",
+		Backend: masking.BackendGStreamer, StallTimeout: 3 * time.Second, OpenTimeout: 2 * time.Second, ReadTimeout: time.Second, Stuck: stuck}.Opener()
+	m := fullMasker(t, "lost")
+	var video videoLog
+	const lostAfter = 3 * time.Second
+	p, _ := masking.NewPipeline(masking.PipelineConfig{Camera: "lost", Masker: m, Open: open, Sink: masking.NewLazyEncoder(masking.EncoderConfig{Camera: "lost", FPS: 10}),
+		MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second, LostAfter: lostAfter, OnVideo: video.on, CallBound: 4 * time.Second, Logf: t.Logf})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitEncoded := func(n uint64) {
+		testkit.WaitFor(t, 30*time.Second, "frames encoded", func() bool { return p.Stats().Encoded >= n })
+	}
+	waitEncoded(10)
+	base, baseFD := runtime.NumGoroutine(), testkit.OpenFDs()
+	var detect []time.Duration
+	for cycle := 1; cycle <= 4; cycle++ {
+		px.Freeze()
+		t0 := time.Now()
+		testkit.WaitFor(t, lostAfter+5*time.Second, "video lost", func() bool { return video.count() == 2*cycle-1 })
+		detect = append(detect, time.Since(t0))
+		t.Logf("cycle %d: %s after %v", cycle, video.last(), time.Since(t0).Round(time.Millisecond))
+		if !strings.HasPrefix(video.last(), "lost: no frame captured for") {
+			t.Fatalf("cycle %d: %s", cycle, video.last())
+		}
+		enc := p.Stats().Encoded
+		for range 10 { // lost and retrying: alive, and nothing goes out
+			if !p.Alive() {
+				t.Fatalf("cycle %d: frame path not alive while retrying", cycle)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if got := p.Stats().Encoded; got > enc+2 { // at most the frames already in the channels
+			t.Fatalf("cycle %d: %d frames encoded while the video was lost", cycle, got-enc)
+		}
+		px.Cut() // the camera's server recovers: frozen connections end
+		px.Thaw()
+		testkit.WaitFor(t, 30*time.Second, "video restored", func() bool { return video.count() == 2*cycle })
+		t.Logf("cycle %d: %s; %d hung calls", cycle, video.last(), stuck.Total())
+		waitEncoded(p.Stats().Encoded + 10)
+	}
+	testkit.WaitFor(t, time.Minute, "hung calls returned", func() bool { return stuck.Total() == 0 })
+	g, fds := testkit.Settle(base, baseFD, 10)
+	t.Logf("goroutines %d → %d, fds %d → %d; time to video_lost: %v (LostAfter %v)", base, g, baseFD, fds, detect, lostAfter)
+	if g > base+10 || fds > baseFD+10 {
+		t.Fatalf("goroutines %d → %d, fds %d → %d over 4 freezes", base, g, baseFD, fds)
+	}
+}
+
+// blockingSink is an encoder that stops taking frames (a hung GStreamer
+// writer): after its first frame, Write never returns until released.
+type blockingSink struct {
+	n       atomic.Int64
+	release chan struct{}
+}
+
+func (b *blockingSink) Write(*masking.Frame) error {
+	if b.n.Add(1) > 1 {
+		<-b.release
+	}
+	return nil
+}
+
+func (b *blockingSink) Close() error { return nil }
+
+// A frame path blocked past its bound is not alive (the agent's watchdog
+// then stops pinging systemd).
+func TestPipelineNotAliveWhenTheEncoderHangs(t *testing.T) {
+	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "enc", Address: "127.0.97.44", Username: "u", Password: "p", Scene: "badge", FPS: 10, Width: 320, Height: 180})
+	open, _ := masking.CaptureConfig{Camera: "enc", URL: sim.Camera("enc").RTSPURL("main"), Username: "u", Password: "p"}.Opener()
+	sink := &blockingSink{release: make(chan struct{})}
+	p, _ := masking.NewPipeline(masking.PipelineConfig{Camera: "enc", Masker: fullMasker(t, "enc"), Open: open, Sink: sink, CallBound: 2 * time.Second})
+	if p.Alive() {
+		t.Fatal("alive before Run")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	testkit.WaitFor(t, 30*time.Second, "the encoder blocked", func() bool { return sink.n.Load() >= 2 })
+	t0 := time.Now()
+	testkit.WaitFor(t, 10*time.Second, "frame path not alive", func() bool { return !p.Alive() })
+	t.Logf("hung encoder detected after %v", time.Since(t0).Round(time.Millisecond))
+	cancel()
+	close(sink.release)
+	<-done
+}
+
+// fullMasker masks the whole frame of a fixed view.
+func fullMasker(t *testing.T, cam string) *masking.Masker {
+	t.Helper()
+	m, err := masking.NewMasker(cam, maskspec.FailBlank)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetSettle(0)
+	if _, err := m.SetMaskSets([]maskspec.MaskSet{{Masks: []maskspec.Mask{{Name: "all", Style: maskspec.StyleFull}}}}); err != nil {
+		t.Fatal(err)
+	}
+	m.SetView("", true)
+	return m
 }
