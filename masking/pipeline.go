@@ -97,7 +97,9 @@ func NewPipeline(cfg PipelineConfig) (*Pipeline, error) {
 	if cfg.OnVideo == nil {
 		cfg.OnVideo = func(bool, string) {}
 	}
-	return &Pipeline{cfg: cfg, snapReq: make(chan chan *Frame)}, nil
+	p := &Pipeline{cfg: cfg, snapReq: make(chan chan *Frame)}
+	p.expect(cfg.CallBound) // about to run
+	return p, nil
 }
 
 // PipelineStats are the pipeline's counters plus the masker's.
@@ -251,7 +253,8 @@ func (p *Pipeline) expect(d time.Duration) { p.expectBy.Store(time.Now().Add(d).
 // Alive reports whether the frame path is alive: its capture loop is
 // streaming or retrying, not blocked past the bound of the step it is in
 // (a call that outlived its deadline, or an encoder that stopped taking
-// frames). Before Run and after it returns the path is not alive.
+// frames). A pipeline not run within CallBound of NewPipeline, or
+// CallBound after Run returned, is not alive.
 func (p *Pipeline) Alive() bool {
 	by := p.expectBy.Load()
 	return by != 0 && time.Now().UnixNano() < by

@@ -51,6 +51,11 @@ const (
 	CameraUnconfigured Kind = "camera_unconfigured" // found on the network, not in the config: never streamed
 	ScheduledOff       Kind = "scheduled_off"       // outside the active hours (G-4.3): not read at all
 	ScheduledOn        Kind = "scheduled_on"
+	// VideoLost: no frame captured for capture.video_lost_after (a camera
+	// whose stream hangs or stopped): nothing goes out, the capture keeps
+	// reconnecting. VideoRestored: frames come again.
+	VideoLost     Kind = "video_lost"
+	VideoRestored Kind = "video_restored"
 )
 
 // Compliance: audit, access, retention.
@@ -121,7 +126,7 @@ type Position struct {
 func (k Kind) Warning() bool {
 	switch k {
 	case Drift, TamperSuspected, PositionUnknown, CommandRefused, ConfigRejected, LimitsFailed, CameraOffline,
-		ViewMismatch, ViewUnverified, CameraMasksMissing, CameraMasksChanged:
+		ViewMismatch, ViewUnverified, CameraMasksMissing, CameraMasksChanged, VideoLost:
 		return true
 	}
 	return false
