@@ -20,7 +20,7 @@ import (
 
 // Default bounds of Stuck.
 const (
-	DefaultMaxStuckPerCamera = 2
+	DefaultMaxStuckPerCamera = 3
 	DefaultMaxStuckTotal     = 8
 )
 
