@@ -14,6 +14,7 @@ import (
 	"velo/agent/event"
 	"velo/agent/retention"
 	"velo/agent/telemetry"
+	"velo/masking"
 	"velo/masking/relay"
 	"velo/onvif"
 )
@@ -52,6 +53,8 @@ type Agent struct {
 	reloadMu sync.Mutex
 	ready    chan struct{}
 	beat     atomic.Int64 // unix nanos of the last stats loop round
+	// stuck counts capture calls abandoned at their deadline (Health).
+	stuck *masking.Stuck
 }
 
 // running is what Run opened, for the workers and loops.
@@ -77,7 +80,8 @@ type rawCommand struct {
 type CameraState struct {
 	ID string `json:"id"`
 	// Status: starting, streaming, blank (off its approved view),
-	// offline (not reachable or failing: see error), scheduled-off.
+	// video-lost (connected, no frame coming), offline (not reachable or
+	// failing: see error), scheduled-off.
 	Status     string            `json:"status"`
 	Online     bool              `json:"online"`
 	Approved   bool              `json:"approved"`
@@ -97,6 +101,9 @@ type CameraState struct {
 	// read at all; NextOn is when it resumes.
 	ScheduledOff bool       `json:"-"`
 	NextOn       *time.Time `json:"next_on,omitempty"`
+	// VideoLost: connected, but no frame captured for a while (status
+	// video-lost); the capture keeps reconnecting.
+	VideoLost bool `json:"-"`
 }
 
 // status derives the published status from the flags.
@@ -106,6 +113,8 @@ func (s *CameraState) status() string {
 		return "scheduled-off"
 	case !s.Online:
 		return "offline"
+	case s.VideoLost:
+		return "video-lost"
 	case !s.Approved:
 		return "blank"
 	}
@@ -124,7 +133,7 @@ func New(cfg *config.Config, log zerolog.Logger, opts Options) *Agent {
 		opts.SweepInterval = 30 * time.Second
 	}
 	a := &Agent{opts: opts, log: log, states: map[string]*CameraState{}, workers: map[string]*worker{}, recs: map[string]bool{},
-		cmds: make(chan rawCommand, 64), ready: make(chan struct{})}
+		cmds: make(chan rawCommand, 64), ready: make(chan struct{}), stuck: masking.NewStuck(0, 0)}
 	a.cfg.Store(cfg)
 	return a
 }
@@ -133,10 +142,37 @@ func New(cfg *config.Config, log zerolog.Logger, opts Options) *Agent {
 // relay and camera workers started (systemd READY=1).
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
-// Healthy reports whether the agent's housekeeping loop ran within the
-// last 30 s (the systemd watchdog pings only while it does).
-func (a *Agent) Healthy() bool {
-	return time.Since(time.Unix(0, a.beat.Load())) < 30*time.Second
+// Healthy reports whether Health finds nothing wrong.
+func (a *Agent) Healthy() bool { return a.Health() == nil }
+
+// Health says what is wrong, if anything: the housekeeping loop has not
+// run in the last 30 s; a camera's frame path is blocked (neither
+// streaming nor lost and retrying: a call past its deadline, an encoder
+// that stopped taking frames); or hung capture calls have piled up to
+// their bound, which only a restart clears. The systemd watchdog pings
+// only while it is nil, so systemd restarts a velo that is wedged.
+func (a *Agent) Health() error {
+	if d := time.Since(time.Unix(0, a.beat.Load())); d >= 30*time.Second {
+		return fmt.Errorf("housekeeping loop last ran %v ago", d.Round(time.Second))
+	}
+	if err := a.stuck.Full(); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	ws := make([]*worker, 0, len(a.workers))
+	for _, w := range a.workers {
+		ws = append(ws, w)
+	}
+	a.mu.Unlock()
+	for _, w := range ws {
+		w.mu.Lock()
+		pl := w.pl
+		w.mu.Unlock()
+		if pl != nil && !pl.Alive() {
+			return fmt.Errorf("camera %q: frame path blocked", w.cam.ID)
+		}
+	}
+	return nil
 }
 
 // Config returns the config in force.

@@ -66,7 +66,9 @@ func (a *Agent) lockEvent(id string, ev event.Event) {
 // startPipeline starts capture → mask → encode into the relay.
 func (a *Agent) startPipeline(s *session) error {
 	cam := s.w.cam
-	open, err := camera.Opener(cam, s.uri, func(r *camera.RefusedError) { a.emit(r.Event()) }) // checked before each connection
+	// Deadlines on every capture call; the stream re-checked before each
+	// connection (credentials only to the camera, never in clear).
+	open, err := camera.Opener(cam, a.captureBounds(cam, camera.Capture(cam, s.uri)), func(r *camera.RefusedError) { a.emit(r.Event()) })
 	if err != nil {
 		return err
 	}
@@ -74,7 +76,9 @@ func (a *Agent) startPipeline(s *session) error {
 	rel := a.run.rel
 	a.mu.Unlock()
 	pl, err := masking.NewPipeline(masking.PipelineConfig{Camera: cam.ID, Masker: s.masker, Open: open,
-		Logf: func(f string, args ...any) { s.log.Info().Msg(fmt.Sprintf(f, args...)) },
+		Logf:      func(f string, args ...any) { s.log.Info().Msg(fmt.Sprintf(f, args...)) },
+		LostAfter: time.Duration(cam.Capture.VideoLostAfter), OnVideo: func(lost bool, detail string) { a.videoEvent(cam.ID, lost, detail) },
+		CallBound: callBound(cam),
 		Sink: masking.NewLazyEncoder(masking.EncoderConfig{Camera: cam.ID, FPS: cam.Encoder.FPS, BitrateKbps: cam.Encoder.BitrateKbps,
 			Element: cam.Encoder.Element, Relay: rel})})
 	if err != nil {
@@ -85,6 +89,39 @@ func (a *Agent) startPipeline(s *session) error {
 	s.w.mu.Unlock()
 	s.goStage("pipeline", pl.Run)
 	return nil
+}
+
+// captureBounds puts the camera's capture deadlines on cc, and the
+// agent's count of hung calls (Health).
+func (a *Agent) captureBounds(cam *config.CameraConfig, cc masking.CaptureConfig) masking.CaptureConfig {
+	cc.Camera, cc.Stuck = cam.ID, a.stuck
+	cc.OpenTimeout, cc.ReadTimeout = time.Duration(cam.Capture.OpenTimeout), time.Duration(cam.Capture.ReadTimeout)
+	return cc
+}
+
+// callBound is the longest one step of the capture may take before the
+// frame path counts as blocked: the longer deadline, with a margin for a
+// loaded gateway.
+func callBound(cam *config.CameraConfig) time.Duration {
+	open, read := time.Duration(cam.Capture.OpenTimeout), time.Duration(cam.Capture.ReadTimeout)
+	if open == 0 {
+		open = masking.DefaultOpenTimeout
+	}
+	if read == 0 {
+		read = masking.DefaultReadTimeout
+	}
+	return max(open, read) + 10*time.Second
+}
+
+// videoEvent shows a camera's video lost or restored in its state and
+// emits the event.
+func (a *Agent) videoEvent(id string, lost bool, detail string) {
+	a.update(id, func(s *CameraState) { s.VideoLost = lost })
+	kind := event.VideoRestored
+	if lost {
+		kind = event.VideoLost
+	}
+	a.emit(event.Event{Kind: kind, Camera: id, Detail: detail})
 }
 
 // startRecorder records the camera's masked stream from the relay, where

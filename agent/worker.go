@@ -149,7 +149,7 @@ func (a *Agent) runScheduled(ctx context.Context, w *worker, log zerolog.Logger)
 
 func (a *Agent) cameraFailed(id string, err error) {
 	a.update(id, func(s *CameraState) {
-		s.Online, s.Approved, s.Error = false, false, errString(err)
+		s.Online, s.Approved, s.Error, s.VideoLost = false, false, errString(err), false
 		s.FPSIn, s.FPSOut = 0, 0
 	})
 	a.emit(event.Event{Kind: event.CameraOffline, Camera: id, Detail: errString(err)})
@@ -203,7 +203,7 @@ func (a *Agent) openSession(ctx context.Context, w *worker, log zerolog.Logger) 
 		return nil, err
 	}
 	s := &session{w: w, log: log, client: cl}
-	a.update(cam.ID, func(st *CameraState) { st.Identity = &info; st.Online = true; st.Error = "" })
+	a.update(cam.ID, func(st *CameraState) { st.Identity = &info; st.Online, st.VideoLost = true, false; st.Error = "" })
 	log.Info().Str("model", info.Model).Str("firmware", info.FirmwareVersion).Msg("camera connected")
 	a.emit(event.Event{Kind: event.CameraOnline, Camera: cam.ID, Detail: fmt.Sprintf("%s %s firmware %s", info.Manufacturer, info.Model, info.FirmwareVersion)})
 	s.uri, s.prof, err = camera.ResolveStream(ctx, cl, cam.ID, cam.Profile)

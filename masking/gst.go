@@ -25,6 +25,8 @@ const (
 
 // CaptureConfig describes a camera stream.
 type CaptureConfig struct {
+	// Camera names the camera in errors and in Stuck's counts.
+	Camera string
 	// URL is the RTSP URL without credentials.
 	URL      string
 	Username string
@@ -33,6 +35,41 @@ type CaptureConfig struct {
 	// StallTimeout ends a stream that delivers nothing for this long
 	// (rtspsrc tcp-timeout). Default 5 s.
 	StallTimeout time.Duration
+	// OpenTimeout bounds an open (connect, describe, play, first frame
+	// decoded); ReadTimeout bounds waiting for the next frame. A call past
+	// its bound is abandoned (see Stuck). Defaults 15 s and 5 s.
+	OpenTimeout, ReadTimeout time.Duration
+	// Stuck counts the calls abandoned at their deadline; nil: one shared
+	// by the whole process.
+	Stuck *Stuck
+}
+
+// Capture call bounds.
+const (
+	DefaultOpenTimeout = 15 * time.Second
+	DefaultReadTimeout = 5 * time.Second
+	// closeTimeout bounds closing a capture (GStreamer's teardown).
+	closeTimeout = 5 * time.Second
+)
+
+// processStuck counts abandoned calls for the captures given no Stuck.
+var processStuck = NewStuck(0, 0)
+
+// withDefaults fills the zero timeouts and the Stuck counter.
+func (c CaptureConfig) withDefaults() CaptureConfig {
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = 5 * time.Second
+	}
+	if c.OpenTimeout <= 0 {
+		c.OpenTimeout = DefaultOpenTimeout
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = DefaultReadTimeout
+	}
+	if c.Stuck == nil {
+		c.Stuck = processStuck
+	}
+	return c
 }
 
 // gstQuote quotes a gst-launch property value.
@@ -52,15 +89,13 @@ func (c CaptureConfig) Opener() (Opener, error) {
 	if u.User != nil {
 		return nil, fmt.Errorf("masking: capture URL %s must not carry credentials", redact(c.URL))
 	}
-	if c.StallTimeout <= 0 {
-		c.StallTimeout = 5 * time.Second
-	}
+	c = c.withDefaults()
 	switch c.Backend {
 	case "", BackendAuto:
 		return func(ctx context.Context) (Source, error) {
 			src, err := c.openGst(ctx)
-			if err == nil || ctx.Err() != nil {
-				return src, err
+			if err == nil || ctx.Err() != nil || IsHung(err) || errors.Is(err, ErrTooManyStuck) {
+				return src, err // a camera that hangs GStreamer would hang FFmpeg too
 			}
 			src, ferr := c.openFFmpeg(ctx)
 			if ferr != nil {
@@ -91,11 +126,11 @@ func (c CaptureConfig) openGst(ctx context.Context) (Source, error) {
 		p += " user-id=" + gstQuote(c.Username) + " user-pw=" + gstQuote(c.Password)
 	}
 	p += " ! rtph264depay ! h264parse ! avdec_h264 output-corrupt=false ! videoconvert ! video/x-raw,format=I420 ! appsink max-buffers=2 drop=true sync=false"
-	vc, err := openCapture(ctx, p, gocv.VideoCaptureGstreamer)
+	src, err := openCapture(ctx, c, p, gocv.VideoCaptureGstreamer, true)
 	if err != nil {
 		return nil, fmt.Errorf("masking: open %s (gstreamer): %w", redact(c.URL), err)
 	}
-	return &gocvSource{vc: vc, mat: gocv.NewMat(), i420: true}, nil
+	return src, nil
 }
 
 func (c CaptureConfig) openFFmpeg(ctx context.Context) (Source, error) {
@@ -103,58 +138,92 @@ func (c CaptureConfig) openFFmpeg(ctx context.Context) (Source, error) {
 	if c.Username != "" {
 		u.User = url.UserPassword(c.Username, c.Password)
 	}
-	vc, err := openCapture(ctx, u.String(), gocv.VideoCaptureFFmpeg)
+	src, err := openCapture(ctx, c, u.String(), gocv.VideoCaptureFFmpeg, false)
 	if err != nil {
 		return nil, fmt.Errorf("masking: open %s (ffmpeg): %w", redact(c.URL), err)
 	}
-	return &gocvSource{vc: vc, mat: gocv.NewMat(), conv: gocv.NewMat()}, nil
+	return src, nil
 }
 
-// openCapture opens in a goroutine so ctx can abandon a slow open; the
-// capture is then closed when the open returns.
-func openCapture(ctx context.Context, src string, api gocv.VideoCaptureAPI) (*gocv.VideoCapture, error) {
-	type res struct {
-		vc  *gocv.VideoCapture
-		err error
+// openCapture opens src on a capture thread of its own, waiting at most
+// c.OpenTimeout (or until ctx ends); every later call on the capture is
+// bounded too.
+func openCapture(ctx context.Context, c CaptureConfig, src string, api gocv.VideoCaptureAPI, i420 bool) (*gocvSource, error) {
+	c = c.withDefaults()
+	if err := c.Stuck.admit(c.Camera); err != nil {
+		return nil, err
 	}
-	ch := make(chan res, 1)
-	go func() {
-		vc, err := gocv.OpenVideoCaptureWithAPI(src, api)
-		if err == nil && !vc.IsOpened() {
-			vc.Close()
-			err = errors.New("stream did not open")
+	t := newCaptureThread(c.Camera, c.Stuck)
+	s := &gocvSource{t: t, readTimeout: c.ReadTimeout, i420: i420}
+	var vc *gocv.VideoCapture // set on the capture thread
+	var oerr error
+	err := t.call("open", c.OpenTimeout, ctx.Done(), func() {
+		vc, oerr = gocv.OpenVideoCaptureWithAPI(src, api)
+		if vc != nil {
+			s.vc, s.mat, s.conv = vc, gocv.NewMat(), gocv.NewMat()
+			t.release = s.release
 		}
-		if err != nil {
+	}, func() error {
+		if oerr != nil || !vc.IsOpened() {
 			// gocv's errors may repeat the source string: keep them out.
-			err = errors.New("stream did not open")
+			return errors.New("stream did not open")
 		}
-		ch <- res{vc, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.vc, r.err
-	case <-ctx.Done():
-		go func() {
-			if r := <-ch; r.err == nil {
-				r.vc.Close()
-			}
-		}()
-		return nil, ctx.Err()
+		return nil
+	})
+	if err != nil {
+		if !s.dead(err) {
+			_ = t.stop(closeTimeout)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
 	}
+	return s, nil
 }
 
-// gocvSource reads frames from an OpenCV VideoCapture.
+// gocvSource reads frames from an OpenCV VideoCapture, every call on its
+// capture thread.
 type gocvSource struct {
+	t           *captureThread
+	readTimeout time.Duration
+	gone        bool // a call was abandoned: the thread closes the capture
+
+	// Used on the capture thread only.
 	vc   *gocv.VideoCapture
 	mat  gocv.Mat
 	conv gocv.Mat
 	i420 bool
 }
 
-func (s *gocvSource) Read(f *Frame) error {
-	if !s.vc.Read(&s.mat) || s.mat.Empty() {
-		return errors.New("masking: capture: no frame (end of stream or stall)")
+// dead records an abandoned call: the source must not call its thread
+// again.
+func (s *gocvSource) dead(err error) bool {
+	if isAbandoned(err) {
+		s.gone = true
 	}
+	return s.gone
+}
+
+func (s *gocvSource) Read(f *Frame) error {
+	if s.gone {
+		return errors.New("masking: capture: abandoned")
+	}
+	var ok bool
+	err := s.t.call("read", s.readTimeout, nil, func() { ok = s.vc.Read(&s.mat) }, func() error {
+		if !ok || s.mat.Empty() {
+			return errors.New("masking: capture: no frame (end of stream or stall)")
+		}
+		return s.deliver(f)
+	})
+	if s.dead(err) {
+		return fmt.Errorf("masking: capture: %w", err)
+	}
+	return err
+}
+
+// deliver copies the frame read into f (on the capture thread).
+func (s *gocvSource) deliver(f *Frame) error {
 	m := s.mat
 	if !s.i420 {
 		gocv.CvtColor(s.mat, &s.conv, gocv.ColorBGRToYUVI420)
@@ -177,13 +246,21 @@ func (s *gocvSource) Read(f *Frame) error {
 	return nil
 }
 
+// Close closes the capture, waiting at most closeTimeout; after an
+// abandoned call the thread closes it when that call returns.
 func (s *gocvSource) Close() error {
-	err := s.vc.Close()
-	s.mat.Close()
-	if !s.i420 {
-		s.conv.Close()
+	if s.gone {
+		return nil
 	}
-	return err
+	s.gone = true
+	return s.t.stop(closeTimeout)
+}
+
+// release frees the capture (on the capture thread).
+func (s *gocvSource) release() {
+	s.vc.Close()
+	s.mat.Close()
+	s.conv.Close()
 }
 
 // EncoderConfig configures the GStreamer encoder and its outputs.
@@ -394,10 +471,10 @@ func (l *LazyEncoder) Close() error {
 func FileOpener(path string) Opener {
 	return func(ctx context.Context) (Source, error) {
 		p := "filesrc location=" + gstQuote(path) + " ! decodebin ! videoconvert ! video/x-raw,format=I420 ! appsink max-buffers=4 sync=false"
-		vc, err := openCapture(ctx, p, gocv.VideoCaptureGstreamer)
+		src, err := openCapture(ctx, CaptureConfig{Camera: "file " + path, OpenTimeout: time.Minute, ReadTimeout: time.Minute}, p, gocv.VideoCaptureGstreamer, true)
 		if err != nil {
 			return nil, fmt.Errorf("masking: open file %s: %w", path, err)
 		}
-		return &gocvSource{vc: vc, mat: gocv.NewMat(), i420: true}, nil
+		return src, nil
 	}
 }

@@ -45,6 +45,15 @@ type PipelineConfig struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Logf receives state changes (never credentials); nil discards.
 	Logf func(format string, args ...any)
+	// LostAfter: no frame captured for this long means the video is lost
+	// (default 10 s). Video calls OnVideo(true, why) then, and
+	// OnVideo(false, how long) when frames come again; nil: not told.
+	LostAfter time.Duration
+	OnVideo   func(lost bool, detail string)
+	// CallBound is the longest one step of the capture loop may take
+	// (an open or a read: their deadlines) before Alive says the frame
+	// path is hung (default 20 s).
+	CallBound time.Duration
 }
 
 // Pipeline runs capture → mask → encode as three goroutines joined by
@@ -59,6 +68,10 @@ type Pipeline struct {
 	snapReq     chan chan *Frame
 	pool        sync.Pool
 	lastErrTime atomic.Int64
+
+	lastFrame atomic.Int64 // unix nanos of the last frame captured (or Run's start)
+	expectBy  atomic.Int64 // unix nanos by which the capture loop must move on
+	lastErr   atomic.Pointer[string]
 }
 
 // NewPipeline checks cfg (no I/O).
@@ -75,7 +88,18 @@ func NewPipeline(cfg PipelineConfig) (*Pipeline, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	return &Pipeline{cfg: cfg, snapReq: make(chan chan *Frame)}, nil
+	if cfg.LostAfter <= 0 {
+		cfg.LostAfter = 10 * time.Second
+	}
+	if cfg.CallBound <= 0 {
+		cfg.CallBound = 20 * time.Second
+	}
+	if cfg.OnVideo == nil {
+		cfg.OnVideo = func(bool, string) {}
+	}
+	p := &Pipeline{cfg: cfg, snapReq: make(chan chan *Frame)}
+	p.expect(cfg.CallBound) // about to run
+	return p, nil
 }
 
 // PipelineStats are the pipeline's counters plus the masker's.
@@ -107,7 +131,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	masked := make(chan *Frame, 2)
 	var wg sync.WaitGroup
 	var sinkErr error
-	wg.Add(3)
+	p.lastFrame.Store(time.Now().UnixNano())
+	p.expect(p.cfg.CallBound)
+	wg.Add(4)
+	go func() { // video lost / restored
+		defer wg.Done()
+		p.watchVideo(ctx)
+	}()
 	go func() { // capture
 		defer wg.Done()
 		defer close(raw)
@@ -160,10 +190,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 func (p *Pipeline) capture(ctx context.Context, out chan<- *Frame) {
 	backoff := p.cfg.MinBackoff
 	for ctx.Err() == nil {
+		p.expect(p.cfg.CallBound)
 		src, err := p.cfg.Open(ctx)
 		if err == nil {
 			p.cfg.Logf("capture connected")
-			n := p.readAll(ctx, src, out)
+			var n int
+			n, err = p.readAll(ctx, src, out)
 			_ = src.Close()
 			if ctx.Err() != nil {
 				return
@@ -171,11 +203,13 @@ func (p *Pipeline) capture(ctx context.Context, out chan<- *Frame) {
 			if n > 0 {
 				backoff = p.cfg.MinBackoff
 			}
-			err = errors.New("stream ended or stalled")
 		}
 		p.reconnects.Add(1)
+		msg := err.Error()
+		p.lastErr.Store(&msg)
 		p.cfg.Logf("capture failed, reconnecting: %v", err)
 		jitter := time.Duration(rand.Int64N(int64(backoff)/2 + 1))
+		p.expect(backoff + p.cfg.CallBound) // lost and retrying is alive
 		t := time.NewTimer(backoff/2 + jitter)
 		select {
 		case <-ctx.Done():
@@ -187,25 +221,72 @@ func (p *Pipeline) capture(ctx context.Context, out chan<- *Frame) {
 	}
 }
 
-func (p *Pipeline) readAll(ctx context.Context, src Source, out chan<- *Frame) int {
+// readAll passes frames on until the source fails (its error) or ctx ends.
+func (p *Pipeline) readAll(ctx context.Context, src Source, out chan<- *Frame) (int, error) {
 	n := 0
 	for ctx.Err() == nil {
+		p.expect(p.cfg.CallBound)
 		f := p.getFrame()
 		if err := src.Read(f); err != nil {
 			p.pool.Put(f)
-			return n
+			return n, err
 		}
-		n++
+		if n++; n == 1 {
+			p.lastErr.Store(nil) // streaming again: the last failure is over
+		}
 		f.Captured = time.Now()
+		p.lastFrame.Store(f.Captured.UnixNano())
 		f.Seq = p.captured.Add(1)
 		select {
 		case out <- f:
 		case <-ctx.Done():
 			p.pool.Put(f)
-			return n
+			return n, ctx.Err()
 		}
 	}
-	return n
+	return n, ctx.Err()
+}
+
+// expect records that the capture loop moves on within d (see Alive).
+func (p *Pipeline) expect(d time.Duration) { p.expectBy.Store(time.Now().Add(d).UnixNano()) }
+
+// Alive reports whether the frame path is alive: its capture loop is
+// streaming or retrying, not blocked past the bound of the step it is in
+// (a call that outlived its deadline, or an encoder that stopped taking
+// frames). A pipeline not run within CallBound of NewPipeline, or
+// CallBound after Run returned, is not alive.
+func (p *Pipeline) Alive() bool {
+	by := p.expectBy.Load()
+	return by != 0 && time.Now().UnixNano() < by
+}
+
+// watchVideo tells OnVideo when no frame has come for LostAfter, and when
+// frames come again, until ctx ends.
+func (p *Pipeline) watchVideo(ctx context.Context) {
+	tick := time.NewTicker(min(p.cfg.LostAfter/4, time.Second))
+	defer tick.Stop()
+	lost := false
+	var lostAt time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		since := time.Since(time.Unix(0, p.lastFrame.Load()))
+		switch {
+		case !lost && since >= p.cfg.LostAfter:
+			lost, lostAt = true, time.Now()
+			why := "no frame captured for " + since.Round(time.Second).String()
+			if e := p.lastErr.Load(); e != nil {
+				why += ": " + *e
+			}
+			p.cfg.OnVideo(true, why+"; reconnecting")
+		case lost && since < p.cfg.LostAfter:
+			lost = false
+			p.cfg.OnVideo(false, "frames again after "+time.Since(lostAt).Round(time.Second).String()+" without")
+		}
+	}
 }
 
 func (p *Pipeline) serveSnapshot(f *Frame) {

@@ -196,9 +196,10 @@ func readRTSPReply(r *bufio.Reader) (int, textproto.MIMEHeader, error) {
 // again (CheckStream) before each connection hands it the credentials: a
 // camera (or a man in the middle) that turns to Basic after the session
 // started is refused too, and refused is told (the session goes on
-// retrying, each time checked).
-func Opener(c *config.CameraConfig, uri string, refused func(*RefusedError)) (masking.Opener, error) {
-	open, err := Capture(c, uri).Opener()
+// retrying, each time checked). cc is Capture(c, uri) with its deadlines.
+func Opener(c *config.CameraConfig, cc masking.CaptureConfig, refused func(*RefusedError)) (masking.Opener, error) {
+	uri := cc.URL
+	open, err := cc.Opener()
 	if err != nil {
 		return nil, err
 	}

@@ -83,7 +83,7 @@ func TestOpenerChecksEachConnection(t *testing.T) {
 	rogue := testkit.StartRogueRTSP(t, "127.0.96.4", `Basic realm="cam"`)
 	c := &config.CameraConfig{ID: "c4", XAddr: "http://127.0.96.4:8080/onvif/device_service", Username: "velo", Password: config.Secret("cam-pw")}
 	var told []*RefusedError
-	open, err := Opener(c, "rtsp://"+rogue.Addr+"/main", func(r *RefusedError) { told = append(told, r) })
+	open, err := Opener(c, Capture(c, "rtsp://"+rogue.Addr+"/main"), func(r *RefusedError) { told = append(told, r) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -279,6 +279,14 @@ type CameraConfig struct {
 		BitrateKbps int    `yaml:"bitrate_kbps"`
 		FPS         int    `yaml:"fps"`
 	} `yaml:"encoder"`
+	// Capture bounds the calls into the capture (zero: masking's
+	// defaults): a call past its bound is abandoned and the capture
+	// reconnected; no frame for video_lost_after is a video_lost event.
+	Capture struct {
+		OpenTimeout    Duration `yaml:"open_timeout"`
+		ReadTimeout    Duration `yaml:"read_timeout"`
+		VideoLostAfter Duration `yaml:"video_lost_after"`
+	} `yaml:"capture"`
 
 	// Password is read from PasswordFile by Load; it is sent only to the
 	// camera's own host.

@@ -60,6 +60,8 @@ func TestConfigRules(t *testing.T) {
 		{"ER-4.7 camera-wide approval on a PTZ camera", "    record: {enabled: true, segment: 30s}\n", "    record: {enabled: true, segment: 30s}\n    approval: {by: A, date: 2026-01-01, document: D}\n", "cameras[0].approval", "per preset", 23},
 		{"record dir", "  record_dir: REC\n", "", "outputs.record_dir", "required", 7},
 		{"segment", "segment: 30s", "segment: 2s", "cameras[0].record.segment", "out of 10s..1h", 22},
+		{"capture read timeout", "    record: {enabled: true, segment: 30s}\n", "    record: {enabled: true, segment: 30s}\n    capture: {read_timeout: 100ms}\n", "cameras[0].capture.read_timeout", "out of 500ms..1m", 23},
+		{"capture open timeout", "    record: {enabled: true, segment: 30s}\n", "    record: {enabled: true, segment: 30s}\n    capture: {open_timeout: 1h}\n", "cameras[0].capture.open_timeout", "out of 1s..2m", 23},
 		{"G-3.4 retention over 24h without reason", "segment: 30s", "segment: 30s, retention: 72h", "cameras[0].record.retention_reason", "over 24h", 22},
 		{"G-3.4 retention over 7d without prior check", "segment: 30s", "segment: 30s, retention: 200h, retention_reason: bank", "cameras[0].record.retention", "prior_check_ref", 22},
 		{"G-3.4 retention too short", "segment: 30s", "segment: 30s, retention: 10m", "cameras[0].record.retention", "below", 22},

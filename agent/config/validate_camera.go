@@ -54,7 +54,7 @@ func (c *Config) validateCamera(cam *CameraConfig, i int, f func(string) string)
 	if err := c.validateViews(cam, i, f); err != nil {
 		return err
 	}
-	for _, check := range []func(*CameraConfig, func(string) string) error{c.validateLock, c.validateRecord, c.validateSchedule, c.validateEncoder} {
+	for _, check := range []func(*CameraConfig, func(string) string) error{c.validateLock, c.validateRecord, c.validateSchedule, c.validateEncoder, c.validateCapture} {
 		if err := check(cam, f); err != nil {
 			return err
 		}
@@ -203,6 +203,24 @@ func (c *Config) validateSchedule(cam *CameraConfig, f func(string) string) erro
 func (c *Config) validateEncoder(cam *CameraConfig, f func(string) string) error {
 	if strings.Contains(cam.Encoder.Element, "!") {
 		return c.fieldError(f("encoder.element"), "camera %q: one element, not a pipeline", cam.ID)
+	}
+	return nil
+}
+
+// validateCapture checks the capture's bounds (zero: the default).
+func (c *Config) validateCapture(cam *CameraConfig, f func(string) string) error {
+	for _, b := range []struct {
+		field    string
+		v        Duration
+		min, max time.Duration
+	}{
+		{"capture.open_timeout", cam.Capture.OpenTimeout, time.Second, 2 * time.Minute},
+		{"capture.read_timeout", cam.Capture.ReadTimeout, 500 * time.Millisecond, time.Minute},
+		{"capture.video_lost_after", cam.Capture.VideoLostAfter, time.Second, 10 * time.Minute},
+	} {
+		if v := time.Duration(b.v); v != 0 && (v < b.min || v > b.max) {
+			return c.fieldError(f(b.field), "camera %q: %v out of %v..%v", cam.ID, v, b.min, b.max)
+		}
 	}
 	return nil
 }

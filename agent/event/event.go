@@ -56,6 +56,11 @@ const (
 	// plaintext; the credentials are not sent and the camera does not
 	// stream (Stream says which).
 	StreamRefused Kind = "stream_refused"
+	// VideoLost: no frame captured for capture.video_lost_after (a camera
+	// whose stream hangs or stopped): nothing goes out, the capture keeps
+	// reconnecting. VideoRestored: frames come again.
+	VideoLost     Kind = "video_lost"
+	VideoRestored Kind = "video_restored"
 )
 
 // Compliance: audit, access, retention.
@@ -143,7 +148,7 @@ type Position struct {
 func (k Kind) Warning() bool {
 	switch k {
 	case Drift, TamperSuspected, PositionUnknown, CommandRefused, ConfigRejected, LimitsFailed, CameraOffline,
-		ViewMismatch, ViewUnverified, CameraMasksMissing, CameraMasksChanged, StreamRefused:
+		ViewMismatch, ViewUnverified, CameraMasksMissing, CameraMasksChanged, StreamRefused, VideoLost:
 		return true
 	case RelayStopped:
 		return true

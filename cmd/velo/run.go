@@ -68,7 +68,9 @@ camera state and events over MQTT (an embedded broker on loopback when
 the config names none) and take signed commands.
 
 SIGHUP reloads the config (an invalid one is refused, the old one kept).
-Under systemd (Type=notify) velo says READY=1 and pings the watchdog.`,
+Under systemd (Type=notify) velo says READY=1 and pings the watchdog
+while it is healthy: every camera's frame path streaming or lost and
+reconnecting, and hung capture calls within their bounds.`,
 		FlagSet: fs,
 		Exec: func(ctx context.Context, args []string) error {
 			if err := noOperands(fs, args); err != nil {
@@ -142,7 +144,7 @@ func notifySystemd(ctx context.Context, a *agent.Agent, log zerolog.Logger) {
 		if err := sdNotify("READY=1"); err != nil {
 			log.Warn().Err(err).Msg("systemd notify")
 		}
-		watchdog(ctx, a.Healthy)
+		watchdog(ctx, a.Health, log)
 	case <-ctx.Done():
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // sdNotify sends a state ("READY=1", "WATCHDOG=1", "STOPPING=1") to
@@ -30,22 +32,34 @@ func sdNotify(state string) error {
 	return err
 }
 
-// watchdog pings systemd at half its WatchdogSec while alive() holds.
-func watchdog(ctx context.Context, alive func() bool) {
+// watchdog pings systemd at half its WatchdogSec while health() finds
+// nothing wrong, and logs when it stops and starts again: a velo whose
+// frame path is wedged stops pinging and systemd restarts it.
+func watchdog(ctx context.Context, health func() error, log zerolog.Logger) {
 	usec, err := strconv.ParseInt(os.Getenv("WATCHDOG_USEC"), 10, 64)
 	if err != nil || usec <= 0 {
 		return
 	}
 	t := time.NewTicker(time.Duration(usec) * time.Microsecond / 2)
 	defer t.Stop()
+	var last string
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if alive() {
-				_ = sdNotify("WATCHDOG=1")
-			}
+		}
+		err := health()
+		switch {
+		case err == nil && last != "":
+			log.Info().Msg("healthy again: pinging the systemd watchdog")
+			last = ""
+		case err != nil && err.Error() != last:
+			log.Error().Err(err).Msg("unhealthy: not pinging the systemd watchdog (systemd restarts velo if this lasts)")
+			last = err.Error()
+		}
+		if err == nil {
+			_ = sdNotify("WATCHDOG=1")
 		}
 	}
 }

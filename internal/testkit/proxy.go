@@ -28,12 +28,15 @@ func Settle(base, baseFD, tol int) (int, int) {
 	return g, f
 }
 
-// CutProxy forwards TCP to target and can cut every connection at once.
+// CutProxy forwards TCP to target and can cut every connection at once,
+// or freeze them: while frozen nothing is forwarded either way and every
+// connection stays open (a peer that hangs without closing).
 type CutProxy struct {
 	Ln     net.Listener
 	target string
 	mu     sync.Mutex
 	conns  []net.Conn
+	thawed chan struct{} // closed while not frozen
 }
 
 // NewCutProxy listens on a free loopback port and forwards to target.
@@ -42,7 +45,8 @@ func NewCutProxy(t testing.TB, target string) *CutProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &CutProxy{Ln: ln, target: target}
+	p := &CutProxy{Ln: ln, target: target, thawed: make(chan struct{})}
+	close(p.thawed)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -57,18 +61,22 @@ func NewCutProxy(t testing.TB, target string) *CutProxy {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, u)
 			p.mu.Unlock()
-			go func() { copyClose(u, c) }()
-			go func() { copyClose(c, u) }()
+			go func() { p.copyClose(u, c) }()
+			go func() { p.copyClose(c, u) }()
 		}
 	}()
-	t.Cleanup(func() { ln.Close(); p.Cut() })
+	t.Cleanup(func() { ln.Close(); p.Thaw(); p.Cut() })
 	return p
 }
 
-func copyClose(dst, src net.Conn) {
+func (p *CutProxy) copyClose(dst, src net.Conn) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
+		p.mu.Lock()
+		thawed := p.thawed
+		p.mu.Unlock()
+		<-thawed // frozen: hold the bytes until Thaw
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				break
@@ -90,4 +98,27 @@ func (p *CutProxy) Cut() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// Freeze stops forwarding on every connection, present and future, without
+// closing any; Thaw resumes.
+func (p *CutProxy) Freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.thawed:
+		p.thawed = make(chan struct{})
+	default:
+	}
+}
+
+// Thaw resumes forwarding after Freeze.
+func (p *CutProxy) Thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.thawed:
+	default:
+		close(p.thawed)
+	}
 }
