@@ -223,9 +223,9 @@ type boundListener struct {
 	closed atomic.Bool
 }
 
-func (l *boundListener) ID() string                 { return l.id }
-func (l *boundListener) Address() string            { return l.ln.Addr().String() }
-func (l *boundListener) Protocol() string           { return "tcp" }
+func (l *boundListener) ID() string                  { return l.id }
+func (l *boundListener) Address() string             { return l.ln.Addr().String() }
+func (l *boundListener) Protocol() string            { return "tcp" }
 func (l *boundListener) Init(log *slog.Logger) error { l.log = log; return nil }
 
 func (l *boundListener) Serve(establish listeners.EstablishFn) {

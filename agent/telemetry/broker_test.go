@@ -393,4 +393,3 @@ func TestEmbeddedBrokerPortSquatted(t *testing.T) {
 	squat.Close()
 	testkit.WaitFor(t, 20*time.Second, "the broker up and Velo connected once the port is free", g.tel.Connected)
 }
-

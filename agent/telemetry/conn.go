@@ -45,10 +45,10 @@ type boundedConn struct {
 	net.Conn
 	max int
 
-	body    int // bytes of the current packet's body still to come
-	inLen   bool
-	length  int
-	shift   uint
+	body   int // bytes of the current packet's body still to come
+	inLen  bool
+	length int
+	shift  uint
 }
 
 func (c *boundedConn) Read(p []byte) (int, error) {
