@@ -21,12 +21,13 @@ import (
 // Limits of the embedded broker. A command is at most 16 KiB and Velo's
 // own messages (status, camera state, events, replies) are a few KiB, so
 // anything near MaxPacketBytes is hostile: it is refused from its fixed
-// header, before a byte of it is buffered.
+// header, before a byte of it is buffered. What is queued for one slow
+// client is at most maxPendingWrites × MaxPacketBytes (64 MiB).
 const (
-	MaxPacketBytes     = 256 << 10
+	MaxPacketBytes     = 64 << 10
 	maxBrokerClients   = 32
-	maxPendingWrites   = 256
-	maxInflightPerPeer = 64
+	maxPendingWrites   = 1024
+	maxInflightPerPeer = 256
 	// A disconnected session (and what is queued for it) is kept this long.
 	maxSessionExpirySeconds = 3600
 )
@@ -71,9 +72,10 @@ type EmbeddedBroker struct {
 	guard  *brokerGuard
 	up     chan struct{}
 
-	mu   sync.Mutex
-	srv  *mochi.Server
-	addr string
+	mu     sync.Mutex
+	srv    *mochi.Server
+	addr   string
+	closed bool
 }
 
 // NewEmbeddedBroker checks opts and makes Velo's secret; Start or
@@ -97,7 +99,7 @@ func NewEmbeddedBroker(opts BrokerOptions) (*EmbeddedBroker, error) {
 	opts.Log = blog
 	br := &EmbeddedBroker{opts: opts, secret: hex.EncodeToString(b), up: make(chan struct{})}
 	br.guard = &brokerGuard{root: TopicRoot(opts.Site, opts.Gateway), clientID: opts.ClientID,
-		isVelo: br.isVelo, operator: opts.Operator, refused: NewRefusals(blog, "embedded broker: clients refused")}
+		isVelo: br.isVelo, operator: opts.Operator, rates: map[string]*bucket{}, refused: NewRefusals(blog, "embedded broker: clients refused")}
 	return br, nil
 }
 
@@ -136,8 +138,12 @@ func (b *EmbeddedBroker) Start() error {
 		return fmt.Errorf("embedded broker: %w", err)
 	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || b.srv != nil { // closed meanwhile, or started already
+		srv.Close()
+		return errors.New("embedded broker: closed or already started")
+	}
 	b.srv, b.addr = srv, ln.Addr().String()
-	b.mu.Unlock()
 	close(b.up)
 	return nil
 }
@@ -148,6 +154,9 @@ func (b *EmbeddedBroker) Start() error {
 func (b *EmbeddedBroker) StartRetrying(ctx context.Context) {
 	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
 		err := b.Start()
+		if ctx.Err() != nil {
+			return
+		}
 		if err == nil {
 			b.opts.Log.Info().Str("listen", b.Addr()).Msg("embedded broker: listening")
 			return
@@ -185,10 +194,12 @@ func (b *EmbeddedBroker) VeloCredentials() (user, password string) { return Velo
 // refused since it started.
 func (b *EmbeddedBroker) Refused() uint64 { return b.guard.refused.Total() }
 
-// Close stops the broker (a no-op if it never started).
+// Close stops the broker (a no-op if it never started); it does not
+// start after Close.
 func (b *EmbeddedBroker) Close() error {
 	b.mu.Lock()
 	srv := b.srv
+	b.closed = true
 	b.mu.Unlock()
 	if srv == nil {
 		return nil

@@ -31,12 +31,30 @@ type brokerGuard struct {
 	operator       func(name string) (BrokerOperator, bool)
 	refused        *Refusals
 	server         *mochi.Server
+
+	mu    sync.Mutex
+	rates map[string]*bucket // operator → their publish allowance
+}
+
+// An operator's publishes (all their connections together) are limited
+// to commandBurst at once and commandRate per second after that: commands
+// are typed by people, and one operator's flood would otherwise fill the
+// queue of messages on their way to Velo's client, where the broker drops
+// what overflows, a genuine command of someone else included.
+const (
+	commandBurst = 20
+	commandRate  = 5.0
+)
+
+type bucket struct {
+	tokens float64
+	last   time.Time
 }
 
 func (g *brokerGuard) ID() string { return "velo-guard" }
 
 func (g *brokerGuard) Provides(b byte) bool {
-	return bytes.Contains([]byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish}, []byte{b})
+	return bytes.Contains([]byte{mochi.OnConnectAuthenticate, mochi.OnACLCheck, mochi.OnPublish, mochi.OnPublishDropped}, []byte{b})
 }
 
 // OnConnectAuthenticate admits Velo and the config's operators.
@@ -120,14 +138,48 @@ func (g *brokerGuard) allowed(user, topic string, write bool) bool {
 	return false
 }
 
-// OnPublish drops the retain flag of anything but Velo's own messages: a
-// retained command would be delivered again on every subscription.
+// OnPublish limits each operator's rate (over it, a publish is
+// acknowledged and dropped) and drops the retain flag of anything but
+// Velo's own messages: a retained command would be delivered again on
+// every subscription.
 func (g *brokerGuard) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	if string(cl.Properties.Username) != VeloUser && pk.FixedHeader.Retain {
+	user := string(cl.Properties.Username)
+	if user == VeloUser {
+		return pk, nil
+	}
+	if !g.take(user, time.Now()) {
+		g.refused.Add("operator over its publish rate")
+		return pk, packets.CodeSuccessIgnore
+	}
+	if pk.FixedHeader.Retain {
 		pk.FixedHeader.Retain = false
 		g.refused.Add("retain flag dropped")
 	}
 	return pk, nil
+}
+
+// take spends one of user's publish tokens, if there is one.
+func (g *brokerGuard) take(user string, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	b := g.rates[user]
+	if b == nil {
+		b = &bucket{tokens: commandBurst, last: now}
+		g.rates[user] = b
+	}
+	b.tokens = min(commandBurst, b.tokens+now.Sub(b.last).Seconds()*commandRate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// OnPublishDropped counts a message the broker could not queue for a
+// slow subscriber.
+func (g *brokerGuard) OnPublishDropped(cl *mochi.Client, _ packets.Packet) {
+	g.refused.Add("delivery dropped: subscriber too slow")
 }
 
 // isCommandTopic: root + "cmd/" + a verb of one or two levels, no
