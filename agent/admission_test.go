@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"velo/agent/access"
@@ -176,4 +178,34 @@ func TestCommandAdmissionUnderJunk(t *testing.T) {
 			t.Errorf("%d log lines for one burst", n)
 		}
 	})
+}
+
+// A local process holding the embedded broker's port when velo starts
+// does not stop it: Run keeps going, says why telemetry waits, retries,
+// and connects once the port is free, never to the squatter.
+func TestRunSurvivesASquattedBrokerPort(t *testing.T) {
+	t.Parallel()
+	squat, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := squat.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	time.AfterFunc(2*time.Second, func() { squat.Close() })
+	_, logged := admissionAgent(t, fmt.Sprintf("{embedded_listen: %q}", squat.Addr().String()), map[string]string{"admin.pw": "a-secret-1", "ops.pw": "o-secret-2"})
+	if !strings.Contains(logged(), "embedded broker: cannot listen") {
+		t.Error("velo did not say why telemetry waited")
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("%d connections to the squatter", n)
+	}
 }
