@@ -159,11 +159,7 @@ func (a *Agent) newTelemetry(cfg *config.Config, embedded *telemetry.EmbeddedBro
 		return nil, err
 	}
 	user, pass := cfg.BrokerCredentials()
-	url := cfg.Broker.URL
-	if embedded != nil {
-		url = ""
-	}
-	return telemetry.NewTelemetry(telemetry.TelemetryConfig{Site: cfg.Site.ID, Gateway: cfg.Gateway, URL: url, Embedded: embedded, TLS: tlsConf,
+	return telemetry.NewTelemetry(telemetry.TelemetryConfig{Site: cfg.Site.ID, Gateway: cfg.Gateway, URL: cfg.Broker.URL, Embedded: embedded, TLS: tlsConf,
 		Username: user, Password: pass, ClientID: cfg.Broker.ClientID, Version: a.opts.Version,
 		KeepAlive: time.Duration(cfg.Broker.KeepAlive), AckTimeout: time.Duration(cfg.Broker.AckTimeout),
 		BackoffMax: time.Duration(cfg.Broker.BackoffMax), Outbox: ob, Log: a.log, OnCommand: newAdmission(a).queue})
