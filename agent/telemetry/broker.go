@@ -226,13 +226,21 @@ func brokerCapabilities() *mochi.Capabilities {
 
 // boundListener serves an already bound net.Listener (mochi's own TCP
 // listener binds in Init, after a check made elsewhere could be stale, and
-// logs every refused connection as a warning).
+// logs every refused connection as a warning). mochi waits for a CONNECT
+// without a deadline, so a connection gets connectTimeout to send it, and
+// at most maxConnections are open at once: idle sockets cannot pile up.
 type boundListener struct {
 	id     string
 	ln     net.Listener
 	log    *slog.Logger
 	closed atomic.Bool
+	active atomic.Int32
 }
+
+const (
+	connectTimeout = 10 * time.Second
+	maxConnections = 2 * maxBrokerClients
+)
 
 func (l *boundListener) ID() string                  { return l.id }
 func (l *boundListener) Address() string             { return l.ln.Addr().String() }
@@ -249,7 +257,14 @@ func (l *boundListener) Serve(establish listeners.EstablishFn) {
 			conn.Close()
 			return
 		}
+		if l.active.Add(1) > maxConnections {
+			l.active.Add(-1)
+			conn.Close()
+			continue
+		}
+		_ = conn.SetDeadline(time.Now().Add(connectTimeout)) // mochi sets the keepalive's after CONNECT
 		go func() {
+			defer l.active.Add(-1)
 			if err := establish(l.id, conn); err != nil {
 				l.log.Debug("client ended", "error", err)
 			}

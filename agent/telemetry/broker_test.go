@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -392,4 +393,50 @@ func TestEmbeddedBrokerPortSquatted(t *testing.T) {
 	}
 	squat.Close()
 	testkit.WaitFor(t, 20*time.Second, "the broker up and Velo connected once the port is free", g.tel.Connected)
+}
+
+// Idle sockets that never send CONNECT cannot pile up: past
+// maxConnections a new one is closed at once, and each is closed after
+// connectTimeout; Velo's own session is not disturbed.
+func TestEmbeddedBrokerIdleSockets(t *testing.T) {
+	t.Parallel()
+	g := startGuarded(t, "127.0.0.1:0", true)
+	testkit.WaitFor(t, 10*time.Second, "Velo's client connected", g.tel.Connected)
+	closedBy := func(c net.Conn, d time.Duration) bool {
+		c.SetReadDeadline(time.Now().Add(d))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	}
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	over := 0
+	for range maxConnections + 10 {
+		c, err := net.Dial("tcp", g.br.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns[len(conns)-10:] {
+		if closedBy(c, 2*time.Second) {
+			over++
+		}
+	}
+	if over < 9 { // Velo's own connection counts too
+		t.Errorf("%d of the 10 sockets over the limit were closed at once", over)
+	}
+	time.Sleep(connectTimeout)
+	if !closedBy(conns[0], 2*time.Second) {
+		t.Error("an idle socket is still open after the connect timeout")
+	}
+	if n := g.losses.Load(); n != 0 || !g.tel.Connected() {
+		t.Errorf("Velo's client lost its session %d times", n)
+	}
+	ops := mustDial(t, g.br.URL(), "ops-after", "ops", testOperators["ops"].secret)
+	ops.Disconnect(0)
 }
