@@ -73,6 +73,7 @@ type running struct {
 type rawCommand struct {
 	verb    string
 	payload []byte
+	release func() // gives the sender's queue slot back (admission)
 }
 
 // CameraState is what the agent knows about a camera, published retained

@@ -20,8 +20,10 @@ import (
 
 // The shipped central broker config (deploy/mosquitto: velo.conf, acl,
 // issue-cert.sh) on a real Mosquitto: a gateway with its own certificate
-// publishes its telemetry and gets its commands; with that certificate it
-// can neither write another gateway's topics nor read its commands.
+// publishes its telemetry and gets its commands; another gateway's
+// certificate can neither write its topics, nor read its commands, nor
+// take over its session by asking for its client id
+// (use_username_as_clientid).
 func TestCentralMosquittoConfig(t *testing.T) {
 	t.Parallel()
 	pki := t.TempDir()
@@ -34,6 +36,7 @@ func TestCentralMosquittoConfig(t *testing.T) {
 	issue("ca")
 	issue("server", "broker", "127.0.0.1")
 	issue("client", "gw-a")
+	issue("client", "gw-b")
 	issue("client", "central-ops")
 	if st, _ := os.Stat(filepath.Join(pki, "gw-a.key")); st == nil || st.Mode().Perm() != 0o600 {
 		t.Error("testkit.Issued key is not mode 0600")
@@ -69,14 +72,19 @@ func TestCentralMosquittoConfig(t *testing.T) {
 	ops := testkit.NewCollector(t, testkit.CollectorOptions{URL: m.URL(true), TLS: clientTLS("central-ops")}, "velo/#")
 
 	// gw-a as itself: telemetry in, commands in, replies out.
-	var cmds atomic.Int32
+	var cmds, losses atomic.Int32
 	ob, err := telemetry.OpenOutbox(filepath.Join(t.TempDir(), "o.db"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ob.Close()
 	tel, err := telemetry.NewTelemetry(telemetry.TelemetryConfig{Site: "s", Gateway: "gw-a", URL: m.URL(true), TLS: clientTLS("gw-a"), Outbox: ob,
-		OnCommand: func(verb string, _ []byte) { cmds.Add(1) }})
+		OnCommand: func(verb string, _ []byte) { cmds.Add(1) },
+		OnConnection: func(up bool, _ string) {
+			if !up {
+				losses.Add(1)
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,26 +101,32 @@ func TestCentralMosquittoConfig(t *testing.T) {
 	ops.Client().Publish("velo/s/gw-a/cmd/state/refresh", 1, false, "{}").WaitTimeout(5 * time.Second)
 	testkit.WaitFor(t, 10*time.Second, "command delivered to gw-a", func() bool { return cmds.Load() == 1 })
 
-	// gw-a's certificate cannot write gw-b's topics or read its commands.
+	// gw-b's certificate cannot write gw-a's topics, read its commands or
+	// take over its session with its client id.
 	var stolen atomic.Int32
-	rogue := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.URL(true)).SetClientID("gw-a-rogue").SetTLSConfig(clientTLS("gw-a")))
+	rogue := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.URL(true)).SetClientID("velo-s-gw-a").SetTLSConfig(clientTLS("gw-b")).
+		SetCleanSession(false).SetAutoReconnect(false))
 	if tok := rogue.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect: %v", tok.Error())
 	}
 	defer rogue.Disconnect(0)
-	rogue.Subscribe("velo/s/gw-b/cmd/#", 1, func(mqtt.Client, mqtt.Message) { stolen.Add(1) }).WaitTimeout(5 * time.Second)
-	rogue.Publish("velo/s/gw-b/status", 1, true, `{"state":"forged"}`).WaitTimeout(5 * time.Second)
-	rogue.Publish("velo/s/gw-a/events", 1, false, `{"kind":"marker"}`).WaitTimeout(5 * time.Second)
-	ops.Client().Publish("velo/s/gw-b/cmd/preset/apply", 1, false, "{}").WaitTimeout(5 * time.Second)
-	ops.Wait(t, 10*time.Second, "gw-a's own-topic marker", func(r testkit.Message) bool { return testkit.Field(r, "kind") == "marker" })
+	rogue.Subscribe("velo/s/gw-a/cmd/#", 1, func(mqtt.Client, mqtt.Message) { stolen.Add(1) }).WaitTimeout(5 * time.Second)
+	rogue.Publish("velo/s/gw-a/status", 1, true, `{"state":"forged"}`).WaitTimeout(5 * time.Second)
+	rogue.Publish("velo/s/gw-b/events", 1, false, `{"kind":"marker"}`).WaitTimeout(5 * time.Second)
+	ops.Client().Publish("velo/s/gw-a/cmd/preset/apply", 1, false, "{}").WaitTimeout(5 * time.Second)
+	ops.Wait(t, 10*time.Second, "gw-b's own-topic marker", func(r testkit.Message) bool { return testkit.Field(r, "kind") == "marker" })
+	testkit.WaitFor(t, 10*time.Second, "the second command delivered to gw-a", func() bool { return cmds.Load() == 2 })
 	time.Sleep(500 * time.Millisecond)
 	for _, r := range ops.All() {
-		if strings.HasPrefix(r.Topic, "velo/s/gw-b/status") {
-			t.Error("gw-a's certificate wrote gw-b's status")
+		if r.Topic == "velo/s/gw-a/status" && testkit.Field(r, "state") != "online" {
+			t.Errorf("gw-a's status %s: gw-b's certificate wrote it or took gw-a's session over", r.Payload)
 		}
 	}
 	if stolen.Load() != 0 {
-		t.Error("gw-a's certificate read gw-b's commands")
+		t.Error("gw-b's certificate read gw-a's commands")
+	}
+	if losses.Load() != 0 || !tel.Connected() {
+		t.Errorf("gw-a lost its session %d times while gw-b's certificate used its client id", losses.Load())
 	}
 }
 

@@ -1,17 +1,23 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"velo/agent/commands"
 	"velo/agent/config"
 	"velo/agent/event"
+	"velo/agent/telemetry"
 )
 
 // commandLoop executes commands one at a time, in arrival order, and
@@ -26,13 +32,114 @@ func (a *Agent) commandLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case c := <-a.cmds:
-			a.reply(h.Handle(ctx, c.verb, c.payload))
+			if c.release != nil {
+				c.release()
+			}
+			a.reply(h.Handle(ctx, c.verb, c.payload), c.payload)
 		}
 	}
 }
 
+// admission decides, before a command takes one of the queue's slots,
+// whether it deserves one: its signature must verify (commands.Check), and
+// each operator holds at most maxQueuedPerOperator slots. Anything else is
+// refused without a reply or an audit entry of its own: counted, and
+// logged once per burst. So a flood of unsigned junk, or one operator's
+// flood, cannot push a genuine command out of the queue.
+type admission struct {
+	a       *Agent
+	refused *telemetry.Refusals
+
+	mu     sync.Mutex
+	queued map[string]int // operator → commands in the queue
+}
+
+// maxQueuedPerOperator is one operator's share of the command queue.
+const maxQueuedPerOperator = 4
+
+func newAdmission(a *Agent) *admission {
+	return &admission{a: a, queued: map[string]int{},
+		refused: telemetry.NewRefusals(a.log, "commands refused before the queue (no valid signature, or over the sender's share)")}
+}
+
+// queue is telemetry's OnCommand: it admits or refuses one command.
+func (ad *admission) queue(verb string, payload []byte) {
+	op, why := ad.signer(verb, payload)
+	if op == "" {
+		ad.refused.Add(why)
+		return
+	}
+	ad.mu.Lock()
+	full := ad.queued[op] >= maxQueuedPerOperator
+	if !full {
+		ad.queued[op]++
+	}
+	ad.mu.Unlock()
+	if full {
+		ad.refused.Add(fmt.Sprintf("operator over its %d queued commands", maxQueuedPerOperator))
+		return
+	}
+	select {
+	case ad.a.cmds <- rawCommand{verb: verb, payload: payload, release: func() { ad.release(op) }}:
+	default:
+		ad.release(op)
+		ad.refused.Add("command queue full")
+	}
+}
+
+func (ad *admission) release(op string) {
+	ad.mu.Lock()
+	defer ad.mu.Unlock()
+	if ad.queued[op]--; ad.queued[op] <= 0 {
+		delete(ad.queued, op)
+	}
+}
+
+// signer is the operator whose valid signature payload carries, or "" and
+// why not. A command signed by an operator but out of its time window, or
+// beyond their role, is admitted: the handler refuses it with its reason,
+// audited and replied to. (Checked a second time at the command's own
+// issue time, which only the time window depends on.)
+func (ad *admission) signer(verb string, payload []byte) (op, why string) {
+	if len(payload) > commands.MaxCommandBytes {
+		return "", "oversized"
+	}
+	var c commands.Command
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if dec.Decode(&c) != nil {
+		return "", "malformed"
+	}
+	cfg := ad.a.cfg.Load()
+	who, err := commands.Check(cfg, verb, &c, ad.a.opts.Clock.Now())
+	if who == nil {
+		if issued, perr := time.Parse(time.RFC3339Nano, c.IssuedAt); perr == nil {
+			who, _ = commands.Check(cfg, verb, &c, issued)
+		}
+	}
+	if who == nil {
+		why = "refused"
+		if err != nil {
+			why = err.Error()
+		}
+		if len(why) > 60 {
+			why = why[:60] + "…"
+		}
+		return "", why
+	}
+	return who.Name, ""
+}
+
+// commandReply is a reply as published: the handler's reply and the
+// SHA-256 of the command payload it answers, so the sender can tell the
+// answer to its own command from any other.
+type commandReply struct {
+	commands.Reply
+	CommandSHA256 string `json:"command_sha256"`
+}
+
 // reply reports a command's outcome as an event and publishes the reply.
-func (a *Agent) reply(r commands.Reply) {
+func (a *Agent) reply(r commands.Reply, payload []byte) {
 	kind := event.CommandExecuted
 	switch r.Status {
 	case commands.StatusRefused:
@@ -42,7 +149,8 @@ func (a *Agent) reply(r commands.Reply) {
 	}
 	a.emit(event.Event{Kind: kind, Verb: r.Verb, Operator: r.Operator, RequestID: r.RequestID, Detail: strings.TrimSpace(r.Status + " " + r.Reason)})
 	if tel := a.telemetry(); tel != nil {
-		if _, err := tel.Publish("cmd/"+r.Verb+"/reply", r); err != nil {
+		sum := sha256.Sum256(payload)
+		if _, err := tel.Publish("cmd/"+r.Verb+"/reply", commandReply{Reply: r, CommandSHA256: hex.EncodeToString(sum[:])}); err != nil {
 			a.log.Error().Err(err).Msg("command reply not saved")
 		}
 	}

@@ -3,9 +3,12 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -102,20 +105,26 @@ func (a *Agent) startCameras(r *running) {
 
 // connectBroker starts the embedded broker when none is configured and
 // builds the telemetry client; the returned func stops the broker (a
-// no-op after an error: nothing is left running).
+// no-op after an error: nothing is left running). A busy embedded broker
+// address is retried with backoff (telemetry waits for it, events wait in
+// the outbox): a local process holding the port does not stop velo.
 func (a *Agent) connectBroker(cfg *config.Config, r *running) (stop func(), err error) {
 	stop = func() {}
-	broker := cfg.Broker.URL
-	if broker == "" {
-		br, err := telemetry.StartEmbeddedBroker(cfg.Broker.EmbeddedListen, a.log)
+	var embedded *telemetry.EmbeddedBroker
+	if cfg.Broker.URL == "" {
+		embedded, err = telemetry.NewEmbeddedBroker(telemetry.BrokerOptions{Listen: cfg.Broker.EmbeddedListen, Site: cfg.Site.ID,
+			Gateway: cfg.Gateway, ClientID: cfg.Broker.ClientID, Operator: a.brokerOperator, Log: a.log})
 		if err != nil {
 			return stop, err
 		}
-		stop = func() { br.Close() }
-		broker = br.URL()
-		a.log.Info().Str("broker", broker).Msg("no broker configured: embedded MQTT broker started on loopback")
+		if err := embedded.Start(); err != nil {
+			go embedded.StartRetrying(r.ctx)
+		} else {
+			a.log.Info().Str("broker", embedded.URL()).Msg("no broker configured: embedded MQTT broker started on loopback")
+		}
+		stop = func() { embedded.Close() }
 	}
-	tel, err := a.newTelemetry(cfg, broker, r.outbox)
+	tel, err := a.newTelemetry(cfg, embedded, r.outbox)
 	if err != nil {
 		stop()
 		return func() {}, err
@@ -126,26 +135,39 @@ func (a *Agent) connectBroker(cfg *config.Config, r *running) (stop func(), err 
 	return stop, nil
 }
 
-// newTelemetry builds the MQTT client of this gateway for broker.
-func (a *Agent) newTelemetry(cfg *config.Config, broker string, ob *telemetry.Outbox) (*telemetry.Telemetry, error) {
+// brokerOperator is how the embedded broker knows an operator of the
+// config in force: they log in with their stream password (derived from
+// their password like the RTSP one, so the password itself never goes to
+// the broker), checked against the credential's SHA-256 digest, one hash
+// per attempt; admins may also read the events.
+func (a *Agent) brokerOperator(name string) (telemetry.BrokerOperator, bool) {
+	op := a.cfg.Load().Operator(name)
+	if op == nil || op.Credential() == nil {
+		return telemetry.BrokerOperator{}, false
+	}
+	cred := op.Credential()
+	return telemetry.BrokerOperator{ReadEvents: slices.Contains(op.Roles, access.RoleAdmin), CheckSecret: func(secret []byte) bool {
+		_, want, err := cred.StreamHA1(a.opts.Clock.Now())
+		if err != nil { // an expired stream password logs in nowhere
+			return false
+		}
+		got := sha256.Sum256([]byte(name + ":" + access.RTSPRealm + ":" + string(secret)))
+		return subtle.ConstantTimeCompare([]byte(hex.EncodeToString(got[:])), []byte(want)) == 1
+	}}, true
+}
+
+// newTelemetry builds the MQTT client of this gateway: to the configured
+// broker, or (embedded non-nil) to the embedded one as Velo.
+func (a *Agent) newTelemetry(cfg *config.Config, embedded *telemetry.EmbeddedBroker, ob *telemetry.Outbox) (*telemetry.Telemetry, error) {
 	tlsConf, err := cfg.TLSConfig()
 	if err != nil {
 		return nil, err
 	}
 	user, pass := cfg.BrokerCredentials()
-	return telemetry.NewTelemetry(telemetry.TelemetryConfig{Site: cfg.Site.ID, Gateway: cfg.Gateway, URL: broker, TLS: tlsConf,
+	return telemetry.NewTelemetry(telemetry.TelemetryConfig{Site: cfg.Site.ID, Gateway: cfg.Gateway, URL: cfg.Broker.URL, Embedded: embedded, TLS: tlsConf,
 		Username: user, Password: pass, ClientID: cfg.Broker.ClientID, Version: a.opts.Version,
 		KeepAlive: time.Duration(cfg.Broker.KeepAlive), AckTimeout: time.Duration(cfg.Broker.AckTimeout),
-		BackoffMax: time.Duration(cfg.Broker.BackoffMax), Outbox: ob, Log: a.log, OnCommand: a.queueCommand})
-}
-
-// queueCommand hands a received command to the command loop.
-func (a *Agent) queueCommand(verb string, payload []byte) {
-	select {
-	case a.cmds <- rawCommand{verb, payload}:
-	default:
-		a.log.Warn().Str("verb", verb).Msg("command queue full: dropped")
-	}
+		BackoffMax: time.Duration(cfg.Broker.BackoffMax), Outbox: ob, Log: a.log, OnCommand: newAdmission(a).queue})
 }
 
 // startRelay serves the masked streams: operators with their stream

@@ -141,7 +141,7 @@ func (c *Config) validateEmbeddedBroker() error {
 	}
 	host, _, err := net.SplitHostPort(b.EmbeddedListen)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-		return c.fieldError("broker.embedded_listen", "%q must be a loopback host:port (the embedded broker has no authentication)", b.EmbeddedListen)
+		return c.fieldError("broker.embedded_listen", "%q must be a loopback host:port (the embedded broker serves this host only)", b.EmbeddedListen)
 	}
 	return nil
 }

@@ -27,7 +27,10 @@ import (
 type TelemetryConfig struct {
 	Site, Gateway string
 	// URL is the broker (tcp://, mqtt://, ssl://, tls://, mqtts://).
-	URL      string
+	URL string
+	// Embedded, instead of URL and credentials: the gateway's embedded
+	// broker. Run waits until it serves, then logs in as Velo.
+	Embedded *EmbeddedBroker
 	TLS      *tls.Config
 	Username string
 	Password string
@@ -84,11 +87,14 @@ func NewTelemetry(cfg TelemetryConfig) (*Telemetry, error) {
 	if cfg.Outbox == nil {
 		return nil, errors.New("telemetry: an outbox is required")
 	}
-	if cfg.URL == "" || cfg.Site == "" || cfg.Gateway == "" {
+	if (cfg.URL == "" && cfg.Embedded == nil) || cfg.Site == "" || cfg.Gateway == "" {
 		return nil, errors.New("telemetry: broker url, site and gateway are required")
 	}
+	if cfg.Embedded != nil {
+		cfg.ClientID = cfg.Embedded.ClientID()
+	}
 	if cfg.ClientID == "" {
-		cfg.ClientID = "velo-" + cfg.Site + "-" + cfg.Gateway
+		cfg.ClientID = DefaultClientID(cfg.Site, cfg.Gateway)
 	}
 	if cfg.KeepAlive <= 0 {
 		cfg.KeepAlive = 15 * time.Second
@@ -202,6 +208,15 @@ type statusPayload struct {
 // Run connects, publishes and reconnects until ctx ends; then it publishes
 // a retained offline status (best effort) and disconnects.
 func (t *Telemetry) Run(ctx context.Context) error {
+	if e := t.cfg.Embedded; e != nil {
+		select {
+		case <-e.Up():
+		case <-ctx.Done():
+			return nil
+		}
+		t.cfg.URL = e.URL()
+		t.cfg.Username, t.cfg.Password = e.VeloCredentials()
+	}
 	attempt := 0
 	for ctx.Err() == nil {
 		err := t.session(ctx)
@@ -285,7 +300,7 @@ func (t *Telemetry) session(ctx context.Context) error {
 		SetCleanSession(false).SetAutoReconnect(false).SetConnectRetry(false).
 		SetKeepAlive(t.cfg.KeepAlive).SetPingTimeout(min(10*time.Second, t.cfg.KeepAlive)).
 		SetWriteTimeout(t.cfg.AckTimeout).SetConnectTimeout(10*time.Second).
-		SetBinaryWill(t.root+"status", will, 1, true).
+		SetBinaryWill(t.root+"status", will, 1, true).SetCustomOpenConnectionFn(dialBounded).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			select {
 			case lost <- err:

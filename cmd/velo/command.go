@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
+	"velo/agent/access"
 	"velo/agent/commands"
 	"velo/agent/config"
 	"velo/agent/telemetry"
@@ -42,7 +44,11 @@ status is "ok".
 
 Verbs: preset/apply camera=ID preset=TOKEN (ptz-maintainer, admin);
 config/reload (admin); state/refresh (any role). The broker, site and
-gateway come from the site config (its broker, or its embedded broker).`,
+gateway come from the site config (its broker, or its embedded broker).
+To the embedded broker, velo command logs in as the operator with their
+stream password (derived from the password, which never leaves). Only a
+reply that echoes the request id and the SHA-256 of the command sent
+counts.`,
 		FlagSet: fs,
 	}
 	c.Exec = func(ctx context.Context, args []string) error {
@@ -96,34 +102,54 @@ func (o *commandOptions) send(ctx context.Context, s streams, verb string, argMa
 	payload, _ := json.Marshal(c)
 
 	root := telemetry.TopicRoot(cfg.Site.ID, cfg.Gateway)
-	opts := mqtt.NewClientOptions().AddBroker(cfg.BrokerURL()).SetClientID("velo-command-" + c.RequestID).
-		SetCleanSession(true).SetConnectTimeout(10 * time.Second)
-	if tc, err := cfg.TLSConfig(); err != nil {
+	cl, err := o.connect(cfg, secret, "velo-command-"+c.RequestID)
+	if err != nil {
 		return err
-	} else if tc != nil {
-		opts.SetTLSConfig(tc)
-	}
-	if u, p := cfg.BrokerCredentials(); u != "" {
-		opts.SetUsername(u).SetPassword(p)
-	}
-	cl := mqtt.NewClient(opts)
-	if tok := cl.Connect(); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
-		return fmt.Errorf("command: broker %s: %v", cfg.BrokerURL(), tok.Error())
 	}
 	defer cl.Disconnect(100)
 	replies, err := publishCommand(cl, root+"cmd/"+verb, payload)
 	if err != nil {
 		return err
 	}
-	return o.awaitReply(ctx, s, verb, c.RequestID, replies)
+	return o.awaitReply(ctx, s, verb, c.RequestID, payload, replies)
+}
+
+// connect logs in to the gateway's broker: the configured one with the
+// config's TLS and credentials, or the embedded one as the operator, with
+// their stream password (derived from the password: the password itself
+// never goes to the broker).
+func (o *commandOptions) connect(cfg *config.Config, password, clientID string) (mqtt.Client, error) {
+	opts := mqtt.NewClientOptions().AddBroker(cfg.BrokerURL()).SetClientID(clientID).
+		SetCleanSession(true).SetConnectTimeout(10 * time.Second).SetAutoReconnect(false)
+	if tc, err := cfg.TLSConfig(); err != nil {
+		return nil, err
+	} else if tc != nil {
+		opts.SetTLSConfig(tc)
+	}
+	if cfg.Broker.URL == "" {
+		gen := access.LegacyStreamGeneration
+		if op := cfg.Operator(o.operator); op != nil && op.Credential() != nil {
+			gen, _ = op.Credential().Stream()
+		}
+		opts.SetUsername(o.operator).SetPassword(access.StreamPassword(cfg.Site.ID, o.operator, password, gen))
+	} else if u, p := cfg.BrokerCredentials(); u != "" {
+		opts.SetUsername(u).SetPassword(p)
+	}
+	cl := mqtt.NewClient(opts)
+	if tok := cl.Connect(); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
+		return nil, fmt.Errorf("command: broker %s: %v", cfg.BrokerURL(), tok.Error())
+	}
+	return cl, nil
 }
 
 // publishCommand subscribes to topic's replies, then publishes payload
-// on topic.
+// on topic. Only messages on exactly topic/reply are passed on.
 func publishCommand(cl mqtt.Client, topic string, payload []byte) (<-chan []byte, error) {
 	replies := make(chan []byte, 16)
 	if tok := cl.Subscribe(topic+"/reply", 1, func(_ mqtt.Client, m mqtt.Message) {
-		replies <- append([]byte(nil), m.Payload()...)
+		if m.Topic() == topic+"/reply" {
+			replies <- append([]byte(nil), m.Payload()...)
+		}
 	}); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		return nil, fmt.Errorf("command: subscribe: %v", tok.Error())
 	}
@@ -133,8 +159,19 @@ func publishCommand(cl mqtt.Client, topic string, payload []byte) (<-chan []byte
 	return replies, nil
 }
 
-// awaitReply prints the reply to request id; other messages are skipped.
-func (o *commandOptions) awaitReply(ctx context.Context, s streams, verb, id string, replies <-chan []byte) error {
+// commandReply is what a gateway answers: the reply and the SHA-256 of
+// the command it answers.
+type commandReply struct {
+	commands.Reply
+	CommandSHA256 string `json:"command_sha256"`
+}
+
+// awaitReply prints the reply to the command sent (payload, request id):
+// a reply counts only if it echoes the request id and the SHA-256 of
+// exactly what was sent. Anything else on the reply topic is skipped.
+func (o *commandOptions) awaitReply(ctx context.Context, s streams, verb, id string, payload []byte, replies <-chan []byte) error {
+	sum := sha256.Sum256(payload)
+	digest := hex.EncodeToString(sum[:])
 	timeout := time.After(o.wait)
 	for {
 		select {
@@ -143,8 +180,8 @@ func (o *commandOptions) awaitReply(ctx context.Context, s streams, verb, id str
 		case <-timeout:
 			return fmt.Errorf("command: no reply to request %s within %v (is the gateway connected?)", id, o.wait)
 		case b := <-replies:
-			var r commands.Reply
-			if json.Unmarshal(b, &r) != nil || r.RequestID != id {
+			var r commandReply
+			if json.Unmarshal(b, &r) != nil || r.RequestID != id || r.CommandSHA256 != digest {
 				continue
 			}
 			fmt.Fprintln(s.stdout, string(b))

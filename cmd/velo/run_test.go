@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	"velo/agent/access"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
 // TestMain lets the test binary act as velo (VELO_CLI_CHILD=1), so a test
@@ -183,7 +187,10 @@ func TestRunSIGHUPAndCommand(t *testing.T) {
 	if out, errs, code := command("newop", "new.pw", "state/refresh"); code != 0 {
 		t.Errorf("new operator after reload: %d %s %s", code, out, errs)
 	}
-	// A role without the right: refused, exit status 1.
+	// A role without the right: refused, exit status 1, even with a
+	// forger on the broker answering every command it sees with "ok"
+	// (it may not read commands nor write replies: only Velo may).
+	forge(t, brokerAddr, "admin", "admin-secret-9")
 	if out, _, code := command("newop", "new.pw", "config/reload"); code != 1 || !strings.Contains(out, `"status":"refused"`) {
 		t.Errorf("live-viewer config/reload: exit %d, %s", code, out)
 	}
@@ -212,4 +219,26 @@ func TestSdNotifyNeverBlocks(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v", d)
 	}
+}
+
+// forge logs in to the embedded broker as an operator and answers every
+// command it can see with a forged "ok" reply.
+func forge(t *testing.T, addr, op, password string) {
+	t.Helper()
+	cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("forger").
+		SetUsername(op).SetPassword(access.StreamPassword("s", op, password, 1)))
+	if tok := cl.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("forger login: %v", tok.Error())
+	}
+	t.Cleanup(func() { cl.Disconnect(0) })
+	cl.Subscribe("velo/s/g/cmd/+/+", 1, func(c mqtt.Client, m mqtt.Message) {
+		var cmd struct {
+			RequestID string `json:"request_id"`
+		}
+		if strings.HasSuffix(m.Topic(), "/reply") || json.Unmarshal(m.Payload(), &cmd) != nil {
+			return
+		}
+		sum := sha256.Sum256(m.Payload())
+		c.Publish(m.Topic()+"/reply", 1, false, fmt.Sprintf(`{"request_id":%q,"status":"ok","verb":"config/reload","command_sha256":"%x"}`, cmd.RequestID, sum))
+	}).WaitTimeout(5 * time.Second)
 }

@@ -36,8 +36,9 @@ The agent checks each camera's serial, locks the PTZ camera to its approved
 preset (and sets its PTZ limits), verifies every frame against its view's
 reference picture, masks the badge reader and the street before encoding, serves the masked streams, and publishes telemetry on its
 embedded MQTT broker (127.0.0.1:11883). Lines starting with "velo/demo/"
-below are that telemetry (mosquitto_sub -v -t 'velo/#'); the rest is the
-agent's log.
+below are that telemetry (mosquitto_sub, logged in as the operator
+"admin" with their stream password: the embedded broker refuses anonymous
+clients); the rest is the agent's log.
 
 Watch a masked stream (operator "ops", with the RTSP stream password
 derived from demo-ops-pass: bin/velo passwd --stream-password ...):
@@ -73,7 +74,14 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 if command -v mosquitto_sub >/dev/null; then
-  mosquitto_sub -h 127.0.0.1 -p 11883 -v -t 'velo/#' &
+  # The login goes in mosquitto_sub's options file, not its argv.
+  subconf=$(mktemp -d -t velo-demo-sub.XXXXXX)
+  trap 'kill "$velo" 2>/dev/null || true; wait "$velo" 2>/dev/null || true; kill "$sub" 2>/dev/null || true; rm -rf "$subconf"; cleanup' EXIT INT TERM
+  adminstream=$("$BIN/velo" passwd --config deploy/demo/site.yaml --operator admin --password-file deploy/demo/admin.password --stream-password)
+  (umask 077; printf -- '-u admin\n-P %s\n' "$adminstream" >"$subconf/mosquitto_sub")
+  root=velo/demo/demo-gw-1
+  XDG_CONFIG_HOME=$subconf mosquitto_sub -h 127.0.0.1 -p 11883 -v \
+    -t "$root/status" -t "$root/cameras/+/state" -t "$root/events" -t "$root/cmd/+/+/reply" -t "$root/cmd/+/reply" &
   sub=$!
 fi
 wait "$velo"
