@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"velo/agent/attempts"
 	"velo/agent/audit"
 	"velo/agent/config"
 	"velo/agent/event"
@@ -27,6 +28,9 @@ type Options struct {
 	Clock retention.Clock
 	// ScheduleTick is how often a camera's schedule is checked (default 1 s).
 	ScheduleTick time.Duration
+	// Attempts bounds how refused logins and unconfigured devices are
+	// summarised per source and minute (default: the package's).
+	Attempts attempts.Options
 }
 
 // Agent runs one gateway: per camera, connect (ONVIF), check identity,
@@ -63,6 +67,9 @@ type running struct {
 	recorder [2]string        // the recorder's relay user and password
 	serving  bool             // cameras started: reloads may act
 	camWG    sync.WaitGroup
+	// attempts summarises refused logins and unconfigured devices per
+	// source and minute.
+	attempts *attempts.Aggregator
 }
 
 type rawCommand struct {

@@ -10,11 +10,13 @@
 // attempt). A summary carries the count, the first and last time, and a
 // few distinct names and targets.
 //
-// Memory stays bounded whatever the peers send: at most MaxSources bursts
-// are tracked at once (attempts from any further source share one burst
-// per kind, OtherSources, which keeps a few of their addresses), and a
-// burst keeps a count, two times and at most MaxNames distinct values of
-// at most MaxValueLen bytes per list.
+// Memory and reports stay bounded whatever the peers send: at most
+// MaxSources bursts are tracked at once and at most MaxSources attempts
+// are reported on their own per Window (attempts from any further source
+// share one burst per kind, OtherSources, which keeps a few of their
+// addresses and is reported in its summary only), and a burst keeps a
+// count, two times and at most MaxNames distinct values of at most
+// MaxValueLen bytes per list.
 package attempts
 
 import (
@@ -32,32 +34,41 @@ const OtherSources = "other sources"
 // ones are cut; callers should have bounded them already).
 const MaxValueLen = 256
 
+// The defaults of Options.
+const (
+	DefaultWindow     = time.Minute
+	DefaultQuiet      = 10 * time.Second
+	DefaultMaxSources = 32
+	DefaultMaxNames   = 8
+)
+
 // Options bound the aggregation; zero values take the defaults.
 type Options struct {
 	// Window is the longest a burst runs before it is summarised: its
-	// minute (default 1 min).
+	// minute.
 	Window time.Duration
-	// Quiet ends a burst: this long without an attempt (default 10 s).
+	// Quiet ends a burst: this long without an attempt.
 	Quiet time.Duration
-	// MaxSources is how many bursts are tracked at once (default 32).
+	// MaxSources is how many bursts are tracked at once, and how many
+	// attempts are reported on their own per Window.
 	MaxSources int
 	// MaxNames is how many distinct names, targets and sources a burst
-	// keeps (default 8).
+	// keeps.
 	MaxNames int
 }
 
 func (o *Options) defaults() {
 	if o.Window <= 0 {
-		o.Window = time.Minute
+		o.Window = DefaultWindow
 	}
 	if o.Quiet <= 0 {
-		o.Quiet = 10 * time.Second
+		o.Quiet = DefaultQuiet
 	}
 	if o.MaxSources <= 0 {
-		o.MaxSources = 32
+		o.MaxSources = DefaultMaxSources
 	}
 	if o.MaxNames <= 0 {
-		o.MaxNames = 8
+		o.MaxNames = DefaultMaxNames
 	}
 }
 
@@ -70,7 +81,7 @@ type Attempt struct {
 }
 
 // Summary reports the attempts of a burst after its first one (which was
-// reported on its own).
+// reported on its own, see Alone).
 type Summary struct {
 	Kind   string
 	Source string // the source, or OtherSources
@@ -83,6 +94,10 @@ type Summary struct {
 	// order first seen; More says that some did not fit.
 	Names, Targets, Sources []string
 	More                    bool
+	// Alone says that the burst's first attempt was reported on its own
+	// (not so for an OtherSources burst started when no such report was
+	// left in its minute: Count is then every attempt).
+	Alone bool
 }
 
 type key struct{ kind, source string }
@@ -100,6 +115,9 @@ type Aggregator struct {
 	mu     sync.Mutex
 	bursts map[key]*burst
 	closed bool
+	// firsts counts the attempts reported on their own since minute.
+	firsts int
+	minute time.Time
 }
 
 // New returns an Aggregator bounded by o.
@@ -121,17 +139,25 @@ func (g *Aggregator) Observe(now time.Time, at Attempt) (first bool) {
 	if g.closed {
 		return true
 	}
+	if now.Sub(g.minute) >= g.opts.Window || now.Before(g.minute) {
+		g.minute, g.firsts = now, 0
+	}
 	k := key{at.Kind, at.Source}
 	b := g.bursts[k]
-	if b == nil && g.tracked() >= g.opts.MaxSources {
+	if b == nil && (g.tracked() >= g.opts.MaxSources || g.firsts >= g.opts.MaxSources) {
 		k.source = OtherSources
 		b = g.bursts[k]
 	}
-	if b == nil {
-		b = &burst{start: now, last: now, sum: Summary{Kind: at.Kind, Source: k.source}}
+	switch {
+	case b == nil && g.firsts < g.opts.MaxSources:
+		b = &burst{start: now, last: now, sum: Summary{Kind: at.Kind, Source: k.source, Alone: true}}
 		g.bursts[k] = b
+		g.firsts++
 		first = true
-	} else {
+	case b == nil: // other sources, with no report of its own left this minute
+		b = &burst{start: now, last: now, sum: Summary{Kind: at.Kind, Source: k.source, Count: 1, First: now, Last: now}}
+		g.bursts[k] = b
+	default:
 		if b.sum.Count == 0 {
 			b.sum.First = now
 		}

@@ -42,7 +42,7 @@ func TestBurstIsOneFirstAndOneSummary(t *testing.T) {
 	}
 	s := sums[0]
 	if s.Count != 999 || !s.First.Equal(t0.Add(time.Millisecond)) || !s.Last.Equal(t0.Add(999*time.Millisecond)) ||
-		s.Source != "192.0.2.7" || len(s.Names) != 8 || !s.More || len(s.Targets) != 1 || s.Names[0] != "user0" {
+		s.Source != "192.0.2.7" || !s.Alone || len(s.Names) != 8 || !s.More || len(s.Targets) != 1 || s.Names[0] != "user0" {
 		t.Errorf("summary %+v", s)
 	}
 	if g.Tracked() != 0 {
@@ -80,8 +80,9 @@ func TestMinuteClosesALongBurst(t *testing.T) {
 }
 
 // A spoofed-source flood cannot grow the memory: 100,000 sources leave at
-// most MaxSources bursts and one for the others, with bounded lists, and
-// the reports still stand for every attempt.
+// most MaxSources bursts and one for the others, with bounded lists, at
+// most MaxSources attempts are reported on their own, and the reports
+// still stand for every attempt.
 func TestSpoofedSourcesAreBounded(t *testing.T) {
 	g := New(Options{})
 	long := strings.Repeat("x", 4096)
@@ -95,8 +96,8 @@ func TestSpoofedSourcesAreBounded(t *testing.T) {
 			t.Fatalf("%d bursts tracked", n)
 		}
 	}
-	if firsts != 32+1 {
-		t.Errorf("%d attempts reported on their own, want 33", firsts)
+	if firsts != 32 {
+		t.Errorf("%d attempts reported on their own, want 32", firsts)
 	}
 	sums := g.Due(t0.Add(time.Minute))
 	if got := accounted(firsts, sums); got != 100000 {
@@ -106,7 +107,7 @@ func TestSpoofedSourcesAreBounded(t *testing.T) {
 		if s.Source != OtherSources {
 			continue
 		}
-		if len(s.Sources) != 8 || !s.More || s.Count != 100000-33 {
+		if len(s.Sources) != 8 || !s.More || s.Count != 100000-32 || s.Alone {
 			t.Errorf("other sources: %d sources kept, more %v, count %d", len(s.Sources), s.More, s.Count)
 		}
 		for _, n := range append(s.Names, s.Targets...) {
@@ -155,5 +156,31 @@ func TestSource(t *testing.T) {
 		if got := Source(in); got != want {
 			t.Errorf("Source(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// New sources arriving one by one, each gone quiet before the next, free
+// their slot every time: still at most MaxSources attempts a minute are
+// reported on their own, the rest in the summaries of "other sources".
+func TestReportsOnTheirOwnPerMinuteAreBounded(t *testing.T) {
+	g := New(Options{})
+	firsts, sums := 0, []Summary(nil)
+	perMinute := map[int]int{}
+	for i := range 600 { // a new source every second for ten minutes
+		now := t0.Add(time.Duration(i) * time.Second)
+		sums = append(sums, g.Due(now)...)
+		if g.Observe(now, Attempt{Kind: "access_denied", Source: fmt.Sprintf("10.0.%d.%d", i/250, i%250)}) {
+			firsts++
+			perMinute[i/60]++
+		}
+	}
+	sums = append(sums, g.Close()...)
+	for m, n := range perMinute {
+		if n > 32 {
+			t.Errorf("minute %d: %d attempts reported on their own", m, n)
+		}
+	}
+	if got := accounted(firsts, sums); got != 600 {
+		t.Errorf("the reports stand for %d attempts, not 600", got)
 	}
 }
