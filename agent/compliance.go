@@ -226,9 +226,9 @@ func listBounded(list []string, more bool, max int) string {
 
 // auditLoop publishes the chain head every audit.head_interval (and at
 // start), so a truncated or rewritten log is detectable centrally, and
-// prunes audit files past audit.keep once an hour.
-// Every second it also reports the bursts of repeated attempts that are
-// over; at the end, every burst still open, before the last head.
+// prunes audit files past audit.keep once an hour. Every second it
+// reports the bursts of repeated attempts that are over; at the end,
+// every burst still open, before the last head.
 func (a *Agent) auditLoop(ctx context.Context) {
 	cfg := a.cfg.Load()
 	head := time.NewTicker(time.Duration(cfg.Audit.HeadInterval))
@@ -258,6 +258,8 @@ func (a *Agent) auditLoop(ctx context.Context) {
 	}
 }
 
+// pruneAudit removes the audit files past audit.keep (each removal is
+// itself audited).
 func (a *Agent) pruneAudit() {
 	al, _, _ := a.compliance()
 	if removed, err := al.Prune(); err != nil {

@@ -311,7 +311,6 @@ func randomName(r *rand.Rand, n int) string {
 func TestRefusedLiveLoginsAreSummarised(t *testing.T) {
 	run := auditedAgent(t, "")
 	rel, port := run.a.relayForTest(), run.rtspPort
-	r := rand.New(rand.NewPCG(1, 2))
 	phases := []struct {
 		name       string
 		url        func(i int) string
@@ -322,6 +321,7 @@ func TestRefusedLiveLoginsAreSummarised(t *testing.T) {
 			return fmt.Sprintf("rtsp://ops:wrong%d@127.0.0.1:%d/cam", i, port)
 		}, func(int) net.IP { return nil }, 2},
 		{"1000 1-KB fake user names", func(i int) string {
+			r := rand.New(rand.NewPCG(uint64(i), 2)) // url runs on 8 goroutines
 			return fmt.Sprintf("rtsp://%s:x@127.0.0.1:%d/cam", randomName(r, 1024), port)
 		}, func(int) net.IP { return nil }, 2},
 		{"1000 attempts from 250 source addresses", func(i int) string {
@@ -402,12 +402,12 @@ func hostileResponder(t *testing.T, addr *net.UDPAddr, spoofed []net.IP, hostDat
 			// datagram and the test knows what the agent received.
 			for range hostDatagrams.Load() {
 				_, _ = in.WriteToUDP(reply(string(m[1]), 20), from)
-				time.Sleep(2 * time.Millisecond)
+				time.Sleep(10 * time.Millisecond)
 			}
 			if k := int(perSpoofed.Load()); k > 0 {
 				for _, c := range outs[1:] {
 					_, _ = c.WriteToUDP(reply(string(m[1]), k), from)
-					time.Sleep(time.Millisecond)
+					time.Sleep(4 * time.Millisecond)
 				}
 			}
 		}
@@ -428,7 +428,7 @@ func TestHostileDiscoveryIsSummarised(t *testing.T) {
 	}
 	// Discovery is driven round by round below (its loop would wait 30 s
 	// between rounds), with the settings the loop would use.
-	run := auditedAgent(t, fmt.Sprintf("discovery: {enabled: false, unicast: [127.0.97.1], unicast_port: %d, window: 1s}\n", host.Port))
+	run := auditedAgent(t, fmt.Sprintf("discovery: {enabled: false, unicast: [127.0.97.1], unicast_port: %d, window: 3s}\n", host.Port))
 	var hostDatagrams, perSpoofed atomic.Int64
 	devices := hostileResponder(t, host, spoofed, &hostDatagrams, &perSpoofed)
 	reported := map[string]bool{} // one for the whole run, as in discoveryLoop
