@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"velo/agent/attempts"
 	"velo/agent/audit"
 	"velo/agent/config"
 	"velo/agent/event"
@@ -30,6 +31,9 @@ type Options struct {
 	ScheduleTick time.Duration
 	// SweepInterval is how often expired segments are deleted (default 30 s).
 	SweepInterval time.Duration
+	// Attempts bounds how refused logins and unconfigured devices are
+	// summarised per source and minute (default: the package's).
+	Attempts attempts.Options
 }
 
 // Agent runs one gateway: per camera, connect (ONVIF), check identity,
@@ -68,6 +72,9 @@ type running struct {
 	recorder [2]string        // the recorder's relay user and password
 	serving  bool             // cameras started: reloads may act
 	camWG    sync.WaitGroup
+	// attempts summarises refused logins and unconfigured devices per
+	// source and minute.
+	attempts *attempts.Aggregator
 }
 
 type rawCommand struct {

@@ -4,13 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"velo/agent/attempts"
 	"velo/agent/audit"
 	"velo/agent/config"
 	"velo/agent/event"
@@ -30,7 +33,7 @@ func (a *Agent) openCompliance(cfg *config.Config, r *running) error {
 		return err
 	}
 	a.mu.Lock()
-	r.audit = al
+	r.audit, r.attempts = al, attempts.New(a.opts.Attempts)
 	a.mu.Unlock()
 	a.auditAppend(audit.Entry{Actor: "agent", Action: "agent_started", Outcome: "ok", Detail: "velo " + a.opts.Version,
 		Fields: map[string]string{"config": cfg.File(), "config_sha256": fileSHA256(cfg.File())}})
@@ -46,6 +49,17 @@ func (a *Agent) compliance() (*audit.Log, *retention.Store, *telemetry.Telemetry
 		return nil, nil, nil
 	}
 	return a.run.audit, a.run.store, a.run.tel
+}
+
+// bursts is the running agent's count of repeated attempts from peers
+// (nil outside Run: every attempt is then reported on its own).
+func (a *Agent) bursts() *attempts.Aggregator {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.run == nil {
+		return nil
+	}
+	return a.run.attempts
 }
 
 func fileSHA256(path string) string {
@@ -105,6 +119,7 @@ func (a *Agent) auditEvent(ev event.Event) {
 	if ev.Position != nil {
 		f["position"] = fmt.Sprintf("pan %.4f tilt %.4f zoom %.4f", ev.Position.Pan, ev.Position.Tilt, ev.Position.Zoom)
 	}
+	burstFields(f, ev.Burst)
 	if len(f) == 0 {
 		f = nil
 	}
@@ -112,43 +127,145 @@ func (a *Agent) auditEvent(ev event.Event) {
 		Outcome: outcome, Reason: ev.Reason, Ref: ev.Ref, Detail: ev.Detail, Fields: f})
 }
 
+// burstFields adds a summary's figures to an audit entry's fields.
+func burstFields(f map[string]string, b *event.Burst) {
+	if b == nil {
+		return
+	}
+	f["source"], f["count"] = b.Source, strconv.Itoa(b.Count)
+	f["first"], f["last"] = b.First.UTC().Format(time.RFC3339Nano), b.Last.UTC().Format(time.RFC3339Nano)
+	for k, list := range map[string][]string{"names": b.Names, "targets": b.Targets, "sources": b.Sources} {
+		if len(list) > 0 {
+			j, _ := json.Marshal(list)
+			f[k] = string(j)
+		}
+	}
+	if b.More {
+		f["more"] = "true"
+	}
+}
+
 // auditAccess records an operator's live view (an RTSP PLAY: the
-// operator's login to the stream) or a refused attempt, which is also
-// published as an access_denied event.
+// operator's login to the stream, one entry each) or a refused attempt,
+// which is also published as an access_denied event. Refusals are what a
+// hostile peer can repeat at will: the user name and stream it sent are
+// bounded and escaped, and only the first attempt of a burst from its
+// source is reported on its own; the rest come in one summary
+// (reportBursts).
 func (a *Agent) auditAccess(user, camera, remote string, ok bool) {
 	if ok {
 		a.auditAppend(audit.Entry{Actor: user, Action: string(event.LiveView), Camera: camera, Outcome: "ok",
 			Detail: "masked live stream opened", Fields: map[string]string{"remote": remote}})
 		return
 	}
+	user, camera = audit.Clean(user, audit.MaxFieldLen), audit.Clean(camera, audit.MaxFieldLen)
+	at := attempts.Attempt{Kind: string(event.AccessDenied), Source: attempts.Source(remote), Name: user, Target: camera}
+	if !a.bursts().Observe(a.opts.Clock.Now(), at) {
+		return
+	}
 	a.emit(event.Event{Kind: event.AccessDenied, Camera: camera, Operator: user, Detail: "live stream refused to " + remote + " (wrong credentials, role, camera or schedule)"})
+}
+
+// burstWords say what a summary of each kind counts and names.
+var burstWords = map[event.Kind]struct{ counts, names string }{
+	event.AccessDenied:       {"refused live-stream attempts", "users"},
+	event.CameraUnconfigured: {"unconfigured devices announced", "endpoints"},
+}
+
+// reportBursts reports each summary of repeated attempts as an event of
+// their kind (logged, audited, published like any), with a burst object.
+func (a *Agent) reportBursts(sums []attempts.Summary) {
+	for _, s := range sums {
+		kind := event.Kind(s.Kind)
+		ev := event.Event{Kind: kind, Time: s.Last.UTC(), Burst: &event.Burst{Source: s.Source, Count: s.Count,
+			First: s.First.UTC(), Last: s.Last.UTC(), Names: s.Names, Targets: s.Targets, Sources: s.Sources, More: s.More}}
+		if len(s.Names) == 1 && !s.More && kind == event.AccessDenied {
+			ev.Operator = s.Names[0]
+		}
+		if len(s.Targets) == 1 && !s.More {
+			ev.Camera = s.Targets[0]
+		}
+		words := burstWords[kind]
+		ev.Detail = fmt.Sprintf("%d %s from %s, %s to %s", s.Count, words.counts, s.Source,
+			s.First.UTC().Format(time.RFC3339), s.Last.UTC().Format(time.RFC3339))
+		if s.Alone {
+			ev.Detail = "after the first, reported on its own: " + ev.Detail
+		}
+		if len(s.Names) > 0 {
+			ev.Detail += "; " + words.names + ": " + listBounded(s.Names, s.More, 256)
+		}
+		if len(s.Targets) > 0 && ev.Camera == "" {
+			ev.Detail += "; cameras: " + listBounded(s.Targets, s.More, 256)
+		}
+		if len(s.Sources) > 0 {
+			ev.Detail += "; sources: " + listBounded(s.Sources, s.More, 256)
+		}
+		a.emit(ev)
+	}
+}
+
+// listBounded joins values with ", " within about max bytes, ending with
+// "…" when some are left out.
+func listBounded(list []string, more bool, max int) string {
+	var b strings.Builder
+	for i, v := range list {
+		if b.Len()+len(v) > max {
+			more = true
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(v)
+	}
+	if more {
+		b.WriteString(" …")
+	}
+	return b.String()
 }
 
 // auditLoop publishes the chain head every audit.head_interval (and at
 // start), so a truncated or rewritten log is detectable centrally, and
-// prunes audit files past audit.keep once an hour.
+// prunes audit files past audit.keep once an hour. Every second it
+// reports the bursts of repeated attempts that are over; at the end,
+// every burst still open, before the last head.
 func (a *Agent) auditLoop(ctx context.Context) {
 	cfg := a.cfg.Load()
-	t := time.NewTicker(time.Duration(cfg.Audit.HeadInterval))
-	defer t.Stop()
+	head := time.NewTicker(time.Duration(cfg.Audit.HeadInterval))
+	defer head.Stop()
+	bursts := time.NewTicker(time.Second)
+	defer bursts.Stop()
 	lastPrune := time.Time{}
-	for {
+	housekeep := func() {
 		a.publishHead()
 		if now := a.opts.Clock.Now(); now.Sub(lastPrune) > time.Hour {
 			lastPrune = now
-			al, _, _ := a.compliance()
-			if removed, err := al.Prune(); err != nil {
-				a.log.Error().Err(err).Msg("audit prune")
-			} else if len(removed) > 0 {
-				a.log.Info().Int("files", len(removed)).Msg("audit files past audit.keep removed")
-			}
+			a.pruneAudit()
 		}
+	}
+	housekeep()
+	for {
 		select {
 		case <-ctx.Done():
+			a.reportBursts(a.bursts().Close())
 			a.publishHead()
 			return
-		case <-t.C:
+		case <-bursts.C:
+			a.reportBursts(a.bursts().Due(a.opts.Clock.Now()))
+		case <-head.C:
+			housekeep()
 		}
+	}
+}
+
+// pruneAudit removes the audit files past audit.keep (each removal is
+// itself audited).
+func (a *Agent) pruneAudit() {
+	al, _, _ := a.compliance()
+	if removed, err := al.Prune(); err != nil {
+		a.log.Error().Err(err).Msg("audit prune")
+	} else if len(removed) > 0 {
+		a.log.Info().Int("files", len(removed)).Msg("audit files past audit.keep removed")
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"velo/agent/attempts"
+	"velo/agent/audit"
 	"velo/agent/config"
 	"velo/agent/event"
 	"velo/onvif"
@@ -34,12 +36,19 @@ func (a *Agent) discoveryLoop(ctx context.Context) {
 	}
 }
 
+// maxReported bounds the endpoints remembered as reported: a hostile
+// peer may name a new device in every reply.
+const maxReported = 1024
+
 // discoverOnce probes and classifies what answered: a device whose
 // endpoint matches a camera's match.endpoint, or one of whose XAddrs (as
 // advertised, or with the reply's source IP) has a configured camera's
 // host:port, is that camera (its identity is then
 // checked by serial when the worker connects); anything else is reported
-// once per agent run as camera_unconfigured.
+// once per agent run as camera_unconfigured (once per round past
+// maxReported devices). Replies are unauthenticated and easy to spoof:
+// what they name is bounded and escaped, and only a source's first new
+// device of a burst is reported on its own, the rest in one summary.
 func (a *Agent) discoverOnce(ctx context.Context, reported map[string]bool) error {
 	cfg := a.cfg.Load()
 	d := cfg.Discovery
@@ -52,18 +61,34 @@ func (a *Agent) discoverOnce(ctx context.Context, reported map[string]bool) erro
 		if id := matchDevice(cfg, dev); id != "" {
 			continue
 		}
-		if reported[dev.Endpoint] {
+		ep := audit.Clean(dev.Endpoint, audit.MaxFieldLen)
+		if reported[ep] {
 			continue
 		}
-		reported[dev.Endpoint] = true
-		var xaddrs []string
-		for _, x := range dev.XAddrs {
-			xaddrs = append(xaddrs, config.RedactURL(x))
+		if len(reported) < maxReported {
+			reported[ep] = true
 		}
-		a.emit(event.Event{Kind: event.CameraUnconfigured, Detail: fmt.Sprintf("endpoint %s at %s (name %q, hardware %q): not in the config, not streamed",
-			dev.Endpoint, strings.Join(xaddrs, " "), dev.Name, dev.Hardware)})
+		at := attempts.Attempt{Kind: string(event.CameraUnconfigured), Source: attempts.Source(dev.From), Name: ep}
+		if a.bursts().Observe(a.opts.Clock.Now(), at) {
+			a.emit(event.Event{Kind: event.CameraUnconfigured, Detail: unconfiguredDetail(dev, ep)})
+		}
 	}
 	return nil
+}
+
+// unconfiguredDetail describes a discovered device with what its reply
+// claims, each value bounded and escaped (at most 4 XAddrs).
+func unconfiguredDetail(dev onvif.Device, endpoint string) string {
+	var xaddrs []string
+	for i, x := range dev.XAddrs {
+		if i == 4 {
+			xaddrs = append(xaddrs, fmt.Sprintf("(+%d more)", len(dev.XAddrs)-i))
+			break
+		}
+		xaddrs = append(xaddrs, audit.Clean(config.RedactURL(x), audit.MaxFieldLen))
+	}
+	return fmt.Sprintf("endpoint %s at %s (name \"%s\", hardware \"%s\"): not in the config, not streamed",
+		endpoint, strings.Join(xaddrs, " "), audit.Clean(dev.Name, 64), audit.Clean(dev.Hardware, 64))
 }
 
 // matchDevice returns the configured camera a discovered device is, or "".

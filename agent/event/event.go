@@ -108,10 +108,28 @@ type Event struct {
 	View *ViewFinding `json:"view,omitempty"`
 	// Stream is why a camera's stream was refused (stream_refused).
 	Stream *StreamRefusal `json:"stream,omitempty"`
+	// Burst is set on an access_denied or camera_unconfigured event that
+	// summarises a source's repeated attempts after the first.
+	Burst *Burst `json:"burst,omitempty"`
 	// AuditSeq and AuditHash are the audit chain head (audit_head).
 	AuditSeq  uint64    `json:"audit_seq,omitempty"`
 	AuditHash string    `json:"audit_hash,omitempty"`
 	Time      time.Time `json:"event_time"`
+}
+
+// Burst counts what one source tried after its first attempt (which has
+// an event of its own): a flood is summarised, not reported one by one.
+type Burst struct {
+	Source string    `json:"source"` // an IP, an IPv6 /64, or "other sources"
+	Count  int       `json:"count"`  // attempts summarised
+	First  time.Time `json:"first"`
+	Last   time.Time `json:"last"`
+	// Names (users, devices), Targets (cameras) and, for "other sources",
+	// Sources: a few distinct values; More says some did not fit.
+	Names   []string `json:"names,omitempty"`
+	Targets []string `json:"targets,omitempty"`
+	Sources []string `json:"sources,omitempty"`
+	More    bool     `json:"more,omitempty"`
 }
 
 // ViewFinding is a view check's measure of a frame against the approved

@@ -165,7 +165,10 @@ func (o *auditShowOptions) run(s streams) error {
 		return nil
 	}
 	for _, e := range es {
-		line := fmt.Sprintf("%6d %s %-10s %-18s", e.Seq, e.Time, e.Actor, e.Action)
+		// Every field may hold what a peer sent (a claimed user name, a
+		// stream path): escaped, so that it can neither forge a line nor
+		// act on the terminal.
+		line := fmt.Sprintf("%6d %s %-10s %-18s", e.Seq, audit.Clean(e.Time, 0), audit.Clean(e.Actor, 0), audit.Clean(e.Action, 0))
 		for _, kv := range [][2]string{{"camera", e.Camera}, {"outcome", e.Outcome}, {"reason", e.Reason}, {"ref", e.Ref}, {"detail", e.Detail}} {
 			if kv[1] != "" {
 				line += fmt.Sprintf(" %s=%q", kv[0], kv[1])
