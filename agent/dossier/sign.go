@@ -31,7 +31,10 @@ func Sign(w io.Writer, cfg *config.Config, cam *config.CameraConfig, size, gener
 		return errors.New("sign: site.contact is required: the sign tells people where to exercise their rights (EDPB 3/2019 §7)")
 	}
 	d := &Dossier{Generated: now.UTC(), Generator: generator, Site: Site{Controller: cfg.Site.Controller}}
-	p := newDoc(size, d, fmt.Sprintf("Video-surveillance sign - %s - %s", cfg.Site.Name, cam.ID))
+	p, err := newDoc(size, d, fmt.Sprintf("Video-surveillance sign - %s - %s", cfg.Site.Name, cam.ID))
+	if err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
 	p.SetAutoPageBreak(false, 0)
 	p.AddPage()
 	pw, ph := p.GetPageSize()
@@ -44,10 +47,10 @@ func Sign(w io.Writer, cfg *config.Config, cam *config.CameraConfig, size, gener
 	p.SetFillColor(255, 204, 0)
 	p.Rect(m/2, m/2, pw-m, 62*k, "F")
 	p.SetXY(m, m+4*k)
-	p.SetFont("Helvetica", "B", 34*k)
-	p.CellFormat(pw-2*m, 15*k, p.tr("AREA VIDEOSORVEGLIATA"), "", 2, "C", false, 0, "")
-	p.SetFont("Helvetica", "B", 24*k)
-	p.CellFormat(pw-2*m, 11*k, p.tr("VIDEO-SURVEILLED AREA"), "", 2, "C", false, 0, "")
+	p.font("B", 34*k)
+	p.CellFormat(pw-2*m, 15*k, "AREA VIDEOSORVEGLIATA", "", 2, "C", false, 0, "")
+	p.font("B", 24*k)
+	p.CellFormat(pw-2*m, 11*k, "VIDEO-SURVEILLED AREA", "", 2, "C", false, 0, "")
 	camera(p, pw/2, m+44*k, k)
 	y := m/2 + 70*k
 	block := func(it, en string, bold bool) {
@@ -56,11 +59,11 @@ func Sign(w io.Writer, cfg *config.Config, cam *config.CameraConfig, size, gener
 		if bold {
 			style = "B"
 		}
-		p.SetFont("Helvetica", style, 17*k)
-		p.MultiCell(pw-2*m, 8*k, p.tr(it), "", "L", false)
+		p.font(style, 17*k)
+		p.MultiCell(pw-2*m, 8*k, it, "", "L", false)
 		p.SetX(m)
-		p.SetFont("Helvetica", "I", 14*k)
-		p.MultiCell(pw-2*m, 6.5*k, p.tr(en), "", "L", false)
+		p.font("I", 14*k)
+		p.MultiCell(pw-2*m, 6.5*k, en, "", "L", false)
 		y = p.GetY() + 4*k
 	}
 	block("Titolare del trattamento: "+cfg.Site.Controller, "Controller: "+cfg.Site.Controller, true)
@@ -90,15 +93,15 @@ func Sign(w io.Writer, cfg *config.Config, cam *config.CameraConfig, size, gener
 		block("Informativa completa disponibile presso il titolare.", "Full information notice available from the controller.", false)
 	}
 	p.SetXY(m, ph-m/2-12*k)
-	p.SetFont("Helvetica", "", 8*k)
+	p.font("", 8*k)
 	p.SetTextColor(80, 80, 80)
-	p.MultiCell(pw-2*m, 4*k, p.tr(fmt.Sprintf("Art. 13 Reg. (UE) 2016/679 - Provvedimento del Garante 8 aprile 2010, punto 3.1. Camera %s, %s. %s, %s.",
-		cam.ID, cfg.Site.Name, generator, now.UTC().Format("2006-01-02"))), "", "C", false)
+	p.MultiCell(pw-2*m, 4*k, fmt.Sprintf("Art. 13 Reg. (UE) 2016/679 - Provvedimento del Garante 8 aprile 2010, punto 3.1. Camera %s, %s. %s, %s.",
+		cam.ID, cfg.Site.Name, generator, now.UTC().Format("2006-01-02")), "", "C", false)
 	var buf bytes.Buffer
 	if err := p.Output(&buf); err != nil {
 		return fmt.Errorf("sign: pdf: %w", err)
 	}
-	_, err := w.Write(buf.Bytes())
+	_, err = w.Write(buf.Bytes())
 	return err
 }
 

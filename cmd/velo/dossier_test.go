@@ -428,3 +428,43 @@ func lineDiff(want, got string) string {
 	}
 	return b.String()
 }
+
+// EDPB-7, G-3.1: names outside Windows-1252 reach the reader intact. The
+// sign and the dossier embed their font (pdffonts: every font "emb yes",
+// none of PDF's unembedded standard fonts) and the controller's name
+// comes back from pdftotext letter for letter.
+func TestG31_SignAndDossierPrintAnyName(t *testing.T) {
+	dir, _, _ := dossierSite(t)
+	const name = "Ștefan Łódź S.r.l. — Αθήνα"
+	cfg := filepath.Join(dir, "site.yaml")
+	raw, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, bytes.Replace(raw, []byte("controller: Rossi Logistica S.r.l."), []byte("controller: "+name), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sign := filepath.Join(dir, "dp.pdf")
+	if so, se, code := runCLI(t, "sign", "--config", cfg, "--camera", "dp", "--out", sign); code != 0 {
+		t.Fatalf("sign: exit %d %s %s", code, so, se)
+	}
+	dossier := filepath.Join(dir, "site.pdf")
+	if so, se, code := runCLI(t, "dossier", "--config", cfg, "--operator", "boss", "--password-file", pwFile(t), "--out", dossier); code != 0 {
+		t.Fatalf("dossier: exit %d %s %s", code, so, se)
+	}
+	for _, out := range []string{sign, dossier} {
+		text := strings.Join(strings.Fields(poppler(t, "pdftotext", out, "-")), " ")
+		if !strings.Contains(text, "Titolare del trattamento: "+name) && !strings.Contains(text, name) {
+			t.Errorf("%s: %q not in the text:\n%s", filepath.Base(out), name, text)
+		}
+		fonts := strings.Split(strings.TrimSpace(poppler(t, "pdffonts", out)), "\n")
+		if len(fonts) < 3 {
+			t.Fatalf("%s: no fonts listed:\n%s", filepath.Base(out), strings.Join(fonts, "\n"))
+		}
+		for _, line := range fonts[2:] { // after the header and the dashes
+			f := strings.Fields(line)
+			// name type [encoding] emb sub uni object ID: emb is the
+			// 5th field from the end.
+			if len(f) < 7 || f[len(f)-5] != "yes" || !strings.Contains(strings.ToLower(f[0]), "dejavusans") {
+				t.Errorf("%s: font not embedded or not DejaVu Sans: %s", filepath.Base(out), line)
+			}
+		}
+	}
+}
