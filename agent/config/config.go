@@ -63,6 +63,12 @@ type SiteConfig struct {
 	// Notice is where the full information notice is available (URL or
 	// place); printed on the signs.
 	Notice string `yaml:"notice"`
+	// LegalBasis is the legal basis of the processing (e.g. "legitimate
+	// interest, Art. 6(1)(f) GDPR: protection of property"); Recipients
+	// are who the images may go to. Both belong on the first-layer sign
+	// (EDPB-7): velo sign refuses without them and config check warns.
+	LegalBasis string   `yaml:"legal_basis"`
+	Recipients []string `yaml:"recipients"`
 }
 
 // OutputsConfig configures the gateway's outputs.

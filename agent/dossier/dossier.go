@@ -55,6 +55,8 @@ type Site struct {
 	Contact    string   `json:"contact,omitempty"`
 	DPO        string   `json:"dpo,omitempty"`
 	Notice     string   `json:"notice,omitempty"`
+	LegalBasis string   `json:"legal_basis,omitempty"`
+	Recipients []string `json:"recipients,omitempty"`
 }
 
 // Camera is one camera's page.
@@ -163,8 +165,15 @@ func Build(ctx context.Context, cfg *config.Config, cfgPath, operator, generator
 		Generated: now.UTC(), Generator: generator, Operator: operator,
 		ConfigFile: cfgPath, ConfigSHA256: hex.EncodeToString(sum[:]),
 		Site: Site{ID: cfg.Site.ID, Name: cfg.Site.Name, Controller: cfg.Site.Controller, Purposes: cfg.Site.Purposes,
-			Contact: cfg.Site.Contact, DPO: cfg.Site.DPO, Notice: cfg.Site.Notice},
+			Contact: cfg.Site.Contact, DPO: cfg.Site.DPO, Notice: cfg.Site.Notice,
+			LegalBasis: cfg.Site.LegalBasis, Recipients: cfg.Site.Recipients},
 		Gateway: cfg.Gateway,
+	}
+	if strings.TrimSpace(cfg.Site.LegalBasis) == "" {
+		d.Gaps = append(d.Gaps, "site.legal_basis: not stated (EDPB-7)")
+	}
+	if len(cfg.Site.Recipients) == 0 {
+		d.Gaps = append(d.Gaps, "site.recipients: not stated (EDPB-7)")
 	}
 	for _, op := range cfg.Operators {
 		d.Operators = append(d.Operators, Operator{Name: op.Name, Roles: op.Roles, Cameras: op.Cameras})

@@ -49,6 +49,8 @@ th{background:#e4e4e4}dl{display:grid;grid-template-columns:14em 1fr;gap:.2em 1e
 <dt>Purposes</dt><dd>{{join .Site.Purposes "; "}}</dd>
 <dt>Contact for data subjects</dt><dd>{{or .Site.Contact "-"}}</dd>
 <dt>Data protection officer</dt><dd>{{or .Site.DPO "-"}}</dd>
+<dt>Legal basis</dt><dd>{{or .Site.LegalBasis "-"}}</dd>
+<dt>Recipients</dt><dd>{{if .Site.Recipients}}{{join .Site.Recipients "; "}}{{else}}-{{end}}</dd>
 <dt>Full information notice</dt><dd>{{or .Site.Notice "-"}}</dd>
 <dt>Gateway</dt><dd>{{.Gateway}}</dd>
 <dt>Generated</dt><dd>{{ts .Generated}} by operator {{.Operator}} with {{.Generator}}</dd>

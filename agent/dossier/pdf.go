@@ -129,6 +129,8 @@ func PDF(w io.Writer, d *Dossier) error {
 	p.row("Purposes", strings.Join(d.Site.Purposes, "; "))
 	p.row("Contact for data subjects", d.Site.Contact)
 	p.row("Data protection officer", d.Site.DPO)
+	p.row("Legal basis", d.Site.LegalBasis)
+	p.row("Recipients", strings.Join(d.Site.Recipients, "; "))
 	p.row("Full information notice", d.Site.Notice)
 	p.row("Gateway", d.Gateway)
 	p.row("Generated", fmt.Sprintf("%s by operator %s with %s", d.Generated.Format("2006-01-02 15:04:05 MST"), d.Operator, d.Generator))

@@ -27,8 +27,8 @@ func Sign(w io.Writer, cfg *config.Config, cam *config.CameraConfig, size, gener
 	if size != "A4" && size != "A3" {
 		return fmt.Errorf("sign: size %q is not A4 or A3", size)
 	}
-	if strings.TrimSpace(cfg.Site.Contact) == "" {
-		return errors.New("sign: site.contact is required: the sign tells people where to exercise their rights (EDPB 3/2019 §7)")
+	if err := signable(&cfg.Site); err != nil {
+		return err
 	}
 	d := &Dossier{Generated: now.UTC(), Generator: generator, Site: Site{Controller: cfg.Site.Controller}}
 	p, err := newDoc(size, d, fmt.Sprintf("Video-surveillance sign - %s - %s", cfg.Site.Name, cam.ID))
@@ -68,6 +68,9 @@ func Sign(w io.Writer, cfg *config.Config, cam *config.CameraConfig, size, gener
 	}
 	block("Titolare del trattamento: "+cfg.Site.Controller, "Controller: "+cfg.Site.Controller, true)
 	block("Finalità: "+cam.Purpose, "Purpose: "+cam.Purpose, false)
+	block("Base giuridica: "+cfg.Site.LegalBasis, "Legal basis: "+cfg.Site.LegalBasis, false)
+	recipients := strings.Join(cfg.Site.Recipients, "; ")
+	block("Destinatari: "+recipients, "Recipients: "+recipients, false)
 	if cam.Record.Enabled {
 		r := time.Duration(cam.Record.Retention)
 		block("Le immagini sono registrate e conservate per "+italianDuration(r)+", poi cancellate automaticamente.",
@@ -151,4 +154,18 @@ func PNG(pdf []byte, dpi int) ([]byte, error) {
 		return nil, fmt.Errorf("sign: pdftoppm: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 	return os.ReadFile(filepath.Join(dir, "sign.png"))
+}
+
+// signable names the first field of the first layer (EDPB 3/2019 §7) the
+// site config leaves empty.
+func signable(s *config.SiteConfig) error {
+	switch {
+	case strings.TrimSpace(s.Contact) == "":
+		return errors.New("sign: site.contact is required: the sign tells people where to exercise their rights (EDPB 3/2019 §7)")
+	case strings.TrimSpace(s.LegalBasis) == "":
+		return errors.New("sign: site.legal_basis is required: the sign states the legal basis of the processing (EDPB 3/2019 §7)")
+	case len(s.Recipients) == 0:
+		return errors.New("sign: site.recipients is required: the sign says who the images may be given to (EDPB 3/2019 §7)")
+	}
+	return nil
 }

@@ -58,6 +58,8 @@ func dossierSite(t *testing.T) (dir string, sim *camsim.Sim, boxes map[string]ca
   purposes: [tutela del patrimonio aziendale, sicurezza del lavoro]
   contact: privacy@rossi.example, Via Verdi 3, Trento
   notice: https://rossi.example/privacy
+  legal_basis: legittimo interesse, art. 6(1)(f) GDPR
+  recipients: [personale autorizzato del titolare, autorità giudiziaria su richiesta]
 gateway: gw-d
 state_dir: state
 outputs: {record_dir: rec}
@@ -466,5 +468,44 @@ func TestG31_SignAndDossierPrintAnyName(t *testing.T) {
 				t.Errorf("%s: font not embedded or not DejaVu Sans: %s", filepath.Base(out), line)
 			}
 		}
+	}
+}
+
+// EDPB-7: the first layer states the legal basis and the recipients; the
+// sign refuses without them (naming the field), config check warns about
+// them and about a missing DPO, and the dossier lists them.
+func TestEDPB7_LegalBasisRecipientsAndDPO(t *testing.T) {
+	dir, _, _ := dossierSite(t)
+	cfg := filepath.Join(dir, "site.yaml")
+	out := filepath.Join(dir, "df.pdf")
+	if so, se, code := runCLI(t, "sign", "--config", cfg, "--camera", "df", "--out", out); code != 0 {
+		t.Fatalf("sign: exit %d %s %s", code, so, se)
+	}
+	text := strings.Join(strings.Fields(poppler(t, "pdftotext", out, "-")), " ")
+	for _, w := range []string{"Base giuridica: legittimo interesse, art. 6(1)(f) GDPR", "Legal basis: legittimo interesse",
+		"Destinatari: personale autorizzato del titolare; autorità giudiziaria su richiesta", "Recipients: personale autorizzato"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("sign lacks %q:\n%s", w, text)
+		}
+	}
+	raw, _ := os.ReadFile(cfg)
+	for _, tc := range []struct{ drop, field string }{
+		{"  legal_basis: legittimo interesse, art. 6(1)(f) GDPR\n", "site.legal_basis"},
+		{"  recipients: [personale autorizzato del titolare, autorità giudiziaria su richiesta]\n", "site.recipients"},
+	} {
+		bad := filepath.Join(dir, "bad.yaml")
+		if err := os.WriteFile(bad, bytes.Replace(raw, []byte(tc.drop), nil, 1), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, se, code := runCLI(t, "sign", "--config", bad, "--camera", "df", "--out", out); code == 0 || !strings.Contains(se, tc.field+" is required") {
+			t.Errorf("sign without %s: exit %d %s", tc.field, code, se)
+		}
+		if _, se, code := runCLI(t, "config", "check", bad); code != 0 || !strings.Contains(se, "warning: "+tc.field+": not set (EDPB-7)") {
+			t.Errorf("config check without %s: exit %d %s", tc.field, code, se)
+		}
+	}
+	// No DPO in this site: a warning, not a refusal.
+	if _, se, code := runCLI(t, "config", "check", cfg); code != 0 || !strings.Contains(se, "warning: site.dpo: not set (EDPB-7)") {
+		t.Errorf("config check without a DPO: exit %d %s", code, se)
 	}
 }
