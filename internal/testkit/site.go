@@ -16,10 +16,6 @@ const SiteYAML = `site:
   name: Test site
   controller: Test S.r.l.
   purposes: [asset protection]
-  contact: privacy@test.example
-  dpo: dpo@test.example
-  legal_basis: legitimate interest, Art. 6(1)(f) GDPR
-  recipients: [authorised staff of the controller]
 gateway: gw-1
 outputs:
   rtsp_listen: 127.0.0.1:18654
