@@ -224,6 +224,9 @@ type CameraConfig struct {
 	// PoliceLink: the camera is linked to a police control room; its sign
 	// is the second model (G-3.1, ER-4.8).
 	PoliceLink bool `yaml:"police_link"`
+	// Workers: whether the camera may film workers, and the agreement or
+	// authorisation that allows it (L300-4).
+	Workers *WorkersConfig `yaml:"workers"`
 	// Approval is a fixed camera's approved view and masks (ER-4.7); a
 	// PTZ camera has one per preset.
 	Approval *ApprovalConfig `yaml:"approval"`

@@ -75,6 +75,11 @@ func TestConfigRules(t *testing.T) {
 		{"discovery targets", "gateway: gw-1", "gateway: gw-1\ndiscovery: {enabled: true}", "discovery", "without multicast or unicast", 7},
 		{"discovery interval", "gateway: gw-1", "gateway: gw-1\ndiscovery: {enabled: true, multicast: true, interval: 1s}", "discovery.interval", "out of 30s..24h", 7},
 		{"unknown field", "gateway: gw-1", "gateway: gw-1\ncolour: red", "", "field colour not found", 7},
+		{"G-4.1-rooms location", "    purpose: entrance\n", "    purpose: entrance\n    location: bagno del piano terra\n", "cameras[0].location", "no camera may film there (G-4.1-rooms, ER-3.1)", 18},
+		{"G-4.1-rooms purpose", "purpose: entrance", "purpose: changing room watch", "cameras[0].purpose", "no camera may film there", 17},
+		{"L300-4 workers without authorisation", "    purpose: entrance\n", "    purpose: entrance\n    workers: {filmed: true}\n", "cameras[0].workers.authorisation", "films workers", 18},
+		{"L300-4 workers without reference", "    purpose: entrance\n", "    purpose: entrance\n    workers: {filmed: true, authorisation: union-agreement}\n", "cameras[0].workers.reference", "reference is required (L300-4)", 18},
+		{"L300-4 authorisation without filming", "    purpose: entrance\n", "    purpose: entrance\n    workers: {filmed: false, reference: X}\n", "cameras[0].workers", "set filmed: true", 18},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -44,7 +44,7 @@ func (c *Config) validateCameras() error {
 
 // validateCamera checks one camera's sections in order.
 func (c *Config) validateCamera(cam *CameraConfig, i int, f func(string) string) error {
-	for _, check := range []func(*CameraConfig, func(string) string) error{c.validateDevice, c.validateFailMode} {
+	for _, check := range []func(*CameraConfig, func(string) string) error{c.validateWorkplace, c.validateDevice, c.validateFailMode} {
 		if err := check(cam, f); err != nil {
 			return err
 		}

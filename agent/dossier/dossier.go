@@ -75,7 +75,10 @@ type Camera struct {
 	PriorCheckRef string            `json:"prior_check_ref,omitempty"`
 	Schedule      []string          `json:"schedule"`
 	PoliceLink    bool              `json:"police_link"`
-	Access        []Access          `json:"access"`
+	// Workers says whether the camera may film workers and under which
+	// agreement or authorisation (L300-4).
+	Workers string   `json:"workers"`
+	Access  []Access `json:"access"`
 }
 
 // View is an approved view: a preset or a fixed camera's only view.
@@ -226,7 +229,8 @@ func viewName(preset string) string {
 
 // describe is what the config says about a camera.
 func describe(cfg *config.Config, cam *config.CameraConfig) Camera {
-	c := Camera{ID: cam.ID, Purpose: cam.Purpose, Location: cam.Location, PoliceLink: cam.PoliceLink, Recording: cam.Record.Enabled}
+	c := Camera{ID: cam.ID, Purpose: cam.Purpose, Location: cam.Location, PoliceLink: cam.PoliceLink, Recording: cam.Record.Enabled,
+		Workers: workersLine(cam.Workers)}
 	switch m := cam.Match; {
 	case m.Serial != "":
 		c.Match = "serial " + m.Serial
@@ -404,4 +408,18 @@ func (r References) String() string {
 		return "night " + r.Night
 	}
 	return "day " + r.Day + ", night " + r.Night
+}
+
+// workersLine says whether a camera may film workers (L300-4), in words.
+func workersLine(w *config.WorkersConfig) string {
+	switch {
+	case w == nil:
+		return "not stated"
+	case !w.Filmed:
+		return "no"
+	case w.Authorisation == config.UnionAgreement:
+		return "yes, under the union agreement " + w.Reference + " (Art. 4 L. 300/1970)"
+	default:
+		return "yes, under the labour inspectorate's authorisation " + w.Reference + " (Art. 4 L. 300/1970)"
+	}
 }

@@ -219,6 +219,7 @@ func cameraPages(p *doc, c *Camera) error {
 	} else {
 		p.row("Recording", "no: live view only")
 	}
+	p.row("Films workers (L300-4)", c.Workers)
 	if c.PoliceLink {
 		p.row("Police link", "yes (sign: second model, G-3.1)")
 	} else {

@@ -71,6 +71,7 @@ cameras:
   - id: dp
     purpose: controllo accessi all'ingresso
     location: atrio, sopra la reception
+    workers: {filmed: false}
     match: {serial: SN-DP}
     xaddr: %s
     username: op
@@ -88,6 +89,7 @@ cameras:
   - id: df
     purpose: sicurezza del corridoio
     police_link: true
+    workers: {filmed: true, authorisation: union-agreement, reference: RSU 12/03/2026 prot. 45}
     approval: {by: Anna Neri, date: 2026-11-04, document: VS-13}
     match: {serial: SN-DF}
     xaddr: %s
@@ -507,5 +509,38 @@ func TestEDPB7_LegalBasisRecipientsAndDPO(t *testing.T) {
 	// No DPO in this site: a warning, not a refusal.
 	if _, se, code := runCLI(t, "config", "check", cfg); code != 0 || !strings.Contains(se, "warning: site.dpo: not set (EDPB-7)") {
 		t.Errorf("config check without a DPO: exit %d %s", code, se)
+	}
+}
+
+// L300-4: a camera that films workers carries its union agreement (or the
+// labour inspectorate's authorisation) on its sign and in the dossier;
+// the config refusals are in agent/config's TestConfigRules.
+func TestL3004_WorkplaceCameraShowsItsAgreement(t *testing.T) {
+	dir, _, _ := dossierSite(t)
+	cfg := filepath.Join(dir, "site.yaml")
+	sign := filepath.Join(dir, "df.pdf")
+	if so, se, code := runCLI(t, "sign", "--config", cfg, "--camera", "df", "--out", sign); code != 0 {
+		t.Fatalf("sign: exit %d %s %s", code, so, se)
+	}
+	text := strings.Join(strings.Fields(poppler(t, "pdftotext", sign, "-")), " ")
+	for _, w := range []string{"ai sensi dell'art. 4 L. 300/1970: accordo sindacale RSU 12/03/2026 prot. 45", "Installed under Art. 4 of Law 300/1970: union agreement RSU 12/03/2026 prot. 45"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("sign lacks %q:\n%s", w, text)
+		}
+	}
+	out := filepath.Join(dir, "site.json")
+	if so, se, code := runCLI(t, "dossier", "--config", cfg, "--operator", "boss", "--password-file", pwFile(t), "--out", out); code != 0 {
+		t.Fatalf("dossier: exit %d %s %s", code, so, se)
+	}
+	raw, _ := os.ReadFile(out)
+	var d dossier.Dossier
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"dp": "no", "df": "yes, under the union agreement RSU 12/03/2026 prot. 45 (Art. 4 L. 300/1970)"}
+	for _, c := range d.Cameras {
+		if c.Workers != want[c.ID] {
+			t.Errorf("camera %s: workers %q, want %q", c.ID, c.Workers, want[c.ID])
+		}
 	}
 }
