@@ -98,6 +98,10 @@ type BrokerConfig struct {
 	EmbeddedListen string `yaml:"embedded_listen"`
 	// OutboxMaxMB caps the durable outbox (default 64).
 	OutboxMaxMB int `yaml:"outbox_max_mb"`
+	// PlaintextLAN allows a plaintext tcp:// or mqtt:// broker off this
+	// machine, for a wired network closed to others; the dossier lists it
+	// (G-3.3.1 f). Without it, such a URL is refused.
+	PlaintextLAN bool `yaml:"plaintext_lan"`
 
 	// Password is read from PasswordFile by Load.
 	Password Secret `yaml:"-"`

@@ -107,7 +107,24 @@ func (c *Config) validateBroker() error {
 	if b.OutboxMaxMB < 0 || b.OutboxMaxMB > 4096 {
 		return c.fieldError("broker.outbox_max_mb", "%d out of 1..4096", b.OutboxMaxMB)
 	}
+	if c.PlaintextBrokerOffHost() && !b.PlaintextLAN {
+		return c.fieldError("broker.url", "%q is plaintext to another host: use mqtts:// (G-3.3.1 f), or set broker.plaintext_lan: true for a wired network closed to others (the dossier lists it)", RedactURL(b.URL))
+	}
 	return nil
+}
+
+// PlaintextBrokerOffHost reports whether the central broker is reached in
+// plaintext at another host than this one.
+func (c *Config) PlaintextBrokerOffHost() bool {
+	u, err := url.Parse(c.Broker.URL)
+	if err != nil || c.Broker.URL == "" || (u.Scheme != "tcp" && u.Scheme != "mqtt") {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip == nil || !ip.IsLoopback()
 }
 
 func (c *Config) validateEmbeddedBroker() error {

@@ -153,12 +153,17 @@ func (c *Config) validatePreset(cam *CameraConfig, p *PresetConfig, i, j int, to
 	return c.validateMaskSet(pf("masks"), maskspec.MaskSet{Camera: cam.ID, Preset: p.Token, Masks: p.Masks})
 }
 
+// maxLockInterval bounds how long a PTZ camera's position may go unread.
+const maxLockInterval = 2 * time.Second
+
 func (c *Config) validateLock(cam *CameraConfig, f func(string) string) error {
 	if cam.MaxShift != 0 && (len(cam.Presets) > 0 || cam.MaxShift < minShift || cam.MaxShift > maxShift) {
 		return c.fieldError(f("max_shift"), "camera %q: %g: a fixed camera's override in %g..%g (a PTZ camera sets it per preset)", cam.ID, cam.MaxShift, minShift, maxShift)
 	}
-	if v := time.Duration(cam.PTZLock.Interval); v != 0 && (v < 100*time.Millisecond || v > time.Minute) {
-		return c.fieldError(f("ptz_lock.interval"), "camera %q: %v out of 100ms..1m", cam.ID, v)
+	// ER-3.2: a move by hand is seen within one poll (events and the
+	// per-frame view check may see it sooner): at most 2 s.
+	if v := time.Duration(cam.PTZLock.Interval); v != 0 && (v < 100*time.Millisecond || v > maxLockInterval) {
+		return c.fieldError(f("ptz_lock.interval"), "camera %q: %v out of 100ms..%v (ER-3.2)", cam.ID, v, maxLockInterval)
 	}
 	return nil
 }

@@ -37,6 +37,8 @@ type Dossier struct {
 	ConfigSHA256 string        `json:"config_sha256"`
 	Site         Site          `json:"site"`
 	Gateway      string        `json:"gateway"`
+	// BrokerLink says how telemetry and commands travel (G-3.3.1 f).
+	BrokerLink string `json:"broker_link"`
 	Cameras      []Camera      `json:"cameras"`
 	Operators    []Operator    `json:"operators"`
 	Audit        *AuditSummary `json:"audit"`
@@ -170,7 +172,7 @@ func Build(ctx context.Context, cfg *config.Config, cfgPath, operator, generator
 		Site: Site{ID: cfg.Site.ID, Name: cfg.Site.Name, Controller: cfg.Site.Controller, Purposes: cfg.Site.Purposes,
 			Contact: cfg.Site.Contact, DPO: cfg.Site.DPO, Notice: cfg.Site.Notice,
 			LegalBasis: cfg.Site.LegalBasis, Recipients: cfg.Site.Recipients},
-		Gateway: cfg.Gateway,
+		Gateway: cfg.Gateway, BrokerLink: brokerLink(cfg),
 	}
 	if strings.TrimSpace(cfg.Site.LegalBasis) == "" {
 		d.Gaps = append(d.Gaps, "site.legal_basis: not stated (EDPB-7)")
@@ -408,6 +410,21 @@ func (r References) String() string {
 		return "night " + r.Night
 	}
 	return "day " + r.Day + ", night " + r.Night
+}
+
+// brokerLink says how the gateway reaches its MQTT broker, naming the
+// override when plaintext crosses the network (G-3.3.1 f).
+func brokerLink(cfg *config.Config) string {
+	switch u := cfg.Broker.URL; {
+	case u == "":
+		return "embedded broker on this gateway (loopback only)"
+	case cfg.PlaintextBrokerOffHost():
+		return "PLAINTEXT to another host, allowed by broker.plaintext_lan for a closed wired network (G-3.3.1 f)"
+	case strings.HasPrefix(u, "tcp://") || strings.HasPrefix(u, "mqtt://"):
+		return "plaintext on this machine's loopback"
+	default:
+		return "TLS (" + strings.SplitN(u, "://", 2)[0] + ")"
+	}
 }
 
 // workersLine says whether a camera may film workers (L300-4), in words.

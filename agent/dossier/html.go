@@ -53,6 +53,7 @@ th{background:#e4e4e4}dl{display:grid;grid-template-columns:14em 1fr;gap:.2em 1e
 <dt>Recipients</dt><dd>{{if .Site.Recipients}}{{join .Site.Recipients "; "}}{{else}}-{{end}}</dd>
 <dt>Full information notice</dt><dd>{{or .Site.Notice "-"}}</dd>
 <dt>Gateway</dt><dd>{{.Gateway}}</dd>
+<dt>Broker link</dt><dd>{{.BrokerLink}}</dd>
 <dt>Generated</dt><dd>{{ts .Generated}} by operator {{.Operator}} with {{.Generator}}</dd>
 <dt>Site config</dt><dd>{{.ConfigFile}}, SHA-256 {{.ConfigSHA256}}</dd>
 </dl>

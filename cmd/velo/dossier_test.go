@@ -544,3 +544,33 @@ func TestL3004_WorkplaceCameraShowsItsAgreement(t *testing.T) {
 		}
 	}
 }
+
+// G-3.3.1 f: plaintext MQTT across the network is allowed only by an
+// explicit setting, and the dossier says so.
+func TestG331f_DossierListsAPlaintextBroker(t *testing.T) {
+	dir, _, _ := dossierSite(t)
+	cfg := filepath.Join(dir, "site.yaml")
+	raw, _ := os.ReadFile(cfg)
+	withBroker := func(b string) {
+		if err := os.WriteFile(cfg, bytes.Replace(raw, []byte("gateway: gw-d\n"), []byte("gateway: gw-d\nbroker: "+b+"\n"), 1), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withBroker(`{url: "tcp://192.0.2.7:1883"}`)
+	if _, se, code := runCLI(t, "config", "check", cfg); code == 0 || !strings.Contains(se, "broker.url") || !strings.Contains(se, "plaintext to another host") {
+		t.Errorf("plaintext broker off host accepted: exit %d %s", code, se)
+	}
+	withBroker(`{url: "tcp://192.0.2.7:1883", plaintext_lan: true}`)
+	out := filepath.Join(dir, "site.json")
+	if so, se, code := runCLI(t, "dossier", "--config", cfg, "--operator", "boss", "--password-file", pwFile(t), "--out", out); code != 0 {
+		t.Fatalf("dossier: exit %d %s %s", code, so, se)
+	}
+	raw2, _ := os.ReadFile(out)
+	var d dossier.Dossier
+	if err := json.Unmarshal(raw2, &d); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(d.BrokerLink, "PLAINTEXT to another host") || !strings.Contains(d.BrokerLink, "broker.plaintext_lan") {
+		t.Errorf("broker link %q", d.BrokerLink)
+	}
+}
