@@ -30,18 +30,18 @@ import (
 
 // Dossier is the whole document (also its JSON form).
 type Dossier struct {
-	Generated    time.Time     `json:"generated"`
-	Generator    string        `json:"generator"`
-	Operator     string        `json:"operator"`
-	ConfigFile   string        `json:"config_file"`
-	ConfigSHA256 string        `json:"config_sha256"`
-	Site         Site          `json:"site"`
-	Gateway      string        `json:"gateway"`
+	Generated    time.Time `json:"generated"`
+	Generator    string    `json:"generator"`
+	Operator     string    `json:"operator"`
+	ConfigFile   string    `json:"config_file"`
+	ConfigSHA256 string    `json:"config_sha256"`
+	Site         Site      `json:"site"`
+	Gateway      string    `json:"gateway"`
 	// BrokerLink says how telemetry and commands travel (G-3.3.1 f).
-	BrokerLink string `json:"broker_link"`
-	Cameras      []Camera      `json:"cameras"`
-	Operators    []Operator    `json:"operators"`
-	Audit        *AuditSummary `json:"audit"`
+	BrokerLink string        `json:"broker_link"`
+	Cameras    []Camera      `json:"cameras"`
+	Operators  []Operator    `json:"operators"`
+	Audit      *AuditSummary `json:"audit"`
 	// Gaps lists what could not be read (camera unreachable, snapshot
 	// refused); with --allow-gaps the dossier is written anyway and each
 	// gap is printed where the missing item would be.
