@@ -209,6 +209,9 @@ func (a *Agent) openSession(ctx context.Context, w *worker, log zerolog.Logger) 
 	if s.uri, s.prof, err = camera.ResolveStream(ctx, cl, cam.ID, cam.Profile); err == nil {
 		s.masker, err = masking.NewMasker(cam.ID, maskspec.FailMode(cam.FailMode))
 	}
+	if err == nil {
+		s.masker.OnStrengthRaised(func(note string) { log.Warn().Msg(note) })
+	}
 	var gen uint64
 	if err == nil {
 		gen, err = s.masker.SetMaskSets(cam.MaskSets())
