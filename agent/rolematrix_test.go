@@ -57,14 +57,24 @@ func TestG331_RoleMatrixAgent(t *testing.T) {
 	dir := t.TempDir()
 	var ops strings.Builder
 	for _, r := range access.Roles() {
-		fmt.Fprintf(&ops, "  - {name: %s, password_file: op.pw, roles: [%s], cameras: [cam1]}\n", r, r)
-		fmt.Fprintf(&ops, "  - {name: %s-elsewhere, password_file: op.pw, roles: [%s], cameras: [cam2]}\n", r, r)
+		// Each operator has their own password file (G-3.3.2), and the admin
+		// says why one person both moves cameras and watches (G-3.3.1 a).
+		reason := ""
+		if r == access.RoleAdmin {
+			reason = ", combined_roles_reason: site owner"
+		}
+		fmt.Fprintf(&ops, "  - {name: %s, password_file: %s.pw, roles: [%s], cameras: [cam1]%s}\n", r, r, r, reason)
+		fmt.Fprintf(&ops, "  - {name: %s-elsewhere, password_file: %s-elsewhere.pw, roles: [%s], cameras: [cam2]%s}\n", r, r, r, reason)
 	}
-	text := strings.Replace(testkit.SiteYAML, "operators:\n  - name: ops\n    password_file: ops.pw\n    roles: [live-viewer, ptz-maintainer]\n    cameras: [cam1]\n", "operators:\n"+ops.String(), 1)
+	text := strings.Replace(testkit.SiteYAML, "operators:\n  - name: ops\n    password_file: ops.pw\n    roles: [live-viewer]\n    cameras: [cam1]\n", "operators:\n"+ops.String(), 1)
 	if text == testkit.SiteYAML {
 		t.Fatal("test bug: operators not replaced")
 	}
-	for name, s := range map[string]string{"op.pw": "matrix-pw\n", "cam.pw": "c\n", "site.yaml": strings.ReplaceAll(text, "REC", filepath.Join(dir, "rec"))} {
+	files := map[string]string{"cam.pw": "c\n", "site.yaml": strings.ReplaceAll(text, "REC", filepath.Join(dir, "rec"))}
+	for _, r := range access.Roles() {
+		files[r+".pw"], files[r+"-elsewhere.pw"] = "matrix-pw\n", "matrix-pw\n"
+	}
+	for name, s := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -201,6 +201,10 @@ type OperatorConfig struct {
 	PasswordFile string   `yaml:"password_file"`
 	Roles        []string `yaml:"roles"`
 	Cameras      []string `yaml:"cameras"`
+	// CombinedRolesReason says why this one person needs roles that both
+	// move cameras and show video (G-3.3.1 a, d); without it such roles are
+	// refused. The dossier lists it.
+	CombinedRolesReason string `yaml:"combined_roles_reason"`
 
 	cred *access.Credential
 }
@@ -302,6 +306,9 @@ func Load(path string) (*Config, error) {
 		return nil, err
 	}
 	if err := c.readSecrets(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	if err := c.checkOwnPasswordFiles(); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -248,7 +248,7 @@ func (c *Config) validateOperators() error {
 			}
 		}
 	}
-	return nil
+	return c.validateOperatorSeparation()
 }
 
 // validateApproval checks an ER-4.7 approval: who, when, which document.

@@ -128,6 +128,20 @@ type Operator struct {
 	Name    string   `json:"name"`
 	Roles   []string `json:"roles"`
 	Cameras []string `json:"cameras"`
+	// CombinedRolesReason is why this person holds roles that both move
+	// cameras and show video (G-3.3.1 a, d); the config refuses such roles
+	// without it.
+	CombinedRolesReason string `json:"combined_roles_reason,omitempty"`
+}
+
+// RolesText is the operator's roles for the reader, with the reason when
+// they combine moving cameras and watching.
+func (o Operator) RolesText() string {
+	s := strings.Join(o.Roles, ", ")
+	if o.CombinedRolesReason != "" {
+		s += "; moves cameras and sees video because: " + o.CombinedRolesReason + " (G-3.3.1 a, d)"
+	}
+	return s
 }
 
 // AuditSummary is the audit log's state when the dossier was made.
@@ -181,7 +195,7 @@ func Build(ctx context.Context, cfg *config.Config, cfgPath, operator, generator
 		d.Gaps = append(d.Gaps, "site.recipients: not stated (EDPB-7)")
 	}
 	for _, op := range cfg.Operators {
-		d.Operators = append(d.Operators, Operator{Name: op.Name, Roles: op.Roles, Cameras: op.Cameras})
+		d.Operators = append(d.Operators, Operator{Name: op.Name, Roles: op.Roles, Cameras: op.Cameras, CombinedRolesReason: op.CombinedRolesReason})
 	}
 	for i := range cfg.Cameras {
 		cam := &cfg.Cameras[i]

@@ -91,7 +91,7 @@ th{background:#e4e4e4}dl{display:grid;grid-template-columns:14em 1fr;gap:.2em 1e
 {{end}}
 <section class="camera"><h2>Operators and roles</h2>
 <table><tr><th>Operator</th><th>Roles</th><th>Cameras</th></tr>
-{{range .Operators}}<tr><td>{{.Name}}</td><td>{{join .Roles ", "}}</td><td>{{join .Cameras ", "}}</td></tr>{{else}}<tr><td colspan="3">(none)</td></tr>{{end}}</table>
+{{range .Operators}}<tr><td>{{.Name}}</td><td>{{.RolesText}}</td><td>{{join .Cameras ", "}}</td></tr>{{else}}<tr><td colspan="3">(none)</td></tr>{{end}}</table>
 {{with .Audit}}<h2>Audit log (G-4.6(1), ER-4.3)</h2>
 <dl><dt>Hash chain</dt><dd{{if not .Verified}} class="gap"{{end}}>{{.Result}}</dd><dt>Entries</dt><dd>{{.Entries}}</dd>
 <dt>From / to</dt><dd>{{.First}} / {{.Last}}</dd><dt>Head</dt><dd>seq {{.Head.Seq}}, hash {{.Head.Hash}}</dd></dl>

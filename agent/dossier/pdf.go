@@ -167,7 +167,7 @@ func PDF(w io.Writer, d *Dossier) error {
 	p.heading("Operators and roles", 14)
 	rows = nil
 	for _, o := range d.Operators {
-		rows = append(rows, []string{o.Name, strings.Join(o.Roles, ", "), strings.Join(o.Cameras, ", ")})
+		rows = append(rows, []string{o.Name, o.RolesText(), strings.Join(o.Cameras, ", ")})
 	}
 	if len(rows) == 0 {
 		rows = [][]string{{"(none)", "", ""}}

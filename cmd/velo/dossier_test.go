@@ -64,9 +64,9 @@ gateway: gw-d
 state_dir: state
 outputs: {record_dir: rec}
 operators:
-  - {name: boss, password_file: op.pw, roles: [admin], cameras: [dp, df]}
-  - {name: inst, password_file: op.pw, roles: [installer], cameras: [dp, df]}
-  - {name: ops, password_file: op.pw, roles: [live-viewer], cameras: [df]}
+  - {name: boss, password_file: boss.pw, roles: [admin], cameras: [dp, df], combined_roles_reason: the site manager runs the site alone at night}
+  - {name: inst, password_file: inst.pw, roles: [installer], cameras: [dp, df]}
+  - {name: ops, password_file: ops.pw, roles: [live-viewer], cameras: [df]}
 cameras:
   - id: dp
     purpose: controllo accessi all'ingresso
@@ -98,7 +98,7 @@ cameras:
     schedule: {timezone: Europe/Rome, weekly: {mon: ["18:00-24:00"], sat: ["00:00-24:00"]}, holidays: [{date: 2026-12-25}]}
     masks: [{name: lettore badge, style: fill, polygon: %s}]
 `, sim.Camera("dp").XAddr(), poly(boxes["dp/1"]), poly(boxes["dp/2"]), sim.Camera("df").XAddr(), poly(boxes["df/"]))
-	for name, s := range map[string]string{"site.yaml": site, "op.pw": pw + "\n"} {
+	for name, s := range map[string]string{"site.yaml": site, "op.pw": pw + "\n", "boss.pw": pw + "\n", "inst.pw": pw + "\n", "ops.pw": pw + "\n"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o600); err != nil {
 			t.Fatal(err)
 		}

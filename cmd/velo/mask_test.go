@@ -63,8 +63,8 @@ func TestMaskPreviewFromSiteConfig(t *testing.T) {
 gateway: g
 state_dir: state
 operators:
-  - {name: inst, password_file: cam.pw, roles: [installer], cameras: [sc]}
-  - {name: ops, password_file: cam.pw, roles: [live-viewer], cameras: [sc]}
+  - {name: inst, password_file: inst.pw, roles: [installer], cameras: [sc]}
+  - {name: ops, password_file: ops.pw, roles: [live-viewer], cameras: [sc]}
 cameras:
   - id: sc
     purpose: corridor
@@ -77,8 +77,10 @@ cameras:
       - name: badge reader
         polygon: [{x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}]
 `, sim.Camera("sc").XAddr(), b.X0-0.01, b.Y0-0.01, b.X1+0.01, b.Y0-0.01, b.X1+0.01, b.Y1+0.01, b.X0-0.01, b.Y1+0.01)
-	if err := os.WriteFile(filepath.Join(dir, "cam.pw"), []byte(pw+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"cam.pw", "inst.pw", "ops.pw"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(pw+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(site), 0o600); err != nil {
 		t.Fatal(err)

@@ -73,7 +73,7 @@ func TestRunSIGHUPAndCommand(t *testing.T) {
 	write("new.pw", "new-secret-8\n")
 	brokerAddr, rtsp := freeAddr(t), freeAddr(t)
 	cfgPath := filepath.Join(dir, "site.yaml")
-	admin := "  - {name: admin, password_file: admin.pw, roles: [admin]}\n"
+	admin := "  - {name: admin, password_file: admin.pw, roles: [admin], combined_roles_reason: site owner}\n"
 	write("site.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin))
 	write("cli.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin)) // velo command's copy (site.yaml gets broken)
 
