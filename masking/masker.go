@@ -65,7 +65,7 @@ type Masker struct {
 	// onRaised is told, once per raster, of masks raised to the strength
 	// floor for the frame size (G-4.5).
 	onRaised atomic.Pointer[func(note string)]
-	vs    viewState // used by the mask stage only
+	vs       viewState // used by the mask stage only
 
 	stats Stats
 }

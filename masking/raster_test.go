@@ -345,7 +345,7 @@ func TestG45_MaskStrengthFloorsFollowTheFrame(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		w, h, block, strength int
-		raised               int
+		raised                int
 	}{{640, 360, 16, 12, 0}, {1280, 720, 27, 20, 2}, {1920, 1080, 40, 30, 2}, {3840, 2160, 80, 60, 2}} {
 		r, err := Rasterize(set, tc.w, tc.h)
 		if err != nil {
