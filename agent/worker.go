@@ -86,6 +86,9 @@ func (a *Agent) stopWorker(id string) {
 // until ctx ends; outside its schedule the camera is not read at all.
 func (a *Agent) superviseCamera(ctx context.Context, w *worker) {
 	log := a.log.With().Str("camera", w.cam.ID).Logger()
+	if !a.waitViewsApproved(ctx, w.cam.ID) { // ER-4.7, at start
+		return
+	}
 	backoff := time.Second
 	for ctx.Err() == nil {
 		if !a.waitSchedule(ctx, w.cam) {
