@@ -38,10 +38,14 @@ type Dossier struct {
 	Site         Site      `json:"site"`
 	Gateway      string    `json:"gateway"`
 	// BrokerLink says how telemetry and commands travel (G-3.3.1 f).
-	BrokerLink string        `json:"broker_link"`
-	Cameras    []Camera      `json:"cameras"`
-	Operators  []Operator    `json:"operators"`
-	Audit      *AuditSummary `json:"audit"`
+	BrokerLink string `json:"broker_link"`
+	// Scope says whose cameras the snapshots and identities were read
+	// from: an admin's dossier has every camera, an installer's only the
+	// cameras assigned to them (G-3.3.1 a).
+	Scope     string        `json:"scope"`
+	Cameras   []Camera      `json:"cameras"`
+	Operators []Operator    `json:"operators"`
+	Audit     *AuditSummary `json:"audit"`
 	// Gaps lists what could not be read (camera unreachable, snapshot
 	// refused); with --allow-gaps the dossier is written anyway and each
 	// gap is printed where the missing item would be.
@@ -197,9 +201,15 @@ func Build(ctx context.Context, cfg *config.Config, cfgPath, operator, generator
 	for _, op := range cfg.Operators {
 		d.Operators = append(d.Operators, Operator{Name: op.Name, Roles: op.Roles, Cameras: op.Cameras, CombinedRolesReason: op.CombinedRolesReason})
 	}
+	d.Scope = scope(cfg, operator)
 	for i := range cfg.Cameras {
 		cam := &cfg.Cameras[i]
 		c := describe(cfg, cam)
+		if !inScope(cfg, operator, cam.ID) {
+			outOfScope(&c, operator)
+			d.Cameras = append(d.Cameras, c)
+			continue
+		}
 		if src.Identity != nil {
 			info, err := src.Identity(ctx, cam)
 			if err != nil {
@@ -234,6 +244,37 @@ func Build(ctx context.Context, cfg *config.Config, cfgPath, operator, generator
 	}
 	d.Audit = summarise(config.AuditDir(cfg))
 	return d, nil
+}
+
+// inScope reports whether the dossier's operator may have camera id's
+// pictures: an admin every camera, anyone else the cameras assigned to
+// them (G-3.3.1 a: an installer sees what they install, no more).
+func inScope(cfg *config.Config, operator, id string) bool {
+	op := cfg.Operator(operator)
+	return op != nil && (op.HasRole(access.RoleAdmin) || slices.Contains(op.Cameras, id))
+}
+
+// scope says in words whose cameras the dossier read.
+func scope(cfg *config.Config, operator string) string {
+	op := cfg.Operator(operator)
+	switch {
+	case op == nil:
+		return "no camera (operator " + operator + " is not in the config)"
+	case op.HasRole(access.RoleAdmin):
+		return "every camera (operator " + operator + " is an admin)"
+	}
+	return fmt.Sprintf("the cameras assigned to operator %s: %s (an admin's dossier has every camera)", operator, strings.Join(op.Cameras, ", "))
+}
+
+// outOfScope marks a camera the operator is not assigned: what the config
+// says is there, nothing is read from the camera. It is not a gap: the
+// operator may not have it.
+func outOfScope(c *Camera, operator string) {
+	why := fmt.Sprintf("not read: camera %s is not assigned to operator %s", c.ID, operator)
+	c.IdentityError = why
+	for j := range c.Views {
+		c.Views[j].SnapshotError = why
+	}
 }
 
 func viewName(preset string) string {

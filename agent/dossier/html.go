@@ -54,7 +54,7 @@ th{background:#e4e4e4}dl{display:grid;grid-template-columns:14em 1fr;gap:.2em 1e
 <dt>Full information notice</dt><dd>{{or .Site.Notice "-"}}</dd>
 <dt>Gateway</dt><dd>{{.Gateway}}</dd>
 <dt>Broker link</dt><dd>{{.BrokerLink}}</dd>
-<dt>Generated</dt><dd>{{ts .Generated}} by operator {{.Operator}} with {{.Generator}}</dd>
+<dt>Generated</dt><dd>{{ts .Generated}} by operator {{.Operator}} with {{.Generator}}</dd><dt>Cameras read</dt><dd>{{.Scope}}</dd>
 <dt>Site config</dt><dd>{{.ConfigFile}}, SHA-256 {{.ConfigSHA256}}</dd>
 </dl>
 <h2>Cameras</h2>

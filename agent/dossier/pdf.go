@@ -135,6 +135,7 @@ func PDF(w io.Writer, d *Dossier) error {
 	p.row("Gateway", d.Gateway)
 	p.row("Broker link", d.BrokerLink)
 	p.row("Generated", fmt.Sprintf("%s by operator %s with %s", d.Generated.Format("2006-01-02 15:04:05 MST"), d.Operator, d.Generator))
+	p.row("Cameras read", d.Scope)
 	p.row("Site config", d.ConfigFile)
 	p.hashRow("Site config SHA-256", d.ConfigSHA256)
 	p.Ln(3)

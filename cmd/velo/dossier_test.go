@@ -50,6 +50,8 @@ func dossierSite(t *testing.T) (dir string, sim *camsim.Sim, boxes map[string]ca
 			t.Fatalf("test bug: no badge reader in view %s", k)
 		}
 	}
+	// A Saturday: camera df's schedule is active (G-4.3).
+	setScheduleNow(t, time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
 	dir = t.TempDir()
 	site := fmt.Sprintf(`site:
   id: dsite
@@ -573,4 +575,12 @@ func TestG331f_DossierListsAPlaintextBroker(t *testing.T) {
 	if !strings.Contains(d.BrokerLink, "PLAINTEXT to another host") || !strings.Contains(d.BrokerLink, "broker.plaintext_lan") {
 		t.Errorf("broker link %q", d.BrokerLink)
 	}
+}
+
+// setScheduleNow makes the CLI check camera schedules at at (G-4.3).
+func setScheduleNow(t *testing.T, at time.Time) {
+	t.Helper()
+	old := scheduleNow
+	scheduleNow = func() time.Time { return at }
+	t.Cleanup(func() { scheduleNow = old })
 }

@@ -127,6 +127,15 @@ cameras:
 	if code == 0 || !strings.Contains(se, `no camera "nope"`) {
 		t.Errorf("unknown camera: exit %d %s", code, se)
 	}
+	// A view the config approves without masks is previewed as velo run
+	// streams it, and the output says it has no masks.
+	if err := os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(site[:strings.Index(site, "    masks:\n")]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	so, se, code = preview("inst", "--camera", "sc", "--out", out)
+	if code != 0 || !strings.Contains(so, `approves this view of camera "sc" without masks`) {
+		t.Errorf("view without masks: exit %d %s %s", code, so, se)
+	}
 }
 
 // checkFlat decodes the preview and checks the badge reader region carries
