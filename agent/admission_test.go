@@ -29,7 +29,7 @@ state_dir: state
 broker: %s
 outputs: {rtsp_listen: "127.0.0.1:%d"}
 operators:
-  - {name: admin, password_file: admin.pw, roles: [admin]}
+  - {name: admin, password_file: admin.pw, roles: [admin], combined_roles_reason: site owner}
   - {name: ops, password_file: ops.pw, roles: [live-viewer]}
 `
 

@@ -51,7 +51,8 @@ type Agent struct {
 	events  []event.Event
 	run     *running // nil outside Run
 	workers map[string]*worker
-	recs    map[string]bool // cameras whose recorder is running
+	recs    map[string]bool  // cameras whose recorder is running
+	views   approvalBaseline // the ER-4.7 baseline (approvals.go)
 
 	cmds     chan rawCommand
 	reloadMu sync.Mutex

@@ -59,7 +59,7 @@ outputs: {rtsp_listen: "127.0.0.1:%d"}
 operators:
   - {name: ops, password_file: ops.pw, roles: [live-viewer], cameras: [p]}
   - {name: maint, password_file: maint.pw, roles: [ptz-maintainer], cameras: [p]}
-  - {name: admin, password_file: admin.pw, roles: [admin], cameras: [p]}
+  - {name: admin, password_file: admin.pw, roles: [admin], cameras: [p], combined_roles_reason: site owner}
 cameras:
   - id: p
     purpose: entrance

@@ -226,6 +226,7 @@ func (a *Agent) Reload() (ReloadResult, error) {
 		a.stopWorker(id)
 	}
 	a.cfg.Store(nc)
+	a.recordReload(nc, res)
 	a.mu.Lock()
 	for _, id := range res.Removed {
 		delete(a.states, id)
@@ -239,10 +240,7 @@ func (a *Agent) Reload() (ReloadResult, error) {
 			tel.ForgetState(id)
 		}
 	}
-	for _, ch := range changes {
-		a.emit(event.Event{Kind: event.ViewChanged, Camera: ch.Camera, Preset: ch.Preset, Ref: ch.Approval.Document,
-			Detail: fmt.Sprintf("view %s; approved by %s on %s (%s)", ch.What, ch.Approval.By, ch.Approval.Date, ch.Approval.Document)})
-	}
+	a.emitViewChanges(changes, "by a reload")
 	a.emit(event.Event{Kind: event.ConfigApplied, Detail: fmt.Sprintf("added %v, removed %v, restarted %v, unchanged %v", res.Added, res.Removed, res.Restarted, res.Unchanged)})
 	return res, nil
 }
@@ -281,7 +279,7 @@ func (a *Agent) planReload(old *config.Config) (*config.Config, ReloadResult, []
 	}
 	var changes []config.ViewChange
 	for _, id := range slices.Concat(res.Restarted, res.Added) {
-		ch, err := config.ViewChanges(old.Camera(id), nc.Camera(id))
+		ch, err := a.reloadViewChanges(old, nc.Camera(id))
 		if err != nil {
 			return nil, res, nil, fmt.Errorf("config: %s: %w", nc.File(), err)
 		}

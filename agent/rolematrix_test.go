@@ -58,13 +58,19 @@ func TestG331_RoleMatrixAgent(t *testing.T) {
 	var ops strings.Builder
 	files := map[string]string{"cam.pw": "c\n"}
 	for _, r := range access.Roles() {
-		fmt.Fprintf(&ops, "  - {name: %s, password_file: %s.cred, roles: [%s], cameras: [cam1]}\n", r, r, r)
-		fmt.Fprintf(&ops, "  - {name: %s-elsewhere, password_file: %s-elsewhere.cred, roles: [%s], cameras: [cam2]}\n", r, r, r)
+		// Each operator has their own credential file (G-3.3.2), and the
+		// admin says why one person both moves cameras and watches (G-3.3.1 a).
+		reason := ""
+		if r == access.RoleAdmin {
+			reason = ", combined_roles_reason: site owner"
+		}
+		fmt.Fprintf(&ops, "  - {name: %s, password_file: %s.cred, roles: [%s], cameras: [cam1]%s}\n", r, r, r, reason)
+		fmt.Fprintf(&ops, "  - {name: %s-elsewhere, password_file: %s-elsewhere.cred, roles: [%s], cameras: [cam2]%s}\n", r, r, r, reason)
 		for _, name := range []string{r, r + "-elsewhere"} {
 			files[name+".cred"] = access.HashCredential("test-site", name, "matrix-pw", 1, time.Now().Add(time.Hour)) + "\n"
 		}
 	}
-	text := strings.Replace(testkit.SiteYAML, "operators:\n  - name: ops\n    password_file: ops.pw\n    roles: [live-viewer, ptz-maintainer]\n    cameras: [cam1]\n", "operators:\n"+ops.String(), 1)
+	text := strings.Replace(testkit.SiteYAML, "operators:\n  - name: ops\n    password_file: ops.pw\n    roles: [live-viewer]\n    cameras: [cam1]\n", "operators:\n"+ops.String(), 1)
 	if text == testkit.SiteYAML {
 		t.Fatal("test bug: operators not replaced")
 	}

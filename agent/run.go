@@ -54,6 +54,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	defer r.rel.Close()
+	if err := a.checkApprovedViews(cfg); err != nil {
+		return err
+	}
 	a.serve(ctx, r)
 	a.log.Info().Msg("stopped")
 	return nil

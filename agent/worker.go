@@ -86,6 +86,9 @@ func (a *Agent) stopWorker(id string) {
 // until ctx ends; outside its schedule the camera is not read at all.
 func (a *Agent) superviseCamera(ctx context.Context, w *worker) {
 	log := a.log.With().Str("camera", w.cam.ID).Logger()
+	if !a.waitViewsApproved(ctx, w.cam.ID) { // ER-4.7, at start
+		return
+	}
 	backoff := time.Second
 	for ctx.Err() == nil {
 		if !a.waitSchedule(ctx, w.cam) {
@@ -212,6 +215,9 @@ func (a *Agent) openSession(ctx context.Context, w *worker, log zerolog.Logger) 
 	}
 	if err == nil {
 		s.masker, err = masking.NewMasker(cam.ID, maskspec.FailMode(cam.FailMode))
+	}
+	if err == nil {
+		s.masker.OnStrengthRaised(func(note string) { log.Warn().Msg(note) })
 	}
 	var gen uint64
 	if err == nil {

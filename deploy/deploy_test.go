@@ -53,7 +53,7 @@ func TestDebAmd64(t *testing.T) {
 		t.Fatalf("package name %s", deb)
 	}
 	info := run(t, "dpkg-deb", "--info", deb)
-	for _, dep := range []string{"libopencv-videoio406", "libopencv-core406", "gstreamer1.0-plugins-ugly", "gstreamer1.0-libav", "ffmpeg", "adduser"} {
+	for _, dep := range []string{"libopencv-videoio406", "libopencv-core406", "gstreamer1.0-plugins-ugly", "gstreamer1.0-libav", "ffmpeg", "adduser", "fonts-dejavu-core"} {
 		if !strings.Contains(info, dep) {
 			t.Errorf("Depends lacks %s:\n%s", dep, info)
 		}

@@ -20,6 +20,7 @@ PKGS=(
   poppler-utils          # pdftotext/pdftoppm: dossier and sign tests; velo sign --out x.png
   lintian                # Debian policy check of the .deb (deploy tests)
   groff-base             # groff -man -ww: the generated man page is checked (cmd/velo tests)
+  fonts-dejavu-core      # DejaVu Sans, embedded in the dossier and sign PDFs (agent/dossier)
 )
 missing=()
 for p in "${PKGS[@]}"; do

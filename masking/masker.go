@@ -62,7 +62,10 @@ type Masker struct {
 	st    atomic.Pointer[state]
 	cache rasterCache // used by the mask stage only
 	guard atomic.Pointer[ViewGuardConfig]
-	vs    viewState // used by the mask stage only
+	// onRaised is told, once per raster, of masks raised to the strength
+	// floor for the frame size (G-4.5).
+	onRaised atomic.Pointer[func(note string)]
+	vs       viewState // used by the mask stage only
 
 	stats Stats
 }
@@ -93,6 +96,11 @@ func NewMasker(camera string, fail maskspec.FailMode) (*Masker, error) {
 	m.stats.init()
 	return m, nil
 }
+
+// OnStrengthRaised sets f to be told, once per mask set and frame size,
+// of each mask whose pixelate block or blur radius was raised to the floor
+// for the frame's width (maskspec.FloorBlock, FloorStrength; G-4.5).
+func (m *Masker) OnStrengthRaised(f func(note string)) { m.onRaised.Store(&f) }
 
 // Generation returns the current generation.
 func (m *Masker) Generation() uint64 { return m.st.Load().gen }
@@ -165,9 +173,12 @@ func (m *Masker) Process(f *Frame) (Verdict, Reason) {
 	if !m.viewVerified(f, st) {
 		return m.failFrame(f, m.st.Load(), ReasonViewMismatch)
 	}
-	r, err := m.cache.get(st.gen, set, f.W, f.H)
+	r, fresh, err := m.cache.get(st.gen, set, f.W, f.H)
 	if err != nil {
 		return m.failFrame(f, st, ReasonMaskError)
+	}
+	if fresh {
+		m.tellRaised(r)
 	}
 	t0 := time.Now()
 	if err := r.Apply(f); err != nil {
@@ -217,13 +228,22 @@ type rasterCache struct {
 	err  error
 }
 
-func (c *rasterCache) get(gen uint64, set *maskspec.MaskSet, w, h int) (*Raster, error) {
+// get returns the raster for (gen, w, h) and whether it was just built.
+func (c *rasterCache) get(gen uint64, set *maskspec.MaskSet, w, h int) (*Raster, bool, error) {
 	if c.r != nil && c.gen == gen && c.w == w && c.h == h || c.err != nil && c.gen == gen && c.w == w && c.h == h {
-		return c.r, c.err
+		return c.r, false, c.err
 	}
 	r, err := Rasterize(set, w, h)
 	c.gen, c.w, c.h, c.r, c.err = gen, w, h, r, err
-	return r, err
+	return r, err == nil, err
+}
+
+func (m *Masker) tellRaised(r *Raster) {
+	if f := m.onRaised.Load(); f != nil {
+		for _, note := range r.Raised {
+			(*f)(note)
+		}
+	}
 }
 
 // Stats are the masker's counters. Safe for concurrent use.

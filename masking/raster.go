@@ -68,6 +68,9 @@ type Raster struct {
 	W, H    int
 	regions []*region
 	full    *maskspec.Mask
+	// Raised lists the masks whose strength was raised to the floor for
+	// this frame width (G-4.5).
+	Raised []string
 }
 
 // Rasterize builds the raster of a validated mask set at w×h.
@@ -86,9 +89,24 @@ func Rasterize(set *maskspec.MaskSet, w, h int) (*Raster, error) {
 		if len(m.Polygon) < 3 {
 			return nil, fmt.Errorf("masking: camera %q preset %q mask %q: not validated", set.Camera, set.Preset, m.Name)
 		}
+		r.raiseToFloor(&m)
 		r.regions = append(r.regions, rasterPolygon(m, w, h))
 	}
 	return r, nil
+}
+
+// raiseToFloor raises a pixelate block or blur radius below the floor for
+// the raster's width (maskspec.FloorBlock, FloorStrength; G-4.5) and
+// notes it in Raised.
+func (r *Raster) raiseToFloor(m *maskspec.Mask) {
+	switch {
+	case m.Style == maskspec.StylePixelate && m.Block < maskspec.FloorBlock(r.W):
+		r.Raised = append(r.Raised, fmt.Sprintf("mask %q: pixelate block %d raised to %d for a %d-pixel-wide frame (G-4.5)", m.Name, m.Block, maskspec.FloorBlock(r.W), r.W))
+		m.Block = maskspec.FloorBlock(r.W)
+	case m.Style == maskspec.StyleBlur && m.Strength < maskspec.FloorStrength(r.W):
+		r.Raised = append(r.Raised, fmt.Sprintf("mask %q: blur strength %d raised to %d for a %d-pixel-wide frame (G-4.5)", m.Name, m.Strength, maskspec.FloorStrength(r.W), r.W))
+		m.Strength = maskspec.FloorStrength(r.W)
+	}
 }
 
 func rasterPolygon(m maskspec.Mask, w, h int) *region {

@@ -161,11 +161,11 @@ func TestStyleFill(t *testing.T) {
 }
 
 func TestStylePixelate(t *testing.T) {
-	const block = 16
 	for _, sz := range testSizes {
 		for name, poly := range testPolys {
 			t.Run(sz.name+"/"+name, func(t *testing.T) {
-				r := buildOne(t, maskspec.Mask{Name: name, Polygon: poly, Style: maskspec.StylePixelate, Block: block}, sz.w, sz.h)
+				r := buildOne(t, maskspec.Mask{Name: name, Polygon: poly, Style: maskspec.StylePixelate, Block: 16}, sz.w, sz.h)
+				block := r.regions[0].mask.Block // 16, or the floor for the width
 				in := randomFrame(sz.w, sz.h, 2)
 				out := &Frame{W: in.W, H: in.H, Data: append([]byte(nil), in.Data...)}
 				if err := r.Apply(out); err != nil {
@@ -208,11 +208,11 @@ func TestStylePixelate(t *testing.T) {
 }
 
 func TestStyleBlur(t *testing.T) {
-	const radius = 6
 	for _, sz := range testSizes {
 		for name, poly := range testPolys {
 			t.Run(sz.name+"/"+name, func(t *testing.T) {
-				r := buildOne(t, maskspec.Mask{Name: name, Polygon: poly, Style: maskspec.StyleBlur, Strength: radius}, sz.w, sz.h)
+				r := buildOne(t, maskspec.Mask{Name: name, Polygon: poly, Style: maskspec.StyleBlur, Strength: 6}, sz.w, sz.h)
+				radius := r.regions[0].mask.Strength // 6, or the floor for the width
 				in := randomFrame(sz.w, sz.h, 3)
 				out := &Frame{W: in.W, H: in.H, Data: append([]byte(nil), in.Data...)}
 				if err := r.Apply(out); err != nil {
@@ -293,6 +293,8 @@ func TestValidate(t *testing.T) {
 		{"bad style", maskspec.Mask{Name: "m", Style: "smudge", Polygon: testPolys["triangle"]}, "style \"smudge\""},
 		{"bad block", maskspec.Mask{Name: "m", Style: maskspec.StylePixelate, Block: 1, Polygon: testPolys["triangle"]}, "block 1"},
 		{"bad strength", maskspec.Mask{Name: "m", Style: maskspec.StyleBlur, Strength: 999, Polygon: testPolys["triangle"]}, "strength 999"},
+		{"G-4.5 2-pixel blocks", maskspec.Mask{Name: "m", Style: maskspec.StylePixelate, Block: 2, Polygon: testPolys["triangle"]}, "block 2 out of 8..256 (G-4.5"},
+		{"G-4.5 radius-1 blur", maskspec.Mask{Name: "m", Style: maskspec.StyleBlur, Strength: 1, Polygon: testPolys["triangle"]}, "strength 1 out of 6..128 (G-4.5"},
 		{"ok concave", maskspec.Mask{Name: "m", Polygon: testPolys["concave L"]}, "ok"},
 	}
 	for _, tc := range cases {
@@ -327,5 +329,56 @@ func TestMaskColourFromYAML(t *testing.T) {
 	}
 	if err := yaml.Unmarshal([]byte("color: \"#12\"\n"), &m); err == nil || !strings.Contains(err.Error(), "#RRGGBB") {
 		t.Errorf("bad colour: %v", err)
+	}
+}
+
+// G-4.5: a pixelate block or a blur radius weaker than the floor for the
+// frame's width is raised to it (1/48 and 1/64 of the width), and the
+// raster says so; at 640 pixels the defaults stand.
+func TestG45_MaskStrengthFloorsFollowTheFrame(t *testing.T) {
+	set := &maskspec.MaskSet{Camera: "c", Masks: []maskspec.Mask{
+		{Name: "px", Style: maskspec.StylePixelate, Block: 16, Polygon: []maskspec.Point{{X: 0.1, Y: 0.1}, {X: 0.45, Y: 0.1}, {X: 0.45, Y: 0.9}, {X: 0.1, Y: 0.9}}},
+		{Name: "bl", Style: maskspec.StyleBlur, Strength: 12, Polygon: []maskspec.Point{{X: 0.55, Y: 0.1}, {X: 0.9, Y: 0.1}, {X: 0.9, Y: 0.9}, {X: 0.55, Y: 0.9}}},
+	}}
+	if err := set.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		w, h, block, strength int
+		raised                int
+	}{{640, 360, 16, 12, 0}, {1280, 720, 27, 20, 2}, {1920, 1080, 40, 30, 2}, {3840, 2160, 80, 60, 2}} {
+		r, err := Rasterize(set, tc.w, tc.h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, s := r.regions[0].mask.Block, r.regions[1].mask.Strength; b != tc.block || s != tc.strength || len(r.Raised) != tc.raised {
+			t.Errorf("%dx%d: block %d strength %d raised %q; want %d %d, %d raised", tc.w, tc.h, b, s, r.Raised, tc.block, tc.strength, tc.raised)
+		}
+		// The frame shows it: along a row of noise inside the pixelated
+		// region, no run of equal luma is shorter than a block (but at
+		// the region's edges).
+		f := NewFrame(tc.w, tc.h)
+		for i := range f.Data {
+			f.Data[i] = byte(i*7919 + i/tc.w*104729)
+		}
+		if err := r.Apply(f); err != nil {
+			t.Fatal(err)
+		}
+		row := f.Data[tc.h/2*tc.w : tc.h/2*tc.w+tc.w]
+		box := r.regions[0].lbox
+		runs, start := 0, box.Min.X
+		for x := box.Min.X + 1; x <= box.Max.X; x++ {
+			if x == box.Max.X || row[x] != row[x-1] {
+				if start != box.Min.X && x != box.Max.X && x-start < tc.block {
+					t.Errorf("%dx%d: a run of %d pixels at x=%d, blocks are %d", tc.w, tc.h, x-start, start, tc.block)
+					break
+				}
+				runs++
+				start = x
+			}
+		}
+		if want := box.Dx()/tc.block + 2; runs > want {
+			t.Errorf("%dx%d: %d runs across the region, at most %d", tc.w, tc.h, runs, want)
+		}
 	}
 }

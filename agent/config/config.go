@@ -63,6 +63,12 @@ type SiteConfig struct {
 	// Notice is where the full information notice is available (URL or
 	// place); printed on the signs.
 	Notice string `yaml:"notice"`
+	// LegalBasis is the legal basis of the processing (e.g. "legitimate
+	// interest, Art. 6(1)(f) GDPR: protection of property"); Recipients
+	// are who the images may go to. Both belong on the first-layer sign
+	// (EDPB-7): velo sign refuses without them and config check warns.
+	LegalBasis string   `yaml:"legal_basis"`
+	Recipients []string `yaml:"recipients"`
 }
 
 // OutputsConfig configures the gateway's outputs.
@@ -125,6 +131,10 @@ type BrokerConfig struct {
 	EmbeddedListen string `yaml:"embedded_listen"`
 	// OutboxMaxMB caps the durable outbox (default 64).
 	OutboxMaxMB int `yaml:"outbox_max_mb"`
+	// PlaintextLAN allows a plaintext tcp:// or mqtt:// broker off this
+	// machine, for a wired network closed to others; the dossier lists it
+	// (G-3.3.1 f). Without it, such a URL is refused.
+	PlaintextLAN bool `yaml:"plaintext_lan"`
 
 	// Password is read from PasswordFile by Load.
 	Password Secret `yaml:"-"`
@@ -224,6 +234,10 @@ type OperatorConfig struct {
 	PasswordFile string   `yaml:"password_file"`
 	Roles        []string `yaml:"roles"`
 	Cameras      []string `yaml:"cameras"`
+	// CombinedRolesReason says why this one person needs roles that both
+	// move cameras and show video (G-3.3.1 a, d); without it such roles are
+	// refused. The dossier lists it.
+	CombinedRolesReason string `yaml:"combined_roles_reason"`
 
 	cred         *access.Credential
 	noCommandKey error // why cred verifies no command (older forms)
@@ -252,6 +266,9 @@ type CameraConfig struct {
 	// PoliceLink: the camera is linked to a police control room; its sign
 	// is the second model (G-3.1, ER-4.8).
 	PoliceLink bool `yaml:"police_link"`
+	// Workers: whether the camera may film workers, and the agreement or
+	// authorisation that allows it (L300-4).
+	Workers *WorkersConfig `yaml:"workers"`
 	// Approval is a fixed camera's approved view and masks (ER-4.7); a
 	// PTZ camera has one per preset.
 	Approval *ApprovalConfig `yaml:"approval"`
@@ -331,6 +348,9 @@ func Load(path string) (*Config, error) {
 		return nil, err
 	}
 	if err := c.readSecrets(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	if err := c.checkOwnPasswordFiles(); err != nil {
 		return nil, err
 	}
 	return c, nil

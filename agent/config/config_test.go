@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"velo/internal/testkit"
@@ -69,8 +70,12 @@ func TestConfigRules(t *testing.T) {
 		{"G-4.3 schedule without time zone", "segment: 30s}", "segment: 30s}\n    schedule: {weekly: {mon: [\"08:00-18:00\"]}}", "cameras[0].schedule", "timezone", 23},
 		{"operator camera", "cameras: [cam1]", "cameras: [cam9]", "operators[0].cameras[0]", "no camera", 14},
 		{"site id", "id: test-site", "id: \"a b\"", "site.id", "MQTT topics", 2},
-		{"no roles", "    roles: [live-viewer, ptz-maintainer]\n", "", "operators[0].roles", "at least one", 11},
-		{"unknown role", "roles: [live-viewer, ptz-maintainer]", "roles: [live-viewer, boss]", "operators[0].roles[1]", "unknown role", 13},
+		{"no roles", "    roles: [live-viewer]\n", "", "operators[0].roles", "at least one", 11},
+		{"unknown role", "roles: [live-viewer]", "roles: [live-viewer, boss]", "operators[0].roles[1]", "unknown role", 13},
+		{"G-3.3.1 d maintainer who also watches", "roles: [live-viewer]", "roles: [live-viewer, ptz-maintainer]", "operators[0].roles", "both move cameras (preset-apply) and show video (live-view)", 13},
+		{"G-3.3.1 a admin without a reason", "roles: [live-viewer]", "roles: [admin]", "operators[0].roles", "combined_roles_reason", 13},
+		{"G-3.3.2 two operators, one password file", "    cameras: [cam1]\ncameras:", "    cameras: [cam1]\n  - {name: ops2, password_file: ./ops.pw, roles: [live-viewer]}\ncameras:", "operators[1].password_file", "is also operators[0].password_file", 15},
+		{"G-3.3.2 operator with a camera's password file", "password_file: ops.pw", "password_file: cam.pw", "operators[0].password_file", "is also cameras[0].password_file", 12},
 		{"embedded not loopback", "gateway: gw-1", "gateway: gw-1\nbroker: {embedded_listen: \"0.0.0.0:1883\"}", "broker.embedded_listen", "loopback", 7},
 		{"broker scheme", "gateway: gw-1", "gateway: gw-1\nbroker: {url: \"http://b:1883\"}", "broker.url", "scheme", 7},
 		{"plaintext with tls", "gateway: gw-1", "gateway: gw-1\nbroker: {url: \"tcp://b:1883\", ca_file: ca.pem}", "broker.url", "plaintext is refused", 7},
@@ -83,6 +88,14 @@ func TestConfigRules(t *testing.T) {
 		{"discovery targets", "gateway: gw-1", "gateway: gw-1\ndiscovery: {enabled: true}", "discovery", "without multicast or unicast", 7},
 		{"discovery interval", "gateway: gw-1", "gateway: gw-1\ndiscovery: {enabled: true, multicast: true, interval: 1s}", "discovery.interval", "out of 30s..24h", 7},
 		{"unknown field", "gateway: gw-1", "gateway: gw-1\ncolour: red", "", "field colour not found", 7},
+		{"ER-3.2 lock interval", "record: {enabled: true, segment: 30s}", "record: {enabled: true, segment: 30s}\n    ptz_lock: {interval: 1m}", "cameras[0].ptz_lock.interval", "out of 100ms..2s (ER-3.2)", 23},
+		{"G-3.3.1 f plaintext broker off host", "gateway: gw-1", "gateway: gw-1\nbroker: {url: \"tcp://10.0.0.5:1883\"}", "broker.url", "plaintext to another host", 7},
+		{"G-3.3.1 f plaintext broker by name", "gateway: gw-1", "gateway: gw-1\nbroker: {url: \"mqtt://mqtt.example.net:1883\"}", "broker.url", "use mqtts://", 7},
+		{"G-4.1-rooms location", "    purpose: entrance\n", "    purpose: entrance\n    location: bagno del piano terra\n", "cameras[0].location", "no camera may film there (G-4.1-rooms, ER-3.1)", 18},
+		{"G-4.1-rooms purpose", "purpose: entrance", "purpose: changing room watch", "cameras[0].purpose", "no camera may film there", 17},
+		{"L300-4 workers without authorisation", "    purpose: entrance\n", "    purpose: entrance\n    workers: {filmed: true}\n", "cameras[0].workers.authorisation", "films workers", 18},
+		{"L300-4 workers without reference", "    purpose: entrance\n", "    purpose: entrance\n    workers: {filmed: true, authorisation: union-agreement}\n", "cameras[0].workers.reference", "reference is required (L300-4)", 18},
+		{"L300-4 authorisation without filming", "    purpose: entrance\n", "    purpose: entrance\n    workers: {filmed: false, reference: X}\n", "cameras[0].workers", "set filmed: true", 18},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,4 +189,48 @@ func itoa(i int) string {
 		s = string(rune('0'+i%10)) + s
 	}
 	return s
+}
+
+// G-3.3.1 e: a camera still on a factory-default password is refused (the
+// message names the file's field and the user, never the password); a
+// camera with no credentials at all is a warning.
+func TestG331e_CameraCredentials(t *testing.T) {
+	for _, def := range [][2]string{{"admin", "12345"}, {"Admin", "admin"}, {"root", "pass"}, {"888888", "888888"}} {
+		text := strings.Replace(testkit.SiteYAML, "    username: u\n", "    username: "+def[0]+"\n", 1)
+		p := testkit.WriteSite(t, text)
+		testkit.SecretFile(t, filepath.Dir(p), "cam.pw", def[1]+"\n")
+		_, err := Load(p)
+		if err == nil || !strings.Contains(err.Error(), "cameras[0].password_file") || !strings.Contains(err.Error(), "factory-default") {
+			t.Errorf("%s/%s: %v", def[0], def[1], err)
+		} else if strings.Contains(err.Error(), "\""+def[1]+"\"") && def[1] != def[0] {
+			t.Errorf("the password is in the error: %v", err)
+		}
+	}
+	cfg, err := Load(testkit.WriteSite(t, testkit.SiteYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(cfg.Warnings, func(w string) bool {
+		return strings.HasPrefix(w, "cameras[1].username: camera \"cam2\": no credentials")
+	}) {
+		t.Errorf("no warning for a camera without credentials: %v", cfg.Warnings)
+	}
+}
+
+// G-3.3.1 f: plaintext MQTT to another host is refused unless the config
+// says the network is closed (broker.plaintext_lan), which the dossier
+// then lists; loopback stays allowed.
+func TestG331f_PlaintextBrokerIsAnExplicitChoice(t *testing.T) {
+	for url, ok := range map[string]bool{"tcp://127.0.0.1:1883": true, "mqtt://localhost:1883": true, "mqtts://b.example:8883": true, "tcp://b.example:1883": false} {
+		text := strings.Replace(testkit.SiteYAML, "gateway: gw-1", "gateway: gw-1\nbroker: {url: \""+url+"\"}", 1)
+		_, err := Load(testkit.WriteSite(t, text))
+		if (err == nil) != ok {
+			t.Errorf("%s: %v", url, err)
+		}
+	}
+	text := strings.Replace(testkit.SiteYAML, "gateway: gw-1", "gateway: gw-1\nbroker: {url: \"tcp://b.example:1883\", plaintext_lan: true}", 1)
+	cfg, err := Load(testkit.WriteSite(t, text))
+	if err != nil || !cfg.PlaintextBrokerOffHost() {
+		t.Fatalf("plaintext_lan: %v", err)
+	}
 }

@@ -43,14 +43,16 @@ func (s Secret) Reveal() string { return string(s) }
 func (c *Config) readSecrets(base string) error {
 	c.Broker.base = base
 	for i := range c.Cameras {
-		if c.Cameras[i].PasswordFile == "" {
-			continue
+		if c.Cameras[i].PasswordFile != "" {
+			pw, err := c.readSecretFile(fmt.Sprintf("cameras[%d].password_file", i), c.Cameras[i].PasswordFile)
+			if err != nil {
+				return err
+			}
+			c.Cameras[i].Password = pw
 		}
-		pw, err := c.readSecretFile(fmt.Sprintf("cameras[%d].password_file", i), c.Cameras[i].PasswordFile)
-		if err != nil {
+		if err := c.checkCameraCredential(i); err != nil {
 			return err
 		}
-		c.Cameras[i].Password = pw
 	}
 	if err := c.readBrokerFiles(); err != nil {
 		return err

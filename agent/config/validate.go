@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,7 +44,28 @@ func (c *Config) validateSite() error {
 	if !topicSafe(c.Gateway) {
 		return c.fieldError("gateway", "%q must be non-empty without / # + or spaces (it names MQTT topics)", c.Gateway)
 	}
+	c.warnNoticeGaps()
 	return nil
+}
+
+// warnNoticeGaps warns about what the first-layer sign should say and the
+// config does not (EDPB-7): velo sign refuses the first two, and a DPO,
+// where one is appointed (Art. 37 GDPR), must be named on it.
+func (c *Config) warnNoticeGaps() {
+	for _, gap := range []struct {
+		field, why string
+		missing    bool
+	}{
+		{"site.contact", "where data subjects exercise their rights; velo sign refuses without it", strings.TrimSpace(c.Site.Contact) == ""},
+		{"site.legal_basis", "the legal basis of the processing; velo sign refuses without it", strings.TrimSpace(c.Site.LegalBasis) == ""},
+		{"site.recipients", "who the images may be given to; velo sign refuses without them", len(c.Site.Recipients) == 0},
+		{"site.dpo", "the data protection officer's contact; if one is appointed (Art. 37 GDPR) the sign must name them", strings.TrimSpace(c.Site.DPO) == ""},
+	} {
+		msg := gap.field + ": not set (EDPB-7): " + gap.why
+		if gap.missing && !slices.Contains(c.Warnings, msg) { // Validate may run twice
+			c.Warnings = append(c.Warnings, msg)
+		}
+	}
 }
 
 func (c *Config) validateOutputs() error {
@@ -131,7 +153,24 @@ func (c *Config) validateBroker() error {
 	if b.OutboxMaxMB < 0 || b.OutboxMaxMB > 4096 {
 		return c.fieldError("broker.outbox_max_mb", "%d out of 1..4096", b.OutboxMaxMB)
 	}
+	if c.PlaintextBrokerOffHost() && !b.PlaintextLAN {
+		return c.fieldError("broker.url", "%q is plaintext to another host: use mqtts:// (G-3.3.1 f), or set broker.plaintext_lan: true for a wired network closed to others (the dossier lists it)", RedactURL(b.URL))
+	}
 	return nil
+}
+
+// PlaintextBrokerOffHost reports whether the central broker is reached in
+// plaintext at another host than this one.
+func (c *Config) PlaintextBrokerOffHost() bool {
+	u, err := url.Parse(c.Broker.URL)
+	if err != nil || c.Broker.URL == "" || (u.Scheme != "tcp" && u.Scheme != "mqtt") {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip == nil || !ip.IsLoopback()
 }
 
 func (c *Config) validateEmbeddedBroker() error {
@@ -255,7 +294,7 @@ func (c *Config) validateOperators() error {
 			}
 		}
 	}
-	return nil
+	return c.validateOperatorSeparation()
 }
 
 // validateApproval checks an ER-4.7 approval: who, when, which document.

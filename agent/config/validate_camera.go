@@ -46,7 +46,7 @@ func (c *Config) validateCameras() error {
 
 // validateCamera checks one camera's sections in order.
 func (c *Config) validateCamera(cam *CameraConfig, i int, f func(string) string) error {
-	for _, check := range []func(*CameraConfig, func(string) string) error{c.validateDevice, c.validateFailMode} {
+	for _, check := range []func(*CameraConfig, func(string) string) error{c.validateWorkplace, c.validateDevice, c.validateFailMode} {
 		if err := check(cam, f); err != nil {
 			return err
 		}
@@ -155,12 +155,17 @@ func (c *Config) validatePreset(cam *CameraConfig, p *PresetConfig, i, j int, to
 	return c.validateMaskSet(pf("masks"), maskspec.MaskSet{Camera: cam.ID, Preset: p.Token, Masks: p.Masks})
 }
 
+// maxLockInterval bounds how long a PTZ camera's position may go unread.
+const maxLockInterval = 2 * time.Second
+
 func (c *Config) validateLock(cam *CameraConfig, f func(string) string) error {
 	if cam.MaxShift != 0 && (len(cam.Presets) > 0 || cam.MaxShift < minShift || cam.MaxShift > maxShift) {
 		return c.fieldError(f("max_shift"), "camera %q: %g: a fixed camera's override in %g..%g (a PTZ camera sets it per preset)", cam.ID, cam.MaxShift, minShift, maxShift)
 	}
-	if v := time.Duration(cam.PTZLock.Interval); v != 0 && (v < 100*time.Millisecond || v > time.Minute) {
-		return c.fieldError(f("ptz_lock.interval"), "camera %q: %v out of 100ms..1m", cam.ID, v)
+	// ER-3.2: a move by hand is seen within one poll (events and the
+	// per-frame view check may see it sooner): at most 2 s.
+	if v := time.Duration(cam.PTZLock.Interval); v != 0 && (v < 100*time.Millisecond || v > maxLockInterval) {
+		return c.fieldError(f("ptz_lock.interval"), "camera %q: %v out of 100ms..%v (ER-3.2)", cam.ID, v, maxLockInterval)
 	}
 	return nil
 }

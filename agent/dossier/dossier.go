@@ -30,16 +30,22 @@ import (
 
 // Dossier is the whole document (also its JSON form).
 type Dossier struct {
-	Generated    time.Time     `json:"generated"`
-	Generator    string        `json:"generator"`
-	Operator     string        `json:"operator"`
-	ConfigFile   string        `json:"config_file"`
-	ConfigSHA256 string        `json:"config_sha256"`
-	Site         Site          `json:"site"`
-	Gateway      string        `json:"gateway"`
-	Cameras      []Camera      `json:"cameras"`
-	Operators    []Operator    `json:"operators"`
-	Audit        *AuditSummary `json:"audit"`
+	Generated    time.Time `json:"generated"`
+	Generator    string    `json:"generator"`
+	Operator     string    `json:"operator"`
+	ConfigFile   string    `json:"config_file"`
+	ConfigSHA256 string    `json:"config_sha256"`
+	Site         Site      `json:"site"`
+	Gateway      string    `json:"gateway"`
+	// BrokerLink says how telemetry and commands travel (G-3.3.1 f).
+	BrokerLink string `json:"broker_link"`
+	// Scope says whose cameras the snapshots and identities were read
+	// from: an admin's dossier has every camera, an installer's only the
+	// cameras assigned to them (G-3.3.1 a).
+	Scope     string        `json:"scope"`
+	Cameras   []Camera      `json:"cameras"`
+	Operators []Operator    `json:"operators"`
+	Audit     *AuditSummary `json:"audit"`
 	// Gaps lists what could not be read (camera unreachable, snapshot
 	// refused); with --allow-gaps the dossier is written anyway and each
 	// gap is printed where the missing item would be.
@@ -55,6 +61,8 @@ type Site struct {
 	Contact    string   `json:"contact,omitempty"`
 	DPO        string   `json:"dpo,omitempty"`
 	Notice     string   `json:"notice,omitempty"`
+	LegalBasis string   `json:"legal_basis,omitempty"`
+	Recipients []string `json:"recipients,omitempty"`
 }
 
 // Camera is one camera's page.
@@ -73,7 +81,10 @@ type Camera struct {
 	PriorCheckRef string            `json:"prior_check_ref,omitempty"`
 	Schedule      []string          `json:"schedule"`
 	PoliceLink    bool              `json:"police_link"`
-	Access        []Access          `json:"access"`
+	// Workers says whether the camera may film workers and under which
+	// agreement or authorisation (L300-4).
+	Workers string   `json:"workers"`
+	Access  []Access `json:"access"`
 }
 
 // View is an approved view: a preset or a fixed camera's only view.
@@ -121,6 +132,20 @@ type Operator struct {
 	Name    string   `json:"name"`
 	Roles   []string `json:"roles"`
 	Cameras []string `json:"cameras"`
+	// CombinedRolesReason is why this person holds roles that both move
+	// cameras and show video (G-3.3.1 a, d); the config refuses such roles
+	// without it.
+	CombinedRolesReason string `json:"combined_roles_reason,omitempty"`
+}
+
+// RolesText is the operator's roles for the reader, with the reason when
+// they combine moving cameras and watching.
+func (o Operator) RolesText() string {
+	s := strings.Join(o.Roles, ", ")
+	if o.CombinedRolesReason != "" {
+		s += "; moves cameras and sees video because: " + o.CombinedRolesReason + " (G-3.3.1 a, d)"
+	}
+	return s
 }
 
 // AuditSummary is the audit log's state when the dossier was made.
@@ -163,15 +188,28 @@ func Build(ctx context.Context, cfg *config.Config, cfgPath, operator, generator
 		Generated: now.UTC(), Generator: generator, Operator: operator,
 		ConfigFile: cfgPath, ConfigSHA256: hex.EncodeToString(sum[:]),
 		Site: Site{ID: cfg.Site.ID, Name: cfg.Site.Name, Controller: cfg.Site.Controller, Purposes: cfg.Site.Purposes,
-			Contact: cfg.Site.Contact, DPO: cfg.Site.DPO, Notice: cfg.Site.Notice},
-		Gateway: cfg.Gateway,
+			Contact: cfg.Site.Contact, DPO: cfg.Site.DPO, Notice: cfg.Site.Notice,
+			LegalBasis: cfg.Site.LegalBasis, Recipients: cfg.Site.Recipients},
+		Gateway: cfg.Gateway, BrokerLink: brokerLink(cfg),
+	}
+	if strings.TrimSpace(cfg.Site.LegalBasis) == "" {
+		d.Gaps = append(d.Gaps, "site.legal_basis: not stated (EDPB-7)")
+	}
+	if len(cfg.Site.Recipients) == 0 {
+		d.Gaps = append(d.Gaps, "site.recipients: not stated (EDPB-7)")
 	}
 	for _, op := range cfg.Operators {
-		d.Operators = append(d.Operators, Operator{Name: op.Name, Roles: op.Roles, Cameras: op.Cameras})
+		d.Operators = append(d.Operators, Operator{Name: op.Name, Roles: op.Roles, Cameras: op.Cameras, CombinedRolesReason: op.CombinedRolesReason})
 	}
+	d.Scope = scope(cfg, operator)
 	for i := range cfg.Cameras {
 		cam := &cfg.Cameras[i]
 		c := describe(cfg, cam)
+		if !inScope(cfg, operator, cam.ID) {
+			outOfScope(&c, operator)
+			d.Cameras = append(d.Cameras, c)
+			continue
+		}
 		if src.Identity != nil {
 			info, err := src.Identity(ctx, cam)
 			if err != nil {
@@ -208,6 +246,37 @@ func Build(ctx context.Context, cfg *config.Config, cfgPath, operator, generator
 	return d, nil
 }
 
+// inScope reports whether the dossier's operator may have camera id's
+// pictures: an admin every camera, anyone else the cameras assigned to
+// them (G-3.3.1 a: an installer sees what they install, no more).
+func inScope(cfg *config.Config, operator, id string) bool {
+	op := cfg.Operator(operator)
+	return op != nil && (op.HasRole(access.RoleAdmin) || slices.Contains(op.Cameras, id))
+}
+
+// scope says in words whose cameras the dossier read.
+func scope(cfg *config.Config, operator string) string {
+	op := cfg.Operator(operator)
+	switch {
+	case op == nil:
+		return "no camera (operator " + operator + " is not in the config)"
+	case op.HasRole(access.RoleAdmin):
+		return "every camera (operator " + operator + " is an admin)"
+	}
+	return fmt.Sprintf("the cameras assigned to operator %s: %s (an admin's dossier has every camera)", operator, strings.Join(op.Cameras, ", "))
+}
+
+// outOfScope marks a camera the operator is not assigned: what the config
+// says is there, nothing is read from the camera. It is not a gap: the
+// operator may not have it.
+func outOfScope(c *Camera, operator string) {
+	why := fmt.Sprintf("not read: camera %s is not assigned to operator %s", c.ID, operator)
+	c.IdentityError = why
+	for j := range c.Views {
+		c.Views[j].SnapshotError = why
+	}
+}
+
 func viewName(preset string) string {
 	if preset == "" {
 		return "fixed view"
@@ -217,7 +286,8 @@ func viewName(preset string) string {
 
 // describe is what the config says about a camera.
 func describe(cfg *config.Config, cam *config.CameraConfig) Camera {
-	c := Camera{ID: cam.ID, Purpose: cam.Purpose, Location: cam.Location, PoliceLink: cam.PoliceLink, Recording: cam.Record.Enabled}
+	c := Camera{ID: cam.ID, Purpose: cam.Purpose, Location: cam.Location, PoliceLink: cam.PoliceLink, Recording: cam.Record.Enabled,
+		Workers: workersLine(cam.Workers)}
 	switch m := cam.Match; {
 	case m.Serial != "":
 		c.Match = "serial " + m.Serial
@@ -395,4 +465,33 @@ func (r References) String() string {
 		return "night " + r.Night
 	}
 	return "day " + r.Day + ", night " + r.Night
+}
+
+// brokerLink says how the gateway reaches its MQTT broker, naming the
+// override when plaintext crosses the network (G-3.3.1 f).
+func brokerLink(cfg *config.Config) string {
+	switch u := cfg.Broker.URL; {
+	case u == "":
+		return "embedded broker on this gateway (loopback only)"
+	case cfg.PlaintextBrokerOffHost():
+		return "PLAINTEXT to another host, allowed by broker.plaintext_lan for a closed wired network (G-3.3.1 f)"
+	case strings.HasPrefix(u, "tcp://") || strings.HasPrefix(u, "mqtt://"):
+		return "plaintext on this machine's loopback"
+	default:
+		return "TLS (" + strings.SplitN(u, "://", 2)[0] + ")"
+	}
+}
+
+// workersLine says whether a camera may film workers (L300-4), in words.
+func workersLine(w *config.WorkersConfig) string {
+	switch {
+	case w == nil:
+		return "not stated"
+	case !w.Filmed:
+		return "no"
+	case w.Authorisation == config.UnionAgreement:
+		return "yes, under the union agreement " + w.Reference + " (Art. 4 L. 300/1970)"
+	default:
+		return "yes, under the labour inspectorate's authorisation " + w.Reference + " (Art. 4 L. 300/1970)"
+	}
 }

@@ -49,9 +49,12 @@ th{background:#e4e4e4}dl{display:grid;grid-template-columns:14em 1fr;gap:.2em 1e
 <dt>Purposes</dt><dd>{{join .Site.Purposes "; "}}</dd>
 <dt>Contact for data subjects</dt><dd>{{or .Site.Contact "-"}}</dd>
 <dt>Data protection officer</dt><dd>{{or .Site.DPO "-"}}</dd>
+<dt>Legal basis</dt><dd>{{or .Site.LegalBasis "-"}}</dd>
+<dt>Recipients</dt><dd>{{if .Site.Recipients}}{{join .Site.Recipients "; "}}{{else}}-{{end}}</dd>
 <dt>Full information notice</dt><dd>{{or .Site.Notice "-"}}</dd>
 <dt>Gateway</dt><dd>{{.Gateway}}</dd>
-<dt>Generated</dt><dd>{{ts .Generated}} by operator {{.Operator}} with {{.Generator}}</dd>
+<dt>Broker link</dt><dd>{{.BrokerLink}}</dd>
+<dt>Generated</dt><dd>{{ts .Generated}} by operator {{.Operator}} with {{.Generator}}</dd><dt>Cameras read</dt><dd>{{.Scope}}</dd>
 <dt>Site config</dt><dd>{{.ConfigFile}}, SHA-256 {{.ConfigSHA256}}</dd>
 </dl>
 <h2>Cameras</h2>
@@ -68,6 +71,7 @@ th{background:#e4e4e4}dl{display:grid;grid-template-columns:14em 1fr;gap:.2em 1e
 {{with .Identity}}<dt>Device</dt><dd>{{.Manufacturer}} {{.Model}}</dd><dt>Firmware</dt><dd>{{.FirmwareVersion}}</dd><dt>Serial / hardware</dt><dd>{{.SerialNumber}} / {{.HardwareID}}</dd>{{else}}<dt>Device</dt><dd class="gap">Identity not read: {{.IdentityError}}</dd>{{end}}
 <dt>Recognised by</dt><dd>{{.Match}}</dd>
 <dt>Recording</dt><dd>{{if .Recording}}yes: masked video only, kept {{.Retention}}, then deleted automatically{{with .RetentionWhy}}; reason for more than 24 h: {{.}}{{end}}{{with .PriorCheckRef}}; Garante prior check {{.}}{{end}}{{else}}no: live view only{{end}}</dd>
+<dt>Films workers (L300-4)</dt><dd>{{.Workers}}</dd>
 <dt>Police link</dt><dd>{{if .PoliceLink}}yes (sign: second model, G-3.1){{else}}no{{end}}</dd>
 <dt>Active hours</dt><dd>{{range .Schedule}}{{.}}<br>{{end}}</dd>
 </dl>
@@ -87,7 +91,7 @@ th{background:#e4e4e4}dl{display:grid;grid-template-columns:14em 1fr;gap:.2em 1e
 {{end}}
 <section class="camera"><h2>Operators and roles</h2>
 <table><tr><th>Operator</th><th>Roles</th><th>Cameras</th></tr>
-{{range .Operators}}<tr><td>{{.Name}}</td><td>{{join .Roles ", "}}</td><td>{{join .Cameras ", "}}</td></tr>{{else}}<tr><td colspan="3">(none)</td></tr>{{end}}</table>
+{{range .Operators}}<tr><td>{{.Name}}</td><td>{{.RolesText}}</td><td>{{join .Cameras ", "}}</td></tr>{{else}}<tr><td colspan="3">(none)</td></tr>{{end}}</table>
 {{with .Audit}}<h2>Audit log (G-4.6(1), ER-4.3)</h2>
 <dl><dt>Hash chain</dt><dd{{if not .Verified}} class="gap"{{end}}>{{.Result}}</dd><dt>Entries</dt><dd>{{.Entries}}</dd>
 <dt>From / to</dt><dd>{{.First}} / {{.Last}}</dd><dt>Head</dt><dd>seq {{.Head.Seq}}, hash {{.Head.Hash}}</dd></dl>

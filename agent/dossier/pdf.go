@@ -10,14 +10,13 @@ import (
 	"github.com/go-pdf/fpdf"
 )
 
-// doc wraps fpdf with the dossier's few text styles. Core fonts are
-// WinAnsi (cp1252): tr converts UTF-8 (Italian accents, €, –) to it.
+// doc wraps fpdf with the dossier's few text styles, in an embedded
+// Unicode font (fonts.go).
 type doc struct {
 	*fpdf.Fpdf
-	tr func(string) string
 }
 
-func newDoc(size string, d *Dossier, title string) *doc {
+func newDoc(size string, d *Dossier, title string) (*doc, error) {
 	p := fpdf.New("P", "mm", size, "")
 	p.SetCreationDate(d.Generated)
 	p.SetModificationDate(d.Generated)
@@ -28,27 +27,37 @@ func newDoc(size string, d *Dossier, title string) *doc {
 	p.SetMargins(15, 15, 15)
 	p.SetAutoPageBreak(true, 18)
 	p.AliasNbPages("{nb}")
-	return &doc{Fpdf: p, tr: p.UnicodeTranslatorFromDescriptor("")}
+	doc := &doc{Fpdf: p}
+	if err := doc.addFonts(); err != nil {
+		return nil, err
+	}
+	return doc, nil
 }
 
-func (p *doc) font(style string, size float64) { p.SetFont("Helvetica", style, size) }
+func (p *doc) font(style string, size float64) { p.SetFont(fontFamily, style, size) }
 
 func (p *doc) heading(s string, size float64) {
 	p.font("B", size)
-	p.MultiCell(0, size*0.5, p.tr(s), "", "L", false)
+	p.MultiCell(0, size*0.5, s, "", "L", false)
 	p.Ln(2)
 }
 
 // row prints a label and a wrapped value.
-func (p *doc) row(label, value string) {
+func (p *doc) row(label, value string) { p.sizedRow(label, value, 9.5) }
+
+// hashRow prints a hex digest small enough to stay on one line, so it can
+// be read and compared as one word.
+func (p *doc) hashRow(label, value string) { p.sizedRow(label, value, 7.5) }
+
+func (p *doc) sizedRow(label, value string, size float64) {
 	if value == "" {
 		value = "-"
 	}
 	p.font("B", 9.5)
 	x := p.GetX()
-	p.CellFormat(48, 5.2, p.tr(label), "", 0, "L", false, 0, "")
-	p.font("", 9.5)
-	p.MultiCell(0, 5.2, p.tr(value), "", "L", false)
+	p.CellFormat(56, 5.2, label, "", 0, "L", false, 0, "")
+	p.font("", size)
+	p.MultiCell(0, 5.2, value, "", "L", false)
 	p.SetX(x)
 }
 
@@ -56,7 +65,7 @@ func (p *doc) row(label, value string) {
 func (p *doc) warn(s string) {
 	p.SetTextColor(170, 0, 0)
 	p.font("B", 9.5)
-	p.MultiCell(0, 5.2, p.tr(s), "", "L", false)
+	p.MultiCell(0, 5.2, s, "", "L", false)
 	p.SetTextColor(0, 0, 0)
 }
 
@@ -66,7 +75,7 @@ func (p *doc) table(widths []float64, header []string, rows [][]string) {
 		p.font(style, 8.5)
 		h := 0.0
 		for i, c := range cells {
-			n := len(p.SplitText(p.tr(c), widths[i]-2))
+			n := len(p.SplitText(c, widths[i]-2))
 			h = max(h, float64(max(n, 1))*4.4)
 		}
 		_, ph := p.GetPageSize()
@@ -82,7 +91,7 @@ func (p *doc) table(widths []float64, header []string, rows [][]string) {
 			}
 			p.Rect(x, y, widths[i], h, map[bool]string{true: "FD", false: "D"}[fill])
 			p.SetXY(x+1, y)
-			p.MultiCell(widths[i]-2, 4.4, p.tr(c), "", "L", false)
+			p.MultiCell(widths[i]-2, 4.4, c, "", "L", false)
 			x += widths[i]
 		}
 		p.SetXY(p.GetX(), y+h)
@@ -98,18 +107,21 @@ func (p *doc) table(widths []float64, header []string, rows [][]string) {
 
 // PDF writes the dossier as a PDF (A4).
 func PDF(w io.Writer, d *Dossier) error {
-	p := newDoc("A4", d, "Video-surveillance dossier - "+d.Site.Name)
+	p, err := newDoc("A4", d, "Video-surveillance dossier - "+d.Site.Name)
+	if err != nil {
+		return fmt.Errorf("dossier: %w", err)
+	}
 	p.SetFooterFunc(func() {
 		p.SetY(-13)
 		p.font("", 8)
 		p.SetTextColor(90, 90, 90)
-		p.CellFormat(0, 5, p.tr(fmt.Sprintf("%s - site dossier of %s - page %d/{nb}", d.Site.Name, d.Generated.Format("2006-01-02 15:04 MST"), p.PageNo())), "", 0, "C", false, 0, "")
+		p.CellFormat(0, 5, fmt.Sprintf("%s - site dossier of %s - page %d/{nb}", d.Site.Name, d.Generated.Format("2006-01-02 15:04 MST"), p.PageNo()), "", 0, "C", false, 0, "")
 		p.SetTextColor(0, 0, 0)
 	})
 	p.AddPage()
 	p.heading("Video-surveillance site dossier", 20)
 	p.font("", 10)
-	p.MultiCell(0, 5, p.tr("For the authorisation request: purposes and how each camera works (Autonomous Province of Trento, notice 1441 of 27 May 2025); Garante decision of 8 April 2010; ER-4.7 record of installations and approvals."), "", "L", false)
+	p.MultiCell(0, 5, "For the authorisation request: purposes and how each camera works (Autonomous Province of Trento, notice 1441 of 27 May 2025); Garante decision of 8 April 2010; ER-4.7 record of installations and approvals.", "", "L", false)
 	p.Ln(3)
 	p.heading("Site", 14)
 	p.row("Site", fmt.Sprintf("%s (%s)", d.Site.Name, d.Site.ID))
@@ -117,10 +129,15 @@ func PDF(w io.Writer, d *Dossier) error {
 	p.row("Purposes", strings.Join(d.Site.Purposes, "; "))
 	p.row("Contact for data subjects", d.Site.Contact)
 	p.row("Data protection officer", d.Site.DPO)
+	p.row("Legal basis", d.Site.LegalBasis)
+	p.row("Recipients", strings.Join(d.Site.Recipients, "; "))
 	p.row("Full information notice", d.Site.Notice)
 	p.row("Gateway", d.Gateway)
+	p.row("Broker link", d.BrokerLink)
 	p.row("Generated", fmt.Sprintf("%s by operator %s with %s", d.Generated.Format("2006-01-02 15:04:05 MST"), d.Operator, d.Generator))
-	p.row("Site config", fmt.Sprintf("%s, SHA-256 %s", d.ConfigFile, d.ConfigSHA256))
+	p.row("Cameras read", d.Scope)
+	p.row("Site config", d.ConfigFile)
+	p.hashRow("Site config SHA-256", d.ConfigSHA256)
 	p.Ln(3)
 	p.heading("Cameras", 14)
 	var rows [][]string
@@ -151,21 +168,21 @@ func PDF(w io.Writer, d *Dossier) error {
 	p.heading("Operators and roles", 14)
 	rows = nil
 	for _, o := range d.Operators {
-		rows = append(rows, []string{o.Name, strings.Join(o.Roles, ", "), strings.Join(o.Cameras, ", ")})
+		rows = append(rows, []string{o.Name, o.RolesText(), strings.Join(o.Cameras, ", ")})
 	}
 	if len(rows) == 0 {
 		rows = [][]string{{"(none)", "", ""}}
 	}
 	p.table([]float64{40, 60, 80}, []string{"Operator", "Roles", "Cameras"}, rows)
 	p.font("", 9)
-	p.MultiCell(0, 4.6, p.tr("Each operator has their own credentials. Live view: live-viewer, admin. Recordings: recording-viewer, admin, with a reason from ER-4.4 and its reference. Copies: exporter only, on a judicial request (ER-4.6). PTZ maintainers move cameras to approved presets and see no video (G-3.3.1 d). Deletion is automatic only (G-3.4)."), "", "L", false)
+	p.MultiCell(0, 4.6, "Each operator has their own credentials. Live view: live-viewer, admin. Recordings: recording-viewer, admin, with a reason from ER-4.4 and its reference. Copies: exporter only, on a judicial request (ER-4.6). PTZ maintainers move cameras to approved presets and see no video (G-3.3.1 d). Deletion is automatic only (G-3.4).", "", "L", false)
 	p.Ln(4)
 	auditPage(p, d.Audit)
 	var buf bytes.Buffer
 	if err := p.Output(&buf); err != nil {
 		return fmt.Errorf("dossier: pdf: %w", err)
 	}
-	_, err := w.Write(buf.Bytes())
+	_, err = w.Write(buf.Bytes())
 	return err
 }
 
@@ -204,6 +221,7 @@ func cameraPages(p *doc, c *Camera) error {
 	} else {
 		p.row("Recording", "no: live view only")
 	}
+	p.row("Films workers (L300-4)", c.Workers)
 	if c.PoliceLink {
 		p.row("Police link", "yes (sign: second model, G-3.1)")
 	} else {
@@ -260,7 +278,7 @@ func viewBlock(p *doc, c *Camera, v *View) error {
 		p.ImageOptions(name, l, y, w, h, false, fpdf.ImageOptions{ImageType: "JPG"}, 0, "")
 		p.SetY(y + h + 1)
 		p.font("I", 8)
-		p.MultiCell(0, 4, p.tr(fmt.Sprintf("Masked snapshot, %dx%d, taken %s, mask generation %d, JPEG SHA-256 %s. The masks were applied before encoding.", s.Width, s.Height, s.Taken.Format("2006-01-02 15:04:05 MST"), s.Generation, s.SHA256)), "", "L", false)
+		p.MultiCell(0, 4, fmt.Sprintf("Masked snapshot, %dx%d, taken %s, mask generation %d, JPEG SHA-256 %s. The masks were applied before encoding.", s.Width, s.Height, s.Taken.Format("2006-01-02 15:04:05 MST"), s.Generation, s.SHA256), "", "L", false)
 		p.Ln(2)
 	} else {
 		p.warn("No masked snapshot: " + v.SnapshotError)

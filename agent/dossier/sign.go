@@ -27,11 +27,14 @@ func Sign(w io.Writer, cfg *config.Config, cam *config.CameraConfig, size, gener
 	if size != "A4" && size != "A3" {
 		return fmt.Errorf("sign: size %q is not A4 or A3", size)
 	}
-	if strings.TrimSpace(cfg.Site.Contact) == "" {
-		return errors.New("sign: site.contact is required: the sign tells people where to exercise their rights (EDPB 3/2019 §7)")
+	if err := signable(&cfg.Site); err != nil {
+		return err
 	}
 	d := &Dossier{Generated: now.UTC(), Generator: generator, Site: Site{Controller: cfg.Site.Controller}}
-	p := newDoc(size, d, fmt.Sprintf("Video-surveillance sign - %s - %s", cfg.Site.Name, cam.ID))
+	p, err := newDoc(size, d, fmt.Sprintf("Video-surveillance sign - %s - %s", cfg.Site.Name, cam.ID))
+	if err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
 	p.SetAutoPageBreak(false, 0)
 	p.AddPage()
 	pw, ph := p.GetPageSize()
@@ -44,61 +47,41 @@ func Sign(w io.Writer, cfg *config.Config, cam *config.CameraConfig, size, gener
 	p.SetFillColor(255, 204, 0)
 	p.Rect(m/2, m/2, pw-m, 62*k, "F")
 	p.SetXY(m, m+4*k)
-	p.SetFont("Helvetica", "B", 34*k)
-	p.CellFormat(pw-2*m, 15*k, p.tr("AREA VIDEOSORVEGLIATA"), "", 2, "C", false, 0, "")
-	p.SetFont("Helvetica", "B", 24*k)
-	p.CellFormat(pw-2*m, 11*k, p.tr("VIDEO-SURVEILLED AREA"), "", 2, "C", false, 0, "")
+	p.font("B", 34*k)
+	p.CellFormat(pw-2*m, 15*k, "AREA VIDEOSORVEGLIATA", "", 2, "C", false, 0, "")
+	p.font("B", 24*k)
+	p.CellFormat(pw-2*m, 11*k, "VIDEO-SURVEILLED AREA", "", 2, "C", false, 0, "")
 	camera(p, pw/2, m+44*k, k)
 	y := m/2 + 70*k
-	block := func(it, en string, bold bool) {
+	for _, l := range signLines(cfg, cam) {
+		if l.police {
+			p.SetFillColor(0, 51, 153)
+			p.Rect(m, y-1*k, pw-2*m, 21*k, "F")
+			p.SetTextColor(255, 255, 255)
+		}
 		p.SetXY(m, y)
 		style := ""
-		if bold {
+		if l.bold {
 			style = "B"
 		}
-		p.SetFont("Helvetica", style, 17*k)
-		p.MultiCell(pw-2*m, 8*k, p.tr(it), "", "L", false)
+		p.font(style, 17*k)
+		p.MultiCell(pw-2*m, 8*k, l.it, "", "L", false)
 		p.SetX(m)
-		p.SetFont("Helvetica", "I", 14*k)
-		p.MultiCell(pw-2*m, 6.5*k, p.tr(en), "", "L", false)
+		p.font("I", 14*k)
+		p.MultiCell(pw-2*m, 6.5*k, l.en, "", "L", false)
+		p.SetTextColor(0, 0, 0)
 		y = p.GetY() + 4*k
 	}
-	block("Titolare del trattamento: "+cfg.Site.Controller, "Controller: "+cfg.Site.Controller, true)
-	block("Finalità: "+cam.Purpose, "Purpose: "+cam.Purpose, false)
-	if cam.Record.Enabled {
-		r := time.Duration(cam.Record.Retention)
-		block("Le immagini sono registrate e conservate per "+italianDuration(r)+", poi cancellate automaticamente.",
-			"Images are recorded and kept for "+englishDuration(r)+", then deleted automatically.", true)
-	} else {
-		block("Le immagini NON sono registrate (solo visione in diretta).", "Images are NOT recorded (live viewing only).", true)
-	}
-	if cam.PoliceLink {
-		p.SetFillColor(0, 51, 153)
-		p.Rect(m, y-1*k, pw-2*m, 21*k, "F")
-		p.SetTextColor(255, 255, 255)
-		block("Il sistema è collegato con le Forze di Polizia.", "The system is linked to the police.", true)
-		p.SetTextColor(0, 0, 0)
-	}
-	block("Per esercitare i diritti (artt. 15-22 Reg. UE 2016/679): "+cfg.Site.Contact,
-		"To exercise your rights (GDPR Art. 15-22): "+cfg.Site.Contact, false)
-	if cfg.Site.DPO != "" {
-		block("Responsabile della protezione dei dati: "+cfg.Site.DPO, "Data protection officer: "+cfg.Site.DPO, false)
-	}
-	if cfg.Site.Notice != "" {
-		block("Informativa completa: "+cfg.Site.Notice, "Full information notice: "+cfg.Site.Notice, false)
-	} else {
-		block("Informativa completa disponibile presso il titolare.", "Full information notice available from the controller.", false)
-	}
 	p.SetXY(m, ph-m/2-12*k)
-	p.SetFont("Helvetica", "", 8*k)
+	p.font("", 8*k)
 	p.SetTextColor(80, 80, 80)
-	p.MultiCell(pw-2*m, 4*k, p.tr(fmt.Sprintf("Art. 13 Reg. (UE) 2016/679 - Provvedimento del Garante 8 aprile 2010, punto 3.1. Camera %s, %s. %s, %s.",
-		cam.ID, cfg.Site.Name, generator, now.UTC().Format("2006-01-02"))), "", "C", false)
+	p.MultiCell(pw-2*m, 4*k, fmt.Sprintf("Art. 13 Reg. (UE) 2016/679 - Provvedimento del Garante 8 aprile 2010, punto 3.1. Camera %s, %s. %s, %s.",
+		cam.ID, cfg.Site.Name, generator, now.UTC().Format("2006-01-02")), "", "C", false)
 	var buf bytes.Buffer
 	if err := p.Output(&buf); err != nil {
 		return fmt.Errorf("sign: pdf: %w", err)
 	}
-	_, err := w.Write(buf.Bytes())
+	_, err = w.Write(buf.Bytes())
 	return err
 }
 
@@ -148,4 +131,64 @@ func PNG(pdf []byte, dpi int) ([]byte, error) {
 		return nil, fmt.Errorf("sign: pdftoppm: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 	return os.ReadFile(filepath.Join(dir, "sign.png"))
+}
+
+// signable names the first field of the first layer (EDPB 3/2019 §7) the
+// site config leaves empty.
+func signable(s *config.SiteConfig) error {
+	switch {
+	case strings.TrimSpace(s.Contact) == "":
+		return errors.New("sign: site.contact is required: the sign tells people where to exercise their rights (EDPB 3/2019 §7)")
+	case strings.TrimSpace(s.LegalBasis) == "":
+		return errors.New("sign: site.legal_basis is required: the sign states the legal basis of the processing (EDPB 3/2019 §7)")
+	case len(s.Recipients) == 0:
+		return errors.New("sign: site.recipients is required: the sign says who the images may be given to (EDPB 3/2019 §7)")
+	}
+	return nil
+}
+
+// signLine is one statement of the sign, in Italian and English.
+type signLine struct {
+	it, en       string
+	bold, police bool
+}
+
+// signLines is what the sign says, in order: controller, purpose, legal
+// basis, recipients, recording, the workplace agreement (L300-4), the
+// police link, rights, DPO, full notice.
+func signLines(cfg *config.Config, cam *config.CameraConfig) []signLine {
+	site := &cfg.Site
+	recipients := strings.Join(site.Recipients, "; ")
+	ls := []signLine{
+		{it: "Titolare del trattamento: " + site.Controller, en: "Controller: " + site.Controller, bold: true},
+		{it: "Finalità: " + cam.Purpose, en: "Purpose: " + cam.Purpose},
+		{it: "Base giuridica: " + site.LegalBasis, en: "Legal basis: " + site.LegalBasis},
+		{it: "Destinatari: " + recipients, en: "Recipients: " + recipients},
+		{it: "Le immagini NON sono registrate (solo visione in diretta).", en: "Images are NOT recorded (live viewing only).", bold: true},
+	}
+	if cam.Record.Enabled {
+		r := time.Duration(cam.Record.Retention)
+		ls[len(ls)-1] = signLine{it: "Le immagini sono registrate e conservate per " + italianDuration(r) + ", poi cancellate automaticamente.",
+			en: "Images are recorded and kept for " + englishDuration(r) + ", then deleted automatically.", bold: true}
+	}
+	if w := cam.Workers; w != nil && w.Filmed {
+		it, en := "accordo sindacale", "union agreement"
+		if w.Authorisation == config.LabourInspectorate {
+			it, en = "autorizzazione dell'Ispettorato del lavoro", "labour inspectorate authorisation"
+		}
+		ls = append(ls, signLine{it: "Impianto installato ai sensi dell'art. 4 L. 300/1970: " + it + " " + w.Reference + ".",
+			en: "Installed under Art. 4 of Law 300/1970: " + en + " " + w.Reference + "."})
+	}
+	if cam.PoliceLink {
+		ls = append(ls, signLine{it: "Il sistema è collegato con le Forze di Polizia.", en: "The system is linked to the police.", bold: true, police: true})
+	}
+	ls = append(ls, signLine{it: "Per esercitare i diritti (artt. 15-22 Reg. UE 2016/679): " + site.Contact,
+		en: "To exercise your rights (GDPR Art. 15-22): " + site.Contact})
+	if site.DPO != "" {
+		ls = append(ls, signLine{it: "Responsabile della protezione dei dati: " + site.DPO, en: "Data protection officer: " + site.DPO})
+	}
+	if site.Notice != "" {
+		return append(ls, signLine{it: "Informativa completa: " + site.Notice, en: "Full information notice: " + site.Notice})
+	}
+	return append(ls, signLine{it: "Informativa completa disponibile presso il titolare.", en: "Full information notice available from the controller."})
 }

@@ -337,6 +337,12 @@ type snapshotter struct {
 // the preset it was found at (or the first).
 func (s *snapshotter) views(ctx context.Context, cam *config.CameraConfig) (map[string]*dossier.Snapshot, map[string]error) {
 	snaps, errs := map[string]*dossier.Snapshot{}, map[string]error{}
+	if err := scheduleActive(cam); err != nil {
+		for _, set := range cam.MaskSets() {
+			errs[set.Preset] = fmt.Errorf("not taken: %w", err)
+		}
+		return snaps, errs
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	r, err := s.rig(ctx, cam)

@@ -50,6 +50,8 @@ func dossierSite(t *testing.T) (dir string, sim *camsim.Sim, boxes map[string]ca
 			t.Fatalf("test bug: no badge reader in view %s", k)
 		}
 	}
+	// A Saturday: camera df's schedule is active (G-4.3).
+	setScheduleNow(t, time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
 	dir = t.TempDir()
 	site := fmt.Sprintf(`site:
   id: dsite
@@ -58,17 +60,20 @@ func dossierSite(t *testing.T) (dir string, sim *camsim.Sim, boxes map[string]ca
   purposes: [tutela del patrimonio aziendale, sicurezza del lavoro]
   contact: privacy@rossi.example, Via Verdi 3, Trento
   notice: https://rossi.example/privacy
+  legal_basis: legittimo interesse, art. 6(1)(f) GDPR
+  recipients: [personale autorizzato del titolare, autorità giudiziaria su richiesta]
 gateway: gw-d
 state_dir: state
 outputs: {record_dir: rec}
 operators:
-  - {name: boss, password_file: op.pw, roles: [admin], cameras: [dp, df]}
-  - {name: inst, password_file: op.pw, roles: [installer], cameras: [dp, df]}
-  - {name: ops, password_file: op.pw, roles: [live-viewer], cameras: [df]}
+  - {name: boss, password_file: boss.pw, roles: [admin], cameras: [dp, df], combined_roles_reason: the site manager runs the site alone at night}
+  - {name: inst, password_file: inst.pw, roles: [installer], cameras: [dp, df]}
+  - {name: ops, password_file: ops.pw, roles: [live-viewer], cameras: [df]}
 cameras:
   - id: dp
     purpose: controllo accessi all'ingresso
     location: atrio, sopra la reception
+    workers: {filmed: false}
     match: {serial: SN-DP}
     xaddr: %s
     username: op
@@ -86,6 +91,7 @@ cameras:
   - id: df
     purpose: sicurezza del corridoio
     police_link: true
+    workers: {filmed: true, authorisation: union-agreement, reference: RSU 12/03/2026 prot. 45}
     approval: {by: Anna Neri, date: 2026-11-04, document: VS-13}
     match: {serial: SN-DF}
     xaddr: %s
@@ -94,7 +100,7 @@ cameras:
     schedule: {timezone: Europe/Rome, weekly: {mon: ["18:00-24:00"], sat: ["00:00-24:00"]}, holidays: [{date: 2026-12-25}]}
     masks: [{name: lettore badge, style: fill, polygon: %s}]
 `, sim.Camera("dp").XAddr(), poly(boxes["dp/1"]), poly(boxes["dp/2"]), sim.Camera("df").XAddr(), poly(boxes["df/"]))
-	for name, s := range map[string]string{"site.yaml": site, "op.pw": pw + "\n"} {
+	for name, s := range map[string]string{"site.yaml": site, "op.pw": pw + "\n", "boss.pw": pw + "\n", "inst.pw": pw + "\n", "ops.pw": pw + "\n"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -427,4 +433,154 @@ func lineDiff(want, got string) string {
 		}
 	}
 	return b.String()
+}
+
+// EDPB-7, G-3.1: names outside Windows-1252 reach the reader intact. The
+// sign and the dossier embed their font (pdffonts: every font "emb yes",
+// none of PDF's unembedded standard fonts) and the controller's name
+// comes back from pdftotext letter for letter.
+func TestG31_SignAndDossierPrintAnyName(t *testing.T) {
+	dir, _, _ := dossierSite(t)
+	const name = "Ștefan Łódź S.r.l. — Αθήνα"
+	cfg := filepath.Join(dir, "site.yaml")
+	raw, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, bytes.Replace(raw, []byte("controller: Rossi Logistica S.r.l."), []byte("controller: "+name), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sign := filepath.Join(dir, "dp.pdf")
+	if so, se, code := runCLI(t, "sign", "--config", cfg, "--camera", "dp", "--out", sign); code != 0 {
+		t.Fatalf("sign: exit %d %s %s", code, so, se)
+	}
+	dossier := filepath.Join(dir, "site.pdf")
+	if so, se, code := runCLI(t, "dossier", "--config", cfg, "--operator", "boss", "--password-file", pwFile(t), "--out", dossier); code != 0 {
+		t.Fatalf("dossier: exit %d %s %s", code, so, se)
+	}
+	for _, out := range []string{sign, dossier} {
+		text := strings.Join(strings.Fields(poppler(t, "pdftotext", out, "-")), " ")
+		if !strings.Contains(text, "Titolare del trattamento: "+name) && !strings.Contains(text, name) {
+			t.Errorf("%s: %q not in the text:\n%s", filepath.Base(out), name, text)
+		}
+		fonts := strings.Split(strings.TrimSpace(poppler(t, "pdffonts", out)), "\n")
+		if len(fonts) < 3 {
+			t.Fatalf("%s: no fonts listed:\n%s", filepath.Base(out), strings.Join(fonts, "\n"))
+		}
+		for _, line := range fonts[2:] { // after the header and the dashes
+			f := strings.Fields(line)
+			// name type [encoding] emb sub uni object ID: emb is the
+			// 5th field from the end.
+			if len(f) < 7 || f[len(f)-5] != "yes" || !strings.Contains(strings.ToLower(f[0]), "dejavusans") {
+				t.Errorf("%s: font not embedded or not DejaVu Sans: %s", filepath.Base(out), line)
+			}
+		}
+	}
+}
+
+// EDPB-7: the first layer states the legal basis and the recipients; the
+// sign refuses without them (naming the field), config check warns about
+// them and about a missing DPO, and the dossier lists them.
+func TestEDPB7_LegalBasisRecipientsAndDPO(t *testing.T) {
+	dir, _, _ := dossierSite(t)
+	cfg := filepath.Join(dir, "site.yaml")
+	out := filepath.Join(dir, "df.pdf")
+	if so, se, code := runCLI(t, "sign", "--config", cfg, "--camera", "df", "--out", out); code != 0 {
+		t.Fatalf("sign: exit %d %s %s", code, so, se)
+	}
+	text := strings.Join(strings.Fields(poppler(t, "pdftotext", out, "-")), " ")
+	for _, w := range []string{"Base giuridica: legittimo interesse, art. 6(1)(f) GDPR", "Legal basis: legittimo interesse",
+		"Destinatari: personale autorizzato del titolare; autorità giudiziaria su richiesta", "Recipients: personale autorizzato"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("sign lacks %q:\n%s", w, text)
+		}
+	}
+	raw, _ := os.ReadFile(cfg)
+	for _, tc := range []struct{ drop, field string }{
+		{"  legal_basis: legittimo interesse, art. 6(1)(f) GDPR\n", "site.legal_basis"},
+		{"  recipients: [personale autorizzato del titolare, autorità giudiziaria su richiesta]\n", "site.recipients"},
+	} {
+		bad := filepath.Join(dir, "bad.yaml")
+		if err := os.WriteFile(bad, bytes.Replace(raw, []byte(tc.drop), nil, 1), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, se, code := runCLI(t, "sign", "--config", bad, "--camera", "df", "--out", out); code == 0 || !strings.Contains(se, tc.field+" is required") {
+			t.Errorf("sign without %s: exit %d %s", tc.field, code, se)
+		}
+		if _, se, code := runCLI(t, "config", "check", bad); code != 0 || !strings.Contains(se, "warning: "+tc.field+": not set (EDPB-7)") {
+			t.Errorf("config check without %s: exit %d %s", tc.field, code, se)
+		}
+	}
+	// No DPO in this site: a warning, not a refusal.
+	if _, se, code := runCLI(t, "config", "check", cfg); code != 0 || !strings.Contains(se, "warning: site.dpo: not set (EDPB-7)") {
+		t.Errorf("config check without a DPO: exit %d %s", code, se)
+	}
+}
+
+// L300-4: a camera that films workers carries its union agreement (or the
+// labour inspectorate's authorisation) on its sign and in the dossier;
+// the config refusals are in agent/config's TestConfigRules.
+func TestL3004_WorkplaceCameraShowsItsAgreement(t *testing.T) {
+	dir, _, _ := dossierSite(t)
+	cfg := filepath.Join(dir, "site.yaml")
+	sign := filepath.Join(dir, "df.pdf")
+	if so, se, code := runCLI(t, "sign", "--config", cfg, "--camera", "df", "--out", sign); code != 0 {
+		t.Fatalf("sign: exit %d %s %s", code, so, se)
+	}
+	text := strings.Join(strings.Fields(poppler(t, "pdftotext", sign, "-")), " ")
+	for _, w := range []string{"ai sensi dell'art. 4 L. 300/1970: accordo sindacale RSU 12/03/2026 prot. 45", "Installed under Art. 4 of Law 300/1970: union agreement RSU 12/03/2026 prot. 45"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("sign lacks %q:\n%s", w, text)
+		}
+	}
+	out := filepath.Join(dir, "site.json")
+	if so, se, code := runCLI(t, "dossier", "--config", cfg, "--operator", "boss", "--password-file", pwFile(t), "--out", out); code != 0 {
+		t.Fatalf("dossier: exit %d %s %s", code, so, se)
+	}
+	raw, _ := os.ReadFile(out)
+	var d dossier.Dossier
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"dp": "no", "df": "yes, under the union agreement RSU 12/03/2026 prot. 45 (Art. 4 L. 300/1970)"}
+	for _, c := range d.Cameras {
+		if c.Workers != want[c.ID] {
+			t.Errorf("camera %s: workers %q, want %q", c.ID, c.Workers, want[c.ID])
+		}
+	}
+}
+
+// G-3.3.1 f: plaintext MQTT across the network is allowed only by an
+// explicit setting, and the dossier says so.
+func TestG331f_DossierListsAPlaintextBroker(t *testing.T) {
+	dir, _, _ := dossierSite(t)
+	cfg := filepath.Join(dir, "site.yaml")
+	raw, _ := os.ReadFile(cfg)
+	withBroker := func(b string) {
+		if err := os.WriteFile(cfg, bytes.Replace(raw, []byte("gateway: gw-d\n"), []byte("gateway: gw-d\nbroker: "+b+"\n"), 1), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withBroker(`{url: "tcp://192.0.2.7:1883"}`)
+	if _, se, code := runCLI(t, "config", "check", cfg); code == 0 || !strings.Contains(se, "broker.url") || !strings.Contains(se, "plaintext to another host") {
+		t.Errorf("plaintext broker off host accepted: exit %d %s", code, se)
+	}
+	withBroker(`{url: "tcp://192.0.2.7:1883", plaintext_lan: true}`)
+	out := filepath.Join(dir, "site.json")
+	if so, se, code := runCLI(t, "dossier", "--config", cfg, "--operator", "boss", "--password-file", pwFile(t), "--out", out); code != 0 {
+		t.Fatalf("dossier: exit %d %s %s", code, so, se)
+	}
+	raw2, _ := os.ReadFile(out)
+	var d dossier.Dossier
+	if err := json.Unmarshal(raw2, &d); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(d.BrokerLink, "PLAINTEXT to another host") || !strings.Contains(d.BrokerLink, "broker.plaintext_lan") {
+		t.Errorf("broker link %q", d.BrokerLink)
+	}
+}
+
+// setScheduleNow makes the CLI check camera schedules at at (G-4.3).
+func setScheduleNow(t *testing.T, at time.Time) {
+	t.Helper()
+	old := scheduleNow
+	scheduleNow = func() time.Time { return at }
+	t.Cleanup(func() { scheduleNow = old })
 }

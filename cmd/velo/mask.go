@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -17,6 +20,7 @@ import (
 	"velo/internal/safefile"
 	"velo/masking"
 	"velo/masking/maskspec"
+	"velo/onvif"
 )
 
 func maskCommand(s streams) *ffcli.Command {
@@ -60,7 +64,10 @@ the frame cannot be masked. Two forms:
 
 With --config the stream, credentials and masks come from the site
 config, the operator (installer, admin) is authenticated and the preview
-is audited.`,
+is audited. It is refused outside the camera's active hours (G-4.3) and,
+for a preset, unless the camera reports that preset's approved position
+(ER-3.2). A --masks file whose set for the preset has no masks is
+refused.`,
 		FlagSet: fs,
 		Exec: func(ctx context.Context, args []string) error {
 			if err := noOperands(fs, args); err != nil {
@@ -79,6 +86,29 @@ type previewSource struct {
 	audit   *audit.Log
 	op      *config.OperatorConfig
 	close   func() // releases the camera connection; never nil
+	// atView (if not nil) checks that the camera is at the preset's
+	// approved position, before and after the frame is read.
+	atView func() error
+	// note is said after the output line (a view the config approved
+	// without masks).
+	note string
+}
+
+// scheduleNow is the time camera schedules are checked at (tests set it).
+var scheduleNow = time.Now
+
+// scheduleActive refuses a camera outside its active hours (G-4.3): velo
+// run does not read it then, and neither do previews and dossiers.
+func scheduleActive(cam *config.CameraConfig) error {
+	now := scheduleNow()
+	if cam.Schedule.Active(now) {
+		return nil
+	}
+	msg := fmt.Sprintf("camera %q is outside its active hours (G-4.3) and is not read then", cam.ID)
+	if next := cam.Schedule.NextActive(now, 8*24*time.Hour); next != nil {
+		msg += "; on again at " + next.In(cam.Schedule.Location()).Format("2006-01-02 15:04 MST")
+	}
+	return errors.New(msg)
 }
 
 func (o *maskPreviewOptions) run(ctx context.Context, s streams) error {
@@ -98,12 +128,13 @@ func (o *maskPreviewOptions) run(ctx context.Context, s streams) error {
 		return usageError{msg: "mask preview: give --config and --camera, or --stream and --masks"}
 	}
 	defer src.close()
-	if err != nil {
-		return err
+	var jpg []byte
+	var f *masking.Frame
+	if err == nil {
+		jpg, f, err = o.maskedFrame(ctx, src)
 	}
-	jpg, f, err := o.maskedFrame(ctx, src)
 	if err != nil {
-		return err
+		return o.refused(src, err)
 	}
 	if err := safefile.WriteFile(o.out, jpg, 0o640); err != nil {
 		return fmt.Errorf("mask preview: %w", err)
@@ -116,7 +147,23 @@ func (o *maskPreviewOptions) run(ctx context.Context, s streams) error {
 		}
 	}
 	fmt.Fprintf(s.stdout, "wrote %s: %dx%d, camera %q, preset %q, generation %d\n", o.out, f.W, f.H, src.masks.Camera, o.preset, f.Generation)
+	if src.note != "" {
+		fmt.Fprintln(s.stdout, src.note)
+	}
 	return nil
+}
+
+// refused audits a preview refused after the operator was authenticated
+// (an authentication refusal is audited where it happens) and returns err.
+func (o *maskPreviewOptions) refused(src previewSource, err error) error {
+	if src.audit == nil || src.op == nil {
+		return err
+	}
+	if _, aerr := src.audit.Append(audit.Entry{Actor: src.op.Name, Action: "mask_preview", Camera: o.camera, Outcome: "refused",
+		Detail: err.Error(), Fields: map[string]string{"preset": o.preset}}); aerr != nil {
+		return fmt.Errorf("%w (and the audit entry failed: %v)", err, aerr)
+	}
+	return err
 }
 
 // fromSiteConfig authenticates the operator and takes the camera's
@@ -140,18 +187,65 @@ func (o *maskPreviewOptions) fromSiteConfig(ctx context.Context) (previewSource,
 	if src.op, src.audit, err = authenticate(cfg, o.operator, o.pwFile, audit.Entry{Actor: o.operator, Action: "mask_preview", Camera: cam.ID}, access.ActMaskPreview, cam.ID); err != nil {
 		return src, err
 	}
+	set, err := o.approvedSet(cam)
+	if err == nil {
+		err = scheduleActive(cam)
+	}
+	if err != nil {
+		return src, fmt.Errorf("mask preview: %w; nothing written", err)
+	}
+	if len(set.Masks) == 0 {
+		src.note = fmt.Sprintf("note: the config approves this view of camera %q without masks: the preview is the whole picture, as velo run streams it", cam.ID)
+	}
 	cl, _, err := camera.Connect(ctx, cam)
 	if err != nil {
 		return src, err
 	}
 	src.close = cl.CloseIdleConnections
-	uri, _, err := camera.ResolveStream(ctx, cl, cam.ID, cam.Profile)
+	uri, prof, err := camera.ResolveStream(ctx, cl, cam.ID, cam.Profile)
 	if err != nil {
+		return src, err
+	}
+	if err := src.checkPreset(ctx, cam, cl, prof.Token, o.preset); err != nil {
 		return src, err
 	}
 	src.masks = maskspec.MaskFile{Camera: cam.ID, Sets: cam.MaskSets()}
 	src.capture = camera.Capture(cam, uri)
 	return src, nil
+}
+
+// approvedSet is the mask set of the view --preset names, which must be
+// one of the camera's approved views.
+func (o *maskPreviewOptions) approvedSet(cam *config.CameraConfig) (maskspec.MaskSet, error) {
+	var tokens []string
+	for _, set := range cam.MaskSets() {
+		if set.Preset == o.preset {
+			return set, nil
+		}
+		tokens = append(tokens, strconv.Quote(set.Preset))
+	}
+	return maskspec.MaskSet{}, fmt.Errorf("camera %q has no approved view %q (its views: %s)", cam.ID, o.preset, strings.Join(tokens, ", "))
+}
+
+// checkPreset makes sure a PTZ camera is at the approved position of the
+// preset whose masks the preview applies, within the tolerance the PTZ
+// lock uses (ER-3.2): the masks of one view over the picture of another
+// would show what they are meant to hide.
+func (src *previewSource) checkPreset(ctx context.Context, cam *config.CameraConfig, cl *onvif.Client, profile, preset string) error {
+	for _, p := range cam.Presets {
+		if p.Token != preset {
+			continue
+		}
+		r := &viewRig{cl: cl, profile: profile}
+		src.atView = func() error {
+			if err := r.atPreset(ctx, p); err != nil {
+				return fmt.Errorf("mask preview: camera %q: %w (ER-3.2): move it to the preset first (preset/apply); nothing written", cam.ID, err)
+			}
+			return nil
+		}
+		return src.atView()
+	}
+	return nil
 }
 
 // fromStream takes the stream and the masks from the flags.
@@ -160,6 +254,11 @@ func (o *maskPreviewOptions) fromStream() (previewSource, error) {
 	var err error
 	if src.masks, err = maskspec.LoadMaskFile(o.masks); err != nil {
 		return src, err
+	}
+	for _, set := range src.masks.Sets {
+		if set.Preset == o.preset && len(set.Masks) == 0 {
+			return src, fmt.Errorf("mask preview: %s: the mask set of preset %q has no masks: the preview would be the camera's unmasked picture; nothing written", o.masks, o.preset)
+		}
 	}
 	src.capture = masking.CaptureConfig{URL: o.stream, Username: o.user}
 	if o.user != "" {
@@ -201,6 +300,11 @@ func (o *maskPreviewOptions) maskedFrame(ctx context.Context, src previewSource)
 		return nil, nil, err
 	}
 	f.Captured = time.Now()
+	if src.atView != nil {
+		if err := src.atView(); err != nil {
+			return nil, nil, fmt.Errorf("the camera left the view while the frame was read: %w", err)
+		}
+	}
 	if v, why := m.Process(f); v != masking.Masked {
 		return nil, nil, fmt.Errorf("mask preview: camera %q preset %q: frame not masked (%s); nothing written", src.masks.Camera, o.preset, why)
 	}

@@ -63,8 +63,8 @@ func TestMaskPreviewFromSiteConfig(t *testing.T) {
 gateway: g
 state_dir: state
 operators:
-  - {name: inst, password_file: cam.pw, roles: [installer], cameras: [sc]}
-  - {name: ops, password_file: cam.pw, roles: [live-viewer], cameras: [sc]}
+  - {name: inst, password_file: inst.pw, roles: [installer], cameras: [sc]}
+  - {name: ops, password_file: ops.pw, roles: [live-viewer], cameras: [sc]}
 cameras:
   - id: sc
     purpose: corridor
@@ -77,8 +77,10 @@ cameras:
       - name: badge reader
         polygon: [{x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}, {x: %g, y: %g}]
 `, sim.Camera("sc").XAddr(), b.X0-0.01, b.Y0-0.01, b.X1+0.01, b.Y0-0.01, b.X1+0.01, b.Y1+0.01, b.X0-0.01, b.Y1+0.01)
-	if err := os.WriteFile(filepath.Join(dir, "cam.pw"), []byte(pw+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"cam.pw", "inst.pw", "ops.pw"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(pw+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(site), 0o600); err != nil {
 		t.Fatal(err)
@@ -124,6 +126,15 @@ cameras:
 	_, se, code = preview("inst", "--camera", "nope", "--out", out)
 	if code == 0 || !strings.Contains(se, `no camera "nope"`) {
 		t.Errorf("unknown camera: exit %d %s", code, se)
+	}
+	// A view the config approves without masks is previewed as velo run
+	// streams it, and the output says it has no masks.
+	if err := os.WriteFile(filepath.Join(dir, "site.yaml"), []byte(site[:strings.Index(site, "    masks:\n")]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	so, se, code = preview("inst", "--camera", "sc", "--out", out)
+	if code != 0 || !strings.Contains(so, `approves this view of camera "sc" without masks`) {
+		t.Errorf("view without masks: exit %d %s %s", code, so, se)
 	}
 }
 

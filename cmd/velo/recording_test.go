@@ -34,7 +34,8 @@ func TestRecordingLifecycle(t *testing.T) {
 		}
 	}
 	brokerAddr, rtsp := freeAddr(t), freeAddr(t)
-	site := fmt.Sprintf(`site: {id: s, name: Shop, controller: Shop Srl, purposes: [theft prevention]}
+	site := fmt.Sprintf(`site: {id: s, name: Shop, controller: Shop Srl, purposes: [theft prevention],
+  contact: privacy@shop.example, legal_basis: legitimate interest, recipients: [police on request], dpo: dpo@shop.example}
 gateway: g
 state_dir: state
 broker: {embedded_listen: "%s"}

@@ -31,8 +31,14 @@ func TestG331_RoleMatrixCLI(t *testing.T) {
 	dir := t.TempDir()
 	var ops strings.Builder
 	for _, r := range access.Roles() {
-		fmt.Fprintf(&ops, "  - {name: %s, password_file: op.pw, roles: [%s], cameras: [mc]}\n", r, r)
-		fmt.Fprintf(&ops, "  - {name: %s-elsewhere, password_file: op.pw, roles: [%s], cameras: [other]}\n", r, r)
+		// Each operator has their own password file (G-3.3.2), and the admin
+		// says why one person both moves cameras and watches (G-3.3.1 a).
+		reason := ""
+		if r == access.RoleAdmin {
+			reason = ", combined_roles_reason: site owner"
+		}
+		fmt.Fprintf(&ops, "  - {name: %s, password_file: %s.pw, roles: [%s], cameras: [mc]%s}\n", r, r, r, reason)
+		fmt.Fprintf(&ops, "  - {name: %s-elsewhere, password_file: %s-elsewhere.pw, roles: [%s], cameras: [other]%s}\n", r, r, r, reason)
 	}
 	site := fmt.Sprintf(`site: {id: m, name: M, controller: C, purposes: [p], contact: c@example.org}
 gateway: g
@@ -53,7 +59,11 @@ operators:
     xaddr: http://127.0.0.1:9/onvif/device_service
 `, ops.String())
 	cfgPath := filepath.Join(dir, "site.yaml")
-	for name, s := range map[string]string{"site.yaml": site, "op.pw": pw + "\n"} {
+	files := map[string]string{"site.yaml": site}
+	for _, r := range access.Roles() {
+		files[r+".pw"], files[r+"-elsewhere.pw"] = pw+"\n", pw+"\n"
+	}
+	for name, s := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o600); err != nil {
 			t.Fatal(err)
 		}

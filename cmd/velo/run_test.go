@@ -90,8 +90,8 @@ func TestRunSIGHUPAndCommand(t *testing.T) {
 	// (password old-secret-7): it verifies no command.
 	write("old.pw", "old-secret-7\n")
 	write("old.cred", oldCredentialLine+"\n")
-	admin := "  - {name: admin, password_file: admin.cred, roles: [admin]}\n"
-	old := "  - {name: old, password_file: old.cred, roles: [admin]}\n"
+	admin := "  - {name: admin, password_file: admin.cred, roles: [admin], combined_roles_reason: site owner}\n"
+	old := "  - {name: old, password_file: old.cred, roles: [admin], combined_roles_reason: site owner}\n"
 	write("site.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin+old))
 	write("cli.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin+old)) // velo command's copy (site.yaml gets broken)
 

@@ -90,8 +90,9 @@ for lib in $(objdump -p "$velo" | awk '/NEEDED/ {print $2}'); do
 done
 deps=$(printf '%s\n' "${!pkgs[@]}" | sort | paste -sd, | sed 's/,/, /g')
 # Run-time plugins and tools: capture (rtspsrc, avdec_h264), encode
-# (x264enc, rawvideoparse, h264parse), recorder (ffmpeg).
-deps="$deps, gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, gstreamer1.0-plugins-ugly, gstreamer1.0-plugins-bad, gstreamer1.0-libav, ffmpeg, adduser"
+# (x264enc, rawvideoparse, h264parse), recorder (ffmpeg); the font the
+# dossier and signs embed (fonts-dejavu-core).
+deps="$deps, gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, gstreamer1.0-plugins-ugly, gstreamer1.0-plugins-bad, gstreamer1.0-libav, ffmpeg, adduser, fonts-dejavu-core"
 
 install -d "$stage/DEBIAN"
 cat > "$stage/DEBIAN/control" <<CONTROL

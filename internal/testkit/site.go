@@ -9,7 +9,7 @@ import (
 
 // SiteYAML is a valid site config for tests: one PTZ camera (cam1, preset
 // "1", recording to REC) and one fixed camera (cam2), operator "ops"
-// (live-viewer, ptz-maintainer on cam1). WriteSite writes it with its
+// (live-viewer on cam1). WriteSite writes it with its
 // secret files; tests derive variants with strings.Replace.
 const SiteYAML = `site:
   id: test-site
@@ -23,7 +23,7 @@ outputs:
 operators:
   - name: ops
     password_file: ops.pw
-    roles: [live-viewer, ptz-maintainer]
+    roles: [live-viewer]
     cameras: [cam1]
 cameras:
   - id: cam1

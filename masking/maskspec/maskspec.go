@@ -84,6 +84,31 @@ const (
 	DefaultStrength = 12
 )
 
+// Minimum strengths (G-4.5: nobody identifiable in a masked region).
+//
+// Surveillance practice (EN 62676-4) rates a face by the pixels across it:
+// about 40 to identify a person, 20 to recognise a known one, 10 to
+// observe, 4 to detect. A mask must leave a face at most at the
+// observation level, so Velo bounds the detail a pixelate block or a blur
+// may keep for a face as wide as a sixth of the frame (an entrance
+// close-up): at most 8 blocks across it, so a block is at least 1/48 of
+// the frame's width; a box blur of radius r keeps about as much as a
+// block of 4r/3 (measured on OpenCV's Megamind.avi faces with its Haar
+// detectors), so r is at least 1/64 of the width. Whatever the config
+// says, a weaker setting is raised to these floors for each frame size
+// (FloorBlock, FloorStrength); below MinBlock or MinStrength pixels the
+// config is refused outright.
+const (
+	MinBlock    = 8
+	MinStrength = 6
+)
+
+// FloorBlock is the smallest pixelate block applied to a frame w pixels wide.
+func FloorBlock(w int) int { return max(MinBlock, (w+47)/48) }
+
+// FloorStrength is the smallest blur radius applied to a frame w pixels wide.
+func FloorStrength(w int) int { return max(MinStrength, (w+63)/64) }
+
 // ErrInvalidMask wraps every validation error.
 var ErrInvalidMask = errors.New("invalid mask")
 
@@ -113,16 +138,16 @@ func (s *MaskSet) Validate() error {
 			if m.Block == 0 {
 				m.Block = DefaultBlock
 			}
-			if m.Block < 2 || m.Block > 256 {
-				return fmt.Errorf("%w: %s: block %d out of 2..256", ErrInvalidMask, where(i), m.Block)
+			if m.Block < MinBlock || m.Block > 256 {
+				return fmt.Errorf("%w: %s: block %d out of %d..256 (G-4.5: smaller blocks leave faces identifiable)", ErrInvalidMask, where(i), m.Block, MinBlock)
 			}
 		}
 		if m.Style == StyleBlur {
 			if m.Strength == 0 {
 				m.Strength = DefaultStrength
 			}
-			if m.Strength < 1 || m.Strength > 128 {
-				return fmt.Errorf("%w: %s: strength %d out of 1..128", ErrInvalidMask, where(i), m.Strength)
+			if m.Strength < MinStrength || m.Strength > 128 {
+				return fmt.Errorf("%w: %s: strength %d out of %d..128 (G-4.5: a weaker blur leaves faces identifiable)", ErrInvalidMask, where(i), m.Strength, MinStrength)
 			}
 		}
 		if m.Style == StyleFull {
