@@ -252,6 +252,7 @@ func (a *Agent) auditLoop(ctx context.Context) {
 			return
 		case <-bursts.C:
 			a.reportBursts(a.bursts().Due(a.opts.Clock.Now()))
+			a.revokeLiveViews("stream password expired or camera off its schedule")
 		case <-head.C:
 			housekeep()
 		}

@@ -241,6 +241,7 @@ func (a *Agent) Reload() (ReloadResult, error) {
 		}
 	}
 	a.emitViewChanges(changes, "by a reload")
+	a.revokeLiveViews("after a reload")
 	a.emit(event.Event{Kind: event.ConfigApplied, Detail: fmt.Sprintf("added %v, removed %v, restarted %v, unchanged %v", res.Added, res.Removed, res.Restarted, res.Unchanged)})
 	return res, nil
 }

@@ -247,6 +247,33 @@ func (a *Agent) liveAllowed(user, camera string) (relay.Secret, bool) {
 	return relay.Secret{HA1MD5: md5, HA1SHA256: sha}, true
 }
 
+// revokeLiveViews cuts the open live views their operators may no longer
+// watch (G-3.3.1 a): removed from the config or from that camera by a
+// reload, stream password expired, or the camera's schedule over (G-4.3).
+// The recorder's reads end with their camera's worker instead.
+func (a *Agent) revokeLiveViews(why string) {
+	a.mu.Lock()
+	var rel *relay.Server
+	if a.run != nil {
+		rel = a.run.rel
+	}
+	a.mu.Unlock()
+	if rel == nil {
+		return
+	}
+	cut := rel.Revoke(func(user, camera string) bool {
+		if user == recorderUser {
+			return true
+		}
+		_, ok := a.liveAllowed(user, camera)
+		return ok
+	})
+	for _, c := range cut {
+		a.emit(event.Event{Kind: event.AccessDenied, Operator: c[0], Camera: c[1],
+			Detail: fmt.Sprintf("open live stream to %s cut (%s): the operator may no longer watch this camera", c[2], why)})
+	}
+}
+
 func randomSecret() string {
 	b := make([]byte, 18)
 	_, _ = rand.Read(b)

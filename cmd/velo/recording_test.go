@@ -198,7 +198,22 @@ cameras:
 		t.Error("the maintainer could view video")
 	}
 	// A stream password past its expiry: once the line is in force
-	// (reload), the relay refuses the player that still has it.
+	// (reload), the relay refuses the player that still has it, and the
+	// live view it had open is cut (G-3.3.1 a: revocation takes effect).
+	watching := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i",
+		fmt.Sprintf("rtsp://live:%s@%s/rc", access.StreamPassword("s", "live", secrets["live.pw"], 1), rtsp), "-t", "120", "-f", "null", "-")
+	if err := watching.Start(); err != nil {
+		t.Fatal(err)
+	}
+	watchEnded := make(chan struct{})
+	go func() { _ = watching.Wait(); close(watchEnded) }()
+	defer func() { _ = watching.Process.Kill() }()
+	time.Sleep(2 * time.Second) // playing by now
+	select {
+	case <-watchEnded:
+		t.Fatal("the open live view ended before its revocation")
+	default:
+	}
 	expired := access.HashCredential("s", "live", secrets["live.pw"], 1, time.Now().Add(-time.Minute))
 	if err := os.WriteFile(filepath.Join(dir, "live.cred"), []byte(expired+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -208,6 +223,11 @@ cameras:
 		if time.Now().After(deadline) {
 			t.Fatalf("no reload in the log:\n%s", logs.String())
 		}
+	}
+	select {
+	case <-watchEnded:
+	case <-time.After(10 * time.Second):
+		t.Error("the live view opened before the reload still runs 10 s after its stream password expired")
 	}
 	u := fmt.Sprintf("rtsp://live:%s@%s/rc", access.StreamPassword("s", "live", secrets["live.pw"], 1), rtsp)
 	ffOut, err := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", u, "-frames:v", "1", "-f", "null", "-").CombinedOutput()

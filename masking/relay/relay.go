@@ -200,6 +200,29 @@ func (s *Server) Refused() uint64 { return s.refused.Load() }
 // Cut returns how many connections were closed for not logging in in time.
 func (s *Server) Cut() uint64 { return s.cut.Load() }
 
+// Revoke closes every reader session whose user may no longer read its
+// stream (still returns false): an operator removed by a reload, a camera
+// taken from them, a stream password expired. It returns the sessions
+// closed as (user, stream, remote) triples.
+func (s *Server) Revoke(still func(user, stream string) bool) [][3]string {
+	var cut []*gortsplib.ServerSession
+	var who [][3]string
+	s.mu.Lock()
+	for sess, r := range s.readers {
+		p := strings.SplitN(r, "\x00", 3)
+		if !still(p[0], p[1]) {
+			cut = append(cut, sess)
+			who = append(who, [3]string{p[0], p[1], p[2]})
+			delete(s.readers, sess)
+		}
+	}
+	s.mu.Unlock()
+	for _, sess := range cut { // outside s.mu: closing calls OnSessionClose
+		sess.Close()
+	}
+	return who
+}
+
 // Denied returns how many reader requests were refused.
 func (s *Server) Denied() uint64 {
 	s.mu.Lock()
