@@ -34,6 +34,9 @@ type Options struct {
 	// Attempts bounds how refused logins and unconfigured devices are
 	// summarised per source and minute (default: the package's).
 	Attempts attempts.Options
+	// RelayMaxPause caps the pause a source earns by failed live logins
+	// (default: the relay's, 2 s); tests that hammer the relay shorten it.
+	RelayMaxPause time.Duration
 }
 
 // Agent runs one gateway: per camera, connect (ONVIF), check identity,

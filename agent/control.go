@@ -95,6 +95,10 @@ func (ad *admission) release(op string) {
 	}
 }
 
+// recentlyIssued bounds how old a command may be and still be admitted
+// for a refusal of its own: the longest validity (10 min) and a margin.
+const recentlyIssued = 15 * time.Minute
+
 // signer is the operator whose valid signature payload carries, or "" and
 // why not. A command signed by an operator but out of its time window, or
 // beyond their role, is admitted: the handler refuses it with its reason,
@@ -111,11 +115,20 @@ func (ad *admission) signer(verb string, payload []byte) (op, why string) {
 		return "", "malformed"
 	}
 	cfg := ad.a.cfg.Load()
-	who, err := commands.Check(cfg, verb, &c, ad.a.opts.Clock.Now())
+	now := ad.a.opts.Clock.Now()
+	who, err := commands.Check(cfg, verb, &c, now)
 	if who == nil {
-		if issued, perr := time.Parse(time.RFC3339Nano, c.IssuedAt); perr == nil {
+		// Recently expired (a replay of an old command is not): admitted
+		// to be refused with its reason.
+		if issued, perr := time.Parse(time.RFC3339Nano, c.IssuedAt); perr == nil && now.Sub(issued) < recentlyIssued {
 			who, _ = commands.Check(cfg, verb, &c, issued)
 		}
+	}
+	if op := cfg.Operator(c.Operator); who == nil && op != nil && op.Credential() != nil && op.Credential().CommandPublicKey() == nil {
+		// An operator whose credential file is too old to verify any
+		// signature: admitted (within their share of the queue) so the
+		// refusal tells them to re-run velo passwd.
+		return op.Name, ""
 	}
 	if who == nil {
 		why = "refused"

@@ -194,7 +194,8 @@ func (a *Agent) startRelay(cfg *config.Config, r *running) error {
 		return err
 	}
 	o := cfg.Outputs
-	rel.Limits = relay.Limits{MaxConns: o.RTSPMaxConns, MaxConnsPerIP: o.RTSPMaxConnsPerIP, LoginTimeout: time.Duration(o.RTSPLoginTimeout)}
+	rel.Limits = relay.Limits{MaxConns: o.RTSPMaxConns, MaxConnsPerIP: o.RTSPMaxConnsPerIP, LoginTimeout: time.Duration(o.RTSPLoginTimeout),
+		MaxPause: a.opts.RelayMaxPause}
 	tlsConf, err := cfg.RTSPSTLS()
 	if err != nil {
 		return err

@@ -117,7 +117,10 @@ func (o *commandOptions) send(ctx context.Context, s streams, verb string, argMa
 // connect logs in to the gateway's broker: the configured one with the
 // config's TLS and credentials, or the embedded one as the operator, with
 // their stream password (derived from the password: the password itself
-// never goes to the broker).
+// never goes to the broker). The stream password is that of the
+// generation in the operator's credential file; right after a rotation
+// the gateway may still hold the previous one until it reloads, so that
+// one is tried next.
 func (o *commandOptions) connect(cfg *config.Config, password, clientID string) (mqtt.Client, error) {
 	opts := mqtt.NewClientOptions().AddBroker(cfg.BrokerURL()).SetClientID(clientID).
 		SetCleanSession(true).SetConnectTimeout(10 * time.Second).SetAutoReconnect(false)
@@ -126,20 +129,41 @@ func (o *commandOptions) connect(cfg *config.Config, password, clientID string) 
 	} else if tc != nil {
 		opts.SetTLSConfig(tc)
 	}
+	logins := []string{""}
 	if cfg.Broker.URL == "" {
-		gen := access.LegacyStreamGeneration
-		if op := cfg.Operator(o.operator); op != nil && op.Credential() != nil {
-			gen, _ = op.Credential().Stream()
-		}
-		opts.SetUsername(o.operator).SetPassword(access.StreamPassword(cfg.Site.ID, o.operator, password, gen))
+		logins = streamLogins(cfg, o.operator, password)
+		opts.SetUsername(o.operator)
 	} else if u, p := cfg.BrokerCredentials(); u != "" {
 		opts.SetUsername(u).SetPassword(p)
 	}
-	cl := mqtt.NewClient(opts)
-	if tok := cl.Connect(); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
-		return nil, fmt.Errorf("command: broker %s: %v", cfg.BrokerURL(), tok.Error())
+	var err error
+	for _, secret := range logins {
+		if secret != "" {
+			opts.SetPassword(secret)
+		}
+		cl := mqtt.NewClient(opts)
+		tok := cl.Connect()
+		if tok.WaitTimeout(15*time.Second) && tok.Error() == nil {
+			return cl, nil
+		}
+		err = tok.Error()
 	}
-	return cl, nil
+	return nil, fmt.Errorf("command: broker %s: %v", cfg.BrokerURL(), err)
+}
+
+// streamLogins are the stream passwords an operator may log in to the
+// embedded broker with: their credential's generation, then the one
+// before it.
+func streamLogins(cfg *config.Config, operator, password string) []string {
+	gen := access.LegacyStreamGeneration
+	if op := cfg.Operator(operator); op != nil && op.Credential() != nil {
+		gen, _ = op.Credential().Stream()
+	}
+	logins := []string{access.StreamPassword(cfg.Site.ID, operator, password, gen)}
+	if gen > 1 {
+		logins = append(logins, access.StreamPassword(cfg.Site.ID, operator, password, gen-1))
+	}
+	return logins
 }
 
 // publishCommand subscribes to topic's replies, then publishes payload

@@ -91,7 +91,7 @@ operators:
 	if err := os.WriteFile(cred, []byte(strings.Replace(oldCredentialLine, "$old$", "$ops$", 1)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if so, se, code := runCLI(t, "config", "check", cfgPath); code != 0 || !strings.Contains(so, "1 warnings") || !strings.Contains(se, "$velo1$") ||
+	if so, se, code := runCLI(t, "config", "check", cfgPath); code != 0 || !strings.Contains(so, "OK (") || !strings.Contains(se, "$velo1$") ||
 		!strings.Contains(se, "signed commands from this operator are refused") || !strings.Contains(se, "velo passwd") {
 		t.Errorf("config check of an old line: %d %s %s", code, so, se)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -201,14 +202,30 @@ cameras:
 	// (reload), the relay refuses the player that still has it, and the
 	// live view it had open is cut (G-3.3.1 a: revocation takes effect).
 	watching := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i",
-		fmt.Sprintf("rtsp://live:%s@%s/rc", access.StreamPassword("s", "live", secrets["live.pw"], 1), rtsp), "-t", "120", "-f", "null", "-")
+		fmt.Sprintf("rtsp://live:%s@%s/rc", access.StreamPassword("s", "live", secrets["live.pw"], 1), rtsp), "-t", "120", "-progress", "pipe:1", "-f", "null", "-")
+	progress, _ := watching.StdoutPipe()
 	if err := watching.Start(); err != nil {
 		t.Fatal(err)
 	}
-	watchEnded := make(chan struct{})
-	go func() { _ = watching.Wait(); close(watchEnded) }()
 	defer func() { _ = watching.Process.Kill() }()
-	time.Sleep(2 * time.Second) // playing by now
+	decoding := make(chan struct{})
+	watchEnded := make(chan struct{})
+	go func() {
+		sc, told := bufio.NewScanner(progress), false
+		for sc.Scan() { // "frame=N" lines once frames are decoded
+			if f, ok := strings.CutPrefix(sc.Text(), "frame="); ok && f != "0" && !told {
+				close(decoding)
+				told = true
+			}
+		}
+		_ = watching.Wait()
+		close(watchEnded)
+	}()
+	select {
+	case <-decoding:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the live viewer decodes nothing")
+	}
 	select {
 	case <-watchEnded:
 		t.Fatal("the open live view ended before its revocation")

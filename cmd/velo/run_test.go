@@ -182,6 +182,7 @@ func TestRunSIGHUPAndCommand(t *testing.T) {
 		t.Fatal("an unknown operator's command was executed")
 	}
 	write("site.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin+"  - {name: newop, password_file: new.cred, roles: [live-viewer]}\n"))
+	write("cli.yaml", fmt.Sprintf(runConfig, brokerAddr, rtsp, admin+"  - {name: newop, password_file: new.cred, roles: [live-viewer]}\n"))
 	_ = cmd.Process.Signal(syscall.SIGHUP)
 	waitLog("SIGHUP: config applied")
 	if out, errs, code := command("newop", "new.pw", "state/refresh"); code != 0 {

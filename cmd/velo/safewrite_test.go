@@ -151,7 +151,7 @@ func TestDossierOutNeverFollowsLinks(t *testing.T) {
 	// No camera answers: a closed port on loopback.
 	closed := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	os.WriteFile(cfg, []byte(strings.NewReplacer("127.0.0.1:8080", closed, "127.0.0.2:8080", closed,
-		"  controller: Test S.r.l.\n", "  controller: Test S.r.l.\n  contact: privacy@test.example\n").Replace(string(text))), 0o600)
+		"  controller: Test S.r.l.\n", "  controller: Test S.r.l.\n  contact: privacy@test.example\n  legal_basis: legitimate interest\n  recipients: [staff]\n").Replace(string(text))), 0o600)
 	for _, ext := range []string{".json", ".pdf"} {
 		out := filepath.Join(dir, "dossier"+ext)
 		victim := rootFile(t)

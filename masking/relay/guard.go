@@ -27,6 +27,9 @@ type Limits struct {
 	// issued; then the player gets 401 with stale=true and answers the
 	// new nonce without asking its user again.
 	NonceLifetime time.Duration
+	// MaxPause is the longest pause a source earns by failing to log in
+	// (the pauses double from a quarter of a second up to it).
+	MaxPause time.Duration
 }
 
 // Defaults of Limits.
@@ -35,6 +38,7 @@ const (
 	DefaultMaxConnsPerIP = 8
 	DefaultLoginTimeout  = 10 * time.Second
 	DefaultNonceLifetime = time.Minute
+	DefaultMaxPause      = 2 * time.Second
 )
 
 func (l Limits) withDefaults() Limits {
@@ -49,6 +53,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.NonceLifetime <= 0 {
 		l.NonceLifetime = DefaultNonceLifetime
+	}
+	if l.MaxPause <= 0 {
+		l.MaxPause = DefaultMaxPause
 	}
 	return l
 }
@@ -323,13 +330,14 @@ func guarded(nc net.Conn) *guardedConn {
 }
 
 // failures counts recent failed logins per source address. Each failure
-// puts its source in a pause (doubling per failure, up to maxPause,
+// puts its source in a pause (doubling per failure, up to Limits.MaxPause,
 // forgotten after failureMemory) during which every answer from it, right
 // or wrong, is held until the pause ends: an attacker that abandons a
 // guess instead of waiting for its 401 learns nothing sooner.
 type failures struct {
-	mu sync.Mutex
-	m  map[string]failure
+	mu  sync.Mutex
+	m   map[string]failure
+	max time.Duration // the longest pause (Limits.MaxPause)
 }
 
 type failure struct {
@@ -339,7 +347,6 @@ type failure struct {
 
 const (
 	firstPause    = 250 * time.Millisecond
-	maxPause      = 2 * time.Second
 	failureMemory = time.Minute
 	maxSources    = 4096
 )
@@ -357,13 +364,19 @@ func (f *failures) record(ip string, now time.Time) time.Duration {
 				delete(f.m, k)
 			}
 		}
+		for k := range f.m { // all recent (a spoofed-source flood): still bounded
+			if len(f.m) < maxSources {
+				break
+			}
+			delete(f.m, k)
+		}
 	}
 	e := f.m[ip]
 	if now.Sub(e.last) > failureMemory {
 		e.n = 0
 	}
 	e.n++
-	p := min(firstPause<<min(e.n-1, 5), maxPause)
+	p := min(firstPause<<min(e.n-1, 5), f.max)
 	e.last, e.until = now, now.Add(p)
 	f.m[ip] = e
 	return p

@@ -133,6 +133,7 @@ func (s *Server) ListenTLS(addr string, conf *tls.Config) {
 // Start binds the listeners.
 func (s *Server) Start() error {
 	g := &gateListener{s: s, limits: s.Limits.withDefaults(), conns: make(chan net.Conn), done: make(chan struct{}), perIP: map[string]int{}}
+	s.failures.max = g.limits.MaxPause
 	for _, l := range []struct {
 		addr string
 		conf *tls.Config
