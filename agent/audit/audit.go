@@ -259,13 +259,20 @@ func (l *Log) tail() (Head, string, int64, error) {
 
 // Append writes e as the next entry (Seq, Prev, Hash and, if empty, Time
 // are set here), fsyncs it and returns it as written.
-func (l *Log) Append(e Entry) (Entry, error) {
+func (l *Log) Append(e Entry) (Entry, error) { return l.appendWith(e, nil) }
+
+// appendWith is Append; complete, when set, fills e from the head it
+// follows, read under the same lock (so nothing comes in between).
+func (l *Log) appendWith(e Entry, complete func(h Head, e *Entry)) (Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	err := l.locked(func() error {
 		h, cur, size, err := l.tail()
 		if err != nil {
 			return err
+		}
+		if complete != nil {
+			complete(h, &e)
 		}
 		now := l.opts.Now().UTC()
 		e.Seq, e.Prev, e.Hash = h.Seq+1, h.Hash, ""
