@@ -127,14 +127,33 @@ func (s *Signer) checkpointFields(h Head) map[string]string {
 	}
 }
 
-// Checkpoint appends a signed checkpoint of the current head, under the
-// same lock as the read of that head, so it always signs the entry just
-// before it. It returns the checkpoint entry.
-func (l *Log) Checkpoint(s *Signer) (Entry, error) {
-	return l.appendWith(Entry{Actor: "agent", Action: CheckpointAction, Outcome: "ok"}, func(h Head, e *Entry) {
+// Checkpoint appends a checkpoint of the current head signed by the log's
+// Signer, under the same lock as the read of that head, so it always signs
+// the entry just before it. When the head is already the last checkpoint
+// this Log appended (nothing happened since), nothing is appended: an idle
+// gateway does not fill its log with checkpoints. It returns the new head.
+func (l *Log) Checkpoint() (Head, error) {
+	s := l.opts.Signer
+	if s == nil {
+		return Head{}, errors.New("audit: no signing key: checkpoints cannot be signed")
+	}
+	e, err := l.appendWith(Entry{Actor: "agent", Action: CheckpointAction, Outcome: "ok"}, func(h Head, e *Entry) bool {
+		if h.Seq != 0 && h.Seq == l.checkpointed {
+			return false
+		}
 		e.Fields = s.checkpointFields(h)
+		return true
 	})
+	if err == nil {
+		l.mu.Lock()
+		l.checkpointed = e.Seq
+		l.mu.Unlock()
+	}
+	return Head{Seq: e.Seq, Hash: e.Hash, Time: e.Time}, err
 }
+
+// Signer is the key that signs the log's checkpoints (nil: none).
+func (l *Log) Signer() *Signer { return l.opts.Signer }
 
 // ParsePublicKeys reads public keys, one per line as 64 hex digits (blank
 // lines and # comments skipped): the centre may pin more than one when a

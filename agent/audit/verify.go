@@ -35,24 +35,24 @@ type Break struct {
 
 // Report is the result of Verify.
 type Report struct {
-	OK       bool    `json:"ok"`
-	Entries  int     `json:"entries"`
-	Checked  int     `json:"checked"`
-	Files    int     `json:"files"`
-	FirstSeq uint64  `json:"first_seq"`
-	Head     Head    `json:"head"`
-	Anchors  int     `json:"anchors_checked"`
-	Pruned   uint64  `json:"pruned_before_seq,omitempty"`
-	Broken   *Break  `json:"broken,omitempty"`
+	OK       bool   `json:"ok"`
+	Entries  int    `json:"entries"`
+	Checked  int    `json:"checked"`
+	Files    int    `json:"files"`
+	FirstSeq uint64 `json:"first_seq"`
+	Head     Head   `json:"head"`
+	Anchors  int    `json:"anchors_checked"`
+	Pruned   uint64 `json:"pruned_before_seq,omitempty"`
+	Broken   *Break `json:"broken,omitempty"`
 	// Signed: the checkpoints' signatures were checked with PublicKeys.
 	Signed      bool     `json:"signatures_checked"`
 	PublicKeys  []string `json:"public_keys,omitempty"`
 	Checkpoints int      `json:"checkpoints"`
 	// LastCheckpoint is the last checkpoint's seq; UnsignedTail counts
 	// the entries after it, which no signature covers yet.
-	LastCheckpoint uint64 `json:"last_checkpoint_seq,omitempty"`
-	UnsignedTail   int    `json:"unsigned_tail"`
-	TookMS   float64 `json:"took_ms"`
+	LastCheckpoint uint64  `json:"last_checkpoint_seq,omitempty"`
+	UnsignedTail   int     `json:"unsigned_tail"`
+	TookMS         float64 `json:"took_ms"`
 }
 
 func (r *Report) String() string {
