@@ -60,17 +60,21 @@ func (r *Report) String() string {
 		return fmt.Sprintf("BROKEN at %s line %d (seq %d): %s (%d entries read, %.1f ms)",
 			filepath.Base(r.Broken.File), r.Broken.Line, r.Broken.Seq, r.Broken.Why, r.Entries, r.TookMS)
 	}
-	return fmt.Sprintf("OK: %d entries (%d checked) in %d files, seq %d..%d, head %s, %d anchors matched, %s, %.1f ms",
+	return fmt.Sprintf("OK: %d entries (%d checked) in %d files, seq %d..%d, head %s, %d anchors matched, %s%.1f ms",
 		r.Entries, r.Checked, r.Files, r.FirstSeq, r.Head.Seq, short(r.Head.Hash), r.Anchors, r.signatures(), r.TookMS)
 }
 
 // signatures sums up the checkpoints: how many, whether checked, and the
-// tail no signature covers yet.
+// tail no signature covers yet ("" for a log never signed, checked
+// without a key: there is nothing to say).
 func (r *Report) signatures() string {
-	if !r.Signed {
-		return fmt.Sprintf("%d checkpoints NOT checked (no public key)", r.Checkpoints)
+	switch {
+	case r.Signed:
+		return fmt.Sprintf("%d checkpoints signed (last seq %d), %d entries after it unsigned, ", r.Checkpoints, r.LastCheckpoint, r.UnsignedTail)
+	case r.Checkpoints > 0:
+		return fmt.Sprintf("%d checkpoints NOT checked (no public key), ", r.Checkpoints)
 	}
-	return fmt.Sprintf("%d checkpoints signed (last seq %d), %d entries after it unsigned", r.Checkpoints, r.LastCheckpoint, r.UnsignedTail)
+	return ""
 }
 
 func short(h string) string {

@@ -127,6 +127,9 @@ func (o *auditVerifyOptions) run(s streams) error {
 		for _, k := range opts.PublicKeys {
 			fmt.Fprintf(s.stdout, "public key %x (%s)\n", []byte(k), keyFile)
 		}
+		if len(opts.PublicKeys) == 0 {
+			fmt.Fprintln(s.stdout, "no public key (no --pubkey, no audit.pub in the state directory): checkpoint signatures NOT checked")
+		}
 	}
 	if !rep.OK {
 		return fmt.Errorf("audit: the log is broken at seq %d: %s", rep.Broken.Seq, rep.Broken.Why)

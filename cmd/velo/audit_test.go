@@ -168,4 +168,14 @@ func TestG46_AuditVerifyCatchesARewriteWithTheKey(t *testing.T) {
 	if code != 1 || !strings.Contains(se, "checkpoint seq 4: the signature does not verify") {
 		t.Errorf("re-signed with another key, the pinned key let it pass: exit %d\n%s%s", code, so, se)
 	}
+	// A log with no key at hand says its signatures went unchecked.
+	bare := filepath.Join(t.TempDir(), "audit")
+	if al, err := audit.Open(bare, audit.Options{}); err != nil {
+		t.Fatal(err)
+	} else if _, err := al.Append(audit.Entry{Actor: "ops", Action: "export"}); err != nil {
+		t.Fatal(err)
+	}
+	if so, _, code = runCLI(t, "audit", "verify", "--dir", bare); code != 0 || !strings.Contains(so, "checkpoint signatures NOT checked") {
+		t.Errorf("verify without a key: exit %d\n%s", code, so)
+	}
 }
