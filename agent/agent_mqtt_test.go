@@ -316,6 +316,7 @@ func TestAgentOverMosquitto(t *testing.T) {
 	// chain verifies against the heads published over MQTT.
 	col.Wait(t, 10*time.Second, "audit_head event", func(m testkit.Message) bool { return testkit.Field(m, "kind") == "audit_head" })
 	var anchors []audit.Head
+	pinned := ""
 	for _, m := range col.All() {
 		if testkit.Field(m, "kind") == "audit_head" {
 			var h audit.Head
@@ -323,10 +324,17 @@ func TestAgentOverMosquitto(t *testing.T) {
 				t.Errorf("audit_head payload: %v %s", err, m.Payload)
 			}
 			anchors = append(anchors, h)
+			pinned = testkit.Field(m, "audit_key")
 		}
 	}
-	rep, err := audit.Verify(config.AuditDir(cfg), audit.VerifyOptions{Anchors: anchors})
-	if err != nil || !rep.OK || rep.Anchors == 0 {
+	// The centre pins the key published with the heads: the log's
+	// checkpoints verify with it.
+	keys, err := audit.ParsePublicKeys("audit_key", []byte(pinned))
+	if err != nil {
+		t.Fatalf("audit_head without a usable audit_key: %v", err)
+	}
+	rep, err := audit.Verify(config.AuditDir(cfg), audit.VerifyOptions{Anchors: anchors, PublicKeys: keys, Site: cfg.Site.ID, Gateway: cfg.Gateway})
+	if err != nil || !rep.OK || rep.Anchors == 0 || rep.Checkpoints == 0 {
 		t.Fatalf("audit verify: %v %s", err, rep)
 	}
 	entries, _ := audit.Show(config.AuditDir(cfg), audit.Filter{})

@@ -28,6 +28,13 @@ import (
 func (a *Agent) openCompliance(cfg *config.Config, r *running) error {
 	opts := cfg.AuditOptions()
 	opts.Now = a.opts.Clock.Now
+	// The checkpoint key is made at the first start; a key others can
+	// read is refused, not used.
+	signer, err := audit.LoadSigner(cfg.StateDir, cfg.Site.ID, cfg.Gateway, true)
+	if err != nil {
+		return err
+	}
+	opts.Signer = signer
 	al, err := audit.Open(config.AuditDir(cfg), opts)
 	if err != nil {
 		return err
@@ -275,12 +282,14 @@ func (a *Agent) publishHead() {
 	if al == nil || tel == nil {
 		return
 	}
-	h, err := al.Head()
+	// A signed checkpoint of the head goes in the log first; the head
+	// published is that checkpoint, with the public key to pin.
+	h, err := al.Checkpoint()
 	if err != nil {
-		a.log.Error().Err(err).Msg("audit head")
+		a.log.Error().Err(err).Msg("audit checkpoint")
 		return
 	}
-	if _, err := tel.Event(event.Event{Kind: event.AuditHead, AuditSeq: h.Seq, AuditHash: h.Hash, Time: time.Now().UTC()}); err != nil {
+	if _, err := tel.Event(event.Event{Kind: event.AuditHead, AuditSeq: h.Seq, AuditHash: h.Hash, AuditKey: al.Signer().PublicHex(), Time: time.Now().UTC()}); err != nil {
 		a.log.Error().Err(err).Msg("audit head not saved to the outbox")
 	}
 }

@@ -74,6 +74,8 @@ type Options struct {
 	// Keep is how long rotated files are kept (never below MinKeep).
 	Keep time.Duration
 	Now  func() time.Time
+	// Signer, when set, signs the checkpoints Checkpoint appends.
+	Signer *Signer
 }
 
 // Log appends to the audit files in one directory.
@@ -86,6 +88,8 @@ type Log struct {
 	cur     string
 	curSize int64
 	head    Head
+	// checkpointed is the seq of the last checkpoint this Log appended.
+	checkpointed uint64
 }
 
 const hashKey = `,"hash":"`
@@ -259,13 +263,23 @@ func (l *Log) tail() (Head, string, int64, error) {
 
 // Append writes e as the next entry (Seq, Prev, Hash and, if empty, Time
 // are set here), fsyncs it and returns it as written.
-func (l *Log) Append(e Entry) (Entry, error) {
+func (l *Log) Append(e Entry) (Entry, error) { return l.appendWith(e, nil) }
+
+// appendWith is Append; complete, when set, fills e from the head it
+// follows, read under the same lock (so nothing comes in between), or
+// returns false to append nothing (e is then returned with the head's seq
+// and hash).
+func (l *Log) appendWith(e Entry, complete func(h Head, e *Entry) bool) (Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	err := l.locked(func() error {
 		h, cur, size, err := l.tail()
 		if err != nil {
 			return err
+		}
+		if complete != nil && !complete(h, &e) {
+			e.Seq, e.Hash, e.Time = h.Seq, h.Hash, h.Time
+			return nil
 		}
 		now := l.opts.Now().UTC()
 		e.Seq, e.Prev, e.Hash = h.Seq+1, h.Hash, ""

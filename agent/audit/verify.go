@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"crypto/ed25519"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -16,6 +18,11 @@ type VerifyOptions struct {
 	// each must match the entry with its seq, and none may lie beyond the
 	// log's end (that is a truncation).
 	Anchors []Head
+	// PublicKeys check every audit_checkpoint's signature (any one of them
+	// may have signed it); none: checkpoints are counted, not checked.
+	PublicKeys []ed25519.PublicKey
+	// Site and Gateway, when set, are what every checkpoint must name.
+	Site, Gateway string
 }
 
 // Break is where the chain is broken.
@@ -28,16 +35,24 @@ type Break struct {
 
 // Report is the result of Verify.
 type Report struct {
-	OK       bool    `json:"ok"`
-	Entries  int     `json:"entries"`
-	Checked  int     `json:"checked"`
-	Files    int     `json:"files"`
-	FirstSeq uint64  `json:"first_seq"`
-	Head     Head    `json:"head"`
-	Anchors  int     `json:"anchors_checked"`
-	Pruned   uint64  `json:"pruned_before_seq,omitempty"`
-	Broken   *Break  `json:"broken,omitempty"`
-	TookMS   float64 `json:"took_ms"`
+	OK       bool   `json:"ok"`
+	Entries  int    `json:"entries"`
+	Checked  int    `json:"checked"`
+	Files    int    `json:"files"`
+	FirstSeq uint64 `json:"first_seq"`
+	Head     Head   `json:"head"`
+	Anchors  int    `json:"anchors_checked"`
+	Pruned   uint64 `json:"pruned_before_seq,omitempty"`
+	Broken   *Break `json:"broken,omitempty"`
+	// Signed: the checkpoints' signatures were checked with PublicKeys.
+	Signed      bool     `json:"signatures_checked"`
+	PublicKeys  []string `json:"public_keys,omitempty"`
+	Checkpoints int      `json:"checkpoints"`
+	// LastCheckpoint is the last checkpoint's seq; UnsignedTail counts
+	// the entries after it, which no signature covers yet.
+	LastCheckpoint uint64  `json:"last_checkpoint_seq,omitempty"`
+	UnsignedTail   int     `json:"unsigned_tail"`
+	TookMS         float64 `json:"took_ms"`
 }
 
 func (r *Report) String() string {
@@ -45,8 +60,21 @@ func (r *Report) String() string {
 		return fmt.Sprintf("BROKEN at %s line %d (seq %d): %s (%d entries read, %.1f ms)",
 			filepath.Base(r.Broken.File), r.Broken.Line, r.Broken.Seq, r.Broken.Why, r.Entries, r.TookMS)
 	}
-	return fmt.Sprintf("OK: %d entries (%d checked) in %d files, seq %d..%d, head %s, %d anchors matched, %.1f ms",
-		r.Entries, r.Checked, r.Files, r.FirstSeq, r.Head.Seq, short(r.Head.Hash), r.Anchors, r.TookMS)
+	return fmt.Sprintf("OK: %d entries (%d checked) in %d files, seq %d..%d, head %s, %d anchors matched, %s%.1f ms",
+		r.Entries, r.Checked, r.Files, r.FirstSeq, r.Head.Seq, short(r.Head.Hash), r.Anchors, r.signatures(), r.TookMS)
+}
+
+// signatures sums up the checkpoints: how many, whether checked, and the
+// tail no signature covers yet ("" for a log never signed, checked
+// without a key: there is nothing to say).
+func (r *Report) signatures() string {
+	switch {
+	case r.Signed:
+		return fmt.Sprintf("%d checkpoints signed (last seq %d), %d entries after it unsigned, ", r.Checkpoints, r.LastCheckpoint, r.UnsignedTail)
+	case r.Checkpoints > 0:
+		return fmt.Sprintf("%d checkpoints NOT checked (no public key), ", r.Checkpoints)
+	}
+	return ""
 }
 
 func short(h string) string {
@@ -85,11 +113,16 @@ func Verify(dir string, opts VerifyOptions) (*Report, error) {
 	for _, a := range opts.Anchors {
 		v.anchors[a.Seq] = a.Hash
 	}
+	for _, k := range opts.PublicKeys {
+		v.rep.PublicKeys = append(v.rep.PublicKeys, hex.EncodeToString(k))
+	}
+	v.rep.Signed = len(opts.PublicKeys) > 0
 	if err := Scan(dir, v.entry); err != nil {
 		return nil, err
 	}
 	v.checkStart()
 	v.checkAnchorsReached()
+	v.checkSomethingSigned()
 	rep := v.rep
 	if v.have {
 		rep.Head = Head{Seq: v.prev.Seq, Hash: v.prev.Hash, Time: v.prev.Time}
@@ -147,6 +180,10 @@ func (v *verifier) entry(e Entry, hashOK bool, file string, line int, perr error
 		}
 		v.rep.Anchors++
 	}
+	if e.Action == CheckpointAction && !v.checkpoint(e, file, line) {
+		return false
+	}
+	v.rep.UnsignedTail++
 	if e.Action == "audit_pruned" {
 		if s, err := strconv.ParseUint(e.Fields["last_seq"], 10, 64); err == nil {
 			v.pruned[e.Ref] = s
@@ -154,6 +191,33 @@ func (v *verifier) entry(e Entry, hashOK bool, file string, line int, perr error
 	}
 	v.prev, v.have = e, true
 	return true
+}
+
+// checkpoint checks a signed checkpoint (when keys were given) and makes
+// it the start of the unsigned tail; false stops the walk.
+func (v *verifier) checkpoint(e Entry, file string, line int) bool {
+	if v.rep.Signed {
+		if why := checkCheckpoint(e, v.opts.PublicKeys); why != "" {
+			return v.fail(file, line, e.Seq, why)
+		}
+		for _, w := range [][3]string{{"site", v.opts.Site, e.Fields["site"]}, {"gateway", v.opts.Gateway, e.Fields["gateway"]}} {
+			if w[1] != "" && w[1] != w[2] {
+				return v.fail(file, line, e.Seq, fmt.Sprintf("checkpoint seq %d was signed for %s %q, not %q", e.Seq, w[0], w[2], w[1]))
+			}
+		}
+	}
+	v.rep.Checkpoints++
+	v.rep.LastCheckpoint, v.rep.UnsignedTail = e.Seq, -1 // the checkpoint itself is counted next
+	return true
+}
+
+// checkSomethingSigned: with a public key, a log holding no checkpoint at
+// all proves nothing (rewritten without them, or never signed).
+func (v *verifier) checkSomethingSigned() {
+	if v.rep.Broken != nil || !v.rep.Signed || !v.have || v.rep.Checkpoints > 0 {
+		return
+	}
+	v.fail("", 0, v.prev.Seq, "no signed audit_checkpoint in the log: nothing proves it was not rewritten")
 }
 
 // checkStart: the log starts at the genesis (seq 1), or where an

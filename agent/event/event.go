@@ -115,6 +115,10 @@ type Event struct {
 	AuditSeq  uint64    `json:"audit_seq,omitempty"`
 	AuditHash string    `json:"audit_hash,omitempty"`
 	Time      time.Time `json:"event_time"`
+
+	// AuditKey is the gateway's audit checkpoint public key (hex) that
+	// signed the head, for the centre to pin (audit_head).
+	AuditKey string `json:"audit_key,omitempty"`
 }
 
 // Burst counts what one source tried after its first attempt (which has

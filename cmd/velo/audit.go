@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"velo/agent/audit"
 	"velo/agent/config"
+	"velo/internal/safefile"
 )
 
 func auditCommand(s streams) *ffcli.Command {
@@ -27,6 +29,8 @@ holds, retention deletions, drift, reloads and every refusal.`,
 type auditScope struct {
 	config, dir, from, to string
 	json                  bool
+	// cfg is the site config read by resolve (nil with --dir).
+	cfg *config.Config
 }
 
 func (a *auditScope) declare(fs *flag.FlagSet) {
@@ -45,7 +49,7 @@ func (a *auditScope) resolve() (dir string, from, to time.Time, err error) {
 		if err != nil {
 			return "", from, to, err
 		}
-		dir = config.AuditDir(cfg)
+		dir, a.cfg = config.AuditDir(cfg), cfg
 	}
 	if _, err := os.Stat(dir); err != nil {
 		return "", from, to, fmt.Errorf("audit: %w", err)
@@ -61,7 +65,7 @@ func (a *auditScope) resolve() (dir string, from, to time.Time, err error) {
 
 type auditVerifyOptions struct {
 	auditScope
-	anchors string
+	anchors, pubkey string
 }
 
 func auditVerifyCommand(s streams) *ffcli.Command {
@@ -69,14 +73,20 @@ func auditVerifyCommand(s streams) *ffcli.Command {
 	o := &auditVerifyOptions{}
 	o.declare(fs)
 	fs.StringVar(&o.anchors, "anchors", "", "`FILE` of audit_head events as received from MQTT (one JSON per line; mosquitto_sub -v lines work)")
+	fs.StringVar(&o.pubkey, "pubkey", "", "`FILE` of the gateway's pinned checkpoint public key(s), 64 hex digits a line (default: audit.pub in the state directory)")
 	return &ffcli.Command{
 		Name:       "verify",
 		ShortUsage: synopsis("velo audit verify", fs, ""),
 		ShortHelp:  "check the audit log's hash chain",
-		LongHelp: `Check the audit log's hash chain; with --anchors (the audit_head events
-the agent published over MQTT) also detect truncation and rewriting.
-Prints OK or the first broken link, and the time it took; exits 1 when
-the log is broken.`,
+		LongHelp: `Check the audit log's hash chain and the signature of every
+audit_checkpoint entry: a log rewritten with recomputed hashes fails at
+the first checkpoint after the change. The public key is the state
+directory's audit.pub (beside --dir's directory), or, stronger, the one the
+centre pinned (--pubkey); it is printed after the result. With --anchors (the
+audit_head events the agent published over MQTT) also detect truncation.
+Prints OK with the entries after the last checkpoint (not yet signed), or
+the first broken link, and the time it took; exits 1 when the log is
+broken.`,
 		FlagSet: fs,
 		Exec: func(_ context.Context, args []string) error {
 			if err := noOperands(fs, args); err != nil {
@@ -98,6 +108,10 @@ func (o *auditVerifyOptions) run(s streams) error {
 			return err
 		}
 	}
+	keyFile, err := o.publicKeys(dir, &opts)
+	if err != nil {
+		return err
+	}
 	rep, err := audit.Verify(dir, opts)
 	if err != nil {
 		return err
@@ -110,11 +124,43 @@ func (o *auditVerifyOptions) run(s streams) error {
 		}
 	} else {
 		fmt.Fprintln(s.stdout, rep.String())
+		for _, k := range opts.PublicKeys {
+			fmt.Fprintf(s.stdout, "public key %x (%s)\n", []byte(k), keyFile)
+		}
+		if len(opts.PublicKeys) == 0 {
+			fmt.Fprintln(s.stdout, "no public key (no --pubkey, no audit.pub in the state directory): checkpoint signatures NOT checked")
+		}
 	}
 	if !rep.OK {
 		return fmt.Errorf("audit: the log is broken at seq %d: %s", rep.Broken.Seq, rep.Broken.Why)
 	}
 	return nil
+}
+
+// publicKeys fills opts' keys (and, with --config, the site and gateway
+// every checkpoint must name) and returns the file they came from: --pubkey,
+// else the state directory's audit.pub when there is one (a log never
+// signed has none: its checkpoints are then reported unchecked).
+func (o *auditVerifyOptions) publicKeys(dir string, opts *audit.VerifyOptions) (string, error) {
+	if o.cfg != nil {
+		opts.Site, opts.Gateway = o.cfg.Site.ID, o.cfg.Gateway
+	}
+	path := o.pubkey
+	if path == "" {
+		path = audit.PubKeyFile(filepath.Dir(filepath.Clean(dir)))
+		if o.cfg != nil {
+			path = audit.PubKeyFile(o.cfg.StateDir)
+		}
+		if _, err := os.Stat(path); err != nil {
+			return "", nil
+		}
+	}
+	data, err := safefile.ReadFile(path, 64<<10)
+	if err != nil {
+		return "", fmt.Errorf("audit: public key: %w", err)
+	}
+	opts.PublicKeys, err = audit.ParsePublicKeys(path, data)
+	return path, err
 }
 
 type auditShowOptions struct {
