@@ -23,6 +23,7 @@ import (
 const (
 	ReasonHostMismatch = "host_mismatch" // the URI names another host than the camera
 	ReasonBasicOnly    = "basic_only"    // the RTSP server offers only Basic over plaintext
+	ReasonRedirect     = "redirect"      // the RTSP server redirects: the clients would follow it
 )
 
 // checkTimeout bounds the credential-less requests of CheckStream.
@@ -36,12 +37,16 @@ const maxHostLen = 255
 // it. It never holds the credentials.
 type RefusedError struct {
 	Camera     string
-	Reason     string // ReasonHostMismatch or ReasonBasicOnly
+	Reason     string // ReasonHostMismatch, ReasonBasicOnly or ReasonRedirect
 	NamedHost  string // host[:port] the stream URI names
 	PinnedHost string // the configured camera's host
 }
 
 func (e *RefusedError) Error() string {
+	if e.Reason == ReasonRedirect {
+		return fmt.Sprintf("camera %q: the RTSP server at %s answers with a redirect, which the stream clients would follow with the credentials: stream refused, credentials not sent",
+			e.Camera, e.NamedHost)
+	}
 	if e.Reason == ReasonBasicOnly {
 		return fmt.Sprintf("camera %q: the RTSP server at %s offers only Basic authentication over plaintext rtsp://: stream refused, credentials not sent",
 			e.Camera, e.NamedHost)
@@ -105,12 +110,17 @@ func CheckStream(ctx context.Context, camera, xaddr, uri string) error {
 		return fmt.Errorf("camera %q: stream URI %s: want rtsp://", camera, config.RedactURL(uri))
 	}
 	u.User = nil // the check carries no credentials, not even in the URI
-	challenges, err := rtspChallenges(ctx, u)
+	sets, err := rtspChallenges(ctx, u)
+	if errors.Is(err, errRedirect) {
+		return &RefusedError{Camera: camera, Reason: ReasonRedirect, NamedHost: capHost(u.Host), PinnedHost: pinned}
+	}
 	if err != nil {
 		return fmt.Errorf("camera %q: stream check at %s: %w", camera, capHost(u.Host), err)
 	}
-	if basicOnly(challenges) {
-		return &RefusedError{Camera: camera, Reason: ReasonBasicOnly, NamedHost: capHost(u.Host), PinnedHost: pinned}
+	for _, challenges := range sets {
+		if basicOnly(challenges) {
+			return &RefusedError{Camera: camera, Reason: ReasonBasicOnly, NamedHost: capHost(u.Host), PinnedHost: pinned}
+		}
 	}
 	return nil
 }
@@ -131,10 +141,16 @@ func basicOnly(challenges []onvif.Challenge) bool {
 	return basic && !digest
 }
 
+// errRedirect: the server answered a check with a redirect, which the
+// stream clients would follow, credentials and all, to wherever it points.
+var errRedirect = errors.New("redirect")
+
 // rtspChallenges sends OPTIONS, then DESCRIBE (the stream clients' first
 // two requests) without credentials on one connection, and returns the
-// challenges of the first 401 reply (none when neither is challenged).
-func rtspChallenges(ctx context.Context, u *url.URL) ([]onvif.Challenge, error) {
+// challenges of every 401 reply. A redirect is errRedirect; any other
+// reply but 2xx and 401 is an error (nothing is handed over on a guess).
+// A server that closes after challenging OPTIONS is judged on that one.
+func rtspChallenges(ctx context.Context, u *url.URL) ([][]onvif.Challenge, error) {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	port := u.Port()
@@ -149,20 +165,32 @@ func rtspChallenges(ctx context.Context, u *url.URL) ([]onvif.Challenge, error) 
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
 	r := bufio.NewReader(io.LimitReader(conn, 64<<10)) // both replies together
+	var sets [][]onvif.Challenge
 	for seq, method := range []string{"OPTIONS", "DESCRIBE"} {
-		req := fmt.Sprintf("%s %s RTSP/1.0\r\nCSeq: %d\r\nUser-Agent: velo\r\n\r\n", method, u, seq+1)
-		if _, err := io.WriteString(conn, req); err != nil {
-			return nil, err
-		}
-		code, h, err := readRTSPReply(r)
-		if err != nil {
+		code, h, err := rtspRequest(conn, r, method, u, seq+1)
+		switch {
+		case err != nil && len(sets) > 0:
+			return sets, nil
+		case err != nil:
 			return nil, fmt.Errorf("%s: %w", method, err)
-		}
-		if code == 401 {
-			return onvif.ParseChallenges(h.Values("WWW-Authenticate")), nil
+		case code == 401:
+			sets = append(sets, onvif.ParseChallenges(h.Values("WWW-Authenticate")))
+		case code >= 300 && code < 400:
+			return nil, fmt.Errorf("%s answered %d: %w", method, code, errRedirect)
+		case code < 200 || code >= 300:
+			return nil, fmt.Errorf("%s answered %d", method, code)
 		}
 	}
-	return nil, nil
+	return sets, nil
+}
+
+// rtspRequest sends one request without credentials and reads its reply.
+func rtspRequest(conn net.Conn, r *bufio.Reader, method string, u *url.URL, cseq int) (int, textproto.MIMEHeader, error) {
+	req := fmt.Sprintf("%s %s RTSP/1.0\r\nCSeq: %d\r\nUser-Agent: velo\r\n\r\n", method, u, cseq)
+	if _, err := io.WriteString(conn, req); err != nil {
+		return 0, nil, err
+	}
+	return readRTSPReply(r)
 }
 
 // readRTSPReply reads one reply's status and headers and skips its body.

@@ -34,6 +34,15 @@ func TestCheckStream(t *testing.T) {
 	sha := testkit.StartRogueRTSP(t, "127.0.96.1", `Basic realm="cam"`, testDigest+`, algorithm=SHA-256`)
 	describeOnly := testkit.StartRogueRTSP(t, "127.0.96.1", `Basic realm="cam"`)
 	describeOnly.OpenOptions()
+	// Digest for OPTIONS, Basic alone for DESCRIBE: the clients would
+	// answer DESCRIBE with Basic.
+	mixed := testkit.StartRogueRTSP(t, "127.0.96.1", testDigest)
+	mixed.ChallengeMethod("DESCRIBE", `Basic realm="cam"`)
+	// A redirect (to a rogue host the clients would follow with the
+	// credentials).
+	redirect := testkit.StartRogueRTSP(t, "127.0.96.1", testDigest)
+	redirect.OpenOptions()
+	redirect.Redirect("rtsp://" + basicElsewhere.Addr + "/main")
 	for _, tc := range []struct {
 		name   string
 		rogue  *testkit.RogueRTSP
@@ -44,6 +53,8 @@ func TestCheckStream(t *testing.T) {
 		{"Basic and Digest MD5", both, ""},
 		{"Basic and Digest SHA-256", sha, ""},
 		{"OPTIONS open, DESCRIBE only Basic", describeOnly, ReasonBasicOnly},
+		{"OPTIONS Digest, DESCRIBE only Basic", mixed, ReasonBasicOnly},
+		{"DESCRIBE redirected", redirect, ReasonRedirect},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Userinfo in the URI must not travel either.
@@ -59,12 +70,9 @@ func TestCheckStream(t *testing.T) {
 				t.Errorf("refusal %+v: %v", refused, err)
 			}
 			reqs := tc.rogue.Requests()
-			want := 1 // OPTIONS, challenged
-			switch tc.rogue {
-			case basicElsewhere:
+			want := 2 // OPTIONS and DESCRIBE, without credentials
+			if tc.rogue == basicElsewhere {
 				want = 0
-			case describeOnly:
-				want = 2
 			}
 			if len(reqs) != want || len(tc.rogue.Authorizations()) != 0 || strings.Contains(fmt.Sprint(reqs), "cam-pw") {
 				t.Errorf("the listener received %+v, want %d request(s) without credentials", reqs, want)
@@ -96,7 +104,7 @@ func TestOpenerChecksEachConnection(t *testing.T) {
 	if len(told) != 2 || told[0].Reason != ReasonBasicOnly {
 		t.Errorf("refusals told: %+v", told)
 	}
-	if got := rogue.Authorizations(); len(got) != 0 || len(rogue.Requests()) != 2 {
+	if got := rogue.Authorizations(); len(got) != 0 || len(rogue.Requests()) != 4 { // OPTIONS, DESCRIBE per check
 		t.Errorf("the listener received %+v", rogue.Requests())
 	}
 }

@@ -24,6 +24,8 @@ type RogueRTSP struct {
 	mu          sync.Mutex
 	requests    []RogueRequest
 	openOptions bool
+	byMethod    map[string][]string // challenges for one method, instead of challenges
+	redirect    string              // answer DESCRIBE with 302 to this URL
 }
 
 // RogueRequest is one request the rogue listener received.
@@ -52,6 +54,24 @@ func (r *RogueRTSP) OpenOptions() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.openOptions = true
+}
+
+// ChallengeMethod makes the listener challenge method with these
+// challenges instead of the ones it was started with.
+func (r *RogueRTSP) ChallengeMethod(method string, challenges ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.byMethod == nil {
+		r.byMethod = map[string][]string{}
+	}
+	r.byMethod[method] = challenges
+}
+
+// Redirect makes the listener answer DESCRIBE with 302 Found to location.
+func (r *RogueRTSP) Redirect(location string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.redirect = location
 }
 
 // Requests returns the requests received so far.
@@ -108,22 +128,33 @@ func (r *RogueRTSP) conn(c net.Conn) {
 		if len(f) >= 2 {
 			q.Method, q.URI = f[0], f[1]
 		}
-		r.mu.Lock()
-		r.requests = append(r.requests, q)
-		open := r.openOptions && q.Method == "OPTIONS"
-		r.mu.Unlock()
-		var b strings.Builder
-		if open {
-			fmt.Fprintf(&b, "RTSP/1.0 200 OK\r\nCSeq: %s\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n", h.Get("CSeq"))
-		} else {
-			fmt.Fprintf(&b, "RTSP/1.0 401 Unauthorized\r\nCSeq: %s\r\n", h.Get("CSeq"))
-			for _, ch := range r.challenges {
-				fmt.Fprintf(&b, "WWW-Authenticate: %s\r\n", ch)
-			}
-		}
-		b.WriteString("Content-Length: 0\r\n\r\n")
-		if _, err := c.Write([]byte(b.String())); err != nil {
+		if _, err := c.Write([]byte(r.reply(q, h.Get("CSeq")))); err != nil {
 			return
 		}
 	}
+}
+
+// reply records q and answers it: 200 to an open OPTIONS, 302 to a
+// redirected DESCRIBE, else 401 with the method's challenges.
+func (r *RogueRTSP) reply(q RogueRequest, cseq string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.requests = append(r.requests, q)
+	var b strings.Builder
+	switch challenges, own := r.byMethod[q.Method]; {
+	case r.openOptions && q.Method == "OPTIONS":
+		fmt.Fprintf(&b, "RTSP/1.0 200 OK\r\nCSeq: %s\r\nPublic: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n", cseq)
+	case r.redirect != "" && q.Method == "DESCRIBE":
+		fmt.Fprintf(&b, "RTSP/1.0 302 Found\r\nCSeq: %s\r\nLocation: %s\r\n", cseq, r.redirect)
+	default:
+		if !own {
+			challenges = r.challenges
+		}
+		fmt.Fprintf(&b, "RTSP/1.0 401 Unauthorized\r\nCSeq: %s\r\n", cseq)
+		for _, ch := range challenges {
+			fmt.Fprintf(&b, "WWW-Authenticate: %s\r\n", ch)
+		}
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	return b.String()
 }
