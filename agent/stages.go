@@ -68,7 +68,7 @@ func (a *Agent) startPipeline(s *session) error {
 	cam := s.w.cam
 	// Deadlines on every capture call; the stream re-checked before each
 	// connection (credentials only to the camera, never in clear).
-	open, err := camera.Opener(cam, a.captureBounds(cam, camera.Capture(cam, s.uri)), func(r *camera.RefusedError) { a.emit(r.Event()) })
+	open, err := camera.Opener(cam, a.captureBounds(cam, camera.Capture(cam, s.uri)), func(r *camera.RefusedError) { a.streamRefused(s.w, r) })
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,30 @@ type worker struct {
 	lastIn  uint64
 	lastOut uint64
 	lastAt  time.Time
+	// refusal is the last stream refusal reported, and when: the same one
+	// is reported again only after refusalRepeat, however often the
+	// capture reconnects.
+	refusal   string
+	refusalAt time.Time
+}
+
+// refusalRepeat is how often one unchanged stream refusal is reported.
+const refusalRepeat = 10 * time.Minute
+
+// streamRefused reports a stream refusal, unless it is the one reported
+// less than refusalRepeat ago (a hostile endpoint cannot fill the audit
+// log by making the capture reconnect).
+func (a *Agent) streamRefused(w *worker, r *camera.RefusedError) {
+	now := a.opts.Clock.Now()
+	w.mu.Lock()
+	repeat := w.refusal == r.Error() && now.Sub(w.refusalAt) < refusalRepeat
+	if !repeat {
+		w.refusal, w.refusalAt = r.Error(), now
+	}
+	w.mu.Unlock()
+	if !repeat {
+		a.emit(r.Event())
+	}
 }
 
 // session is one connection to a camera and the stages it runs; the
@@ -211,7 +235,7 @@ func (a *Agent) openSession(ctx context.Context, w *worker, log zerolog.Logger) 
 	a.emit(event.Event{Kind: event.CameraOnline, Camera: cam.ID, Detail: fmt.Sprintf("%s %s firmware %s", info.Manufacturer, info.Model, info.FirmwareVersion)})
 	s.uri, s.prof, err = camera.ResolveStream(ctx, cl, cam.ID, cam.Profile)
 	if refused := (*camera.RefusedError)(nil); errors.As(err, &refused) {
-		a.emit(refused.Event())
+		a.streamRefused(w, refused)
 	}
 	if err == nil {
 		s.masker, err = masking.NewMasker(cam.ID, maskspec.FailMode(cam.FailMode))

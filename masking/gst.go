@@ -320,15 +320,6 @@ func (c *EncoderConfig) Pipeline(fd uintptr) (string, error) {
 	return p, nil
 }
 
-func safeName(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
-			return r
-		}
-		return '_'
-	}, s)
-}
-
 // Encoder is a Sink that encodes I420 frames with GStreamer through gocv's
 // VideoWriter. The H.264 byte stream comes back through a pipe (fdsink)
 // and is published into the relay in-process, so no network I/O can stall
