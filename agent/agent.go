@@ -170,13 +170,7 @@ func (a *Agent) Health() error {
 	if err := a.stuck.Full(); err != nil {
 		return err
 	}
-	a.mu.Lock()
-	ws := make([]*worker, 0, len(a.workers))
-	for _, w := range a.workers {
-		ws = append(ws, w)
-	}
-	a.mu.Unlock()
-	for _, w := range ws {
+	for _, w := range a.workerList() {
 		w.mu.Lock()
 		pl := w.pl
 		w.mu.Unlock()
@@ -276,4 +270,15 @@ func (a *Agent) logEvent(ev event.Event) {
 		l = l.Float64("pan", ev.Position.Pan).Float64("tilt", ev.Position.Tilt).Float64("zoom", ev.Position.Zoom)
 	}
 	l.Msg("event")
+}
+
+// workerList is a snapshot of the running workers.
+func (a *Agent) workerList() []*worker {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ws := make([]*worker, 0, len(a.workers))
+	for _, w := range a.workers {
+		ws = append(ws, w)
+	}
+	return ws
 }

@@ -331,13 +331,7 @@ func (a *Agent) statsLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		a.beat.Store(time.Now().UnixNano())
-		a.mu.Lock()
-		ws := make([]*worker, 0, len(a.workers))
-		for _, w := range a.workers {
-			ws = append(ws, w)
-		}
-		a.mu.Unlock()
-		for _, w := range ws {
+		for _, w := range a.workerList() {
 			a.refreshStats(w)
 		}
 	}
