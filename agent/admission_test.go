@@ -33,13 +33,13 @@ operators:
   - {name: ops, password_file: ops.pw, roles: [live-viewer]}
 `
 
-// admissionAgent runs an agent with no camera on broker (a YAML flow
+// startAdmissionAgent starts an agent with no camera on broker (a YAML flow
 // map) and returns it with its log.
-func admissionAgent(t *testing.T, broker string, files map[string]string) (*Agent, func() string) {
+func startAdmissionAgent(t *testing.T, broker string, files map[string]string) (*Agent, func() string) {
 	t.Helper()
 	dir := t.TempDir()
 	for name, text := range files {
-		if op, ok := strings.CutSuffix(name, ".pw"); ok && op != "broker" {
+		if op, ok := strings.CutSuffix(name, ".pw"); ok && op != "broker" && !access.IsHashed(text) {
 			// operators' files hold credential lines (generation 1): a
 			// plaintext password verifies no command
 			text = access.HashCredential("t", op, text, 1, time.Now().Add(time.Hour))
@@ -70,6 +70,14 @@ func admissionAgent(t *testing.T, broker string, files map[string]string) (*Agen
 			t.Log(logged())
 		}
 	})
+	return a, logged
+}
+
+// admissionAgent starts an agent as startAdmissionAgent does and waits
+// until it is connected to its broker.
+func admissionAgent(t *testing.T, broker string, files map[string]string) (*Agent, func() string) {
+	t.Helper()
+	a, logged := startAdmissionAgent(t, broker, files)
 	testkit.WaitFor(t, 20*time.Second, "Velo connected to its broker", func() bool { return strings.Contains(logged(), "mqtt: connected") })
 	return a, logged
 }
@@ -205,11 +213,11 @@ func TestRunSurvivesASquattedBrokerPort(t *testing.T) {
 			c.Close()
 		}
 	}()
-	time.AfterFunc(2*time.Second, func() { squat.Close() })
-	_, logged := admissionAgent(t, fmt.Sprintf("{embedded_listen: %q}", squat.Addr().String()), map[string]string{"admin.pw": "a-secret-1", "ops.pw": "o-secret-2"})
-	if !strings.Contains(logged(), "embedded broker: cannot listen") {
-		t.Error("velo did not say why telemetry waited")
-	}
+	_, logged := startAdmissionAgent(t, fmt.Sprintf("{embedded_listen: %q}", squat.Addr().String()), map[string]string{"admin.pw": "a-secret-1", "ops.pw": "o-secret-2"})
+	// The port is freed only once velo has said why telemetry waits.
+	testkit.WaitFor(t, 20*time.Second, "velo saying why telemetry waits", func() bool { return strings.Contains(logged(), "embedded broker: cannot listen") })
+	squat.Close()
+	testkit.WaitFor(t, 40*time.Second, "Velo connected to its broker", func() bool { return strings.Contains(logged(), "mqtt: connected") })
 	if n := accepted.Load(); n != 0 {
 		t.Errorf("%d connections to the squatter", n)
 	}

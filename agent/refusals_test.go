@@ -168,9 +168,11 @@ func (r *auditedRun) mqttEvents(kind event.Kind) []testkit.Message {
 
 // checkSummarised waits for the summaries of a phase that made n attempts
 // of m.kind in took, then checks that the audit entries since m account
-// for all n, are at most maxEntries and each bounded, and that the agent's
-// log and MQTT carry one event per entry, each as the event schema says.
-func (r *auditedRun) checkSummarised(t *testing.T, m mark, name string, n int, took time.Duration, maxEntries int) {
+// for all n (at least minN of them where the attempts travel by UDP,
+// which a loaded machine may drop before velo reads them), are at most
+// maxEntries and each bounded, and that the agent's log and MQTT carry
+// one event per entry, each as the event schema says.
+func (r *auditedRun) checkSummarised(t *testing.T, m mark, name string, minN, n int, took time.Duration, maxEntries int) {
 	t.Helper()
 	var got auditOf
 	var mqtt []testkit.Message
@@ -185,7 +187,7 @@ func (r *auditedRun) checkSummarised(t *testing.T, m mark, name string, n int, t
 	logged := r.logs.count(m.kind) - m.logged
 	t.Logf("%s in %v: %d audit entries, %d bytes; %d %s events logged, %d over MQTT", name, took.Round(time.Millisecond),
 		len(got.entries), got.bytes, logged, m.kind, len(mqtt))
-	if got.attempts() != n {
+	if got.attempts() < minN || got.attempts() > n {
 		t.Errorf("%s: the audit accounts for %d attempts, there were %d", name, got.attempts(), n)
 	}
 	if len(got.entries) > maxEntries {
@@ -343,7 +345,7 @@ func TestRefusedLiveLoginsAreSummarised(t *testing.T) {
 		if refused < 1000 {
 			t.Fatalf("%s: the relay refused %d attempts, not 1000", ph.name, refused)
 		}
-		run.checkSummarised(t, m, ph.name, refused, took, ph.maxEntries*(int(took/time.Minute)+2))
+		run.checkSummarised(t, m, ph.name, refused, refused, took, ph.maxEntries*(int(took/time.Minute)+2))
 	}
 	if rep, err := audit.Verify(run.auditDir, audit.VerifyOptions{}); err != nil || !rep.OK {
 		t.Errorf("audit verify: %v %v", rep, err)
@@ -458,6 +460,7 @@ func TestHostileDiscoveryIsSummarised(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		run.checkSummarised(t, m, ph.name, int(devices.Load()-devices0), time.Since(t0), 3*ph.roundEntries)
+		sent := int(devices.Load() - devices0)
+		run.checkSummarised(t, m, ph.name, sent*9/10, sent, time.Since(t0), 3*ph.roundEntries)
 	}
 }
