@@ -149,7 +149,7 @@ func (f *Fleet) clientOptions() *mqtt.ClientOptions {
 		SetCleanSession(false). // the broker queues QoS 1 events while the fleet restarts
 		SetAutoReconnect(true).SetConnectRetry(false).SetConnectTimeout(10 * time.Second).
 		SetMaxReconnectInterval(30 * time.Second).SetKeepAlive(15 * time.Second).
-		SetPingTimeout(10 * time.Second).SetOrderMatters(false).
+		SetPingTimeout(10 * time.Second).SetOrderMatters(true). // seq order per topic is kept
 		SetOnConnectHandler(f.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			f.connected.Store(false)
