@@ -234,3 +234,12 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	}
 	return kp, nil
 }
+
+// String names the broker without its credentials: %v and %+v of a
+// Config never show the password.
+func (b BrokerConfig) String() string {
+	return fmt.Sprintf("broker %s as %q", brokerAddr(b.URL), b.Username)
+}
+
+// GoString is String, for %#v.
+func (b BrokerConfig) GoString() string { return b.String() }
