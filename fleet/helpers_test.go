@@ -109,3 +109,5 @@ func getText(t *testing.T, url string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+var httpClient = &http.Client{Timeout: 10 * time.Second}
