@@ -52,7 +52,7 @@ bench: deps ## measure masking and the pipeline against ffmpeg; prints ratios (d
 	$(GO) run ./cmd/velobench
 
 fleet-test: deps ## scale test of velo fleet: 1,000 simulated gateways (real telemetry + outbox) on a real Mosquitto, then a broker restart (docs/fleet.md)
-	VELO_FLEET_N=$${VELO_FLEET_N:-1000} VELO_FLEET_RATE=$${VELO_FLEET_RATE:-0.2} VELO_FLEET_STEADY=$${VELO_FLEET_STEADY:-20s} \
+	@set -o pipefail; VELO_FLEET_N=$${VELO_FLEET_N:-1000} VELO_FLEET_RATE=$${VELO_FLEET_RATE:-0.2} VELO_FLEET_STEADY=$${VELO_FLEET_STEADY:-20s} \
 	  $(GO) test -count=1 -timeout 20m -v -run 'TestFleetScale$$' ./fleet/ 2>&1 | grep -v '^{'
 
 deb: build ## build build/deb/velo_<version>_<arch>.deb (ARCH=amd64 or arm64)
