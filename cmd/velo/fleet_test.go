@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +65,17 @@ func TestFleetStatus(t *testing.T) {
 	_ = srv.Close()
 	if _, errs, code := runCLI(t, "fleet", "status", "--addr", addr, "--timeout", "2s"); code != 1 || !strings.Contains(errs, "is 'velo fleet run' listening on "+addr) {
 		t.Errorf("fleet not running: exit %d, %s", code, errs)
+	}
+}
+
+// A bad fleet config stops velo fleet run with the file and the field.
+func TestFleetRunRefusesABadConfig(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "fleet.yaml")
+	if err := os.WriteFile(p, []byte("broker: {url: 'tcp://ops:"+pw+"@127.0.0.1:1883'}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := runCLI(t, "fleet", "run", "--config", p)
+	if code != 1 || !strings.Contains(errs, p) || !strings.Contains(errs, "broker.url: credentials in the URL are refused") {
+		t.Errorf("exit %d: %s", code, errs)
 	}
 }
