@@ -176,9 +176,17 @@ func (f *Fleet) onConnect(cl mqtt.Client) {
 	})
 	go func() {
 		if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
-			f.log.Error().Err(tok.Error()).Msg("fleet: subscribe failed; reconnecting")
-			cl.Disconnect(0) // auto reconnect does not follow a Disconnect: count on the next connect
+			f.log.Error().Err(tok.Error()).Msg("fleet: subscribe failed")
 			return
+		}
+		if st, ok := tok.(*mqtt.SubscribeToken); ok {
+			for filter, code := range st.Result() {
+				if code >= 0x80 {
+					// velo_fleet_mqtt_connected stays 0: VeloFleetDisconnected fires.
+					f.log.Error().Str("topic", filter).Msg("fleet: the broker refused a subscription (ACL?)")
+					return
+				}
+			}
 		}
 		f.connected.Store(true)
 		f.connects.Add(1)
