@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"velo/agent/event"
 )
 
 // What needs attention, one state per finding (velo fleet status --state).
@@ -13,6 +15,7 @@ const (
 	AttnOffline   = "offline"    // the gateway is offline, or the camera is
 	AttnBlank     = "blank"      // off its approved view: its output is blank
 	AttnVideoLost = "video-lost" // connected, no frame captured
+	AttnDrifting  = "drifting"   // the last tamper-like event was a PTZ drift or unknown position
 	AttnTamper    = "tamper"     // a tamper-like event within thresholds.tamper_window
 	AttnAudit     = "audit"      // audit head missing, rewound, forked or its key changed
 	AttnOutbox    = "outbox"     // the gateway's outbox dropped events
@@ -20,7 +23,7 @@ const (
 )
 
 // AttnStates lists them, for flags and docs.
-var AttnStates = []string{AttnOffline, AttnBlank, AttnVideoLost, AttnTamper, AttnAudit, AttnOutbox, AttnClock}
+var AttnStates = []string{AttnOffline, AttnBlank, AttnVideoLost, AttnDrifting, AttnTamper, AttnAudit, AttnOutbox, AttnClock}
 
 // Finding is one row of `velo fleet status`.
 type Finding struct {
@@ -125,7 +128,11 @@ func (c *camera) findings(now time.Time, th Thresholds, row rowFunc) []Finding {
 		out = append(out, row(c.id, AttnOffline, c.since, strings.TrimSpace("camera offline "+c.err)))
 	}
 	if c.tampers > 0 && now.Sub(c.lastTamper) <= th.TamperWindow.D() {
-		out = append(out, row(c.id, AttnTamper, c.lastTamper, fmt.Sprintf("%s (%d tamper-like events)", c.tamperKind, c.tampers)))
+		state := AttnTamper
+		if c.tamperKind == event.Drift || c.tamperKind == event.PositionUnknown {
+			state = AttnDrifting
+		}
+		out = append(out, row(c.id, state, c.lastTamper, fmt.Sprintf("%s (%d tamper-like events)", c.tamperKind, c.tampers)))
 	}
 	return out
 }

@@ -40,7 +40,8 @@ func TestFleetKeepsStateFromMQTT(t *testing.T) {
 	p.pub("s1", "gw1", "stats", 13, false, map[string]any{"interval_s": 60, "uptime_s": 100,
 		"gateway": map[string]any{"cpu_seconds": 12.5, "rss_bytes": 5e7, "outbox_depth": 3, "outbox_dropped": 0, "clock_synced": false},
 		"cameras": []map[string]any{{"id": "cam-ok", "status": "streaming", "frames_in": 1000, "frames_out": 990, "fps_in": 10, "fps_out": 9.9}}})
-	testkit.WaitFor(t, 20*time.Second, "events and stats", func() bool { return f.State().Counts().Events == 3 && f.State().Counts().Messages >= 10 })
+	p.pub("s1", "gw1", "events", 14, false, map[string]any{"kind": "drift", "camera": "cam-ptz", "preset": "1"})
+	testkit.WaitFor(t, 20*time.Second, "events and stats", func() bool { return f.State().Counts().Events == 4 && f.State().Counts().Messages >= 11 })
 
 	c := f.State().Counts()
 	if c.Duplicates != 2 {
@@ -49,7 +50,7 @@ func TestFleetKeepsStateFromMQTT(t *testing.T) {
 	var got []Finding
 	getJSON(t, "http://"+addr+"/api/v1/attention", &got)
 	want := map[string]bool{"s2/gw9//offline": false, "s1/gw1/cam-blank/blank": false, "s1/gw1/cam-blank/tamper": false,
-		"s1/gw1//audit": false, "s1/gw1//clock": false}
+		"s1/gw1//audit": false, "s1/gw1//clock": false, "s1/gw1/cam-ptz/drifting": false}
 	for _, x := range got {
 		k := x.Site + "/" + x.Gateway + "/" + x.Camera + "/" + x.State
 		if _, ok := want[k]; !ok {
@@ -92,7 +93,7 @@ func TestFleetKeepsStateFromMQTT(t *testing.T) {
 	}
 	// An empty retained state removes the camera and its series.
 	p.raw("velo/s1/gw1/cameras/cam-ok/state", true, nil)
-	testkit.WaitFor(t, 20*time.Second, "the camera removed", func() bool { _, c := f.State().Tracked(); return c == 1 })
+	testkit.WaitFor(t, 20*time.Second, "the camera removed", func() bool { _, c := f.State().Tracked(); return c == 2 })
 	if strings.Contains(getText(t, "http://"+addr+"/metrics"), `camera="cam-ok"`) {
 		t.Error("a removed camera still has series")
 	}
