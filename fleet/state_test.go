@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"gopkg.in/yaml.v3"
 )
 
 func msg(t *testing.T, seq uint64, body map[string]any) []byte {
@@ -132,5 +133,28 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 	}
 	if strings.Contains(fmt.Sprintf("%v %+v", c, c), "s3cret") {
 		t.Error("the config prints its password")
+	}
+}
+
+// The example fleet.yaml in docs/fleet.md decodes strictly and validates.
+func TestDocsExampleConfig(t *testing.T) {
+	raw, err := os.ReadFile("../docs/fleet.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(raw), "```yaml\nbroker:")
+	block, _, ok2 := strings.Cut(after, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/fleet.md has no ```yaml block starting with broker:")
+	}
+	dec := yaml.NewDecoder(strings.NewReader("broker:" + block))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		t.Fatalf("docs/fleet.md example: %v", err)
+	}
+	c.setDefaults()
+	if err := c.Validate(); err != nil || c.ShareGroup != "velo-ops" || c.Thresholds.TamperWindow.D() != time.Hour {
+		t.Fatalf("docs/fleet.md example: %v (%+v)", err, c)
 	}
 }
