@@ -82,10 +82,10 @@ func fleetStatusCommand(s streams) *ffcli.Command {
 		LongHelp: `Ask the running 'velo fleet run' what needs attention, oldest first:
 gateways offline, cameras blank (off their approved view), video-lost
 or offline, drifting PTZ cameras and other tamper-like events within
-the tamper window, audit heads
-missing, rewound or signed by another key, outboxes that dropped
-events, clocks not synchronised. Each row says since when. Exit status
-0 whether or not something needs attention.`,
+the tamper window, audit heads missing, rewound or signed by another
+key, outboxes that dropped events, clocks not synchronised. Each row
+says since when. Exit status 0 whether or not something needs
+attention.`,
 		FlagSet: fs,
 		Exec: func(ctx context.Context, args []string) error {
 			if err := noOperands(fs, args); err != nil {
