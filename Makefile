@@ -9,7 +9,7 @@ BUILDFLAGS := -buildmode=pie -ldflags "$(LDFLAGS)"
 FUZZTIME ?= 5s
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: help deps build run test fuzz bench peers deb arm64 clean
+.PHONY: help deps build run test fuzz bench peers deb arm64 clean fleet-test
 ARCH ?= amd64
 
 help: ## list the targets
@@ -50,6 +50,10 @@ fuzz: ## run every fuzz target for FUZZTIME (default 5s); a failing input fails,
 
 bench: deps ## measure masking and the pipeline against ffmpeg; prints ratios (docs/masking.md)
 	$(GO) run ./cmd/velobench
+
+fleet-test: deps ## scale test of velo fleet: 1,000 simulated gateways (real telemetry + outbox) on a real Mosquitto, then a broker restart (docs/fleet.md)
+	@set -o pipefail; VELO_FLEET_N=$${VELO_FLEET_N:-1000} VELO_FLEET_RATE=$${VELO_FLEET_RATE:-0.2} VELO_FLEET_STEADY=$${VELO_FLEET_STEADY:-20s} \
+	  $(GO) test -count=1 -timeout 20m -v -run 'TestFleetScale$$' ./fleet/ 2>&1 | grep -v '^{'
 
 deb: build ## build build/deb/velo_<version>_<arch>.deb (ARCH=amd64 or arm64)
 	@case "$(ARCH)" in \

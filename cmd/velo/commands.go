@@ -38,6 +38,7 @@ func newRoot(s streams) *ffcli.Command {
 			runCommand(s), commandCommand(s), configCommand(s), discoverCommand(s),
 			probeCommand(s), maskCommand(s), auditCommand(s), recordingCommand(s),
 			viewCommand(s), dossierCommand(s), signCommand(s), passwdCommand(s), versionCommand(s),
+			fleetCommand(s),
 		},
 	}
 	root.Subcommands = append(root.Subcommands, helpCommand(s, root))
