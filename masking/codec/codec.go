@@ -140,6 +140,12 @@ var encoders = []Element{
 		Template: "x265enc tune=zerolatency speed-preset=ultrafast bitrate={bitrate_kbps} key-int-max={gop}"},
 }
 
+func init() {
+	for i := range encoders {
+		encoders[i].Encoder = true
+	}
+}
+
 // Decoders lists c's decoders in order of preference.
 func Decoders(c Codec) []Element { return filter(decoders, c) }
 
