@@ -13,10 +13,10 @@ import (
 type auReader struct {
 	h265 bool
 	r    *bufio.Reader
-	buf []byte
-	cur [][]byte
-	vcl bool
-	eof bool
+	buf  []byte
+	cur  [][]byte
+	vcl  bool
+	eof  bool
 }
 
 func newAUReader(r io.Reader) *auReader { return &auReader{r: bufio.NewReaderSize(r, 1<<20)} }
