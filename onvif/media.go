@@ -373,10 +373,10 @@ func (c *Client) DeleteMask(ctx context.Context, token string) error {
 // we use: Media2 names H.265 (Media's ver10 encoding enum has no H265, so
 // an H.265 camera's Media profile may say H264 or nothing).
 type VideoEncoder2Config struct {
-	Token      string     `xml:"token,attr" json:"token"`
-	GovLength  int        `xml:"GovLength,attr" json:"gov_length,omitempty"`
-	Encoding   string     `xml:"Encoding" json:"encoding"`
-	Resolution Resolution `xml:"Resolution" json:"resolution"`
+	Token       string     `xml:"token,attr" json:"token"`
+	GovLength   int        `xml:"GovLength,attr" json:"gov_length,omitempty"`
+	Encoding    string     `xml:"Encoding" json:"encoding"`
+	Resolution  Resolution `xml:"Resolution" json:"resolution"`
 	RateControl *struct {
 		FrameRateLimit float64 `xml:"FrameRateLimit" json:"fps"`
 		BitrateLimit   int     `xml:"BitrateLimit" json:"bitrate_kbps"`

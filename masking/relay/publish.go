@@ -16,11 +16,13 @@ import (
 // process (no RTSP client, so nothing on the network can stall the
 // encoder). Used by one goroutine.
 type Publisher struct {
-	s      *Server
-	name   string
-	h265   bool
-	media  *description.Media
-	enc    interface{ Encode([][]byte) ([]*rtp.Packet, error) }
+	s     *Server
+	name  string
+	h265  bool
+	media *description.Media
+	enc   interface {
+		Encode([][]byte) ([]*rtp.Packet, error)
+	}
 	stream *gortsplib.ServerStream
 	start  time.Time
 }
