@@ -110,6 +110,14 @@ func (a *Agent) pathReporter(id string, s *session) func(masking.CapturePath) {
 	return func(p masking.CapturePath) {
 		desc := p.String()
 		s.log.Info().Str("video_path", desc).Msg("capture path")
+		a.update(id, func(st *CameraState) {
+			v := VideoState{}
+			if st.Video != nil {
+				v = *st.Video
+			}
+			v.Codec, v.Decoder, v.Backend, v.Fallback = string(p.Codec), p.Decoder, string(p.Backend), p.Fallback
+			st.Video = &v
+		})
 		if desc == last {
 			return
 		}
