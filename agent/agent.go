@@ -109,6 +109,8 @@ type CameraState struct {
 	Stream     string            `json:"stream,omitempty"`
 	Error      string            `json:"error,omitempty"`
 	Identity   *onvif.DeviceInfo `json:"identity,omitempty"`
+	// Video is how the camera's video is decoded and encoded.
+	Video *VideoState `json:"video,omitempty"`
 	// ScheduledOff: outside the active hours (G-4.3), the camera is not
 	// read at all; NextOn is when it resumes.
 	ScheduledOff bool       `json:"-"`
@@ -116,6 +118,16 @@ type CameraState struct {
 	// VideoLost: connected, but no frame captured for a while (status
 	// video-lost); the capture keeps reconnecting.
 	VideoLost bool `json:"-"`
+}
+
+// VideoState is a camera's video path (masking.VideoPath, published).
+type VideoState struct {
+	Codec    string `json:"codec,omitempty"`
+	Decoder  string `json:"decoder,omitempty"`
+	Backend  string `json:"backend,omitempty"`
+	Encoder  string `json:"encoder,omitempty"`
+	OutCodec string `json:"out_codec,omitempty"`
+	Fallback string `json:"fallback,omitempty"`
 }
 
 // status derives the published status from the flags.

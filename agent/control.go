@@ -346,6 +346,7 @@ func (a *Agent) refreshStats(w *worker) {
 		return
 	}
 	st := pl.Stats()
+	vp := pl.Path()
 	now := time.Now()
 	dt := now.Sub(w.lastAt).Seconds()
 	fin, fout := float64(st.In-w.lastIn)/dt, float64(st.Out-w.lastOut)/dt
@@ -354,6 +355,10 @@ func (a *Agent) refreshStats(w *worker) {
 	a.update(w.cam.ID, func(s *CameraState) {
 		s.FPSIn, s.FPSOut = round1(fin), round1(fout)
 		s.Dropped, s.Blanked = st.Dropped, st.Blanked
+		if vp.Decoder != "" || vp.Encoder != "" {
+			s.Video = &VideoState{Codec: string(vp.Codec), Decoder: vp.Decoder, Backend: string(vp.Backend),
+				Encoder: vp.Encoder, OutCodec: vp.OutCodec, Fallback: vp.Fallback}
+		}
 	})
 }
 

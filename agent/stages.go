@@ -10,6 +10,7 @@ import (
 	"velo/agent/event"
 	"velo/agent/ptzlock"
 	"velo/masking"
+	"velo/masking/codec"
 	"velo/masking/viewcheck"
 	"velo/onvif"
 )
@@ -68,19 +69,29 @@ func (a *Agent) startPipeline(s *session) error {
 	cam := s.w.cam
 	// Deadlines on every capture call; the stream re-checked before each
 	// connection (credentials only to the camera, never in clear).
-	open, err := camera.Opener(cam, a.captureBounds(cam, camera.Capture(cam, s.uri)), func(r *camera.RefusedError) { a.streamRefused(s.w, r) })
+	cc := a.captureBounds(cam, camera.Capture(cam, s.uri))
+	var from string
+	cc.Codec, from = camera.StreamCodec(s.ctx, s.client, s.prof)
+	s.log.Info().Str("codec", string(cc.Codec)).Str("from", from).Msg("profile codec")
+	cc.OnPath = a.pathReporter(cam.ID, s)
+	open, err := camera.Opener(cam, cc, func(r *camera.RefusedError) { a.streamRefused(s.w, r) })
 	if err != nil {
 		return err
 	}
 	a.mu.Lock()
 	rel := a.run.rel
+	out := a.cfg.Load().Outputs.Codec
 	a.mu.Unlock()
+	fps := cam.Encoder.FPS
+	if fps == 0 {
+		fps = camera.ProfileFPS(s.prof) // else the stream's, once opened
+	}
 	pl, err := masking.NewPipeline(masking.PipelineConfig{Camera: cam.ID, Masker: s.masker, Open: open,
 		Logf:      func(f string, args ...any) { s.log.Info().Msg(fmt.Sprintf(f, args...)) },
 		LostAfter: time.Duration(cam.Capture.VideoLostAfter), OnVideo: func(lost bool, detail string) { a.videoEvent(cam.ID, lost, detail) },
 		CallBound: callBound(cam),
-		Sink: masking.NewLazyEncoder(masking.EncoderConfig{Camera: cam.ID, FPS: cam.Encoder.FPS, BitrateKbps: cam.Encoder.BitrateKbps,
-			Element: cam.Encoder.Element, Relay: rel})})
+		Sink: masking.NewLazyEncoder(masking.EncoderConfig{Camera: cam.ID, FPS: fps, BitrateKbps: cam.Encoder.BitrateKbps,
+			Codec: codec.Codec(out), Element: cam.Encoder.Element, Relay: rel})})
 	if err != nil {
 		return err
 	}
@@ -89,6 +100,32 @@ func (a *Agent) startPipeline(s *session) error {
 	s.w.mu.Unlock()
 	s.goStage("pipeline", pl.Run)
 	return nil
+}
+
+// pathReporter logs every capture path and emits video_fallback when the
+// path changes to one that is not the preferred one (not at every
+// reconnect on the same path).
+func (a *Agent) pathReporter(id string, s *session) func(masking.CapturePath) {
+	var last string
+	return func(p masking.CapturePath) {
+		desc := p.String()
+		s.log.Info().Str("video_path", desc).Msg("capture path")
+		a.update(id, func(st *CameraState) {
+			v := VideoState{}
+			if st.Video != nil {
+				v = *st.Video
+			}
+			v.Codec, v.Decoder, v.Backend, v.Fallback = string(p.Codec), p.Decoder, string(p.Backend), p.Fallback
+			st.Video = &v
+		})
+		if desc == last {
+			return
+		}
+		last = desc
+		if p.Fallback != "" || p.Note != "" {
+			a.emit(event.Event{Kind: event.VideoFallback, Camera: id, Detail: desc})
+		}
+	}
 }
 
 // captureBounds puts the camera's capture deadlines on cc, and the

@@ -15,7 +15,9 @@ import (
 // assembled from Debian's arm64 packages (deploy/arm64), checks it is an
 // aarch64 ELF, and runs it under qemu-aarch64: version, config check on the
 // packaged example (and a broken copy, which must fail), and the masking
-// self-test on a generated frame, which must pass with OpenCV 4.6 on arm64.
+// self-test on a generated frame, which must pass with OpenCV 4.6 on arm64
+// and report the codec elements it found (the sysroot has no GStreamer
+// codec plugins: the codec check alone may fail there).
 func TestArm64UnderQemu(t *testing.T) {
 	root, _ := filepath.Abs("..")
 	t0 := time.Now()
@@ -72,10 +74,10 @@ func TestArm64UnderQemu(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(demo, filepath.Base(f)), b, 0o600)
 	}
-	out, err = qemu("mask", "selftest", "--json", "--config", filepath.Join(demo, "site.yaml"))
-	if err != nil {
-		t.Fatalf("mask selftest under qemu: %v\n%s", err, out)
-	}
+	// stdout only: the codec probe's failed pipelines make OpenCV warn on
+	// stderr.
+	c := exec.Command("bash", filepath.Join(root, "deploy/arm64/qemu.sh"), bin, "mask", "selftest", "--json", "--config", filepath.Join(demo, "site.yaml"))
+	so, err := c.Output()
 	var rep struct {
 		OK     bool    `json:"ok"`
 		Arch   string  `json:"arch"`
@@ -86,12 +88,36 @@ func TestArm64UnderQemu(t *testing.T) {
 			Name string `json:"name"`
 			OK   bool   `json:"ok"`
 		} `json:"checks"`
+		Codecs struct {
+			Elements []struct {
+				Name, Codec, Role, Detail string
+				OK                        bool
+			} `json:"elements"`
+		} `json:"codecs"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("%v: %s", err, out)
+	if jerr := json.Unmarshal(so, &rep); jerr != nil {
+		t.Fatalf("mask selftest under qemu: %v, %v: %s", err, jerr, so)
 	}
-	if !rep.OK || rep.Failed != 0 || rep.Arch != "arm64" || rep.OpenCV != "4.6.0" || len(rep.Checks) < 20 {
-		t.Errorf("selftest: ok %v, failed %d, arch %q, OpenCV %q, %d checks", rep.OK, rep.Failed, rep.Arch, rep.OpenCV, len(rep.Checks))
+	// The sysroot carries OpenCV's libraries, not GStreamer's codec
+	// plugins, so under qemu the codec check may fail alone; it must
+	// report every element of the table with what it found.
+	var failed, found []string
+	for _, c := range rep.Checks {
+		if !c.OK && !strings.HasPrefix(c.Name, "codecs:") {
+			failed = append(failed, c.Name)
+		}
 	}
+	for _, e := range rep.Codecs.Elements {
+		if e.OK {
+			found = append(found, e.Codec+" "+e.Role+" "+e.Name)
+		}
+		if e.Name == "" || e.Detail == "" {
+			t.Errorf("codec element reported without name or detail: %+v", e)
+		}
+	}
+	if len(failed) > 0 || rep.Arch != "arm64" || rep.OpenCV != "4.6.0" || len(rep.Checks) < 20 || len(rep.Codecs.Elements) < 20 {
+		t.Errorf("selftest: exit %v, failed %v, arch %q, OpenCV %q, %d checks, %d codec elements", err, failed, rep.Arch, rep.OpenCV, len(rep.Checks), len(rep.Codecs.Elements))
+	}
+	t.Logf("FIGURES arm64 codec elements working under qemu: %d of %d %v", len(found), len(rep.Codecs.Elements), found)
 	t.Logf("FIGURES arm64 mask selftest under qemu: %d checks passed, %.0f ms inside, %.1f s wall", len(rep.Checks), rep.TookMS, time.Since(t1).Seconds())
 }

@@ -5,15 +5,18 @@ import (
 	"io"
 )
 
-// auReader splits an H.264 Annex-B byte stream into access units.
-// A new AU starts at an access unit delimiter, SPS, PPS or SEI that follows
-// a slice, or at a slice whose first_mb_in_slice is 0 that follows a slice.
+// auReader splits an H.264 (or, h265 set, H.265) Annex-B byte stream
+// into access units. A new AU starts at an access unit delimiter,
+// parameter set or (prefix) SEI that follows a slice, or at a slice that
+// starts a picture (H.264 first_mb_in_slice 0, H.265
+// first_slice_segment_in_pic_flag) that follows a slice.
 type auReader struct {
-	r   *bufio.Reader
-	buf []byte
-	cur [][]byte
-	vcl bool
-	eof bool
+	h265 bool
+	r    *bufio.Reader
+	buf  []byte
+	cur  [][]byte
+	vcl  bool
+	eof  bool
 }
 
 func newAUReader(r io.Reader) *auReader { return &auReader{r: bufio.NewReaderSize(r, 1<<20)} }
@@ -82,17 +85,8 @@ func (a *auReader) NextAU() ([][]byte, error) {
 			}
 			return nil, err
 		}
-		typ := nal[0] & 0x1f
-		isVCL := typ >= 1 && typ <= 5
-		boundary := false
-		if a.vcl {
-			switch {
-			case typ == 9 || typ == 7 || typ == 8 || typ == 6:
-				boundary = true
-			case isVCL && len(nal) > 1 && nal[1]&0x80 != 0: // first_mb_in_slice == 0
-				boundary = true
-			}
-		}
+		isVCL, boundary := a.classify(nal)
+		boundary = boundary && a.vcl
 		if boundary {
 			au := a.cur
 			a.cur, a.vcl = [][]byte{nal}, isVCL
@@ -101,4 +95,24 @@ func (a *auReader) NextAU() ([][]byte, error) {
 		a.cur = append(a.cur, nal)
 		a.vcl = a.vcl || isVCL
 	}
+}
+
+// classify says whether nal is a slice, and whether it starts a new
+// access unit when it follows a slice.
+func (a *auReader) classify(nal []byte) (vcl, starts bool) {
+	if a.h265 {
+		if len(nal) < 2 {
+			return false, false
+		}
+		typ := (nal[0] >> 1) & 0x3f
+		if typ <= 31 {
+			return true, len(nal) > 2 && nal[2]&0x80 != 0 // first_slice_segment_in_pic_flag
+		}
+		return false, typ >= 32 && typ <= 35 || typ == 39 // VPS, SPS, PPS, AUD, prefix SEI
+	}
+	typ := nal[0] & 0x1f
+	if typ >= 1 && typ <= 5 {
+		return true, len(nal) > 1 && nal[1]&0x80 != 0 // first_mb_in_slice == 0
+	}
+	return false, typ == 9 || typ == 7 || typ == 8 || typ == 6
 }

@@ -8,7 +8,10 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"velo/masking/codec"
 
 	"gocv.io/x/gocv"
 )
@@ -19,7 +22,7 @@ type Backend string
 // Capture backends.
 const (
 	BackendAuto      Backend = "auto"      // GStreamer, falling back to FFmpeg when it does not open (default)
-	BackendGStreamer Backend = "gstreamer" // rtspsrc … avdec_h264 … I420 appsink
+	BackendGStreamer Backend = "gstreamer" // rtspsrc … depay ! parse ! decoder … I420 appsink
 	BackendFFmpeg    Backend = "ffmpeg"    // OpenCV's FFmpeg backend (BGR, converted to I420)
 )
 
@@ -42,6 +45,42 @@ type CaptureConfig struct {
 	// Stuck counts the calls abandoned at their deadline; nil: one shared
 	// by the whole process.
 	Stuck *Stuck
+	// Codec is what the camera's profile says it sends ("": unknown).
+	// The stream's SDP confirms it before each open; when they differ the
+	// SDP wins (it is what arrives) and the path says so.
+	Codec codec.Codec
+	// OnPath is told, after every open, how the stream is decoded (codec,
+	// decoder, backend, and why it is not the preferred path); nil: not
+	// told. Called on the opening goroutine.
+	OnPath func(CapturePath)
+}
+
+// CapturePath is how a capture decodes its stream.
+type CapturePath struct {
+	Codec   codec.Codec `json:"codec"`
+	Backend Backend     `json:"backend"` // gstreamer | ffmpeg
+	Decoder string      `json:"decoder"` // element, or "opencv-ffmpeg"
+	// Fallback says why this is not the preferred path (a decoder
+	// preferred to this one that failed, GStreamer that did not open);
+	// "" on the preferred path.
+	Fallback string `json:"fallback,omitempty"`
+	// Note: the profile and the SDP disagree on the codec.
+	Note string `json:"note,omitempty"`
+	// FPS is the stream's frame rate as the decoder reports it (0:
+	// unknown).
+	FPS float64 `json:"fps,omitempty"`
+}
+
+// String names the path in logs and events.
+func (p CapturePath) String() string {
+	s := fmt.Sprintf("%s via %s (%s)", p.Codec, p.Decoder, p.Backend)
+	if p.Note != "" {
+		s += "; " + p.Note
+	}
+	if p.Fallback != "" {
+		s += "; fallback: " + p.Fallback
+	}
+	return s
 }
 
 // Capture call bounds.
@@ -93,20 +132,27 @@ func (c CaptureConfig) Opener() (Opener, error) {
 	switch c.Backend {
 	case "", BackendAuto:
 		return func(ctx context.Context) (Source, error) {
-			src, err := c.openGst(ctx)
+			cd, note := c.streamCodec(ctx)
+			src, err := c.openGst(ctx, cd, note)
 			if err == nil || ctx.Err() != nil || IsHung(err) || errors.Is(err, ErrTooManyStuck) {
 				return src, err // a camera that hangs GStreamer would hang FFmpeg too
 			}
-			src, ferr := c.openFFmpeg(ctx)
+			src, ferr := c.openFFmpeg(ctx, cd, note, "GStreamer did not open: "+err.Error())
 			if ferr != nil {
 				return nil, fmt.Errorf("%v; fallback: %w", err, ferr)
 			}
 			return src, nil
 		}, nil
 	case BackendGStreamer:
-		return func(ctx context.Context) (Source, error) { return c.openGst(ctx) }, nil
+		return func(ctx context.Context) (Source, error) {
+			cd, note := c.streamCodec(ctx)
+			return c.openGst(ctx, cd, note)
+		}, nil
 	case BackendFFmpeg:
-		return func(ctx context.Context) (Source, error) { return c.openFFmpeg(ctx) }, nil
+		return func(ctx context.Context) (Source, error) {
+			cd, note := c.streamCodec(ctx)
+			return c.openFFmpeg(ctx, cd, note, "")
+		}, nil
 	}
 	return nil, fmt.Errorf("masking: capture backend %q is not auto, gstreamer or ffmpeg", c.Backend)
 }
@@ -120,20 +166,40 @@ func redact(raw string) string {
 	return u.String()
 }
 
-func (c CaptureConfig) openGst(ctx context.Context) (Source, error) {
+// appsinkI420 ends a capture pipeline: raw video as I420 into OpenCV.
+const appsinkI420 = "videoconvert ! video/x-raw,format=I420 ! appsink max-buffers=2 drop=true sync=false"
+
+// openGst decodes with cd's first working decoder (ProbeElements).
+func (c CaptureConfig) openGst(ctx context.Context, cd codec.Codec, note string) (Source, error) {
+	els := ProbeElements()
+	dec, ok := els.Decoder(cd)
+	if !ok {
+		return nil, fmt.Errorf("masking: open %s (gstreamer): no working %s decoder (%s)", redact(c.URL), cd, els.Skipped(cd, "decoder"))
+	}
 	p := "rtspsrc location=" + gstQuote(c.URL) + " protocols=tcp latency=100 tcp-timeout=" + fmt.Sprint(c.StallTimeout.Microseconds())
 	if c.Username != "" {
 		p += " user-id=" + gstQuote(c.Username) + " user-pw=" + gstQuote(c.Password)
 	}
-	p += " ! rtph264depay ! h264parse ! avdec_h264 output-corrupt=false ! videoconvert ! video/x-raw,format=I420 ! appsink max-buffers=2 drop=true sync=false"
+	p += " ! " + cd.Depay() + " ! " + cd.Parser() + " ! " + dec.Template + " ! " + appsinkI420
 	src, err := openCapture(ctx, c, p, gocv.VideoCaptureGstreamer, true)
 	if err != nil {
-		return nil, fmt.Errorf("masking: open %s (gstreamer): %w", redact(c.URL), err)
+		return nil, fmt.Errorf("masking: open %s (gstreamer, %s): %w", redact(c.URL), dec.Name, err)
+	}
+	path := CapturePath{Codec: cd, Backend: BackendGStreamer, Decoder: dec.Name, Note: note}
+	if sk := els.Skipped(cd, "decoder"); sk != "" {
+		path.Fallback = "preferred decoders failed: " + sk
+	}
+	path.FPS = src.path.FPS
+	src.path = path
+	if c.OnPath != nil {
+		c.OnPath(path)
 	}
 	return src, nil
 }
 
-func (c CaptureConfig) openFFmpeg(ctx context.Context) (Source, error) {
+// openFFmpeg decodes with OpenCV's FFmpeg backend (BGR, converted to
+// I420); why says why GStreamer was not used ("" when configured).
+func (c CaptureConfig) openFFmpeg(ctx context.Context, cd codec.Codec, note, why string) (Source, error) {
 	u, _ := url.Parse(c.URL)
 	if c.Username != "" {
 		u.User = url.UserPassword(c.Username, c.Password)
@@ -141,6 +207,11 @@ func (c CaptureConfig) openFFmpeg(ctx context.Context) (Source, error) {
 	src, err := openCapture(ctx, c, u.String(), gocv.VideoCaptureFFmpeg, false)
 	if err != nil {
 		return nil, fmt.Errorf("masking: open %s (ffmpeg): %w", redact(c.URL), err)
+	}
+	path := CapturePath{Codec: cd, Backend: BackendFFmpeg, Decoder: "opencv-ffmpeg", Note: note, Fallback: why, FPS: src.path.FPS}
+	src.path = path
+	if c.OnPath != nil {
+		c.OnPath(path)
 	}
 	return src, nil
 }
@@ -162,6 +233,9 @@ func openCapture(ctx context.Context, c CaptureConfig, src string, api gocv.Vide
 		if vc != nil {
 			s.vc, s.mat, s.conv = vc, gocv.NewMat(), gocv.NewMat()
 			t.release = s.release
+			if vc.IsOpened() {
+				s.path.FPS = vc.Get(gocv.VideoCaptureFPS)
+			}
 		}
 	}, func() error {
 		if oerr != nil || !vc.IsOpened() {
@@ -194,7 +268,12 @@ type gocvSource struct {
 	mat  gocv.Mat
 	conv gocv.Mat
 	i420 bool
+
+	path CapturePath // how it decodes (set once opened)
 }
+
+// Path says how the source decodes its stream.
+func (s *gocvSource) Path() CapturePath { return s.path }
 
 // dead records an abandoned call: the source must not call its thread
 // again.
@@ -267,10 +346,17 @@ func (s *gocvSource) release() {
 type EncoderConfig struct {
 	Camera        string
 	Width, Height int
-	FPS           int
-	// Element is the H.264 encoder element with its properties. Default:
-	// software x264, ultrafast/zerolatency. Gateways may use v4l2h264enc,
-	// mpph264enc or nvv4l2h264enc. {bitrate} and {gop} are substituted.
+	// FPS is the camera's frame rate (the profile's, or the stream's);
+	// the GOP is 2 s of it. Default 15.
+	FPS int
+	// Codec is the output codec (default H.264).
+	Codec codec.Codec
+	// Element is an encoder element with its properties, overriding the
+	// table's choice (masking/codec): {bitrate_kbps}, {bitrate_bps},
+	// {bitrate} (the element's own unit), {gop} and {fps} are
+	// substituted; codec.CheckEncoder refuses a string that would ignore
+	// the bitrate or the GOP. Empty: the first working encoder of the
+	// codec on this gateway, hardware first (ProbeElements).
 	Element     string
 	BitrateKbps int
 	GOP         int
@@ -280,24 +366,29 @@ type EncoderConfig struct {
 	Relay StreamPublisher
 }
 
-// StreamPublisher serves the encoded H.264 streams. An Encoder calls it from
+// StreamPublisher serves the encoded streams. An Encoder calls it from
 // one goroutine for its camera: PublishAU for every access unit (NAL units
 // without start codes), then Unpublish once when its stream ends or
-// publishing failed. masking/relay's Server satisfies it.
+// publishing failed. masking/relay's Server satisfies it. An encoder of
+// another codec than H.264 needs a publisher that also implements
+// CodecPublisher.
 type StreamPublisher interface {
 	PublishAU(stream string, au [][]byte) error
 	Unpublish(stream string)
 }
 
-// DefaultEncoderElement is software x264 for live video.
-const DefaultEncoderElement = "x264enc tune=zerolatency speed-preset=ultrafast bitrate={bitrate} key-int-max={gop} byte-stream=true"
+// CodecPublisher is a StreamPublisher told the codec of a stream before
+// its first access unit (the relay's SDP must match it).
+type CodecPublisher interface {
+	SetCodec(stream string, c codec.Codec) error
+}
 
-// Pipeline returns the GStreamer pipeline string; the H.264 byte stream
-// goes to file descriptor fd.
-func (c *EncoderConfig) Pipeline(fd uintptr) (string, error) {
-	if c.Width <= 0 || c.Height <= 0 || c.Width%2 != 0 || c.Height%2 != 0 {
-		return "", fmt.Errorf("masking: encoder %q: bad size %dx%d", c.Camera, c.Width, c.Height)
-	}
+// DefaultEncoderElement is software x264 for live video (the table's
+// software H.264 encoder).
+const DefaultEncoderElement = "x264enc tune=zerolatency speed-preset=ultrafast bitrate={bitrate_kbps} key-int-max={gop} byte-stream=true"
+
+// withDefaults fills the zero settings.
+func (c *EncoderConfig) withDefaults() {
 	if c.FPS <= 0 {
 		c.FPS = 15
 	}
@@ -307,17 +398,50 @@ func (c *EncoderConfig) Pipeline(fd uintptr) (string, error) {
 	if c.GOP <= 0 {
 		c.GOP = 2 * c.FPS
 	}
-	if c.Element == "" {
-		c.Element = DefaultEncoderElement
+	if c.Codec == "" {
+		c.Codec = codec.H264
 	}
-	if strings.ContainsAny(c.Element, "!") {
-		return "", fmt.Errorf("masking: encoder %q: element must be one element, not a pipeline", c.Camera)
+}
+
+// element is the encoder element string, settings substituted, and the
+// element's name.
+func (c *EncoderConfig) element() (string, string, error) {
+	if err := codec.CheckEncoder(c.Element, c.Codec); err != nil {
+		return "", "", fmt.Errorf("masking: encoder %q: %w", c.Camera, err)
 	}
-	enc := strings.NewReplacer("{bitrate}", fmt.Sprint(c.BitrateKbps), "{gop}", fmt.Sprint(c.GOP)).Replace(c.Element)
-	p := fmt.Sprintf("appsrc ! rawvideoparse use-sink-caps=false width=%d height=%d format=i420 framerate=%d/1 ! queue ! %s ! h264parse config-interval=-1",
-		c.Width, c.Height, c.FPS, enc)
-	p += fmt.Sprintf(" ! video/x-h264,stream-format=byte-stream ! fdsink fd=%d sync=false", fd)
-	return p, nil
+	st := codec.Settings{BitrateKbps: c.BitrateKbps, GOP: c.GOP, FPS: c.FPS}
+	if strings.TrimSpace(c.Element) != "" {
+		return codec.EncoderString(codec.Element{}, c.Element, st), codec.Elem(c.Element), nil
+	}
+	els := ProbeElements()
+	e, ok := els.Encoder(c.Codec)
+	if !ok {
+		return "", "", fmt.Errorf("masking: encoder %q: no working %s encoder on this gateway (%s)", c.Camera, c.Codec, els.Skipped(c.Codec, "encoder"))
+	}
+	return codec.EncoderString(e, "", st), e.Name, nil
+}
+
+// appsrcI420 starts an encoding pipeline: OpenCV's writer takes only BGR
+// or GRAY8 frames, so the I420 bytes go in as a GRAY8 image of height
+// H·3/2 and rawvideoparse reinterprets them.
+func appsrcI420(w, h, fps int) string {
+	return fmt.Sprintf("appsrc ! rawvideoparse use-sink-caps=false width=%d height=%d format=i420 framerate=%d/1", w, h, fps)
+}
+
+// Pipeline returns the GStreamer pipeline string and the encoder element's
+// name; the byte stream goes to file descriptor fd.
+func (c *EncoderConfig) Pipeline(fd uintptr) (string, string, error) {
+	if c.Width <= 0 || c.Height <= 0 || c.Width%2 != 0 || c.Height%2 != 0 {
+		return "", "", fmt.Errorf("masking: encoder %q: bad size %dx%d", c.Camera, c.Width, c.Height)
+	}
+	c.withDefaults()
+	enc, name, err := c.element()
+	if err != nil {
+		return "", "", err
+	}
+	p := fmt.Sprintf("%s ! queue ! %s ! %s config-interval=-1 ! %s ! fdsink fd=%d sync=false",
+		appsrcI420(c.Width, c.Height, c.FPS), enc, c.Codec.Parser(), c.Codec.ByteStreamCaps(), fd)
+	return p, name, nil
 }
 
 // Encoder is a Sink that encodes I420 frames with GStreamer through gocv's
@@ -327,6 +451,7 @@ func (c *EncoderConfig) Pipeline(fd uintptr) (string, error) {
 // it can only ever hold what readers see.
 type Encoder struct {
 	cfg  EncoderConfig
+	elem string // the encoder element's name
 	vw   *gocv.VideoWriter
 	w    *os.File
 	done chan error
@@ -339,14 +464,21 @@ func OpenEncoder(cfg EncoderConfig) (*Encoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("masking: encoder %q: %w", cfg.Camera, err)
 	}
-	p, err := cfg.Pipeline(w.Fd())
+	p, name, err := cfg.Pipeline(w.Fd())
+	if err == nil && cfg.Codec != codec.H264 && cfg.Relay != nil {
+		cp, ok := cfg.Relay.(CodecPublisher)
+		if !ok {
+			err = fmt.Errorf("masking: encoder %q: the relay cannot serve %s", cfg.Camera, cfg.Codec)
+		} else {
+			err = cp.SetCodec(cfg.Camera, cfg.Codec)
+		}
+	}
 	if err != nil {
 		r.Close()
 		w.Close()
 		return nil, err
 	}
-	// GRAY8 frames of height H·3/2 carry the I420 bytes; rawvideoparse
-	// reinterprets them (OpenCV's writer only takes BGR or GRAY8).
+	// GRAY8 frames of height H·3/2 carry the I420 bytes (appsrcI420).
 	vw, err := gocv.VideoWriterFile(p, "", float64(cfg.FPS), cfg.Width, cfg.Height*3/2, false)
 	if err != nil || !vw.IsOpened() {
 		if vw != nil {
@@ -354,9 +486,9 @@ func OpenEncoder(cfg EncoderConfig) (*Encoder, error) {
 		}
 		r.Close()
 		w.Close()
-		return nil, fmt.Errorf("masking: encoder %q: GStreamer pipeline did not start (encoder %q)", cfg.Camera, strings.Fields(cfg.Element + " x")[0])
+		return nil, fmt.Errorf("masking: encoder %q: GStreamer pipeline did not start (encoder %q)", cfg.Camera, name)
 	}
-	e := &Encoder{cfg: cfg, vw: vw, w: w, done: make(chan error, 1)}
+	e := &Encoder{cfg: cfg, elem: name, vw: vw, w: w, done: make(chan error, 1)}
 	go func() { e.done <- e.forward(r) }()
 	return e, nil
 }
@@ -374,6 +506,7 @@ func (e *Encoder) forward(r *os.File) error {
 		}
 	}()
 	ar := newAUReader(r)
+	ar.h265 = e.cfg.Codec == codec.H265
 	var first error
 	for {
 		au, err := ar.NextAU()
@@ -393,6 +526,9 @@ func (e *Encoder) forward(r *os.File) error {
 		}
 	}
 }
+
+// Element is the encoder element's name.
+func (e *Encoder) Element() string { return e.elem }
 
 // Write encodes one frame; it refuses frames the masker did not pass.
 func (e *Encoder) Write(f *Frame) error {
@@ -425,8 +561,27 @@ func (e *Encoder) Close() error {
 // (the camera decides its resolution). A later frame of another size is an
 // error: the pipeline stops and is restarted by its owner.
 type LazyEncoder struct {
-	cfg EncoderConfig
-	enc *Encoder
+	cfg       EncoderConfig
+	enc       *Encoder
+	streamFPS atomic.Int64
+	elem      atomic.Pointer[string]
+}
+
+// SetStreamFPS tells the encoder the stream's frame rate, used when the
+// config sets none (the pipeline calls it after each capture open).
+func (l *LazyEncoder) SetStreamFPS(fps int) { l.streamFPS.Store(int64(fps)) }
+
+// EncoderPath is the output codec and the encoder element ("" until the
+// first frame opened it).
+func (l *LazyEncoder) EncoderPath() (codec.Codec, string) {
+	c := l.cfg.Codec
+	if c == "" {
+		c = codec.H264
+	}
+	if e := l.elem.Load(); e != nil {
+		return c, *e
+	}
+	return c, ""
 }
 
 // NewLazyEncoder returns a Sink; cfg.Width/Height are ignored.
@@ -440,11 +595,16 @@ func (l *LazyEncoder) Write(f *Frame) error {
 		}
 		c := l.cfg
 		c.Width, c.Height = f.W, f.H
+		if c.FPS <= 0 {
+			c.FPS = int(l.streamFPS.Load())
+		}
 		e, err := OpenEncoder(c)
 		if err != nil {
 			return err
 		}
 		l.enc = e
+		name := e.Element()
+		l.elem.Store(&name)
 	}
 	return l.enc.Write(f)
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"velo/masking/codec"
 )
 
 // Source yields decoded I420 frames. Read fills f (reallocating f.Data when
@@ -72,6 +74,43 @@ type Pipeline struct {
 	lastFrame atomic.Int64 // unix nanos of the last frame captured (or Run's start)
 	expectBy  atomic.Int64 // unix nanos by which the capture loop must move on
 	lastErr   atomic.Pointer[string]
+	path      atomic.Pointer[CapturePath] // how the current capture decodes
+}
+
+// VideoPath is how a pipeline's video goes: the capture's decoding path
+// and the encoder.
+type VideoPath struct {
+	CapturePath
+	OutCodec string `json:"out_codec,omitempty"`
+	Encoder  string `json:"encoder,omitempty"`
+}
+
+// Path returns the current video path (empty fields until known).
+func (p *Pipeline) Path() VideoPath {
+	var v VideoPath
+	if c := p.path.Load(); c != nil {
+		v.CapturePath = *c
+	}
+	if e, ok := p.cfg.Sink.(interface{ EncoderPath() (codec.Codec, string) }); ok {
+		c, name := e.EncoderPath()
+		v.OutCodec, v.Encoder = string(c), name
+	}
+	return v
+}
+
+// notePath records the path of a source just opened and gives the sink
+// the stream's frame rate.
+func (p *Pipeline) notePath(src Source) bool {
+	ps, ok := src.(interface{ Path() CapturePath })
+	if !ok {
+		return false
+	}
+	c := ps.Path()
+	p.path.Store(&c)
+	if s, ok := p.cfg.Sink.(interface{ SetStreamFPS(int) }); ok && c.FPS >= 1 && c.FPS <= 120 {
+		s.SetStreamFPS(int(c.FPS + 0.5))
+	}
+	return true
 }
 
 // NewPipeline checks cfg (no I/O).
@@ -193,7 +232,11 @@ func (p *Pipeline) capture(ctx context.Context, out chan<- *Frame) {
 		p.expect(p.cfg.CallBound)
 		src, err := p.cfg.Open(ctx)
 		if err == nil {
-			p.cfg.Logf("capture connected")
+			if p.notePath(src) {
+				p.cfg.Logf("capture connected: %s", p.Path().CapturePath)
+			} else {
+				p.cfg.Logf("capture connected")
+			}
 			var n int
 			n, err = p.readAll(ctx, src, out)
 			_ = src.Close()

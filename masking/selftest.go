@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strings"
 	"time"
+	"velo/masking/codec"
 	"velo/masking/maskspec"
 
 	"gocv.io/x/gocv"
@@ -23,6 +25,8 @@ type SelfTestReport struct {
 	Checks  []CheckItem `json:"checks"`
 	Failed  int         `json:"failed"`
 	Skipped []string    `json:"skipped,omitempty"`
+	// Codecs: every codec element of the table, as probed here.
+	Codecs *Elements `json:"codecs,omitempty"`
 }
 
 // CheckItem is one self-test check.
@@ -86,8 +90,49 @@ func (st selfTester) run(w, h int, siteSets []maskspec.MaskSet) *SelfTestReport 
 		st.checkSet(rep, set, orig, false)
 	}
 	selfTestFailClosed(rep, orig)
+	selfTestCodecs(rep)
 	rep.finish(t0)
 	return rep
+}
+
+// selfTestCodecs probes the codec elements (ProbeElements) and reports
+// what the frame path would use: an H.264 decoder and encoder are
+// required (H.264 cameras, the default output); H.265 is reported, and
+// its absence fails only the H.265 cameras and outputs that need it.
+func selfTestCodecs(rep *SelfTestReport) {
+	els := ProbeElements()
+	rep.Codecs = els
+	found := 0
+	for _, s := range els.List {
+		if s.OK {
+			found++
+		}
+	}
+	for _, c := range codec.All {
+		dec, dok := els.Decoder(c)
+		enc, eok := els.Encoder(c)
+		detail := fmt.Sprintf("decoder %s, encoder %s", elementName(dec, dok), elementName(enc, eok))
+		if sk := strings.Trim(els.Skipped(c, "decoder")+", "+els.Skipped(c, "encoder"), ", "); sk != "" {
+			detail += "; failed: " + sk
+		}
+		if c == codec.H264 {
+			rep.add("codecs: H264 would use", dok && eok, "%s (%d of %d elements of the table work here, probed in %.0f ms)", detail, found, len(els.List), els.TookMS)
+		} else if dok && eok {
+			rep.add("codecs: "+string(c)+" would use", true, "%s", detail)
+		} else {
+			rep.Skipped = append(rep.Skipped, "codecs: "+string(c)+": "+detail+" (needed only by "+string(c)+" cameras or outputs.codec "+string(c)+")")
+		}
+	}
+}
+
+func elementName(e codec.Element, ok bool) string {
+	if !ok {
+		return "none working"
+	}
+	if e.Hardware() {
+		return e.Name + " (" + e.Family + ")"
+	}
+	return e.Name + " (software)"
 }
 
 func (r *SelfTestReport) finish(t0 time.Time) {

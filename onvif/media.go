@@ -368,3 +368,34 @@ func (c *Client) DeleteMask(ctx context.Context, token string) error {
 	}
 	return nil
 }
+
+// VideoEncoder2Config is the part of a Media2 tt:VideoEncoder2Configuration
+// we use: Media2 names H.265 (Media's ver10 encoding enum has no H265, so
+// an H.265 camera's Media profile may say H264 or nothing).
+type VideoEncoder2Config struct {
+	Token       string     `xml:"token,attr" json:"token"`
+	GovLength   int        `xml:"GovLength,attr" json:"gov_length,omitempty"`
+	Encoding    string     `xml:"Encoding" json:"encoding"`
+	Resolution  Resolution `xml:"Resolution" json:"resolution"`
+	RateControl *struct {
+		FrameRateLimit float64 `xml:"FrameRateLimit" json:"fps"`
+		BitrateLimit   int     `xml:"BitrateLimit" json:"bitrate_kbps"`
+	} `xml:"RateControl" json:"rate_control,omitempty"`
+}
+
+// GetVideoEncoderConfigurations2 returns the Media2 video encoder
+// configurations of a profile.
+func (c *Client) GetVideoEncoderConfigurations2(ctx context.Context, profile string) ([]VideoEncoder2Config, error) {
+	var r struct {
+		Configurations []VideoEncoder2Config `xml:"Configurations"`
+	}
+	err := c.call(ctx, NSMedia2, NSMedia2+"/GetVideoEncoderConfigurations",
+		struct {
+			XMLName      struct{} `xml:"tr2:GetVideoEncoderConfigurations"`
+			ProfileToken string   `xml:"tr2:ProfileToken"`
+		}{ProfileToken: profile}, "GetVideoEncoderConfigurationsResponse", &r)
+	if err != nil {
+		return nil, c.wrap("GetVideoEncoderConfigurations "+profile, err)
+	}
+	return r.Configurations, nil
+}

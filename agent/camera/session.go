@@ -12,6 +12,7 @@ import (
 
 	"velo/agent/config"
 	"velo/masking"
+	"velo/masking/codec"
 	"velo/onvif"
 )
 
@@ -70,4 +71,46 @@ func ResolveStream(ctx context.Context, cl *onvif.Client, camera, profile string
 // the camera's own credentials.
 func Capture(c *config.CameraConfig, uri string) masking.CaptureConfig {
 	return masking.CaptureConfig{URL: uri, Username: c.Username, Password: c.Password.Reveal()}
+}
+
+// StreamCodec is the codec the camera's profile says it streams: Media2's
+// video encoder configuration where the camera has Media2 (the only place
+// an H.265 camera may say H265), else the Media profile's encoding; "" when
+// neither names H.264 or H.265 (the stream's SDP then decides alone).
+// note says where it came from, or why Media2 was not used.
+func StreamCodec(ctx context.Context, cl *onvif.Client, prof *onvif.Profile) (c codec.Codec, note string) {
+	if cl.HasService(onvif.NSMedia2) {
+		vecs, err := cl.GetVideoEncoderConfigurations2(ctx, prof.Token)
+		if err == nil && len(vecs) > 0 {
+			if c, err := codec.Parse(vecs[0].Encoding); err == nil {
+				return c, "Media2 video encoder configuration"
+			}
+			note = fmt.Sprintf("Media2 says %q; ", vecs[0].Encoding)
+		} else if err != nil {
+			note = "Media2 GetVideoEncoderConfigurations failed; "
+		}
+	}
+	if prof.Encoder != nil {
+		if c, err := codec.Parse(prof.Encoder.Encoding); err == nil {
+			return c, note + "Media profile"
+		}
+		note += fmt.Sprintf("Media profile says %q", prof.Encoder.Encoding)
+	}
+	return "", note
+}
+
+// ProfileFPS is the frame rate the profile's encoder is set to (0:
+// unknown).
+func ProfileFPS(prof *onvif.Profile) int {
+	if prof == nil || prof.Encoder == nil || prof.Encoder.RateControl == nil {
+		return 0
+	}
+	fps := prof.Encoder.RateControl.FrameRateLimit
+	if i := prof.Encoder.RateControl.EncodingInterval; i > 1 {
+		fps /= i
+	}
+	if fps < 1 || fps > 120 {
+		return 0
+	}
+	return fps
 }

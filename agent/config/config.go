@@ -90,6 +90,8 @@ type OutputsConfig struct {
 	RTSPLoginTimeout  Duration `yaml:"rtsp_login_timeout"`
 	// RecordDir receives recorded segments (per camera record.enabled).
 	RecordDir string `yaml:"record_dir"`
+	// Codec of the masked streams: H264 (default) or H265.
+	Codec string `yaml:"codec"`
 }
 
 // RTSPSConfig is the relay's TLS listener: all three fields or none.

@@ -47,6 +47,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Outputs.RTSPMaxConns, DefaultRTSPMaxConns)
 	setDefault(&c.Outputs.RTSPMaxConnsPerIP, DefaultRTSPMaxConnsPerIP)
 	setDefault(&c.Outputs.RTSPLoginTimeout, Duration(DefaultRTSPLoginTimeout))
+	setDefault(&c.Outputs.Codec, "H264")
 	setDefault(&c.StateDir, DefaultStateDir)
 	if c.Broker.URL == "" {
 		setDefault(&c.Broker.EmbeddedListen, DefaultEmbeddedListen)

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"velo/masking/codec"
+
 	"fmt"
 	"net"
 	"net/url"
@@ -91,6 +93,11 @@ func (c *Config) validateOutputs() error {
 	if d := time.Duration(o.RTSPLoginTimeout); d < time.Second || d > 2*time.Minute {
 		return c.fieldError("outputs.rtsp_login_timeout", "%v is out of 1s..2m", d)
 	}
+	cd, err := codec.Parse(o.Codec)
+	if err != nil {
+		return c.fieldError("outputs.codec", "%q is not H264 or H265", o.Codec)
+	}
+	o.Codec = string(cd)
 	return c.validateRTSPS()
 }
 

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"velo/masking/codec"
+
 	"fmt"
 	"net"
 	"net/url"
@@ -206,8 +208,11 @@ func (c *Config) validateSchedule(cam *CameraConfig, f func(string) string) erro
 }
 
 func (c *Config) validateEncoder(cam *CameraConfig, f func(string) string) error {
-	if strings.Contains(cam.Encoder.Element, "!") {
-		return c.fieldError(f("encoder.element"), "camera %q: one element, not a pipeline", cam.ID)
+	if err := codec.CheckEncoder(cam.Encoder.Element, codec.Codec(c.Outputs.Codec)); err != nil {
+		return c.fieldError(f("encoder.element"), "camera %q: %v", cam.ID, err)
+	}
+	if fps := cam.Encoder.FPS; fps != 0 && (fps < 1 || fps > 120) {
+		return c.fieldError(f("encoder.fps"), "camera %q: %d out of 1..120 (0: the camera's)", cam.ID, fps)
 	}
 	return nil
 }

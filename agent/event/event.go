@@ -87,6 +87,15 @@ const (
 	RelayStopped Kind = "relay_stopped"
 )
 
+// The video path (masking: codecs).
+const (
+	// VideoFallback: a camera's video is not decoded the preferred way
+	// (a preferred decoder failed, or GStreamer did not open and OpenCV's
+	// FFmpeg backend decodes); detail names the path and why. Once per
+	// path change, not at every reconnect.
+	VideoFallback Kind = "video_fallback"
+)
+
 // Event is one thing that happened on the gateway.
 type Event struct {
 	Kind     Kind      `json:"kind"`
@@ -172,7 +181,7 @@ func (k Kind) Warning() bool {
 	case Drift, TamperSuspected, PositionUnknown, CommandRefused, ConfigRejected, LimitsFailed, CameraOffline,
 		ViewMismatch, ViewUnverified, CameraMasksMissing, CameraMasksChanged, StreamRefused, VideoLost:
 		return true
-	case RelayStopped:
+	case RelayStopped, VideoFallback:
 		return true
 	}
 	return false

@@ -87,6 +87,9 @@ func TestProbeJSONAndText(t *testing.T) {
 		if rep.Info.SerialNumber != "SIM-"+id || len(rep.Profiles) != 2 || !rep.Media2 || rep.Masks == nil || rep.Masks.Options.MaxMasks == 0 {
 			t.Errorf("%s: report %+v", id, rep)
 		}
+		if p := rep.Profiles[0]; p.Codec != "H264" || p.CodecFrom != "Media2 video encoder configuration" || p.Decoder != "avdec_h264" {
+			t.Errorf("%s: codec %q from %q, decoder %q: want H264 from Media2, avdec_h264", id, p.Codec, p.CodecFrom, p.Decoder)
+		}
 		if id == "c1" {
 			if rep.PTZ == nil || len(rep.PTZ.Presets) != 2 || rep.PTZ.Presets[1].Position == nil || len(rep.PTZ.Spaces.AbsolutePanTilt) != 1 {
 				t.Errorf("ptz = %+v", rep.PTZ)

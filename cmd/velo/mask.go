@@ -373,6 +373,9 @@ func (o *maskSelftestOptions) run(s streams) error {
 			}
 			fmt.Fprintf(s.stdout, "%s %s: %s\n", mark, c.Name, c.Detail)
 		}
+		for _, sk := range rep.Skipped {
+			fmt.Fprintf(s.stdout, "skip %s\n", sk)
+		}
 		fmt.Fprintf(s.stdout, "selftest on %s, OpenCV %s, %dx%d: %d checks, %d failed, %.0f ms\n",
 			rep.Arch, rep.OpenCV, rep.Width, rep.Height, len(rep.Checks), rep.Failed, rep.TookMS)
 	}

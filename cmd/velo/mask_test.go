@@ -185,11 +185,15 @@ func TestMaskSelftestCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(so), &rep); err != nil {
 		t.Fatalf("%v: %s", err, so)
 	}
-	site := 0
+	site, codecs := 0, false
 	for _, c := range rep.Checks {
 		if strings.HasPrefix(c.Name, "badge-corridor") || strings.HasPrefix(c.Name, "ptz-entrance") {
 			site++
 		}
+		codecs = codecs || c.Name == "codecs: H264 would use" && c.OK
+	}
+	if !codecs {
+		t.Error("the selftest does not say which H.264 codec elements it would use")
 	}
 	if !rep.OK || rep.Failed != 0 || !strings.HasPrefix(rep.OpenCV, "4.") || site == 0 {
 		t.Errorf("report: ok %v, failed %d, opencv %q, %d site checks", rep.OK, rep.Failed, rep.OpenCV, site)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"velo/agent/camera"
+	"velo/masking"
 	"velo/onvif"
 )
 
@@ -40,6 +42,12 @@ type probeProfile struct {
 	SnapshotURI string `json:"snapshot_uri,omitempty"`
 	PTZConfig   string `json:"ptz_configuration,omitempty"`
 	VideoSource string `json:"video_source_configuration,omitempty"`
+	// Codec is what the camera streams (Media2 where it has it, else the
+	// Media profile), CodecFrom where that came from, and Decoder the
+	// element velo would decode it with on this machine.
+	Codec     string `json:"codec,omitempty"`
+	CodecFrom string `json:"codec_from,omitempty"`
+	Decoder   string `json:"decoder,omitempty"`
 }
 
 type probePTZ struct {
@@ -184,6 +192,7 @@ func (rep *probeReport) readProfiles(ctx context.Context, c *onvif.Client, profi
 				pp.FPS = e.RateControl.FrameRateLimit
 			}
 		}
+		pp.codecPath(ctx, c, &p)
 		if p.Source != nil {
 			pp.VideoSource = p.Source.Token
 			if tk.videoSource == "" {
@@ -310,6 +319,9 @@ func printProbe(w io.Writer, r *probeReport) {
 	fmt.Fprintln(w, "Profiles")
 	for _, p := range r.Profiles {
 		fmt.Fprintf(w, "  %-8s %s %dx%d@%d  stream %s\n", p.Token, p.Encoding, p.Width, p.Height, p.FPS, dash(p.StreamURI))
+		if p.Codec != "" {
+			fmt.Fprintf(w, "           codec %s (%s), decoded here by %s\n", p.Codec, p.CodecFrom, dash(p.Decoder))
+		}
 		if p.SnapshotURI != "" {
 			fmt.Fprintf(w, "  %-8s snapshot %s\n", "", p.SnapshotURI)
 		}
@@ -393,4 +405,18 @@ func shortNS(ns string) string {
 		return "imaging"
 	}
 	return ns
+}
+
+// codecPath fills the profile's codec and the decoder velo would use for
+// it on this machine (the first working element of masking/codec's table).
+func (pp *probeProfile) codecPath(ctx context.Context, c *onvif.Client, p *onvif.Profile) {
+	cd, from := camera.StreamCodec(ctx, c, p)
+	if cd == "" {
+		pp.CodecFrom = from
+		return
+	}
+	pp.Codec, pp.CodecFrom = string(cd), from
+	if d, ok := masking.ProbeElements().Decoder(cd); ok {
+		pp.Decoder = d.Name
+	}
 }

@@ -7,19 +7,44 @@ import (
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
-	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/pion/rtp"
+
+	"velo/masking/codec"
 )
 
-// Publisher feeds an H.264 stream into the relay from this process (no
-// RTSP client, so nothing on the network can stall the encoder). Used by
-// one goroutine.
+// Publisher feeds an H.264 or H.265 stream into the relay from this
+// process (no RTSP client, so nothing on the network can stall the
+// encoder). Used by one goroutine.
 type Publisher struct {
-	s      *Server
-	name   string
-	media  *description.Media
-	enc    *rtph264.Encoder
+	s     *Server
+	name  string
+	h265  bool
+	media *description.Media
+	enc   interface {
+		Encode([][]byte) ([]*rtp.Packet, error)
+	}
 	stream *gortsplib.ServerStream
 	start  time.Time
+}
+
+// SetCodec sets the codec of stream name published with PublishAU
+// (default H.264), before its first access unit; the stream's SDP names it.
+func (s *Server) SetCodec(name string, c codec.Codec) error {
+	if c != codec.H264 && c != codec.H265 {
+		return fmt.Errorf("relay: %s: codec %q not served", name, c)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.inproc[name]
+	if p == nil {
+		p = s.PublishH264(name)
+		s.inproc[name] = p
+	}
+	if p.stream != nil {
+		return fmt.Errorf("relay: %s: codec set after the stream started", name)
+	}
+	p.h265 = c == codec.H265
+	return nil
 }
 
 // PublishH264 returns a publisher for stream name. The stream appears to
@@ -57,25 +82,9 @@ func (s *Server) Unpublish(name string) {
 // WriteAU publishes one access unit (NAL units without start codes).
 func (p *Publisher) WriteAU(au [][]byte) error {
 	if p.stream == nil {
-		var sps, pps []byte
-		for _, n := range au {
-			if len(n) == 0 {
-				continue
-			}
-			switch n[0] & 0x1f {
-			case 7:
-				sps = n
-			case 8:
-				pps = n
-			}
-		}
-		if sps == nil || pps == nil {
-			return nil // wait for a keyframe with parameter sets
-		}
-		forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: append([]byte(nil), sps...), PPS: append([]byte(nil), pps...)}
-		enc, err := forma.CreateEncoder()
-		if err != nil {
-			return fmt.Errorf("relay: %s: %w", p.name, err)
+		forma, err := p.format(au)
+		if forma == nil || err != nil {
+			return err // nil, nil: wait for a keyframe with parameter sets
 		}
 		p.media = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
 		st := gortsplib.NewServerStream(p.s.srv, &description.Session{Medias: []*description.Media{p.media}})
@@ -85,7 +94,7 @@ func (p *Publisher) WriteAU(au [][]byte) error {
 		}
 		p.s.streams[p.name] = st
 		p.s.mu.Unlock()
-		p.enc, p.stream, p.start = enc, st, time.Now()
+		p.stream, p.start = st, time.Now()
 	}
 	pkts, err := p.enc.Encode(au)
 	if err != nil {
@@ -98,6 +107,46 @@ func (p *Publisher) WriteAU(au [][]byte) error {
 		_ = p.stream.WritePacketRTPWithNTP(p.media, pkt, now)
 	}
 	return nil
+}
+
+// format is the stream's format from the parameter sets of au, with its
+// RTP encoder set; nil until an access unit carries them all.
+func (p *Publisher) format(au [][]byte) (format.Format, error) {
+	var vps, sps, pps []byte
+	for _, n := range au {
+		switch {
+		case len(n) < 2:
+		case p.h265 && (n[0]>>1)&0x3f == 32:
+			vps = n
+		case p.h265 && (n[0]>>1)&0x3f == 33, !p.h265 && n[0]&0x1f == 7:
+			sps = n
+		case p.h265 && (n[0]>>1)&0x3f == 34, !p.h265 && n[0]&0x1f == 8:
+			pps = n
+		}
+	}
+	cp := func(b []byte) []byte { return append([]byte(nil), b...) }
+	if p.h265 {
+		if vps == nil || sps == nil || pps == nil {
+			return nil, nil
+		}
+		f := &format.H265{PayloadTyp: 96, VPS: cp(vps), SPS: cp(sps), PPS: cp(pps)}
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			return nil, fmt.Errorf("relay: %s: %w", p.name, err)
+		}
+		p.enc = enc
+		return f, nil
+	}
+	if sps == nil || pps == nil {
+		return nil, nil
+	}
+	f := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: cp(sps), PPS: cp(pps)}
+	enc, err := f.CreateEncoder()
+	if err != nil {
+		return nil, fmt.Errorf("relay: %s: %w", p.name, err)
+	}
+	p.enc = enc
+	return f, nil
 }
 
 // Close removes the stream from the relay.

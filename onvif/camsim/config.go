@@ -96,6 +96,10 @@ type CameraConfig struct {
 	FPS   int    `yaml:"fps"`
 	// GOPFrames is the keyframe interval (default 2 s of frames).
 	GOPFrames int `yaml:"gop_frames"`
+	// Encoding of both streams: H264 (default) or H265. An H.265 camera
+	// says so only in Media2 (its Media profile says H264, as some Dahua
+	// firmware does) and in its SDP.
+	Encoding string `yaml:"encoding"`
 	// Width/Height of the main stream. Default 1920x1080.
 	Width  int `yaml:"width"`
 	Height int `yaml:"height"`
@@ -376,6 +380,9 @@ func (cam *CameraConfig) validateVideo(where string) error {
 	if cam.FPS < 1 || cam.FPS > 60 {
 		return fmt.Errorf("%s.fps: %d out of 1..60", where, cam.FPS)
 	}
+	if cam.Encoding != "" && cam.Encoding != "H264" && cam.Encoding != "H265" {
+		return fmt.Errorf("%s.encoding: %q is not H264 or H265", where, cam.Encoding)
+	}
 	if cam.Width < 64 || cam.Height < 64 || cam.Width%2 != 0 || cam.Height%2 != 0 {
 		return fmt.Errorf("%s: width/height %dx%d must be even and ≥ 64", where, cam.Width, cam.Height)
 	}
@@ -411,3 +418,11 @@ func (cam *CameraConfig) validatePTZ(where string) error {
 }
 
 func inRange(v, lo, hi float64) bool { return v >= lo && v <= hi }
+
+// codec is the streams' encoding, H264 or H265.
+func (cam *CameraConfig) codec() string {
+	if cam.Encoding == "H265" {
+		return "H265"
+	}
+	return "H264"
+}

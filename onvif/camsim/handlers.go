@@ -170,7 +170,7 @@ func (c *Camera) profileXML(elem, tok string) string {
 		`<tt:BitrateLimit>%d</tt:BitrateLimit></tt:RateControl><tt:H264><tt:GovLength>%d</tt:GovLength><tt:H264Profile>High</tt:H264Profile></tt:H264>`+
 		`<tt:Multicast><tt:Address><tt:Type>IPv4</tt:Type><tt:IPv4Address>0.0.0.0</tt:IPv4Address></tt:Address><tt:Port>0</tt:Port>`+
 		`<tt:TTL>1</tt:TTL><tt:AutoStart>false</tt:AutoStart></tt:Multicast><tt:SessionTimeout>PT60S</tt:SessionTimeout></tt:VideoEncoderConfiguration>`,
-		tok, tok, w, h, cfg.FPS, br, cfg.FPS*2)
+		tok, tok, w, h, cfg.FPS, br, c.gop())
 	if cfg.PTZ != nil {
 		b.WriteString(c.ptzConfigXML("tt:PTZConfiguration"))
 	}
@@ -239,6 +239,8 @@ func (c *Camera) media2(action string, a *reqArgs) (string, *soapError) {
 			`<tr2:Color><tt:ColorList X="16" Y="128" Z="128" Colorspace="http://www.onvif.org/ver10/colorspace/YCbCr"/>`+
 			`<tt:ColorList X="235" Y="128" Z="128" Colorspace="http://www.onvif.org/ver10/colorspace/YCbCr"/></tr2:Color>`+
 			`</tr2:Options></tr2:GetMaskOptionsResponse>`, mc.RectangleOnly, mc.MaxMasks, mc.MaxPoints), nil
+	case "GetVideoEncoderConfigurations":
+		return c.videoEncoder2(a)
 	case "GetMasks":
 		return c.getMasks(a)
 	case "CreateMask", "SetMask":
@@ -254,6 +256,34 @@ func (c *Camera) media2(action string, a *reqArgs) (string, *soapError) {
 		return c.deleteMask(a.Token)
 	}
 	return "", fault("ter:ActionNotSupported", "Optional Action Not Implemented: "+action)
+}
+
+// videoEncoder2 answers Media2 GetVideoEncoderConfigurations: the only
+// place an H.265 camera says H265 (its Media profile says H264, as some
+// Dahua firmware does: firmware-notes/h265-media2.md).
+func (c *Camera) videoEncoder2(a *reqArgs) (string, *soapError) {
+	cfg := c.cfg
+	toks := []string{profMain, profSub}
+	if a.ProfileToken != "" {
+		if f := checkProfile(a.ProfileToken); f != nil {
+			return "", f
+		}
+		toks = []string{a.ProfileToken}
+	}
+	var b strings.Builder
+	b.WriteString(`<tr2:GetVideoEncoderConfigurationsResponse>`)
+	for _, tok := range toks {
+		w, h, br := cfg.Width, cfg.Height, 4096
+		if tok == profSub {
+			w, h, br = 640, 360, 512
+		}
+		fmt.Fprintf(&b, `<tr2:Configurations token="vec-%s" GovLength="%d"><tt:Name>%s</tt:Name><tt:UseCount>1</tt:UseCount>`+
+			`<tt:Encoding>%s</tt:Encoding><tt:Resolution><tt:Width>%d</tt:Width><tt:Height>%d</tt:Height></tt:Resolution>`+
+			`<tt:RateControl ConstantBitRate="false"><tt:FrameRateLimit>%d</tt:FrameRateLimit><tt:BitrateLimit>%d</tt:BitrateLimit></tt:RateControl>`+
+			`<tt:Quality>5</tt:Quality></tr2:Configurations>`, tok, c.gop(), tok, cfg.codec(), w, h, cfg.FPS, br)
+	}
+	b.WriteString(`</tr2:GetVideoEncoderConfigurationsResponse>`)
+	return b.String(), nil
 }
 
 func (c *Camera) getMasks(a *reqArgs) (string, *soapError) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os/exec"
+	"strings"
 	"time"
 )
 
@@ -93,4 +94,18 @@ func LumaStddev(y []byte, w, h int, r NormRect, margin int) float64 {
 	}
 	m := sum / n
 	return math.Sqrt(max(sq/n-m*m, 0))
+}
+
+// ProbeCodec is the codec ffprobe finds in an RTSP URL's first video
+// stream ("h264", "hevc").
+func ProbeCodec(t TB, src string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ffprobe", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0",
+		"-show_entries", "stream=codec_name", "-of", "csv=p=0", src).Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	return strings.TrimSpace(string(out))
 }

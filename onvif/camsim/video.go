@@ -14,7 +14,8 @@ import (
 )
 
 // video serves a camera's synthetic scene over RTSP: frames rendered in Go
-// are encoded by an ffmpeg child (libx264) that publishes to the camera's
+// are encoded by an ffmpeg child (libx264, or libx265 for a camera whose
+// encoding is H265) that publishes to the camera's
 // own RTSP server on a secret path; readers authenticate with the camera's
 // credentials (RTSP digest) and read /main or /sub.
 type video struct {
@@ -70,11 +71,12 @@ func (v *video) run(ctx context.Context) {
 func (v *video) encodeOnce(ctx context.Context) error {
 	cfg := v.cam.cfg
 	pub := v.rtsp.publishURL
-	gop := fmt.Sprint(cfg.FPS * 2)
-	if cfg.GOPFrames > 0 {
-		gop = fmt.Sprint(cfg.GOPFrames)
-	}
+	gop := fmt.Sprint(v.cam.gop())
 	x264 := []string{"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", gop, "-bf", "0", "-pix_fmt", "yuv420p"}
+	if cfg.codec() == "H265" {
+		x264 = []string{"-c:v", "libx265", "-preset", "ultrafast", "-tune", "zerolatency", "-g", gop, "-bf", "0", "-pix_fmt", "yuv420p",
+			"-x265-params", "log-level=error"}
+	}
 	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin",
 		"-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", fmt.Sprintf("%dx%d", cfg.Width, cfg.Height), "-r", fmt.Sprint(cfg.FPS), "-i", "pipe:0",
 		"-map", "0:v"}
@@ -168,4 +170,12 @@ func (c *Camera) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "image/jpeg")
 	_, _ = w.Write(b.Bytes())
+}
+
+// gop is the keyframe interval in frames (default 2 s).
+func (c *Camera) gop() int {
+	if c.cfg.GOPFrames > 0 {
+		return c.cfg.GOPFrames
+	}
+	return c.cfg.FPS * 2
 }

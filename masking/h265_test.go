@@ -1,0 +1,157 @@
+package masking_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"velo/internal/testkit"
+	"velo/masking"
+	"velo/masking/codec"
+	"velo/masking/maskspec"
+	"velo/masking/relay"
+	"velo/onvif/camsim"
+)
+
+const h265W, h265H = 320, 240
+
+// h265Run streams an H.265 camera of the simulator through capture →
+// mask → encode (out codec) into a relay, and returns the relay's URL for
+// an operator, the masked regions and the capture paths reported.
+type h265Run struct {
+	url     string
+	regions map[string]rect
+	mu      sync.Mutex
+	paths   []masking.CapturePath
+	pl      *masking.Pipeline
+}
+
+func (r *h265Run) Paths() []masking.CapturePath {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]masking.CapturePath(nil), r.paths...)
+}
+
+func startH265(t *testing.T, addr string, out codec.Codec, fail maskspec.FailMode) *h265Run {
+	t.Helper()
+	cam := camsim.CameraConfig{ID: "hevc", Address: addr, Username: "camuser", Password: "cam-pw-5",
+		Scene: "ptz", FPS: 10, Width: h265W, Height: h265H, PTZ: &camsim.PTZConfig{}, Encoding: "H265"}
+	sim := camsim.StartForTest(t, cam)
+	cc := sim.Camera("hevc").Config()
+	regs := camsim.Regions(cc, camsim.Position{})
+	run := &h265Run{regions: map[string]rect{}}
+	var masks []maskspec.Mask
+	for name, k := range map[string]string{"badge reader": camsim.RegionBadgeReader, "street": camsim.RegionStreet} {
+		r := rect{regs[k].X0, regs[k].Y0, regs[k].X1, regs[k].Y1}
+		run.regions[name] = r
+		masks = append(masks, maskspec.Mask{Name: name, Polygon: r.grow(0.03).poly()})
+	}
+	m, err := masking.NewMasker("hevc", fail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetSettle(0)
+	if _, err := m.SetMaskSets([]maskspec.MaskSet{{Preset: "1", Masks: masks}}); err != nil {
+		t.Fatal(err)
+	}
+	m.SetView("1", true)
+	relayAddr := fmt.Sprintf("127.0.97.1:%d", testkit.FreePortOn(t, "127.0.97.1"))
+	rel, err := relay.New(relayAddr, "velo", func(user, name string) (relay.Secret, bool) {
+		return relay.Password(opPass), user == opUser && name == "hevc"
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rel.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rel.Close)
+	// The profile's Media (ver10) encoding says H264, as Dahua's does;
+	// the SDP says H265 and wins.
+	open, err := masking.CaptureConfig{URL: fmt.Sprintf("rtsp://%s:%d/main", cc.Address, cc.RTSPPort), Username: "camuser", Password: "cam-pw-5",
+		Codec: codec.H264, OnPath: func(p masking.CapturePath) {
+			run.mu.Lock()
+			run.paths = append(run.paths, p)
+			run.mu.Unlock()
+		}}.Opener()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.pl, err = masking.NewPipeline(masking.PipelineConfig{Camera: "hevc", Masker: m, Open: open, Logf: t.Logf,
+		Sink: masking.NewLazyEncoder(masking.EncoderConfig{Camera: "hevc", Codec: out, Relay: rel})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run.pl.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	deadline := time.Now().Add(time.Minute)
+	for !rel.Publishing("hevc") {
+		if time.Now().After(deadline) {
+			t.Fatalf("masked stream never published; paths %v", run.Paths())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	run.url = fmt.Sprintf("rtsp://%s:%s@%s/hevc", opUser, opPass, relayAddr)
+	return run
+}
+
+// An H.265 camera streams masked through GStreamer's H.265 path (not the
+// FFmpeg fallback), out as H.265, decoded by ffmpeg: the masked regions
+// are flat, and ffprobe sees the codec the relay's SDP names. (H.265 in,
+// H.264 out: TestH265CameraThroughTheAgent in agent.)
+func TestEndToEndH265CameraMasked(t *testing.T) {
+	for i, out := range []codec.Codec{codec.H265} {
+		t.Run(string(out)+"-out", func(t *testing.T) {
+			run := startH265(t, fmt.Sprintf("127.0.97.%d", 20+i), out, maskspec.FailBlank)
+			y := camsim.GrabLuma(t, run.url, h265W, h265H, 10)
+			for name, r := range run.regions {
+				if sd := stddev(y, h265W, h265H, r); sd > maxMaskedStddev {
+					t.Errorf("output %s region stddev %.2f > %.1f: scene detail leaks", name, sd, maxMaskedStddev)
+				}
+			}
+			if sd := stddev(y, h265W, h265H, rect{0, 0, 1, 0.3}); sd < 3 {
+				t.Errorf("unmasked sky/wall stddev %.2f: the output is not the scene", sd)
+			}
+			if got := camsim.ProbeCodec(t, run.url); got != map[codec.Codec]string{codec.H264: "h264", codec.H265: "hevc"}[out] {
+				t.Errorf("relay serves %q, want %s", got, out)
+			}
+			p := run.Paths()
+			if len(p) == 0 || p[0].Codec != codec.H265 || p[0].Decoder != "avdec_h265" || p[0].Backend != masking.BackendGStreamer ||
+				p[0].Fallback != "" || !strings.Contains(p[0].Note, "SDP H265") {
+				t.Errorf("capture paths %+v: want H265 through avdec_h265 on GStreamer, the profile/SDP disagreement noted", p)
+			}
+			if vp := run.pl.Path(); vp.OutCodec != string(out) || vp.Encoder == "" {
+				t.Errorf("video path %+v", vp)
+			}
+		})
+	}
+}
+
+// No silent fallback: with the H.265 decoder failing, the capture falls
+// back to OpenCV's FFmpeg backend, says so in the path, and still masks.
+func TestH265DecoderFailureIsReported(t *testing.T) {
+	restore := masking.FailElement("avdec_h265", "decoder")
+	defer restore()
+	run := startH265(t, "127.0.97.23", codec.H264, maskspec.FailDrop)
+	y := camsim.GrabLuma(t, run.url, h265W, h265H, 5)
+	for name, r := range run.regions {
+		if sd := stddev(y, h265W, h265H, r); sd > maxMaskedStddev {
+			t.Errorf("output %s region stddev %.2f: scene detail leaks on the fallback path", name, sd)
+		}
+	}
+	p := run.Paths()
+	if len(p) == 0 || p[0].Backend != masking.BackendFFmpeg || !strings.Contains(p[0].Fallback, "no working H265 decoder") ||
+		!strings.Contains(p[0].String(), "avdec_h265 (failed (test))") {
+		t.Errorf("capture paths %+v: want the FFmpeg fallback, naming the failed decoder", p)
+	}
+}
