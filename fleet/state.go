@@ -38,6 +38,7 @@ type State struct {
 	counts   Counts
 	latency  latencyRing
 	hist     prometheus.Histogram
+	pins     map[gwKey]Pin // audit pins loaded from state_file
 	// onEvent, if set, is called (without the lock) for every event
 	// accepted after dedupe: tests and the scale bench count them.
 	onEvent func(site, gw string, seq uint64, kind event.Kind, latency time.Duration)
@@ -285,7 +286,7 @@ func (s *State) gateway(tp topic, now time.Time) (*gateway, error) {
 		s.counts.RefusedGW++
 		return nil, errRefused
 	}
-	g := &gateway{site: tp.site, name: tp.gw, since: now, seq: map[string]uint64{}, cams: map[string]*camera{}}
+	g := &gateway{site: tp.site, name: tp.gw, since: now, seq: map[string]uint64{}, cams: map[string]*camera{}, audit: s.pinnedChain(k)}
 	s.gateways[k] = g
 	return g, nil
 }
@@ -398,6 +399,7 @@ func (s *State) applyEvent(g *gateway, env *envelope, now time.Time) func() {
 // key is pinned at the first head; a lower audit_seq, the same seq with
 // another hash, or another key is an incident.
 type auditChain struct {
+	pinned       bool // a key is pinned (a head seen, or a pin loaded)
 	key, hash    string
 	seq          uint64
 	at           time.Time // last head
@@ -409,7 +411,7 @@ type auditChain struct {
 func (a *auditChain) check(seq uint64, hash, key string, now time.Time) string {
 	before := a.incidents
 	switch {
-	case a.at.IsZero():
+	case !a.pinned:
 		// the first head: pinned
 	case key != a.key:
 		a.flag(now, fmt.Sprintf("audit key changed from %.16s… to %.16s…", a.key, key))
@@ -419,7 +421,7 @@ func (a *auditChain) check(seq uint64, hash, key string, now time.Time) string {
 	case seq == a.seq && hash != a.hash:
 		a.flag(now, fmt.Sprintf("audit head forked at seq %d (another hash)", seq))
 	}
-	a.key, a.seq, a.hash, a.at = key, seq, hash, now
+	a.pinned, a.key, a.seq, a.hash, a.at = true, key, seq, hash, now
 	if a.incidents != before {
 		return a.incident
 	}
