@@ -70,6 +70,8 @@ type gateway struct {
 	audit      auditChain
 	events     uint64 // accepted
 	dups       uint64
+	statusTime time.Time // envelope time of the last status accepted
+	resets     uint64    // seq resets (a gateway whose state directory was lost)
 }
 
 type camera struct {
@@ -254,7 +256,7 @@ func (s *State) apply(tp topic, env *envelope, st *statsPayload, now time.Time) 
 	if tp.kind == "state" {
 		key = "cam/" + tp.camera
 	}
-	if env.Seq <= g.seq[key] {
+	if env.Seq <= g.seq[key] && !s.seqReset(g, tp, env) {
 		s.counts.Duplicates++
 		if tp.kind == "events" {
 			g.dups++
@@ -265,6 +267,7 @@ func (s *State) apply(tp topic, env *envelope, st *statsPayload, now time.Time) 
 	g.lastSeen = now
 	switch tp.kind {
 	case "status":
+		g.statusTime = env.Time
 		s.applyStatus(g, env, now)
 	case "state":
 		return nil, s.applyState(g, tp.camera, env, now) == nil
@@ -274,6 +277,28 @@ func (s *State) apply(tp topic, env *envelope, st *statsPayload, now time.Time) 
 		return s.applyEvent(g, env, now), true
 	}
 	return nil, true
+}
+
+// seqResetMargin: a birth with a lower seq is a reset only when it was
+// made this much later than the last status (a redelivered old birth
+// carries its old time).
+const seqResetMargin = time.Minute
+
+// seqReset reports whether a lower-seq message is a gateway starting its
+// seq again from 1 (its state directory lost or reinstalled): a birth
+// (status online) made well after the last status. The gateway's seqs
+// are then forgotten; its audit pin is kept, so its new audit key is an
+// incident. Anything else below the last seq stays a duplicate.
+func (s *State) seqReset(g *gateway, tp topic, env *envelope) bool {
+	if tp.kind != "status" || env.State != "online" || g.statusTime.IsZero() ||
+		!env.Time.After(g.statusTime.Add(seqResetMargin)) {
+		return false
+	}
+	s.log.Warn().Str("site", g.site).Str("gateway", g.name).Uint64("seq", env.Seq).Uint64("last_seq", g.seq["status"]).
+		Msg("fleet: the gateway's seq started again (state directory lost?): its earlier seqs are forgotten")
+	clear(g.seq)
+	g.resets++
+	return true
 }
 
 // gateway finds or creates a gateway, within the limit.
