@@ -150,6 +150,7 @@ type GatewayReport struct {
 	AuditSeq     uint64 `json:"audit_seq,omitempty"`
 	AuditKey     string `json:"audit_key,omitempty"`
 	Incidents    uint64 `json:"audit_incidents,omitempty"`
+	SeqResets    uint64 `json:"seq_resets,omitempty"`
 }
 
 // Gateways reports every tracked gateway, sorted.
@@ -159,7 +160,7 @@ func (s *State) Gateways() []GatewayReport {
 	for _, g := range s.gateways {
 		out = append(out, GatewayReport{Site: g.site, Gateway: g.name, Status: g.status, Cameras: len(g.cams),
 			Events: g.events, Duplicates: g.dups, LastEventSeq: g.seq["events"],
-			AuditSeq: g.audit.seq, AuditKey: g.audit.key, Incidents: g.audit.incidents})
+			AuditSeq: g.audit.seq, AuditKey: g.audit.key, Incidents: g.audit.incidents, SeqResets: g.resets})
 	}
 	s.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool {

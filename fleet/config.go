@@ -25,8 +25,11 @@ type Config struct {
 	Broker     BrokerConfig `yaml:"broker"`
 	Listen     string       `yaml:"listen"`      // HTTP: /metrics and the API (default 127.0.0.1:9787)
 	ShareGroup string       `yaml:"share_group"` // events and stats through $share/<group>/…
-	Limits     Limits       `yaml:"limits"`
-	Thresholds Thresholds   `yaml:"thresholds"`
+	// StateFile keeps the audit pins across restarts (optional; relative
+	// to the config's folder).
+	StateFile  string     `yaml:"state_file"`
+	Limits     Limits     `yaml:"limits"`
+	Thresholds Thresholds `yaml:"thresholds"`
 }
 
 // BrokerConfig is the central broker and how velo fleet logs in.
@@ -98,6 +101,9 @@ func Load(path string) (*Config, error) {
 	c.setDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("fleet config %s: %w", path, err)
+	}
+	if c.StateFile != "" && !filepath.IsAbs(c.StateFile) {
+		c.StateFile = filepath.Join(filepath.Dir(path), c.StateFile)
 	}
 	if err := c.Broker.readFiles(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("fleet config %s: %w", path, err)

@@ -76,6 +76,17 @@ func (c Config) Subscriptions() []string {
 
 // Run serves HTTP and consumes MQTT until ctx ends.
 func (f *Fleet) Run(ctx context.Context) error {
+	if f.cfg.StateFile != "" {
+		pins, err := loadPins(f.cfg.StateFile)
+		if err != nil {
+			return err
+		}
+		f.state.SetPins(pins)
+		stop := make(chan struct{})
+		saved := make(chan struct{})
+		go func() { defer close(saved); f.keepPins(stop) }()
+		defer func() { close(stop); <-saved }()
+	}
 	ln, err := net.Listen("tcp", f.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("fleet: listen %s: %w", f.cfg.Listen, err)
@@ -103,6 +114,35 @@ func (f *Fleet) Run(ctx context.Context) error {
 		return fmt.Errorf("fleet: http: %w", err)
 	}
 	return nil
+}
+
+// keepPins saves the audit pins to the state file every 30 s when they
+// changed, and once more when stop closes.
+func (f *Fleet) keepPins(stop <-chan struct{}) {
+	var last []byte
+	save := func() {
+		pins := f.state.Pins()
+		b, _ := json.Marshal(pins)
+		if string(b) == string(last) {
+			return
+		}
+		if err := savePins(f.cfg.StateFile, pins); err != nil {
+			f.log.Error().Err(err).Str("state_file", f.cfg.StateFile).Msg("fleet: audit pins not saved")
+			return
+		}
+		last = b
+	}
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			save()
+			return
+		case <-tick.C:
+			save()
+		}
+	}
 }
 
 // connect makes the first connection, retrying with jittered backoff

@@ -23,6 +23,7 @@ var (
 	descRSS             = prometheus.NewDesc("velo_fleet_gateway_rss_bytes", "Resident memory of velo on the gateway (stats).", gwLabels, nil)
 	descTemp            = prometheus.NewDesc("velo_fleet_gateway_temperature_celsius", "Board temperature where the gateway exposes one (stats).", gwLabels, nil)
 	descUptime          = prometheus.NewDesc("velo_fleet_gateway_uptime_seconds", "velo's uptime on the gateway (stats).", gwLabels, nil)
+	descSeqResets       = prometheus.NewDesc("velo_fleet_gateway_seq_resets_total", "Times the gateway's seq started again from below the last one with a new birth (state directory lost or reinstalled).", gwLabels, nil)
 	descGWEvents        = prometheus.NewDesc("velo_fleet_gateway_events_total", "Events accepted from the gateway after dedupe by seq.", gwLabels, nil)
 	descAuditSeq        = prometheus.NewDesc("velo_fleet_audit_head_seq", "audit_seq of the gateway's last audit head.", gwLabels, nil)
 	descAuditAt         = prometheus.NewDesc("velo_fleet_audit_head_timestamp_seconds", "When the gateway's last audit head arrived.", gwLabels, nil)
@@ -59,7 +60,7 @@ func NewCollector(s *State) *Collector { return &Collector{s: s} }
 // Describe sends every descriptor.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descGatewayUp, descGatewaySince, descGatewaySeen, descOutboxDepth, descOutboxDropped,
-		descClockSynced, descCPU, descRSS, descTemp, descUptime, descGWEvents, descAuditSeq, descAuditAt, descAuditIncidents,
+		descClockSynced, descCPU, descRSS, descTemp, descUptime, descGWEvents, descSeqResets, descAuditSeq, descAuditAt, descAuditIncidents,
 		descAuditIncidentAt, descCamStatus, descCamSince, descCamApproved, descCamTampers, descCamTamperAt, descCamVideoLost,
 		descFramesIn, descFramesOut, descDropped, descBlanked, descMismatches, descFPSIn, descFPSOut,
 		descMessages, descDuplicates, descInvalid, descRefused, descTracked} {
@@ -114,6 +115,7 @@ func collectGateway(ch chan<- prometheus.Metric, g *gateway) {
 	gauge(descGatewaySince, unix(g.since))
 	gauge(descGatewaySeen, unix(g.lastSeen))
 	counter(descGWEvents, float64(g.events))
+	counter(descSeqResets, float64(g.resets))
 	counter(descOutboxDropped, float64(g.dropped()))
 	counter(descAuditIncidents, float64(g.audit.incidents))
 	if !g.audit.at.IsZero() {

@@ -38,6 +38,7 @@ type State struct {
 	counts   Counts
 	latency  latencyRing
 	hist     prometheus.Histogram
+	pins     map[gwKey]Pin // audit pins loaded from state_file
 	// onEvent, if set, is called (without the lock) for every event
 	// accepted after dedupe: tests and the scale bench count them.
 	onEvent func(site, gw string, seq uint64, kind event.Kind, latency time.Duration)
@@ -69,6 +70,8 @@ type gateway struct {
 	audit      auditChain
 	events     uint64 // accepted
 	dups       uint64
+	statusTime time.Time // envelope time of the last status accepted
+	resets     uint64    // seq resets (a gateway whose state directory was lost)
 }
 
 type camera struct {
@@ -253,7 +256,7 @@ func (s *State) apply(tp topic, env *envelope, st *statsPayload, now time.Time) 
 	if tp.kind == "state" {
 		key = "cam/" + tp.camera
 	}
-	if env.Seq <= g.seq[key] {
+	if env.Seq <= g.seq[key] && !s.seqReset(g, tp, env) {
 		s.counts.Duplicates++
 		if tp.kind == "events" {
 			g.dups++
@@ -264,6 +267,7 @@ func (s *State) apply(tp topic, env *envelope, st *statsPayload, now time.Time) 
 	g.lastSeen = now
 	switch tp.kind {
 	case "status":
+		g.statusTime = env.Time
 		s.applyStatus(g, env, now)
 	case "state":
 		return nil, s.applyState(g, tp.camera, env, now) == nil
@@ -273,6 +277,28 @@ func (s *State) apply(tp topic, env *envelope, st *statsPayload, now time.Time) 
 		return s.applyEvent(g, env, now), true
 	}
 	return nil, true
+}
+
+// seqResetMargin: a birth with a lower seq is a reset only when it was
+// made this much later than the last status (a redelivered old birth
+// carries its old time).
+const seqResetMargin = time.Minute
+
+// seqReset reports whether a lower-seq message is a gateway starting its
+// seq again from 1 (its state directory lost or reinstalled): a birth
+// (status online) made well after the last status. The gateway's seqs
+// are then forgotten; its audit pin is kept, so its new audit key is an
+// incident. Anything else below the last seq stays a duplicate.
+func (s *State) seqReset(g *gateway, tp topic, env *envelope) bool {
+	if tp.kind != "status" || env.State != "online" || g.statusTime.IsZero() ||
+		!env.Time.After(g.statusTime.Add(seqResetMargin)) {
+		return false
+	}
+	s.log.Warn().Str("site", g.site).Str("gateway", g.name).Uint64("seq", env.Seq).Uint64("last_seq", g.seq["status"]).
+		Msg("fleet: the gateway's seq started again (state directory lost?): its earlier seqs are forgotten")
+	clear(g.seq)
+	g.resets++
+	return true
 }
 
 // gateway finds or creates a gateway, within the limit.
@@ -285,7 +311,7 @@ func (s *State) gateway(tp topic, now time.Time) (*gateway, error) {
 		s.counts.RefusedGW++
 		return nil, errRefused
 	}
-	g := &gateway{site: tp.site, name: tp.gw, since: now, seq: map[string]uint64{}, cams: map[string]*camera{}}
+	g := &gateway{site: tp.site, name: tp.gw, since: now, seq: map[string]uint64{}, cams: map[string]*camera{}, audit: s.pinnedChain(k)}
 	s.gateways[k] = g
 	return g, nil
 }
@@ -398,6 +424,7 @@ func (s *State) applyEvent(g *gateway, env *envelope, now time.Time) func() {
 // key is pinned at the first head; a lower audit_seq, the same seq with
 // another hash, or another key is an incident.
 type auditChain struct {
+	pinned       bool // a key is pinned (a head seen, or a pin loaded)
 	key, hash    string
 	seq          uint64
 	at           time.Time // last head
@@ -409,7 +436,7 @@ type auditChain struct {
 func (a *auditChain) check(seq uint64, hash, key string, now time.Time) string {
 	before := a.incidents
 	switch {
-	case a.at.IsZero():
+	case !a.pinned:
 		// the first head: pinned
 	case key != a.key:
 		a.flag(now, fmt.Sprintf("audit key changed from %.16s… to %.16s…", a.key, key))
@@ -419,7 +446,7 @@ func (a *auditChain) check(seq uint64, hash, key string, now time.Time) string {
 	case seq == a.seq && hash != a.hash:
 		a.flag(now, fmt.Sprintf("audit head forked at seq %d (another hash)", seq))
 	}
-	a.key, a.seq, a.hash, a.at = key, seq, hash, now
+	a.pinned, a.key, a.seq, a.hash, a.at = true, key, seq, hash, now
 	if a.incidents != before {
 		return a.incident
 	}

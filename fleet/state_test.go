@@ -158,3 +158,35 @@ func TestDocsExampleConfig(t *testing.T) {
 		t.Fatalf("docs/fleet.md example: %v (%+v)", err, c)
 	}
 }
+
+// A gateway reinstalled (its seq starts again from 1) is taken back by a
+// birth made well after its last status; an old birth redelivered is
+// still a duplicate; the new audit key is an incident.
+func TestSeqResetByANewBirth(t *testing.T) {
+	s := NewState(Limits{MaxGateways: 10, MaxCameras: 10}, zerolog.Nop())
+	t0 := time.Now().Add(-time.Hour)
+	at := func(seq uint64, when time.Time, body map[string]any) []byte {
+		body["seq"], body["time"] = seq, when
+		b, _ := json.Marshal(body)
+		return b
+	}
+	now := time.Now()
+	s.Handle("velo/s/gw/status", at(5000, t0, map[string]any{"state": "online"}), now)
+	s.Handle("velo/s/gw/events", at(5001, t0, map[string]any{"kind": "audit_head", "audit_seq": 9, "audit_hash": hash1, "audit_key": keyA}), now)
+	if s.Handle("velo/s/gw/status", at(4000, t0.Add(-time.Hour), map[string]any{"state": "online"}), now) {
+		t.Error("an old birth redelivered was taken")
+	}
+	if s.Handle("velo/s/gw/events", at(3, t0.Add(time.Hour), map[string]any{"kind": "config_applied"}), now) {
+		t.Error("an event below the last seq was taken without a new birth")
+	}
+	if !s.Handle("velo/s/gw/status", at(1, t0.Add(time.Hour), map[string]any{"state": "online"}), now) {
+		t.Fatal("the reinstalled gateway's birth was dropped")
+	}
+	if !s.Handle("velo/s/gw/events", at(2, t0.Add(time.Hour), map[string]any{"kind": "audit_head", "audit_seq": 1, "audit_hash": hash2, "audit_key": keyB}), now) {
+		t.Fatal("the reinstalled gateway's event was dropped")
+	}
+	r := s.Gateways()[0]
+	if r.SeqResets != 1 || r.Incidents != 1 || r.LastEventSeq != 2 {
+		t.Errorf("after the reset: %+v, want 1 reset, 1 audit incident (new key), last event seq 2", r)
+	}
+}
