@@ -21,6 +21,8 @@ PKGS=(
   lintian                # Debian policy check of the .deb (deploy tests)
   groff-base             # groff -man -ww: the generated man page is checked (cmd/velo tests)
   fonts-dejavu-core      # DejaVu Sans, embedded in the dossier and sign PDFs (agent/dossier)
+  opencv-data            # Haar cascades for dynamic anonymisation (masking/anonymise); never downloaded at run time
+  opencv-doc             # vtest.avi and Megamind.avi: the labelled footage of the anonymisation tests
 )
 missing=()
 for p in "${PKGS[@]}"; do
