@@ -44,7 +44,7 @@ func newDetector(cfg Config) (*detector, error) {
 			people.Close()
 			d.hog = &h
 		case Motion:
-			m := gocv.NewBackgroundSubtractorMOG2WithParams(200, 24, false)
+			m := gocv.NewBackgroundSubtractorMOG2WithParams(1000, 24, false)
 			d.mog = &m
 		default:
 			c := gocv.NewCascadeClassifier()
