@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"gocv.io/x/gocv"
+	"velo/masking/anonymise/spec"
 )
 
 // job is one frame's luma plane for the detector.
@@ -48,7 +49,7 @@ func newDetector(cfg Config) (*detector, error) {
 			d.mog = &m
 		default:
 			c := gocv.NewCascadeClassifier()
-			path := filepath.Join(cfg.CascadeDir, cascades[k])
+			path := filepath.Join(cfg.CascadeDir, spec.Cascades[k])
 			if !c.Load(path) {
 				c.Close()
 				d.close()

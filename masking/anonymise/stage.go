@@ -64,7 +64,7 @@ func New(cfg Config) (*Stage, error) {
 		return nil, err
 	}
 	s := &Stage{cfg: cfg, jobs: make(chan job, 1), res: make(chan result, 1), done: make(chan struct{}),
-		tr: tracker{hold: cfg.Hold}, zoneMask: cfg.mask("dynamic_zone", cfg.Zone)}
+		tr: tracker{hold: cfg.Hold}, zoneMask: cfg.Mask("dynamic_zone", cfg.Zone)}
 	s.st.Reasons = map[Why]uint64{}
 	go func() {
 		defer close(s.done)
@@ -112,7 +112,7 @@ func (s *Stage) Apply(f *masking.Frame) error {
 	} else {
 		boxes = s.tr.boxes(s.n, s.cfg.Margin)
 		for i, b := range boxes {
-			masks = append(masks, s.cfg.mask(fmt.Sprintf("person %d", i+1), []maskspec.Point{{X: b.X0, Y: b.Y0}, {X: b.X1, Y: b.Y0}, {X: b.X1, Y: b.Y1}, {X: b.X0, Y: b.Y1}}))
+			masks = append(masks, s.cfg.Mask(fmt.Sprintf("person %d", i+1), []maskspec.Point{{X: b.X0, Y: b.Y0}, {X: b.X1, Y: b.Y0}, {X: b.X1, Y: b.Y1}, {X: b.X0, Y: b.Y1}}))
 		}
 	}
 	s.count(why, len(boxes))
