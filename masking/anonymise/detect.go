@@ -6,6 +6,8 @@ import (
 	"image"
 	"image/color"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	"gocv.io/x/gocv"
 	"velo/masking/anonymise/spec"
@@ -83,8 +85,15 @@ func (d *detector) run(in <-chan job, out chan<- result) {
 	}
 }
 
+// slowDown, set by tests only, runs before each detection (a detector
+// that falls behind).
+var slowDown atomic.Int64 // nanoseconds
+
 // detect runs every selected detector on a downscaled copy of j.
 func (d *detector) detect(j job) (boxes []Box, err error) {
+	if d := slowDown.Load(); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			boxes, err = nil, fmt.Errorf("anonymise: camera %q: detector: %v", d.cfg.Camera, r)
