@@ -35,7 +35,7 @@ func anonymiseFigures(dir string) error {
 		deadline time.Duration
 		dets     []anonymise.Detector
 	}{
-		{"AnonCoverage/motion/no-fallback", 10 * time.Second, []anonymise.Detector{anonymise.Motion}},
+		{"AnonCoverage/motion/no-fallback", 5 * time.Second, []anonymise.Detector{anonymise.Motion}},
 		{"AnonCoverage/motion/fallback", 40 * time.Millisecond, []anonymise.Detector{anonymise.Motion}},
 		{"AnonCoverage/motion+hog/fallback", 40 * time.Millisecond, []anonymise.Detector{anonymise.Motion, anonymise.HOG}},
 	} {
