@@ -42,6 +42,9 @@ type tracker struct {
 	hold   int
 }
 
+// maxHoldFactor bounds how much longer than hold a confirmed track lives.
+const maxHoldFactor = 20
+
 // minIoU: a detection continues a track when they overlap this much (or
 // when its centre lies in the track's predicted box).
 const minIoU = 0.15
@@ -56,7 +59,7 @@ func (t *tracker) update(n uint64, dets []Box) {
 			if used[i] {
 				continue
 			}
-			p := tr.predict(n)
+			p := tr.predict(n, t.hold)
 			s := p.iou(d)
 			if s < minIoU && cx >= p.X0 && cx <= p.X1 && cy >= p.Y0 && cy <= p.Y1 {
 				s = minIoU
@@ -85,16 +88,20 @@ func (t *tracker) update(n uint64, dets []Box) {
 	}
 	keep := t.tracks[:0]
 	for _, tr := range t.tracks {
-		if n-tr.seen <= uint64(t.hold) {
+		// A track confirmed by many detections is kept longer: a person
+		// who stops fades into the motion detector's background.
+		if n-tr.seen <= uint64(t.hold*min(tr.hits, maxHoldFactor)) {
 			keep = append(keep, tr)
 		}
 	}
 	t.tracks = keep
 }
 
-// predict is where the track is expected on frame n.
-func (tr *track) predict(n uint64) Box {
-	dt := float64(n) - float64(tr.seen)
+// predict is where the track is expected on frame n: carried at its
+// velocity for at most hold frames (a track kept longer is a person who
+// stopped).
+func (tr *track) predict(n uint64, hold int) Box {
+	dt := min(float64(n)-float64(tr.seen), float64(hold))
 	// A speed beyond a frame's width in 10 frames is noise.
 	vx := math.Max(-0.1, math.Min(0.1, tr.vx))
 	vy := math.Max(-0.1, math.Min(0.1, tr.vy))
@@ -102,12 +109,12 @@ func (tr *track) predict(n uint64) Box {
 }
 
 // boxes returns the boxes to mask on frame n, grown by margin, and more
-// (5 % a frame) the longer a track goes unseen.
+// (5 % a frame, up to 50 %) the longer a track goes unseen.
 func (t *tracker) boxes(n uint64, margin float64) []Box {
 	out := make([]Box, 0, len(t.tracks))
 	for _, tr := range t.tracks {
 		age := float64(n) - float64(tr.seen)
-		b := tr.predict(n).grow(margin + 0.05*max(0, age))
+		b := tr.predict(n, t.hold).grow(margin + min(0.5, 0.05*max(0, age)))
 		if b.area() > 0 {
 			out = append(out, b)
 		}
