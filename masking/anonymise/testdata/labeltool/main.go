@@ -18,7 +18,10 @@ import (
 	"gocv.io/x/gocv"
 )
 
-var useHOG = flag.Bool("hog", false, "also propose HOG detections")
+var (
+	useHOG = flag.Bool("hog", false, "also propose HOG detections")
+	faces  = flag.String("faces", "", "propose faces with this Haar cascade instead of people")
+)
 
 func main() {
 	in := flag.String("in", "", "clip")
@@ -65,6 +68,8 @@ func main() {
 			for _, b := range given[key] {
 				rs = append(rs, image.Rect(b[0], b[1], b[2], b[3]))
 			}
+		} else if *faces != "" {
+			rs = proposeFaces(img, *faces)
 		} else {
 			rs = propose(img, fg, hog)
 		}
@@ -111,4 +116,16 @@ func draw(img gocv.Mat, rs []image.Rectangle, path string) {
 		gocv.PutText(&img, fmt.Sprint(i), image.Pt(r.Min.X+2, r.Min.Y+12), gocv.FontHersheyPlain, 1, color.RGBA{0, 255, 0, 0}, 1)
 	}
 	gocv.IMWrite(path, img)
+}
+
+func proposeFaces(img gocv.Mat, cascade string) []image.Rectangle {
+	c := gocv.NewCascadeClassifier()
+	defer c.Close()
+	if !c.Load(cascade) {
+		log.Fatalf("cascade %s", cascade)
+	}
+	g := gocv.NewMat()
+	defer g.Close()
+	gocv.CvtColor(img, &g, gocv.ColorBGRToGray)
+	return c.DetectMultiScaleWithParams(g, 1.1, 3, 0, image.Pt(20, 20), image.Point{})
 }
