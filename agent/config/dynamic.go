@@ -26,6 +26,7 @@ type DynamicConfig struct {
 	// be trusted (late, failed, too dark).
 	Zone        []maskspec.Point `yaml:"dynamic_zone"`
 	Style       maskspec.Style   `yaml:"style"`
+	Color       maskspec.YUV     `yaml:"color"` // fill colour, "#RRGGBB" (default black)
 	Block       int              `yaml:"block"`
 	Strength    int              `yaml:"strength"`
 	DetectWidth int              `yaml:"detect_width"`
@@ -43,7 +44,7 @@ const (
 
 // Spec is the stage's configuration for camera id, defaults filled.
 func (d *DynamicConfig) Spec(id string) spec.Config {
-	s := spec.Config{Camera: id, Zone: d.Zone, Style: d.Style, Block: d.Block, Strength: d.Strength,
+	s := spec.Config{Camera: id, Zone: d.Zone, Style: d.Style, Color: d.Color, Block: d.Block, Strength: d.Strength,
 		DetectWidth: d.DetectWidth, Every: d.Every, Margin: d.Margin, Deadline: time.Duration(d.Deadline), MinLuma: d.MinLuma}
 	for _, n := range d.Detectors {
 		s.Detectors = append(s.Detectors, spec.Detector(n))
