@@ -118,6 +118,18 @@ type CameraState struct {
 	// VideoLost: connected, but no frame captured for a while (status
 	// video-lost); the capture keeps reconnecting.
 	VideoLost bool `json:"-"`
+	// Dynamic: the counters of dynamic masking, where it is on.
+	Dynamic *DynamicState `json:"dynamic,omitempty"`
+}
+
+// DynamicState counts dynamic masking (masking/anonymise) since the camera
+// connected.
+type DynamicState struct {
+	Detections    uint64  `json:"detections"`
+	TrackedBoxes  uint64  `json:"tracked_boxes"`
+	ZoneFallbacks uint64  `json:"zone_fallbacks"`
+	DetectMsP50   float64 `json:"detector_ms_p50"`
+	DetectMsP99   float64 `json:"detector_ms_p99"`
 }
 
 // VideoState is a camera's video path (masking.VideoPath, published).

@@ -18,6 +18,7 @@ import (
 	"velo/agent/config"
 	"velo/agent/event"
 	"velo/agent/telemetry"
+	"velo/masking/anonymise"
 )
 
 // commandLoop executes commands one at a time, in arrival order, and
@@ -347,6 +348,7 @@ func (a *Agent) refreshStats(w *worker) {
 	}
 	st := pl.Stats()
 	vp := pl.Path()
+	dyn := dynamicState(w.dyn)
 	now := time.Now()
 	dt := now.Sub(w.lastAt).Seconds()
 	fin, fout := float64(st.In-w.lastIn)/dt, float64(st.Out-w.lastOut)/dt
@@ -359,7 +361,18 @@ func (a *Agent) refreshStats(w *worker) {
 			s.Video = &VideoState{Codec: string(vp.Codec), Decoder: vp.Decoder, Backend: string(vp.Backend),
 				Encoder: vp.Encoder, OutCodec: vp.OutCodec, Fallback: vp.Fallback}
 		}
+		s.Dynamic = dyn
 	})
+}
+
+// dynamicState is the state's view of a dynamic masking stage (nil: off).
+func dynamicState(d *anonymise.Stage) *DynamicState {
+	if d == nil {
+		return nil
+	}
+	s := d.Stats()
+	ms := func(v time.Duration) float64 { return float64(v.Microseconds()) / 1000 }
+	return &DynamicState{Detections: s.Detections, TrackedBoxes: s.Tracked, ZoneFallbacks: s.Fallbacks, DetectMsP50: ms(s.DetectP50), DetectMsP99: ms(s.DetectP99)}
 }
 
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }

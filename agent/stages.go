@@ -10,6 +10,7 @@ import (
 	"velo/agent/event"
 	"velo/agent/ptzlock"
 	"velo/masking"
+	"velo/masking/anonymise"
 	"velo/masking/codec"
 	"velo/masking/viewcheck"
 	"velo/onvif"
@@ -86,19 +87,37 @@ func (a *Agent) startPipeline(s *session) error {
 	if fps == 0 {
 		fps = camera.ProfileFPS(s.prof) // else the stream's, once opened
 	}
-	pl, err := masking.NewPipeline(masking.PipelineConfig{Camera: cam.ID, Masker: s.masker, Open: open,
+	var dyn *anonymise.Stage
+	var dynStage masking.FrameStage
+	if cam.Dynamic != nil {
+		// A detector that does not load stops this camera's video: never a
+		// stream without the dynamic masks its config asks for.
+		if dyn, err = anonymise.New(cam.Dynamic.Spec(cam.ID)); err != nil {
+			return err
+		}
+		dynStage = dyn
+	}
+	pl, err := masking.NewPipeline(masking.PipelineConfig{Camera: cam.ID, Masker: s.masker, Open: open, Dynamic: dynStage,
 		Logf:      func(f string, args ...any) { s.log.Info().Msg(fmt.Sprintf(f, args...)) },
 		LostAfter: time.Duration(cam.Capture.VideoLostAfter), OnVideo: func(lost bool, detail string) { a.videoEvent(cam.ID, lost, detail) },
 		CallBound: callBound(cam),
 		Sink: masking.NewLazyEncoder(masking.EncoderConfig{Camera: cam.ID, FPS: fps, BitrateKbps: cam.Encoder.BitrateKbps,
 			Codec: codec.Codec(out), Element: cam.Encoder.Element, Relay: rel})})
 	if err != nil {
+		if dyn != nil {
+			dyn.Close()
+		}
 		return err
 	}
 	s.w.mu.Lock()
-	s.w.pl, s.w.lastIn, s.w.lastOut, s.w.lastAt = pl, 0, 0, time.Now()
+	s.w.pl, s.w.dyn, s.w.lastIn, s.w.lastOut, s.w.lastAt = pl, dyn, 0, 0, time.Now()
 	s.w.mu.Unlock()
-	s.goStage("pipeline", pl.Run)
+	s.goStage("pipeline", func(ctx context.Context) error {
+		if dyn != nil {
+			defer dyn.Close()
+		}
+		return pl.Run(ctx)
+	})
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"velo/agent/event"
 	"velo/agent/ptzlock"
 	"velo/masking"
+	"velo/masking/anonymise"
 	"velo/masking/maskspec"
 	"velo/masking/viewcheck"
 	"velo/onvif"
@@ -31,6 +32,7 @@ type worker struct {
 	mu      sync.Mutex
 	lock    *ptzlock.Lock
 	pl      *masking.Pipeline
+	dyn     *anonymise.Stage // dynamic masking, or nil
 	lastIn  uint64
 	lastOut uint64
 	lastAt  time.Time

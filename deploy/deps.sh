@@ -22,6 +22,8 @@ PKGS=(
   groff-base             # groff -man -ww: the generated man page is checked (cmd/velo tests)
   fonts-dejavu-core      # DejaVu Sans, embedded in the dossier and sign PDFs (agent/dossier)
   prometheus             # promtool test rules and a real Prometheus scraping velo fleet (fleet tests)
+  opencv-data            # Haar cascades for dynamic anonymisation (masking/anonymise); never downloaded at run time
+  opencv-doc             # vtest.avi and Megamind.avi: the labelled footage of the anonymisation tests
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -56,6 +56,17 @@ type PipelineConfig struct {
 	// (an open or a read: their deadlines) before Alive says the frame
 	// path is hung (default 20 s).
 	CallBound time.Duration
+	// Dynamic, when set, runs on every frame the masker masked, after the
+	// static masks and before the encoder (dynamic anonymisation,
+	// masking/anonymise). A frame it fails is dropped, never encoded.
+	Dynamic FrameStage
+}
+
+// FrameStage is a per-frame step on the masked I420 frame, in place. It is
+// called by the mask stage only; an error means the frame is not fit to
+// be encoded.
+type FrameStage interface {
+	Apply(f *Frame) error
 }
 
 // Pipeline runs capture → mask → encode as three goroutines joined by
@@ -70,6 +81,7 @@ type Pipeline struct {
 	snapReq     chan chan *Frame
 	pool        sync.Pool
 	lastErrTime atomic.Int64
+	dynDropped  atomic.Uint64
 
 	lastFrame atomic.Int64 // unix nanos of the last frame captured (or Run's start)
 	expectBy  atomic.Int64 // unix nanos by which the capture loop must move on
@@ -186,7 +198,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		defer wg.Done()
 		defer close(masked)
 		for f := range raw {
-			if v, _ := p.cfg.Masker.Process(f); v == Dropped {
+			if v, _ := p.cfg.Masker.Process(f); v == Dropped || v == Masked && !p.dynamic(f) {
 				p.pool.Put(f)
 				continue
 			}
@@ -223,6 +235,21 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return fmt.Errorf("masking: camera %q: close encoder: %w", p.cfg.Camera, cerr)
 	}
 	return nil
+}
+
+// dynamic runs the Dynamic stage on a masked frame; false: drop it.
+func (p *Pipeline) dynamic(f *Frame) bool {
+	if p.cfg.Dynamic == nil {
+		return true
+	}
+	if err := p.cfg.Dynamic.Apply(f); err != nil {
+		f.Masked = false
+		if n := p.dynDropped.Add(1); n == 1 || n%100 == 0 {
+			p.cfg.Logf("dynamic masking failed, frame dropped (%d so far): %v", n, err)
+		}
+		return false
+	}
+	return true
 }
 
 // capture reads frames, reconnecting with jittered exponential backoff.

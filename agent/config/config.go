@@ -307,6 +307,9 @@ type CameraConfig struct {
 		VideoLostAfter Duration `yaml:"video_lost_after"`
 	} `yaml:"capture"`
 
+	// Dynamic masks people as they move (G-4.5, G-5.3); fixed cameras.
+	Dynamic *DynamicConfig `yaml:"dynamic"`
+
 	// Password is read from PasswordFile by Load; it is sent only to the
 	// camera's own host.
 	Password Secret `yaml:"-"`

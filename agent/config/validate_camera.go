@@ -56,7 +56,7 @@ func (c *Config) validateCamera(cam *CameraConfig, i int, f func(string) string)
 	if err := c.validateViews(cam, i, f); err != nil {
 		return err
 	}
-	for _, check := range []func(*CameraConfig, func(string) string) error{c.validateLock, c.validateRecord, c.validateSchedule, c.validateEncoder, c.validateCapture} {
+	for _, check := range []func(*CameraConfig, func(string) string) error{c.validateLock, c.validateRecord, c.validateSchedule, c.validateEncoder, c.validateCapture, c.validateDynamic} {
 		if err := check(cam, f); err != nil {
 			return err
 		}

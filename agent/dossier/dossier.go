@@ -85,6 +85,9 @@ type Camera struct {
 	// agreement or authorisation (L300-4).
 	Workers string   `json:"workers"`
 	Access  []Access `json:"access"`
+	// Dynamic describes dynamic masking of people, with its detector
+	// settings (G-4.5, G-5.3, G-3.2.1); "" when off.
+	Dynamic string `json:"dynamic_masking,omitempty"`
 }
 
 // View is an approved view: a preset or a fixed camera's only view.
@@ -287,7 +290,7 @@ func viewName(preset string) string {
 // describe is what the config says about a camera.
 func describe(cfg *config.Config, cam *config.CameraConfig) Camera {
 	c := Camera{ID: cam.ID, Purpose: cam.Purpose, Location: cam.Location, PoliceLink: cam.PoliceLink, Recording: cam.Record.Enabled,
-		Workers: workersLine(cam.Workers)}
+		Workers: workersLine(cam.Workers), Dynamic: dynamicLine(cam)}
 	switch m := cam.Match; {
 	case m.Serial != "":
 		c.Match = "serial " + m.Serial

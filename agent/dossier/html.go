@@ -72,6 +72,7 @@ th{background:#e4e4e4}dl{display:grid;grid-template-columns:14em 1fr;gap:.2em 1e
 <dt>Recognised by</dt><dd>{{.Match}}</dd>
 <dt>Recording</dt><dd>{{if .Recording}}yes: masked video only, kept {{.Retention}}, then deleted automatically{{with .RetentionWhy}}; reason for more than 24 h: {{.}}{{end}}{{with .PriorCheckRef}}; Garante prior check {{.}}{{end}}{{else}}no: live view only{{end}}</dd>
 <dt>Films workers (L300-4)</dt><dd>{{.Workers}}</dd>
+{{with .Dynamic}}<dt>Dynamic masking</dt><dd>{{.}}</dd>{{end}}
 <dt>Police link</dt><dd>{{if .PoliceLink}}yes (sign: second model, G-3.1){{else}}no{{end}}</dd>
 <dt>Active hours</dt><dd>{{range .Schedule}}{{.}}<br>{{end}}</dd>
 </dl>

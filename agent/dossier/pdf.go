@@ -222,6 +222,9 @@ func cameraPages(p *doc, c *Camera) error {
 		p.row("Recording", "no: live view only")
 	}
 	p.row("Films workers (L300-4)", c.Workers)
+	if c.Dynamic != "" {
+		p.row("Dynamic masking", c.Dynamic)
+	}
 	if c.PoliceLink {
 		p.row("Police link", "yes (sign: second model, G-3.1)")
 	} else {

@@ -69,6 +69,9 @@ Config (YAML):
       clock_window: 5s        accepted |WS-Security Created - camera clock|
       replay_protection: false  refuse a repeated WS-Security nonce (Axis)
       scene: street           ptz | badge | street
+      source: ""              a video file streamed instead of the scene, looped
+                              at fps and scaled to width x height (e.g. Debian's
+                              opencv-doc vtest.avi); PTZ and tampering leave it
       fps: 15
       width: 1920             height: 1080
       traffic: false          true = cars on the street, walkers in front of

@@ -33,6 +33,7 @@ func main() {
 	runs := flag.Int("runs", 5, "runs per figure (median)")
 	agentOnly := flag.Bool("agent-only", false, "only BlankLatency and TelemetryFanout")
 	viewOnly := flag.Bool("viewcheck-only", false, "only ViewCheckVsDecode")
+	anonOnly := flag.Bool("anonymise-only", false, "only the dynamic anonymisation figures")
 	flag.Parse()
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, "velobench:", err)
@@ -40,6 +41,14 @@ func main() {
 	}
 	if *agentOnly {
 		if err := agentFigures(*dir); err != nil {
+			fmt.Fprintln(os.Stderr, "velobench:", err)
+			os.Exit(1)
+		}
+		summary()
+		return
+	}
+	if *anonOnly {
+		if err := anonymiseFigures(*dir); err != nil {
 			fmt.Fprintln(os.Stderr, "velobench:", err)
 			os.Exit(1)
 		}
@@ -105,6 +114,9 @@ func run(dir string, nframes, runs int) error {
 	fmt.Println()
 	maskVsFFmpegFigures(clip, nframes, runs, maskCPU)
 	if err := viewCheckFigure(dir, nframes, runs); err != nil {
+		return err
+	}
+	if err := anonymiseFigures(dir); err != nil {
 		return err
 	}
 	fmt.Println()

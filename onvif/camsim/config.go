@@ -93,7 +93,12 @@ type CameraConfig struct {
 	// reader and a street), "badge" (fixed view on a badge reader) or
 	// "street" (fixed view on a street).
 	Scene string `yaml:"scene"`
-	FPS   int    `yaml:"fps"`
+	// Source, when set, is a video file the camera streams instead of a
+	// scene: looped, at FPS, scaled to Width×Height (real footage such as
+	// Debian's opencv-doc clips). PTZ moves and tampering do not change
+	// that picture.
+	Source string `yaml:"source"`
+	FPS    int    `yaml:"fps"`
 	// GOPFrames is the keyframe interval (default 2 s of frames).
 	GOPFrames int `yaml:"gop_frames"`
 	// Encoding of both streams: H264 (default) or H265. An H.265 camera
@@ -372,8 +377,12 @@ func (cam *CameraConfig) validateAuth(where string) error {
 
 // validateVideo checks the scene, frame rate, size and day cycle.
 func (cam *CameraConfig) validateVideo(where string) error {
-	switch cam.Scene {
-	case "ptz", "badge", "street":
+	switch {
+	case cam.Source != "":
+		if st, err := os.Stat(cam.Source); err != nil || !st.Mode().IsRegular() {
+			return fmt.Errorf("%s.source: %q is not a readable video file (%v)", where, cam.Source, err)
+		}
+	case cam.Scene == "ptz", cam.Scene == "badge", cam.Scene == "street":
 	default:
 		return fmt.Errorf("%s.scene: %q is not ptz, badge or street", where, cam.Scene)
 	}

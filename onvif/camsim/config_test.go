@@ -36,6 +36,7 @@ func TestConfigValidateRefuses(t *testing.T) {
 		{"digest algorithm", func(c *camsim.Config) { c.Cameras[0].DigestAlgorithms = []string{"SHA-1"} }, `digest_algorithms: "SHA-1" is not MD5 or SHA-256`},
 		{"clock start", func(c *camsim.Config) { c.Cameras[0].ClockStart = "yesterday" }, `clock_start: "yesterday" is not RFC 3339`},
 		{"scene", func(c *camsim.Config) { c.Cameras[0].Scene = "beach" }, `scene: "beach" is not ptz, badge or street`},
+		{"source", func(c *camsim.Config) { c.Cameras[0].Source = "/nonexistent.avi" }, `source: "/nonexistent.avi" is not a readable video file`},
 		{"fps", func(c *camsim.Config) { c.Cameras[0].FPS = 61 }, "fps: 61 out of 1..60"},
 		{"odd size", func(c *camsim.Config) { c.Cameras[0].Width, c.Cameras[0].Height = 641, 360 }, "width/height 641x360 must be even"},
 		{"day cycle", func(c *camsim.Config) { c.Cameras[0].DayCycle = camsim.Duration(time.Second) }, "cameras[0] (a).day_cycle: 1s must be 0 (constant daylight) or ≥ 10s"},

@@ -49,8 +49,12 @@ func (v *video) start() error {
 // run renders and encodes until ctx is done, restarting ffmpeg if it dies.
 func (v *video) run(ctx context.Context) {
 	backoff := 200 * time.Millisecond
+	encode := v.encodeOnce
+	if v.cam.cfg.Source != "" {
+		encode = v.encodeFile
+	}
 	for ctx.Err() == nil {
-		err := v.encodeOnce(ctx)
+		err := encode(ctx)
 		if ctx.Err() != nil {
 			return
 		}

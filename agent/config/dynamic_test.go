@@ -1,0 +1,59 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"velo/internal/testkit"
+)
+
+const camApproval = "    approval: {by: A. Bianchi, date: 2026-10-02, document: DOC-2}\n"
+
+// dynamicSite is the test site with a dynamic section on the fixed cam2.
+func dynamicSite(section string) string {
+	return strings.Replace(testkit.SiteYAML, camApproval, camApproval+"    dynamic: {"+section+"}\n", 1)
+}
+
+const goodDynamic = `purpose: tourist-webcam, detectors: [motion, hog], dynamic_zone: [{x: 0, y: 0.2}, {x: 1, y: 0.2}, {x: 1, y: 1}, {x: 0, y: 1}]`
+
+// TestG45_G53_G321_DynamicConfig: dynamic masking is refused without its
+// purpose (G-4.5, G-5.3), with a face detector and no prior check
+// (G-3.2.1), on a PTZ camera, and with any setting the stage refuses;
+// each error names file, line, field and reason.
+func TestG45_G53_G321_DynamicConfig(t *testing.T) {
+	c, err := Load(testkit.WriteSite(t, dynamicSite(goodDynamic)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := c.Cameras[1].Dynamic; d == nil || d.Purpose != DynamicTourist || len(d.Zone) != 4 {
+		t.Fatalf("dynamic section not read: %+v", d)
+	}
+	if _, err := Load(testkit.WriteSite(t, dynamicSite(goodDynamic+", prior_check_ref: GPDP-2026-17")+"")); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ name, site, field, reason string }{
+		{"no purpose", dynamicSite(strings.Replace(goodDynamic, "purpose: tourist-webcam, ", "", 1)), "cameras[1].dynamic.purpose", "G-4.5"},
+		{"face without prior check", dynamicSite(strings.Replace(goodDynamic, "[motion, hog]", "[motion, face_frontal]", 1)), "cameras[1].dynamic.detectors", "G-3.2.1"},
+		{"unknown detector", dynamicSite(strings.Replace(goodDynamic, "[motion, hog]", "[yolo]", 1)), "cameras[1].dynamic", "yolo"},
+		{"no zone", dynamicSite(strings.Replace(goodDynamic, "dynamic_zone", "x_zone", 1)), "", "x_zone"},
+		{"zone outside", dynamicSite(strings.Replace(goodDynamic, "{x: 1, y: 1}", "{x: 1.5, y: 1}", 1)), "cameras[1].dynamic", "outside [0,1]"},
+		{"weak pixelate", dynamicSite(goodDynamic + ", style: pixelate, block: 3"), "cameras[1].dynamic", "G-4.5"},
+		{"PTZ camera", strings.Replace(testkit.SiteYAML, "    presets:\n", "    dynamic: {"+goodDynamic+"}\n    presets:\n", 1), "cameras[0].dynamic", "fixed cameras only"},
+	}
+	for _, tc := range cases {
+		p := testkit.WriteSite(t, tc.site)
+		_, err := Load(p)
+		if err == nil {
+			t.Errorf("%s: accepted", tc.name)
+			continue
+		}
+		for _, w := range []string{p + ":", tc.field, tc.reason} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q lacks %q", tc.name, err, w)
+			}
+		}
+		if tc.field != "" && strings.Contains(err.Error(), ":0:") {
+			t.Errorf("%s: no line in %q", tc.name, err)
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package anonymise
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"gocv.io/x/gocv"
+	"velo/masking/anonymise/spec"
+)
+
+// job is one frame's luma plane for the detector.
+type job struct {
+	n    uint64
+	w, h int
+	y    []byte // owned by the job
+}
+
+// result is what the detector found on job n.
+type result struct {
+	n     uint64
+	boxes []Box
+	err   error
+}
+
+// detector owns the gocv objects; only its goroutine uses them.
+type detector struct {
+	cfg      Config
+	hog      *gocv.HOGDescriptor
+	haar     []gocv.CascadeClassifier
+	haarKind []Detector
+	mog      *gocv.BackgroundSubtractorMOG2
+}
+
+func newDetector(cfg Config) (*detector, error) {
+	d := &detector{cfg: cfg}
+	for _, k := range cfg.Detectors {
+		switch k {
+		case HOG:
+			h := gocv.NewHOGDescriptor()
+			people := gocv.HOGDefaultPeopleDetector()
+			_ = h.SetSVMDetector(people)
+			people.Close()
+			d.hog = &h
+		case Motion:
+			m := gocv.NewBackgroundSubtractorMOG2WithParams(1000, 24, false)
+			d.mog = &m
+		default:
+			c := gocv.NewCascadeClassifier()
+			path := filepath.Join(cfg.CascadeDir, spec.Cascades[k])
+			if !c.Load(path) {
+				c.Close()
+				d.close()
+				return nil, fmt.Errorf("anonymise: camera %q: cascade %s did not load", cfg.Camera, path)
+			}
+			d.haar = append(d.haar, c)
+			d.haarKind = append(d.haarKind, k)
+		}
+	}
+	return d, nil
+}
+
+func (d *detector) close() {
+	if d.hog != nil {
+		d.hog.Close()
+	}
+	for i := range d.haar {
+		d.haar[i].Close()
+	}
+	if d.mog != nil {
+		d.mog.Close()
+	}
+}
+
+// run answers jobs until in is closed.
+func (d *detector) run(in <-chan job, out chan<- result) {
+	defer d.close()
+	for j := range in {
+		boxes, err := d.detect(j)
+		out <- result{n: j.n, boxes: boxes, err: err}
+	}
+}
+
+// slowDown, set by tests only, runs before each detection (a detector
+// that falls behind).
+var slowDown atomic.Int64 // nanoseconds
+
+// detect runs every selected detector on a downscaled copy of j.
+func (d *detector) detect(j job) (boxes []Box, err error) {
+	if d := slowDown.Load(); d > 0 {
+		time.Sleep(time.Duration(d))
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			boxes, err = nil, fmt.Errorf("anonymise: camera %q: detector: %v", d.cfg.Camera, r)
+		}
+	}()
+	if j.w <= 0 || j.h <= 0 || len(j.y) < j.w*j.h {
+		return nil, errors.New("anonymise: bad frame for the detector")
+	}
+	full, err := gocv.NewMatFromBytes(j.h, j.w, gocv.MatTypeCV8UC1, j.y[:j.w*j.h])
+	if err != nil {
+		return nil, err
+	}
+	defer full.Close()
+	sw := d.cfg.DetectWidth
+	sh := max(1, j.h*sw/j.w)
+	small := gocv.NewMat()
+	defer small.Close()
+	gocv.Resize(full, &small, image.Pt(sw, sh), 0, 0, gocv.InterpolationArea)
+	var px []image.Rectangle
+	if d.hog != nil {
+		px = append(px, d.hog.DetectMultiScaleWithParams(small, 0, image.Pt(8, 8), image.Pt(8, 8), 1.05, 2, false)...)
+	}
+	if len(d.haar) > 0 {
+		eq := gocv.NewMat()
+		gocv.EqualizeHist(small, &eq)
+		for i := range d.haar {
+			minSz := image.Pt(max(12, sw/40), max(12, sw/40))
+			px = append(px, d.haar[i].DetectMultiScaleWithParams(eq, 1.1, 3, 0, minSz, image.Point{})...)
+		}
+		eq.Close()
+	}
+	if d.mog != nil {
+		px = append(px, d.motion(small)...)
+	}
+	for _, r := range px {
+		boxes = append(boxes, Box{float64(r.Min.X) / float64(sw), float64(r.Min.Y) / float64(sh), float64(r.Max.X) / float64(sw), float64(r.Max.Y) / float64(sh)})
+	}
+	return boxes, nil
+}
+
+// motion returns the bounding boxes of the moving blobs.
+func (d *detector) motion(small gocv.Mat) []image.Rectangle {
+	fg := gocv.NewMat()
+	defer fg.Close()
+	d.mog.Apply(small, &fg)
+	gocv.Threshold(fg, &fg, 127, 255, gocv.ThresholdBinary)
+	k := gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(5, 5))
+	defer k.Close()
+	gocv.MorphologyEx(fg, &fg, gocv.MorphOpen, k)
+	gocv.DilateWithParams(fg, &fg, k, image.Pt(-1, -1), 3, gocv.BorderConstant, color.RGBA{})
+	cs := gocv.FindContours(fg, gocv.RetrievalExternal, gocv.ChainApproxSimple)
+	defer cs.Close()
+	minArea := small.Cols() * small.Rows() / 2000
+	var out []image.Rectangle
+	for i := 0; i < cs.Size(); i++ {
+		r := gocv.BoundingRect(cs.At(i))
+		if r.Dx()*r.Dy() >= minArea {
+			out = append(out, r)
+		}
+	}
+	return out
+}
