@@ -38,6 +38,7 @@ func TestImportsPointDown(t *testing.T) {
 		{"velo/agent/commands", heavy},
 		{"velo/agent/ptzlock", heavy},
 		{"velo/masking/maskspec", heavy},
+		{"velo/masking/codec", heavy},
 	}
 	for _, tc := range cases {
 		t.Run(tc.pkg, func(t *testing.T) {
