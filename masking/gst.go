@@ -400,10 +400,6 @@ type CodecPublisher interface {
 	SetCodec(stream string, c codec.Codec) error
 }
 
-// DefaultEncoderElement is software x264 for live video (the table's
-// software H.264 encoder).
-const DefaultEncoderElement = "x264enc tune=zerolatency speed-preset=ultrafast bitrate={bitrate_kbps} key-int-max={gop} byte-stream=true"
-
 // withDefaults fills the zero settings.
 func (c *EncoderConfig) withDefaults() {
 	if c.FPS <= 0 {
@@ -582,7 +578,11 @@ type LazyEncoder struct {
 	enc       *Encoder
 	streamFPS atomic.Int64
 	elem      atomic.Pointer[string]
+	fps       atomic.Int64 // the frame rate the encoder was opened with
 }
+
+// FPS is the frame rate the encoder was opened with (0 before).
+func (l *LazyEncoder) FPS() int { return int(l.fps.Load()) }
 
 // SetStreamFPS tells the encoder the stream's frame rate, used when the
 // config sets none (the pipeline calls it after each capture open).
@@ -622,6 +622,7 @@ func (l *LazyEncoder) Write(f *Frame) error {
 		l.enc = e
 		name := e.Element()
 		l.elem.Store(&name)
+		l.fps.Store(int64(e.cfg.FPS))
 	}
 	return l.enc.Write(f)
 }

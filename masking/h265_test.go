@@ -134,6 +134,11 @@ func TestEndToEndH265CameraMasked(t *testing.T) {
 		if vp := run.pl.Path(); vp.OutCodec != "H265" || vp.Encoder != "x265enc" {
 			t.Errorf("video path %+v", vp)
 		}
+		// No fps configured: the encoder runs at the camera's 10 fps (a
+		// 15 fps default gave a 10 fps camera a keyframe every 3 s).
+		if vp := run.pl.Path(); vp.OutFPS != 10 || p[0].FPS != 10 {
+			t.Errorf("encoder at %d fps, stream %.1f fps: want the camera's 10", vp.OutFPS, p[0].FPS)
+		}
 	})
 	t.Run("decoder-fails-ffmpeg-H264-out", func(t *testing.T) {
 		restore := masking.FailElement("avdec_h265", "decoder")
