@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"velo/agent/config"
 	"velo/agent/event"
 	"velo/agent/telemetry"
+	"velo/masking"
+	"velo/masking/codec"
 	"velo/masking/relay"
 )
 
@@ -57,6 +60,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.checkApprovedViews(cfg); err != nil {
 		return err
 	}
+	a.logCodecs()
 	a.serve(ctx, r)
 	a.log.Info().Msg("stopped")
 	return nil
@@ -279,4 +283,25 @@ func randomSecret() string {
 	b := make([]byte, 18)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// logCodecs probes the codec elements once, before the cameras start (so
+// no camera's first open waits for it), and logs what the frame path will
+// use: per codec, the decoder and encoder chosen and the preferred ones
+// that failed (docs/masking.md, "Codecs").
+func (a *Agent) logCodecs() {
+	els := masking.ProbeElements()
+	for _, c := range codec.All {
+		ev := a.log.Info().Str("codec", string(c)).Float64("probe_ms", els.TookMS)
+		if d, ok := els.Decoder(c); ok {
+			ev = ev.Str("decoder", d.Name)
+		}
+		if e, ok := els.Encoder(c); ok {
+			ev = ev.Str("encoder", e.Name)
+		}
+		if sk := strings.Trim(els.Skipped(c, "decoder")+", "+els.Skipped(c, "encoder"), ", "); sk != "" {
+			ev = ev.Str("failed", sk)
+		}
+		ev.Msg("codec elements")
+	}
 }

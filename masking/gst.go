@@ -132,7 +132,10 @@ func (c CaptureConfig) Opener() (Opener, error) {
 	switch c.Backend {
 	case "", BackendAuto:
 		return func(ctx context.Context) (Source, error) {
-			cd, note := c.streamCodec(ctx)
+			c, cd, note, err := c.prepare(ctx)
+			if err != nil {
+				return nil, err
+			}
 			src, err := c.openGst(ctx, cd, note)
 			if err == nil || ctx.Err() != nil || IsHung(err) || errors.Is(err, ErrTooManyStuck) {
 				return src, err // a camera that hangs GStreamer would hang FFmpeg too
@@ -143,15 +146,16 @@ func (c CaptureConfig) Opener() (Opener, error) {
 			}
 			return src, nil
 		}, nil
-	case BackendGStreamer:
+	case BackendGStreamer, BackendFFmpeg:
 		return func(ctx context.Context) (Source, error) {
-			cd, note := c.streamCodec(ctx)
+			c, cd, note, err := c.prepare(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if c.Backend == BackendFFmpeg {
+				return c.openFFmpeg(ctx, cd, note, "")
+			}
 			return c.openGst(ctx, cd, note)
-		}, nil
-	case BackendFFmpeg:
-		return func(ctx context.Context) (Source, error) {
-			cd, note := c.streamCodec(ctx)
-			return c.openFFmpeg(ctx, cd, note, "")
 		}, nil
 	}
 	return nil, fmt.Errorf("masking: capture backend %q is not auto, gstreamer or ffmpeg", c.Backend)
@@ -164,6 +168,19 @@ func redact(raw string) string {
 	}
 	u.User = nil
 	return u.String()
+}
+
+// prepare refuses at once a camera at its bound of hung calls (Stuck),
+// then reads the stream's codec (streamCodec); the open that follows gets
+// what is left of OpenTimeout, so the whole open stays within it.
+func (c CaptureConfig) prepare(ctx context.Context) (CaptureConfig, codec.Codec, string, error) {
+	if err := c.Stuck.admit(c.Camera); err != nil {
+		return c, "", "", fmt.Errorf("masking: open %s: %w", redact(c.URL), err)
+	}
+	t0 := time.Now()
+	cd, note := c.streamCodec(ctx)
+	c.OpenTimeout -= time.Since(t0) // streamCodec takes at most a third
+	return c, cd, note, nil
 }
 
 // appsinkI420 ends a capture pipeline: raw video as I420 into OpenCV.
@@ -383,10 +400,6 @@ type CodecPublisher interface {
 	SetCodec(stream string, c codec.Codec) error
 }
 
-// DefaultEncoderElement is software x264 for live video (the table's
-// software H.264 encoder).
-const DefaultEncoderElement = "x264enc tune=zerolatency speed-preset=ultrafast bitrate={bitrate_kbps} key-int-max={gop} byte-stream=true"
-
 // withDefaults fills the zero settings.
 func (c *EncoderConfig) withDefaults() {
 	if c.FPS <= 0 {
@@ -565,7 +578,11 @@ type LazyEncoder struct {
 	enc       *Encoder
 	streamFPS atomic.Int64
 	elem      atomic.Pointer[string]
+	fps       atomic.Int64 // the frame rate the encoder was opened with
 }
+
+// FPS is the frame rate the encoder was opened with (0 before).
+func (l *LazyEncoder) FPS() int { return int(l.fps.Load()) }
 
 // SetStreamFPS tells the encoder the stream's frame rate, used when the
 // config sets none (the pipeline calls it after each capture open).
@@ -605,6 +622,7 @@ func (l *LazyEncoder) Write(f *Frame) error {
 		l.enc = e
 		name := e.Element()
 		l.elem.Store(&name)
+		l.fps.Store(int64(e.cfg.FPS))
 	}
 	return l.enc.Write(f)
 }

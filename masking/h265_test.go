@@ -35,12 +35,17 @@ func (r *h265Run) Paths() []masking.CapturePath {
 	return append([]masking.CapturePath(nil), r.paths...)
 }
 
-func startH265(t *testing.T, addr string, out codec.Codec, fail maskspec.FailMode) *h265Run {
-	t.Helper()
+// startH265Camera starts the simulator's H.265 camera.
+func startH265Camera(t *testing.T, addr string) camsim.CameraConfig {
 	cam := camsim.CameraConfig{ID: "hevc", Address: addr, Username: "camuser", Password: "cam-pw-5",
-		Scene: "ptz", FPS: 10, Width: h265W, Height: h265H, PTZ: &camsim.PTZConfig{}, Encoding: "H265"}
+		Scene: "ptz", FPS: 10, Width: h265W, Height: h265H, PTZ: &camsim.PTZConfig{}, Encoding: "H265", GOPFrames: 5}
 	sim := camsim.StartForTest(t, cam)
-	cc := sim.Camera("hevc").Config()
+	return sim.Camera("hevc").Config()
+}
+
+// startH265 runs a pipeline from camera cc until the (sub)test ends.
+func startH265(t *testing.T, cc camsim.CameraConfig, out codec.Codec, fail maskspec.FailMode) *h265Run {
+	t.Helper()
 	regs := camsim.Regions(cc, camsim.Position{})
 	run := &h265Run{regions: map[string]rect{}}
 	var masks []maskspec.Mask
@@ -81,7 +86,7 @@ func startH265(t *testing.T, addr string, out codec.Codec, fail maskspec.FailMod
 		t.Fatal(err)
 	}
 	run.pl, err = masking.NewPipeline(masking.PipelineConfig{Camera: "hevc", Masker: m, Open: open, Logf: t.Logf,
-		Sink: masking.NewLazyEncoder(masking.EncoderConfig{Camera: "hevc", Codec: out, Relay: rel})})
+		Sink: masking.NewLazyEncoder(masking.EncoderConfig{Camera: "hevc", Codec: out, GOP: 5, Relay: rel})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,50 +113,56 @@ func startH265(t *testing.T, addr string, out codec.Codec, fail maskspec.FailMod
 // An H.265 camera streams masked through GStreamer's H.265 path (not the
 // FFmpeg fallback), out as H.265, decoded by ffmpeg: the masked regions
 // are flat, and ffprobe sees the codec the relay's SDP names. (H.265 in,
-// H.264 out: TestH265CameraThroughTheAgent in agent.)
+// H.264 out: TestH265CameraThroughTheAgent in agent, and the fallback
+// below.) No silent fallback: with the H.265 decoder failing, the capture
+// falls back to OpenCV's FFmpeg backend, says so in its path, and still
+// masks.
 func TestEndToEndH265CameraMasked(t *testing.T) {
-	for i, out := range []codec.Codec{codec.H265} {
-		t.Run(string(out)+"-out", func(t *testing.T) {
-			run := startH265(t, fmt.Sprintf("127.0.97.%d", 20+i), out, maskspec.FailBlank)
-			y := camsim.GrabLuma(t, run.url, h265W, h265H, 10)
-			for name, r := range run.regions {
-				if sd := stddev(y, h265W, h265H, r); sd > maxMaskedStddev {
-					t.Errorf("output %s region stddev %.2f > %.1f: scene detail leaks", name, sd, maxMaskedStddev)
-				}
-			}
-			if sd := stddev(y, h265W, h265H, rect{0, 0, 1, 0.3}); sd < 3 {
-				t.Errorf("unmasked sky/wall stddev %.2f: the output is not the scene", sd)
-			}
-			if got := camsim.ProbeCodec(t, run.url); got != map[codec.Codec]string{codec.H264: "h264", codec.H265: "hevc"}[out] {
-				t.Errorf("relay serves %q, want %s", got, out)
-			}
-			p := run.Paths()
-			if len(p) == 0 || p[0].Codec != codec.H265 || p[0].Decoder != "avdec_h265" || p[0].Backend != masking.BackendGStreamer ||
-				p[0].Fallback != "" || !strings.Contains(p[0].Note, "SDP H265") {
-				t.Errorf("capture paths %+v: want H265 through avdec_h265 on GStreamer, the profile/SDP disagreement noted", p)
-			}
-			if vp := run.pl.Path(); vp.OutCodec != string(out) || vp.Encoder == "" {
-				t.Errorf("video path %+v", vp)
-			}
-		})
-	}
+	cc := startH265Camera(t, "127.0.97.20")
+	t.Run("gstreamer-H265-out", func(t *testing.T) {
+		run := startH265(t, cc, codec.H265, maskspec.FailBlank)
+		y := camsim.GrabLuma(t, run.url, h265W, h265H, 5)
+		run.checkMasked(t, y)
+		if got := camsim.ProbeCodec(t, run.url); got != "hevc" {
+			t.Errorf("relay serves %q, want hevc", got)
+		}
+		p := run.Paths()
+		if len(p) == 0 || p[0].Codec != codec.H265 || p[0].Decoder != "avdec_h265" || p[0].Backend != masking.BackendGStreamer ||
+			p[0].Fallback != "" || !strings.Contains(p[0].Note, "SDP H265") {
+			t.Errorf("capture paths %+v: want H265 through avdec_h265 on GStreamer, the profile/SDP disagreement noted", p)
+		}
+		if vp := run.pl.Path(); vp.OutCodec != "H265" || vp.Encoder != "x265enc" {
+			t.Errorf("video path %+v", vp)
+		}
+		// No fps configured: the encoder runs at the camera's 10 fps (a
+		// 15 fps default gave a 10 fps camera a keyframe every 3 s).
+		if vp := run.pl.Path(); vp.OutFPS != 10 || p[0].FPS != 10 {
+			t.Errorf("encoder at %d fps, stream %.1f fps: want the camera's 10", vp.OutFPS, p[0].FPS)
+		}
+	})
+	t.Run("decoder-fails-ffmpeg-H264-out", func(t *testing.T) {
+		restore := masking.FailElement("avdec_h265", "decoder")
+		defer restore()
+		run := startH265(t, cc, codec.H264, maskspec.FailDrop)
+		y := camsim.GrabLuma(t, run.url, h265W, h265H, 5)
+		run.checkMasked(t, y)
+		p := run.Paths()
+		if len(p) == 0 || p[0].Backend != masking.BackendFFmpeg || !strings.Contains(p[0].Fallback, "no working H265 decoder") ||
+			!strings.Contains(p[0].String(), "avdec_h265 (failed (test))") {
+			t.Errorf("capture paths %+v: want the FFmpeg fallback, naming the failed decoder", p)
+		}
+	})
 }
 
-// No silent fallback: with the H.265 decoder failing, the capture falls
-// back to OpenCV's FFmpeg backend, says so in the path, and still masks.
-func TestH265DecoderFailureIsReported(t *testing.T) {
-	restore := masking.FailElement("avdec_h265", "decoder")
-	defer restore()
-	run := startH265(t, "127.0.97.23", codec.H264, maskspec.FailDrop)
-	y := camsim.GrabLuma(t, run.url, h265W, h265H, 5)
-	for name, r := range run.regions {
-		if sd := stddev(y, h265W, h265H, r); sd > maxMaskedStddev {
-			t.Errorf("output %s region stddev %.2f: scene detail leaks on the fallback path", name, sd)
+// checkMasked: the masked regions are flat, the rest is the scene.
+func (r *h265Run) checkMasked(t *testing.T, y []byte) {
+	t.Helper()
+	for name, rg := range r.regions {
+		if sd := stddev(y, h265W, h265H, rg); sd > maxMaskedStddev {
+			t.Errorf("output %s region stddev %.2f > %.1f: scene detail leaks", name, sd, maxMaskedStddev)
 		}
 	}
-	p := run.Paths()
-	if len(p) == 0 || p[0].Backend != masking.BackendFFmpeg || !strings.Contains(p[0].Fallback, "no working H265 decoder") ||
-		!strings.Contains(p[0].String(), "avdec_h265 (failed (test))") {
-		t.Errorf("capture paths %+v: want the FFmpeg fallback, naming the failed decoder", p)
+	if sd := stddev(y, h265W, h265H, rect{0, 0, 1, 0.3}); sd < 3 {
+		t.Errorf("unmasked top stddev %.2f: the output is not the scene", sd)
 	}
 }

@@ -95,6 +95,7 @@ type VideoPath struct {
 	CapturePath
 	OutCodec string `json:"out_codec,omitempty"`
 	Encoder  string `json:"encoder,omitempty"`
+	OutFPS   int    `json:"out_fps,omitempty"` // the encoder's frame rate (GOP: 2 s of it)
 }
 
 // Path returns the current video path (empty fields until known).
@@ -106,6 +107,9 @@ func (p *Pipeline) Path() VideoPath {
 	if e, ok := p.cfg.Sink.(interface{ EncoderPath() (codec.Codec, string) }); ok {
 		c, name := e.EncoderPath()
 		v.OutCodec, v.Encoder = string(c), name
+	}
+	if e, ok := p.cfg.Sink.(interface{ FPS() int }); ok {
+		v.OutFPS = e.FPS()
 	}
 	return v
 }

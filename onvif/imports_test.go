@@ -41,6 +41,7 @@ func TestImportsPointDown(t *testing.T) {
 		// The central fleet view: MQTT client yes; no OpenCV, no frame path, no broker.
 		{"velo/fleet", []string{"gocv.io/x/gocv", "velo/masking", "github.com/mochi-mqtt/server/v2", "velo/agent/telemetry", "velo/internal/testkit"}},
 		{"velo/masking/anonymise/spec", heavy},
+		{"velo/masking/codec", heavy},
 	}
 	for _, tc := range cases {
 		t.Run(tc.pkg, func(t *testing.T) {

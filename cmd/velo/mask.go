@@ -335,8 +335,10 @@ func maskSelftestCommand(s streams) *ffcli.Command {
 		ShortHelp:  "check masking on this gateway with a generated frame",
 		LongHelp: `Mask a generated frame with built-in masks (and every mask set of
 --config), check every pixel, round-trip it through OpenCV's conversion
-and codecs, and check that unmaskable frames are refused. No camera
-needed; exits 1 if any check fails (run it on a new gateway).`,
+and codecs, and check that unmaskable frames are refused. Then run every
+H.264/H.265 decoder and encoder element of the codec table (hardware
+first) and report which work here and which the frame path would use.
+No camera needed; exits 1 if any check fails (run it on a new gateway).`,
 		FlagSet: fs,
 		Exec: func(_ context.Context, args []string) error {
 			if err := noOperands(fs, args); err != nil {

@@ -102,7 +102,8 @@ func ProbeCodec(t TB, src string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "ffprobe", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0",
+	// The SDP names the codec: no need to analyse seconds of stream.
+	out, err := exec.CommandContext(ctx, "ffprobe", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-analyzeduration", "0", "-probesize", "32", "-select_streams", "v:0",
 		"-show_entries", "stream=codec_name", "-of", "csv=p=0", src).Output()
 	if err != nil {
 		t.Fatalf("ffprobe: %v", err)
