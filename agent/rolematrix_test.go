@@ -45,7 +45,7 @@ var RoleMatrix = map[string][]access.Action{
 // one who is not. (Recordings and the dossier: cmd/velo's matrix test.)
 func TestG331_RoleMatrixAgent(t *testing.T) {
 	covered := map[access.Action]bool{access.ActRecordingList: true, access.ActRecordingView: true, access.ActExport: true, access.ActHold: true, access.ActDossier: true, access.ActMaskPreview: true, access.ActViewCapture: true} // CLI-only
-	covered[access.ActCommission], covered[access.ActViewApprove] = true, true // the console's (agent/console tests)
+	covered[access.ActCommission], covered[access.ActViewApprove] = true, true                                                                                                                                                       // the console's (agent/console tests)
 	covered[access.ActLiveView] = true
 	for _, a := range verbActions() {
 		covered[a] = true

@@ -57,6 +57,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.checkApprovedViews(cfg); err != nil {
 		return err
 	}
+	if r.console, err = a.startConsole(cfg); err != nil {
+		return err
+	}
 	a.serve(ctx, r)
 	a.log.Info().Msg("stopped")
 	return nil
@@ -71,6 +74,13 @@ func (a *Agent) serve(ctx context.Context, r *running) {
 		bg.Go(func() { loop(ctx) })
 	}
 	bg.Go(func() { _ = r.tel.Run(telCtx) })
+	if r.console != nil {
+		bg.Go(func() {
+			if err := r.console.Serve(ctx); err != nil {
+				a.log.Error().Err(err).Msg("console stopped")
+			}
+		})
+	}
 	a.startCameras(r)
 	a.beat.Store(time.Now().UnixNano())
 	close(a.ready)
