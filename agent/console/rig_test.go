@@ -34,7 +34,7 @@ type movedClock struct {
 	by atomic.Int64
 }
 
-func (c *movedClock) Now() time.Time            { return time.Now().Add(time.Duration(c.by.Load())) }
+func (c *movedClock) Now() time.Time          { return time.Now().Add(time.Duration(c.by.Load())) }
 func (c *movedClock) advance(d time.Duration) { c.by.Add(int64(d)) }
 
 // rig is one velo run (one simulated fixed camera, 320×240) with the
@@ -222,23 +222,29 @@ func (r *rig) events(kind event.Kind) []event.Event {
 }
 
 // grabFrames decodes n frames of Velo's RTSP output with ffmpeg, gray,
-// at the camera's 320×240.
+// at the camera's 320×240, retrying while the stream is (re)starting.
 func (r *rig) grabFrames(t *testing.T, n int) [][]byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", r.rtsp,
-		"-frames:v", fmt.Sprint(n), "-vf", "scale=320:240,format=gray", "-f", "rawvideo", "-").Output()
-	if err != nil {
-		t.Fatalf("ffmpeg decoding Velo's output: %v", err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		var stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", r.rtsp,
+			"-frames:v", fmt.Sprint(n), "-vf", "scale=320:240,format=gray", "-f", "rawvideo", "-")
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		cancel()
+		var frames [][]byte
+		for len(out) >= 320*240 {
+			frames = append(frames, out[:320*240])
+			out = out[320*240:]
+		}
+		if err == nil && len(frames) == n {
+			return frames
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ffmpeg decoding Velo's output: %v, %d frames: %s", err, len(frames), stderr.String())
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	var frames [][]byte
-	for len(out) >= 320*240 {
-		frames = append(frames, out[:320*240])
-		out = out[320*240:]
-	}
-	if len(frames) == 0 {
-		t.Fatal("ffmpeg decoded no frame of Velo's output")
-	}
-	return frames
 }
