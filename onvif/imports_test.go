@@ -37,6 +37,7 @@ func TestImportsPointDown(t *testing.T) {
 		{"velo/agent/event", heavy},
 		{"velo/agent/commands", heavy},
 		{"velo/agent/ptzlock", heavy},
+		{"velo/agent/console", heavy}, // pictures come through its Gateway, from the frame path
 		{"velo/masking/maskspec", heavy},
 	}
 	for _, tc := range cases {
