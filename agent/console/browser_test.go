@@ -236,10 +236,10 @@ func (s *shots) take(page string) {
 		img, err := chromedp.Run(s.ctx, chromedp.Steps(chromedp.EmulateViewport(size.w, size.h), chromedp.Sleep(300*time.Millisecond)))
 		_ = img
 		if err == nil {
-			var png []byte
-			png, err = chromedp.Run(s.ctx, chromedp.FullScreenshot(90))
+			var jpg []byte
+			jpg, err = chromedp.Run(s.ctx, chromedp.FullScreenshot(80))
 			if err == nil {
-				err = os.WriteFile(filepath.Join(s.dir, fmt.Sprintf("%s-%s.png", page, size.name)), png, 0o644)
+				err = os.WriteFile(filepath.Join(s.dir, fmt.Sprintf("%s-%s.jpg", page, size.name)), jpg, 0o644)
 			}
 		}
 		if err != nil {

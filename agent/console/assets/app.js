@@ -127,6 +127,7 @@ async function editorPage(cam, viewIndex = 0) {
   const view = cam.views[viewIndex];
   const base = `/api/cameras/${encodeURIComponent(cam.id)}`;
   const pic = el('img', { id: 'picture', alt: cam.id });
+  pic.addEventListener('load', () => pic.parentElement.style.setProperty('--aspect', pic.naturalWidth / pic.naturalHeight));
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
   svg.id = 'overlay';
   const panel = el('div', { class: 'panel', id: 'mask-panel' });
