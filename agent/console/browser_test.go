@@ -7,11 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"velo/agent/dossier"
 	"velo/agent/event"
 	"velo/masking/maskspec"
 )
@@ -122,12 +124,13 @@ func checkApplied(t *testing.T, r *rig, before [][]byte) {
 		t.Fatalf("after approval: masks %+v, approval %+v", cam.Masks, cam.Approval)
 	}
 	ap := r.events(event.ViewApproved)
-	if len(ap) != 1 || ap[0].Operator != "boss" || ap[0].Ref != "DOC-2" || !contains(ap[0].Detail, "+ door (fill, 4 points)") {
+	if len(ap) != 1 || ap[0].Operator != "boss" || ap[0].Ref != "DOC-2" || !strings.Contains(ap[0].Detail, "+ door (fill, 4 points)") {
 		t.Fatalf("view_approved events: %+v", ap)
 	}
 	if len(r.events(event.ViewChanged)) == 0 {
 		t.Error("no view_changed event from the reload")
 	}
+	checkDossierHistory(t, r)
 	var after [][]byte
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -149,6 +152,23 @@ func checkApplied(t *testing.T, r *rig, before [][]byte) {
 	t.Logf("FIGURES console e2e: drawn region before mean %.1f std %.1f; after masked; mean |diff| outside it %.2f", inBefore.mean, inBefore.std, diff)
 	if diff > 6 {
 		t.Errorf("outside the drawn region the output changed: mean |diff| %.2f", diff)
+	}
+}
+
+// checkDossierHistory: velo dossier shows the view's history (proposal,
+// approval, the reload's change) from the audit log.
+func checkDossierHistory(t *testing.T, r *rig) {
+	t.Helper()
+	cfg := r.a.Config()
+	d, err := dossier.Build(context.Background(), cfg, cfg.File(), "boss", "test", dossier.Sources{}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := strings.Join(d.Cameras[0].Views[0].History, "\n")
+	for _, want := range []string{"view_proposed by inst", "view_approved by boss", "view_changed by agent"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("dossier history lacks %q:\n%s", want, h)
+		}
 	}
 }
 
@@ -194,19 +214,6 @@ func outsideDiff(a, b []byte, poly []maskspec.Point) float64 {
 		}
 	}
 	return sum / float64(n)
-}
-
-func contains(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 // shots writes screenshots of the pages at 1366×768 and at phone width
