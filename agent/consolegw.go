@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"velo/agent/attempts"
@@ -12,6 +14,7 @@ import (
 	"velo/agent/event"
 	"velo/masking"
 	"velo/masking/maskspec"
+	"velo/masking/viewcheck"
 )
 
 // consoleGateway is the agent as the installer console sees it
@@ -161,4 +164,88 @@ func (g consoleGateway) UnmaskedStill(ctx context.Context, camera string, waterm
 		return nil, err
 	}
 	return masking.CommissioningJPEG(f, watermark, 85)
+}
+
+// CaptureReference records the day reference of a view just approved in
+// the console, from the camera's next captured frame, with the view's new
+// masks excluded (as velo view capture does), audits it and restarts the
+// camera so its frames are verified against it. A view that had a
+// reference must be streaming (verified against it) when the frame is
+// taken, and a PTZ camera locked at the preset: the new reference never
+// records another view.
+func (g consoleGateway) CaptureReference(ctx context.Context, camera, preset, operator string) (string, error) {
+	a := g.a
+	cfg := a.Config()
+	cam := cfg.Camera(camera)
+	if cam == nil {
+		return "", fmt.Errorf("no camera %q", camera)
+	}
+	set, ok := viewSet(cam, preset)
+	if !ok {
+		return "", fmt.Errorf("camera %q has no view %q", camera, preset)
+	}
+	path := cfg.ReferencePath(camera, preset, false)
+	old, oldErr := viewcheck.Load(path)
+	f, err := a.viewFrame(ctx, cam, preset, oldErr == nil)
+	if err != nil {
+		return "", err
+	}
+	var pos *viewcheck.Position
+	if oldErr == nil {
+		pos = old.Position
+	}
+	ref, err := viewcheck.NewReference(f, set, false, pos)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return "", err
+	}
+	if err := ref.Save(path); err != nil {
+		return "", err
+	}
+	fields := map[string]string{"preset": preset, "sha256": ref.SHA256(), "file": path, "light": "day", "via": "console approval"}
+	if oldErr == nil {
+		fields["replaced_sha256"] = old.SHA256()
+	}
+	a.auditAppend(audit.Entry{Actor: operator, Action: "view_capture", Camera: camera, Outcome: "ok", Fields: fields})
+	a.restartCamera(camera)
+	return ref.SHA256(), nil
+}
+
+func viewSet(cam *config.CameraConfig, preset string) (maskspec.MaskSet, bool) {
+	for _, s := range cam.MaskSets() {
+		if s.Preset == preset {
+			return s, true
+		}
+	}
+	return maskspec.MaskSet{}, false
+}
+
+// viewFrame waits (until ctx ends) for the camera to be at the view —
+// locked at the preset for a PTZ camera; streaming, i.e. verified, when
+// the view has a reference — and returns its next captured frame, taken
+// while that still holds.
+func (a *Agent) viewFrame(ctx context.Context, cam *config.CameraConfig, preset string, verified bool) (*masking.Frame, error) {
+	atView := func() bool {
+		s, ok := a.State(cam.ID)
+		return ok && s.Online && (len(cam.Presets) == 0 || s.Approved && s.Preset == preset) && (!verified || s.Status == "streaming")
+	}
+	for {
+		if atView() {
+			if pl, err := a.pipeline(cam.ID); err == nil {
+				fctx, cancel := context.WithTimeout(ctx, 3*time.Second) // a pipeline being replaced answers no more
+				f, err := pl.UnmaskedStill(fctx)
+				cancel()
+				if err == nil && atView() {
+					return f, nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("camera %q is not at its approved view %q (or not verified) now: %w", cam.ID, preset, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -92,6 +94,7 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request, q *reques
 		if diff, err = s.apply(*p, ap); err != nil {
 			return err
 		}
+		diff += "; " + s.captureReference(r, p, q.op.Name)
 		p.Status, p.Approval, p.ApprovedBy, p.ApprovedAt, p.Diff = "approved", &ap, q.op.Name, s.opts.Now().UTC(), diff
 		return nil
 	})
@@ -110,6 +113,18 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request, q *reques
 }
 
 type errForbidden struct{ error }
+
+// captureReference records the approved view's reference picture and
+// says how it went (the approval stands either way).
+func (s *Server) captureReference(r *http.Request, p *Proposal, operator string) string {
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	sum, err := s.opts.Gateway.CaptureReference(ctx, p.Camera, p.Preset, operator)
+	if err != nil {
+		return "view reference NOT captured (" + err.Error() + "): record it with velo view capture"
+	}
+	return "view reference captured, SHA-256 " + sum
+}
 
 // managedFile is the managed views file as the console writes it.
 type managedFile struct {

@@ -131,6 +131,9 @@ func checkApplied(t *testing.T, r *rig, before [][]byte) {
 		t.Error("no view_changed event from the reload")
 	}
 	checkDossierHistory(t, r)
+	if _, err := os.Stat(r.a.Config().ReferencePath(r.cam, "", false)); err != nil || !strings.Contains(ap[0].Detail, "view reference captured") {
+		t.Errorf("no view reference captured at approval: %v; %s", err, ap[0].Detail)
+	}
 	var after [][]byte
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -75,6 +75,9 @@ type Gateway interface {
 	// Reload applies the site config again (the managed views file was
 	// just written); an error means nothing changed.
 	Reload() error
+	// CaptureReference records the view-verification reference of a view
+	// just approved, with its new masks excluded, and returns its SHA-256.
+	CaptureReference(ctx context.Context, camera, preset, operator string) (string, error)
 }
 
 // Options configure a Server.
