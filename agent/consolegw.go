@@ -166,51 +166,59 @@ func (g consoleGateway) UnmaskedStill(ctx context.Context, camera string, waterm
 	return masking.CommissioningJPEG(f, watermark, 85)
 }
 
-// CaptureReference records the day reference of a view just approved in
-// the console, from the camera's next captured frame, with the view's new
-// masks excluded (as velo view capture does), audits it and restarts the
-// camera so its frames are verified against it. A view that had a
-// reference must be streaming (verified against it) when the frame is
-// taken, and a PTZ camera locked at the preset: the new reference never
-// records another view.
-func (g consoleGateway) CaptureReference(ctx context.Context, camera, preset, operator string) (string, error) {
+// CaptureReference records the day reference of a view about to be
+// approved in the console, from the camera's next captured frame, with
+// the view's new masks excluded (as velo view capture does), and audits
+// it; the reload that applies the approval restarts the camera onto it.
+// A view that has a reference must be streaming (verified against it)
+// when the frame is taken, and a PTZ camera locked at the preset: the new
+// reference never records another view. undo puts the old reference
+// back (the reload was refused).
+func (g consoleGateway) CaptureReference(ctx context.Context, camera, preset string, masks []maskspec.Mask, operator string) (string, func(), error) {
 	a := g.a
 	cfg := a.Config()
 	cam := cfg.Camera(camera)
 	if cam == nil {
-		return "", fmt.Errorf("no camera %q", camera)
+		return "", nil, fmt.Errorf("no camera %q", camera)
 	}
-	set, ok := viewSet(cam, preset)
-	if !ok {
-		return "", fmt.Errorf("camera %q has no view %q", camera, preset)
+	if _, ok := viewSet(cam, preset); !ok {
+		return "", nil, fmt.Errorf("camera %q has no view %q", camera, preset)
 	}
 	path := cfg.ReferencePath(camera, preset, false)
 	old, oldErr := viewcheck.Load(path)
 	f, err := a.viewFrame(ctx, cam, preset, oldErr == nil)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	var pos *viewcheck.Position
 	if oldErr == nil {
 		pos = old.Position
 	}
-	ref, err := viewcheck.NewReference(f, set, false, pos)
+	ref, err := viewcheck.NewReference(f, maskspec.MaskSet{Camera: camera, Preset: preset, Masks: masks}, false, pos)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if err := ref.Save(path); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	fields := map[string]string{"preset": preset, "sha256": ref.SHA256(), "file": path, "light": "day", "via": "console approval"}
+	undo := func() {
+		if oldErr == nil {
+			_ = old.Save(path)
+		} else {
+			_ = os.Remove(path)
+		}
+		a.auditAppend(audit.Entry{Actor: operator, Action: "view_capture", Camera: camera, Outcome: "reverted", Fields: fields,
+			Detail: "the approval's reload was refused: the earlier reference is back"})
+	}
 	if oldErr == nil {
 		fields["replaced_sha256"] = old.SHA256()
 	}
 	a.auditAppend(audit.Entry{Actor: operator, Action: "view_capture", Camera: camera, Outcome: "ok", Fields: fields})
-	a.restartCamera(camera)
-	return ref.SHA256(), nil
+	return ref.SHA256(), undo, nil
 }
 
 func viewSet(cam *config.CameraConfig, preset string) (maskspec.MaskSet, bool) {

@@ -91,10 +91,9 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request, q *reques
 			return errors.New("the approval needs by, date (YYYY-MM-DD) and document (ER-4.7)")
 		}
 		var err error
-		if diff, err = s.apply(*p, ap); err != nil {
+		if diff, err = s.apply(r.Context(), *p, ap, q.op.Name); err != nil {
 			return err
 		}
-		diff += "; " + s.captureReference(r, p, q.op.Name)
 		p.Status, p.Approval, p.ApprovedBy, p.ApprovedAt, p.Diff = "approved", &ap, q.op.Name, s.opts.Now().UTC(), diff
 		return nil
 	})
@@ -114,16 +113,21 @@ func (s *Server) handleApprove(w http.ResponseWriter, r *http.Request, q *reques
 
 type errForbidden struct{ error }
 
-// captureReference records the approved view's reference picture and
-// says how it went (the approval stands either way).
-func (s *Server) captureReference(r *http.Request, p *Proposal, operator string) string {
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	sum, err := s.opts.Gateway.CaptureReference(ctx, p.Camera, p.Preset, operator)
+// captureReference records the view's reference picture with its new
+// masks, before the reload that applies them; it says how that went (the
+// approval goes on without one) and returns how to undo it.
+func (s *Server) captureReference(ctx context.Context, p Proposal, operator string) (string, func()) {
+	masks, err := specMasks(p.Camera, p.Preset, p.Masks)
 	if err != nil {
-		return "view reference NOT captured (" + err.Error() + "): record it with velo view capture"
+		return "view reference NOT captured (" + err.Error() + ")", func() {}
 	}
-	return "view reference captured, SHA-256 " + sum
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	sum, undo, err := s.opts.Gateway.CaptureReference(ctx, p.Camera, p.Preset, masks, operator)
+	if err != nil {
+		return "view reference NOT captured (" + err.Error() + "): record it with velo view capture", func() {}
+	}
+	return "view reference captured, SHA-256 " + sum, undo
 }
 
 // managedFile is the managed views file as the console writes it.
@@ -141,7 +145,7 @@ type managedView struct {
 // apply writes the approved view into the managed views file, after
 // checking the whole site config with it (the rules of velo config
 // check), and reloads; a reload refused puts the file back as it was.
-func (s *Server) apply(p Proposal, ap config.ApprovalConfig) (string, error) {
+func (s *Server) apply(ctx context.Context, p Proposal, ap config.ApprovalConfig, operator string) (string, error) {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
 	cfg := s.opts.Gateway.Config()
@@ -178,10 +182,13 @@ func (s *Server) apply(p Proposal, ap config.ApprovalConfig) (string, error) {
 	if _, err := config.LoadWithViews(cfg.File(), buf.Bytes()); err != nil {
 		return "", fmt.Errorf("the site config with this view does not pass velo config check: %w", err)
 	}
+	refNote, undoRef := s.captureReference(ctx, p, operator)
 	if err := safefile.WriteFile(path, buf.Bytes(), 0o640); err != nil {
+		undoRef()
 		return "", err
 	}
 	if err := s.opts.Gateway.Reload(); err != nil {
+		undoRef()
 		if exists {
 			_ = safefile.WriteFile(path, old, 0o640)
 		} else {
@@ -189,5 +196,5 @@ func (s *Server) apply(p Proposal, ap config.ApprovalConfig) (string, error) {
 		}
 		return "", fmt.Errorf("reload refused, the views file is back as it was: %w", err)
 	}
-	return diff, nil
+	return diff + "; " + refNote, nil
 }

@@ -42,7 +42,15 @@ func chromium(t *testing.T) string {
 // by ffmpeg, then has the region masked and the rest unchanged.
 func testBrowser(t *testing.T, r *rig) {
 	exe := chromium(t)
-	before := r.grabFrames(t, 3)
+	type grabbed struct {
+		frames [][]byte
+		err    error
+	}
+	beforeCh := make(chan grabbed, 1)
+	go func() { // Velo's output before, decoded while the browser works
+		f, err := r.grab(2)
+		beforeCh <- grabbed{f, err}
+	}()
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Flag("ignore-certificate-errors", true), chromedp.WindowSize(1366, 768))...)
 	defer cancel()
@@ -51,8 +59,10 @@ func testBrowser(t *testing.T, r *rig) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(r.url)); err != nil {
 		t.Fatal(err)
 	}
+	t0 := time.Now()
 	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
+		defer func() { t.Logf("%5.1fs %s", time.Since(t0).Seconds(), what) }()
 		sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
 		defer scancel()
 		if err := chromedp.Do(sctx, steps...); err != nil {
@@ -97,7 +107,13 @@ func testBrowser(t *testing.T, r *rig) {
 	shots.take("proposals")
 	step("approve", chromedp.Click(chromedp.CSS("form.approve button")),
 		chromedp.Poll[chromedp.Void](`!document.querySelector('form.approve') && document.querySelector('.diff')`))
-	checkApplied(t, r, before)
+	t.Logf("%5.1fs approved", time.Since(t0).Seconds())
+	before := <-beforeCh
+	if before.err != nil {
+		t.Fatal(before.err)
+	}
+	checkApplied(t, r, before.frames)
+	t.Logf("%5.1fs checked", time.Since(t0).Seconds())
 }
 
 // drawPolygon clicks the polygon's points on the picture with the mouse.
@@ -137,7 +153,7 @@ func checkApplied(t *testing.T, r *rig, before [][]byte) {
 	var after [][]byte
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		after = r.grabFrames(t, 3)
+		after = r.grabFrames(t, 2)
 		if in, _ := regionStats(after[len(after)-1], drawn); in.std < 2 && in.mean < 30 {
 			break
 		}

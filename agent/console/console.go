@@ -76,8 +76,9 @@ type Gateway interface {
 	// just written); an error means nothing changed.
 	Reload() error
 	// CaptureReference records the view-verification reference of a view
-	// just approved, with its new masks excluded, and returns its SHA-256.
-	CaptureReference(ctx context.Context, camera, preset, operator string) (string, error)
+	// about to be approved, with its new masks excluded, and returns its
+	// SHA-256 and how to put the old one back (the reload was refused).
+	CaptureReference(ctx context.Context, camera, preset string, masks []maskspec.Mask, operator string) (string, func(), error)
 }
 
 // Options configure a Server.

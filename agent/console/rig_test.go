@@ -225,6 +225,14 @@ func (r *rig) events(kind event.Kind) []event.Event {
 // at the camera's 320×240, retrying while the stream is (re)starting.
 func (r *rig) grabFrames(t *testing.T, n int) [][]byte {
 	t.Helper()
+	frames, err := r.grab(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return frames
+}
+
+func (r *rig) grab(n int) ([][]byte, error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -240,10 +248,10 @@ func (r *rig) grabFrames(t *testing.T, n int) [][]byte {
 			out = out[320*240:]
 		}
 		if err == nil && len(frames) == n {
-			return frames
+			return frames, nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ffmpeg decoding Velo's output: %v, %d frames: %s", err, len(frames), stderr.String())
+			return nil, fmt.Errorf("ffmpeg decoding Velo's output: %v, %d frames: %s", err, len(frames), stderr.String())
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
