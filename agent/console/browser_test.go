@@ -152,8 +152,10 @@ func checkApplied(t *testing.T, r *rig, before [][]byte) {
 	}
 	var after [][]byte
 	deadline := time.Now().Add(30 * time.Second)
-	for {
+	for t1 := time.Now(); ; {
 		after = r.grabFrames(t, 2)
+		st, _ := r.a.State(r.cam)
+		t.Logf("grab after %.1fs: state %s", time.Since(t1).Seconds(), st.Status)
 		if in, _ := regionStats(after[len(after)-1], drawn); in.std < 2 && in.mean < 30 {
 			break
 		}
