@@ -3,6 +3,10 @@ package console_test
 import (
 	"bytes"
 	"encoding/json"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,6 +17,7 @@ import (
 
 	"velo/agent/event"
 	"velo/internal/testkit"
+	"velo/masking/maskspec"
 )
 
 // TestConsole runs one velo run with its console and checks, in order:
@@ -27,6 +32,7 @@ func TestConsole(t *testing.T) {
 	t.Run("PostWithoutCSRFRefused", func(t *testing.T) { testCSRF(t, r) })
 	t.Run("SessionFixation", func(t *testing.T) { testFixation(t, r) })
 	t.Run("ER47_UnapprovedProposalChangesNothing", func(t *testing.T) { testUnapproved(t, r) })
+	t.Run("PreviewKeepsApprovedMasksOutsideCommissioning", func(t *testing.T) { testPreviewKeepsMasks(t, r) })
 	t.Run("ExpiredCommissioningShowsNoStill", func(t *testing.T) { testCommissioningExpiry(t, r) })
 	t.Run("Browser", func(t *testing.T) { testBrowser(t, r) })
 	t.Run("WrongLoginsThrottledAuditedPerBurst", func(t *testing.T) { testThrottle(t, r) })
@@ -191,6 +197,7 @@ func testCommissioningExpiry(t *testing.T, r *rig) {
 	if code := b.login("inst", installerPW); code != http.StatusOK {
 		t.Fatalf("installer login: %d", code)
 	}
+	stills0, closes0 := len(r.events(event.CommissioningStill)), len(r.events(event.CommissioningClosed))
 	if code, _ := b.get("api/cameras/" + r.cam + "/still"); code != http.StatusForbidden {
 		t.Fatalf("unmasked still without commissioning: %d, want 403", code)
 	}
@@ -208,8 +215,8 @@ func testCommissioningExpiry(t *testing.T, r *rig) {
 	if code, _ := b.get("api/cameras/" + r.cam + "/still"); code != http.StatusForbidden {
 		t.Errorf("unmasked still after the commissioning session expired: %d, want 403", code)
 	}
-	if len(r.events(event.CommissioningStill)) != 1 || len(r.events(event.CommissioningClosed)) != 1 {
-		t.Errorf("commissioning stills %d, closes %d: want 1 and 1", len(r.events(event.CommissioningStill)), len(r.events(event.CommissioningClosed)))
+	if s, c := len(r.events(event.CommissioningStill))-stills0, len(r.events(event.CommissioningClosed))-closes0; s != 1 || c != 1 {
+		t.Errorf("commissioning stills %d, closes %d: want 1 and 1", s, c)
 	}
 }
 
@@ -246,4 +253,58 @@ func testThrottle(t *testing.T, r *rig) {
 	if code := b.login("inst", installerPW); code != http.StatusOK {
 		t.Errorf("login after the pause: %d", code)
 	}
+}
+
+// badge is the approved mask of the rig's camera, in [0,1].
+var badge = []maskspec.Point{{X: 0.05, Y: 0.05}, {X: 0.25, Y: 0.05}, {X: 0.25, Y: 0.25}, {X: 0.05, Y: 0.25}}
+
+// A preview outside commissioning applies the approved masks too: an
+// installer who deletes every mask in the editor still sees the badge
+// reader masked; inside commissioning the preview shows what is proposed.
+func testPreviewKeepsMasks(t *testing.T, r *rig) {
+	b := r.browser(t)
+	if code := b.login("inst", installerPW); code != http.StatusOK {
+		t.Fatalf("installer login: %d", code)
+	}
+	flat := func(comm bool) stats {
+		t.Helper()
+		code, body := b.post("api/cameras/"+r.cam+"/preview", map[string]any{"preset": "", "masks": []any{}})
+		if code != http.StatusOK {
+			t.Fatalf("preview (commissioning %v): %d %s", comm, code, body)
+		}
+		img, err := jpeg.Decode(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lumaStats(img, badge)
+	}
+	// The badge reader's panel is blue (luma about 70); the fill is black (16).
+	if s := flat(false); s.std > 3 || s.mean > 30 {
+		t.Errorf("preview without masks outside commissioning: the badge region is not masked (mean %.1f, std %.1f)", s.mean, s.std)
+	}
+	if code, _ := b.post("api/cameras/"+r.cam+"/commissioning", map[string]string{"reason": "checking the preview"}); code != http.StatusOK {
+		t.Fatal("commissioning refused")
+	}
+	if s := flat(true); s.mean < 45 {
+		t.Errorf("preview without masks inside commissioning: the badge region is still black (mean %.1f): the proposal was not what was rendered", s.mean)
+	}
+	if code, _ := b.post("api/commissioning/close", nil); code != http.StatusOK {
+		t.Error("commissioning close refused")
+	}
+}
+
+// lumaStats is the luma's mean and deviation inside poly's bounding box
+// (shrunk by 3 %), on an image of any size.
+func lumaStats(img image.Image, poly []maskspec.Point) stats {
+	bd := img.Bounds()
+	var sum, sq float64
+	n := 0
+	for y := bd.Min.Y + int((poly[0].Y+0.03)*float64(bd.Dy())); y < bd.Min.Y+int((poly[2].Y-0.03)*float64(bd.Dy())); y++ {
+		for x := bd.Min.X + int((poly[0].X+0.03)*float64(bd.Dx())); x < bd.Min.X+int((poly[2].X-0.03)*float64(bd.Dx())); x++ {
+			v := float64(color.GrayModel.Convert(img.At(x, y)).(color.Gray).Y)
+			sum, sq, n = sum+v, sq+v*v, n+1
+		}
+	}
+	m := sum / float64(n)
+	return stats{mean: m, std: math.Sqrt(math.Max(sq/float64(n)-m*m, 0))}
 }
