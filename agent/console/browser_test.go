@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"velo/agent/dossier"
 	"velo/agent/event"
@@ -90,6 +91,12 @@ func testBrowser(t *testing.T, r *rig) {
 		chromedp.Poll[chromedp.Void](`document.querySelector('#picture').dataset.kind === 'still' && document.querySelector('#picture').complete`))
 	step("new mask", chromedp.Click(chromedp.CSS("#new-mask")))
 	drawPolygon(t, ctx)
+	label := `document.querySelector('.masklist .sel').textContent`
+	step("keyboard: Delete removes the selected point, Ctrl+Z undoes it",
+		chromedp.Focus(chromedp.CSS("#overlay")), chromedp.KeyEvent(kb.Delete),
+		chromedp.Poll[chromedp.Void](label+` === 'mask-2 (3)'`),
+		chromedp.KeyEvent("z", chromedp.KeyModifiers(chromedp.ModifierCtrl)),
+		chromedp.Poll[chromedp.Void](label+` === 'mask-2 (4)'`))
 	step("name", chromedp.SetValue(chromedp.CSS("#mask-name"), "door"),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector('#mask-name').dispatchEvent(new Event('change'))`),
 		chromedp.Click(chromedp.CSS("#render")),
