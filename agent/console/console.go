@@ -144,6 +144,9 @@ func (s *Server) URL() string { return "https://" + s.ln.Addr().String() + "/" }
 
 // Serve serves until ctx ends (after Listen), then shuts down.
 func (s *Server) Serve(ctx context.Context) error {
+	// Requests (the state streams) end with ctx, so Shutdown does not
+	// wait on them.
+	s.srv.BaseContext = func(net.Listener) context.Context { return ctx }
 	done := make(chan error, 1)
 	go func() { done <- s.srv.ServeTLS(s.ln, "", "") }()
 	select {
