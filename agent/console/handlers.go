@@ -188,6 +188,8 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, info)
 }
 
+var errNoRole = errors.New("no installer or admin role")
+
 // handleLogin checks the operator's credentials (installer or admin only)
 // and starts a new session: new id, new CSRF token (no fixation).
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
@@ -210,12 +212,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	op, err := s.opts.Gateway.Config().Authenticate(body.User, body.Password)
 	if err == nil && !consoleRole(op) {
-		err = errors.New("role")
+		err = errNoRole
 	}
 	if err != nil {
 		s.throttle.fail(src)
 		why := "wrong user or password"
-		if err.Error() == "role" {
+		if errors.Is(err, errNoRole) {
 			why = "no installer or admin role"
 		}
 		s.opts.Gateway.LoginRefused(user, r.RemoteAddr, why)
