@@ -61,6 +61,7 @@ func (g consoleGateway) Reload() error {
 // ConsoleStates: every camera's state with its last event.
 func (g consoleGateway) ConsoleStates() []console.CameraState {
 	a := g.a
+	cfg := a.Config()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	last := map[string]event.Event{}
@@ -73,13 +74,24 @@ func (g consoleGateway) ConsoleStates() []console.CameraState {
 	for id, s := range a.states {
 		cs := console.CameraState{ID: id, Status: s.Status, Online: s.Online, Locked: s.Approved, Blank: s.Status == "blank",
 			Preset: s.Preset, FPSIn: s.FPSIn, FPSOut: s.FPSOut, Error: s.Error}
-		cs.ViewVerified = s.Status == "streaming"
+		// Streaming with a reference: every frame out passed the view check.
+		cs.ViewVerified = s.Status == "streaming" && hasReference(cfg, id, s.Preset)
 		if ev, ok := last[id]; ok {
 			cs.LastEvent, cs.LastEventAt = string(ev.Kind), ev.Time
 		}
 		out = append(out, cs)
 	}
 	return out
+}
+
+// hasReference: the view has a day or night reference picture.
+func hasReference(cfg *config.Config, camera, preset string) bool {
+	for _, night := range []bool{false, true} {
+		if _, err := os.Stat(cfg.ReferencePath(camera, preset, night)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // LoginRefused reports a refused console login: the first of a burst from

@@ -16,6 +16,7 @@ import (
 
 	"velo/agent/dossier"
 	"velo/agent/event"
+	"velo/internal/testkit"
 	"velo/masking/maskspec"
 )
 
@@ -80,7 +81,8 @@ func testBrowser(t *testing.T, r *rig) {
 	step("language", chromedp.Evaluate[chromedp.Void](`localStorage.setItem('velo-lang','en')`), chromedp.Reload())
 	shots.take("login")
 	login("inst", installerPW)
-	step("live state", chromedp.Poll[chromedp.Void](`document.querySelector('[data-camera] .state').textContent.includes('streaming')`))
+	step("live state", chromedp.Poll[chromedp.Void](`document.querySelector('[data-camera] .state').textContent.includes('streaming')`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('[data-camera] .state').textContent.includes('view not verified')`)) // no reference yet
 	step("masked snapshot", chromedp.Click(chromedp.CSS("[data-camera] button.snapshot")),
 		chromedp.Poll[chromedp.Void](`document.querySelector('[data-camera] img.snap').naturalWidth > 0`))
 	shots.take("cameras")
@@ -154,6 +156,14 @@ func checkApplied(t *testing.T, r *rig, before [][]byte) {
 		t.Error("no view_changed event from the reload")
 	}
 	checkDossierHistory(t, r)
+	b := r.browser(t)
+	if code := b.login("inst", installerPW); code != 200 {
+		t.Fatalf("login: %d", code)
+	}
+	testkit.WaitFor(t, 20*time.Second, "view verified against the reference captured at approval", func() bool {
+		_, body := b.get("api/cameras")
+		return strings.Contains(string(body), `"view_verified":true`)
+	})
 	if _, err := os.Stat(r.a.Config().ReferencePath(r.cam, "", false)); err != nil || !strings.Contains(ap[0].Detail, "view reference captured") {
 		t.Errorf("no view reference captured at approval: %v; %s", err, ap[0].Detail)
 	}
