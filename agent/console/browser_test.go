@@ -78,7 +78,11 @@ func testBrowser(t *testing.T, r *rig) {
 			chromedp.SendKeys(chromedp.CSS("#user"), user), chromedp.SendKeys(chromedp.CSS("#password"), pw),
 			chromedp.Click(chromedp.CSS("#login button[type=submit]")), chromedp.WaitVisible(chromedp.CSS("#cameras")))
 	}
-	step("language", chromedp.Evaluate[chromedp.Void](`localStorage.setItem('velo-lang','en')`), chromedp.Reload())
+	step("language", chromedp.Evaluate[chromedp.Void](`localStorage.setItem('velo-lang','en')`), chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS("#user")), chromedp.Click(chromedp.CSS("#lang")),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#login h1').textContent === 'Accedi'`),
+		chromedp.Click(chromedp.CSS("#lang")),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#login h1').textContent === 'Log in'`))
 	shots.take("login")
 	login("inst", installerPW)
 	step("live state", chromedp.Poll[chromedp.Void](`document.querySelector('[data-camera] .state').textContent.includes('streaming')`),
