@@ -142,6 +142,11 @@ func (c *Config) applyManagedView(v ManagedView) error {
 	if v.Approval.By == "" || v.Approval.Date == "" || v.Approval.Document == "" {
 		return fmt.Errorf("camera %q: approval needs by, date and document (ER-4.7)", v.Camera)
 	}
+	// Checked here too, so that an error names this file, not the site's.
+	set := maskspec.MaskSet{Camera: v.Camera, Preset: v.Preset, Masks: append([]maskspec.Mask(nil), v.Masks...)}
+	if err := set.Validate(); err != nil {
+		return err
+	}
 	if v.Preset == "" {
 		if len(cam.Presets) > 0 {
 			return fmt.Errorf("camera %q has presets: name the preset", v.Camera)

@@ -23,7 +23,7 @@ func TestER47_ManagedViewsFile(t *testing.T) {
 		{"preset missing", "views:\n  - {camera: cam1, masks: [], approval: {by: B, date: 2026-12-01, document: D}}\n", "has presets: name the preset"},
 		{"no document", "views:\n  - {camera: cam2, masks: [], approval: {by: B, date: 2026-12-01}}\n", "approval needs by, date and document (ER-4.7)"},
 		{"unknown field", "views:\n  - {camera: cam2, masks: [], approval: {by: B, date: 2026-12-01, document: D}, extra: 1}\n", "field extra not found"},
-		{"bad mask", "views:\n  - {camera: cam2, masks: [{name: x, polygon: [{x: 0, y: 0}, {x: 2, y: 0}, {x: 0, y: 1}]}], approval: {by: B, date: 2026-12-01, document: D}}\n", "outside [0,1]"},
+		{"bad mask", "views:\n  - {camera: cam2, masks: [{name: x, polygon: [{x: 0, y: 0}, {x: 2, y: 0}, {x: 0, y: 1}]}], approval: {by: B, date: 2026-12-01, document: D}}\n", "views.yaml: views[0]: invalid mask: camera \"cam2\" preset \"\" mask \"x\": point 2 (2,0) outside [0,1]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := testkit.WriteSite(t, site)
