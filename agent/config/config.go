@@ -364,8 +364,9 @@ func LoadWithViews(path string, views []byte) (*Config, error) {
 	return c, nil
 }
 
-// LoadUnchecked reads and validates path but reads none of the files it
-// names (velo passwd writes one of them). It cannot authenticate anyone.
+// LoadUnchecked reads and validates path (with its managed views file,
+// part of the config) but reads none of the other files it names (velo
+// passwd writes one of them). It cannot authenticate anyone.
 func LoadUnchecked(path string) (*Config, error) { return loadUnchecked(path, nil) }
 
 func loadUnchecked(path string, views []byte) (*Config, error) {
