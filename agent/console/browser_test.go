@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -103,6 +105,10 @@ func testBrowser(t *testing.T, r *rig) {
 		chromedp.Poll[chromedp.Void](label+` === 'mask-2 (3)'`),
 		chromedp.KeyEvent("z", chromedp.KeyModifiers(chromedp.ModifierCtrl)),
 		chromedp.Poll[chromedp.Void](label+` === 'mask-2 (4)'`))
+	tap(t, ctx, 0.3, 0.85) // a finger adds a point too; undone by the keyboard
+	step("touch: a tap adds a point", chromedp.Poll[chromedp.Void](label+` === 'mask-2 (5)'`),
+		chromedp.KeyEvent("z", chromedp.KeyModifiers(chromedp.ModifierCtrl)),
+		chromedp.Poll[chromedp.Void](label+` === 'mask-2 (4)'`))
 	step("name", chromedp.SetValue(chromedp.CSS("#mask-name"), "door"),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector('#mask-name').dispatchEvent(new Event('change'))`),
 		chromedp.Click(chromedp.CSS("#render")),
@@ -118,13 +124,13 @@ func testBrowser(t *testing.T, r *rig) {
 		chromedp.SendKeys(chromedp.CSS("form.approve input[name=by]"), "A. Bianchi"),
 		chromedp.SendKeys(chromedp.CSS("form.approve input[name=document]"), "DOC-2"))
 	shots.take("proposals")
-	step("approve", chromedp.Click(chromedp.CSS("form.approve button")),
-		chromedp.Poll[chromedp.Void](`!document.querySelector('form.approve') && document.querySelector('.diff')`))
-	t.Logf("%5.1fs approved", time.Since(t0).Seconds())
-	before := <-beforeCh
+	before := <-beforeCh // Velo's output before the approval changes it
 	if before.err != nil {
 		t.Fatal(before.err)
 	}
+	step("approve", chromedp.Click(chromedp.CSS("form.approve button")),
+		chromedp.Poll[chromedp.Void](`!document.querySelector('form.approve') && document.querySelector('.diff')`))
+	t.Logf("%5.1fs approved", time.Since(t0).Seconds())
 	checkApplied(t, r, before.frames)
 	t.Logf("%5.1fs checked", time.Since(t0).Seconds())
 }
@@ -140,6 +146,26 @@ func drawPolygon(t *testing.T, ctx context.Context) {
 		if err := chromedp.Do(ctx, chromedp.MouseClickXY(box[0]+p.X*box[2], box[1]+p.Y*box[3])); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// tap touches the picture at (fx, fy) of its box with one finger.
+func tap(t *testing.T, ctx context.Context, fx, fy float64) {
+	t.Helper()
+	box, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(() => { const r = document.querySelector('#overlay').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`))
+	if err != nil || len(box) != 4 {
+		t.Fatalf("picture box: %v %v", box, err)
+	}
+	pt := &input.TouchPoint{X: box[0] + fx*box[2], Y: box[1] + fy*box[3]}
+	_, err = chromedp.Run(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: input.DispatchTouchEventTypeTouchStart, TouchPoints: []*input.TouchPoint{pt}}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, input.DispatchTouchEvent, input.DispatchTouchEventParams{Type: input.DispatchTouchEventTypeTouchEnd, TouchPoints: []*input.TouchPoint{}})
+		return err
+	}))
+	if err != nil {
+		t.Fatalf("tap: %v", err)
 	}
 }
 
