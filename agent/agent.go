@@ -12,6 +12,7 @@ import (
 	"velo/agent/attempts"
 	"velo/agent/audit"
 	"velo/agent/config"
+	"velo/agent/console"
 	"velo/agent/event"
 	"velo/agent/retention"
 	"velo/agent/telemetry"
@@ -63,6 +64,8 @@ type Agent struct {
 	beat     atomic.Int64 // unix nanos of the last stats loop round
 	// stuck counts capture calls abandoned at their deadline (Health).
 	stuck *masking.Stuck
+	// consoleURL is where the installer console listens ("" when off).
+	consoleURL string
 }
 
 // running is what Run opened, for the workers and loops.
@@ -79,6 +82,7 @@ type running struct {
 	// attempts summarises refused logins and unconfigured devices per
 	// source and minute.
 	attempts *attempts.Aggregator
+	console  *console.Server // nil when console.listen is not set
 }
 
 type rawCommand struct {

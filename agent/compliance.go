@@ -106,7 +106,7 @@ func (a *Agent) auditEvent(ev event.Event) {
 	}
 	outcome := "ok"
 	switch ev.Kind {
-	case event.CommandRefused, event.ConfigRejected, event.AccessDenied:
+	case event.CommandRefused, event.ConfigRejected, event.AccessDenied, event.ConsoleLoginRefused, event.ConsoleRefused:
 		outcome = "refused"
 	case event.CommandDuplicate:
 		outcome = "duplicate"
@@ -175,8 +175,9 @@ func (a *Agent) auditAccess(user, camera, remote string, ok bool) {
 
 // burstWords say what a summary of each kind counts and names.
 var burstWords = map[event.Kind]struct{ counts, names string }{
-	event.AccessDenied:       {"refused live-stream attempts", "users"},
-	event.CameraUnconfigured: {"unconfigured devices announced", "endpoints"},
+	event.AccessDenied:        {"refused live-stream attempts", "users"},
+	event.CameraUnconfigured:  {"unconfigured devices announced", "endpoints"},
+	event.ConsoleLoginRefused: {"refused console logins", "users"},
 }
 
 // reportBursts reports each summary of repeated attempts as an event of
@@ -186,7 +187,7 @@ func (a *Agent) reportBursts(sums []attempts.Summary) {
 		kind := event.Kind(s.Kind)
 		ev := event.Event{Kind: kind, Time: s.Last.UTC(), Burst: &event.Burst{Source: s.Source, Count: s.Count,
 			First: s.First.UTC(), Last: s.Last.UTC(), Names: s.Names, Targets: s.Targets, Sources: s.Sources, More: s.More}}
-		if len(s.Names) == 1 && !s.More && kind == event.AccessDenied {
+		if len(s.Names) == 1 && !s.More && (kind == event.AccessDenied || kind == event.ConsoleLoginRefused) {
 			ev.Operator = s.Names[0]
 		}
 		if len(s.Targets) == 1 && !s.More {

@@ -310,7 +310,8 @@ func restartNeeded(old, nc *config.Config) error {
 		name string
 		same bool
 	}{{"site.id", old.Site.ID == nc.Site.ID}, {"gateway", old.Gateway == nc.Gateway}, {"state_dir", old.StateDir == nc.StateDir},
-		{"broker", reflect.DeepEqual(old.Broker, nc.Broker)}, {"outputs", old.Outputs == nc.Outputs}, {"audit", old.Audit == nc.Audit}, {"verify", reflect.DeepEqual(old.Verify, nc.Verify)}} {
+		{"broker", reflect.DeepEqual(old.Broker, nc.Broker)}, {"outputs", old.Outputs == nc.Outputs}, {"audit", old.Audit == nc.Audit}, {"verify", reflect.DeepEqual(old.Verify, nc.Verify)},
+		{"console", old.Console == nc.Console}} {
 		if !f.same {
 			diff = append(diff, f.name)
 		}

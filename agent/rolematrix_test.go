@@ -35,8 +35,8 @@ var RoleMatrix = map[string][]access.Action{
 	access.RoleRecordingViewer: {access.ActRecordingList, access.ActRecordingView, access.ActStateRefresh},
 	access.RoleExporter:        {access.ActRecordingList, access.ActExport, access.ActHold, access.ActStateRefresh},
 	access.RolePTZMaintainer:   {access.ActPresetApply, access.ActStateRefresh},
-	access.RoleInstaller:       {access.ActDossier, access.ActMaskPreview, access.ActViewCapture, access.ActStateRefresh},
-	access.RoleAdmin:           {access.ActLiveView, access.ActRecordingList, access.ActRecordingView, access.ActHold, access.ActPresetApply, access.ActConfigReload, access.ActStateRefresh, access.ActDossier, access.ActMaskPreview, access.ActViewCapture},
+	access.RoleInstaller:       {access.ActDossier, access.ActMaskPreview, access.ActViewCapture, access.ActStateRefresh, access.ActCommission},
+	access.RoleAdmin:           {access.ActLiveView, access.ActRecordingList, access.ActRecordingView, access.ActHold, access.ActPresetApply, access.ActConfigReload, access.ActStateRefresh, access.ActDossier, access.ActMaskPreview, access.ActViewCapture, access.ActCommission, access.ActViewApprove},
 }
 
 // G-3.3.1, ER-4.3: every role × every action, through the entry points the
@@ -45,6 +45,7 @@ var RoleMatrix = map[string][]access.Action{
 // one who is not. (Recordings and the dossier: cmd/velo's matrix test.)
 func TestG331_RoleMatrixAgent(t *testing.T) {
 	covered := map[access.Action]bool{access.ActRecordingList: true, access.ActRecordingView: true, access.ActExport: true, access.ActHold: true, access.ActDossier: true, access.ActMaskPreview: true, access.ActViewCapture: true} // CLI-only
+	covered[access.ActCommission], covered[access.ActViewApprove] = true, true                                                                                                                                                       // the console's (agent/console tests)
 	covered[access.ActLiveView] = true
 	for _, a := range verbActions() {
 		covered[a] = true

@@ -61,6 +61,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.logCodecs()
+	if r.console, err = a.startConsole(cfg); err != nil {
+		return err
+	}
 	a.serve(ctx, r)
 	a.log.Info().Msg("stopped")
 	return nil
@@ -75,6 +78,13 @@ func (a *Agent) serve(ctx context.Context, r *running) {
 		bg.Go(func() { loop(ctx) })
 	}
 	bg.Go(func() { _ = r.tel.Run(telCtx) })
+	if r.console != nil {
+		bg.Go(func() {
+			if err := r.console.Serve(ctx); err != nil {
+				a.log.Error().Err(err).Msg("console stopped")
+			}
+		})
+	}
 	a.startCameras(r)
 	a.beat.Store(time.Now().UnixNano())
 	close(a.ready)

@@ -24,6 +24,7 @@ PKGS=(
   prometheus             # promtool test rules and a real Prometheus scraping velo fleet (fleet tests)
   opencv-data            # Haar cascades for dynamic anonymisation (masking/anonymise); never downloaded at run time
   opencv-doc             # vtest.avi and Megamind.avi: the labelled footage of the anonymisation tests
+  chromium               # headless browser driving the installer console's tests (agent/console)
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -79,6 +79,7 @@ type Pipeline struct {
 	encoded     atomic.Uint64
 	encodeTime  durations
 	snapReq     chan chan *Frame
+	rawReq      chan chan *Frame // UnmaskedStill (commission.go)
 	pool        sync.Pool
 	lastErrTime atomic.Int64
 	dynDropped  atomic.Uint64
@@ -152,7 +153,7 @@ func NewPipeline(cfg PipelineConfig) (*Pipeline, error) {
 	if cfg.OnVideo == nil {
 		cfg.OnVideo = func(bool, string) {}
 	}
-	p := &Pipeline{cfg: cfg, snapReq: make(chan chan *Frame)}
+	p := &Pipeline{cfg: cfg, snapReq: make(chan chan *Frame), rawReq: make(chan chan *Frame)}
 	p.expect(cfg.CallBound) // about to run
 	return p, nil
 }
@@ -202,6 +203,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		defer wg.Done()
 		defer close(masked)
 		for f := range raw {
+			p.serveRaw(f)
 			if v, _ := p.cfg.Masker.Process(f); v == Dropped || v == Masked && !p.dynamic(f) {
 				p.pool.Put(f)
 				continue

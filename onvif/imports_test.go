@@ -37,6 +37,7 @@ func TestImportsPointDown(t *testing.T) {
 		{"velo/agent/event", heavy},
 		{"velo/agent/commands", heavy},
 		{"velo/agent/ptzlock", heavy},
+		{"velo/agent/console", heavy}, // pictures come through its Gateway, from the frame path
 		{"velo/masking/maskspec", heavy},
 		// The central fleet view: MQTT client yes; no OpenCV, no frame path, no broker.
 		{"velo/fleet", []string{"gocv.io/x/gocv", "velo/masking", "github.com/mochi-mqtt/server/v2", "velo/agent/telemetry", "velo/internal/testkit"}},

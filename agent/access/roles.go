@@ -47,6 +47,8 @@ const (
 	ActDossier       Action = "dossier"        // site dossier: masked snapshots of the approved views (TN, ER-4.7)
 	ActMaskPreview   Action = "mask-preview"   // one masked snapshot of a camera's view, to check its masks on site
 	ActViewCapture   Action = "view-capture"   // record an approved view's reference picture (masked, low resolution)
+	ActCommission    Action = "commission"     // installer console: propose views, see an unmasked still in an audited commissioning session
+	ActViewApprove   Action = "view-approve"   // installer console: approve a proposed view (ER-4.7)
 )
 
 // permissions: which roles may do each action. The maintainer moves
@@ -67,6 +69,8 @@ var permissions = map[Action][]string{
 	ActDossier:       {RoleInstaller, RoleAdmin},
 	ActMaskPreview:   {RoleInstaller, RoleAdmin},
 	ActViewCapture:   {RoleInstaller, RoleAdmin},
+	ActCommission:    {RoleInstaller, RoleAdmin},
+	ActViewApprove:   {RoleAdmin},
 }
 
 // Actions lists every action, sorted.

@@ -39,6 +39,10 @@ type Config struct {
 	Verify    VerifyConfig     `yaml:"verify"`
 	Operators []OperatorConfig `yaml:"operators"`
 	Cameras   []CameraConfig   `yaml:"cameras"`
+	// Console is the installer console (console.go); ViewsFile the
+	// managed file of views approved through it, included over Cameras.
+	Console   ConsoleConfig `yaml:"console"`
+	ViewsFile string        `yaml:"views_file"`
 
 	// Warnings are what Load accepted but an installer should fix
 	// (printed by config check, logged by run).
@@ -347,8 +351,12 @@ type ApprovalConfig struct {
 // Load reads path, decodes it strictly (unknown fields are errors), reads
 // the password files it names, and validates. Every error names the file,
 // line, field and reason.
-func Load(path string) (*Config, error) {
-	c, err := LoadUnchecked(path)
+func Load(path string) (*Config, error) { return LoadWithViews(path, nil) }
+
+// LoadWithViews is Load with views (if not nil) in place of the managed
+// views file's content: a candidate checked before it is written.
+func LoadWithViews(path string, views []byte) (*Config, error) {
+	c, err := loadUnchecked(path, views)
 	if err != nil {
 		return nil, err
 	}
@@ -361,9 +369,12 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// LoadUnchecked reads and validates path but reads none of the files it
-// names (velo passwd writes one of them). It cannot authenticate anyone.
-func LoadUnchecked(path string) (*Config, error) {
+// LoadUnchecked reads and validates path (with its managed views file,
+// part of the config) but reads none of the other files it names (velo
+// passwd writes one of them). It cannot authenticate anyone.
+func LoadUnchecked(path string) (*Config, error) { return loadUnchecked(path, nil) }
+
+func loadUnchecked(path string, views []byte) (*Config, error) {
 	// Bounded and never blocking: a FIFO named as the config would hang
 	// velo run, a huge file would cost many times its size to decode.
 	data, err := safefile.ReadFile(path, safefile.MaxConfigBytes)
@@ -382,6 +393,9 @@ func LoadUnchecked(path string) (*Config, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
 		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	if err := c.includeViews(views); err != nil {
+		return nil, err
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err

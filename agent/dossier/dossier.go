@@ -99,9 +99,13 @@ type View struct {
 	Masks     []Mask                `json:"masks"`
 	// References: the view's reference pictures (day, night) every frame
 	// is verified against, by their SHA-256 ("" when none was recorded).
-	References    References `json:"references"`
-	Snapshot      *Snapshot  `json:"snapshot,omitempty"`
-	SnapshotError string     `json:"snapshot_error,omitempty"`
+	References References `json:"references"`
+	// History is the view's changes from the audit log, oldest first:
+	// proposals and approvals in the installer console, changes applied
+	// by reloads (ER-4.7).
+	History       []string  `json:"history,omitempty"`
+	Snapshot      *Snapshot `json:"snapshot,omitempty"`
+	SnapshotError string    `json:"snapshot_error,omitempty"`
 }
 
 // Mask is one masked region, described in words for the reader.
@@ -246,7 +250,32 @@ func Build(ctx context.Context, cfg *config.Config, cfgPath, operator, generator
 		d.Cameras = append(d.Cameras, c)
 	}
 	d.Audit = summarise(config.AuditDir(cfg))
+	addHistory(d, config.AuditDir(cfg))
 	return d, nil
+}
+
+// historyActions are the audit actions that make a view's history.
+var historyActions = map[string]bool{"view_proposed": true, "view_approved": true, "view_changed": true}
+
+// addHistory gives each view its history from the audit log (an
+// unreadable log is already reported by summarise).
+func addHistory(d *Dossier, dir string) {
+	entries, err := audit.Show(dir, audit.Filter{})
+	if err != nil {
+		return
+	}
+	hist := map[[2]string][]string{}
+	for _, e := range entries {
+		if historyActions[e.Action] {
+			k := [2]string{e.Camera, e.Fields["preset"]}
+			hist[k] = append(hist[k], fmt.Sprintf("%s %s by %s: %s", e.Time, e.Action, e.Actor, e.Detail))
+		}
+	}
+	for i := range d.Cameras {
+		for j := range d.Cameras[i].Views {
+			d.Cameras[i].Views[j].History = hist[[2]string{d.Cameras[i].ID, d.Cameras[i].Views[j].Preset}]
+		}
+	}
 }
 
 // inScope reports whether the dossier's operator may have camera id's

@@ -82,7 +82,8 @@ th{background:#e4e4e4}dl{display:grid;grid-template-columns:14em 1fr;gap:.2em 1e
 {{range .Views}}<h3>{{if .Preset}}Approved view: preset {{.Preset}}{{else}}Approved view (fixed camera){{end}}</h3>
 <dl>{{with .Position}}<dt>Position</dt><dd>pan {{index . 0}}, tilt {{index . 1}}, zoom {{index . 2}}</dd>{{end}}
 <dt>Approval (ER-4.7)</dt><dd>by {{.Approval.By}} on {{.Approval.Date}}, document {{.Approval.Document}}</dd>
-<dt>Reference (SHA-256)</dt><dd>{{.References}}</dd></dl>
+<dt>Reference (SHA-256)</dt><dd>{{.References}}</dd>
+{{with .History}}<dt>History (ER-4.7)</dt><dd>{{range .}}{{.}}<br>{{end}}</dd>{{end}}</dl>
 {{with .Snapshot}}<figure><img src="{{img .JPEG}}" width="{{.Width}}" height="{{.Height}}" alt="masked snapshot">
 <figcaption class="caption">Masked snapshot, {{.Width}}x{{.Height}}, taken {{ts .Taken}}, mask generation {{.Generation}}, JPEG SHA-256 {{.SHA256}}. The masks were applied before encoding.</figcaption></figure>
 {{else}}<p class="gap">No masked snapshot: {{.SnapshotError}}</p>{{end}}

@@ -265,6 +265,9 @@ func viewBlock(p *doc, c *Camera, v *View) error {
 	a := v.Approval
 	p.row("Approval (ER-4.7)", fmt.Sprintf("by %s on %s, document %s", a.By, a.Date, a.Document))
 	p.row("Reference (SHA-256)", v.References.String())
+	for _, h := range v.History {
+		p.row("History (ER-4.7)", h)
+	}
 	if s := v.Snapshot; s != nil {
 		name := fmt.Sprintf("snap-%s-%s", c.ID, v.Preset)
 		info := p.RegisterImageOptionsReader(name, fpdf.ImageOptions{ImageType: "JPG"}, bytes.NewReader(s.JPEG))

@@ -96,6 +96,21 @@ const (
 	VideoFallback Kind = "video_fallback"
 )
 
+// The installer console (agent/console): logins, commissioning sessions,
+// view proposals and their approval (ER-4.7).
+const (
+	ConsoleLogin        Kind = "console_login"
+	ConsoleLoginRefused Kind = "console_login_refused" // first of a burst on its own, the rest summarised
+	ConsoleLogout       Kind = "console_logout"
+	ConsoleRefused      Kind = "console_refused" // an action refused to a logged-in operator
+	ConsoleSnapshot     Kind = "console_snapshot"
+	CommissioningOpened Kind = "commissioning_opened"
+	CommissioningStill  Kind = "commissioning_still" // an unmasked, watermarked still shown
+	CommissioningClosed Kind = "commissioning_closed"
+	ViewProposed        Kind = "view_proposed"
+	ViewApproved        Kind = "view_approved" // written to the managed views file and reloaded, with a diff
+)
+
 // Event is one thing that happened on the gateway.
 type Event struct {
 	Kind     Kind      `json:"kind"`
@@ -181,7 +196,7 @@ func (k Kind) Warning() bool {
 	case Drift, TamperSuspected, PositionUnknown, CommandRefused, ConfigRejected, LimitsFailed, CameraOffline,
 		ViewMismatch, ViewUnverified, CameraMasksMissing, CameraMasksChanged, StreamRefused, VideoLost:
 		return true
-	case RelayStopped, VideoFallback:
+	case RelayStopped, VideoFallback, ConsoleLoginRefused, ConsoleRefused:
 		return true
 	}
 	return false

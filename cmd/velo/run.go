@@ -65,7 +65,8 @@ func runCommand(s streams) *ffcli.Command {
 		LongHelp: `Per camera: check its identity, lock PTZ to the approved preset, mask
 before encoding and serve masked RTSP to operators; publish status,
 camera state and events over MQTT (an embedded broker on loopback when
-the config names none) and take signed commands.
+the config names none) and take signed commands. With console.listen
+set, serve the installer console over HTTPS (docs/console.md).
 
 SIGHUP reloads the config (an invalid one is refused, the old one kept).
 Under systemd (Type=notify) velo says READY=1 and pings the watchdog

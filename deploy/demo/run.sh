@@ -58,6 +58,11 @@ Apply the other approved preset as the maintainer (a signed MQTT command):
   bin/velo command --config deploy/demo/site.yaml --operator maint \
       --password-file deploy/demo/maint.password preset/apply camera=ptz-entrance preset=2
 An unapproved preset (3) or a viewer's command is refused and reported.
+Installer console (draw masks on the live picture, commission views;
+self-signed certificate: accept it once in the browser):
+  https://127.0.0.1:8443/
+  installer login: inst / demo-inst-pass   (proposes views)
+  admin login:     admin / demo-admin-pass (approves them, ER-4.7)
 Reload the config after an edit: kill -HUP the velo process, or
   bin/velo command --config deploy/demo/site.yaml --operator admin \
       --password-file deploy/demo/admin.password config/reload

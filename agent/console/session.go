@@ -1,0 +1,215 @@
+package console
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"sync"
+	"time"
+
+	"velo/agent/config"
+)
+
+// cookieName is the session cookie: Secure, HttpOnly, SameSite=Strict.
+const cookieName = "velo_console"
+
+// maxSessions bounds the sessions kept (anonymous ones included); the
+// oldest goes first.
+const maxSessions = 256
+
+// session is a browser's session: anonymous (login page, with its CSRF
+// token) until a login, which replaces it with a new one (new id, new
+// token: no fixation).
+type session struct {
+	id, csrf string
+	op       *config.OperatorConfig // nil: not logged in
+	created  time.Time
+	expires  time.Time
+	comm     *commissioning // open commissioning session, if any
+}
+
+// commissioning is an open commissioning session: the only place the
+// console shows an unmasked still (of Camera, until Until).
+type commissioning struct {
+	Camera string    `json:"camera"`
+	Reason string    `json:"reason"`
+	Opened time.Time `json:"opened"`
+	Until  time.Time `json:"until"`
+}
+
+type sessions struct {
+	ttl time.Duration
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]*session
+}
+
+func newSessions(ttl time.Duration, now func() time.Time) *sessions {
+	if ttl <= 0 {
+		ttl = config.DefaultConsoleSessionTTL
+	}
+	return &sessions{ttl: ttl, now: now, m: map[string]*session{}}
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// get returns the live session of r's cookie (a copy), or nil.
+func (ss *sessions) get(r *http.Request) *session {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return nil
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s := ss.m[c.Value]
+	if s == nil {
+		return nil
+	}
+	if !ss.now().Before(s.expires) {
+		delete(ss.m, s.id)
+		return nil
+	}
+	cp := *s
+	return &cp
+}
+
+// create starts a session (for op, or anonymous) and sets its cookie.
+func (ss *sessions) create(w http.ResponseWriter, op *config.OperatorConfig) *session {
+	now := ss.now()
+	ttl := ss.ttl
+	if op == nil {
+		ttl = 15 * time.Minute // long enough to type a password
+	}
+	s := &session{id: randomToken(), csrf: randomToken(), op: op, created: now, expires: now.Add(ttl)}
+	ss.mu.Lock()
+	for id, o := range ss.m {
+		if !now.Before(o.expires) {
+			delete(ss.m, id)
+		}
+	}
+	for len(ss.m) >= maxSessions {
+		var oldest *session
+		for _, o := range ss.m {
+			if oldest == nil || o.created.Before(oldest.created) {
+				oldest = o
+			}
+		}
+		delete(ss.m, oldest.id)
+	}
+	ss.m[s.id] = s
+	ss.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.id, Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Expires: s.expires})
+	cp := *s
+	return &cp
+}
+
+// drop ends a session.
+func (ss *sessions) drop(id string) {
+	ss.mu.Lock()
+	delete(ss.m, id)
+	ss.mu.Unlock()
+}
+
+// setCommissioning opens (c) or closes (nil) a session's commissioning.
+func (ss *sessions) setCommissioning(id string, c *commissioning) {
+	ss.mu.Lock()
+	if s := ss.m[id]; s != nil {
+		s.comm = c
+	}
+	ss.mu.Unlock()
+}
+
+// csrfOK: the request carries the session's CSRF token in X-CSRF-Token.
+func (s *session) csrfOK(r *http.Request) bool {
+	got := r.Header.Get("X-CSRF-Token")
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) == 1
+}
+
+// throttle slows down wrong logins per source: after freeFailures within
+// a quarter of an hour, each further attempt waits out a pause that
+// doubles up to maxPause, and is refused unchecked (429) until then. At
+// most maxTracked sources are kept; the stalest is forgotten first.
+type throttle struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]*failures
+}
+
+type failures struct {
+	n           int
+	last, until time.Time
+}
+
+const (
+	freeFailures = 5
+	maxPause     = 5 * time.Minute
+	maxTracked   = 1024
+	failWindow   = 15 * time.Minute
+)
+
+func newThrottle(now func() time.Time) *throttle {
+	return &throttle{now: now, m: map[string]*failures{}}
+}
+
+// wait is how long source must still wait before a login is checked.
+func (t *throttle) wait(source string) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f := t.m[source]
+	if f == nil {
+		return 0
+	}
+	return max(f.until.Sub(t.now()), 0)
+}
+
+// fail records a wrong login from source.
+func (t *throttle) fail(source string) {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f := t.m[source]
+	if f == nil || now.Sub(f.last) > failWindow {
+		if f == nil && len(t.m) >= maxTracked {
+			t.evictLocked()
+		}
+		f = &failures{}
+		t.m[source] = f
+	}
+	f.n++
+	f.last = now
+	if f.n > freeFailures {
+		pause := min(time.Second<<min(f.n-freeFailures-1, 16), maxPause)
+		f.until = now.Add(pause)
+	}
+}
+
+// ok forgets source's failures (a right login).
+func (t *throttle) ok(source string) {
+	t.mu.Lock()
+	delete(t.m, source)
+	t.mu.Unlock()
+}
+
+func (t *throttle) evictLocked() {
+	var stalest string
+	var at time.Time
+	for k, f := range t.m {
+		if stalest == "" || f.last.Before(at) {
+			stalest, at = k, f.last
+		}
+	}
+	delete(t.m, stalest)
+}
+
+// tracked is how many sources are kept (tests).
+func (t *throttle) tracked() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m)
+}
