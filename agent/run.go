@@ -57,6 +57,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.checkApprovedViews(cfg); err != nil {
 		return err
 	}
+	recCtx, recStop := context.WithCancel(ctx)
+	waitRec, err := a.serveRecordings(recCtx)
+	if err != nil {
+		recStop()
+		return err
+	}
+	defer waitRec()
+	defer recStop()
 	a.serve(ctx, r)
 	a.log.Info().Msg("stopped")
 	return nil

@@ -91,6 +91,11 @@ func (c *Config) validateOutputs() error {
 	if d := time.Duration(o.RTSPLoginTimeout); d < time.Second || d > 2*time.Minute {
 		return c.fieldError("outputs.rtsp_login_timeout", "%v is out of 1s..2m", d)
 	}
+	// A unix socket's path fits in sun_path (108 bytes with its NUL),
+	// resolved against the config's folder as Load will.
+	if p := o.RecordingSocket; len(p) > 100 || strings.ContainsRune(p, 0) {
+		return c.fieldError("outputs.recording_socket", "%q: a unix socket path must be at most 100 bytes", p)
+	}
 	return c.validateRTSPS()
 }
 
