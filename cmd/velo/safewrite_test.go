@@ -66,7 +66,7 @@ func safeSite(t *testing.T) (cfg, dir string) {
 	t.Helper()
 	text := strings.Replace(testkit.SiteYAML, "gateway: gw-1\n", "gateway: gw-1\nstate_dir: state\n", 1)
 	text = strings.Replace(text, "operators:\n", "operators:\n  - {name: exp, password_file: exp.pw, roles: [exporter, installer, recording-viewer], cameras: [cam1, cam2]}\n", 1)
-	cfg = testkit.WriteSite(t, text)
+	cfg = testkit.WriteSite(t, agentSite(t, text))
 	dir = filepath.Dir(cfg)
 	testkit.SecretFile(t, dir, "exp.pw", "exporter-secret-2\n")
 	return cfg, dir
@@ -109,6 +109,7 @@ func sealedSegment(t *testing.T, dir string) string {
 func TestRecordingExportNeverFollowsLinks(t *testing.T) {
 	cfg, dir := safeSite(t)
 	seg := sealedSegment(t, dir)
+	startAgent(t, cfg)
 	export := func(out string) (string, int) {
 		_, se, code := runCLI(t, "recording", "export", "--config", cfg, "--operator", "exp", "--password-file", filepath.Join(dir, "exp.pw"),
 			"--segment", seg, "--ref", "Proc. pen. 123/2026 R.G.N.R.", "--out", out)
@@ -200,6 +201,7 @@ func TestMaskPreviewOutNeverFollowsLinks(t *testing.T) {
 func TestStateDirLinksNeverFollowed(t *testing.T) {
 	cfg, dir := safeSite(t)
 	seg := sealedSegment(t, dir)
+	startAgent(t, cfg)
 	state := filepath.Join(dir, "state")
 	cli := func(args ...string) (string, int) {
 		base := []string{"recording", args[0], "--config", cfg, "--operator", "exp", "--password-file", filepath.Join(dir, "exp.pw")}
