@@ -142,6 +142,8 @@ func TestRecordingExportNeverFollowsLinks(t *testing.T) {
 		t.Errorf("view over a link: %d %s", code, se)
 	}
 	victimUntouched(t, victim)
+	// The same running agent (one start: test time) writes the state.
+	t.Run("state dir", func(t *testing.T) { stateDirLinksNeverFollowed(t, cfg, dir, seg) })
 }
 
 // The dossier of a site whose cameras do not answer (--allow-gaps): it
@@ -194,14 +196,11 @@ func TestMaskPreviewOutNeverFollowsLinks(t *testing.T) {
 	regularFile(t, out, 0o640)
 }
 
-// The service account owns state_dir; root's commands write there too
-// (the retention state, the holds, the audit log). Links the service
-// account plants at those names must not turn root's writes against
-// root's files.
-func TestStateDirLinksNeverFollowed(t *testing.T) {
-	cfg, dir := safeSite(t)
-	seg := sealedSegment(t, dir)
-	startAgent(t, cfg)
+// The service account owns state_dir; the agent writes there at velo
+// recording's request (the holds, the audit log), and may run as root.
+// Links planted at those names must not turn its writes against root's
+// files. (Run by TestRecordingExportNeverFollowsLinks, on its agent.)
+func stateDirLinksNeverFollowed(t *testing.T, cfg, dir, seg string) {
 	state := filepath.Join(dir, "state")
 	cli := func(args ...string) (string, int) {
 		base := []string{"recording", args[0], "--config", cfg, "--operator", "exp", "--password-file", filepath.Join(dir, "exp.pw")}
