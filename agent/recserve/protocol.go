@@ -33,7 +33,7 @@ const (
 	// MaxRequest bounds a request line (a password, names, a reference).
 	MaxRequest = 16 << 10
 	// RequestTimeout is how long a client has to send its request.
-	RequestTimeout = 10 * time.Second
+	RequestTimeout = 5 * time.Second
 	// WriteIdle closes a connection whose client stops reading.
 	WriteIdle = 30 * time.Second
 	// MaxConns bounds the connections served at once; more are told so.
