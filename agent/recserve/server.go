@@ -107,10 +107,7 @@ func (s *Server) Serve(ctx context.Context) {
 		}
 		select {
 		case s.slots <- struct{}{}:
-			s.wg.Go(func() {
-				defer func() { <-s.slots }()
-				s.serveConn(ctx, c)
-			})
+			s.wg.Go(func() { s.serveConn(ctx, c, func() { <-s.slots }) })
 		default:
 			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 			_ = writeLine(c, Reply{Error: fmt.Sprintf("busy: %d requests are being served, try again", MaxConns)})
@@ -145,9 +142,12 @@ func peerOf(c *net.UnixConn) peer {
 
 // serveConn reads one request (bounded in size and time) and answers it.
 // A client that sends garbage, too much or nothing is answered (if it
-// still listens) and cut; the agent carries on.
-func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
+// still listens) and cut; the agent carries on. release frees the
+// connection's slot before the client sees the end, so a client that asks
+// again at once finds it free.
+func (s *Server) serveConn(ctx context.Context, c *net.UnixConn, release func()) {
 	defer c.Close()
+	defer release()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	who := peerOf(c)

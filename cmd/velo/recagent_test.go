@@ -80,8 +80,25 @@ func TestG34_RecordingsOnlyThroughTheAgent(t *testing.T) {
 		}
 		hung = append(hung, c)
 	}
-	if r := rawRequest(t, sock, "GET / HTTP/1.0\r\n\r\n"); !strings.Contains(r, "not a JSON request") {
-		t.Errorf("garbage answered %q", r)
+	// One more takes the last slot: the next client is told the agent is
+	// busy, at once; once that one hangs up, its slot is free again.
+	last, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // accepted
+	if r := rawRequest(t, sock, "{}\n"); !strings.Contains(r, "busy") {
+		t.Errorf("a client past the bound answered %q", r)
+	}
+	last.Close()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r := rawRequest(t, sock, "GET / HTTP/1.0\r\n\r\n")
+		if strings.Contains(r, "not a JSON request") {
+			break
+		}
+		if !strings.Contains(r, "busy") || time.Now().After(deadline) {
+			t.Fatalf("garbage answered %q", r)
+		}
 	}
 	if r := rawRequest(t, sock, `{"v":1,"op":"list","operator":"exp","password":"`+strings.Repeat("a", recserve.MaxRequest)+"\"}\n"); !strings.Contains(r, "larger than 16384 bytes") {
 		t.Errorf("oversized request answered %.200q", r)
