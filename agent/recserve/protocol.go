@@ -36,8 +36,10 @@ const (
 	RequestTimeout = 5 * time.Second
 	// WriteIdle closes a connection whose client stops reading.
 	WriteIdle = 30 * time.Second
-	// MaxConns bounds the connections served at once; more are told so.
+	// MaxConns bounds the connections served at once; as many more wait
+	// up to SlotWait for a slot, the rest are told the agent is busy.
 	MaxConns = 8
+	SlotWait = time.Second
 	// maxFrame bounds a frame of the streamed segment.
 	maxFrame = 64 << 10
 	// maxReply bounds a reply line (a list of many segments).

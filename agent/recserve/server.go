@@ -49,11 +49,12 @@ type Server struct {
 	Audit  Auditor
 	Log    zerolog.Logger
 
-	path  string
-	ln    *net.UnixListener
-	slots chan struct{}
-	auth  sync.Mutex // one password check (600 000 PBKDF2 rounds) at a time
-	wg    sync.WaitGroup
+	path    string
+	ln      *net.UnixListener
+	slots   chan struct{}
+	waiters chan struct{} // connections waiting for a slot
+	auth    sync.Mutex    // one password check (600 000 PBKDF2 rounds) at a time
+	wg      sync.WaitGroup
 }
 
 // Listen makes the socket at path (mode SocketMode; its folder, when
@@ -84,7 +85,7 @@ func Listen(path string) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("recording socket %s: %w", path, err)
 	}
-	return &Server{path: path, ln: ln, slots: make(chan struct{}, MaxConns)}, nil
+	return &Server{path: path, ln: ln, slots: make(chan struct{}, MaxConns), waiters: make(chan struct{}, MaxConns)}, nil
 }
 
 // Path is the socket's path.
@@ -108,14 +109,39 @@ func (s *Server) Serve(ctx context.Context) {
 		select {
 		case s.slots <- struct{}{}:
 			s.wg.Go(func() { s.serveConn(ctx, c, func() { <-s.slots }) })
+		case s.waiters <- struct{}{}:
+			s.wg.Go(func() {
+				defer func() { <-s.waiters }()
+				s.awaitSlot(ctx, c)
+			})
 		default:
-			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-			_ = writeLine(c, Reply{Error: fmt.Sprintf("busy: %d requests are being served, try again", MaxConns)})
-			c.Close()
+			busy(c)
 		}
 	}
 	s.ln.Close()
 	s.wg.Wait()
+}
+
+// awaitSlot serves c once a slot frees within SlotWait (a client asking
+// again as soon as its last answer arrived, a short burst); else it is
+// told the agent is busy.
+func (s *Server) awaitSlot(ctx context.Context, c *net.UnixConn) {
+	t := time.NewTimer(SlotWait)
+	defer t.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		s.serveConn(ctx, c, func() { <-s.slots })
+	case <-t.C:
+		busy(c)
+	case <-ctx.Done():
+		c.Close()
+	}
+}
+
+func busy(c *net.UnixConn) {
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = writeLine(c, Reply{Error: fmt.Sprintf("busy: %d requests are being served, try again", MaxConns)})
+	c.Close()
 }
 
 // Close stops accepting (Serve returns once the connections end).
