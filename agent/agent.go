@@ -38,6 +38,9 @@ type Options struct {
 	// RelayMaxPause caps the pause a source earns by failed live logins
 	// (default: the relay's, 2 s); tests that hammer the relay shorten it.
 	RelayMaxPause time.Duration
+	// RecordingSocket is where velo recording reaches the recordings
+	// (outputs.recording_socket; velo run sets it). Empty: not served.
+	RecordingSocket string
 }
 
 // Agent runs one gateway: per camera, connect (ONVIF), check identity,

@@ -61,6 +61,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.logCodecs()
+	recCtx, recStop := context.WithCancel(ctx)
+	waitRec, err := a.serveRecordings(recCtx)
+	if err != nil {
+		recStop()
+		return err
+	}
+	defer waitRec()
+	defer recStop()
 	if r.console, err = a.startConsole(cfg); err != nil {
 		return err
 	}

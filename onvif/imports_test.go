@@ -31,6 +31,7 @@ func TestImportsPointDown(t *testing.T) {
 		{"velo/cmd/camsim", onvifSide},
 		{"velo/agent/audit", heavy},
 		{"velo/agent/retention", heavy},
+		{"velo/agent/recserve", heavy},
 		{"velo/agent/config", heavy},
 		{"velo/agent/access", heavy},
 		{"velo/agent/dossier", heavy},

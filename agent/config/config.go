@@ -96,6 +96,10 @@ type OutputsConfig struct {
 	RecordDir string `yaml:"record_dir"`
 	// Codec of the masked streams: H264 (default) or H265.
 	Codec string `yaml:"codec"`
+	// RecordingSocket is the unix socket on which velo run serves the
+	// recordings to velo recording (G-3.4: nothing else reads them);
+	// default /run/velo/recordings.sock, relative to the config's folder.
+	RecordingSocket string `yaml:"recording_socket"`
 }
 
 // RTSPSConfig is the relay's TLS listener: all three fields or none.
@@ -406,6 +410,9 @@ func loadUnchecked(path string, views []byte) (*Config, error) {
 	}
 	if c.Outputs.RecordDir != "" && !filepath.IsAbs(c.Outputs.RecordDir) {
 		c.Outputs.RecordDir = filepath.Join(base, c.Outputs.RecordDir)
+	}
+	if !filepath.IsAbs(c.Outputs.RecordingSocket) {
+		c.Outputs.RecordingSocket = filepath.Join(base, c.Outputs.RecordingSocket)
 	}
 	if c.Verify.ReferenceDir != "" && !filepath.IsAbs(c.Verify.ReferenceDir) {
 		c.Verify.ReferenceDir = filepath.Join(base, c.Verify.ReferenceDir)

@@ -13,13 +13,15 @@ import (
 // interval, segment length and discovery port by the packages that use
 // them when zero.)
 const (
-	DefaultRTSPListen     = "127.0.0.1:8654"
-	DefaultStateDir       = "/var/lib/velo"
-	DefaultEmbeddedListen = "127.0.0.1:1883"
-	DefaultOutboxMaxMB    = 64
-	DefaultTolerance      = 0.02
-	DefaultMaxShift       = 0.01
-	DefaultRestoreFrames  = 5
+	DefaultRTSPListen = "127.0.0.1:8654"
+	DefaultStateDir   = "/var/lib/velo"
+	// DefaultRecordingSocket is in the unit's RuntimeDirectory (/run/velo).
+	DefaultRecordingSocket = "/run/velo/recordings.sock"
+	DefaultEmbeddedListen  = "127.0.0.1:1883"
+	DefaultOutboxMaxMB     = 64
+	DefaultTolerance       = 0.02
+	DefaultMaxShift        = 0.01
+	DefaultRestoreFrames   = 5
 	// DefaultRetention is a recording's retention unless the camera says
 	// otherwise (G-3.4: at most 24 h without a reason).
 	DefaultRetention = 24 * time.Hour
@@ -49,6 +51,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Outputs.RTSPLoginTimeout, Duration(DefaultRTSPLoginTimeout))
 	setDefault(&c.Outputs.Codec, "H264")
 	setDefault(&c.StateDir, DefaultStateDir)
+	setDefault(&c.Outputs.RecordingSocket, DefaultRecordingSocket)
 	if c.Broker.URL == "" {
 		setDefault(&c.Broker.EmbeddedListen, DefaultEmbeddedListen)
 	}

@@ -98,6 +98,11 @@ func (c *Config) validateOutputs() error {
 		return c.fieldError("outputs.codec", "%q is not H264 or H265", o.Codec)
 	}
 	o.Codec = string(cd)
+	// A unix socket's path fits in sun_path (108 bytes with its NUL),
+	// resolved against the config's folder as Load will.
+	if p := o.RecordingSocket; len(p) > 100 || strings.ContainsRune(p, 0) {
+		return c.fieldError("outputs.recording_socket", "%q: a unix socket path must be at most 100 bytes", p)
+	}
 	return c.validateRTSPS()
 }
 

@@ -27,7 +27,8 @@ const gatewayKeyMode = 0o400
 const wrappedLen = 12 + 32 + 16
 
 // loadGatewayKey reads the gateway key; create makes it when missing (the
-// agent's first start; the CLI never creates one).
+// agent's first start). Only the running agent reads it: velo recording
+// reaches the recordings through the agent (agent/recserve).
 func loadGatewayKey(stateDir, recDir string, create bool) (cipher.AEAD, error) {
 	path := GatewayKeyFile(stateDir)
 	if inside(path, recDir) {

@@ -701,23 +701,3 @@ func ReleaseHold(stateDir, segment string) (Hold, error) {
 	delete(m, segment)
 	return h, writeHolds(stateDir, m)
 }
-
-// ReadOnly opens a store for reading (the CLI): no clock adjustment, no
-// writes. Reading goes through the store (Segments, Decrypt) only, so it
-// can move behind the running agent without its callers changing.
-func ReadOnly(recDir, stateDir string) (*Store, error) {
-	s := &Store{recDir: recDir, stateDir: stateDir, clock: NewSystemClock()}
-	var err error
-	if s.gk, err = loadGatewayKey(stateDir, recDir, false); err != nil {
-		return nil, err
-	}
-	b, err := os.ReadFile(s.statePath())
-	if err != nil {
-		return nil, fmt.Errorf("retention: %w", err)
-	}
-	if err := json.Unmarshal(b, &s.st); err != nil {
-		return nil, fmt.Errorf("retention: %s: %w", s.statePath(), err)
-	}
-	s.base, s.monoBase = s.st.Elapsed, s.clock.Mono()
-	return s, nil
-}

@@ -5,19 +5,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
-	"velo/agent/access"
-	"velo/agent/audit"
 	"velo/agent/config"
+	"velo/agent/recserve"
 	"velo/agent/retention"
 	"velo/internal/safefile"
 )
@@ -27,9 +24,14 @@ import (
 // Refusals are audited too.
 func recordingCommand(s streams) *ffcli.Command {
 	return group("velo recording", "list, view, export and hold recorded segments",
-		`Recorded segments are masked and encrypted at rest. Every subcommand
-authenticates the operator and checks their role and cameras; every use,
-and every refusal, is audited.`,
+		`Recorded segments are masked and encrypted at rest, and reachable only
+through the running agent: velo recording sends the request to velo run
+on its local socket (outputs.recording_socket, default
+/run/velo/recordings.sock, mode 0660: the velo user and group), and never
+reads the state directory or the keys itself. The agent authenticates the
+operator, checks their role, cameras and reason, audits every use and
+every refusal, and streams the decrypted segment back. When velo run is
+not running, nothing is reachable.`,
 		recordingListCommand(s), recordingViewCommand(s), recordingExportCommand(s),
 		recordingHoldCommand(s), recordingReleaseCommand(s))
 }
@@ -40,7 +42,7 @@ type recordingAccess struct {
 }
 
 func (r *recordingAccess) declare(fs *flag.FlagSet) {
-	fs.StringVar(&r.config, "config", "/etc/velo/site.yaml", "site config `FILE`")
+	fs.StringVar(&r.config, "config", "/etc/velo/site.yaml", "site config `FILE` (read for the agent's socket; its secrets are not read)")
 	fs.StringVar(&r.operator, "operator", "", "operator `NAME` (required)")
 	fs.StringVar(&r.pwFile, "password-file", "", "`FILE` whose first line is the operator's password (required)")
 }
@@ -51,97 +53,130 @@ func segmentFlag(fs *flag.FlagSet, name *string) {
 	fs.StringVar(name, "segment", "", "segment `NAME`, as velo recording list prints it (required)")
 }
 
-// recordingSession is an authenticated operator's access to the
-// recordings; entry is the audit entry of this use, completed as it goes.
+// recordingSession is an operator's access to the recordings, through the
+// running agent: the CLI sends who asks (the password over the local
+// socket only) and what for; the agent authenticates, checks role, camera
+// and reason, audits (refusals included) and streams the segment. The CLI
+// never reads the state directory, the keys or the audit log.
 type recordingSession struct {
-	sub   string
-	cfg   *config.Config
-	op    *config.OperatorConfig
-	store recordings
-	audit *audit.Log
-	entry audit.Entry
+	sub    string
+	client *recserve.Client
+	req    recserve.Request // operator and password; each use adds its own
+	store  *agentRecordings
 }
 
-// open loads the config, authenticates the operator (a failure is an
-// audited refusal) and opens the recordings read-only. entry is the
-// audit entry of the use, without its actor.
-func (r *recordingAccess) open(sub string, entry audit.Entry) (*recordingSession, error) {
+// open finds the agent's socket in the config (read without the secrets
+// it names, which only the velo user can read) and the operator's
+// password.
+func (r *recordingAccess) open(sub string) (*recordingSession, error) {
 	if r.operator == "" || r.pwFile == "" {
 		return nil, usageError{msg: "recording " + sub + ": --operator and --password-file are required"}
 	}
-	cfg, err := config.Load(r.config)
+	cfg, err := config.LoadUnchecked(r.config)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Outputs.RecordDir == "" {
 		return nil, fmt.Errorf("recording: %s records nothing (outputs.record_dir is not set)", r.config)
 	}
-	al, err := audit.Open(config.AuditDir(cfg), cfg.AuditOptions())
-	if err != nil {
-		return nil, err
-	}
-	entry.Actor = r.operator
-	rs := &recordingSession{sub: sub, cfg: cfg, audit: al, entry: entry}
 	pw, err := readOperatorPassword(r.pwFile)
 	if err != nil {
 		return nil, err
 	}
-	if rs.op, err = cfg.Authenticate(r.operator, pw); err != nil {
-		return nil, rs.refused(err)
-	}
-	if rs.store, err = openRecordings(cfg); err != nil {
-		return nil, err
-	}
+	rs := &recordingSession{sub: sub, client: &recserve.Client{Socket: cfg.Outputs.RecordingSocket},
+		req: recserve.Request{Operator: r.operator, Password: pw}}
+	rs.store = &agentRecordings{rs: rs}
 	return rs, nil
 }
 
-// recordings is everything the recording commands read. It is the sealed
-// store on disk, opened read-only; reading the running agent's instead
-// (over a local socket) means changing openRecordings alone.
+// do sends one request of this session; the agent's refusal reads as
+// before ("recording view: refused: …").
+func (rs *recordingSession) do(req recserve.Request, body io.Writer) (recserve.Reply, *recserve.Trailer, error) {
+	req.Operator, req.Password = rs.req.Operator, rs.req.Password
+	rep, tr, err := rs.client.Do(req, body)
+	if err != nil {
+		return rep, tr, fmt.Errorf("recording %s: %w", rs.sub, err)
+	}
+	return rep, tr, nil
+}
+
+// recordings is everything the recording commands read: the running
+// agent's sealed store, over its local socket (agentRecordings).
 type recordings interface {
 	Segments() []retention.Segment
 	Age(retention.Segment) time.Duration
 	Decrypt(name string, w io.Writer) (int64, error)
 }
 
-func openRecordings(cfg *config.Config) (recordings, error) {
-	return retention.ReadOnly(cfg.Outputs.RecordDir, cfg.StateDir)
+var _ recordings = (*agentRecordings)(nil)
+
+// agentRecordings is the recordings as the running agent serves them to
+// one operator. Segments and Age come from one listing (audited as such);
+// Decrypt is a use of the session's kind (use: view with its reason, or
+// export with its judicial reference), each checked and audited by the
+// agent. got and trailer are the last Decrypt's reply and trailer.
+type agentRecordings struct {
+	rs      *recordingSession
+	use     recserve.Request
+	listed  []recserve.Listed
+	listErr error
+	done    bool
+	got     recserve.Reply
+	trailer *recserve.Trailer
 }
 
-// refused audits a refusal and returns it.
-func (rs *recordingSession) refused(err error) error {
-	rs.entry.Outcome, rs.entry.Detail = "refused", err.Error()
-	if _, aerr := rs.audit.Append(rs.entry); aerr != nil {
-		return fmt.Errorf("recording: %v (and the audit entry failed: %v)", err, aerr)
+// list asks the agent for the segments the operator may list.
+func (a *agentRecordings) list(camera string) ([]recserve.Listed, error) {
+	if !a.done {
+		rep, _, err := a.rs.do(recserve.Request{Op: recserve.OpList, Camera: camera}, nil)
+		a.listed, a.listErr, a.done = rep.Segments, err, true
 	}
-	return fmt.Errorf("recording %s: refused: %w", rs.sub, err)
+	return a.listed, a.listErr
 }
 
-// segment finds the named segment and checks the operator may act on
-// its camera.
-func (rs *recordingSession) segment(name string, act access.Action) (*retention.Segment, error) {
-	var seg *retention.Segment
-	for _, g := range rs.store.Segments() {
-		if g.Name == name {
-			seg = &g
-			break
+// Segments implements recordings (empty when the agent refused: list
+// says why).
+func (a *agentRecordings) Segments() []retention.Segment {
+	rows, _ := a.list("")
+	out := make([]retention.Segment, len(rows))
+	for i, r := range rows {
+		out[i] = r.Segment
+	}
+	return out
+}
+
+// Age implements recordings, as of the listing.
+func (a *agentRecordings) Age(g retention.Segment) time.Duration {
+	rows, _ := a.list("")
+	for _, r := range rows {
+		if r.Name == g.Name {
+			return time.Duration(r.AgeS) * time.Second
 		}
 	}
-	if seg == nil {
-		return nil, rs.refused(fmt.Errorf("no segment %q", name))
-	}
-	rs.entry.Camera = seg.Camera
-	if err := rs.op.May(act, seg.Camera); err != nil {
-		return nil, rs.refused(err)
-	}
-	return seg, nil
+	return 0
 }
 
-// succeeded audits the use as done.
-func (rs *recordingSession) succeeded(detail string) error {
-	rs.entry.Outcome, rs.entry.Detail = "ok", detail
-	_, err := rs.audit.Append(rs.entry)
-	return err
+// Decrypt implements recordings: the agent streams the segment, decrypted
+// and verified, to w; an error means w must be discarded.
+func (a *agentRecordings) Decrypt(name string, w io.Writer) (int64, error) {
+	req := a.use
+	req.Segment = name
+	var n int64
+	rep, tr, err := a.rs.do(req, countWriter{w, &n})
+	a.got, a.trailer = rep, tr
+	return n, err
+}
+
+// countWriter counts what passes.
+type countWriter struct {
+	w io.Writer
+	n *int64
+}
+
+func (c countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	*c.n += int64(n)
+	return n, err
 }
 
 type recordingListOptions struct {
@@ -168,7 +203,7 @@ admin.`,
 			if err := noOperands(fs, args); err != nil {
 				return err
 			}
-			rs, err := o.open("list", audit.Entry{Action: "recording_list"})
+			rs, err := o.open("list")
 			if err != nil {
 				return err
 			}
@@ -194,10 +229,11 @@ func recordingViewCommand(s streams) *ffcli.Command {
 		Name:       "view",
 		ShortUsage: synopsis("velo recording view", fs, ""),
 		ShortHelp:  "decrypt one segment to watch it",
-		LongHelp: `Decrypt one segment to --out (default standard output, e.g. | ffplay -)
-to watch it. Needs a reason from ER-4.4's list and its reference; the
-access is audited before the first byte is shown. Roles:
-recording-viewer, admin.`,
+		LongHelp: `The running agent decrypts one segment and streams it to --out (default
+standard output, e.g. | ffplay -) to watch it. Needs a reason from
+ER-4.4's list and its reference; the agent audits the access before the
+first byte is sent. A file given as --out is kept only if the segment
+arrived whole and verified. Roles: recording-viewer, admin.`,
 		FlagSet: fs,
 		Exec: func(_ context.Context, args []string) error {
 			if err := noOperands(fs, args); err != nil {
@@ -209,27 +245,18 @@ recording-viewer, admin.`,
 }
 
 func (o *recordingViewOptions) run(s streams) error {
-	rs, err := o.open("view", audit.Entry{Action: "recording_access", Reason: o.reason, Ref: o.ref,
-		Fields: map[string]string{"segment": o.segment}})
+	rs, err := o.open("view")
 	if err != nil {
-		return err
-	}
-	seg, err := rs.segment(o.segment, access.ActRecordingView)
-	if err != nil {
-		return err
-	}
-	if err := access.CheckReason(o.reason, o.ref); err != nil {
-		return rs.refused(err)
-	}
-	// Audited before the first byte is shown.
-	if err := rs.succeeded(fmt.Sprintf("segment %s of %s decrypted for viewing", seg.Name, seg.Start.Format(time.RFC3339))); err != nil {
 		return err
 	}
 	w, finish, err := outFile(o.out, s.stdout)
 	if err != nil {
 		return err
 	}
-	_, err = rs.store.Decrypt(seg.Name, w)
+	// The agent checks the reason and audits the access before the
+	// first byte is sent.
+	rs.store.use = recserve.Request{Op: recserve.OpView, Reason: o.reason, Ref: o.ref}
+	_, err = rs.store.Decrypt(o.segment, w)
 	if ferr := finish(err == nil); err == nil {
 		err = ferr
 	}
@@ -252,9 +279,10 @@ func recordingExportCommand(s streams) *ffcli.Command {
 		Name:       "export",
 		ShortUsage: synopsis("velo recording export", fs, ""),
 		ShortHelp:  "copy a segment with a sidecar, on a judicial request",
-		LongHelp: `Copy one segment (masked, as recorded) to --out with a JSON sidecar
-(SHA-256, reference, operator), only on a judicial request (ER-4.6).
-Role: exporter.`,
+		LongHelp: `Copy one segment (masked, as recorded), streamed by the running agent,
+to --out with a JSON sidecar (SHA-256, reference, operator, audit seq),
+only on a judicial request (ER-4.6). The copy is kept only if its SHA-256
+is the one the agent audited. Role: exporter.`,
 		FlagSet: fs,
 		Exec: func(_ context.Context, args []string) error {
 			if err := noOperands(fs, args); err != nil {
@@ -266,21 +294,14 @@ Role: exporter.`,
 }
 
 func (o *recordingExportOptions) run(s streams) error {
-	rs, err := o.open("export", audit.Entry{Action: "export", Ref: o.ref, Fields: map[string]string{"segment": o.segment}})
-	if err != nil {
-		return err
-	}
-	seg, err := rs.segment(o.segment, access.ActExport)
-	if err != nil {
-		return err
-	}
-	if o.ref == "" {
-		return rs.refused(errors.New("--ref: a judicial reference is required (ER-4.6: copies only on a judicial request)"))
-	}
 	if o.out == "" || o.out == "-" {
 		return usageError{msg: "recording export: --out FILE is required"}
 	}
-	return recordingExport(rs.cfg, rs.op, rs.store, seg, o.ref, o.out, rs.audit, rs.entry, s.stdout)
+	rs, err := o.open("export")
+	if err != nil {
+		return err
+	}
+	return recordingExport(rs, o.segment, o.ref, o.out, s.stdout)
 }
 
 type recordingHoldOptions struct {
@@ -311,21 +332,15 @@ released), with the judicial reference (ER-4.5). Roles: exporter, admin.`,
 }
 
 func (o *recordingHoldOptions) run(s streams) error {
-	rs, err := o.open("hold", audit.Entry{Action: "hold_set", Ref: o.ref, Fields: map[string]string{"segment": o.segment}})
+	rs, err := o.open("hold")
 	if err != nil {
 		return err
 	}
-	seg, err := rs.segment(o.segment, access.ActHold)
-	if err != nil {
+	if _, _, err := rs.do(recserve.Request{Op: recserve.OpHold, Segment: o.segment, Ref: o.ref}, nil); err != nil {
 		return err
 	}
-	err = retention.SetHold(rs.cfg.Outputs.RecordDir, rs.cfg.StateDir, retention.Hold{Segment: seg.Name, Ref: o.ref, By: rs.op.Name, At: time.Now().UTC()})
-	if err != nil {
-		return rs.refused(err)
-	}
-	err = rs.succeeded(fmt.Sprintf("legal hold on %s: kept past its retention until released", seg.Name))
-	fmt.Fprintf(s.stdout, "held %s (ref %s)\n", seg.Name, o.ref)
-	return err
+	fmt.Fprintf(s.stdout, "held %s (ref %s)\n", o.segment, o.ref)
+	return nil
 }
 
 type recordingReleaseOptions struct {
@@ -355,22 +370,15 @@ has expired). Roles: exporter, admin.`,
 }
 
 func (o *recordingReleaseOptions) run(s streams) error {
-	rs, err := o.open("release", audit.Entry{Action: "hold_released", Fields: map[string]string{"segment": o.segment}})
+	rs, err := o.open("release")
 	if err != nil {
 		return err
 	}
-	seg, err := rs.segment(o.segment, access.ActHold)
-	if err != nil {
+	if _, _, err := rs.do(recserve.Request{Op: recserve.OpRelease, Segment: o.segment}, nil); err != nil {
 		return err
 	}
-	h, err := retention.ReleaseHold(rs.cfg.StateDir, seg.Name)
-	if err != nil {
-		return rs.refused(err)
-	}
-	rs.entry.Ref = h.Ref
-	err = rs.succeeded(fmt.Sprintf("legal hold on %s released (set by %s at %s)", seg.Name, h.By, h.At.Format(time.RFC3339)))
-	fmt.Fprintf(s.stdout, "released %s\n", seg.Name)
-	return err
+	fmt.Fprintf(s.stdout, "released %s\n", o.segment)
+	return nil
 }
 
 // outFile opens where a segment is written: stdout for "-", else a new
@@ -393,39 +401,11 @@ func outFile(path string, stdout io.Writer) (w io.Writer, finish func(ok bool) e
 	}, nil
 }
 
-type listed struct {
-	retention.Segment
-	AgeS      int64  `json:"age_s"`
-	ExpiresS  int64  `json:"expires_in_s"`
-	Retention string `json:"retention"`
-	Hold      string `json:"hold_ref,omitempty"`
-}
-
 // list prints the segments of the operator's cameras (of camera, if
-// set), with their age, expiry and hold.
+// set), with their age, expiry and hold, as the agent lists them.
 func (rs *recordingSession) list(camera string, asJSON bool, stdout io.Writer) error {
-	cfg, op, store, entry := rs.cfg, rs.op, rs.store, &rs.entry
-	if err := op.May(access.ActRecordingList, camera); err != nil {
-		return rs.refused(err)
-	}
-	holds, err := retention.ReadHolds(cfg.StateDir)
+	rows, err := rs.store.list(camera)
 	if err != nil {
-		return err
-	}
-	var rows []listed
-	for _, g := range store.Segments() {
-		if camera != "" && g.Camera != camera || op.May(access.ActRecordingList, g.Camera) != nil {
-			continue
-		}
-		r := config.DefaultRetention
-		if c := cfg.Camera(g.Camera); c != nil {
-			r = time.Duration(c.Record.Retention)
-		}
-		age := store.Age(g)
-		rows = append(rows, listed{Segment: g, AgeS: int64(age.Seconds()), ExpiresS: int64((r - age).Seconds()), Retention: r.String(), Hold: holds[g.Name].Ref})
-	}
-	entry.Camera, entry.Outcome, entry.Detail = camera, "ok", fmt.Sprintf("%d segments listed", len(rows))
-	if _, err := rs.audit.Append(*entry); err != nil {
 		return err
 	}
 	if asJSON {
@@ -461,33 +441,35 @@ type ExportSidecar struct {
 	AuditSeq    uint64    `json:"audit_seq"`
 }
 
-func recordingExport(cfg *config.Config, op *config.OperatorConfig, store recordings, seg *retention.Segment, ref, out string, al *audit.Log, entry audit.Entry, stdout io.Writer) error {
+// recordingExport writes the segment the agent streams to out (kept only
+// if it arrived whole and its SHA-256 is the one the agent audited) and
+// the sidecar beside it.
+func recordingExport(rs *recordingSession, segment, ref, out string, stdout io.Writer) error {
 	w, finish, err := outFile(out, stdout)
 	if err != nil {
 		return err
 	}
 	h := sha256.New()
-	n, err := store.Decrypt(seg.Name, io.MultiWriter(w, h))
+	rs.store.use = recserve.Request{Op: recserve.OpExport, Ref: ref, Out: filepath.Base(out)}
+	n, err := rs.store.Decrypt(segment, io.MultiWriter(w, h))
+	sum := hex.EncodeToString(h.Sum(nil))
+	got, tr := rs.store.got, rs.store.trailer
+	if err == nil && (tr == nil || tr.SHA256 != sum || got.Segment == nil || got.Site == nil) {
+		err = fmt.Errorf("recording export: the copy received does not match what the agent sent and audited")
+	}
 	if ferr := finish(err == nil); err == nil {
 		err = ferr
 	}
 	if err != nil {
-		return fmt.Errorf("recording export: %w", err)
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	entry.Outcome, entry.Detail = "ok", fmt.Sprintf("segment %s exported to %s (%d bytes)", seg.Name, filepath.Base(out), n)
-	entry.Fields["sha256"] = sum
-	e, err := al.Append(entry)
-	if err != nil {
-		os.Remove(out)
 		return err
 	}
-	side := ExportSidecar{Site: cfg.Site.Name, Controller: cfg.Site.Controller, Gateway: cfg.Gateway, Camera: seg.Camera, Segment: seg.Name,
-		Start: seg.Start, SHA256: sum, Bytes: n, JudicialRef: ref, Operator: op.Name, ExportedAt: time.Now().UTC(), Masked: true, AuditSeq: e.Seq}
+	seg, site := got.Segment, got.Site
+	side := ExportSidecar{Site: site.Name, Controller: site.Controller, Gateway: site.Gateway, Camera: seg.Camera, Segment: seg.Name,
+		Start: seg.Start, SHA256: sum, Bytes: n, JudicialRef: ref, Operator: rs.req.Operator, ExportedAt: time.Now().UTC(), Masked: true, AuditSeq: tr.AuditSeq}
 	b, _ := json.MarshalIndent(side, "", "  ")
 	if err := safefile.WriteFile(out+".json", append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("recording export: %w", err)
 	}
-	fmt.Fprintf(stdout, "exported %s to %s (%d bytes, sha256 %s, audit seq %d)\n", seg.Name, out, n, sum, e.Seq)
+	fmt.Fprintf(stdout, "exported %s to %s (%d bytes, sha256 %s, audit seq %d)\n", seg.Name, out, n, sum, tr.AuditSeq)
 	return nil
 }

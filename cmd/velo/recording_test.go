@@ -40,7 +40,7 @@ func TestRecordingLifecycle(t *testing.T) {
 gateway: g
 state_dir: state
 broker: {embedded_listen: "%s"}
-outputs: {rtsp_listen: "%s", record_dir: rec}
+outputs: {rtsp_listen: "%s", record_dir: rec, recording_socket: rec.sock}
 operators:
   - {name: viewer, password_file: viewer.cred, roles: [recording-viewer], cameras: [rc]}
   - {name: exp, password_file: exp.pw, roles: [exporter], cameras: [rc]}

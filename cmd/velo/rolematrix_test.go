@@ -43,7 +43,8 @@ func TestG331_RoleMatrixCLI(t *testing.T) {
 	site := fmt.Sprintf(`site: {id: m, name: M, controller: C, purposes: [p], contact: c@example.org}
 gateway: g
 state_dir: state
-outputs: {record_dir: rec}
+broker: {embedded_listen: "%s"}
+outputs: {record_dir: rec, rtsp_listen: "%s", recording_socket: rec.sock}
 operators:
 %scameras:
   - id: mc
@@ -57,7 +58,7 @@ operators:
     approval: {by: A, date: 2026-01-01, document: D}
     match: {serial: SN-OT}
     xaddr: http://127.0.0.1:9/onvif/device_service
-`, ops.String())
+`, freeAddr(t), freeAddr(t), ops.String())
 	cfgPath := filepath.Join(dir, "site.yaml")
 	files := map[string]string{"site.yaml": site}
 	for _, r := range access.Roles() {
@@ -82,6 +83,8 @@ operators:
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The recordings are reachable only through the running agent (G-3.4).
+	startAgent(t, cfgPath)
 	for _, role := range access.Roles() {
 		for _, suffix := range []string{"", "-elsewhere"} {
 			name := role + suffix

@@ -91,7 +91,7 @@ func (o *runOptions) run(ctx context.Context, s streams) error {
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg(w)
 	}
-	a := agent.New(cfg, log, agent.Options{Version: version})
+	a := agent.New(cfg, log, agent.Options{Version: version, RecordingSocket: cfg.Outputs.RecordingSocket})
 	for _, c := range cfg.Cameras {
 		log.Info().Str("camera", c.ID).Str("stream", a.StreamURL(c.ID)).Msg("camera configured")
 	}

@@ -66,7 +66,7 @@ func safeSite(t *testing.T) (cfg, dir string) {
 	t.Helper()
 	text := strings.Replace(testkit.SiteYAML, "gateway: gw-1\n", "gateway: gw-1\nstate_dir: state\n", 1)
 	text = strings.Replace(text, "operators:\n", "operators:\n  - {name: exp, password_file: exp.pw, roles: [exporter, installer, recording-viewer], cameras: [cam1, cam2]}\n", 1)
-	cfg = testkit.WriteSite(t, text)
+	cfg = testkit.WriteSite(t, agentSite(t, text))
 	dir = filepath.Dir(cfg)
 	testkit.SecretFile(t, dir, "exp.pw", "exporter-secret-2\n")
 	return cfg, dir
@@ -109,6 +109,7 @@ func sealedSegment(t *testing.T, dir string) string {
 func TestRecordingExportNeverFollowsLinks(t *testing.T) {
 	cfg, dir := safeSite(t)
 	seg := sealedSegment(t, dir)
+	startAgent(t, cfg)
 	export := func(out string) (string, int) {
 		_, se, code := runCLI(t, "recording", "export", "--config", cfg, "--operator", "exp", "--password-file", filepath.Join(dir, "exp.pw"),
 			"--segment", seg, "--ref", "Proc. pen. 123/2026 R.G.N.R.", "--out", out)
@@ -141,6 +142,8 @@ func TestRecordingExportNeverFollowsLinks(t *testing.T) {
 		t.Errorf("view over a link: %d %s", code, se)
 	}
 	victimUntouched(t, victim)
+	// The same running agent (one start: test time) writes the state.
+	t.Run("state dir", func(t *testing.T) { stateDirLinksNeverFollowed(t, cfg, dir, seg) })
 }
 
 // The dossier of a site whose cameras do not answer (--allow-gaps): it
@@ -193,13 +196,11 @@ func TestMaskPreviewOutNeverFollowsLinks(t *testing.T) {
 	regularFile(t, out, 0o640)
 }
 
-// The service account owns state_dir; root's commands write there too
-// (the retention state, the holds, the audit log). Links the service
-// account plants at those names must not turn root's writes against
-// root's files.
-func TestStateDirLinksNeverFollowed(t *testing.T) {
-	cfg, dir := safeSite(t)
-	seg := sealedSegment(t, dir)
+// The service account owns state_dir; the agent writes there at velo
+// recording's request (the holds, the audit log), and may run as root.
+// Links planted at those names must not turn its writes against root's
+// files. (Run by TestRecordingExportNeverFollowsLinks, on its agent.)
+func stateDirLinksNeverFollowed(t *testing.T, cfg, dir, seg string) {
 	state := filepath.Join(dir, "state")
 	cli := func(args ...string) (string, int) {
 		base := []string{"recording", args[0], "--config", cfg, "--operator", "exp", "--password-file", filepath.Join(dir, "exp.pw")}
