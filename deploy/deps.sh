@@ -21,6 +21,7 @@ PKGS=(
   lintian                # Debian policy check of the .deb (deploy tests)
   groff-base             # groff -man -ww: the generated man page is checked (cmd/velo tests)
   fonts-dejavu-core      # DejaVu Sans, embedded in the dossier and sign PDFs (agent/dossier)
+  prometheus             # a real Prometheus scrapes velo run's /metrics (agent/metrics tests)
 )
 missing=()
 for p in "${PKGS[@]}"; do

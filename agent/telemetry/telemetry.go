@@ -170,6 +170,15 @@ func (t *Telemetry) envelope(seq uint64, v any) ([]byte, error) {
 // Event publishes an event (QoS 1, durable).
 func (t *Telemetry) Event(v any) (uint64, error) { return t.Publish("events", v) }
 
+// EventAsync queues an event like Event but returns before it is saved:
+// it is saved once the returned Saving is done without error. A producer
+// with many events keeps several saves in flight and they share fsyncs.
+func (t *Telemetry) EventAsync(v any) *Saving {
+	return t.cfg.Outbox.EnqueueAsync(t.root+"events", false, func(seq uint64) ([]byte, error) {
+		return t.envelope(seq, v)
+	})
+}
+
 // SetState records a camera's latest state; it is published retained on
 // cameras/<id>/state as soon as the broker is reachable (only the latest
 // value: state is not queued).
@@ -421,10 +430,13 @@ func (t *Telemetry) pump(ctx context.Context, cl mqtt.Client, lost <-chan error)
 	}
 }
 
+// flushAcks hands the delivered messages to the outbox for deletion; the
+// sender does not wait for that write (a message whose deletion is lost
+// is sent again: at least once).
 func (t *Telemetry) flushAcks(ps *pumpState) error {
-	err := t.cfg.Outbox.Ack(ps.acks...)
-	ps.acks = ps.acks[:0]
-	return err
+	t.cfg.Outbox.AckAsync(ps.acks...)
+	ps.acks = nil
+	return nil
 }
 
 // retire removes completed messages from the head of the window, in order,
