@@ -309,7 +309,8 @@ func restartNeeded(old, nc *config.Config) error {
 		name string
 		same bool
 	}{{"site.id", old.Site.ID == nc.Site.ID}, {"gateway", old.Gateway == nc.Gateway}, {"state_dir", old.StateDir == nc.StateDir},
-		{"broker", reflect.DeepEqual(old.Broker, nc.Broker)}, {"outputs", old.Outputs == nc.Outputs}, {"audit", old.Audit == nc.Audit}, {"verify", reflect.DeepEqual(old.Verify, nc.Verify)}} {
+		{"broker", reflect.DeepEqual(old.Broker, nc.Broker)}, {"outputs", old.Outputs == nc.Outputs}, {"audit", old.Audit == nc.Audit}, {"verify", reflect.DeepEqual(old.Verify, nc.Verify)},
+		{"telemetry", old.Telemetry == nc.Telemetry}, {"metrics", reflect.DeepEqual(old.Metrics, nc.Metrics)}} {
 		if !f.same {
 			diff = append(diff, f.name)
 		}
@@ -320,7 +321,9 @@ func restartNeeded(old, nc *config.Config) error {
 	return nil
 }
 
-// statsLoop refreshes each camera's frame rates and counters every 5 s.
+// statsLoop is the housekeeping beat Health watches (the systemd
+// watchdog), every 5 s. The frame counters and rates are on the stats
+// topic (statsPublishLoop), not in the retained state.
 func (a *Agent) statsLoop(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -331,30 +334,7 @@ func (a *Agent) statsLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		a.beat.Store(time.Now().UnixNano())
-		for _, w := range a.workerList() {
-			a.refreshStats(w)
-		}
 	}
-}
-
-// refreshStats computes a worker's frame rates since the last round.
-func (a *Agent) refreshStats(w *worker) {
-	w.mu.Lock()
-	pl := w.pl
-	if pl == nil {
-		w.mu.Unlock()
-		return
-	}
-	st := pl.Stats()
-	now := time.Now()
-	dt := now.Sub(w.lastAt).Seconds()
-	fin, fout := float64(st.In-w.lastIn)/dt, float64(st.Out-w.lastOut)/dt
-	w.lastIn, w.lastOut, w.lastAt = st.In, st.Out, now
-	w.mu.Unlock()
-	a.update(w.cam.ID, func(s *CameraState) {
-		s.FPSIn, s.FPSOut = round1(fin), round1(fout)
-		s.Dropped, s.Blanked = st.Dropped, st.Blanked
-	})
 }
 
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }

@@ -76,6 +76,7 @@ type Telemetry struct {
 	mu        sync.Mutex
 	states    map[string][]byte // camera → latest state payload (without seq)
 	dirty     map[string]bool
+	stats     []byte // latest stats payload not yet sent (without seq)
 	wake      chan struct{}
 	connected bool
 	lastLoss  time.Time
@@ -193,6 +194,20 @@ func (t *Telemetry) SetState(camera string, v any) {
 		t.states[camera] = b
 		t.dirty[camera] = true
 	}
+	t.mu.Unlock()
+	t.poke()
+}
+
+// SetStats queues the gateway's figures for the stats topic: QoS 0, not
+// retained, only the latest (one not sent before the next replaces it).
+func (t *Telemetry) SetStats(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.cfg.Log.Error().Err(err).Msg("stats not encodable")
+		return
+	}
+	t.mu.Lock()
+	t.stats = b
 	t.mu.Unlock()
 	t.poke()
 }
@@ -403,6 +418,9 @@ func (t *Telemetry) pump(ctx context.Context, cl mqtt.Client, lost <-chan error)
 		if err := t.sendStates(cl, ps); err != nil {
 			return err
 		}
+		if err := t.sendStats(cl); err != nil {
+			return err
+		}
 		if err := t.sendOutbox(cl, ps); err != nil {
 			return err
 		}
@@ -486,6 +504,29 @@ func (t *Telemetry) sendStates(cl mqtt.Client, ps *pumpState) error {
 		}
 		ps.inflight = append(ps.inflight, flight{tok: cl.Publish(t.root+"cameras/"+id+"/state", 1, true, payload), sent: time.Now()})
 	}
+	return nil
+}
+
+// sendStats publishes the latest figures once, QoS 0 and not retained:
+// not queued, not acknowledged, not resent (the next interval's replace
+// them).
+func (t *Telemetry) sendStats(cl mqtt.Client) error {
+	t.mu.Lock()
+	b := t.stats
+	t.stats = nil
+	t.mu.Unlock()
+	if b == nil {
+		return nil
+	}
+	seq, err := t.cfg.Outbox.NextSeq()
+	if err != nil {
+		return err
+	}
+	payload, err := t.envelope(seq, json.RawMessage(b))
+	if err != nil {
+		return err
+	}
+	cl.Publish(t.root+"stats", 0, false, payload)
 	return nil
 }
 
