@@ -221,11 +221,12 @@ func (o *Outbox) EnqueueAsync(topic string, retain bool, build func(seq uint64) 
 	}
 	s.seq = seq
 	o.pending = append(o.pending, &obWrite{msg: OutboxMessage{Seq: seq, Topic: topic, Payload: payload, Retain: retain}, saved: s})
+	o.wakeCommitter() // under o.mu: Close cannot have closed kick
 	o.mu.Unlock()
-	o.wakeCommitter()
 	return s
 }
 
+// wakeCommitter kicks the committer (o.mu held, not closed).
 func (o *Outbox) wakeCommitter() {
 	select {
 	case o.kick <- struct{}{}:
@@ -423,8 +424,8 @@ func (o *Outbox) queueAcks(seqs []uint64, done chan error) bool {
 	if done != nil {
 		o.ackWaiters = append(o.ackWaiters, done)
 	}
-	o.mu.Unlock()
 	o.wakeCommitter()
+	o.mu.Unlock()
 	return true
 }
 
