@@ -116,6 +116,7 @@ func TestAgentOverMosquitto(t *testing.T) {
 	a := New(cfg, zerolog.New(&syncWriter{b: &logs}), Options{Version: "test"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	started := time.Now()
 	go func() { done <- a.Run(ctx) }()
 	defer func() {
 		cancel()
@@ -272,7 +273,14 @@ func TestAgentOverMosquitto(t *testing.T) {
 	// Every payload matches its schema in docs/schemas, carries a sequence
 	// number, and no secret.
 	schemas := map[string]docSchema{}
+	stateWrites, stats := 0, 0
 	for _, m := range col.All() {
+		switch m.Topic {
+		case root + "cameras/p/state":
+			stateWrites++
+		case root + "stats":
+			stats++
+		}
 		if name := schemaFor(root, m.Topic); name != "" && len(m.Payload) > 0 {
 			if _, ok := schemas[name]; !ok {
 				schemas[name] = loadSchema(t, name)
@@ -293,6 +301,8 @@ func TestAgentOverMosquitto(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("FIGURES whole run (%v; commands, reloads, a tamper): %d retained state writes for the camera, %d stats messages",
+		time.Since(started).Round(time.Second), stateWrites, stats)
 	for _, s := range secrets {
 		if strings.Contains(logs.String(), s) {
 			t.Error("a secret appears in the logs")
