@@ -13,6 +13,9 @@ import (
 // pipeline's own counts are added when they are read.
 type camTotals struct {
 	in, out, dropped, blanked, mismatches uint64
+	// last is what was last reported: a counter never goes back, even
+	// in the moment a restarted worker's old pipeline is not folded yet.
+	last [4]uint64
 }
 
 // foldPipeline adds a worker's ending pipeline's counts to the camera's
@@ -65,11 +68,14 @@ func (a *Agent) cameraFigures(id string) metrics.Camera {
 		}
 	}
 	a.totalsMu.Lock()
-	if t := a.totals[id]; t != nil {
-		c.FramesIn, c.FramesOut, c.Dropped, c.Blanked = c.FramesIn+t.in, c.FramesOut+t.out, c.Dropped+t.dropped, c.Blanked+t.blanked
-		c.ViewMismatches = t.mismatches
+	defer a.totalsMu.Unlock()
+	t := a.totalsLocked(id)
+	c.FramesIn, c.FramesOut, c.Dropped, c.Blanked = c.FramesIn+t.in, c.FramesOut+t.out, c.Dropped+t.dropped, c.Blanked+t.blanked
+	c.ViewMismatches = t.mismatches
+	for i, v := range []*uint64{&c.FramesIn, &c.FramesOut, &c.Dropped, &c.Blanked} {
+		*v = max(*v, t.last[i])
+		t.last[i] = *v
 	}
-	a.totalsMu.Unlock()
 	return c
 }
 
