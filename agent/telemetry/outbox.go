@@ -269,6 +269,12 @@ type commitResult struct {
 func (o *Outbox) commit(batch []*obWrite, acks []uint64) error {
 	o.commitMu.Lock()
 	defer o.commitMu.Unlock()
+	// Only commits change bytes and dropped (commitMu held): read them
+	// before the transaction, which must never wait for o.mu (a producer
+	// holding o.mu may be waiting for the transaction to reserve numbers).
+	o.mu.Lock()
+	bytes, dropped := o.bytes, o.dropped
+	o.mu.Unlock()
 	var r commitResult
 	err := o.db.Update(func(tx *bolt.Tx) error {
 		r = commitResult{}
@@ -286,7 +292,7 @@ func (o *Outbox) commit(batch []*obWrite, acks []uint64) error {
 			}
 			r.added += int64(len(v))
 		}
-		return o.dropOverCap(tx, &r)
+		return o.dropOverCap(tx, bytes, dropped, &r)
 	})
 	o.mu.Lock()
 	for _, s := range acks {
@@ -333,11 +339,8 @@ func deleteAcked(b *bolt.Bucket, acks []uint64, r *commitResult) error {
 
 // dropOverCap drops the oldest messages while the outbox is over its cap
 // and persists the drop count.
-func (o *Outbox) dropOverCap(tx *bolt.Tx, r *commitResult) error {
-	o.mu.Lock()
-	over := o.bytes + r.added - r.freed - o.maxBytes
-	dropped := o.dropped
-	o.mu.Unlock()
+func (o *Outbox) dropOverCap(tx *bolt.Tx, bytes int64, dropped uint64, r *commitResult) error {
+	over := bytes + r.added - r.freed - o.maxBytes
 	if over <= 0 {
 		return nil
 	}
