@@ -241,7 +241,10 @@ func (o *Outbox) wakeCommitter() {
 func (o *Outbox) committer() {
 	defer o.wg.Done()
 	for range o.kick {
-		for {
+		for last := 0; ; {
+			if last > 1 {
+				o.gather(min(last, gatherMax))
+			}
 			o.mu.Lock()
 			batch, acks, waiters := o.pending, o.acks, o.ackWaiters
 			o.pending, o.acks, o.ackWaiters = nil, nil, nil
@@ -250,12 +253,47 @@ func (o *Outbox) committer() {
 			if len(batch) > 0 || len(acks) > 0 {
 				err = o.commit(batch, acks)
 			}
+			last = len(batch)
 			for _, w := range waiters {
 				w <- err
 			}
 			if len(batch) == 0 && len(acks) == 0 {
 				break
 			}
+		}
+	}
+}
+
+// gatherWait bounds how long the committer waits for the producers it
+// just released to queue their next message.
+const gatherWait = 500 * time.Microsecond
+
+// gatherMax caps the messages gather waits for: many producers with saves
+// in flight fill large batches without waiting.
+const gatherMax = 32
+
+// gather waits, at most gatherWait, until as many messages are queued as
+// the last batch held (at most gatherMax): producers released by a commit queue their next
+// message within microseconds, and starting the next commit with only the
+// first of them would make the others wait a whole commit. A lone
+// producer (last batch of one) never waits here.
+func (o *Outbox) gather(n int) {
+	t := time.NewTimer(gatherWait)
+	defer t.Stop()
+	for {
+		o.mu.Lock()
+		enough := len(o.pending) >= n || o.closed
+		o.mu.Unlock()
+		if enough {
+			return
+		}
+		select {
+		case _, ok := <-o.kick:
+			if !ok {
+				return
+			}
+		case <-t.C:
+			return
 		}
 	}
 }
