@@ -219,7 +219,10 @@ func fanoutOutbox(dir, url string, c *fanoutCounter, window int) (float64, error
 	}
 	defer os.Remove(filepath.Join(dir, "outbox.db"))
 	defer ob.Close()
-	tel, err := telemetry.NewTelemetry(telemetry.TelemetryConfig{Site: "b", Gateway: "g", URL: url, Outbox: ob, Log: zerolog.Nop()})
+	// The sender's window is the direct side's total in flight (8 × 32):
+	// the same number of unacknowledged publishes on both sides.
+	tel, err := telemetry.NewTelemetry(telemetry.TelemetryConfig{Site: "b", Gateway: "g", URL: url, Outbox: ob, Log: zerolog.Nop(),
+		Window: benchProducers * 32})
 	if err != nil {
 		return 0, err
 	}
