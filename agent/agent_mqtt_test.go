@@ -391,6 +391,7 @@ func steadyStateNotRewritten(t *testing.T, col *testkit.Collector, root string) 
 		}
 		return c
 	}
+	t0 := time.Now()
 	isStats := func(m testkit.Message) bool { return m.Topic == root+"stats" && camFigures(m).Status == "streaming" }
 	s1 := col.Wait(t, 30*time.Second, "stats, camera streaming", isStats)
 	s2 := col.Wait(t, 30*time.Second, "next stats, camera streaming", func(m testkit.Message) bool { return isStats(m) && m.Seq > s1.Seq })
@@ -401,7 +402,8 @@ func steadyStateNotRewritten(t *testing.T, col *testkit.Collector, root string) 
 		}
 	}
 	f1, f2 := camFigures(s1), camFigures(s2)
-	t.Logf("FIGURES steady streaming over one stats interval (5 s): %d retained state writes; frames_in %d → %d, fps_in %.1f", writes, f1.FramesIn, f2.FramesIn, f2.FPSIn)
+	t.Logf("FIGURES steady streaming over one stats interval (5 s): %d retained state writes; frames_in %d → %d, fps_in %.1f (check took %v)",
+		writes, f1.FramesIn, f2.FramesIn, f2.FPSIn, time.Since(t0).Round(100*time.Millisecond))
 	if writes != 0 {
 		t.Errorf("the retained state was rewritten %d times while the camera streamed steadily", writes)
 	}
