@@ -69,6 +69,10 @@ type Agent struct {
 	stuck *masking.Stuck
 	// consoleURL is where the installer console listens ("" when off).
 	consoleURL string
+
+	started  time.Time
+	totalsMu sync.Mutex
+	totals   map[string]*camTotals // counters since start (stats.go)
 }
 
 // running is what Run opened, for the workers and loops.
@@ -101,17 +105,16 @@ type CameraState struct {
 	// Status: starting, streaming, blank (off its approved view),
 	// video-lost (connected, no frame coming), offline (not reachable or
 	// failing: see error), scheduled-off.
-	Status     string            `json:"status"`
+	Status string `json:"status"`
+	// Since is when Status last changed (the state is published on
+	// change only: the frame counters and rates are on the stats topic).
+	Since      time.Time         `json:"since"`
 	Online     bool              `json:"online"`
 	Approved   bool              `json:"approved"`
 	Preset     string            `json:"preset,omitempty"`
 	Profile    string            `json:"profile,omitempty"`
 	Position   *event.Position   `json:"position,omitempty"`
 	Generation uint64            `json:"mask_generation"`
-	FPSIn      float64           `json:"fps_in"`
-	FPSOut     float64           `json:"fps_out"`
-	Dropped    uint64            `json:"dropped"`
-	Blanked    uint64            `json:"blanked"`
 	LastDrift  *time.Time        `json:"last_drift,omitempty"`
 	Stream     string            `json:"stream,omitempty"`
 	Error      string            `json:"error,omitempty"`
@@ -125,18 +128,6 @@ type CameraState struct {
 	// VideoLost: connected, but no frame captured for a while (status
 	// video-lost); the capture keeps reconnecting.
 	VideoLost bool `json:"-"`
-	// Dynamic: the counters of dynamic masking, where it is on.
-	Dynamic *DynamicState `json:"dynamic,omitempty"`
-}
-
-// DynamicState counts dynamic masking (masking/anonymise) since the camera
-// connected.
-type DynamicState struct {
-	Detections    uint64  `json:"detections"`
-	TrackedBoxes  uint64  `json:"tracked_boxes"`
-	ZoneFallbacks uint64  `json:"zone_fallbacks"`
-	DetectMsP50   float64 `json:"detector_ms_p50"`
-	DetectMsP99   float64 `json:"detector_ms_p99"`
 }
 
 // VideoState is a camera's video path (masking.VideoPath, published).
@@ -176,7 +167,8 @@ func New(cfg *config.Config, log zerolog.Logger, opts Options) *Agent {
 		opts.SweepInterval = 30 * time.Second
 	}
 	a := &Agent{opts: opts, log: log, states: map[string]*CameraState{}, workers: map[string]*worker{}, recs: map[string]bool{},
-		cmds: make(chan rawCommand, 64), ready: make(chan struct{}), stuck: masking.NewStuck(0, 0)}
+		cmds: make(chan rawCommand, 64), ready: make(chan struct{}), stuck: masking.NewStuck(0, 0),
+		started: time.Now(), totals: map[string]*camTotals{}}
 	a.cfg.Store(cfg)
 	return a
 }
@@ -256,8 +248,12 @@ func (a *Agent) update(id string, f func(*CameraState)) {
 		s = &CameraState{ID: id, Status: "starting"}
 		a.states[id] = s
 	}
+	prev := s.Status
 	f(s)
 	s.Status = s.status()
+	if s.Status != prev || s.Since.IsZero() {
+		s.Since = a.opts.Clock.Now().UTC()
+	}
 	c := *s
 	a.mu.Unlock()
 	if tel := a.telemetry(); tel != nil {
@@ -277,6 +273,7 @@ func (a *Agent) emit(ev event.Event) {
 		a.events = a.events[len(a.events)-1000:]
 	}
 	a.mu.Unlock()
+	a.countEvent(ev)
 	a.logEvent(ev)
 	a.auditEvent(ev)
 	if tel := a.telemetry(); tel != nil {

@@ -56,6 +56,8 @@ broker:
   ack_timeout: 5s
   backoff_max: 2s
 outputs: {rtsp_listen: "127.0.0.1:%d"}
+telemetry: {stats_interval: 5s}
+metrics: {listen: "off"}
 operators:
   - {name: ops, password_file: ops.pw, roles: [live-viewer], cameras: [p]}
   - {name: maint, password_file: maint.pw, roles: [ptz-maintainer], cameras: [p]}
@@ -114,6 +116,7 @@ func TestAgentOverMosquitto(t *testing.T) {
 	a := New(cfg, zerolog.New(&syncWriter{b: &logs}), Options{Version: "test"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	started := time.Now()
 	go func() { done <- a.Run(ctx) }()
 	defer func() {
 		cancel()
@@ -134,6 +137,7 @@ func TestAgentOverMosquitto(t *testing.T) {
 	late := testkit.NewCollector(t, testkit.CollectorOptions{URL: b.URL(false), Username: "central", Password: "central-pw"}, root+"#")
 	late.Wait(t, 5*time.Second, "retained status", func(m testkit.Message) bool { return m.Topic == root+"status" && m.Retained && m.Seq >= online.Seq })
 	late.Wait(t, 5*time.Second, "retained state", func(m testkit.Message) bool { return m.Topic == root+"cameras/p/state" && m.Retained })
+	steadyStateNotRewritten(t, col, root)
 
 	pub := func(verb string, payload []byte) {
 		t.Helper()
@@ -269,7 +273,14 @@ func TestAgentOverMosquitto(t *testing.T) {
 	// Every payload matches its schema in docs/schemas, carries a sequence
 	// number, and no secret.
 	schemas := map[string]docSchema{}
+	stateWrites, stats := 0, 0
 	for _, m := range col.All() {
+		switch m.Topic {
+		case root + "cameras/p/state":
+			stateWrites++
+		case root + "stats":
+			stats++
+		}
 		if name := schemaFor(root, m.Topic); name != "" && len(m.Payload) > 0 {
 			if _, ok := schemas[name]; !ok {
 				schemas[name] = loadSchema(t, name)
@@ -290,6 +301,8 @@ func TestAgentOverMosquitto(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("FIGURES whole run (%v; commands, reloads, a tamper): %d retained state writes for the camera, %d stats messages",
+		time.Since(started).Round(time.Second), stateWrites, stats)
 	for _, s := range secrets {
 		if strings.Contains(logs.String(), s) {
 			t.Error("a secret appears in the logs")
@@ -357,4 +370,44 @@ func TestAgentOverMosquitto(t *testing.T) {
 		}
 	}
 	t.Logf("audit: %s", rep)
+}
+
+// steadyStateNotRewritten: while a camera streams steadily its retained
+// state is not rewritten (published on change only), and the stats topic
+// (every 5 s here, QoS 0, not retained) carries its growing counters and
+// its frame rate instead.
+func steadyStateNotRewritten(t *testing.T, col *testkit.Collector, root string) {
+	t.Helper()
+	camFigures := func(m testkit.Message) (c struct {
+		Status   string  `json:"status"`
+		FramesIn uint64  `json:"frames_in"`
+		FPSIn    float64 `json:"fps_in"`
+	}) {
+		var s struct {
+			Cameras []json.RawMessage `json:"cameras"`
+		}
+		if json.Unmarshal(m.Payload, &s) == nil && len(s.Cameras) == 1 {
+			_ = json.Unmarshal(s.Cameras[0], &c)
+		}
+		return c
+	}
+	t0 := time.Now()
+	isStats := func(m testkit.Message) bool { return m.Topic == root+"stats" && camFigures(m).Status == "streaming" }
+	s1 := col.Wait(t, 30*time.Second, "stats, camera streaming", isStats)
+	s2 := col.Wait(t, 30*time.Second, "next stats, camera streaming", func(m testkit.Message) bool { return isStats(m) && m.Seq > s1.Seq })
+	writes := 0
+	for _, m := range col.All() {
+		if m.Topic == root+"cameras/p/state" && m.Seq > s1.Seq && m.Seq < s2.Seq {
+			writes++
+		}
+	}
+	f1, f2 := camFigures(s1), camFigures(s2)
+	t.Logf("FIGURES steady streaming over one stats interval (5 s): %d retained state writes; frames_in %d → %d, fps_in %.1f (check took %v)",
+		writes, f1.FramesIn, f2.FramesIn, f2.FPSIn, time.Since(t0).Round(100*time.Millisecond))
+	if writes != 0 {
+		t.Errorf("the retained state was rewritten %d times while the camera streamed steadily", writes)
+	}
+	if f2.FramesIn <= f1.FramesIn || f2.FPSIn <= 0 || s2.Retained {
+		t.Errorf("stats do not count: %s then %s (retained %v)", s1.Payload, s2.Payload, s2.Retained)
+	}
 }

@@ -448,7 +448,7 @@ func (a *Agent) waitSchedule(ctx context.Context, cam *config.CameraConfig) bool
 	}
 	a.update(cam.ID, func(s *CameraState) {
 		s.ScheduledOff, s.NextOn = true, next
-		s.Online, s.Approved, s.Error, s.FPSIn, s.FPSOut, s.Position = false, false, "", 0, 0, nil
+		s.Online, s.Approved, s.Error, s.Position = false, false, "", nil
 	})
 	a.emit(event.Event{Kind: event.ScheduledOff, Camera: cam.ID, Detail: detail})
 	t := time.NewTicker(a.opts.ScheduleTick)

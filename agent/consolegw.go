@@ -73,7 +73,8 @@ func (g consoleGateway) ConsoleStates() []console.CameraState {
 	out := make([]console.CameraState, 0, len(a.states))
 	for id, s := range a.states {
 		cs := console.CameraState{ID: id, Status: s.Status, Online: s.Online, Locked: s.Approved, Blank: s.Status == "blank",
-			Preset: s.Preset, FPSIn: s.FPSIn, FPSOut: s.FPSOut, Error: s.Error}
+			Preset: s.Preset, Error: s.Error}
+		cs.FPSIn, cs.FPSOut = a.cameraRates(id)
 		// Streaming with a reference: every frame out passed the view check.
 		cs.ViewVerified = s.Status == "streaming" && hasReference(cfg, id, s.Preset)
 		if ev, ok := last[id]; ok {

@@ -18,7 +18,6 @@ import (
 	"velo/agent/config"
 	"velo/agent/event"
 	"velo/agent/telemetry"
-	"velo/masking/anonymise"
 )
 
 // commandLoop executes commands one at a time, in arrival order, and
@@ -311,7 +310,7 @@ func restartNeeded(old, nc *config.Config) error {
 		same bool
 	}{{"site.id", old.Site.ID == nc.Site.ID}, {"gateway", old.Gateway == nc.Gateway}, {"state_dir", old.StateDir == nc.StateDir},
 		{"broker", reflect.DeepEqual(old.Broker, nc.Broker)}, {"outputs", old.Outputs == nc.Outputs}, {"audit", old.Audit == nc.Audit}, {"verify", reflect.DeepEqual(old.Verify, nc.Verify)},
-		{"console", old.Console == nc.Console}} {
+		{"console", old.Console == nc.Console}, {"telemetry", old.Telemetry == nc.Telemetry}, {"metrics", reflect.DeepEqual(old.Metrics, nc.Metrics)}} {
 		if !f.same {
 			diff = append(diff, f.name)
 		}
@@ -322,7 +321,9 @@ func restartNeeded(old, nc *config.Config) error {
 	return nil
 }
 
-// statsLoop refreshes each camera's frame rates and counters every 5 s.
+// statsLoop is the housekeeping beat Health watches (the systemd
+// watchdog), every 5 s. The frame counters and rates are on the stats
+// topic (statsPublishLoop), not in the retained state.
 func (a *Agent) statsLoop(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -332,48 +333,33 @@ func (a *Agent) statsLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		a.beat.Store(time.Now().UnixNano())
-		for _, w := range a.workerList() {
-			a.refreshStats(w)
-		}
+		now := time.Now()
+		a.beat.Store(now.UnixNano())
+		a.sampleRates(now)
+		a.refreshVideo()
 	}
 }
 
-// refreshStats computes a worker's frame rates since the last round.
-func (a *Agent) refreshStats(w *worker) {
-	w.mu.Lock()
-	pl := w.pl
-	if pl == nil {
+// refreshVideo puts each camera's video path (codec and decoder in,
+// encoder and codec out, once the encoder opened) in its state. The
+// retained state is published only when the path changed.
+func (a *Agent) refreshVideo() {
+	for _, w := range a.workerList() {
+		w.mu.Lock()
+		pl := w.pl
 		w.mu.Unlock()
-		return
-	}
-	st := pl.Stats()
-	vp := pl.Path()
-	dyn := dynamicState(w.dyn)
-	now := time.Now()
-	dt := now.Sub(w.lastAt).Seconds()
-	fin, fout := float64(st.In-w.lastIn)/dt, float64(st.Out-w.lastOut)/dt
-	w.lastIn, w.lastOut, w.lastAt = st.In, st.Out, now
-	w.mu.Unlock()
-	a.update(w.cam.ID, func(s *CameraState) {
-		s.FPSIn, s.FPSOut = round1(fin), round1(fout)
-		s.Dropped, s.Blanked = st.Dropped, st.Blanked
-		if vp.Decoder != "" || vp.Encoder != "" {
+		if pl == nil {
+			continue
+		}
+		vp := pl.Path()
+		if vp.Decoder == "" && vp.Encoder == "" {
+			continue
+		}
+		a.update(w.cam.ID, func(s *CameraState) {
 			s.Video = &VideoState{Codec: string(vp.Codec), Decoder: vp.Decoder, Backend: string(vp.Backend),
 				Encoder: vp.Encoder, OutCodec: vp.OutCodec, Fallback: vp.Fallback}
-		}
-		s.Dynamic = dyn
-	})
-}
-
-// dynamicState is the state's view of a dynamic masking stage (nil: off).
-func dynamicState(d *anonymise.Stage) *DynamicState {
-	if d == nil {
-		return nil
+		})
 	}
-	s := d.Stats()
-	ms := func(v time.Duration) float64 { return float64(v.Microseconds()) / 1000 }
-	return &DynamicState{Detections: s.Detections, TrackedBoxes: s.Tracked, ZoneFallbacks: s.Fallbacks, DetectMsP50: ms(s.DetectP50), DetectMsP99: ms(s.DetectP99)}
 }
 
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+	"velo/agent/metrics"
 
 	"github.com/rs/zerolog"
 
@@ -100,17 +101,18 @@ cameras:
 	if best < 0.01 || best > 0.6 {
 		t.Fatalf("shares of encoded frames dynamically masked: %.3f, want people masked (≥ 1 %%), not the whole picture", seen)
 	}
-	var st CameraState
+	// The counters are figures (stats topic, /metrics), not state.
+	var dyn *metrics.Dynamic
 	for ctx.Err() == nil {
-		if st, _ = a.State("d"); st.Dynamic != nil && st.Dynamic.Detections > 0 {
+		if dyn = a.Figures().Cameras[0].Dynamic; dyn != nil && dyn.Detections > 0 {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if st.Dynamic == nil || st.Dynamic.Detections == 0 || st.Dynamic.TrackedBoxes == 0 {
-		t.Fatalf("state without dynamic counters: %+v", st.Dynamic)
+	if dyn == nil || dyn.Detections == 0 || dyn.TrackedBoxes == 0 {
+		t.Fatalf("figures without dynamic counters: %+v", dyn)
 	}
-	t.Logf("masked share %.3f; state %+v", best, *st.Dynamic)
+	t.Logf("masked share %.3f; dynamic figures %+v", best, *dyn)
 }
 
 func absDiff(a, b uint8) int { return max(int(a)-int(b), int(b)-int(a)) }

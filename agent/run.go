@@ -82,7 +82,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) serve(ctx context.Context, r *running) {
 	telCtx, telStop := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
-	for _, loop := range []func(context.Context){a.auditLoop, a.retentionLoop, a.discoveryLoop, a.commandLoop, a.statsLoop} {
+	for _, loop := range []func(context.Context){a.auditLoop, a.retentionLoop, a.discoveryLoop, a.commandLoop, a.statsLoop, a.statsPublishLoop, a.metricsLoop} {
 		bg.Go(func() { loop(ctx) })
 	}
 	bg.Go(func() { _ = r.tel.Run(telCtx) })

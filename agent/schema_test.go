@@ -82,6 +82,8 @@ func schemaFor(root, topic string) string {
 		return "state.schema.json"
 	case topic == root+"events":
 		return "event.schema.json"
+	case topic == root+"stats":
+		return "stats.schema.json"
 	case strings.HasSuffix(topic, "/reply"):
 		return "reply.schema.json"
 	case strings.HasPrefix(topic, root+"cmd/"):

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"velo/agent/camera"
@@ -58,8 +59,8 @@ func (a *Agent) lockEvent(id string, ev event.Event) {
 		}
 		s.Approved = ev.Kind == event.Locked || ev.Kind == event.SnapBack
 		s.Preset = ev.Preset
-		if ev.Position != nil {
-			s.Position = ev.Position
+		if ev.Position != nil && (s.Position == nil || movedBeyond(s.Position, ev.Position, positionDeadband)) {
+			s.Position = ev.Position // within the deadband: unchanged, no retained write
 		}
 	})
 	a.emit(ev)
@@ -110,7 +111,7 @@ func (a *Agent) startPipeline(s *session) error {
 		return err
 	}
 	s.w.mu.Lock()
-	s.w.pl, s.w.dyn, s.w.lastIn, s.w.lastOut, s.w.lastAt = pl, dyn, 0, 0, time.Now()
+	s.w.pl, s.w.dyn = pl, dyn
 	s.w.mu.Unlock()
 	s.goStage("pipeline", func(ctx context.Context) error {
 		if dyn != nil {
@@ -221,4 +222,14 @@ func approvedViews(cam *config.CameraConfig, fixedAt *viewcheck.Position) []ptzl
 		approved = append(approved, ptzlock.ApprovedPreset{Fixed: true, Pan: fixedAt.Pan, Tilt: fixedAt.Tilt, Zoom: fixedAt.Zoom, Tolerance: config.DefaultTolerance})
 	}
 	return approved
+}
+
+// positionDeadband: a camera's published position changes only when an
+// axis moved more than this (generic spaces), so PTZ read-back jitter does
+// not rewrite the retained state; a drift is far larger (tolerance 0.02 by
+// default) and is an event of its own.
+const positionDeadband = 0.005
+
+func movedBeyond(old, cur *event.Position, band float64) bool {
+	return math.Abs(old.Pan-cur.Pan) > band || math.Abs(old.Tilt-cur.Tilt) > band || math.Abs(old.Zoom-cur.Zoom) > band
 }

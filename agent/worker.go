@@ -29,13 +29,10 @@ type worker struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu      sync.Mutex
-	lock    *ptzlock.Lock
-	pl      *masking.Pipeline
-	dyn     *anonymise.Stage // dynamic masking, or nil
-	lastIn  uint64
-	lastOut uint64
-	lastAt  time.Time
+	mu   sync.Mutex
+	lock *ptzlock.Lock
+	pl   *masking.Pipeline
+	dyn  *anonymise.Stage // dynamic masking, or nil
 	// refusal is the last stream refusal reported, and when: the same one
 	// is reported again only after refusalRepeat, however often the
 	// capture reconnects.
@@ -179,7 +176,6 @@ func (a *Agent) runScheduled(ctx context.Context, w *worker, log zerolog.Logger)
 func (a *Agent) cameraFailed(id string, err error) {
 	a.update(id, func(s *CameraState) {
 		s.Online, s.Approved, s.Error, s.VideoLost = false, false, errString(err), false
-		s.FPSIn, s.FPSOut = 0, 0
 	})
 	a.emit(event.Event{Kind: event.CameraOffline, Camera: id, Detail: errString(err)})
 }
@@ -197,6 +193,7 @@ func errString(err error) string {
 func (a *Agent) runCamera(ctx context.Context, w *worker, log zerolog.Logger) error {
 	defer func() {
 		w.mu.Lock()
+		a.foldPipeline(w)
 		w.lock, w.pl = nil, nil
 		w.mu.Unlock()
 	}()

@@ -38,7 +38,7 @@ func TestFleetKeepsStateFromMQTT(t *testing.T) {
 	p.pub("s1", "gw1", "events", 11, false, map[string]any{"kind": "audit_head", "audit_seq": 40, "audit_hash": hash1, "audit_key": keyA})
 	p.pub("s1", "gw1", "events", 12, false, map[string]any{"kind": "audit_head", "audit_seq": 39, "audit_hash": hash2, "audit_key": keyA})
 	p.pub("s1", "gw1", "stats", 13, false, map[string]any{"interval_s": 60, "uptime_s": 100,
-		"gateway": map[string]any{"cpu_seconds": 12.5, "rss_bytes": 5e7, "outbox_depth": 3, "outbox_dropped": 0, "clock_synced": false},
+		"host":    map[string]any{"cpu_seconds": 12.5, "rss_bytes": 5e7, "outbox_depth": 3, "outbox_dropped": 0, "clock_synced": false},
 		"cameras": []map[string]any{{"id": "cam-ok", "status": "streaming", "frames_in": 1000, "frames_out": 990, "fps_in": 10, "fps_out": 9.9}}})
 	p.pub("s1", "gw1", "events", 14, false, map[string]any{"kind": "drift", "camera": "cam-ptz", "preset": "1"})
 	testkit.WaitFor(t, 20*time.Second, "events and stats", func() bool { return f.State().Counts().Events == 4 && f.State().Counts().Messages >= 11 })

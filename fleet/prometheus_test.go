@@ -91,7 +91,7 @@ func injectSite(t *testing.T, p *publisher) {
 	p.pub("s1", "gw1", "events", 6, false, map[string]any{"kind": "audit_head", "audit_seq": 9, "audit_hash": hash1, "audit_key": keyA})
 	p.pub("s1", "gw1", "events", 7, false, map[string]any{"kind": "audit_head", "audit_seq": 8, "audit_hash": hash2, "audit_key": keyA})
 	p.pub("s1", "gw1", "stats", 8, false, map[string]any{"interval_s": 60, "uptime_s": 600,
-		"gateway": map[string]any{"cpu_seconds": 30, "rss_bytes": 6e7, "outbox_depth": 2, "outbox_dropped": 0, "clock_synced": false},
+		"host": map[string]any{"cpu_seconds": 30, "rss_bytes": 6e7, "outbox_depth": 2, "outbox_dropped": 0, "clock_synced": false},
 		"cameras": []map[string]any{
 			{"id": "cam-a", "status": "blank", "frames_in": 6000, "frames_out": 0, "dropped": 0, "blanked": 6000, "fps_in": 10, "fps_out": 0},
 			{"id": "cam-b", "status": "streaming", "frames_in": 6000, "frames_out": 5990, "dropped": 10, "fps_in": 10, "fps_out": 10}}})

@@ -124,13 +124,10 @@ var errRefused = errors.New("limit reached")
 
 // envelope is every field the fleet reads from any payload.
 type envelope struct {
-	Seq  uint64    `json:"seq"`
-	Time time.Time `json:"time"`
-	Site string    `json:"site"`
-	// Gateway is the gateway's name in the envelope; on stats it may be
-	// the gateway's figures instead (the stats object is also called
-	// "gateway"), so it is decoded as either.
-	Gateway nameOrObject `json:"gateway"`
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Site    string    `json:"site"`
+	Gateway string    `json:"gateway"`
 	// status
 	State  string `json:"state"`
 	Reason string `json:"reason"`
@@ -152,27 +149,11 @@ type envelope struct {
 	AuditKey  string     `json:"audit_key"`
 }
 
-// nameOrObject is a JSON string (kept) or object (ignored here).
-type nameOrObject string
-
-// UnmarshalJSON takes a string, or skips an object.
-func (n *nameOrObject) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '{' {
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	*n = nameOrObject(s)
-	return nil
-}
-
 // statsPayload is the stats topic's body besides the envelope.
 type statsPayload struct {
-	UptimeS float64         `json:"uptime_s"`
-	GW      json.RawMessage `json:"gateway"` // the figures object (the name when a string)
-	Cameras []cameraStats   `json:"cameras"`
+	UptimeS float64       `json:"uptime_s"`
+	Host    *gatewayStats `json:"host"` // the gateway's process and board figures
+	Cameras []cameraStats `json:"cameras"`
 }
 
 // topic is a parsed velo/<site>/<gateway>/<rest> topic.
@@ -232,7 +213,7 @@ func (s *State) Handle(topicName string, payload []byte, now time.Time) bool {
 		return false
 	}
 	if err := json.Unmarshal(payload, &env); err != nil || env.Seq == 0 ||
-		(env.Site != "" && env.Site != tp.site) || (env.Gateway != "" && string(env.Gateway) != tp.gw) {
+		(env.Site != "" && env.Site != tp.site) || (env.Gateway != "" && env.Gateway != tp.gw) {
 		s.counts.Invalid++
 		s.mu.Unlock()
 		return false
@@ -370,8 +351,8 @@ func (s *State) applyState(g *gateway, id string, env *envelope, now time.Time) 
 }
 
 func (s *State) applyStats(g *gateway, p *statsPayload, now time.Time) {
-	var st gatewayStats
-	if len(p.GW) > 0 && p.GW[0] == '{' && json.Unmarshal(p.GW, &st) == nil {
+	if p.Host != nil {
+		st := *p.Host
 		st.UptimeS = p.UptimeS
 		g.stats, g.statsAt = &st, now
 	}

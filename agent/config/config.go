@@ -37,6 +37,8 @@ type Config struct {
 	Outputs   OutputsConfig    `yaml:"outputs"`
 	Audit     AuditConfig      `yaml:"audit"`
 	Verify    VerifyConfig     `yaml:"verify"`
+	Telemetry TelemetryConfig  `yaml:"telemetry"`
+	Metrics   MetricsConfig    `yaml:"metrics"`
 	Operators []OperatorConfig `yaml:"operators"`
 	Cameras   []CameraConfig   `yaml:"cameras"`
 	// Console is the installer console (console.go); ViewsFile the

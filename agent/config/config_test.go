@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"velo/internal/testkit"
 )
 
@@ -100,6 +101,9 @@ func TestConfigRules(t *testing.T) {
 		{"G-4.1-rooms purpose", "purpose: entrance", "purpose: changing room watch", "cameras[0].purpose", "no camera may film there", 17},
 		{"L300-4 workers without authorisation", "    purpose: entrance\n", "    purpose: entrance\n    workers: {filmed: true}\n", "cameras[0].workers.authorisation", "films workers", 18},
 		{"L300-4 workers without reference", "    purpose: entrance\n", "    purpose: entrance\n    workers: {filmed: true, authorisation: union-agreement}\n", "cameras[0].workers.reference", "reference is required (L300-4)", 18},
+		{"stats interval", "gateway: gw-1", "gateway: gw-1\ntelemetry: {stats_interval: 1s}", "telemetry.stats_interval", "out of 5s..10m0s", 7},
+		{"metrics listen", "gateway: gw-1", "gateway: gw-1\nmetrics: {listen: nowhere}", "metrics.listen", "not host:port", 7},
+		{"metrics off loopback", "gateway: gw-1", "gateway: gw-1\nmetrics: {listen: \"0.0.0.0:9464\"}", "metrics.listen", "metrics.lan: true", 7},
 		{"L300-4 authorisation without filming", "    purpose: entrance\n", "    purpose: entrance\n    workers: {filmed: false, reference: X}\n", "cameras[0].workers", "set filmed: true", 18},
 	}
 	for _, tc := range cases {
@@ -237,5 +241,30 @@ func TestG331f_PlaintextBrokerIsAnExplicitChoice(t *testing.T) {
 	cfg, err := Load(testkit.WriteSite(t, text))
 	if err != nil || !cfg.PlaintextBrokerOffHost() {
 		t.Fatalf("plaintext_lan: %v", err)
+	}
+}
+
+// /metrics: on loopback by default, off with "off" or "", off loopback
+// only with metrics.lan (and a warning).
+func TestMetricsListen(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"", DefaultMetricsListen},
+		{"\nmetrics: {listen: \"off\"}", ""},
+		{"\nmetrics: {listen: \"\"}", ""},
+		{"\nmetrics: {listen: \"0.0.0.0:9464\", lan: true}", "0.0.0.0:9464"},
+	} {
+		c, err := Load(testkit.WriteSite(t, strings.Replace(testkit.SiteYAML, "gateway: gw-1", "gateway: gw-1"+tc.yaml, 1)))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		if got := c.MetricsListen(); got != tc.want {
+			t.Errorf("%q: listen %q, want %q", tc.yaml, got, tc.want)
+		}
+		if time.Duration(c.Telemetry.StatsInterval) != DefaultStatsInterval {
+			t.Errorf("stats interval %v", c.Telemetry.StatsInterval)
+		}
+		if lan := slices.ContainsFunc(c.Warnings, func(w string) bool { return strings.HasPrefix(w, "metrics.lan") }); lan != strings.Contains(tc.yaml, "lan: true") {
+			t.Errorf("%q: warnings %v", tc.yaml, c.Warnings)
+		}
 	}
 }

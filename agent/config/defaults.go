@@ -61,6 +61,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Audit.MaxFileMB, 8)
 	setDefault(&c.Verify.MaxShift, DefaultMaxShift)
 	setDefault(&c.Verify.RestoreFrames, DefaultRestoreFrames)
+	c.applyTelemetryDefaults()
 	if c.Discovery.Enabled {
 		setDefault(&c.Discovery.Interval, Duration(10*time.Minute))
 		setDefault(&c.Discovery.Window, Duration(3*time.Second))

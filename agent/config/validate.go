@@ -19,7 +19,7 @@ import (
 // The first error names file, line, field and reason.
 func (c *Config) Validate() error {
 	c.applyDefaults()
-	for _, check := range []func() error{c.validateSite, c.validateOutputs, c.validateBroker, c.validateAudit, c.validateVerify, c.validateDiscovery, c.validateCameras, c.validateOperators, c.validateConsole} {
+	for _, check := range []func() error{c.validateSite, c.validateOutputs, c.validateBroker, c.validateAudit, c.validateVerify, c.validateDiscovery, c.validateCameras, c.validateOperators, c.validateConsole, c.validateTelemetry} {
 		if err := check(); err != nil {
 			return err
 		}

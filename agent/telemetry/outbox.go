@@ -39,11 +39,16 @@ type Outbox struct {
 	count    int
 	dropped  uint64
 	pending  []*obWrite
-	kick     chan struct{}
-	closed   bool
-	wg       sync.WaitGroup
-	notify   chan struct{} // closed and replaced when messages are added
-	commitMu sync.Mutex
+	acks     []uint64        // acknowledged, to delete in the next commit
+	acking   map[uint64]bool // the same, until deleted (After skips them)
+	// ackWaiters are told the outcome once the acks queued with them are
+	// written.
+	ackWaiters []chan error
+	kick       chan struct{}
+	closed     bool
+	wg         sync.WaitGroup
+	notify     chan struct{} // closed and replaced when messages are added
+	commitMu   sync.Mutex
 }
 
 // OutboxMessage is one queued message.
@@ -55,8 +60,8 @@ type OutboxMessage struct {
 }
 
 type obWrite struct {
-	msg  OutboxMessage
-	done chan error
+	msg   OutboxMessage
+	saved *Saving
 }
 
 var (
@@ -85,7 +90,7 @@ func OpenOutbox(path string, maxBytes int64) (*Outbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("outbox %s: %w", path, err)
 	}
-	o := &Outbox{db: db, maxBytes: maxBytes, kick: make(chan struct{}, 1), notify: make(chan struct{})}
+	o := &Outbox{db: db, maxBytes: maxBytes, kick: make(chan struct{}, 1), notify: make(chan struct{}), acking: map[uint64]bool{}}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bktMsgs, bktMeta, bktReqs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -154,61 +159,167 @@ func (o *Outbox) allocLocked() (uint64, error) {
 // payload from it), saves it durably and returns the number. When Enqueue
 // returns nil the message survives a kill -9 until acknowledged.
 func (o *Outbox) Enqueue(topic string, retain bool, build func(seq uint64) ([]byte, error)) (uint64, error) {
+	s := o.EnqueueAsync(topic, retain, build)
+	if err := s.Wait(); err != nil {
+		return 0, err
+	}
+	return s.Seq(), nil
+}
+
+// Saving is a message being saved by EnqueueAsync: it is numbered and in
+// sequence order from the call, and saved (it survives a kill -9 until
+// acknowledged) once Done is closed with a nil Err. Safe from any
+// goroutine.
+type Saving struct {
+	seq  uint64
+	err  error
+	done chan struct{}
+}
+
+// Seq is the message's sequence number (0 if it was refused at once).
+func (s *Saving) Seq() uint64 { return s.seq }
+
+// Done is closed once the message is saved or failed.
+func (s *Saving) Done() <-chan struct{} { return s.done }
+
+// Err is the save's outcome, valid once Done is closed.
+func (s *Saving) Err() error { return s.err }
+
+// Wait waits until the message is saved and returns the outcome.
+func (s *Saving) Wait() error {
+	<-s.done
+	return s.err
+}
+
+func (s *Saving) finish(err error) {
+	s.err = err
+	close(s.done)
+}
+
+// EnqueueAsync numbers a message and hands it to the committer without
+// waiting for the fsync: the caller learns it is saved from the returned
+// Saving. A producer may so keep several saves in flight, as it keeps
+// several publishes in flight with an MQTT client, and the committer
+// writes them all with one fsync.
+func (o *Outbox) EnqueueAsync(topic string, retain bool, build func(seq uint64) ([]byte, error)) *Saving {
+	s := &Saving{done: make(chan struct{})}
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
-		return 0, ErrOutboxClosed
+		s.finish(ErrOutboxClosed)
+		return s
 	}
 	seq, err := o.allocLocked()
+	var payload []byte
+	if err == nil {
+		payload, err = build(seq)
+	}
 	if err != nil {
 		o.mu.Unlock()
-		return 0, err
+		s.finish(err)
+		return s
 	}
-	payload, err := build(seq)
-	if err != nil {
-		o.mu.Unlock()
-		return 0, err
-	}
-	w := &obWrite{msg: OutboxMessage{Seq: seq, Topic: topic, Payload: payload, Retain: retain}, done: make(chan error, 1)}
-	o.pending = append(o.pending, w)
+	s.seq = seq
+	o.pending = append(o.pending, &obWrite{msg: OutboxMessage{Seq: seq, Topic: topic, Payload: payload, Retain: retain}, saved: s})
+	o.wakeCommitter() // under o.mu: Close cannot have closed kick
 	o.mu.Unlock()
+	return s
+}
+
+// wakeCommitter kicks the committer (o.mu held, not closed).
+func (o *Outbox) wakeCommitter() {
 	select {
 	case o.kick <- struct{}{}:
 	default:
 	}
-	if err := <-w.done; err != nil {
-		return 0, err
-	}
-	return seq, nil
 }
 
-// committer writes queued messages in batches, one fsync per batch.
+// committer writes what is queued — new messages and acknowledgements —
+// in batches, one transaction (one fsync) per batch. While a batch is
+// being written the next one gathers, so the more producers wait, the
+// more of them share an fsync.
 func (o *Outbox) committer() {
 	defer o.wg.Done()
 	for range o.kick {
-		for {
+		for last := 0; ; {
+			if last > 1 {
+				o.gather(min(last, gatherMax))
+			}
 			o.mu.Lock()
-			batch := o.pending
-			o.pending = nil
+			batch, acks, waiters := o.pending, o.acks, o.ackWaiters
+			o.pending, o.acks, o.ackWaiters = nil, nil, nil
 			o.mu.Unlock()
-			if len(batch) == 0 {
+			var err error
+			if len(batch) > 0 || len(acks) > 0 {
+				err = o.commit(batch, acks)
+			}
+			last = len(batch)
+			for _, w := range waiters {
+				w <- err
+			}
+			if len(batch) == 0 && len(acks) == 0 {
 				break
 			}
-			o.commit(batch)
 		}
 	}
 }
 
-func (o *Outbox) commit(batch []*obWrite) {
+// gatherWait bounds how long the committer waits for the producers it
+// just released to queue their next message.
+const gatherWait = 500 * time.Microsecond
+
+// gatherMax caps the messages gather waits for: many producers with saves
+// in flight fill large batches without waiting.
+const gatherMax = 32
+
+// gather waits, at most gatherWait, until as many messages are queued as
+// the last batch held (at most gatherMax): producers released by a commit queue their next
+// message within microseconds, and starting the next commit with only the
+// first of them would make the others wait a whole commit. A lone
+// producer (last batch of one) never waits here.
+func (o *Outbox) gather(n int) {
+	t := time.NewTimer(gatherWait)
+	defer t.Stop()
+	for {
+		o.mu.Lock()
+		enough := len(o.pending) >= n || o.closed
+		o.mu.Unlock()
+		if enough {
+			return
+		}
+		select {
+		case _, ok := <-o.kick:
+			if !ok {
+				return
+			}
+		case <-t.C:
+			return
+		}
+	}
+}
+
+// commitResult is what one transaction changed.
+type commitResult struct {
+	added, freed, dropBytes int64
+	acked, dropCount        int
+}
+
+func (o *Outbox) commit(batch []*obWrite, acks []uint64) error {
 	o.commitMu.Lock()
 	defer o.commitMu.Unlock()
-	var added int64
-	var droppedNow uint64
-	var dropBytes int64
-	var dropCount int
+	// Only commits change bytes and dropped (commitMu held): read them
+	// before the transaction, which must never wait for o.mu (a producer
+	// holding o.mu may be waiting for the transaction to reserve numbers).
+	o.mu.Lock()
+	bytes, dropped := o.bytes, o.dropped
+	o.mu.Unlock()
+	var r commitResult
 	err := o.db.Update(func(tx *bolt.Tx) error {
+		r = commitResult{}
 		b := tx.Bucket(bktMsgs)
-		added, droppedNow, dropBytes, dropCount = 0, 0, 0, 0
+		if err := deleteAcked(b, acks, &r); err != nil {
+			return err
+		}
 		for _, w := range batch {
 			v, err := json.Marshal(w.msg)
 			if err != nil {
@@ -217,48 +328,70 @@ func (o *Outbox) commit(batch []*obWrite) {
 			if err := b.Put(u64(w.msg.Seq), v); err != nil {
 				return err
 			}
-			added += int64(len(v))
+			r.added += int64(len(v))
 		}
-		// Bound: drop the oldest while over the cap.
-		o.mu.Lock()
-		over := o.bytes + added - o.maxBytes
-		o.mu.Unlock()
-		if over > 0 {
-			c := b.Cursor()
-			for k, v := c.First(); k != nil && over > 0; k, v = c.First() {
-				over -= int64(len(v))
-				dropBytes += int64(len(v))
-				dropCount++
-				droppedNow++
-				if err := c.Delete(); err != nil {
-					return err
-				}
-			}
-			o.mu.Lock()
-			d := o.dropped + droppedNow
-			o.mu.Unlock()
-			if err := tx.Bucket(bktMeta).Put(keyDrop, u64(d)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return o.dropOverCap(tx, bytes, dropped, &r)
 	})
 	o.mu.Lock()
+	for _, s := range acks {
+		delete(o.acking, s)
+	}
 	if err == nil {
-		o.bytes += added - dropBytes
-		o.count += len(batch) - dropCount
-		o.dropped += droppedNow
+		o.bytes += r.added - r.dropBytes - r.freed
+		o.count += len(batch) - r.dropCount - r.acked
+		o.dropped += uint64(r.dropCount)
 		close(o.notify)
 		o.notify = make(chan struct{})
 	}
 	o.mu.Unlock()
+	// Acknowledgements not written are no longer skipped by After: the
+	// messages are sent again after the next reconnect (at least once).
 	for _, w := range batch {
 		if err != nil {
-			w.done <- fmt.Errorf("outbox: save seq %d: %w", w.msg.Seq, err)
+			w.saved.finish(fmt.Errorf("outbox: save seq %d: %w", w.msg.Seq, err))
 		} else {
-			w.done <- nil
+			w.saved.finish(nil)
 		}
 	}
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	return nil
+}
+
+// deleteAcked deletes acknowledged messages (one already dropped is
+// skipped).
+func deleteAcked(b *bolt.Bucket, acks []uint64, r *commitResult) error {
+	for _, s := range acks {
+		k := u64(s)
+		if v := b.Get(k); v != nil {
+			r.freed += int64(len(v))
+			r.acked++
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// dropOverCap drops the oldest messages while the outbox is over its cap
+// and persists the drop count.
+func (o *Outbox) dropOverCap(tx *bolt.Tx, bytes int64, dropped uint64, r *commitResult) error {
+	over := bytes + r.added - r.freed - o.maxBytes
+	if over <= 0 {
+		return nil
+	}
+	c := tx.Bucket(bktMsgs).Cursor()
+	for k, v := c.First(); k != nil && over > 0; k, v = c.First() {
+		over -= int64(len(v))
+		r.dropBytes += int64(len(v))
+		r.dropCount++
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bktMeta).Put(keyDrop, u64(dropped+uint64(r.dropCount)))
 }
 
 // Changed returns a channel closed the next time messages are saved.
@@ -272,9 +405,18 @@ func (o *Outbox) Changed() <-chan struct{} {
 // order.
 func (o *Outbox) After(seq uint64, n int) ([]OutboxMessage, error) {
 	var out []OutboxMessage
+	o.mu.Lock()
+	acking := make(map[uint64]bool, len(o.acking))
+	for s := range o.acking {
+		acking[s] = true
+	}
+	o.mu.Unlock()
 	err := o.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktMsgs).Cursor()
 		for k, v := c.Seek(u64(seq + 1)); k != nil && len(out) < n; k, v = c.Next() {
+			if acking[binary.BigEndian.Uint64(k)] {
+				continue // acknowledged, deletion queued
+			}
 			var m OutboxMessage
 			if err := json.Unmarshal(v, &m); err != nil {
 				return fmt.Errorf("outbox: record %d: %w", binary.BigEndian.Uint64(k), err)
@@ -286,38 +428,46 @@ func (o *Outbox) After(seq uint64, n int) ([]OutboxMessage, error) {
 	return out, err
 }
 
-// Ack deletes delivered messages.
+// Ack deletes delivered messages and returns once the deletion is
+// written (it shares the committer's transaction with new messages).
 func (o *Outbox) Ack(seqs ...uint64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
-	o.commitMu.Lock()
-	defer o.commitMu.Unlock()
-	var freed int64
-	var n int
-	err := o.db.Update(func(tx *bolt.Tx) error {
-		freed, n = 0, 0
-		b := tx.Bucket(bktMsgs)
-		for _, s := range seqs {
-			k := u64(s)
-			if v := b.Get(k); v != nil {
-				freed += int64(len(v))
-				n++
-				if err := b.Delete(k); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("outbox: ack: %w", err)
+	done := make(chan error, 1)
+	if !o.queueAcks(seqs, done) {
+		return ErrOutboxClosed
 	}
+	return <-done
+}
+
+// AckAsync queues the deletion of delivered messages for the committer's
+// next transaction and returns at once: the sender does not wait for an
+// fsync of its own. After no longer returns them. Should velo stop before
+// the deletion is written, they are sent again (at least once; a consumer
+// drops the duplicates by seq).
+func (o *Outbox) AckAsync(seqs ...uint64) {
+	if len(seqs) > 0 {
+		o.queueAcks(seqs, nil)
+	}
+}
+
+func (o *Outbox) queueAcks(seqs []uint64, done chan error) bool {
 	o.mu.Lock()
-	o.bytes -= freed
-	o.count -= n
+	if o.closed {
+		o.mu.Unlock()
+		return false
+	}
+	for _, s := range seqs {
+		o.acking[s] = true
+	}
+	o.acks = append(o.acks, seqs...)
+	if done != nil {
+		o.ackWaiters = append(o.ackWaiters, done)
+	}
+	o.wakeCommitter()
 	o.mu.Unlock()
-	return nil
+	return true
 }
 
 // OutboxStats is the outbox's size and drop count.

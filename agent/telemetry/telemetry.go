@@ -76,6 +76,7 @@ type Telemetry struct {
 	mu        sync.Mutex
 	states    map[string][]byte // camera → latest state payload (without seq)
 	dirty     map[string]bool
+	stats     []byte // latest stats payload not yet sent (without seq)
 	wake      chan struct{}
 	connected bool
 	lastLoss  time.Time
@@ -170,6 +171,15 @@ func (t *Telemetry) envelope(seq uint64, v any) ([]byte, error) {
 // Event publishes an event (QoS 1, durable).
 func (t *Telemetry) Event(v any) (uint64, error) { return t.Publish("events", v) }
 
+// EventAsync queues an event like Event but returns before it is saved:
+// it is saved once the returned Saving is done without error. A producer
+// with many events keeps several saves in flight and they share fsyncs.
+func (t *Telemetry) EventAsync(v any) *Saving {
+	return t.cfg.Outbox.EnqueueAsync(t.root+"events", false, func(seq uint64) ([]byte, error) {
+		return t.envelope(seq, v)
+	})
+}
+
 // SetState records a camera's latest state; it is published retained on
 // cameras/<id>/state as soon as the broker is reachable (only the latest
 // value: state is not queued).
@@ -184,6 +194,20 @@ func (t *Telemetry) SetState(camera string, v any) {
 		t.states[camera] = b
 		t.dirty[camera] = true
 	}
+	t.mu.Unlock()
+	t.poke()
+}
+
+// SetStats queues the gateway's figures for the stats topic: QoS 0, not
+// retained, only the latest (one not sent before the next replaces it).
+func (t *Telemetry) SetStats(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.cfg.Log.Error().Err(err).Msg("stats not encodable")
+		return
+	}
+	t.mu.Lock()
+	t.stats = b
 	t.mu.Unlock()
 	t.poke()
 }
@@ -394,6 +418,9 @@ func (t *Telemetry) pump(ctx context.Context, cl mqtt.Client, lost <-chan error)
 		if err := t.sendStates(cl, ps); err != nil {
 			return err
 		}
+		if err := t.sendStats(cl); err != nil {
+			return err
+		}
 		if err := t.sendOutbox(cl, ps); err != nil {
 			return err
 		}
@@ -421,10 +448,13 @@ func (t *Telemetry) pump(ctx context.Context, cl mqtt.Client, lost <-chan error)
 	}
 }
 
+// flushAcks hands the delivered messages to the outbox for deletion; the
+// sender does not wait for that write (a message whose deletion is lost
+// is sent again: at least once).
 func (t *Telemetry) flushAcks(ps *pumpState) error {
-	err := t.cfg.Outbox.Ack(ps.acks...)
-	ps.acks = ps.acks[:0]
-	return err
+	t.cfg.Outbox.AckAsync(ps.acks...)
+	ps.acks = nil
+	return nil
 }
 
 // retire removes completed messages from the head of the window, in order,
@@ -474,6 +504,29 @@ func (t *Telemetry) sendStates(cl mqtt.Client, ps *pumpState) error {
 		}
 		ps.inflight = append(ps.inflight, flight{tok: cl.Publish(t.root+"cameras/"+id+"/state", 1, true, payload), sent: time.Now()})
 	}
+	return nil
+}
+
+// sendStats publishes the latest figures once, QoS 0 and not retained:
+// not queued, not acknowledged, not resent (the next interval's replace
+// them).
+func (t *Telemetry) sendStats(cl mqtt.Client) error {
+	t.mu.Lock()
+	b := t.stats
+	t.stats = nil
+	t.mu.Unlock()
+	if b == nil {
+		return nil
+	}
+	seq, err := t.cfg.Outbox.NextSeq()
+	if err != nil {
+		return err
+	}
+	payload, err := t.envelope(seq, json.RawMessage(b))
+	if err != nil {
+		return err
+	}
+	cl.Publish(t.root+"stats", 0, false, payload)
 	return nil
 }
 

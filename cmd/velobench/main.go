@@ -264,11 +264,16 @@ func summary() {
 func agentFigures(dir string) error {
 	leaked, total := blankLatency(2000)
 	report("BlankLatency", float64(leaked), "= 0", leaked == 0, fmt.Sprintf("(frames out after the view was marked not approved; 2000 flips, %d frames)", total))
-	withOB, direct, err := telemetryFanout(dir, 8000)
+	r, err := medianFanout(dir, 8000, 3)
 	if err != nil {
 		return fmt.Errorf("TelemetryFanout: %w", err)
 	}
-	report("TelemetryFanout", withOB/direct, "≥ 0.8", withOB/direct >= 0.8, fmt.Sprintf("(outbox %.0f ev/s, paho direct %.0f ev/s; Mosquitto, QoS 1, 8 producers)", withOB, direct))
+	report("TelemetryFanout", r.outbox/r.direct, "≥ 0.8", r.outbox/r.direct >= 0.8, fmt.Sprintf("(outbox %.0f ev/s, paho direct %.0f ev/s; Mosquitto, QoS 1, 8 producers, 32 in flight each, sender window 256; median of 3 runs)", r.outbox, r.direct))
+	// Producers that wait for each save cannot beat producers ÷ one
+	// commit: printed beside, not a goal.
+	bound := benchProducers / r.fsync.Seconds()
+	fmt.Printf("%-34s %8.3f   (blocking Event: %.0f ev/s ÷ paho direct; bound by the disk: %d producers ÷ fdatasync %v = %.0f ev/s, %.2f of it)\n",
+		"TelemetryFanoutBlocking", r.blocking/r.direct, r.blocking, benchProducers, r.fsync.Round(10*time.Microsecond), bound, r.blocking/bound)
 	return nil
 }
 
