@@ -437,3 +437,35 @@ func blurAt(I []uint32, ra, rb int, dy uint32, x, x0, r, stride int) byte {
 	n := dy * uint32(wx1-wx0)
 	return byte((sum + n/2) / n)
 }
+
+// Footprint returns the bounding boxes of all masks on the luma and on the
+// chroma planes, and how many bytes of an I420 frame Apply writes (luma
+// plus both chroma planes; masks overlapping count once).
+func (r *Raster) Footprint() (luma, chroma image.Rectangle, bytes int) {
+	if r.full != nil {
+		return image.Rect(0, 0, r.W, r.H), image.Rect(0, 0, r.W/2, r.H/2), r.W * r.H * 3 / 2
+	}
+	count := func(w, h int, rows func(*region) *spanRows) int {
+		seen, n := make([]bool, w), 0
+		for y := 0; y < h; y++ {
+			clear(seen)
+			for _, rg := range r.regions {
+				for _, s := range rows(rg).row(y) {
+					for x := s.X0; x < s.X1; x++ {
+						if !seen[x] {
+							seen[x] = true
+							n++
+						}
+					}
+				}
+			}
+		}
+		return n
+	}
+	for _, rg := range r.regions {
+		luma, chroma = luma.Union(rg.lbox), chroma.Union(rg.cbox)
+	}
+	bytes = count(r.W, r.H, func(rg *region) *spanRows { return &rg.luma }) +
+		2*count(r.W/2, r.H/2, func(rg *region) *spanRows { return &rg.chroma })
+	return luma, chroma, bytes
+}
