@@ -192,7 +192,7 @@ func maskVsFFmpegFigures(clip string, frames [][]byte, nframes, runs int) error 
 			if err != nil {
 				return err
 			}
-			ours := maskCPUPerFrame(frames, runs, func(f *masking.Frame) { _ = r.Apply(f) })
+			ours := maskCPUPerFrame(frames, runs, func(_ int, f *masking.Frame) { _ = r.Apply(f) })
 			filter := ffmpegFilter(st, boxRect(cover))
 			with := median(runs, func() float64 { return ffmpegCPU(clip, filter, nframes) })
 			fcost := math.Max(with-decodeOnly, 1e-6)
