@@ -35,6 +35,7 @@ func main() {
 	streamSecs := flag.Duration("stream-measure", 20*time.Second, "CPU window per N in the streams figure")
 	streamWarm := flag.Duration("stream-warmup", 10*time.Second, "warm-up before each streams measurement")
 	rssRun := flag.Duration("rss-run", time.Minute, "RSS flatness run at the largest N (the goal is stated for 10m); 0: skip")
+	veloEnv := flag.String("velo-env", "", "extra environment for velo run in the streams figure, comma-separated (e.g. GOGC=50)")
 	streamsOnly := flag.Bool("streams-only", false, "only the streams and RSS figures")
 	kernelsOnly := flag.Bool("kernels-only", false, "only the mask kernels (MaskFloor, KernelVsOpenCV, FillVsCopy)")
 	flag.Parse()
@@ -50,7 +51,7 @@ func main() {
 		summary()
 		return
 	}
-	sc, err := parseStreams(*streams, *streamSecs, *streamWarm, *rssRun)
+	sc, err := parseStreams(*streams, *streamSecs, *streamWarm, *rssRun, *veloEnv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "velobench:", err)
 		os.Exit(2)

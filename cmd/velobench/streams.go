@@ -27,6 +27,7 @@ type streamsConfig struct {
 	rssRun  time.Duration // RSS flatness run at the largest N
 	fps     int
 	kbps    int
+	env     []string // extra environment for velo run (e.g. GOGC=50)
 }
 
 // The two masks of the streams figure, as rectangles ffmpeg can draw the
@@ -239,8 +240,11 @@ func (c *frameCounter) get() int {
 }
 
 // parseStreams reads the streams flags ("1,2,3,4"; "" skips the figure).
-func parseStreams(list string, measure, warmup, rss time.Duration) (streamsConfig, error) {
+func parseStreams(list string, measure, warmup, rss time.Duration, env string) (streamsConfig, error) {
 	sc := streamsConfig{measure: measure, warmup: warmup, rssRun: rss, fps: 10, kbps: 2000}
+	if env != "" {
+		sc.env = strings.Split(env, ",")
+	}
 	for _, f := range strings.Split(list, ",") {
 		if f = strings.TrimSpace(f); f == "" {
 			continue

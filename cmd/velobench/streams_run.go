@@ -75,6 +75,7 @@ func runVeloStreams(dir, bin string, sim *camsim.Sim, n int, sc streamsConfig, w
 	defer logf.Close()
 	cmd := exec.Command(bin, "run", "--config", site)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), sc.env...)
 	if err := cmd.Start(); err != nil {
 		return streamRun{}, err
 	}
