@@ -143,5 +143,8 @@ func compareX264(dir, clip, velo string) {
 		}
 	}
 	sort.Strings(diff)
+	if len(diff) == 0 {
+		diff = []string{"none"}
+	}
 	fmt.Printf("x264 options that differ (velo/ffmpeg): %s\n", strings.Join(diff, " "))
 }
