@@ -14,7 +14,7 @@ import "os"
 // streaming threads and OpenCV's capture threads; glibc gives each such
 // thread an arena of its own (up to 8 per core) and keeps what was freed
 // there, so RSS grew by ~100 MB per 1080p stream and kept creeping. With
-// two arenas, measured with `go run ./cmd/velobench -streams-only`: ~68 MB
+// two arenas, measured with `go run ./cmd/velobench -streams-only`: ~77 MB
 // per stream (docs/masking.md, "Memory"). MALLOC_ARENA_MAX in the
 // environment (read by glibc at start) is left to decide when set.
 const MallocArenas = 2
