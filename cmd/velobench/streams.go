@@ -90,6 +90,9 @@ func streamsFigures(dir string, sc streamsConfig) error {
 		ok := ratio <= 0.85 && v.keptUp(sc.fps) && f.keptUp(sc.fps)
 		report(fmt.Sprintf("StreamsVsFFmpeg/N=%d", n), ratio, "≤ 0.85", ok, fmt.Sprintf("(velo %.2f ms/frame at %.1f fps, RSS %.0f MB; ffmpeg %.2f ms/frame at %.1f fps, RSS %.0f MB per process)",
 			v.cpuPerFrame*1e3, v.fps/float64(n), v.rssMB, f.cpuPerFrame*1e3, f.fps/float64(n), f.rssMB/float64(n)))
+		ks := v.sysShare / f.sysShare
+		report(fmt.Sprintf("KernelShareVsFFmpeg/N=%d", n), ks, "≤ 1.0", ks <= 1, fmt.Sprintf("(CPU in the kernel: velo %.1f%%, ffmpeg %.1f%%; context switches per frame: velo %.1f, ffmpeg %.1f)",
+			v.sysShare*100, f.sysShare*100, v.switchesPerFrame, f.switchesPerFrame))
 		ns, rss = append(ns, float64(n)), append(rss, v.rssMB)
 	}
 	if len(ns) >= 2 {
@@ -176,22 +179,57 @@ func startSim(n, fps int) (*camsim.Sim, error) {
 	return sim, nil
 }
 
-// procUsage is a process's CPU seconds and resident MB from /proc.
-func procUsage(pid int) (cpu, rssMB float64, err error) {
+// usage is what /proc says of a process (or the sum over several).
+type usage struct {
+	cpu, sys, rssMB, switches float64 // CPU s, of which in the kernel; MB; context switches
+}
+
+func (u usage) add(v usage) usage {
+	return usage{u.cpu + v.cpu, u.sys + v.sys, u.rssMB + v.rssMB, u.switches + v.switches}
+}
+
+// procUsage reads a process's CPU seconds (user + system), resident MB and
+// context switches (voluntary + not: the threads' hand-offs and futex
+// waits) from /proc.
+func procUsage(pid int) (usage, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, 0, err
+		return usage{}, err
 	}
 	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
 	ut, _ := strconv.ParseFloat(f[11], 64) // fields 14, 15 (utime, stime) in clock ticks
 	st, _ := strconv.ParseFloat(f[12], 64)
 	pages, _ := strconv.ParseFloat(f[21], 64) // field 24: rss in pages
-	return (ut + st) / 100, pages * float64(os.Getpagesize()) / (1 << 20), nil
+	u := usage{cpu: (ut + st) / 100, sys: st / 100, rssMB: pages * float64(os.Getpagesize()) / (1 << 20)}
+	u.switches = threadSwitches(pid)
+	return u, nil
+}
+
+// threadSwitches sums the context switches of pid's live threads
+// (/proc/PID/status counts the main thread only).
+func threadSwitches(pid int) float64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	var n float64
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				c, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				n += c
+			}
+		}
+	}
+	return n
 }
 
 // streamRun is one side's measurement.
 type streamRun struct {
 	cpuPerFrame, fps, rssMB float64
+	sysShare                float64 // share of the CPU spent in the kernel
+	switchesPerFrame        float64 // context switches of the process per frame
 	n                       int
 }
 

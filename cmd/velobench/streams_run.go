@@ -92,17 +92,18 @@ func runVeloStreams(dir, bin string, sim *camsim.Sim, n int, sc streamsConfig, w
 // it by the frames rate() says went out.
 func measure(n int, warmup, window time.Duration, pids []int, rate func(reset bool) float64, onRSS func(float64)) (streamRun, error) {
 	time.Sleep(warmup)
-	usage := func() (cpu, rss float64, err error) {
+	all := func() (usage, error) {
+		var t usage
 		for _, pid := range pids {
-			c, r, err := procUsage(pid)
+			u, err := procUsage(pid)
 			if err != nil {
-				return 0, 0, err
+				return usage{}, err
 			}
-			cpu, rss = cpu+c, rss+r
+			t = t.add(u)
 		}
-		return cpu, rss, nil
+		return t, nil
 	}
-	c0, _, err := usage()
+	u0, err := all()
 	if err != nil {
 		return streamRun{}, err
 	}
@@ -110,14 +111,14 @@ func measure(n int, warmup, window time.Duration, pids []int, rate func(reset bo
 	t0 := time.Now()
 	var rss float64
 	sampleWhile(window, func() {
-		if _, r, err := usage(); err == nil {
-			rss = r
+		if u, err := all(); err == nil {
+			rss = u.rssMB
 			if onRSS != nil {
-				onRSS(r)
+				onRSS(u.rssMB)
 			}
 		}
 	})
-	c1, _, err := usage()
+	u1, err := all()
 	if err != nil {
 		return streamRun{}, err
 	}
@@ -126,7 +127,9 @@ func measure(n int, warmup, window time.Duration, pids []int, rate func(reset bo
 	if fps <= 0 {
 		return streamRun{n: n, rssMB: rss}, fmt.Errorf("no frames went out in %.0f s", el)
 	}
-	return streamRun{cpuPerFrame: (c1 - c0) / (fps * el), fps: fps, rssMB: rss, n: n}, nil
+	frames, cpu := fps*el, u1.cpu-u0.cpu
+	return streamRun{cpuPerFrame: cpu / frames, fps: fps, rssMB: rss, n: n,
+		sysShare: (u1.sys - u0.sys) / cpu, switchesPerFrame: (u1.switches - u0.switches) / frames}, nil
 }
 
 // stateWatch keeps the fps_out of every camera's state telemetry.
