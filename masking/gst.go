@@ -452,7 +452,7 @@ func (c *EncoderConfig) Pipeline(fd uintptr) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	p := fmt.Sprintf("%s ! queue ! %s ! %s config-interval=-1 ! %s ! fdsink fd=%d sync=false",
+	p := fmt.Sprintf("%s ! queue max-size-buffers=1 ! %s ! %s config-interval=-1 ! %s ! fdsink fd=%d sync=false",
 		appsrcI420(c.Width, c.Height, c.FPS), enc, c.Codec.Parser(), c.Codec.ByteStreamCaps(), fd)
 	return p, name, nil
 }

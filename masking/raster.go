@@ -56,6 +56,7 @@ type region struct {
 	// scratch for blur/pixelate, reused across frames
 	integral []uint32
 	acc      []uint32
+	out      []byte
 }
 
 // Raster is a mask set rasterised for one resolution: per mask, the row
@@ -253,9 +254,15 @@ func (r *Raster) Apply(f *Frame) error {
 		case maskspec.StyleBlur:
 			s := rg.mask.Strength
 			cs := max(s/2, 1)
-			rg.blur(yp, r.W, r.H, &rg.luma, rg.lbox, s)
-			rg.blur(up, cw, r.H/2, &rg.chroma, rg.cbox, cs)
-			rg.blur(vp, cw, r.H/2, &rg.chroma, rg.cbox, cs)
+			if err := rg.blur(yp, r.W, r.H, &rg.luma, rg.lbox, s); err != nil {
+				return err
+			}
+			if err := rg.blur(up, cw, r.H/2, &rg.chroma, rg.cbox, cs); err != nil {
+				return err
+			}
+			if err := rg.blur(vp, cw, r.H/2, &rg.chroma, rg.cbox, cs); err != nil {
+				return err
+			}
 		default:
 			return fmt.Errorf("masking: mask %q: unknown style %q", rg.mask.Name, rg.mask.Style)
 		}
@@ -324,15 +331,10 @@ func (rg *region) pixelate(p []byte, stride int, rows *spanRows, box image.Recta
 		for y := yStart; y < yEnd; y++ {
 			off := y * stride
 			for _, s := range rows.row(y) {
-				x := int(s.X0)
-				for x < int(s.X1) {
-					k := x/b - bx0
+				for x := int(s.X0); x < int(s.X1); {
 					end := min((x/b+1)*b, int(s.X1))
-					var acc uint32
-					for _, v := range p[off+x : off+end] {
-						acc += uint32(v)
-					}
-					sum[k] += acc
+					k := x/b - bx0
+					sum[k] += sumBytes(p[off+x : off+end])
 					cnt[k] += uint32(end - x)
 					x = end
 				}
@@ -346,14 +348,9 @@ func (rg *region) pixelate(p []byte, stride int, rows *spanRows, box image.Recta
 		for y := yStart; y < yEnd; y++ {
 			off := y * stride
 			for _, s := range rows.row(y) {
-				x := int(s.X0)
-				for x < int(s.X1) {
+				for x := int(s.X0); x < int(s.X1); {
 					end := min((x/b+1)*b, int(s.X1))
-					seg := p[off+x : off+end]
-					v := byte(sum[x/b-bx0])
-					for i := range seg {
-						seg[i] = v
-					}
+					setBytes(p[off+x:off+end], byte(sum[x/b-bx0]))
 					x = end
 				}
 			}
@@ -362,60 +359,71 @@ func (rg *region) pixelate(p []byte, stride int, rows *spanRows, box image.Recta
 }
 
 // blur replaces each masked pixel by the rounded mean of the original
-// pixels in the (2r+1)² box around it, clipped to the plane. An integral
-// image of the box-expanded bounding box is built first, so in-place writes
-// never feed later reads.
-func (rg *region) blur(p []byte, stride, h int, rows *spanRows, box image.Rectangle, r int) {
+// pixels in the (2r+1)² box around it, clipped to the plane. OpenCV's box
+// filter computes the pixels whose box lies inside the plane into a
+// scratch copy of the bounding box (from the plane as it was), Go the
+// clipped ones near the plane's edges; then the masked spans are copied
+// back, so nothing outside the polygon is written.
+func (rg *region) blur(p []byte, stride, h int, rows *spanRows, box image.Rectangle, r int) error {
 	if box.Empty() {
-		return
+		return nil
 	}
-	x0, y0 := max(box.Min.X-r, 0), max(box.Min.Y-r, 0)
-	x1, y1 := min(box.Max.X+r, stride), min(box.Max.Y+r, h)
+	bw := box.Dx()
+	need := bw * box.Dy()
+	if cap(rg.out) < need {
+		rg.out = make([]byte, need)
+	}
+	out := rg.out[:need]
+	inner := image.Rect(r, r, stride-r, h-r).Intersect(box)
+	if r > cvMaxRadius {
+		inner = image.Rectangle{}
+	}
+	if !inner.Empty() {
+		if err := boxMeanCV(p, stride, h, out, box, inner, r); err != nil {
+			return err
+		}
+	}
+	for _, s := range stripsAround(box, inner) {
+		rg.blurEdge(p, stride, h, rows, s, r, out, box)
+	}
+	for y := box.Min.Y; y < box.Max.Y; y++ {
+		o, off := (y-box.Min.Y)*bw-box.Min.X, y*stride
+		for _, s := range rows.row(y) {
+			copy(p[off+int(s.X0):off+int(s.X1)], out[o+int(s.X0):o+int(s.X1)])
+		}
+	}
+	return nil
+}
+
+// blurEdge computes into out (laid out as box) the clipped box mean of the
+// masked pixels inside rect, from an integral image of rect widened by r.
+func (rg *region) blurEdge(p []byte, stride, h int, rows *spanRows, rect image.Rectangle, r int, out []byte, box image.Rectangle) {
+	x0, y0 := max(rect.Min.X-r, 0), max(rect.Min.Y-r, 0)
+	x1, y1 := min(rect.Max.X+r, stride), min(rect.Max.Y+r, h)
 	iw := x1 - x0 + 1
 	need := iw * (y1 - y0 + 1)
 	if cap(rg.integral) < need {
 		rg.integral = make([]uint32, need)
 	}
 	I := rg.integral[:need]
-	for i := 0; i < iw; i++ {
-		I[i] = 0
-	}
+	clear(I[:iw])
 	for y := y0; y < y1; y++ {
 		row := (y - y0 + 1) * iw
 		prev := row - iw
 		I[row] = 0
 		var acc uint32
-		src := p[y*stride+x0 : y*stride+x1]
-		for i, v := range src {
+		for i, v := range p[y*stride+x0 : y*stride+x1] {
 			acc += uint32(v)
 			I[row+i+1] = I[prev+i+1] + acc
 		}
 	}
-	full := uint32((2*r + 1) * (2*r + 1))
-	mFull := recip(full)
-	for y := box.Min.Y; y < box.Max.Y; y++ {
+	for y := rect.Min.Y; y < rect.Max.Y; y++ {
 		wy0, wy1 := max(y-r, 0), min(y+r+1, h)
 		ra, rb := (wy0-y0)*iw, (wy1-y0)*iw
-		dy := uint32(wy1 - wy0)
-		off := y * stride
-		yInterior := dy == uint32(2*r+1)
+		o := (y-box.Min.Y)*box.Dx() - box.Min.X
 		for _, s := range rows.row(y) {
-			x, xEnd := int(s.X0), int(s.X1)
-			if yInterior {
-				// Interior pixels: fixed window, division by a reciprocal.
-				lo := min(max(x, r), xEnd)
-				hi := max(min(xEnd, stride-r-1), lo)
-				for ; x < lo; x++ {
-					p[off+x] = blurAt(I, ra, rb, dy, x, x0, r, stride)
-				}
-				for ; x < hi; x++ {
-					ca, cb := x-r-x0, x+r+1-x0
-					sum := I[rb+cb] - I[rb+ca] - I[ra+cb] + I[ra+ca]
-					p[off+x] = byte((uint64(sum+full/2) * mFull) >> 48)
-				}
-			}
-			for ; x < xEnd; x++ {
-				p[off+x] = blurAt(I, ra, rb, dy, x, x0, r, stride)
+			for x := max(int(s.X0), rect.Min.X); x < min(int(s.X1), rect.Max.X); x++ {
+				out[o+x] = blurAt(I, ra, rb, uint32(wy1-wy0), x, x0, r, stride)
 			}
 		}
 	}
@@ -430,6 +438,34 @@ func blurAt(I []uint32, ra, rb int, dy uint32, x, x0, r, stride int) byte {
 	return byte((sum + n/2) / n)
 }
 
-// recip returns m with (x·m)>>48 == x/n for every x < 2^25 (n < 2^16):
-// m = ⌊2^48/n⌋+1 errs by less than x/2^48·… ≪ 1/n.
-func recip(n uint32) uint64 { return (uint64(1)<<48)/uint64(n) + 1 }
+// Footprint returns the bounding boxes of all masks on the luma and on the
+// chroma planes, and how many bytes of an I420 frame Apply writes (luma
+// plus both chroma planes; masks overlapping count once).
+func (r *Raster) Footprint() (luma, chroma image.Rectangle, bytes int) {
+	if r.full != nil {
+		return image.Rect(0, 0, r.W, r.H), image.Rect(0, 0, r.W/2, r.H/2), r.W * r.H * 3 / 2
+	}
+	count := func(w, h int, rows func(*region) *spanRows) int {
+		seen, n := make([]bool, w), 0
+		for y := 0; y < h; y++ {
+			clear(seen)
+			for _, rg := range r.regions {
+				for _, s := range rows(rg).row(y) {
+					for x := s.X0; x < s.X1; x++ {
+						if !seen[x] {
+							seen[x] = true
+							n++
+						}
+					}
+				}
+			}
+		}
+		return n
+	}
+	for _, rg := range r.regions {
+		luma, chroma = luma.Union(rg.lbox), chroma.Union(rg.cbox)
+	}
+	bytes = count(r.W, r.H, func(rg *region) *spanRows { return &rg.luma }) +
+		2*count(r.W/2, r.H/2, func(rg *region) *spanRows { return &rg.chroma })
+	return luma, chroma, bytes
+}

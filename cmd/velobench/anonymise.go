@@ -143,7 +143,7 @@ func maskedShare(f *masking.Frame, x0, y0, x1, y1 int) float64 {
 // dynamicPipelineCPU is the CPU per frame of capture → mask → dynamic
 // masking → x264 on clip, and the same without dynamic masking.
 func dynamicPipelineCPU(clip string, dets []anonymise.Detector) (off, on float64, st anonymise.Stats, err error) {
-	if off, err = pipelineCPU(clip, "", 0); err != nil {
+	if off, _, err = pipelineCPU(clip, "", 0); err != nil {
 		return 0, 0, st, err
 	}
 	whole := []maskspec.Point{{X: 0, Y: 0}, {X: 1, Y: 0}, {X: 1, Y: 1}, {X: 0, Y: 1}}

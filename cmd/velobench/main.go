@@ -4,8 +4,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,6 +32,13 @@ func main() {
 	agentOnly := flag.Bool("agent-only", false, "only BlankLatency and TelemetryFanout")
 	viewOnly := flag.Bool("viewcheck-only", false, "only ViewCheckVsDecode")
 	anonOnly := flag.Bool("anonymise-only", false, "only the dynamic anonymisation figures")
+	streams := flag.String("streams", "1,2,3,4", "N for the streams figure (camsim → velo run with N cameras vs N ffmpeg); empty: skip")
+	streamSecs := flag.Duration("stream-measure", 20*time.Second, "CPU window per N in the streams figure")
+	streamWarm := flag.Duration("stream-warmup", 10*time.Second, "warm-up before each streams measurement")
+	rssRun := flag.Duration("rss-run", time.Minute, "RSS flatness run at the largest N (the goal is stated for 10m); 0: skip")
+	veloEnv := flag.String("velo-env", "", "extra environment for velo run in the streams figure, comma-separated (e.g. GOGC=50)")
+	streamsOnly := flag.Bool("streams-only", false, "only the streams and RSS figures")
+	kernelsOnly := flag.Bool("kernels-only", false, "only the mask kernels (MaskFloor, KernelVsOpenCV, FillVsCopy)")
 	flag.Parse()
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, "velobench:", err)
@@ -55,6 +60,27 @@ func main() {
 		summary()
 		return
 	}
+	sc, err := parseStreams(*streams, *streamSecs, *streamWarm, *rssRun, *veloEnv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "velobench:", err)
+		os.Exit(2)
+	}
+	if *streamsOnly {
+		if err := streamsFigures(*dir, sc); err != nil {
+			fmt.Fprintln(os.Stderr, "velobench:", err)
+			os.Exit(1)
+		}
+		summary()
+		return
+	}
+	if *kernelsOnly {
+		if err := kernelFigures(*dir, *frames, *runs); err != nil {
+			fmt.Fprintln(os.Stderr, "velobench:", err)
+			os.Exit(1)
+		}
+		summary()
+		return
+	}
 	if *viewOnly {
 		if err := viewCheckFigure(*dir, *frames, *runs); err != nil {
 			fmt.Fprintln(os.Stderr, "velobench:", err)
@@ -63,7 +89,7 @@ func main() {
 		summary()
 		return
 	}
-	if err := run(*dir, *frames, *runs); err != nil {
+	if err := run(*dir, *frames, *runs, sc); err != nil {
 		fmt.Fprintln(os.Stderr, "velobench:", err)
 		os.Exit(1)
 	}
@@ -97,7 +123,7 @@ func benchStyles() []maskspec.Style {
 
 func benchCovers() []float64 { return []float64{0.10, 0.40} }
 
-func run(dir string, nframes, runs int) error {
+func run(dir string, nframes, runs int, sc streamsConfig) error {
 	clip, err := ensureClip(dir, nframes)
 	if err != nil {
 		return err
@@ -107,12 +133,13 @@ func run(dir string, nframes, runs int) error {
 		return err
 	}
 	fmt.Printf("%d decoded frames of %dx%d; medians of %d runs; CPU time per frame\n\n", len(frames), W, H, runs)
-	maskCPU, err := maskFloorFigures(frames, runs)
-	if err != nil {
+	if _, err := maskFloorFigures(frames, runs); err != nil {
 		return err
 	}
 	fmt.Println()
-	maskVsFFmpegFigures(clip, nframes, runs, maskCPU)
+	if err := maskVsFFmpegFigures(clip, frames, nframes, runs); err != nil {
+		return err
+	}
 	if err := viewCheckFigure(dir, nframes, runs); err != nil {
 		return err
 	}
@@ -120,13 +147,30 @@ func run(dir string, nframes, runs int) error {
 		return err
 	}
 	fmt.Println()
-	pipelineFigures(clip, nframes)
+	pipelineFigures(dir, clip, nframes)
+	if err := streamsFigures(dir, sc); err != nil {
+		return err
+	}
 	fmt.Println()
 	if err := agentFigures(dir); err != nil {
 		return err
 	}
 	summary()
 	return nil
+}
+
+// kernelFigures measures the mask kernels alone on decoded frames.
+func kernelFigures(dir string, nframes, runs int) error {
+	clip, err := ensureClip(dir, nframes)
+	if err != nil {
+		return err
+	}
+	frames, err := decodeAll(clip, 60)
+	if err != nil {
+		return err
+	}
+	_, err = maskFloorFigures(frames, runs)
+	return err
 }
 
 // ensureClip generates the benchmark clip in dir unless it is there.
@@ -149,105 +193,50 @@ func ensureClip(dir string, nframes int) (string, error) {
 	return clip, nil
 }
 
-// maskFloorFigures reports each style's masking CPU per frame against a
-// memcpy of one BGR frame, and returns that CPU by "style/cover=N".
-func maskFloorFigures(frames [][]byte, runs int) (map[string]float64, error) {
-	// memcpy of one BGR frame: the physical floor.
-	bgrA, bgrB := make([]byte, W*H*3), make([]byte, W*H*3)
-	floor := median(runs, func() float64 {
-		return cpuPerOp(10*len(frames), func(int) { copy(bgrB, bgrA) })
-	})
-	fmt.Printf("floor: memcpy of one BGR frame %.3f ms\n", floor*1e3)
-	floorGoal := map[maskspec.Style][2]float64{maskspec.StyleFill: {0.1, 0.4}, maskspec.StylePixelate: {1.0, 3.0}, maskspec.StyleBlur: {1.5, 5.0}}
-	maskCPU := map[string]float64{}
-	for _, st := range benchStyles() {
-		for ci, cover := range benchCovers() {
-			per, covered, err := maskCPUPerFrame(frames, runs, st, cover)
-			if err != nil {
-				return nil, err
-			}
-			key := fmt.Sprintf("%s/cover=%d", st, int(cover*100))
-			maskCPU[key] = per
-			g := floorGoal[st][ci]
-			report("MaskFloor/"+key, per/floor, fmt.Sprintf("≤ %.1f", g), per/floor <= g, fmt.Sprintf("(%.3f ms, covered %.1f%%)", per*1e3, covered*100))
-		}
-	}
-	return maskCPU, nil
-}
-
-// maskCPUPerFrame is the median CPU of masking one frame with an octagon
-// of style st covering cover of the image, and the fraction it covers.
-func maskCPUPerFrame(frames [][]byte, runs int, st maskspec.Style, cover float64) (per, covered float64, err error) {
-	set := maskspec.MaskSet{Camera: "bench", Masks: []maskspec.Mask{{Name: "octagon", Polygon: octagon(cover), Style: st, Block: 16, Strength: 15}}}
-	if err := set.Validate(); err != nil {
-		return 0, 0, err
-	}
-	r, err := masking.Rasterize(&set, W, H)
-	if err != nil {
-		return 0, 0, err
-	}
-	work := make([]*masking.Frame, len(frames))
-	for i := range work {
-		work[i] = &masking.Frame{W: W, H: H, Data: make([]byte, len(frames[i]))}
-	}
-	per = median(runs, func() float64 {
-		var total float64
-		for rep := 0; rep < 10; rep++ { // fresh frames each pass, copy not timed
-			for i := range work {
-				copy(work[i].Data, frames[i])
-			}
-			total += cpuPerOp(len(work), func(i int) { _ = r.Apply(work[i]) })
-		}
-		return total / 10
-	})
-	return per, r.Covered(), nil
-}
-
 // maskVsFFmpegFigures reports masking CPU against ffmpeg's filter-only CPU
-// on the same decoded frames.
-func maskVsFFmpegFigures(clip string, nframes, runs int, maskCPU map[string]float64) {
+// on the same decoded frames, both masking the same rectangle with the
+// same block and radius.
+func maskVsFFmpegFigures(clip string, frames [][]byte, nframes, runs int) error {
 	decodeOnly := median(runs, func() float64 { return ffmpegCPU(clip, "", nframes) })
 	fmt.Printf("ffmpeg decode-only: %.3f ms per frame\n", decodeOnly*1e3)
 	for _, st := range benchStyles() {
 		for _, cover := range benchCovers() {
-			filter := ffmpegFilter(st, cover)
+			r, err := benchRaster(st, rectPoly(boxRect(cover)))
+			if err != nil {
+				return err
+			}
+			ours := maskCPUPerFrame(frames, runs, func(_ int, f *masking.Frame) { _ = r.Apply(f) })
+			filter := ffmpegFilter(st, boxRect(cover))
 			with := median(runs, func() float64 { return ffmpegCPU(clip, filter, nframes) })
 			fcost := math.Max(with-decodeOnly, 1e-6)
 			key := fmt.Sprintf("%s/cover=%d", st, int(cover*100))
-			ratio := maskCPU[key] / fcost
-			report("MaskVsFFmpeg/"+key, ratio, "≤ 0.5", ratio <= 0.5, fmt.Sprintf("(ffmpeg filter %.3f ms)", fcost*1e3))
+			report("MaskVsFFmpeg/"+key, ours/fcost, "≤ 0.5", ours/fcost <= 0.5, fmt.Sprintf("(velo %.3f ms, ffmpeg filter %.3f ms; the same %.1f%% rectangle)", ours*1e3, fcost*1e3, r.Covered()*100))
 		}
 	}
+	return nil
 }
 
 // pipelineFigures reports the real path decode → mask → encode against the
-// ffmpeg command line, then the streams two cores sustain by each.
-func pipelineFigures(clip string, nframes int) {
+// ffmpeg command line doing the same (same rectangle, equivalent filter,
+// same x264 settings and rate control), and prints both x264 option
+// strings.
+func pipelineFigures(dir, clip string, nframes int) {
 	cases := []struct {
 		name  string
 		style maskspec.Style
 		cover float64
 	}{{"none", "", 0}, {"fill40", maskspec.StyleFill, 0.4}, {"pixelate40", maskspec.StylePixelate, 0.4}, {"blur40", maskspec.StyleBlur, 0.4}}
-	oursAll, ffAll := make([]float64, len(cases)), make([]float64, len(cases))
-	for i, c := range cases {
-		ours := median(3, func() float64 { v, _ := pipelineCPU(clip, c.style, c.cover); return v })
+	var veloOpts string
+	for _, c := range cases {
+		ours := median(3, func() float64 { v, o, _ := pipelineCPU(clip, c.style, c.cover); veloOpts = o; return v })
 		filter := ""
 		if c.style != "" {
-			filter = ffmpegFilter(c.style, c.cover)
+			filter = ffmpegFilter(c.style, boxRect(c.cover))
 		}
 		ff := median(3, func() float64 { return ffmpegEncodeCPU(clip, filter, nframes) })
-		oursAll[i], ffAll[i] = ours, ff
 		report("PipelineVsFFmpeg/"+c.name, ours/ff, "≤ 0.8", ours/ff <= 0.8, fmt.Sprintf("(velo %.2f ms, ffmpeg %.2f ms)", ours*1e3, ff*1e3))
 	}
-	fmt.Println()
-	// Streams two cores sustain at 75 % CPU, from the per-frame CPU above.
-	for i, c := range cases {
-		budget := 2 * 0.75
-		ours := math.Floor(budget / (oursAll[i] * 30))
-		ff := math.Floor(budget / (ffAll[i] * 30))
-		ratio := ours / math.Max(ff, 1)
-		report("StreamsPer2Cores/"+c.name, ratio, "≥ 1.25", ratio >= 1.25, fmt.Sprintf("(velo %.0f, ffmpeg %.0f 1080p30 streams; from CPU per frame)", ours, ff))
-	}
+	compareX264(dir, clip, veloOpts)
 }
 
 func summary() {
@@ -290,26 +279,28 @@ func octagon(cover float64) []maskspec.Point {
 	return pts
 }
 
-// octBox is the octagon's bounding box in pixels (even-aligned).
-func octBox(cover float64) (x, y, w, h int) {
-	p := octagon(cover)
-	minX, minY, maxX, maxY := 1.0, 1.0, 0.0, 0.0
-	for _, q := range p {
-		minX, minY, maxX, maxY = math.Min(minX, q.X), math.Min(minY, q.Y), math.Max(maxX, q.X), math.Max(maxY, q.Y)
-	}
-	x, y = int(minX*W)&^1, int(minY*H)&^1
-	return x, y, (int(maxX*W) - x) &^ 1, (int(maxY*H) - y) &^ 1
+// boxRect is a centred rectangle (x, y, w, h in pixels) covering about
+// cover of the frame, on the 1080p pixelate grid (FloorBlock(1920) = 40),
+// so Velo and ffmpeg average the same blocks.
+func boxRect(cover float64) [4]int {
+	b := maskspec.FloorBlock(W)
+	w := int(math.Sqrt(cover)*W) / b * b
+	h := int(math.Sqrt(cover)*H) / b * b
+	return [4]int{(W - w) / 2 / b * b, (H - h) / 2 / b * b, w, h}
 }
 
-// ffmpegFilter is the closest ffmpeg equivalent: drawbox fill over the
-// octagon's box; crop + pixelize/boxblur + overlay for the others.
-func ffmpegFilter(st maskspec.Style, cover float64) string {
-	x, y, w, h := octBox(cover)
+// ffmpegFilter is ffmpeg's equivalent of a Velo mask on rectangle r:
+// drawbox fill; crop + pixelize + overlay with Velo's block; crop +
+// boxblur + overlay with Velo's radius (chroma at half, as Velo does).
+func ffmpegFilter(st maskspec.Style, r [4]int) string {
+	x, y, w, h := r[0], r[1], r[2], r[3]
 	switch st {
 	case maskspec.StylePixelate:
-		return fmt.Sprintf("split[a][b];[b]crop=%d:%d:%d:%d,pixelize=w=16:h=16[p];[a][p]overlay=%d:%d", w, h, x, y, x, y)
+		b := maskspec.FloorBlock(W)
+		return fmt.Sprintf("split[a][b];[b]crop=%d:%d:%d:%d,pixelize=w=%d:h=%d[p];[a][p]overlay=%d:%d", w, h, x, y, b, b, x, y)
 	case maskspec.StyleBlur:
-		return fmt.Sprintf("split[a][b];[b]crop=%d:%d:%d:%d,boxblur=15:1[p];[a][p]overlay=%d:%d", w, h, x, y, x, y)
+		s := maskspec.FloorStrength(W)
+		return fmt.Sprintf("split[a][b];[b]crop=%d:%d:%d:%d,boxblur=lr=%d:lp=1:cr=%d:cp=1[p];[a][p]overlay=%d:%d", w, h, x, y, s, s/2, x, y)
 	}
 	return fmt.Sprintf("drawbox=x=%d:y=%d:w=%d:h=%d:color=black:t=fill", x, y, w, h)
 }
@@ -332,7 +323,8 @@ func ffmpegEncodeCPU(clip, filter string, n int) float64 {
 	if filter != "" {
 		args = append(args, "-filter_complex", "[0:v]"+filter)
 	}
-	args = append(args, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-b:v", "4M", "-g", "60", "-f", "null", "-")
+	args = append(args, x264Args(4000, 60)...)
+	args = append(args, "-f", "null", "-")
 	return benchCPU(args) / float64(n)
 }
 
@@ -353,56 +345,6 @@ func tail(b []byte) []byte {
 		return b[len(b)-800:]
 	}
 	return b
-}
-
-// pipelineCPU runs Velo's pipeline on the clip: GStreamer decode to I420 →
-// mask → GStreamer x264 (same settings as ffmpeg's run), returns process CPU
-// seconds per frame.
-func pipelineCPU(clip string, st maskspec.Style, cover float64) (float64, error) {
-	m, err := masking.NewMasker("bench", maskspec.FailDrop)
-	if err != nil {
-		return 0, err
-	}
-	m.SetSettle(0)
-	var masks []maskspec.Mask
-	if st != "" {
-		masks = []maskspec.Mask{{Name: "octagon", Polygon: octagon(cover), Style: st, Block: 16, Strength: 15}}
-	}
-	if _, err := m.SetMaskSets([]maskspec.MaskSet{{Masks: masks}}); err != nil {
-		return 0, err
-	}
-	m.SetView("", true)
-	done := make(chan struct{})
-	opened := false
-	open := func(ctx context.Context) (masking.Source, error) {
-		if opened {
-			close(done) // the clip ended: stop
-			<-ctx.Done()
-			return nil, ctx.Err()
-		}
-		opened = true
-		return masking.FileOpener(clip)(ctx)
-	}
-	sink := masking.NewLazyEncoder(masking.EncoderConfig{Camera: "bench", FPS: 30, BitrateKbps: 4000, GOP: 60})
-	p, err := masking.NewPipeline(masking.PipelineConfig{Camera: "bench", Masker: m, Open: open, Sink: sink, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
-	if err != nil {
-		return 0, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c0 := cpuNow()
-	errc := make(chan error, 1)
-	go func() { errc <- p.Run(ctx) }()
-	<-done
-	cancel()
-	if err := <-errc; err != nil {
-		return 0, err
-	}
-	cpu := cpuNow() - c0
-	n := p.Stats().Encoded
-	if n == 0 {
-		return 0, errors.New("no frames")
-	}
-	return cpu / float64(n), nil
 }
 
 func decodeAll(clip string, n int) ([][]byte, error) {

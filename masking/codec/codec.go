@@ -97,14 +97,14 @@ var decoders = []Element{
 	{Name: "mppvideodec", Codec: H264, Family: "rockchip mpp", Template: "mppvideodec"},
 	{Name: "vaapih264dec", Codec: H264, Family: "vaapi", Template: "vaapih264dec"},
 	{Name: "nvh264dec", Codec: H264, Family: "nvidia", Template: "nvh264dec"},
-	{Name: "avdec_h264", Codec: H264, Family: "software", Template: "avdec_h264 output-corrupt=false"},
+	{Name: "avdec_h264", Codec: H264, Family: "software", Template: "avdec_h264 output-corrupt=false max-threads=1"},
 
 	{Name: "v4l2slh265dec", Codec: H265, Family: "v4l2 stateless", Template: "v4l2slh265dec"},
 	{Name: "v4l2h265dec", Codec: H265, Family: "v4l2 stateful", Template: "v4l2h265dec"},
 	{Name: "mppvideodec", Codec: H265, Family: "rockchip mpp", Template: "mppvideodec"},
 	{Name: "vaapih265dec", Codec: H265, Family: "vaapi", Template: "vaapih265dec"},
 	{Name: "nvh265dec", Codec: H265, Family: "nvidia", Template: "nvh265dec"},
-	{Name: "avdec_h265", Codec: H265, Family: "software", Template: "avdec_h265 output-corrupt=false"},
+	{Name: "avdec_h265", Codec: H265, Family: "software", Template: "avdec_h265 output-corrupt=false max-threads=1"},
 }
 
 // encoders: hardware first, software last, each with its own property

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"velo/onvif/camsim"
+)
+
+// benchSite is `velo run`'s config for the streams figure: site "demo"
+// so that the demo's admin credential logs in to the embedded broker.
+func benchSite(sim *camsim.Sim, n int, sc streamsConfig, broker, rtsp string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "site: {id: demo, name: Bench, controller: Bench, purposes: [benchmark]}\ngateway: bench\n")
+	fmt.Fprintf(&b, "verify: {require_reference: false}\nstate_dir: state\nbroker: {embedded_listen: %q}\noutputs: {rtsp_listen: %q}\n", broker, rtsp)
+	var ids []string
+	for _, c := range sim.Cameras()[:n] {
+		ids = append(ids, c.Config().ID)
+	}
+	fmt.Fprintf(&b, "operators:\n  - {name: admin, password_file: admin.cred, roles: [admin], cameras: [%s], combined_roles_reason: benchmark}\ncameras:\n", strings.Join(ids, ", "))
+	poly := func(r [4]int) string {
+		var pts []string
+		for _, p := range rectPoly(r) {
+			pts = append(pts, fmt.Sprintf("{x: %.6f, y: %.6f}", p.X, p.Y))
+		}
+		return "[" + strings.Join(pts, ", ") + "]"
+	}
+	for _, c := range sim.Cameras()[:n] {
+		cc := c.Config()
+		fmt.Fprintf(&b, "  - id: %s\n    purpose: benchmark\n    location: bench\n    approval: {by: Bench, date: 2026-11-01, document: BENCH-1}\n", cc.ID)
+		fmt.Fprintf(&b, "    match: {serial: %s}\n    xaddr: %s\n    username: %s\n    password_file: camera.password\n", cc.Serial, c.XAddr(), simUser)
+		fmt.Fprintf(&b, "    encoder: {bitrate_kbps: %d, fps: %d}\n    masks:\n", sc.kbps, sc.fps)
+		fmt.Fprintf(&b, "      - {name: fill, style: fill, polygon: %s}\n      - {name: pixelate, style: pixelate, block: 40, polygon: %s}\n", poly(streamFill), poly(streamPixelate))
+	}
+	return b.String()
+}
+
+// runVeloStreams runs `velo run` on n cameras and measures it for window
+// after the warm-up; onRSS (if set) gets the RSS every second.
+func runVeloStreams(dir, bin string, sim *camsim.Sim, n int, sc streamsConfig, window time.Duration, onRSS func(float64)) (streamRun, error) {
+	d, _ := filepath.Abs(filepath.Join(dir, fmt.Sprintf("streams-velo-%d", n)))
+	_ = os.RemoveAll(d)
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return streamRun{}, err
+	}
+	broker := freeLoopback()
+	cred, err := os.ReadFile("deploy/demo/admin.cred")
+	if err != nil {
+		return streamRun{}, fmt.Errorf("run from the repository root: %w", err)
+	}
+	for name, data := range map[string]string{"admin.cred": string(cred), "camera.password": simPass + "\n", "site.yaml": benchSite(sim, n, sc, broker, freeLoopback())} {
+		if err := os.WriteFile(filepath.Join(d, name), []byte(data), 0o600); err != nil {
+			return streamRun{}, err
+		}
+	}
+	site := filepath.Join(d, "site.yaml")
+	out, err := exec.Command(bin, "passwd", "--config", site, "--operator", "admin", "--password-file", "deploy/demo/admin.password", "--stream-password").Output()
+	if err != nil {
+		return streamRun{}, fmt.Errorf("velo passwd --stream-password: %w", err)
+	}
+	logf, err := os.Create(filepath.Join(d, "velo.log"))
+	if err != nil {
+		return streamRun{}, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "run", "--config", site)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), sc.env...)
+	if err := cmd.Start(); err != nil {
+		return streamRun{}, err
+	}
+	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+	st, err := watchStates(broker, strings.TrimSpace(string(out)))
+	if err != nil {
+		return streamRun{}, fmt.Errorf("velo run (log: %s): %w", logf.Name(), err)
+	}
+	defer st.close()
+	return measure(n, sc.warmup, window, []int{cmd.Process.Pid}, st.fps, onRSS)
+}
+
+// measure samples the CPU of pids over window (after warmup) and divides
+// it by the frames rate() says went out.
+func measure(n int, warmup, window time.Duration, pids []int, rate func(reset bool) float64, onRSS func(float64)) (streamRun, error) {
+	time.Sleep(warmup)
+	all := func() (usage, error) {
+		var t usage
+		for _, pid := range pids {
+			u, err := procUsage(pid)
+			if err != nil {
+				return usage{}, err
+			}
+			t = t.add(u)
+		}
+		return t, nil
+	}
+	u0, err := all()
+	if err != nil {
+		return streamRun{}, err
+	}
+	rate(true)
+	t0 := time.Now()
+	var rss float64
+	sampleWhile(window, func() {
+		if u, err := all(); err == nil {
+			rss = u.rssMB
+			if onRSS != nil {
+				onRSS(u.rssMB)
+			}
+		}
+	})
+	u1, err := all()
+	if err != nil {
+		return streamRun{}, err
+	}
+	fps := rate(false)
+	el := time.Since(t0).Seconds()
+	if fps <= 0 {
+		return streamRun{n: n, rssMB: rss}, fmt.Errorf("no frames went out in %.0f s", el)
+	}
+	frames, cpu := fps*el, u1.cpu-u0.cpu
+	return streamRun{cpuPerFrame: cpu / frames, fps: fps, rssMB: rss, n: n,
+		sysShare: (u1.sys - u0.sys) / cpu, switchesPerFrame: (u1.switches - u0.switches) / frames}, nil
+}
+
+// stateWatch keeps the fps_out of every camera's state telemetry.
+type stateWatch struct {
+	c   mqtt.Client
+	mu  sync.Mutex
+	sum map[string][2]float64 // camera → (Σ fps_out, samples) since reset
+}
+
+func watchStates(broker, streamPass string) (*stateWatch, error) {
+	w := &stateWatch{sum: map[string][2]float64{}}
+	opts := mqtt.NewClientOptions().AddBroker("tcp://" + broker).SetClientID("velobench").SetUsername("admin").SetPassword(streamPass)
+	w.c = mqtt.NewClient(opts)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		tok := w.c.Connect()
+		if tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("MQTT login to %s: %v", broker, tok.Error())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	w.c.Subscribe("velo/demo/bench/cameras/+/state", 0, func(_ mqtt.Client, m mqtt.Message) {
+		var s struct {
+			ID     string  `json:"id"`
+			FPSOut float64 `json:"fps_out"`
+		}
+		if json.Unmarshal(m.Payload(), &s) == nil && s.ID != "" {
+			w.mu.Lock()
+			v := w.sum[s.ID]
+			w.sum[s.ID] = [2]float64{v[0] + s.FPSOut, v[1] + 1}
+			w.mu.Unlock()
+		}
+	}).WaitTimeout(5 * time.Second)
+	return w, nil
+}
+
+// fps returns the summed mean fps_out of the cameras since the last reset.
+func (w *stateWatch) fps(reset bool) float64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var t float64
+	for _, v := range w.sum {
+		if v[1] > 0 {
+			t += v[0] / v[1]
+		}
+	}
+	if reset {
+		clear(w.sum)
+	}
+	return t
+}
+
+func (w *stateWatch) close() { w.c.Disconnect(100) }
+
+// runFFmpegStreams runs n ffmpeg commands doing what velo run does.
+func runFFmpegStreams(dir string, sim *camsim.Sim, n int, sc streamsConfig) (streamRun, error) {
+	d, _ := filepath.Abs(filepath.Join(dir, fmt.Sprintf("streams-ffmpeg-%d", n)))
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return streamRun{}, err
+	}
+	var pids []int
+	var counters []*frameCounter
+	for i, c := range sim.Cameras()[:n] {
+		// The camera's credentials go in a 0600 ffconcat file, not argv.
+		in := filepath.Join(d, fmt.Sprintf("cam%d.ffconcat", i))
+		url := strings.Replace(c.RTSPURL("main"), "rtsp://", "rtsp://"+simUser+":"+simPass+"@", 1)
+		if err := os.WriteFile(in, []byte("ffconcat version 1.0\nfile '"+url+"'\noption rtsp_transport tcp\n"), 0o600); err != nil {
+			return streamRun{}, err
+		}
+		args := []string{"-nostdin", "-hide_banner", "-loglevel", "error", "-progress", "pipe:1", "-stats_period", "1", "-f", "concat", "-safe", "0", "-protocol_whitelist", "file,rtsp,rtp,tcp,udp", "-i", in,
+			"-filter_complex", streamsFilter()}
+		args = append(args, x264Args(sc.kbps, 2*sc.fps)...)
+		args = append(args, "-f", "null", "-")
+		cmd := exec.Command("ffmpeg", args...)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			return streamRun{}, err
+		}
+		if err := cmd.Start(); err != nil {
+			return streamRun{}, err
+		}
+		defer func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() }()
+		fc := &frameCounter{}
+		go fc.read(bufio.NewScanner(stdout))
+		pids, counters = append(pids, cmd.Process.Pid), append(counters, fc)
+	}
+	var f0 int
+	var t0 time.Time
+	rate := func(reset bool) float64 {
+		total := 0
+		for _, c := range counters {
+			total += c.get()
+		}
+		if reset {
+			f0, t0 = total, time.Now()
+			return 0
+		}
+		return float64(total-f0) / time.Since(t0).Seconds()
+	}
+	return measure(n, sc.warmup, sc.measure, pids, rate, nil)
+}
