@@ -41,58 +41,39 @@ func main() {
 	kernelsOnly := flag.Bool("kernels-only", false, "only the mask kernels (MaskFloor, KernelVsOpenCV, FillVsCopy)")
 	flag.Parse()
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
-		fmt.Fprintln(os.Stderr, "velobench:", err)
-		os.Exit(1)
-	}
-	if *agentOnly {
-		if err := agentFigures(*dir); err != nil {
-			fmt.Fprintln(os.Stderr, "velobench:", err)
-			os.Exit(1)
-		}
-		summary()
-		return
-	}
-	if *anonOnly {
-		if err := anonymiseFigures(*dir); err != nil {
-			fmt.Fprintln(os.Stderr, "velobench:", err)
-			os.Exit(1)
-		}
-		summary()
-		return
+		fail(1, err)
 	}
 	sc, err := parseStreams(*streams, *streamSecs, *streamWarm, *rssRun, *veloEnv)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "velobench:", err)
-		os.Exit(2)
+		fail(2, err)
 	}
-	if *streamsOnly {
-		if err := streamsFigures(*dir, sc); err != nil {
-			fmt.Fprintln(os.Stderr, "velobench:", err)
-			os.Exit(1)
+	// One part alone when a flag asks for it, else everything.
+	for _, part := range []struct {
+		only bool
+		run  func() error
+	}{
+		{*agentOnly, func() error { return agentFigures(*dir) }},
+		{*anonOnly, func() error { return anonymiseFigures(*dir) }},
+		{*streamsOnly, func() error { return streamsFigures(*dir, sc) }},
+		{*kernelsOnly, func() error { return kernelFigures(*dir, *frames, *runs) }},
+		{*viewOnly, func() error { return viewCheckFigure(*dir, *frames, *runs) }},
+	} {
+		if part.only {
+			if err := part.run(); err != nil {
+				fail(1, err)
+			}
+			summary()
+			return
 		}
-		summary()
-		return
-	}
-	if *kernelsOnly {
-		if err := kernelFigures(*dir, *frames, *runs); err != nil {
-			fmt.Fprintln(os.Stderr, "velobench:", err)
-			os.Exit(1)
-		}
-		summary()
-		return
-	}
-	if *viewOnly {
-		if err := viewCheckFigure(*dir, *frames, *runs); err != nil {
-			fmt.Fprintln(os.Stderr, "velobench:", err)
-			os.Exit(1)
-		}
-		summary()
-		return
 	}
 	if err := run(*dir, *frames, *runs, sc); err != nil {
-		fmt.Fprintln(os.Stderr, "velobench:", err)
-		os.Exit(1)
+		fail(1, err)
 	}
+}
+
+func fail(code int, err error) {
+	fmt.Fprintln(os.Stderr, "velobench:", err)
+	os.Exit(code)
 }
 
 type result struct {
