@@ -178,7 +178,10 @@ func (c CaptureConfig) prepare(ctx context.Context) (CaptureConfig, codec.Codec,
 		return c, "", "", fmt.Errorf("masking: open %s: %w", redact(c.URL), err)
 	}
 	t0 := time.Now()
-	cd, note := c.streamCodec(ctx)
+	cd, note, err := c.streamCodec(ctx)
+	if err != nil {
+		return c, "", "", fmt.Errorf("masking: open %s: %w", redact(c.URL), err)
+	}
 	c.OpenTimeout -= time.Since(t0) // streamCodec takes at most a third
 	return c, cd, note, nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"velo/masking/codec"
@@ -22,17 +24,51 @@ const describeTimeout = 5 * time.Second
 // or why the SDP could not be read (then the profile's codec, or H.264
 // when the profile named none, is tried: a stream that is not that will
 // not open, and the error says so).
-func (c CaptureConfig) streamCodec(ctx context.Context) (codec.Codec, string) {
+func (c CaptureConfig) streamCodec(ctx context.Context) (codec.Codec, string, error) {
 	sdp, err := c.describeCodec(ctx)
+	if errors.Is(err, ErrRedirected) {
+		return "", "", err
+	}
 	switch {
 	case err != nil && c.Codec != "":
-		return c.Codec, "SDP not read (" + err.Error() + "): decoding the profile's " + string(c.Codec)
+		return c.Codec, "SDP not read (" + err.Error() + "): decoding the profile's " + string(c.Codec), nil
 	case err != nil:
-		return codec.H264, "SDP not read (" + err.Error() + ") and the profile names no codec: trying H264"
+		return codec.H264, "SDP not read (" + err.Error() + ") and the profile names no codec: trying H264", nil
 	case c.Codec != "" && sdp != c.Codec:
-		return sdp, fmt.Sprintf("the profile says %s, the stream's SDP %s: decoding %s", c.Codec, sdp, sdp)
+		return sdp, fmt.Sprintf("the profile says %s, the stream's SDP %s: decoding %s", c.Codec, sdp, sdp), nil
 	}
-	return sdp, ""
+	return sdp, "", nil
+}
+
+// ErrRedirected: the camera answered the DESCRIBE that carries its
+// credentials with a redirect. The redirect is not followed (the
+// credentials would go with it) and the stream is not opened: rtspsrc and
+// FFmpeg would follow it with the password.
+var ErrRedirected = errors.New("the camera redirects the authenticated DESCRIBE: not followed, stream not opened (the password would go with it)")
+
+// pinnedDial connects to addr only, and never again once the camera
+// redirected: a redirect, to any address, is not followed, so the
+// credentials reach the camera alone.
+func pinnedDial(addr string, redirected *atomic.Bool) func(context.Context, string, string) (net.Conn, error) {
+	return func(ctx context.Context, network, to string) (net.Conn, error) {
+		if redirected.Load() || to != addr {
+			redirected.Store(true)
+			return nil, ErrRedirected
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, to)
+	}
+}
+
+// rtspAddr is the host:port an RTSP URL connects to (554, or 322 for rtsps).
+func rtspAddr(u *base.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "554"
+		if u.Scheme == "rtsps" {
+			port = "322"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // describeCodec asks the camera for the stream's SDP (RTSP DESCRIBE, with
@@ -56,7 +92,15 @@ func (c CaptureConfig) describeCodec(ctx context.Context) (codec.Codec, error) {
 	if err != nil {
 		return "", errors.New("bad URL")
 	}
-	cl := &gortsplib.Client{ReadTimeout: d, WriteTimeout: d}
+	var redirected atomic.Bool
+	cl := &gortsplib.Client{ReadTimeout: d, WriteTimeout: d, DialContext: pinnedDial(rtspAddr(bu), &redirected),
+		// gortsplib follows a redirect with the credentials, even to the
+		// same host: any redirect is refused here.
+		OnResponse: func(res *base.Response) {
+			if res.StatusCode >= base.StatusMovedPermanently && res.StatusCode <= base.StatusUseProxy {
+				redirected.Store(true)
+			}
+		}}
 	type result struct {
 		c   codec.Codec
 		err error
@@ -69,6 +113,10 @@ func (c CaptureConfig) describeCodec(ctx context.Context) (codec.Codec, error) {
 		}
 		defer cl.Close()
 		desc, _, err := cl.Describe(bu)
+		if redirected.Load() {
+			done <- result{err: ErrRedirected}
+			return
+		}
 		if err != nil {
 			// gortsplib's errors may carry the URL: keep them out.
 			done <- result{err: errors.New("DESCRIBE failed")}
