@@ -57,3 +57,25 @@ func TestG45_G53_G321_DynamicConfig(t *testing.T) {
 		}
 	}
 }
+
+// One frame written outside the live stream (mask preview, dossier
+// snapshot) has no detections: its mask set covers the whole dynamic_zone,
+// while the live stream's does not (the stage masks the people in it).
+func TestG45_StillsMaskTheWholeDynamicZone(t *testing.T) {
+	c, err := Load(testkit.WriteSite(t, dynamicSite(goodDynamic)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam := c.Cameras[1]
+	live, still := cam.MaskSets(), cam.StillMaskSets()
+	if len(live) != 1 || len(still) != 1 || len(still[0].Masks) != len(live[0].Masks)+1 {
+		t.Fatalf("mask sets: live %+v, still %+v", live, still)
+	}
+	z := still[0].Masks[len(still[0].Masks)-1]
+	if z.Name != "dynamic_zone" || len(z.Polygon) != len(cam.Dynamic.Zone) || z.Style != cam.Dynamic.Style {
+		t.Errorf("the still's zone mask: %+v, want the dynamic_zone with the section's style", z)
+	}
+	if fixed := c.Cameras[0].StillMaskSets(); len(fixed[0].Masks) != len(c.Cameras[0].MaskSets()[0].Masks) {
+		t.Errorf("a camera without dynamic masking got an extra mask in its stills")
+	}
+}

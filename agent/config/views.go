@@ -93,6 +93,28 @@ func ViewChanges(old, nc *CameraConfig) ([]ViewChange, error) {
 // MaskSets returns the camera's mask sets: one per approved preset, or one
 // camera-wide set (preset "") for a fixed camera.
 func (c *CameraConfig) MaskSets() []maskspec.MaskSet {
+	return c.maskSets()
+}
+
+// StillMaskSets are the mask sets of a single frame written outside the
+// live stream (mask preview, dossier snapshots): MaskSets, plus the whole
+// dynamic_zone where dynamic masking of people is on. One frame has no
+// detections to rely on, so the zone is masked whole, as when the live
+// detector falls behind (G-4.5, G-5.3).
+func (c *CameraConfig) StillMaskSets() []maskspec.MaskSet {
+	sets := c.maskSets()
+	if c.Dynamic == nil || len(c.Dynamic.Zone) < 3 {
+		return sets
+	}
+	d := c.Dynamic
+	zone := maskspec.Mask{Name: "dynamic_zone", Polygon: d.Zone, Style: d.Style, Color: d.Color, Block: d.Block, Strength: d.Strength}
+	for i := range sets {
+		sets[i].Masks = append(append([]maskspec.Mask(nil), sets[i].Masks...), zone)
+	}
+	return sets
+}
+
+func (c *CameraConfig) maskSets() []maskspec.MaskSet {
 	if len(c.Presets) == 0 {
 		return []maskspec.MaskSet{{Camera: c.ID, Masks: c.Masks}}
 	}

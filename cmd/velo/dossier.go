@@ -415,7 +415,7 @@ func (s *snapshotter) rig(ctx context.Context, cam *config.CameraConfig) (*viewR
 		return r, err
 	}
 	r.masker.SetSettle(0)
-	if _, err := r.masker.SetMaskSets(cam.MaskSets()); err != nil {
+	if _, err := r.masker.SetMaskSets(cam.StillMaskSets()); err != nil {
 		return r, err
 	}
 	cc := camera.Capture(cam, uri)

@@ -209,7 +209,7 @@ func (o *maskPreviewOptions) fromSiteConfig(ctx context.Context) (previewSource,
 	if err := src.checkPreset(ctx, cam, cl, prof.Token, o.preset); err != nil {
 		return src, err
 	}
-	src.masks = maskspec.MaskFile{Camera: cam.ID, Sets: cam.MaskSets()}
+	src.masks = maskspec.MaskFile{Camera: cam.ID, Sets: cam.StillMaskSets()}
 	src.capture = camera.Capture(cam, uri)
 	return src, nil
 }
