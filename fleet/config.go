@@ -51,6 +51,24 @@ type BrokerConfig struct {
 type Limits struct {
 	MaxGateways int `yaml:"max_gateways"` // default 5000
 	MaxCameras  int `yaml:"max_cameras"`  // default 50000, all gateways together
+	// One gateway identity's share: the ACL lets a gateway publish under
+	// any site id (velo/+/<user>/…), so its cameras are capped and its
+	// name is tracked under at most this many site ids.
+	MaxCamerasPerGateway int `yaml:"max_cameras_per_gateway"` // default 64
+	MaxSitesPerGateway   int `yaml:"max_sites_per_gateway"`   // default 1: the site is pinned
+}
+
+// withDefaults fills the limits left at zero.
+func (l Limits) withDefaults() Limits {
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{{&l.MaxGateways, 5000}, {&l.MaxCameras, 50000}, {&l.MaxCamerasPerGateway, 64}, {&l.MaxSitesPerGateway, 1}} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	return l
 }
 
 // Thresholds decide what needs attention in `velo fleet status`.
@@ -118,12 +136,7 @@ func (c *Config) setDefaults() {
 	if c.Broker.ClientID == "" {
 		c.Broker.ClientID = "velo-fleet"
 	}
-	if c.Limits.MaxGateways == 0 {
-		c.Limits.MaxGateways = 5000
-	}
-	if c.Limits.MaxCameras == 0 {
-		c.Limits.MaxCameras = 50000
-	}
+	c.Limits = c.Limits.withDefaults()
 	if c.Thresholds.TamperWindow == 0 {
 		c.Thresholds.TamperWindow = Duration(time.Hour)
 	}
@@ -166,8 +179,8 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen: %q is not host:port: %v", c.Listen, err)
 	}
-	if c.Limits.MaxGateways < 0 || c.Limits.MaxCameras < 0 {
-		return errors.New("limits: max_gateways and max_cameras must be positive")
+	if l := c.Limits; l.MaxGateways < 0 || l.MaxCameras < 0 || l.MaxCamerasPerGateway < 0 || l.MaxSitesPerGateway < 0 {
+		return errors.New("limits: max_gateways, max_cameras, max_cameras_per_gateway and max_sites_per_gateway must be positive")
 	}
 	for name, d := range map[string]Duration{"tamper_window": c.Thresholds.TamperWindow,
 		"audit_head_max_age": c.Thresholds.AuditHeadMaxAge, "stats_max_age": c.Thresholds.StatsMaxAge} {

@@ -47,7 +47,7 @@ var (
 	descMessages   = prometheus.NewDesc("velo_fleet_messages_total", "MQTT messages the fleet received.", nil, nil)
 	descDuplicates = prometheus.NewDesc("velo_fleet_duplicates_total", "Messages dropped because their seq was not above the last of their topic (QoS 1 redelivery, stale).", nil, nil)
 	descInvalid    = prometheus.NewDesc("velo_fleet_invalid_total", "Messages dropped: a topic, JSON or envelope the fleet cannot use.", nil, nil)
-	descRefused    = prometheus.NewDesc("velo_fleet_refused_total", "Gateways or cameras not tracked because limits.max_gateways or limits.max_cameras was reached.", []string{"what"}, nil)
+	descRefused    = prometheus.NewDesc("velo_fleet_refused_total", "Gateways or cameras not tracked because a limit was reached: max_gateways (gateway), max_cameras (camera), max_cameras_per_gateway (gateway_camera), max_sites_per_gateway (gateway_site).", []string{"what"}, nil)
 	descTracked    = prometheus.NewDesc("velo_fleet_tracked", "Gateways and cameras tracked.", []string{"what"}, nil)
 )
 
@@ -89,6 +89,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descInvalid, s.counts.Invalid)
 	counter(descRefused, s.counts.RefusedGW, "gateway")
 	counter(descRefused, s.counts.RefusedCam, "camera")
+	counter(descRefused, s.counts.RefusedGWCam, "gateway_camera")
+	counter(descRefused, s.counts.RefusedGWSite, "gateway_site")
 	ch <- prometheus.MustNewConstMetric(descTracked, prometheus.GaugeValue, float64(len(s.gateways)), "gateway")
 	ch <- prometheus.MustNewConstMetric(descTracked, prometheus.GaugeValue, float64(s.cameras), "camera")
 }

@@ -38,7 +38,8 @@ type State struct {
 	counts   Counts
 	latency  latencyRing
 	hist     prometheus.Histogram
-	pins     map[gwKey]Pin // audit pins loaded from state_file
+	pins     map[gwKey]Pin       // audit pins loaded from state_file
+	sites    map[string][]string // gateway name → the site ids it is tracked under
 	// onEvent, if set, is called (without the lock) for every event
 	// accepted after dedupe: tests and the scale bench count them.
 	onEvent func(site, gw string, seq uint64, kind event.Kind, latency time.Duration)
@@ -51,7 +52,11 @@ type Counts struct {
 	Invalid    uint64 `json:"invalid"`    // dropped: bad topic, JSON or envelope
 	RefusedGW  uint64 `json:"refused_gateways"`
 	RefusedCam uint64 `json:"refused_cameras"`
-	Events     uint64 `json:"events"` // events accepted after dedupe
+	// One gateway's share: a camera beyond max_cameras_per_gateway, a
+	// gateway name under more site ids than max_sites_per_gateway.
+	RefusedGWCam  uint64 `json:"refused_gateway_cameras"`
+	RefusedGWSite uint64 `json:"refused_gateway_sites"`
+	Events        uint64 `json:"events"` // events accepted after dedupe
 }
 
 type gwKey struct{ site, gw string }
@@ -116,7 +121,7 @@ func NewState(l Limits, log zerolog.Logger) *State {
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "velo_fleet_event_latency_seconds",
 		Help:    "Time from an event's envelope time on the gateway to the fleet receiving it.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}})
-	return &State{limits: l, log: log, gateways: map[gwKey]*gateway{}, hist: h}
+	return &State{limits: l.withDefaults(), log: log, gateways: map[gwKey]*gateway{}, sites: map[string][]string{}, hist: h}
 }
 
 // errRefused: the gateway or camera would exceed the limits.
@@ -244,6 +249,11 @@ func (s *State) apply(tp topic, env *envelope, st *statsPayload, now time.Time) 
 		}
 		return nil, false
 	}
+	if tp.kind == "state" { // admitted before its seq is kept: a refused camera costs nothing
+		if _, err := s.camera(g, tp.camera, now); err != nil {
+			return nil, false
+		}
+	}
 	g.seq[key] = env.Seq
 	g.lastSeen = now
 	switch tp.kind {
@@ -292,6 +302,13 @@ func (s *State) gateway(tp topic, now time.Time) (*gateway, error) {
 		s.counts.RefusedGW++
 		return nil, errRefused
 	}
+	if len(s.sites[tp.gw]) >= s.limits.MaxSitesPerGateway {
+		s.counts.RefusedGWSite++
+		s.log.Warn().Str("site", tp.site).Str("gateway", tp.gw).Strs("tracked_under", s.sites[tp.gw]).
+			Msg("fleet: a gateway name under another site id: refused (limits.max_sites_per_gateway)")
+		return nil, errRefused
+	}
+	s.sites[tp.gw] = append(s.sites[tp.gw], tp.site)
 	g := &gateway{site: tp.site, name: tp.gw, since: now, seq: map[string]uint64{}, cams: map[string]*camera{}, audit: s.pinnedChain(k)}
 	s.gateways[k] = g
 	return g, nil
@@ -305,6 +322,10 @@ func (s *State) camera(g *gateway, id string, now time.Time) (*camera, error) {
 		s.counts.RefusedCam++
 		return nil, errRefused
 	}
+	if len(g.cams) >= s.limits.MaxCamerasPerGateway {
+		s.counts.RefusedGWCam++
+		return nil, errRefused
+	}
 	c := &camera{id: id, since: now}
 	g.cams[id] = c
 	s.cameras++
@@ -313,7 +334,11 @@ func (s *State) camera(g *gateway, id string, now time.Time) (*camera, error) {
 
 func (s *State) removeCamera(tp topic) {
 	g := s.gateways[gwKey{tp.site, tp.gw}]
-	if g == nil || g.cams[tp.camera] == nil {
+	if g == nil {
+		return
+	}
+	delete(g.seq, "cam/"+tp.camera)
+	if g.cams[tp.camera] == nil {
 		return
 	}
 	delete(g.cams, tp.camera)

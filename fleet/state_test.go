@@ -190,3 +190,49 @@ func TestSeqResetByANewBirth(t *testing.T) {
 		t.Errorf("after the reset: %+v, want 1 reset, 1 audit incident (new key), last event seq 2", r)
 	}
 }
+
+// Invented camera ids cost nothing once refused: a refused camera's seq
+// is not kept, and a removed camera's seq is forgotten (memory bounded).
+func TestRefusedAndRemovedCamerasKeepNoSeq(t *testing.T) {
+	s := NewState(Limits{MaxGateways: 2, MaxCameras: 2}, zerolog.Nop())
+	now := time.Now()
+	s.Handle("velo/s/gw0/status", msg(t, 1, map[string]any{"state": "online"}), now)
+	for i := range 1000 {
+		s.Handle(fmt.Sprintf("velo/s/gw0/cameras/c%d/state", i), msg(t, uint64(2+i), map[string]any{"status": "streaming"}), now)
+	}
+	s.Handle("velo/s/gw0/cameras/c0/state", nil, now) // removed
+	g := s.gateways[gwKey{"s", "gw0"}]
+	if _, c := s.Tracked(); c != 1 || len(g.seq) != 2 { // status and cam/c1
+		t.Errorf("%d cameras tracked, %d seq entries; want 1 and 2", c, len(g.seq))
+	}
+	if s.Counts().RefusedCam != 998 {
+		t.Errorf("refused %d cameras, want 998", s.Counts().RefusedCam)
+	}
+}
+
+// One gateway identity cannot take the fleet-wide limits: its cameras are
+// capped, and its name is pinned to the first site id it was seen under.
+func TestOneGatewaysShareIsBounded(t *testing.T) {
+	s := NewState(Limits{MaxCamerasPerGateway: 3}, zerolog.Nop())
+	now := time.Now()
+	for i := range 10 {
+		s.Handle(fmt.Sprintf("velo/s/gw0/cameras/c%d/state", i), msg(t, uint64(1+i), map[string]any{"status": "streaming"}), now)
+		s.Handle("velo/s/gw0/events", msg(t, uint64(20+i), map[string]any{"kind": "video_lost", "camera": fmt.Sprintf("e%d", i)}), now)
+	}
+	for i := range 10 {
+		s.Handle(fmt.Sprintf("velo/site%d/gw0/status", i), msg(t, 1, map[string]any{"state": "online"}), now)
+	}
+	s.Handle("velo/other/gw1/cameras/c0/state", msg(t, 1, map[string]any{"status": "streaming"}), now)
+	g, c := s.Tracked()
+	cnt := s.Counts()
+	if g != 2 || c != 4 || cnt.RefusedGWCam != 17 || cnt.RefusedGWSite != 10 {
+		t.Errorf("tracked %d gateways, %d cameras; refused %d cameras, %d sites; want 2, 4, 17, 10", g, c, cnt.RefusedGWCam, cnt.RefusedGWSite)
+	}
+	s = NewState(Limits{MaxSitesPerGateway: 2}, zerolog.Nop())
+	for i := range 3 {
+		s.Handle(fmt.Sprintf("velo/site%d/gw0/status", i), msg(t, 1, map[string]any{"state": "online"}), now)
+	}
+	if g, _ := s.Tracked(); g != 2 || s.Counts().RefusedGWSite != 1 {
+		t.Errorf("max_sites_per_gateway 2: %d tracked, %d refused", g, s.Counts().RefusedGWSite)
+	}
+}

@@ -268,3 +268,20 @@ func TestMetricsListen(t *testing.T) {
 		}
 	}
 }
+
+// A relative recording_socket is resolved against the config's folder:
+// the 100-byte limit applies to the path the socket is made at.
+func TestRecordingSocketLimitOnResolvedPath(t *testing.T) {
+	rel := strings.Repeat("s", 90) + ".sock" // 95 bytes: fits alone, not once joined
+	p := testkit.WriteSite(t, strings.Replace(testkit.SiteYAML, "  record_dir: REC\n",
+		"  record_dir: REC\n  recording_socket: "+rel+"\n", 1))
+	_, err := Load(p)
+	if err == nil || !strings.Contains(err.Error(), "outputs.recording_socket") || !strings.Contains(err.Error(), "at most 100 bytes") {
+		t.Fatalf("a %d-byte resolved socket path: err = %v", len(filepath.Join(filepath.Dir(p), rel)), err)
+	}
+	p = testkit.WriteSite(t, strings.Replace(testkit.SiteYAML, "  record_dir: REC\n",
+		"  record_dir: REC\n  recording_socket: r.sock\n", 1))
+	if c, err := Load(p); err != nil || c.Outputs.RecordingSocket != filepath.Join(filepath.Dir(p), "r.sock") {
+		t.Fatalf("short relative socket: %v", err)
+	}
+}

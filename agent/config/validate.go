@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -100,8 +101,12 @@ func (c *Config) validateOutputs() error {
 	o.Codec = string(cd)
 	// A unix socket's path fits in sun_path (108 bytes with its NUL),
 	// resolved against the config's folder as Load will.
-	if p := o.RecordingSocket; len(p) > 100 || strings.ContainsRune(p, 0) {
-		return c.fieldError("outputs.recording_socket", "%q: a unix socket path must be at most 100 bytes", p)
+	p := o.RecordingSocket
+	if !filepath.IsAbs(p) && c.file != "" {
+		p = filepath.Join(filepath.Dir(c.file), p)
+	}
+	if len(p) > 100 || strings.ContainsRune(p, 0) {
+		return c.fieldError("outputs.recording_socket", "%q (resolved: %q): a unix socket path must be at most 100 bytes", o.RecordingSocket, p)
 	}
 	return c.validateRTSPS()
 }

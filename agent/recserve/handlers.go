@@ -181,7 +181,9 @@ func (ss *session) view() {
 }
 
 // export streams a copy of a segment, only on a judicial request
-// (ER-4.6); audited with its SHA-256 once every byte is out.
+// (ER-4.6): audited as started (operator, reference) before the first
+// byte, nothing sent if that entry cannot be written; then audited with
+// its SHA-256 once every byte is out, or as failed with the bytes sent.
 func (ss *session) export() {
 	seg := ss.segment(access.ActExport)
 	if seg == nil {
@@ -191,21 +193,43 @@ func (ss *session) export() {
 		ss.refused(errors.New("--ref: a judicial reference is required (ER-4.6: copies only on a judicial request)"))
 		return
 	}
-	if writeLine(ss.c, Reply{OK: true, Segment: seg, Site: ss.site()}) != nil {
+	out := cut(filepath.Base(ss.req.Out))
+	ss.entry.Outcome, ss.entry.Detail = "started", fmt.Sprintf("segment %s being exported to %s", seg.Name, out)
+	if _, err := ss.s.Audit.Append(ss.entry); err != nil {
+		ss.failed(fmt.Errorf("the audit entry could not be written, so nothing is exported: %w", err))
 		return
 	}
-	ss.stream(seg, func(sum string, n int64) (uint64, error) {
-		ss.entry.Outcome, ss.entry.Detail = "ok", fmt.Sprintf("segment %s exported to %s (%d bytes)", seg.Name, cut(filepath.Base(ss.req.Out)), n)
+	if err := writeLine(ss.c, Reply{OK: true, Segment: seg, Site: ss.site()}); err != nil {
+		ss.exportFailed(seg, 0, err)
+		return
+	}
+	ss.stream(seg, func(sum string, n int64, serr error) (uint64, error) {
+		if serr != nil {
+			ss.exportFailed(seg, n, serr)
+			return 0, serr
+		}
+		ss.entry.Outcome, ss.entry.Detail = "ok", fmt.Sprintf("segment %s exported to %s (%d bytes)", seg.Name, out, n)
 		ss.entry.Fields["sha256"] = sum
 		e, err := ss.s.Audit.Append(ss.entry)
 		return e.Seq, err
 	})
 }
 
+// exportFailed audits an export that did not complete, with the bytes
+// that left before it stopped.
+func (ss *session) exportFailed(seg *retention.Segment, n int64, err error) {
+	ss.entry.Outcome, ss.entry.Detail = "failed", fmt.Sprintf("export of segment %s stopped after %d bytes: %v", seg.Name, n, err)
+	ss.entry.Fields["bytes"] = strconv.FormatInt(n, 10)
+	if _, aerr := ss.s.Audit.Append(ss.entry); aerr != nil {
+		ss.s.Log.Error().Err(aerr).Str("action", ss.entry.Action).Str("segment", seg.Name).Msg("audit entry not written")
+	}
+}
+
 // stream sends the decrypted segment in frames, then the trailer; done
-// (if set) runs once every byte is out and verified, and its failure
-// fails the whole (the client then discards what it received).
-func (ss *session) stream(seg *retention.Segment, done func(sum string, n int64) (uint64, error)) {
+// (if set) runs once the stream ended, with its error (nil: every byte is
+// out and verified), and its failure fails the whole (the client then
+// discards what it received).
+func (ss *session) stream(seg *retention.Segment, done func(sum string, n int64, err error) (uint64, error)) {
 	fw := frameWriter{w: ss.c, deadline: func() { _ = ss.c.SetWriteDeadline(time.Now().Add(WriteIdle)) }}
 	h := sha256.New()
 	n, err := ss.s.Store.Decrypt(seg.Name, io.MultiWriter(fw, h))
@@ -213,8 +237,8 @@ func (ss *session) stream(seg *retention.Segment, done func(sum string, n int64)
 		err = eerr
 	}
 	tr := Trailer{Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}
-	if err == nil && done != nil {
-		tr.AuditSeq, err = done(tr.SHA256, n)
+	if done != nil {
+		tr.AuditSeq, err = done(tr.SHA256, n, err)
 	}
 	if err != nil {
 		tr.Error = err.Error()
