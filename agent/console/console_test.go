@@ -285,8 +285,15 @@ func testPreviewKeepsMasks(t *testing.T, r *rig) {
 	if code, _ := b.post("api/cameras/"+r.cam+"/commissioning", map[string]string{"reason": "checking the preview"}); code != http.StatusOK {
 		t.Fatal("commissioning refused")
 	}
+	stills0, snaps0 := len(r.events(event.CommissioningStill)), len(r.events(event.ConsoleSnapshot))
 	if s := flat(true); s.mean < 45 {
 		t.Errorf("preview without masks inside commissioning: the badge region is still black (mean %.1f): the proposal was not what was rendered", s.mean)
+	}
+	// An unmasked preview is a commissioning still: audited with the reason.
+	stills := r.events(event.CommissioningStill)[stills0:]
+	if len(stills) != 1 || stills[0].Reason != "checking the preview" || len(r.events(event.ConsoleSnapshot)) != snaps0 {
+		t.Errorf("preview inside commissioning audited as %d commissioning stills %+v and %d snapshots, want 1 with the reason and 0",
+			len(stills), stills, len(r.events(event.ConsoleSnapshot))-snaps0)
 	}
 	if code, _ := b.post("api/commissioning/close", nil); code != http.StatusOK {
 		t.Error("commissioning close refused")
