@@ -8,6 +8,7 @@ import (
 	"image/jpeg"
 	"math"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"reflect"
@@ -33,6 +34,7 @@ func TestConsole(t *testing.T) {
 	t.Run("SessionFixation", func(t *testing.T) { testFixation(t, r) })
 	t.Run("ER47_UnapprovedProposalChangesNothing", func(t *testing.T) { testUnapproved(t, r) })
 	t.Run("PreviewKeepsApprovedMasksOutsideCommissioning", func(t *testing.T) { testPreviewKeepsMasks(t, r) })
+	t.Run("AnonymousSessionsEvictNoLogin", func(t *testing.T) { testSessionCaps(t, r) })
 	t.Run("ExpiredCommissioningShowsNoStill", func(t *testing.T) { testCommissioningExpiry(t, r) })
 	t.Run("Browser", func(t *testing.T) { testBrowser(t, r) })
 	t.Run("WrongLoginsThrottledAuditedPerBurst", func(t *testing.T) { testThrottle(t, r) })
@@ -314,4 +316,41 @@ func lumaStats(img image.Image, poly []maskspec.Point) stats {
 	}
 	m := sum / float64(n)
 	return stats{mean: m, std: math.Sqrt(math.Max(sq/float64(n)-m*m, 0))}
+}
+
+// 300 anonymous sessions (more than the cap) do not log anyone out; 64
+// further logins (the logged-in cap) do evict the oldest logged-in
+// session, whose commissioning is closed and audited.
+func testSessionCaps(t *testing.T, r *rig) {
+	b := r.browser(t)
+	if code := b.login("inst", installerPW); code != http.StatusOK {
+		t.Fatalf("installer login: %d", code)
+	}
+	if code, _ := b.post("api/cameras/"+r.cam+"/commissioning", map[string]string{"reason": "session cap test"}); code != http.StatusOK {
+		t.Fatal("commissioning refused")
+	}
+	anon := r.browser(t)
+	for range 300 {
+		anon.c.Jar, _ = cookiejar.New(nil) // a new browser each time
+		anon.session()
+	}
+	if s := b.session(); !s.LoggedIn {
+		t.Fatal("300 anonymous sessions logged the installer out")
+	}
+	closes0 := len(r.events(event.CommissioningClosed))
+	other := r.browser(t)
+	for range 64 {
+		other.c.Jar, _ = cookiejar.New(nil)
+		other.session()
+		if code := other.login("inst", installerPW); code != http.StatusOK {
+			t.Fatalf("login: %d", code)
+		}
+	}
+	if s := b.session(); s.LoggedIn {
+		t.Error("the oldest logged-in session outlived 64 newer logins")
+	}
+	closed := r.events(event.CommissioningClosed)[closes0:]
+	if len(closed) != 1 || closed[0].Reason != "session cap test" {
+		t.Errorf("evicted session's commissioning: %d commissioning_closed %+v, want 1 with its reason", len(closed), closed)
+	}
 }

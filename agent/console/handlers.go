@@ -175,7 +175,7 @@ type sessionInfo struct {
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	sess := s.sessions.get(r)
 	if sess == nil {
-		sess = s.sessions.create(w, nil)
+		sess, _ = s.sessions.create(w, nil)
 	}
 	info := sessionInfo{CSRF: sess.csrf, Expires: sess.expires}
 	if sess.op != nil {
@@ -226,7 +226,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.throttle.ok(src)
 	s.sessions.drop(sess.id)
-	ns := s.sessions.create(w, op)
+	ns, evicted := s.sessions.create(w, op)
+	if evicted != nil && evicted.comm != nil {
+		s.opts.Gateway.Emit(event.Event{Kind: event.CommissioningClosed, Operator: evicted.op.Name, Camera: evicted.comm.Camera,
+			Reason: evicted.comm.Reason, Detail: "session ended: too many logged-in console sessions"})
+	}
 	s.opts.Gateway.Emit(event.Event{Kind: event.ConsoleLogin, Operator: op.Name, Detail: "console login from " + src})
 	writeJSON(w, http.StatusOK, sessionInfo{LoggedIn: true, User: op.Name, Roles: op.Roles, CSRF: ns.csrf, Expires: ns.expires,
 		CanApprove: op.HasRole(access.RoleAdmin)})

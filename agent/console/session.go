@@ -14,9 +14,13 @@ import (
 // cookieName is the session cookie: Secure, HttpOnly, SameSite=Strict.
 const cookieName = "velo_console"
 
-// maxSessions bounds the sessions kept (anonymous ones included); the
-// oldest goes first.
-const maxSessions = 256
+// maxAnonymous bounds the anonymous sessions kept (login page), and
+// maxLoggedIn the logged-in ones, each on its own: anonymous requests
+// never push out a logged-in session. The oldest of the kind goes first.
+const (
+	maxAnonymous = 256
+	maxLoggedIn  = 64
+)
 
 // session is a browser's session: anonymous (login page, with its CSRF
 // token) until a login, which replaces it with a new one (new id, new
@@ -79,7 +83,9 @@ func (ss *sessions) get(r *http.Request) *session {
 }
 
 // create starts a session (for op, or anonymous) and sets its cookie.
-func (ss *sessions) create(w http.ResponseWriter, op *config.OperatorConfig) *session {
+// It returns the logged-in session evicted to make room, if any (only a
+// login evicts one, the oldest logged-in session).
+func (ss *sessions) create(w http.ResponseWriter, op *config.OperatorConfig) (*session, *session) {
 	now := ss.now()
 	ttl := ss.ttl
 	if op == nil {
@@ -92,21 +98,48 @@ func (ss *sessions) create(w http.ResponseWriter, op *config.OperatorConfig) *se
 			delete(ss.m, id)
 		}
 	}
-	for len(ss.m) >= maxSessions {
-		var oldest *session
-		for _, o := range ss.m {
-			if oldest == nil || o.created.Before(oldest.created) {
-				oldest = o
-			}
-		}
-		delete(ss.m, oldest.id)
+	limit := maxAnonymous
+	if op != nil {
+		limit = maxLoggedIn
+	}
+	var evicted *session
+	for ss.count(op != nil) >= limit {
+		evicted = ss.evictOldest(op != nil)
 	}
 	ss.m[s.id] = s
 	ss.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.id, Path: "/", Secure: true, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Expires: s.expires})
 	cp := *s
-	return &cp
+	if op == nil {
+		evicted = nil
+	}
+	return &cp, evicted
+}
+
+// count is how many sessions of the kind (logged in or not) are kept
+// (ss.mu held).
+func (ss *sessions) count(loggedIn bool) int {
+	n := 0
+	for _, o := range ss.m {
+		if (o.op != nil) == loggedIn {
+			n++
+		}
+	}
+	return n
+}
+
+// evictOldest removes the oldest session of the kind and returns it
+// (ss.mu held).
+func (ss *sessions) evictOldest(loggedIn bool) *session {
+	var oldest *session
+	for _, o := range ss.m {
+		if (o.op != nil) == loggedIn && (oldest == nil || o.created.Before(oldest.created)) {
+			oldest = o
+		}
+	}
+	delete(ss.m, oldest.id)
+	return oldest
 }
 
 // drop ends a session.
