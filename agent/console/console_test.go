@@ -3,6 +3,7 @@ package console_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +40,7 @@ func TestConsole(t *testing.T) {
 	t.Run("ExpiredCommissioningShowsNoStill", func(t *testing.T) { testCommissioningExpiry(t, r) })
 	t.Run("Browser", func(t *testing.T) { testBrowser(t, r) })
 	t.Run("WrongLoginsThrottledAuditedPerBurst", func(t *testing.T) { testThrottle(t, r) })
+	t.Run("ParallelLoginsOneAtATime", func(t *testing.T) { testParallelLogins(t, r) })
 }
 
 func testStaticTraversal(t *testing.T, r *rig) {
@@ -354,3 +357,31 @@ func testSessionCaps(t *testing.T, r *rig) {
 		t.Errorf("evicted session's commissioning: %d commissioning_closed %+v, want 1 with its reason", len(closed), closed)
 	}
 }
+
+// 12 wrong logins sent at once from one address (each a new password, so
+// each a slow check) are not all checked before the first failure counts:
+// one is checked at a time per address, the others refused (429).
+func testParallelLogins(t *testing.T, r *rig) {
+	b := r.browserFrom(t, "127.0.0.78") // a source of its own
+	codes := make(chan int, 12)
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Go(func() {
+			res := b.do("POST", "api/login", map[string]string{"user": "inst", "password": fmt.Sprint("wrong-", i)}, b.csrf)
+			res.Body.Close()
+			codes <- res.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if got[http.StatusUnauthorized] > freeLogins+1 || got[http.StatusTooManyRequests] == 0 {
+		t.Errorf("12 parallel wrong logins: statuses %v, want at most %d checked (401), the rest 429", got, freeLogins+1)
+	}
+}
+
+// freeLogins is how many wrong logins an address has before its pauses.
+const freeLogins = 5

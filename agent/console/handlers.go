@@ -204,13 +204,25 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	src := attempts.Source(r.RemoteAddr)
 	user := audit.Clean(body.User, audit.MaxFieldLen)
+	if !s.throttle.begin(src) {
+		s.opts.Gateway.LoginRefused(user, r.RemoteAddr, "another login from this address pending")
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusTooManyRequests, "another login from this address is being checked: wait for it")
+		return
+	}
+	defer s.throttle.end(src)
 	if d := s.throttle.wait(src); d > 0 {
 		s.opts.Gateway.LoginRefused(user, r.RemoteAddr, "throttled")
 		w.Header().Set("Retry-After", strconv.Itoa(int(d.Seconds()+1)))
 		httpError(w, http.StatusTooManyRequests, "too many wrong logins from this address: wait "+d.Round(time.Second).String())
 		return
 	}
-	op, err := s.opts.Gateway.Config().Authenticate(body.User, body.Password)
+	var op *config.OperatorConfig
+	var err error
+	if cerr := s.throttle.check(r.Context(), func() { op, err = s.opts.Gateway.Config().Authenticate(body.User, body.Password) }); cerr != nil {
+		httpError(w, http.StatusServiceUnavailable, "login not checked: "+cerr.Error())
+		return
+	}
 	if err == nil && !consoleRole(op) {
 		err = errNoRole
 	}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -168,11 +169,21 @@ func (s *session) csrfOK(r *http.Request) bool {
 // a quarter of an hour, each further attempt waits out a pause that
 // doubles up to maxPause, and is refused unchecked (429) until then. At
 // most maxTracked sources are kept; the stalest is forgotten first.
+//
+// A source has one login checked at a time (begin/end: another is refused,
+// 429, while one is pending, so parallel requests do not all pass before
+// the first failure counts), and at most maxChecks password checks run at
+// once in all (check).
 type throttle struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]*failures
+	now     func() time.Time
+	mu      sync.Mutex
+	m       map[string]*failures
+	pending map[string]bool
+	checks  chan struct{}
 }
+
+// maxChecks bounds the password checks (a slow key derivation) at once.
+const maxChecks = 2
 
 type failures struct {
 	n           int
@@ -187,7 +198,38 @@ const (
 )
 
 func newThrottle(now func() time.Time) *throttle {
-	return &throttle{now: now, m: map[string]*failures{}}
+	return &throttle{now: now, m: map[string]*failures{}, pending: map[string]bool{}, checks: make(chan struct{}, maxChecks)}
+}
+
+// begin reserves source's login slot; false: one is pending.
+func (t *throttle) begin(source string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pending[source] {
+		return false
+	}
+	t.pending[source] = true
+	return true
+}
+
+// end frees source's login slot.
+func (t *throttle) end(source string) {
+	t.mu.Lock()
+	delete(t.pending, source)
+	t.mu.Unlock()
+}
+
+// check runs f as one of at most maxChecks password checks at once, or
+// returns ctx's error when it ends first.
+func (t *throttle) check(ctx context.Context, f func()) error {
+	select {
+	case t.checks <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-t.checks }()
+	f()
+	return nil
 }
 
 // wait is how long source must still wait before a login is checked.
