@@ -1,12 +1,14 @@
 package console_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
+	"io"
 	"math"
 	"net/http"
 	"net/http/cookiejar"
@@ -37,6 +39,7 @@ func TestConsole(t *testing.T) {
 	t.Run("ER47_UnapprovedProposalChangesNothing", func(t *testing.T) { testUnapproved(t, r) })
 	t.Run("PreviewKeepsApprovedMasksOutsideCommissioning", func(t *testing.T) { testPreviewKeepsMasks(t, r) })
 	t.Run("AnonymousSessionsEvictNoLogin", func(t *testing.T) { testSessionCaps(t, r) })
+	t.Run("EventsEndAtLogout", func(t *testing.T) { testEventsEndAtLogout(t, r) })
 	t.Run("ExpiredCommissioningShowsNoStill", func(t *testing.T) { testCommissioningExpiry(t, r) })
 	t.Run("Browser", func(t *testing.T) { testBrowser(t, r) })
 	t.Run("WrongLoginsThrottledAuditedPerBurst", func(t *testing.T) { testThrottle(t, r) })
@@ -385,3 +388,33 @@ func testParallelLogins(t *testing.T, r *rig) {
 
 // freeLogins is how many wrong logins an address has before its pauses.
 const freeLogins = 5
+
+// The live state stream (/api/events) ends when its session is logged out.
+func testEventsEndAtLogout(t *testing.T, r *rig) {
+	b := r.browser(t)
+	if code := b.login("inst", installerPW); code != http.StatusOK {
+		t.Fatalf("installer login: %d", code)
+	}
+	res := b.do("GET", "api/events", nil, "")
+	defer res.Body.Close()
+	rd := bufio.NewReader(res.Body)
+	if line, err := rd.ReadString('\n'); err != nil || line != "event: state\n" {
+		t.Fatalf("events: first line %q, %v", line, err)
+	}
+	if code, _ := b.post("api/logout", nil); code != http.StatusOK {
+		t.Fatalf("logout: %d", code)
+	}
+	rest := make(chan string, 1)
+	go func() {
+		data, _ := io.ReadAll(rd)
+		rest <- string(data)
+	}()
+	select {
+	case data := <-rest:
+		if !strings.Contains(data, "event: expired") {
+			t.Errorf("events after logout ended without the expired event: %q", data)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the events stream outlived the logout by 10 s")
+	}
+}

@@ -336,10 +336,27 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, q *request
 			return
 		case <-tick.C:
 		}
-		if !s.opts.Now().Before(q.sess.expires) {
+		if !s.stillAllowed(r, q) {
 			_, _ = fmt.Fprint(w, "event: expired\ndata: {}\n\n")
 			fl.Flush()
 			return
 		}
 	}
+}
+
+// stillAllowed: q's session is still live (not expired, not logged out
+// or evicted) and its operator still has a console role; q.op is
+// refreshed to the operator the config now holds (cameras assigned).
+func (s *Server) stillAllowed(r *http.Request, q *request) bool {
+	cur := s.sessions.get(r)
+	if cur == nil || cur.id != q.sess.id || cur.op == nil {
+		return false
+	}
+	op := s.opts.Gateway.Config().Operator(q.op.Name)
+	if op == nil || !consoleRole(op) {
+		s.sessions.drop(cur.id)
+		return false
+	}
+	q.op = op
+	return true
 }
