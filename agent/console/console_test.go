@@ -14,11 +14,13 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"velo/agent/config"
 
 	"velo/agent/event"
 	"velo/internal/testkit"
@@ -40,6 +42,7 @@ func TestConsole(t *testing.T) {
 	t.Run("PreviewKeepsApprovedMasksOutsideCommissioning", func(t *testing.T) { testPreviewKeepsMasks(t, r) })
 	t.Run("AnonymousSessionsEvictNoLogin", func(t *testing.T) { testSessionCaps(t, r) })
 	t.Run("EventsEndAtLogout", func(t *testing.T) { testEventsEndAtLogout(t, r) })
+	t.Run("NoUnmaskedPictureWithoutItsAudit", func(t *testing.T) { testAuditFailure(t, r) })
 	t.Run("ExpiredCommissioningShowsNoStill", func(t *testing.T) { testCommissioningExpiry(t, r) })
 	t.Run("Browser", func(t *testing.T) { testBrowser(t, r) })
 	t.Run("WrongLoginsThrottledAuditedPerBurst", func(t *testing.T) { testThrottle(t, r) })
@@ -416,5 +419,50 @@ func testEventsEndAtLogout(t *testing.T, r *rig) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Error("the events stream outlived the logout by 10 s")
+	}
+}
+
+// When the audit log cannot take an entry (its lock file replaced by a
+// link, which it never follows, root or not), no commissioning session is
+// opened and no unmasked still is served.
+func testAuditFailure(t *testing.T, r *rig) {
+	b := r.browser(t)
+	if code := b.login("inst", installerPW); code != http.StatusOK {
+		t.Fatalf("installer login: %d", code)
+	}
+	lock := filepath.Join(config.AuditDir(r.a.Config()), ".lock")
+	breakAudit := func() {
+		t.Helper()
+		if err := os.Remove(lock); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(r.dir, "elsewhere"), lock); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mendAudit := func() { _ = os.Remove(lock) }
+	t.Cleanup(mendAudit)
+	comm := func() int {
+		code, _ := b.post("api/cameras/"+r.cam+"/commissioning", map[string]string{"reason": "audit failure test"})
+		return code
+	}
+	breakAudit()
+	if code := comm(); code != http.StatusServiceUnavailable {
+		t.Errorf("commissioning opened while the audit log fails: %d, want 503", code)
+	}
+	mendAudit()
+	if code, _ := b.get("api/cameras/" + r.cam + "/still"); code != http.StatusForbidden {
+		t.Errorf("still after a refused commissioning: %d, want 403", code)
+	}
+	if code := comm(); code != http.StatusOK {
+		t.Fatalf("commissioning: %d", code)
+	}
+	breakAudit()
+	if code, body := b.get("api/cameras/" + r.cam + "/still"); code != http.StatusServiceUnavailable || bytes.HasPrefix(body, []byte{0xff, 0xd8}) {
+		t.Errorf("unmasked still while the audit log fails: %d, %d bytes, want 503 and no picture", code, len(body))
+	}
+	mendAudit()
+	if code, _ := b.post("api/commissioning/close", nil); code != http.StatusOK {
+		t.Error("commissioning close refused")
 	}
 }
