@@ -263,7 +263,12 @@ func (a *Agent) update(id string, f func(*CameraState)) {
 
 // emit is the event funnel: every event is kept (the last 1000), logged,
 // written to the audit log and queued for MQTT.
-func (a *Agent) emit(ev event.Event) {
+func (a *Agent) emit(ev event.Event) { _ = a.emitAudited(ev) }
+
+// emitAudited is emit returning the audit log's error (already logged
+// and published): for an event that must be on record before what it
+// records is done.
+func (a *Agent) emitAudited(ev event.Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
 	}
@@ -275,12 +280,13 @@ func (a *Agent) emit(ev event.Event) {
 	a.mu.Unlock()
 	a.countEvent(ev)
 	a.logEvent(ev)
-	a.auditEvent(ev)
+	aerr := a.auditEvent(ev)
 	if tel := a.telemetry(); tel != nil {
 		if _, err := tel.Event(ev); err != nil {
 			a.log.Error().Err(err).Str("event", string(ev.Kind)).Msg("event not saved to the outbox")
 		}
 	}
+	return aerr
 }
 
 func (a *Agent) logEvent(ev event.Event) {

@@ -79,26 +79,28 @@ func fileSHA256(path string) string {
 }
 
 // auditAppend writes an entry; a failure is logged and published (never
-// silently lost), without recursion into the audit.
-func (a *Agent) auditAppend(e audit.Entry) {
+// silently lost), without recursion into the audit, and returned.
+func (a *Agent) auditAppend(e audit.Entry) error {
 	al, _, tel := a.compliance()
 	if al == nil {
-		return
+		return nil
 	}
-	if _, err := al.Append(e); err != nil {
+	_, err := al.Append(e)
+	if err != nil {
 		a.log.Error().Err(err).Str("action", e.Action).Msg("audit entry not written")
 		if tel != nil {
 			_, _ = tel.Event(event.Event{Kind: event.AuditFailed, Camera: e.Camera, Detail: fmt.Sprintf("%s: %v", e.Action, err), Time: time.Now().UTC()})
 		}
 	}
+	return err
 }
 
 // auditEvent records every agent event: commands with their outcome,
 // config reloads, drift, tamper, snap-back, limits, schedule changes,
 // retention deletions, holds, accesses.
-func (a *Agent) auditEvent(ev event.Event) {
+func (a *Agent) auditEvent(ev event.Event) error {
 	if ev.Kind == event.AuditHead || ev.Kind == event.AuditFailed {
-		return
+		return nil
 	}
 	actor := ev.Operator
 	if actor == "" {
@@ -130,7 +132,7 @@ func (a *Agent) auditEvent(ev event.Event) {
 	if len(f) == 0 {
 		f = nil
 	}
-	a.auditAppend(audit.Entry{Time: ev.Time.UTC().Format(time.RFC3339Nano), Actor: actor, Action: string(ev.Kind), Camera: ev.Camera,
+	return a.auditAppend(audit.Entry{Time: ev.Time.UTC().Format(time.RFC3339Nano), Actor: actor, Action: string(ev.Kind), Camera: ev.Camera,
 		Outcome: outcome, Reason: ev.Reason, Ref: ev.Ref, Detail: ev.Detail, Fields: f})
 }
 

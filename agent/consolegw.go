@@ -52,6 +52,12 @@ func (a *Agent) ConsoleURL() string {
 
 func (g consoleGateway) Config() *config.Config { return g.a.Config() }
 func (g consoleGateway) Emit(ev event.Event)    { g.a.emit(ev) }
+func (g consoleGateway) Audit(ev event.Event) error {
+	if err := g.a.emitAudited(ev); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	return nil
+}
 
 func (g consoleGateway) Reload() error {
 	_, err := g.a.Reload()
@@ -138,31 +144,78 @@ func (g consoleGateway) MaskedSnapshot(ctx context.Context, camera string) ([]by
 	return masking.JPEG(f, 85)
 }
 
-// Preview masks the camera's next frame with masks by Velo's masker, the
-// code the stream runs.
-func (g consoleGateway) Preview(ctx context.Context, camera, preset string, masks []maskspec.Mask) ([]byte, error) {
+// Preview draws the proposed masks, by Velo's masker (the code the stream
+// runs), on a picture of the camera. Without a watermark (outside
+// commissioning) the picture is a frame the stream encoded, so the
+// approved static and dynamic masks and the view checks are already
+// applied, and only while the camera is streaming at the view. With a
+// watermark (commissioning) it is the next captured frame, encoded by
+// CommissioningJPEG.
+func (g consoleGateway) Preview(ctx context.Context, camera, preset string, masks []maskspec.Mask, watermark []string) ([]byte, error) {
 	pl, err := g.a.pipeline(camera)
 	if err != nil {
 		return nil, err
+	}
+	if watermark == nil {
+		return g.a.streamPreview(ctx, pl, camera, preset, masks)
 	}
 	f, err := pl.UnmaskedStill(ctx)
 	if err != nil {
 		return nil, err
 	}
-	m, err := masking.NewMasker(camera, maskspec.FailDrop)
+	if err := drawMasks(f, camera, preset, masks); err != nil {
+		return nil, err
+	}
+	return masking.CommissioningJPEG(f, watermark, 85)
+}
+
+// streamPreview draws masks over the stream's next encoded frame, taken
+// while the camera is streaming at the approved view preset (checked
+// before and after), else console.ErrNotAtView.
+func (a *Agent) streamPreview(ctx context.Context, pl *masking.Pipeline, camera, preset string, masks []maskspec.Mask) ([]byte, error) {
+	cam := a.Config().Camera(camera)
+	if cam == nil {
+		return nil, fmt.Errorf("no camera %q", camera)
+	}
+	atView := func() bool {
+		s, ok := a.State(camera)
+		return ok && s.Online && s.Status == "streaming" && (len(cam.Presets) == 0 || s.Approved && s.Preset == preset)
+	}
+	if !atView() {
+		return nil, fmt.Errorf("camera %q: %w %q", camera, console.ErrNotAtView, preset)
+	}
+	f, err := pl.Snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if !atView() {
+		return nil, fmt.Errorf("camera %q: %w %q", camera, console.ErrNotAtView, preset)
+	}
+	if err := drawMasks(f, camera, preset, masks); err != nil {
+		return nil, err
+	}
+	return masking.JPEG(f, 85)
+}
+
+// drawMasks masks f with masks by a masker of their own (none: f as is).
+func drawMasks(f *masking.Frame, camera, preset string, masks []maskspec.Mask) error {
+	if len(masks) == 0 {
+		return nil
+	}
+	m, err := masking.NewMasker(camera, maskspec.FailDrop)
+	if err != nil {
+		return err
+	}
 	m.SetSettle(0)
 	if _, err := m.SetMaskSets([]maskspec.MaskSet{{Camera: camera, Preset: preset, Masks: masks}}); err != nil {
-		return nil, err
+		return err
 	}
 	m.SetView(preset, true)
 	f.Captured = time.Now()
 	if v, why := m.Process(f); v != masking.Masked {
-		return nil, fmt.Errorf("camera %q: preview frame not masked (%s)", camera, why)
+		return fmt.Errorf("camera %q: preview frame not masked (%s)", camera, why)
 	}
-	return masking.JPEG(f, 85)
+	return nil
 }
 
 // UnmaskedStill is the camera's next frame before masking, with the

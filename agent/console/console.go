@@ -69,8 +69,14 @@ type Gateway interface {
 	// LoginRefused reports a refused login: the first of a burst from its
 	// source at once, the rest in one summary (agent/attempts).
 	LoginRefused(user, remote, why string)
+	// Audit is Emit for an event that must be on record before what it
+	// records happens: an error means the audit log did not take it.
+	Audit(event.Event) error
 	MaskedSnapshot(ctx context.Context, camera string) ([]byte, error)
-	Preview(ctx context.Context, camera, preset string, masks []maskspec.Mask) ([]byte, error)
+	// Preview draws masks on a picture of the camera: without a watermark
+	// on a frame the stream encoded (ErrNotAtView unless it is streaming
+	// at the view); with one on the unmasked still (commissioning).
+	Preview(ctx context.Context, camera, preset string, masks []maskspec.Mask, watermark []string) ([]byte, error)
 	UnmaskedStill(ctx context.Context, camera string, watermark []string) ([]byte, error)
 	// Reload applies the site config again (the managed views file was
 	// just written); an error means nothing changed.
@@ -80,6 +86,10 @@ type Gateway interface {
 	// SHA-256 and how to put the old one back (the reload was refused).
 	CaptureReference(ctx context.Context, camera, preset string, masks []maskspec.Mask, operator string) (string, func(), error)
 }
+
+// ErrNotAtView: the camera is not streaming at the approved view asked
+// for, so no picture of it is shown.
+var ErrNotAtView = errors.New("is not streaming at its approved view")
 
 // Options configure a Server.
 type Options struct {

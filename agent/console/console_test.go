@@ -1,19 +1,26 @@
 package console_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
+	"io"
 	"math"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+	"velo/agent/config"
 
 	"velo/agent/event"
 	"velo/internal/testkit"
@@ -33,9 +40,13 @@ func TestConsole(t *testing.T) {
 	t.Run("SessionFixation", func(t *testing.T) { testFixation(t, r) })
 	t.Run("ER47_UnapprovedProposalChangesNothing", func(t *testing.T) { testUnapproved(t, r) })
 	t.Run("PreviewKeepsApprovedMasksOutsideCommissioning", func(t *testing.T) { testPreviewKeepsMasks(t, r) })
+	t.Run("AnonymousSessionsEvictNoLogin", func(t *testing.T) { testSessionCaps(t, r) })
+	t.Run("EventsEndAtLogout", func(t *testing.T) { testEventsEndAtLogout(t, r) })
+	t.Run("NoUnmaskedPictureWithoutItsAudit", func(t *testing.T) { testAuditFailure(t, r) })
 	t.Run("ExpiredCommissioningShowsNoStill", func(t *testing.T) { testCommissioningExpiry(t, r) })
 	t.Run("Browser", func(t *testing.T) { testBrowser(t, r) })
 	t.Run("WrongLoginsThrottledAuditedPerBurst", func(t *testing.T) { testThrottle(t, r) })
+	t.Run("ParallelLoginsOneAtATime", func(t *testing.T) { testParallelLogins(t, r) })
 }
 
 func testStaticTraversal(t *testing.T, r *rig) {
@@ -285,8 +296,15 @@ func testPreviewKeepsMasks(t *testing.T, r *rig) {
 	if code, _ := b.post("api/cameras/"+r.cam+"/commissioning", map[string]string{"reason": "checking the preview"}); code != http.StatusOK {
 		t.Fatal("commissioning refused")
 	}
+	stills0, snaps0 := len(r.events(event.CommissioningStill)), len(r.events(event.ConsoleSnapshot))
 	if s := flat(true); s.mean < 45 {
 		t.Errorf("preview without masks inside commissioning: the badge region is still black (mean %.1f): the proposal was not what was rendered", s.mean)
+	}
+	// An unmasked preview is a commissioning still: audited with the reason.
+	stills := r.events(event.CommissioningStill)[stills0:]
+	if len(stills) != 1 || stills[0].Reason != "checking the preview" || len(r.events(event.ConsoleSnapshot)) != snaps0 {
+		t.Errorf("preview inside commissioning audited as %d commissioning stills %+v and %d snapshots, want 1 with the reason and 0",
+			len(stills), stills, len(r.events(event.ConsoleSnapshot))-snaps0)
 	}
 	if code, _ := b.post("api/commissioning/close", nil); code != http.StatusOK {
 		t.Error("commissioning close refused")
@@ -307,4 +325,144 @@ func lumaStats(img image.Image, poly []maskspec.Point) stats {
 	}
 	m := sum / float64(n)
 	return stats{mean: m, std: math.Sqrt(math.Max(sq/float64(n)-m*m, 0))}
+}
+
+// 300 anonymous sessions (more than the cap) do not log anyone out; 64
+// further logins (the logged-in cap) do evict the oldest logged-in
+// session, whose commissioning is closed and audited.
+func testSessionCaps(t *testing.T, r *rig) {
+	b := r.browser(t)
+	if code := b.login("inst", installerPW); code != http.StatusOK {
+		t.Fatalf("installer login: %d", code)
+	}
+	if code, _ := b.post("api/cameras/"+r.cam+"/commissioning", map[string]string{"reason": "session cap test"}); code != http.StatusOK {
+		t.Fatal("commissioning refused")
+	}
+	anon := r.browser(t)
+	for range 300 {
+		anon.c.Jar, _ = cookiejar.New(nil) // a new browser each time
+		anon.session()
+	}
+	if s := b.session(); !s.LoggedIn {
+		t.Fatal("300 anonymous sessions logged the installer out")
+	}
+	closes0 := len(r.events(event.CommissioningClosed))
+	other := r.browser(t)
+	for range 64 {
+		other.c.Jar, _ = cookiejar.New(nil)
+		other.session()
+		if code := other.login("inst", installerPW); code != http.StatusOK {
+			t.Fatalf("login: %d", code)
+		}
+	}
+	if s := b.session(); s.LoggedIn {
+		t.Error("the oldest logged-in session outlived 64 newer logins")
+	}
+	closed := r.events(event.CommissioningClosed)[closes0:]
+	if len(closed) != 1 || closed[0].Reason != "session cap test" {
+		t.Errorf("evicted session's commissioning: %d commissioning_closed %+v, want 1 with its reason", len(closed), closed)
+	}
+}
+
+// 12 wrong logins sent at once from one address (each a new password, so
+// each a slow check) are not all checked before the first failure counts:
+// one is checked at a time per address, the others refused (429).
+func testParallelLogins(t *testing.T, r *rig) {
+	b := r.browserFrom(t, "127.0.0.78") // a source of its own
+	codes := make(chan int, 12)
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Go(func() {
+			res := b.do("POST", "api/login", map[string]string{"user": "inst", "password": fmt.Sprint("wrong-", i)}, b.csrf)
+			res.Body.Close()
+			codes <- res.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	got := map[int]int{}
+	for c := range codes {
+		got[c]++
+	}
+	if got[http.StatusUnauthorized] > freeLogins+1 || got[http.StatusTooManyRequests] == 0 {
+		t.Errorf("12 parallel wrong logins: statuses %v, want at most %d checked (401), the rest 429", got, freeLogins+1)
+	}
+}
+
+// freeLogins is how many wrong logins an address has before its pauses.
+const freeLogins = 5
+
+// The live state stream (/api/events) ends when its session is logged out.
+func testEventsEndAtLogout(t *testing.T, r *rig) {
+	b := r.browser(t)
+	if code := b.login("inst", installerPW); code != http.StatusOK {
+		t.Fatalf("installer login: %d", code)
+	}
+	res := b.do("GET", "api/events", nil, "")
+	defer res.Body.Close()
+	rd := bufio.NewReader(res.Body)
+	if line, err := rd.ReadString('\n'); err != nil || line != "event: state\n" {
+		t.Fatalf("events: first line %q, %v", line, err)
+	}
+	if code, _ := b.post("api/logout", nil); code != http.StatusOK {
+		t.Fatalf("logout: %d", code)
+	}
+	rest := make(chan string, 1)
+	go func() {
+		data, _ := io.ReadAll(rd)
+		rest <- string(data)
+	}()
+	select {
+	case data := <-rest:
+		if !strings.Contains(data, "event: expired") {
+			t.Errorf("events after logout ended without the expired event: %q", data)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the events stream outlived the logout by 10 s")
+	}
+}
+
+// When the audit log cannot take an entry (its lock file replaced by a
+// link, which it never follows, root or not), no commissioning session is
+// opened and no unmasked still is served.
+func testAuditFailure(t *testing.T, r *rig) {
+	b := r.browser(t)
+	if code := b.login("inst", installerPW); code != http.StatusOK {
+		t.Fatalf("installer login: %d", code)
+	}
+	lock := filepath.Join(config.AuditDir(r.a.Config()), ".lock")
+	breakAudit := func() {
+		t.Helper()
+		if err := os.Remove(lock); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(r.dir, "elsewhere"), lock); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mendAudit := func() { _ = os.Remove(lock) }
+	t.Cleanup(mendAudit)
+	comm := func() int {
+		code, _ := b.post("api/cameras/"+r.cam+"/commissioning", map[string]string{"reason": "audit failure test"})
+		return code
+	}
+	breakAudit()
+	if code := comm(); code != http.StatusServiceUnavailable {
+		t.Errorf("commissioning opened while the audit log fails: %d, want 503", code)
+	}
+	mendAudit()
+	if code, _ := b.get("api/cameras/" + r.cam + "/still"); code != http.StatusForbidden {
+		t.Errorf("still after a refused commissioning: %d, want 403", code)
+	}
+	if code := comm(); code != http.StatusOK {
+		t.Fatalf("commissioning: %d", code)
+	}
+	breakAudit()
+	if code, body := b.get("api/cameras/" + r.cam + "/still"); code != http.StatusServiceUnavailable || bytes.HasPrefix(body, []byte{0xff, 0xd8}) {
+		t.Errorf("unmasked still while the audit log fails: %d, %d bytes, want 503 and no picture", code, len(body))
+	}
+	mendAudit()
+	if code, _ := b.post("api/commissioning/close", nil); code != http.StatusOK {
+		t.Error("commissioning close refused")
+	}
 }

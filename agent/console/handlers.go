@@ -175,7 +175,7 @@ type sessionInfo struct {
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	sess := s.sessions.get(r)
 	if sess == nil {
-		sess = s.sessions.create(w, nil)
+		sess, _ = s.sessions.create(w, nil)
 	}
 	info := sessionInfo{CSRF: sess.csrf, Expires: sess.expires}
 	if sess.op != nil {
@@ -204,13 +204,25 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	src := attempts.Source(r.RemoteAddr)
 	user := audit.Clean(body.User, audit.MaxFieldLen)
+	if !s.throttle.begin(src) {
+		s.opts.Gateway.LoginRefused(user, r.RemoteAddr, "another login from this address pending")
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusTooManyRequests, "another login from this address is being checked: wait for it")
+		return
+	}
+	defer s.throttle.end(src)
 	if d := s.throttle.wait(src); d > 0 {
 		s.opts.Gateway.LoginRefused(user, r.RemoteAddr, "throttled")
 		w.Header().Set("Retry-After", strconv.Itoa(int(d.Seconds()+1)))
 		httpError(w, http.StatusTooManyRequests, "too many wrong logins from this address: wait "+d.Round(time.Second).String())
 		return
 	}
-	op, err := s.opts.Gateway.Config().Authenticate(body.User, body.Password)
+	var op *config.OperatorConfig
+	var err error
+	if cerr := s.throttle.check(r.Context(), func() { op, err = s.opts.Gateway.Config().Authenticate(body.User, body.Password) }); cerr != nil {
+		httpError(w, http.StatusServiceUnavailable, "login not checked: "+cerr.Error())
+		return
+	}
 	if err == nil && !consoleRole(op) {
 		err = errNoRole
 	}
@@ -226,7 +238,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.throttle.ok(src)
 	s.sessions.drop(sess.id)
-	ns := s.sessions.create(w, op)
+	ns, evicted := s.sessions.create(w, op)
+	if evicted != nil && evicted.comm != nil {
+		s.opts.Gateway.Emit(event.Event{Kind: event.CommissioningClosed, Operator: evicted.op.Name, Camera: evicted.comm.Camera,
+			Reason: evicted.comm.Reason, Detail: "session ended: too many logged-in console sessions"})
+	}
 	s.opts.Gateway.Emit(event.Event{Kind: event.ConsoleLogin, Operator: op.Name, Detail: "console login from " + src})
 	writeJSON(w, http.StatusOK, sessionInfo{LoggedIn: true, User: op.Name, Roles: op.Roles, CSRF: ns.csrf, Expires: ns.expires,
 		CanApprove: op.HasRole(access.RoleAdmin)})
@@ -320,10 +336,27 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, q *request
 			return
 		case <-tick.C:
 		}
-		if !s.opts.Now().Before(q.sess.expires) {
+		if !s.stillAllowed(r, q) {
 			_, _ = fmt.Fprint(w, "event: expired\ndata: {}\n\n")
 			fl.Flush()
 			return
 		}
 	}
+}
+
+// stillAllowed: q's session is still live (not expired, not logged out
+// or evicted) and its operator still has a console role; q.op is
+// refreshed to the operator the config now holds (cameras assigned).
+func (s *Server) stillAllowed(r *http.Request, q *request) bool {
+	cur := s.sessions.get(r)
+	if cur == nil || cur.id != q.sess.id || cur.op == nil {
+		return false
+	}
+	op := s.opts.Gateway.Config().Operator(q.op.Name)
+	if op == nil || !consoleRole(op) {
+		s.sessions.drop(cur.id)
+		return false
+	}
+	q.op = op
+	return true
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -52,21 +53,40 @@ func (s *Server) handleStill(w http.ResponseWriter, r *http.Request, q *request)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), pictureTimeout)
 	defer cancel()
-	now := s.opts.Now().UTC()
-	mark := []string{"COMMISSIONING " + q.op.Name + " " + now.Format("2006-01-02 15:04:05Z"), q.cam.ID + " - until " + c.Until.UTC().Format("15:04Z")}
-	jpg, err := s.opts.Gateway.UnmaskedStill(ctx, q.cam.ID, mark)
+	jpg, err := s.opts.Gateway.UnmaskedStill(ctx, q.cam.ID, s.watermark(q, c))
 	if err != nil {
 		httpError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	s.opts.Gateway.Emit(event.Event{Kind: event.CommissioningStill, Operator: q.op.Name, Camera: q.cam.ID, Reason: c.Reason,
-		Detail: "unmasked still shown, watermarked"})
+	if !s.auditStill(w, q, c, "", "unmasked still shown, watermarked") {
+		return
+	}
 	writeJPEG(w, jpg)
 }
 
-// handlePreview renders proposed masks on the camera's current frame with
-// Velo's masker. Outside commissioning the view's approved masks are
-// applied as well: a preview never shows what the stream hides.
+// watermark is what a commissioning picture has burned in.
+func (s *Server) watermark(q *request, c *commissioning) []string {
+	now := s.opts.Now().UTC()
+	return []string{"COMMISSIONING " + q.op.Name + " " + now.Format("2006-01-02 15:04:05Z"), q.cam.ID + " - until " + c.Until.UTC().Format("15:04Z")}
+}
+
+// auditStill records a commissioning picture with the session's reason;
+// when the audit log does not take it the picture is refused (503).
+func (s *Server) auditStill(w http.ResponseWriter, q *request, c *commissioning, preset, detail string) bool {
+	err := s.opts.Gateway.Audit(event.Event{Kind: event.CommissioningStill, Operator: q.op.Name, Camera: q.cam.ID, Preset: preset,
+		Reason: c.Reason, Detail: detail})
+	if err != nil {
+		httpError(w, http.StatusServiceUnavailable, "unmasked picture not shown: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// handlePreview renders proposed masks with Velo's masker. Outside
+// commissioning they are drawn over a frame the stream encoded (the
+// approved static and dynamic masks already applied), only while the
+// camera streams at the view (else 409); inside commissioning over the
+// unmasked still, watermarked and audited as a commissioning still.
 func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request, q *request) {
 	var body struct {
 		Preset string `json:"preset"`
@@ -75,8 +95,7 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request, q *reques
 	if !readJSON(w, r, &body) {
 		return
 	}
-	approved, ok := viewMasks(q.cam, body.Preset)
-	if !ok {
+	if _, ok := viewMasks(q.cam, body.Preset); !ok {
 		httpError(w, http.StatusBadRequest, fmt.Sprintf("camera %q has no view %q", q.cam.ID, body.Preset))
 		return
 	}
@@ -85,22 +104,31 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request, q *reques
 		httpError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
-	detail := fmt.Sprintf("preview of %d proposed masks", len(masks))
-	if s.openCommissioning(q, q.cam.ID) == nil {
-		masks = append(append([]maskspec.Mask(nil), approved...), masks...)
-		detail += " over the approved ones"
-	}
-	if len(masks) == 0 {
-		masks = []maskspec.Mask{} // the masker refuses no set; an empty one shows the whole view
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), pictureTimeout)
 	defer cancel()
-	jpg, err := s.opts.Gateway.Preview(ctx, q.cam.ID, body.Preset, masks)
-	if err != nil {
+	c := s.openCommissioning(q, q.cam.ID)
+	var mark []string
+	if c != nil {
+		mark = s.watermark(q, c)
+	}
+	jpg, err := s.opts.Gateway.Preview(ctx, q.cam.ID, body.Preset, masks, mark)
+	switch {
+	case errors.Is(err, ErrNotAtView):
+		httpError(w, http.StatusConflict, err.Error()+": no preview until it streams at the view")
+		return
+	case err != nil:
 		httpError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	s.opts.Gateway.Emit(event.Event{Kind: event.ConsoleSnapshot, Operator: q.op.Name, Camera: q.cam.ID, Preset: body.Preset, Detail: detail})
+	detail := fmt.Sprintf("preview of %d proposed masks", len(masks))
+	if c != nil {
+		if !s.auditStill(w, q, c, body.Preset, detail+" on the unmasked still, watermarked") {
+			return
+		}
+	} else {
+		s.opts.Gateway.Emit(event.Event{Kind: event.ConsoleSnapshot, Operator: q.op.Name, Camera: q.cam.ID, Preset: body.Preset,
+			Detail: detail + " over the stream's masked frame"})
+	}
 	writeJPEG(w, jpg)
 }
 
@@ -133,9 +161,13 @@ func (s *Server) handleCommission(w http.ResponseWriter, r *http.Request, q *req
 	if q.sess.comm != nil {
 		s.closeCommissioning(q, "another camera opened")
 	}
-	s.sessions.setCommissioning(q.sess.id, c)
-	s.opts.Gateway.Emit(event.Event{Kind: event.CommissioningOpened, Operator: q.op.Name, Camera: q.cam.ID, Reason: reason,
+	err := s.opts.Gateway.Audit(event.Event{Kind: event.CommissioningOpened, Operator: q.op.Name, Camera: q.cam.ID, Reason: reason,
 		Detail: "commissioning session until " + c.Until.UTC().Format(time.RFC3339)})
+	if err != nil { // no unmasked picture without its record
+		httpError(w, http.StatusServiceUnavailable, "commissioning not opened: "+err.Error())
+		return
+	}
+	s.sessions.setCommissioning(q.sess.id, c)
 	writeJSON(w, http.StatusOK, c)
 }
 

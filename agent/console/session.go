@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -14,9 +15,13 @@ import (
 // cookieName is the session cookie: Secure, HttpOnly, SameSite=Strict.
 const cookieName = "velo_console"
 
-// maxSessions bounds the sessions kept (anonymous ones included); the
-// oldest goes first.
-const maxSessions = 256
+// maxAnonymous bounds the anonymous sessions kept (login page), and
+// maxLoggedIn the logged-in ones, each on its own: anonymous requests
+// never push out a logged-in session. The oldest of the kind goes first.
+const (
+	maxAnonymous = 256
+	maxLoggedIn  = 64
+)
 
 // session is a browser's session: anonymous (login page, with its CSRF
 // token) until a login, which replaces it with a new one (new id, new
@@ -79,7 +84,9 @@ func (ss *sessions) get(r *http.Request) *session {
 }
 
 // create starts a session (for op, or anonymous) and sets its cookie.
-func (ss *sessions) create(w http.ResponseWriter, op *config.OperatorConfig) *session {
+// It returns the logged-in session evicted to make room, if any (only a
+// login evicts one, the oldest logged-in session).
+func (ss *sessions) create(w http.ResponseWriter, op *config.OperatorConfig) (*session, *session) {
 	now := ss.now()
 	ttl := ss.ttl
 	if op == nil {
@@ -92,21 +99,48 @@ func (ss *sessions) create(w http.ResponseWriter, op *config.OperatorConfig) *se
 			delete(ss.m, id)
 		}
 	}
-	for len(ss.m) >= maxSessions {
-		var oldest *session
-		for _, o := range ss.m {
-			if oldest == nil || o.created.Before(oldest.created) {
-				oldest = o
-			}
-		}
-		delete(ss.m, oldest.id)
+	limit := maxAnonymous
+	if op != nil {
+		limit = maxLoggedIn
+	}
+	var evicted *session
+	for ss.count(op != nil) >= limit {
+		evicted = ss.evictOldest(op != nil)
 	}
 	ss.m[s.id] = s
 	ss.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.id, Path: "/", Secure: true, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Expires: s.expires})
 	cp := *s
-	return &cp
+	if op == nil {
+		evicted = nil
+	}
+	return &cp, evicted
+}
+
+// count is how many sessions of the kind (logged in or not) are kept
+// (ss.mu held).
+func (ss *sessions) count(loggedIn bool) int {
+	n := 0
+	for _, o := range ss.m {
+		if (o.op != nil) == loggedIn {
+			n++
+		}
+	}
+	return n
+}
+
+// evictOldest removes the oldest session of the kind and returns it
+// (ss.mu held).
+func (ss *sessions) evictOldest(loggedIn bool) *session {
+	var oldest *session
+	for _, o := range ss.m {
+		if (o.op != nil) == loggedIn && (oldest == nil || o.created.Before(oldest.created)) {
+			oldest = o
+		}
+	}
+	delete(ss.m, oldest.id)
+	return oldest
 }
 
 // drop ends a session.
@@ -135,11 +169,21 @@ func (s *session) csrfOK(r *http.Request) bool {
 // a quarter of an hour, each further attempt waits out a pause that
 // doubles up to maxPause, and is refused unchecked (429) until then. At
 // most maxTracked sources are kept; the stalest is forgotten first.
+//
+// A source has one login checked at a time (begin/end: another is refused,
+// 429, while one is pending, so parallel requests do not all pass before
+// the first failure counts), and at most maxChecks password checks run at
+// once in all (check).
 type throttle struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]*failures
+	now     func() time.Time
+	mu      sync.Mutex
+	m       map[string]*failures
+	pending map[string]bool
+	checks  chan struct{}
 }
+
+// maxChecks bounds the password checks (a slow key derivation) at once.
+const maxChecks = 2
 
 type failures struct {
 	n           int
@@ -154,7 +198,38 @@ const (
 )
 
 func newThrottle(now func() time.Time) *throttle {
-	return &throttle{now: now, m: map[string]*failures{}}
+	return &throttle{now: now, m: map[string]*failures{}, pending: map[string]bool{}, checks: make(chan struct{}, maxChecks)}
+}
+
+// begin reserves source's login slot; false: one is pending.
+func (t *throttle) begin(source string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pending[source] {
+		return false
+	}
+	t.pending[source] = true
+	return true
+}
+
+// end frees source's login slot.
+func (t *throttle) end(source string) {
+	t.mu.Lock()
+	delete(t.pending, source)
+	t.mu.Unlock()
+}
+
+// check runs f as one of at most maxChecks password checks at once, or
+// returns ctx's error when it ends first.
+func (t *throttle) check(ctx context.Context, f func()) error {
+	select {
+	case t.checks <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-t.checks }()
+	f()
+	return nil
 }
 
 // wait is how long source must still wait before a login is checked.
