@@ -34,7 +34,7 @@ func fleetRunCommand(s streams) *ffcli.Command {
 	return &ffcli.Command{
 		Name:       "run",
 		ShortUsage: synopsis("velo fleet run", fs, ""),
-		ShortHelp:  "consume the fleet's telemetry; serve metrics and the attention list",
+		ShortHelp:  "keep the fleet's state from MQTT; serve its metrics",
 		LongHelp: `Subscribe to every gateway's status, camera state, events and stats on
 the broker of the config (events and stats through a shared subscription
 when share_group is set, so several instances split them), keep the
