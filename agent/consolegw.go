@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -53,6 +54,11 @@ func (a *Agent) ConsoleURL() string {
 func (g consoleGateway) Config() *config.Config { return g.a.Config() }
 func (g consoleGateway) Emit(ev event.Event)    { g.a.emit(ev) }
 func (g consoleGateway) Audit(ev event.Event) error {
+	// No audit log (the agent stopping): nothing the console shows
+	// unaudited.
+	if al, _, _ := g.a.compliance(); al == nil {
+		return errors.New("audit log: not open")
+	}
 	if err := g.a.emitAudited(ev); err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
