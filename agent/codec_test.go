@@ -1,17 +1,11 @@
 package agent
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"velo/agent/config"
 	"velo/agent/event"
 	"velo/internal/testkit"
 	"velo/onvif/camsim"
@@ -46,24 +40,7 @@ cameras:
     password_file: cam.pw
     masks: [{name: door, polygon: [{x: 0.1, y: 0.1}, {x: 0.4, y: 0.1}, {x: 0.4, y: 0.5}, {x: 0.1, y: 0.5}]}]
 `, port, sim.Camera("h").XAddr())
-	dir := t.TempDir()
-	for name, s := range map[string]string{"ops.pw": "ops-pw\n", "cam.pw": "cam-pw\n", "site.yaml": text} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, err := config.Load(filepath.Join(dir, "site.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := New(cfg, zerolog.Nop(), Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	a, _ := runSite(t, map[string]string{"ops.pw": "ops-pw\n", "cam.pw": "cam-pw\n", "site.yaml": text}, 5*time.Minute)
 	var st CameraState
 	for end := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		st, _ = a.State("h")

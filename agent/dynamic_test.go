@@ -4,14 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 	"velo/agent/metrics"
 
-	"github.com/rs/zerolog"
-
-	"velo/agent/config"
 	"velo/internal/testkit"
 	"velo/masking/maskspec"
 	"velo/onvif/camsim"
@@ -49,21 +45,7 @@ cameras:
       color: "#FF00FF"
       dynamic_zone: [{x: 0, y: 0}, {x: 1, y: 0}, {x: 1, y: 1}, {x: 0, y: 1}]
 `, testkit.FreePort(t), sim.Camera("d").XAddr())
-	dir := t.TempDir()
-	for name, s := range map[string]string{"cam.pw": "pw\n", "site.yaml": text} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg, err := config.Load(filepath.Join(dir, "site.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := New(cfg, zerolog.Nop(), Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	a, ctx := runSite(t, map[string]string{"cam.pw": "pw\n", "site.yaml": text}, 2*time.Minute)
 	magenta := maskspec.RGBToYUV(255, 0, 255)
 	// The motion detector learns the background first (the whole frame
 	// masked); then only the people are.
