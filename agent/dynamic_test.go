@@ -6,8 +6,8 @@ import (
 	"os"
 	"testing"
 	"time"
-	"velo/agent/metrics"
 
+	"velo/agent/metrics"
 	"velo/internal/testkit"
 	"velo/masking/maskspec"
 	"velo/onvif/camsim"
