@@ -392,8 +392,18 @@ func steadyStateNotRewritten(t *testing.T, col *testkit.Collector, root string) 
 		return c
 	}
 	t0 := time.Now()
+	// The state is whole once the encoder opened (the video path names
+	// it, published with the first frames): from there on it is steady.
+	whole := col.Wait(t, 30*time.Second, "state with the encoder", func(m testkit.Message) bool {
+		var s struct {
+			Video struct {
+				Encoder string `json:"encoder"`
+			} `json:"video"`
+		}
+		return m.Topic == root+"cameras/p/state" && json.Unmarshal(m.Payload, &s) == nil && s.Video.Encoder != ""
+	})
 	isStats := func(m testkit.Message) bool { return m.Topic == root+"stats" && camFigures(m).Status == "streaming" }
-	s1 := col.Wait(t, 30*time.Second, "stats, camera streaming", isStats)
+	s1 := col.Wait(t, 30*time.Second, "stats, camera streaming", func(m testkit.Message) bool { return isStats(m) && m.Seq > whole.Seq })
 	s2 := col.Wait(t, 30*time.Second, "next stats, camera streaming", func(m testkit.Message) bool { return isStats(m) && m.Seq > s1.Seq })
 	writes := 0
 	for _, m := range col.All() {
@@ -405,6 +415,11 @@ func steadyStateNotRewritten(t *testing.T, col *testkit.Collector, root string) 
 	t.Logf("FIGURES steady streaming over one stats interval (5 s): %d retained state writes; frames_in %d → %d, fps_in %.1f (check took %v)",
 		writes, f1.FramesIn, f2.FramesIn, f2.FPSIn, time.Since(t0).Round(100*time.Millisecond))
 	if writes != 0 {
+		for _, m := range col.All() {
+			if m.Topic == root+"cameras/p/state" && m.Seq < s2.Seq {
+				t.Logf("state seq %d: %s", m.Seq, m.Payload)
+			}
+		}
 		t.Errorf("the retained state was rewritten %d times while the camera streamed steadily", writes)
 	}
 	if f2.FramesIn <= f1.FramesIn || f2.FPSIn <= 0 || s2.Retained {

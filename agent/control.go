@@ -345,21 +345,28 @@ func (a *Agent) statsLoop(ctx context.Context) {
 // retained state is published only when the path changed.
 func (a *Agent) refreshVideo() {
 	for _, w := range a.workerList() {
-		w.mu.Lock()
-		pl := w.pl
-		w.mu.Unlock()
-		if pl == nil {
-			continue
-		}
-		vp := pl.Path()
-		if vp.Decoder == "" && vp.Encoder == "" {
-			continue
-		}
-		a.update(w.cam.ID, func(s *CameraState) {
-			s.Video = &VideoState{Codec: string(vp.Codec), Decoder: vp.Decoder, Backend: string(vp.Backend),
-				Encoder: vp.Encoder, OutCodec: vp.OutCodec, Fallback: vp.Fallback}
-		})
+		a.refreshWorkerVideo(w)
 	}
+}
+
+// refreshWorkerVideo puts one camera's video path in its state (also
+// called the moment its encoder opens, so a consumer sees the whole path
+// with the first frames, not at the next beat).
+func (a *Agent) refreshWorkerVideo(w *worker) {
+	w.mu.Lock()
+	pl := w.pl
+	w.mu.Unlock()
+	if pl == nil {
+		return
+	}
+	vp := pl.Path()
+	if vp.Decoder == "" && vp.Encoder == "" {
+		return
+	}
+	a.update(w.cam.ID, func(s *CameraState) {
+		s.Video = &VideoState{Codec: string(vp.Codec), Decoder: vp.Decoder, Backend: string(vp.Backend),
+			Encoder: vp.Encoder, OutCodec: vp.OutCodec, Fallback: vp.Fallback}
+	})
 }
 
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }

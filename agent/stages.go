@@ -103,7 +103,7 @@ func (a *Agent) startPipeline(s *session) error {
 		LostAfter: time.Duration(cam.Capture.VideoLostAfter), OnVideo: func(lost bool, detail string) { a.videoEvent(cam.ID, lost, detail) },
 		CallBound: callBound(cam),
 		Sink: masking.NewLazyEncoder(masking.EncoderConfig{Camera: cam.ID, FPS: fps, BitrateKbps: cam.Encoder.BitrateKbps,
-			Codec: codec.Codec(out), Element: cam.Encoder.Element, Relay: rel})})
+			Codec: codec.Codec(out), Element: cam.Encoder.Element, Relay: rel, OnOpen: func() { a.refreshWorkerVideo(s.w) }})})
 	if err != nil {
 		if dyn != nil {
 			dyn.Close()

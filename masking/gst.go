@@ -384,6 +384,9 @@ type EncoderConfig struct {
 	// Camera (the agent passes its masking/relay server). Nil: encoded and
 	// discarded (benchmarks).
 	Relay StreamPublisher
+	// OnOpen, when set, is called by a LazyEncoder once its encoder opened
+	// (at the first frame), so the owner can publish the whole video path.
+	OnOpen func()
 }
 
 // StreamPublisher serves the encoded streams. An Encoder calls it from
@@ -626,6 +629,9 @@ func (l *LazyEncoder) Write(f *Frame) error {
 		name := e.Element()
 		l.elem.Store(&name)
 		l.fps.Store(int64(e.cfg.FPS))
+		if l.cfg.OnOpen != nil {
+			l.cfg.OnOpen()
+		}
 	}
 	return l.enc.Write(f)
 }
