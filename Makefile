@@ -41,7 +41,8 @@ test: deps peers ## install what is missing, then run every test (race detector,
 	$(GO) test -race -count=1 -timeout 30m -v ./... > build/test.log 2>&1 || rc=$$?; \
 	$(GO) test -tags matprofile -count=1 -timeout 10m -v -run 'NoLeakedMats|NoMismatchOverADayOfTheSimulatedSite' ./masking/... >> build/test.log 2>&1 || rc=$$?; \
 	grep -E '^(ok|FAIL|panic)|^\s*--- FAIL' build/test.log || true; \
-	if [ $$rc -ne 0 ]; then echo "--- go test failed (exit $$rc); last 80 lines of build/test.log:"; tail -80 build/test.log; fi; \
+	if [ $$rc -ne 0 ]; then echo "--- go test failed (exit $$rc); what the failed tests said:"; bash deploy/testfailures.sh build/test.log | head -400; \
+	  echo "--- last 40 lines of build/test.log:"; tail -40 build/test.log; fi; \
 	echo "tests: $$(grep -cE '^\s*--- PASS' build/test.log) passed, $$(grep -cE '^\s*--- FAIL' build/test.log) failed, $$(grep -cE '^\s*--- SKIP' build/test.log) skipped"; \
 	exit $$rc
 
