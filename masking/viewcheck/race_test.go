@@ -2,6 +2,7 @@
 
 package viewcheck
 
-// raceEnabled: the race detector slows the long simulated-day run ten
-// times; make test runs it without -race (the matprofile run).
+// raceEnabled: the race detector slows the long single-goroutine runs
+// over rendered frames (the simulated day, the tamper series) ten times;
+// make test runs those without -race (the matprofile run).
 const raceEnabled = true

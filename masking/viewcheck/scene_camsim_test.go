@@ -151,6 +151,9 @@ func simTampers() map[string]camsim.Tamper {
 // is a mismatch, wherever it falls between the scheduled deep checks; the
 // restored view passes again. By day and in the IR night.
 func TestEveryTamperOfARunningCameraIsAMismatch(t *testing.T) {
+	if raceEnabled {
+		t.Skip("thousands of rendered frames, one goroutine: run without -race (make test's matprofile run)")
+	}
 	period := 10 * time.Minute
 	tampers := simTampers()
 	names := slices.Sorted(maps.Keys(tampers))
@@ -186,6 +189,9 @@ func TestEveryTamperOfARunningCameraIsAMismatch(t *testing.T) {
 // The per-frame tests alone (no score alarm, no deep check) raise the
 // alarm on the tampers the score can miss, and never over good frames.
 func TestPerFrameTestsSuspectTampers(t *testing.T) {
+	if raceEnabled {
+		t.Skip("thousands of rendered frames, one goroutine: run without -race (make test's matprofile run)")
+	}
 	period := 10 * time.Minute
 	for _, scene := range []string{"badge", "street"} {
 		for _, at := range []time.Duration{period / 10, period * 7 / 10} {
