@@ -40,6 +40,7 @@ test: deps peers ## install what is missing, then run every test (race detector,
 	@set -o pipefail; rc=0; \
 	$(GO) test -race -count=1 -timeout 30m -v ./... > build/test.log 2>&1 || rc=$$?; \
 	$(GO) test -tags matprofile -count=1 -timeout 10m -v -run 'NoLeakedMats|NoMismatchOverADayOfTheSimulatedSite|EveryTamperOfARunningCameraIsAMismatch|PerFrameTestsSuspectTampers' ./masking/... >> build/test.log 2>&1 || rc=$$?; \
+	$(GO) test -count=1 -v -run 'TestDemoReferencesMatchTheSimulator' ./deploy/ >> build/test.log 2>&1 || rc=$$?; \
 	grep -E '^(ok|FAIL|panic)|^\s*--- FAIL' build/test.log || true; \
 	if [ $$rc -ne 0 ]; then echo "--- go test failed (exit $$rc); what the failed tests said:"; bash deploy/testfailures.sh build/test.log | head -400; \
 	  echo "--- last 40 lines of build/test.log:"; tail -40 build/test.log; fi; \

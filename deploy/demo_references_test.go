@@ -16,6 +16,9 @@ import (
 // view, with its traffic, so a change to the simulator's scenes that
 // invalidates them fails here and not in front of a user.
 func TestDemoReferencesMatchTheSimulator(t *testing.T) {
+	if raceEnabled {
+		t.Skip("renders every demo view at full size, one goroutine: run without -race (make test's second pass)")
+	}
 	cfg, err := config.LoadUnchecked("demo/site.yaml")
 	if err != nil {
 		t.Fatal(err)
