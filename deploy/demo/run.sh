@@ -34,8 +34,9 @@ cat <<'MSG'
 == velo run --config deploy/demo/site.yaml ==
 The agent checks each camera's serial, locks the PTZ camera to its approved
 preset (and sets its PTZ limits), verifies every frame against its view's
-reference picture, masks the badge reader and the street before encoding, serves the masked streams, and publishes telemetry on its
-embedded MQTT broker (127.0.0.1:11883). Lines starting with "velo/demo/"
+reference picture, masks the badge reader and the street before encoding,
+serves the masked streams, and publishes telemetry on its embedded MQTT
+broker (127.0.0.1:11883). Lines starting with "velo/demo/"
 below are that telemetry (mosquitto_sub, logged in as the operator
 "admin" with their stream password: the embedded broker refuses anonymous
 clients); the rest is the agent's log.
