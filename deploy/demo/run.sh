@@ -42,19 +42,19 @@ below are that telemetry (mosquitto_sub, logged in as the operator
 clients); the rest is the agent's log.
 
 Watch a masked stream (operator "ops", with the RTSP stream password
-derived from demo-ops-pass: bin/velo passwd --stream-password ...):
-MSG
-stream=$("$BIN/velo" passwd --config deploy/demo/site.yaml --operator ops --password-file deploy/demo/ops.password --stream-password)
-echo "  ffplay -rtsp_transport tcp rtsp://ops:$stream@127.0.0.1:8654/ptz-entrance"
-cat <<'MSG'
+derived from demo-ops-pass; it is not printed here, the first command puts
+it in a shell variable):
+  stream=$(bin/velo passwd --config deploy/demo/site.yaml --operator ops \
+      --password-file deploy/demo/ops.password --stream-password)
+  ffplay -rtsp_transport tcp "rtsp://ops:$stream@127.0.0.1:8654/ptz-entrance"
 Tamper with the PTZ camera as its web page would: events drift (output
 blanked at once) → snap_back (output restored once the position is confirmed):
-  curl --digest -u velo:demo-ptz-pass -X POST 'http://127.0.0.11:8080/camsim/tamper?pan=0.5'
+  curl --digest -u "velo:$(cat deploy/demo/ptz-entrance.password)" -X POST 'http://127.0.0.11:8080/camsim/tamper?pan=0.5'
 Bump the fixed badge camera by 5 % of its width (as a knock would): every
 frame is checked against the view's reference, so the output goes blank at
 once (view_mismatch) and returns once the picture matches (view_restored):
-  curl --digest -u velo:demo-badge-pass -X POST 'http://127.0.0.12:8080/camsim/tamper?dx=0.05'
-  curl --digest -u velo:demo-badge-pass -X POST 'http://127.0.0.12:8080/camsim/tamper?reset=1'
+  curl --digest -u "velo:$(cat deploy/demo/badge-corridor.password)" -X POST 'http://127.0.0.12:8080/camsim/tamper?dx=0.05'
+  curl --digest -u "velo:$(cat deploy/demo/badge-corridor.password)" -X POST 'http://127.0.0.12:8080/camsim/tamper?reset=1'
 Apply the other approved preset as the maintainer (a signed MQTT command):
   bin/velo command --config deploy/demo/site.yaml --operator maint \
       --password-file deploy/demo/maint.password preset/apply camera=ptz-entrance preset=2
