@@ -128,6 +128,19 @@ func TestCentralMosquittoConfig(t *testing.T) {
 	if losses.Load() != 0 || !tel.Connected() {
 		t.Errorf("gw-a lost its session %d times while gw-b's certificate used its client id", losses.Load())
 	}
+	// A gateway's message over max_packet_size never reaches a consumer
+	// (the broker disconnects the sender); a normal one after it does.
+	big := `{"kind":"oversize","pad":"` + strings.Repeat("x", 300<<10) + `"}`
+	rogue.Publish("velo/s/gw-b/events", 1, false, big).WaitTimeout(5 * time.Second)
+	if _, err := tel.Publish("events", map[string]string{"kind": "after-oversize"}); err != nil {
+		t.Fatal(err)
+	}
+	ops.Wait(t, 10*time.Second, "the event after the oversize one", func(r testkit.Message) bool { return testkit.Field(r, "kind") == "after-oversize" })
+	for _, r := range ops.All() {
+		if testkit.Field(r, "kind") == "oversize" {
+			t.Errorf("a %d-byte message went through the broker (max_packet_size)", len(r.Payload))
+		}
+	}
 }
 
 // ctxUntil is a context cancelled when stop closes.

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+	"golang.org/x/net/netutil"
 )
 
 // Fleet subscribes to the gateways' telemetry and serves the fleet's
@@ -39,6 +40,11 @@ type Fleet struct {
 }
 
 // New checks cfg (no I/O) and makes a fleet.
+
+// maxHTTPConns bounds the connections the fleet's HTTP API and /metrics
+// serve at once (Prometheus and a few operators need a handful).
+const maxHTTPConns = 64
+
 func New(cfg Config, log zerolog.Logger) (*Fleet, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -92,7 +98,11 @@ func (f *Fleet) Run(ctx context.Context) error {
 		return fmt.Errorf("fleet: listen %s: %w", f.cfg.Listen, err)
 	}
 	f.addr <- ln.Addr().String()
-	srv := &http.Server{Handler: f.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	// Bounded like the agent's endpoints: idle keep-alive connections are
+	// closed, slow requests cut, and at most maxHTTPConns served at once.
+	ln = netutil.LimitListener(ln, maxHTTPConns)
+	srv := &http.Server{Handler: f.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	f.log.Info().Str("listen", ln.Addr().String()).Msg("fleet: serving /metrics and /api/v1")

@@ -61,9 +61,12 @@ func (s *State) pinnedChain(k gwKey) auditChain {
 	return auditChain{pinned: true, key: p.Key, seq: p.Seq, hash: p.Hash}
 }
 
+// maxPinsBytes bounds the state file, read and written.
+const maxPinsBytes = 64 << 20
+
 // loadPins reads the state file; a missing file is an empty one.
 func loadPins(path string) ([]Pin, error) {
-	raw, err := safefile.Read(path, safefile.ReadOptions{MaxBytes: 64 << 20, NoLinks: true})
+	raw, err := safefile.Read(path, safefile.ReadOptions{MaxBytes: maxPinsBytes, NoLinks: true})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -81,6 +84,10 @@ func savePins(path string, pins []Pin) error {
 	b, err := json.MarshalIndent(pins, "", " ")
 	if err != nil {
 		return err
+	}
+	if len(b) >= maxPinsBytes {
+		// never write what the next start would refuse to read
+		return fmt.Errorf("fleet state_file %s: %d bytes of pins, over the %d limit", path, len(b), maxPinsBytes)
 	}
 	return safefile.WriteFile(path, append(b, '\n'), 0o600)
 }

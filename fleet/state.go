@@ -1,12 +1,14 @@
 package fleet
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -191,34 +193,39 @@ func parseTopic(t string) (topic, bool) {
 	return tp, true
 }
 
+// MaxPayload is the largest message the fleet reads: a gateway's largest,
+// a stats message of 64 cameras, is about 30 KB. A larger one is dropped
+// unread (the JSON decoder would make many times its size in memory).
+const MaxPayload = 256 << 10
+
+// maxText bounds every string the fleet keeps from a message (reason,
+// preset, error, status), so one gateway cannot swell the attention list.
+const maxText = 256
+
 // Handle takes one MQTT message received at now. It reports whether the
 // message changed the state (false: not ours, invalid, a duplicate or
-// stale, or refused by the limits).
+// stale, or refused by the limits). The payload is parsed before the
+// state's lock is taken.
 func (s *State) Handle(topicName string, payload []byte, now time.Time) bool {
 	tp, ok := parseTopic(topicName)
+	removed := ok && tp.kind == "state" && len(payload) == 0 // a removed camera
+	var env envelope
+	var st statsPayload
+	valid := ok && (removed || decodePayload(tp, payload, &env, &st))
 	s.mu.Lock()
 	s.counts.Messages++
-	if !ok {
+	switch {
+	case !ok:
 		if strings.HasPrefix(topicName, "velo/") && !strings.Contains(topicName, "/cmd/") {
 			s.counts.Invalid++
 		}
 		s.mu.Unlock()
 		return false
-	}
-	if tp.kind == "state" && len(payload) == 0 { // a removed camera
+	case removed:
 		s.removeCamera(tp)
 		s.mu.Unlock()
 		return true
-	}
-	var env envelope
-	var st statsPayload
-	if tp.kind == "stats" && json.Unmarshal(payload, &st) != nil {
-		s.counts.Invalid++
-		s.mu.Unlock()
-		return false
-	}
-	if err := json.Unmarshal(payload, &env); err != nil || env.Seq == 0 ||
-		(env.Site != "" && env.Site != tp.site) || (env.Gateway != "" && env.Gateway != tp.gw) {
+	case !valid:
 		s.counts.Invalid++
 		s.mu.Unlock()
 		return false
@@ -229,6 +236,51 @@ func (s *State) Handle(topicName string, payload []byte, now time.Time) bool {
 		cb()
 	}
 	return changed
+}
+
+// decodePayload parses one message: refused when too large, not JSON,
+// without a sequence number, naming another site or gateway than its
+// topic, or an audit head whose hash or key is not 64 hex digits; the
+// strings kept are cut to maxText.
+func decodePayload(tp topic, payload []byte, env *envelope, st *statsPayload) bool {
+	if len(payload) > MaxPayload {
+		return false
+	}
+	if tp.kind == "stats" && json.Unmarshal(payload, st) != nil {
+		return false
+	}
+	if err := json.Unmarshal(payload, env); err != nil || env.Seq == 0 ||
+		(env.Site != "" && env.Site != tp.site) || (env.Gateway != "" && env.Gateway != tp.gw) {
+		return false
+	}
+	if env.Kind == event.AuditHead && (!isHex64(env.AuditHash) || env.AuditKey != "" && !isHex64(env.AuditKey)) {
+		return false
+	}
+	env.Reason, env.Status, env.Preset, env.Error = cutText(env.Reason), cutText(env.Status), cutText(env.Preset), cutText(env.Error)
+	for i := range st.Cameras {
+		st.Cameras[i].Status = cutText(st.Cameras[i].Status)
+	}
+	return true
+}
+
+func isHex64(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// cutText keeps at most maxText bytes of s, on a rune boundary.
+func cutText(s string) string {
+	if len(s) <= maxText {
+		return s
+	}
+	s = s[:maxText]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
 }
 
 // apply updates the state under the lock; the returned func (the onEvent
@@ -381,8 +433,12 @@ func (s *State) applyStats(g *gateway, p *statsPayload, now time.Time) {
 		st.UptimeS = p.UptimeS
 		g.stats, g.statsAt = &st, now
 	}
-	for i := range p.Cameras {
-		cs := p.Cameras[i]
+	cams := p.Cameras
+	if n := s.limits.MaxCamerasPerGateway; len(cams) > n {
+		cams = cams[:n] // the rest could not be kept anyway
+	}
+	for i := range cams {
+		cs := cams[i]
 		if camid.Check(cs.ID) != nil {
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
@@ -234,5 +235,47 @@ func TestOneGatewaysShareIsBounded(t *testing.T) {
 	}
 	if g, _ := s.Tracked(); g != 2 || s.Counts().RefusedGWSite != 1 {
 		t.Errorf("max_sites_per_gateway 2: %d tracked, %d refused", g, s.Counts().RefusedGWSite)
+	}
+}
+
+// A hostile gateway's messages cannot swell the fleet: a payload over
+// MaxPayload is dropped unread, a stats message listing thousands of
+// cameras keeps the gateway's share, the strings kept are cut, and an
+// audit head whose hash or key is not 64 hex digits pins nothing.
+func TestHostileGatewayMessagesAreBounded(t *testing.T) {
+	s := NewState(Limits{MaxCamerasPerGateway: 4}, zerolog.Nop())
+	now := time.Now()
+	huge := append([]byte(`{"seq":1,"state":"offline","reason":"`), strings.Repeat("r", MaxPayload)...)
+	huge = append(huge, `"}`...)
+	before := s.Counts().Invalid
+	if s.Handle("velo/s/gw/status", huge, now) || s.Counts().Invalid != before+1 {
+		t.Error("a payload over MaxPayload was taken")
+	}
+	s.Handle("velo/s/gw/status", msg(t, 2, map[string]any{"state": "offline", "reason": strings.Repeat("é", 10000)}), now)
+	cams := make([]map[string]any, 500)
+	for i := range cams {
+		cams[i] = map[string]any{"id": fmt.Sprintf("c%d", i), "status": strings.Repeat("s", 300)}
+	}
+	s.Handle("velo/s/gw/stats", msg(t, 3, map[string]any{"cameras": cams}), now)
+	if _, c := s.Tracked(); c != 4 {
+		t.Errorf("%d cameras tracked from one stats message; the gateway's share is 4", c)
+	}
+	for _, f := range s.Attention(now.Add(time.Hour), Thresholds{}, Filter{}) {
+		if len(f.Detail) > 2*maxText+64 || !utf8.ValidString(f.Detail) {
+			t.Errorf("finding kept %d bytes (valid UTF-8 %v): %.80s…", len(f.Detail), utf8.ValidString(f.Detail), f.Detail)
+		}
+	}
+	for i, head := range []map[string]any{
+		{"kind": "audit_head", "audit_seq": 1, "audit_hash": "x", "audit_key": keyA},
+		{"kind": "audit_head", "audit_seq": 1, "audit_hash": hash1, "audit_key": strings.Repeat("k", 100)},
+	} {
+		before := s.Counts().Invalid
+		s.Handle("velo/s/gw/events", msg(t, uint64(10+i), head), now)
+		if s.Counts().Invalid != before+1 {
+			t.Errorf("audit head %d with a bad hash or key not refused", i)
+		}
+	}
+	if gws := s.Gateways(); len(gws) != 1 || gws[0].AuditKey != "" {
+		t.Errorf("a malformed audit head was pinned: %+v", gws)
 	}
 }

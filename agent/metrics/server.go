@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+	"golang.org/x/net/netutil"
 )
 
 // Source returns the figures of now; it is called at every scrape, from
@@ -93,6 +94,7 @@ func Serve(ctx context.Context, listen string, src Source, log zerolog.Logger) e
 	if err != nil {
 		return nil // ctx ended
 	}
+	ln = netutil.LimitListener(ln, 16) // a scraper or two; a LAN flood waits in the backlog
 	log.Info().Str("listen", listen).Msg("metrics: serving /metrics")
 	done := make(chan struct{})
 	go func() {
