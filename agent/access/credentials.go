@@ -72,21 +72,50 @@ type derived struct {
 	site, operator    string
 }
 
-var keyCache sync.Map // sha256(site, operator, password) -> K
+// keyCache keeps the last keys derived in this process (a CLI or a test
+// signs many commands with one password). Bounded: a running agent checks
+// whatever passwords its clients send, and must not keep them all.
+var keyCache struct {
+	sync.Mutex
+	m map[[32]byte][]byte
+}
 
-// accessKey derives K (cached per process: a CLI or a test signs many
-// commands with one password).
+var keyCacheMax = 32 // a var for the test
+
+// accessKey derives K (cached, see keyCache).
 func accessKey(site, operator, password string) []byte {
 	id := sha256.Sum256([]byte(site + "\x00" + operator + "\x00" + password))
-	if k, ok := keyCache.Load(id); ok {
-		return k.([]byte)
+	keyCache.Lock()
+	k, ok := keyCache.m[id]
+	keyCache.Unlock()
+	if ok {
+		return k
 	}
+	k = deriveKey(site, operator, password)
+	keyCache.Lock()
+	if keyCache.m == nil || len(keyCache.m) >= keyCacheMax {
+		keyCache.m = map[[32]byte][]byte{} // start again: bounded, and the common case is one password
+	}
+	keyCache.m[id] = k
+	keyCache.Unlock()
+	return k
+}
+
+func deriveKey(site, operator, password string) []byte {
 	k, err := pbkdf2.Key(sha256.New, password, []byte("velo-operator-v1\x00"+site+"\x00"+operator), KDFIterations, 32)
 	if err != nil {
 		panic(err) // only for FIPS-mode parameter errors, which these are not
 	}
-	keyCache.Store(id, k)
 	return k
+}
+
+// SpendCheck takes as long as checking password for a known operator and
+// keeps nothing: a login naming an unknown operator is answered no faster
+// than one naming a known operator, so names cannot be found by timing.
+func SpendCheck(site, operator, password string) {
+	if password != "" {
+		_ = deriveKey(site, operator, password)
+	}
 }
 
 func mac(key []byte, what string) []byte {

@@ -532,10 +532,13 @@ func (op *OperatorConfig) May(act access.Action, camera string) error {
 // config was loaded without its secrets).
 func (op *OperatorConfig) Credential() *access.Credential { return op.cred }
 
-// Authenticate checks an operator's password for the CLI (through the
-// slow key derivation, constant-time compare).
+// Authenticate checks an operator's password (through the slow key
+// derivation, constant-time compare); an unknown name takes as long.
 func (c *Config) Authenticate(name, password string) (*OperatorConfig, error) {
 	op := c.Operator(name)
+	if op == nil {
+		access.SpendCheck(c.Site.ID, name, password)
+	}
 	if op == nil || !op.cred.CheckPassword(password) {
 		return nil, fmt.Errorf("operator %q: authentication failed", name)
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -283,5 +284,32 @@ func TestRecordingSocketLimitOnResolvedPath(t *testing.T) {
 		"  record_dir: REC\n  recording_socket: r.sock\n", 1))
 	if c, err := Load(p); err != nil || c.Outputs.RecordingSocket != filepath.Join(filepath.Dir(p), "r.sock") {
 		t.Fatalf("short relative socket: %v", err)
+	}
+}
+
+// A login naming an unknown operator takes about as long as a wrong
+// password for a known one (the key derivation runs for both), so
+// operator names cannot be found by timing the console or the recordings
+// socket. A ratio in one run, with a wide margin for a loaded machine.
+func TestUnknownOperatorNotAnsweredFaster(t *testing.T) {
+	cfg, err := Load(testkit.WriteSite(t, testkit.SiteYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	timed := func(name string) time.Duration {
+		best := time.Hour
+		for i := range 2 {
+			t0 := time.Now()
+			if _, err := cfg.Authenticate(name, fmt.Sprintf("wrong-%d-%d", i, time.Now().UnixNano())); err == nil {
+				t.Fatal("a wrong password authenticated")
+			}
+			best = min(best, time.Since(t0))
+		}
+		return best
+	}
+	known, unknown := timed("ops"), timed("nobody-by-this-name")
+	t.Logf("FIGURES authentication refused: known operator %v, unknown %v", known, unknown)
+	if unknown < known/4 {
+		t.Errorf("an unknown operator is refused in %v, a known one in %v: names can be found by timing", unknown, known)
 	}
 }

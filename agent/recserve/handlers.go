@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"velo/agent/access"
+	"velo/agent/attempts"
 	"velo/agent/audit"
 	"velo/agent/config"
 	"velo/agent/retention"
@@ -32,6 +33,7 @@ type session struct {
 	req   *Request
 	cfg   *config.Config
 	op    *config.OperatorConfig
+	who   peer
 	entry audit.Entry
 }
 
@@ -44,20 +46,21 @@ func (s *Server) handle(c net.Conn, who peer, req *Request) {
 		_ = writeLine(c, Reply{Error: fmt.Sprintf("unknown operation %q", cut(req.Op))})
 		return
 	}
-	ss := &session{s: s, c: c, req: req, cfg: s.Config(), entry: audit.Entry{Actor: cut(req.Operator), Action: action,
-		Reason: req.Reason, Ref: req.Ref, Fields: map[string]string{"peer_uid": strconv.Itoa(who.uid), "peer_pid": strconv.Itoa(who.pid)}}}
+	clean := func(v string) string { return audit.Clean(v, audit.MaxFieldLen) }
+	ss := &session{s: s, c: c, req: req, cfg: s.Config(), who: who, entry: audit.Entry{Actor: clean(req.Operator), Action: action,
+		Reason: clean(req.Reason), Ref: clean(req.Ref), Fields: map[string]string{"peer_uid": strconv.Itoa(who.uid), "peer_pid": strconv.Itoa(who.pid)}}}
 	if req.Segment != "" {
-		ss.entry.Fields["segment"] = cut(req.Segment)
+		ss.entry.Fields["segment"] = clean(req.Segment)
 	}
 	if req.Operator == "" || req.Password == "" {
-		ss.refused(errors.New("an operator and their password are required"))
+		ss.loginRefused(errors.New("an operator and their password are required"))
 		return
 	}
 	s.auth.Lock()
 	op, err := ss.cfg.Authenticate(req.Operator, req.Password)
 	s.auth.Unlock()
 	if err != nil {
-		ss.refused(err)
+		ss.loginRefused(err)
 		return
 	}
 	ss.op = op
@@ -84,6 +87,19 @@ func (ss *session) refused(err error) {
 		ss.s.Log.Error().Err(aerr).Str("action", ss.entry.Action).Msg("audit entry not written")
 	}
 	_ = writeLine(ss.c, Reply{Refused: true, Error: msg})
+}
+
+// loginRefused refuses a request whose operator did not authenticate.
+// Anyone in the socket's group can send those at will, so only the first
+// of a burst from one peer uid is audited on its own; the rest are counted
+// into one summary entry (Server.reportBursts), as refused live logins are.
+func (ss *session) loginRefused(err error) {
+	at := attempts.Attempt{Kind: ss.entry.Action, Source: "uid " + strconv.Itoa(ss.who.uid), Name: ss.entry.Actor}
+	if ss.s.bursts.Observe(time.Now(), at) {
+		ss.refused(err)
+		return
+	}
+	_ = writeLine(ss.c, Reply{Refused: true, Error: err.Error()})
 }
 
 // failed tells the client that what it asked could not be done (nothing
@@ -255,13 +271,16 @@ func (ss *session) hold() {
 		return
 	}
 	h := retention.Hold{Segment: seg.Name, Ref: ss.req.Ref, By: ss.op.Name, At: time.Now().UTC()}
-	if err := retention.SetHold(ss.cfg.Outputs.RecordDir, ss.cfg.StateDir, h); err != nil {
-		ss.refused(err)
+	// Audited before it is done (nothing done unaudited); a failure after
+	// the entry is audited as such.
+	if !ss.succeeded(fmt.Sprintf("legal hold on %s: kept past its retention until released", seg.Name)) {
 		return
 	}
-	if ss.succeeded(fmt.Sprintf("legal hold on %s: kept past its retention until released", seg.Name)) {
-		_ = writeLine(ss.c, Reply{OK: true, Segment: seg, Hold: &h})
+	if err := retention.SetHold(ss.cfg.Outputs.RecordDir, ss.cfg.StateDir, h); err != nil {
+		ss.undone(err)
+		return
 	}
+	_ = writeLine(ss.c, Reply{OK: true, Segment: seg, Hold: &h})
 }
 
 // release removes a legal hold.
@@ -270,13 +289,35 @@ func (ss *session) release() {
 	if seg == nil {
 		return
 	}
-	h, err := retention.ReleaseHold(ss.cfg.StateDir, seg.Name)
-	if err != nil {
+	holds, err := retention.ReadHolds(ss.cfg.StateDir)
+	h, held := holds[seg.Name]
+	switch {
+	case err != nil:
 		ss.refused(err)
 		return
+	case !held:
+		ss.refused(fmt.Errorf("segment %s has no legal hold", seg.Name))
+		return
 	}
+	// Audited before the hold goes (the sweeper may delete the segment
+	// right after); a failure after the entry is audited as such.
 	ss.entry.Ref = h.Ref
-	if ss.succeeded(fmt.Sprintf("legal hold on %s released (set by %s at %s)", seg.Name, h.By, h.At.Format(time.RFC3339))) {
-		_ = writeLine(ss.c, Reply{OK: true, Segment: seg, Hold: &h})
+	if !ss.succeeded(fmt.Sprintf("legal hold on %s released (set by %s at %s)", seg.Name, h.By, h.At.Format(time.RFC3339))) {
+		return
 	}
+	if h, err = retention.ReleaseHold(ss.cfg.StateDir, seg.Name); err != nil {
+		ss.undone(err)
+		return
+	}
+	_ = writeLine(ss.c, Reply{OK: true, Segment: seg, Hold: &h})
+}
+
+// undone audits that what an entry just recorded as done then failed,
+// and tells the client.
+func (ss *session) undone(err error) {
+	ss.entry.Outcome, ss.entry.Detail = "failed", "not done after all: "+err.Error()
+	if _, aerr := ss.s.Audit.Append(ss.entry); aerr != nil {
+		ss.s.Log.Error().Err(aerr).Str("action", ss.entry.Action).Msg("audit entry not written")
+	}
+	ss.failed(err)
 }

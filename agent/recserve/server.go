@@ -12,12 +12,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
+	"velo/agent/attempts"
 	"velo/agent/audit"
 	"velo/agent/config"
 	"velo/agent/retention"
@@ -52,8 +55,9 @@ type Server struct {
 	path    string
 	ln      *net.UnixListener
 	slots   chan struct{}
-	waiters chan struct{} // connections waiting for a slot
-	auth    sync.Mutex    // one password check (600 000 PBKDF2 rounds) at a time
+	waiters chan struct{}        // connections waiting for a slot
+	auth    sync.Mutex           // one password check (600 000 PBKDF2 rounds) at a time
+	bursts  *attempts.Aggregator // refused logins per peer uid (loginRefused)
 	wg      sync.WaitGroup
 }
 
@@ -85,7 +89,8 @@ func Listen(path string) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("recording socket %s: %w", path, err)
 	}
-	return &Server{path: path, ln: ln, slots: make(chan struct{}, MaxConns), waiters: make(chan struct{}, MaxConns)}, nil
+	return &Server{path: path, ln: ln, slots: make(chan struct{}, MaxConns), waiters: make(chan struct{}, MaxConns),
+		bursts: attempts.New(attempts.Options{})}, nil
 }
 
 // Path is the socket's path.
@@ -96,6 +101,7 @@ func (s *Server) Path() string { return s.path }
 func (s *Server) Serve(ctx context.Context) {
 	stop := context.AfterFunc(ctx, func() { s.ln.Close() })
 	defer stop()
+	s.wg.Go(func() { s.auditBursts(ctx) })
 	for {
 		c, err := s.ln.AcceptUnix()
 		if err != nil {
@@ -120,6 +126,38 @@ func (s *Server) Serve(ctx context.Context) {
 	}
 	s.ln.Close()
 	s.wg.Wait()
+}
+
+// auditBursts writes, every second, one audit entry for each burst of
+// refused logins that is over (its first refusal was audited on its own);
+// at the end, for every burst still open.
+func (s *Server) auditBursts(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.auditSummaries(s.bursts.Close())
+			return
+		case now := <-t.C:
+			s.auditSummaries(s.bursts.Due(now))
+		}
+	}
+}
+
+func (s *Server) auditSummaries(sums []attempts.Summary) {
+	for _, sum := range sums {
+		e := audit.Entry{Actor: "agent", Action: sum.Kind, Outcome: "refused",
+			Detail: fmt.Sprintf("%d refused requests without a valid operator login from %s, %s to %s; operators named: %s",
+				sum.Count, sum.Source, sum.First.UTC().Format(time.RFC3339), sum.Last.UTC().Format(time.RFC3339), strings.Join(sum.Names, ", ")),
+			Fields: map[string]string{"peer": sum.Source, "count": strconv.Itoa(sum.Count)}}
+		if sum.More {
+			e.Detail += " …"
+		}
+		if _, err := s.Audit.Append(e); err != nil {
+			s.Log.Error().Err(err).Str("action", e.Action).Msg("audit entry not written")
+		}
+	}
 }
 
 // awaitSlot serves c once a slot frees within SlotWait (a client asking
