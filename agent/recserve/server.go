@@ -48,6 +48,8 @@ type Server struct {
 	Store  Store
 	Audit  Auditor
 	Log    zerolog.Logger
+	// Subjects makes data subjects' copies (G-3.5); nil: none are made.
+	Subjects SubjectCopier
 
 	path    string
 	ln      *net.UnixListener
@@ -55,6 +57,8 @@ type Server struct {
 	waiters chan struct{} // connections waiting for a slot
 	auth    sync.Mutex    // one password check (600 000 PBKDF2 rounds) at a time
 	wg      sync.WaitGroup
+	// subjectSlot: one subject copy at a time.
+	subjectSlot chan struct{}
 }
 
 // Listen makes the socket at path (mode SocketMode; its folder, when
@@ -85,7 +89,7 @@ func Listen(path string) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("recording socket %s: %w", path, err)
 	}
-	return &Server{path: path, ln: ln, slots: make(chan struct{}, MaxConns), waiters: make(chan struct{}, MaxConns)}, nil
+	return &Server{path: path, ln: ln, slots: make(chan struct{}, MaxConns), waiters: make(chan struct{}, MaxConns), subjectSlot: make(chan struct{}, 1)}, nil
 }
 
 // Path is the socket's path.
@@ -197,7 +201,7 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn, release func())
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	s.Log.Info().Str("peer", who.String()).Str("op", req.Op).Str("operator", cut(req.Operator)).Str("segment", cut(req.Segment)).Msg("recording request")
-	s.handle(c, who, &req)
+	s.handle(ctx, c, who, &req)
 }
 
 // badRequest says what was wrong with a request, for the log and the
