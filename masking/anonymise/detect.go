@@ -15,9 +15,10 @@ import (
 
 // job is one frame's luma plane for the detector.
 type job struct {
-	n    uint64
-	w, h int
-	y    []byte // owned by the job
+	n     uint64
+	w, h  int
+	y     []byte // owned by the job
+	noHOG bool   // skip the HOG detector on this one (subject copies)
 }
 
 // result is what the detector found on job n.
@@ -125,7 +126,7 @@ func (d *detector) detectKinds(j job) (boxes []Box, kinds []Detector, err error)
 			kinds = append(kinds, k)
 		}
 	}
-	if d.hog != nil {
+	if d.hog != nil && !j.noHOG {
 		add(HOG, d.hog.DetectMultiScaleWithParams(small, 0, image.Pt(8, 8), image.Pt(8, 8), 1.05, 2, false))
 	}
 	if len(d.haar) > 0 {

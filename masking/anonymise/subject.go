@@ -37,6 +37,11 @@ type Subjects struct {
 // camera's dynamic masking names more: people (HOG, motion) and plates.
 var SubjectDetectors = []Detector{HOG, Motion, Plate}
 
+// SubjectHOGEvery: HOG, the costliest detector, runs on every 5th frame
+// of a copy; motion and the cascades on every frame. The tracker carries
+// HOG's boxes between.
+const SubjectHOGEvery = 5
+
 // SubjectMargin grows every masked box of a subject copy unless Base
 // says otherwise: more than live (a copy is made once, and a slow walker's
 // motion blob covers only the parts of them that moved).
@@ -209,7 +214,9 @@ func observe(ctx context.Context, cfg Config, job spec.SubjectJob) (*observation
 		if zoneLuma(y, f.W, f.H, cfg.Zone) < cfg.MinLuma {
 			fs.why = string(WhyDark)
 		} else {
-			boxes, kinds, err := d.detectKinds(job2(n, f))
+			j := job2(n, f)
+			j.noHOG = n%SubjectHOGEvery != 0
+			boxes, kinds, err := d.detectKinds(j)
 			if err != nil {
 				fs.why = string(WhyError) + ": " + err.Error()
 			}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,7 +109,7 @@ func TestG35_SubjectCopyFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Frames != 20 || len(rep.WholeFrame) != 20 || rep.PerFrame[5].Masked[0] != [4]float64{0, 0, 1, 1} || mp4.Len() == 0 {
+	if rep.Frames != 20 || len(rep.WholeFrame) != 20 || len(rep.PerFrame[5].Masked) != 1 || rep.PerFrame[5].Masked[0] != [4]float64{0, 0, 1, 1} || mp4.Len() == 0 {
 		t.Errorf("dark scene: %d frames, %d masked whole (%v), %d bytes", rep.Frames, len(rep.WholeFrame), rep.PerFrame[5], mp4.Len())
 	}
 	mp4.Reset()
@@ -116,4 +117,34 @@ func TestG35_SubjectCopyFailsClosed(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no person detected at that point") || mp4.Len() != 0 {
 		t.Errorf("a point on nobody: %v, %d bytes", err, mp4.Len())
 	}
+}
+
+// TestMeasureSubjectCopyDefaults (VELO_SUBJECT_MEASURE=1): the same copy
+// with the default detectors of a camera without dynamic masking (HOG,
+// motion, plates at 480 px), for docs/masking.md's figures; no floor.
+func TestMeasureSubjectCopyDefaults(t *testing.T) {
+	if os.Getenv("VELO_SUBJECT_MEASURE") == "" {
+		t.Skip("set VELO_SUBJECT_MEASURE=1 to measure")
+	}
+	clip := filepath.Join(t.TempDir(), "cam_20260101T000000Z.mkv")
+	testkit.SubjectClip(t, clip)
+	var mp4 bytes.Buffer
+	t0 := time.Now()
+	sub := anonymise.Subjects{Base: anonymise.Config{Style: maskspec.StyleFill, Color: testkit.MaskColour}}
+	if v := os.Getenv("VELO_SUBJECT_DETECTORS"); v != "" {
+		for _, d := range strings.Split(v, ",") {
+			sub.Base.Detectors = append(sub.Base.Detectors, anonymise.Detector(d))
+		}
+	}
+	if v, _ := strconv.Atoi(os.Getenv("VELO_SUBJECT_WIDTH")); v > 0 {
+		sub.Base.DetectWidth = v
+	}
+	rep, err := sub.CopySubject(context.Background(), subjectJob(t, clip, testkit.SubjectMark()), &mp4)
+	took := time.Since(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := testkit.ScoreSubjectCopy(t, mp4.Bytes())
+	t.Logf("detectors %v at %d px: %d frames in %v (%.1f fps); tracked %d, uncertain %d, whole %d; others covered %.3f (%d of %d); subject's visible share %.2f",
+		rep.Detectors, rep.DetectWidth, rep.Frames, took, float64(rep.Frames)/took.Seconds(), rep.Tracked, len(rep.Uncertain), len(rep.WholeFrame), sc.Coverage(), sc.Covered, sc.People, sc.Visible)
 }

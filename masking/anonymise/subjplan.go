@@ -20,7 +20,7 @@ const (
 	subjMinSim    = 0.80 // colour similarity to the mark, at least
 	subjMinIoU    = 0.20 // overlap with the expected box, at least (or its centre inside)
 	subjAmbiguity = 0.08 // a second person scoring this close makes it uncertain
-	subjMinSize   = 0.5  // a detection's area against the subject's, at least
+	subjMinSize   = 0.25 // a detection's area against the subject's, at least (a part of them)
 	subjMaxSize   = 2.0  // and at most
 )
 
@@ -118,35 +118,51 @@ func seedSubject(m spec.Mark, ob *observation) (int, Box, signature, error) {
 }
 
 // follow tracks the subject from the mark in direction dir (+1, -1),
-// setting subj[f] on the frames where it is confident. Its speed is
-// measured in the direction of travel.
+// setting subj[f] on the frames where it is confident. The subject's size
+// is the mark's, updated slowly by detections of about that size; its
+// speed is measured in the direction of travel from those only. A
+// smaller detection (the part of a slow walker that moved) places the
+// subject without changing either.
 func follow(ob *observation, mark, dir int, seed Box, sig signature, subj []*Box) {
 	cur, last := seed, mark
+	rw, rh := seed.X1-seed.X0, seed.Y1-seed.Y0
 	var vx, vy float64
 	for f := mark + dir; f >= 0 && f < len(ob.frames); f += dir {
 		gap := float64((f - last) * dir)
 		exp := cur.shift(vx*gap, vy*gap)
-		b, ok := pickSubject(ob.frames[f].dets, exp, exp.grow(min(0.5, 0.1+0.05*gap)), cur, sig)
+		b, ok := pickSubject(ob.frames[f].dets, exp, exp.grow(min(0.5, 0.1+0.05*gap)), rw*rh, sig)
 		if !ok {
 			continue
 		}
-		ncx, ncy := b.center()
-		ocx, ocy := cur.center()
-		vx, vy = (vx+(ncx-ocx)/gap)/2, (vy+(ncy-ocy)/gap)/2
-		vx, vy = max(-0.05, min(0.05, vx)), max(-0.05, min(0.05, vy))
+		if r := b.area() / (rw * rh); r < 0.6 || r > 1.6 {
+			// A part of the subject: their usual box, around it.
+			cx, _ := b.center()
+			_, ey := exp.center()
+			b = union(b, Box{cx - rw/2, ey - rh/2, cx + rw/2, ey + rh/2})
+		} else {
+			ncx, ncy := b.center()
+			ocx, ocy := cur.center()
+			vx, vy = (vx+(ncx-ocx)/gap)/2, (vy+(ncy-ocy)/gap)/2
+			vx, vy = max(-0.05, min(0.05, vx)), max(-0.05, min(0.05, vy))
+			rw, rh = 0.7*rw+0.3*(b.X1-b.X0), 0.7*rh+0.3*(b.Y1-b.Y0)
+		}
 		cur, last = b, f
 		subj[f] = &b
 	}
 }
 
+func union(a, b Box) Box {
+	return Box{min(a.X0, b.X0), min(a.Y0, b.Y0), max(a.X1, b.X1), max(a.Y1, b.Y1)}
+}
+
 // pickSubject chooses the subject among a frame's detections; false when
 // none matches or when another person (a box apart from the best) scores
 // nearly as well.
-func pickSubject(dets []det, exp, search, cur Box, sig signature) (Box, bool) {
+func pickSubject(dets []det, exp, search Box, size float64, sig signature) (Box, bool) {
 	best, bi := -1.0, -1
 	scores := make([]float64, len(dets))
 	for i, d := range dets {
-		s, ok := subjectScore(d, exp, search, cur, sig)
+		s, ok := subjectScore(d, exp, search, size, sig)
 		scores[i] = -1
 		if ok {
 			scores[i] = s
@@ -159,17 +175,24 @@ func pickSubject(dets []det, exp, search, cur Box, sig signature) (Box, bool) {
 		return Box{}, false
 	}
 	for i, s := range scores {
-		if s >= 0 && i != bi && dets[i].b.iou(dets[bi].b) < 0.3 && s >= best-subjAmbiguity {
+		if s >= 0 && i != bi && !samePerson(dets[i].b, dets[bi].b) && s >= best-subjAmbiguity {
 			return Box{}, false
 		}
 	}
 	return dets[bi].b, true
 }
 
+// samePerson: two detectors' boxes of one person (they overlap, or one
+// lies mostly inside the other), not two people side by side.
+func samePerson(a, b Box) bool {
+	in := Box{max(a.X0, b.X0), max(a.Y0, b.Y0), min(a.X1, b.X1), min(a.Y1, b.Y1)}.area()
+	return a.iou(b) >= 0.3 || in >= 0.6*min(a.area(), b.area())
+}
+
 // subjectScore rates detection d as the subject expected at exp: its
 // overlap with exp and its colours' likeness to the mark's; ok is false
 // when it cannot be the subject.
-func subjectScore(d det, exp, search, cur Box, sig signature) (float64, bool) {
+func subjectScore(d det, exp, search Box, size float64, sig signature) (float64, bool) {
 	if d.k == Plate {
 		return 0, false
 	}
@@ -178,7 +201,7 @@ func subjectScore(d det, exp, search, cur Box, sig signature) (float64, bool) {
 	if iou < subjMinIoU && (cx < search.X0 || cx > search.X1 || cy < search.Y0 || cy > search.Y1) {
 		return 0, false
 	}
-	if r := d.b.area() / max(cur.area(), 1e-9); r < subjMinSize || r > subjMaxSize {
+	if r := d.b.area() / max(size, 1e-9); r < subjMinSize || r > subjMaxSize {
 		return 0, false
 	}
 	sim := d.h.similarity(sig)
