@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"velo/agent/access"
@@ -149,9 +150,11 @@ func (ss *session) subjectExport(ctx context.Context) {
 	}
 	job.TempDir = tmp
 	out := cut(filepath.Base(ss.req.Out))
+	var names []string
 	for _, g := range job.Segments {
-		ss.entry.Fields["segments"] += g.Name + " "
+		names = append(names, g.Name)
 	}
+	ss.entry.Fields["segments"] = strings.Join(names, " ")
 	ss.entry.Outcome, ss.entry.Detail = "started", fmt.Sprintf("data subject's copy of camera %s, %s to %s, being made to %s", job.Camera, job.From.Format(time.RFC3339), job.To.Format(time.RFC3339), out)
 	started, err := ss.s.Audit.Append(ss.entry)
 	if err != nil {
@@ -163,10 +166,7 @@ func (ss *session) subjectExport(ctx context.Context) {
 		return
 	}
 	side := SubjectSidecar{Site: ss.cfg.Site.Name, Controller: ss.cfg.Site.Controller, Gateway: ss.cfg.Gateway, Camera: job.Camera, From: job.From, To: job.To,
-		Reason: SubjectReason, RequestRef: ss.req.Ref, Operator: ss.op.Name, File: out, AuditSeq: started.Seq}
-	for _, g := range job.Segments {
-		side.Segments = append(side.Segments, g.Name)
-	}
+		Reason: SubjectReason, RequestRef: ss.req.Ref, Operator: ss.op.Name, File: out, AuditSeq: started.Seq, Segments: names}
 	ss.streamSubject(ctx, job, &side)
 }
 

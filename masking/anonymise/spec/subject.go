@@ -44,7 +44,7 @@ func ParseMark(s string) (Mark, error) {
 	bad := func(format string, a ...any) (Mark, error) {
 		return Mark{}, fmt.Errorf("mark %q: %s (want %s)", cut(s), fmt.Sprintf(format, a...), MarkSyntax)
 	}
-	fields := splitMark(s)
+	fields := splitMark(strings.ReplaceAll(s, " ", ""))
 	if len(fields) != 2 {
 		return bad("two parts: when and where")
 	}
