@@ -102,15 +102,23 @@ func TestG35_SubjectCopyFailsClosed(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v: %s", err, b)
 	}
+	// Two recorded segments of one second each: the copy runs on from
+	// one to the next.
 	job := subjectJob(t, dark, testkit.SubjectMark())
 	job.To = job.From.Add(2 * time.Second)
+	second := job.Segments[0]
+	second.Name, second.Start = "cam_20260101T000001Z.mkv.sealed", job.From.Add(time.Second)
+	job.Segments = append(job.Segments, second)
 	var mp4 bytes.Buffer
 	rep, err := subjectCopier().CopySubject(context.Background(), job, &mp4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Frames != 20 || len(rep.WholeFrame) != 20 || len(rep.PerFrame[5].Masked) != 1 || rep.PerFrame[5].Masked[0] != [4]float64{0, 0, 1, 1} || mp4.Len() == 0 {
-		t.Errorf("dark scene: %d frames, %d masked whole (%v), %d bytes", rep.Frames, len(rep.WholeFrame), rep.PerFrame[5], mp4.Len())
+		t.Fatalf("dark scene: %d frames, %d masked whole (%v), %d bytes", rep.Frames, len(rep.WholeFrame), rep.PerFrame[5], mp4.Len())
+	}
+	if f := rep.PerFrame[10]; f.Segment != second.Name || !f.Time.Equal(second.Start) || rep.PerFrame[9].Segment != job.Segments[0].Name {
+		t.Errorf("frame 10 of two segments: %s at %s", f.Segment, f.Time)
 	}
 	mp4.Reset()
 	_, err = subjectCopier().CopySubject(context.Background(), subjectJob(t, dark, "frame=3,point=0.5,0.02"), &mp4)
