@@ -39,6 +39,25 @@ func (c *Client) wait() time.Duration {
 // an error from the trailer means body got less than the whole, verified
 // segment and must be discarded.
 func (c *Client) Do(req Request, body io.Writer) (Reply, *Trailer, error) {
+	if body == nil || (req.Op != OpView && req.Op != OpExport) {
+		return c.do(req, nil)
+	}
+	return c.do(req, func(br *bufio.Reader, deadline func()) (*Trailer, error) {
+		n, err := readFrames(br, body, deadline)
+		if err != nil {
+			return nil, fmt.Errorf("segment %s from %s: %w", req.Segment, c.Socket, err)
+		}
+		tr, err := c.trailer(br, "segment "+req.Segment)
+		if err == nil && tr.Bytes != n {
+			err = fmt.Errorf("segment %s: %d bytes received, the agent sent %d", req.Segment, n, tr.Bytes)
+		}
+		return tr, err
+	})
+}
+
+// do sends req, reads the reply and, when it is OK and body is set, what
+// streams after it.
+func (c *Client) do(req Request, body func(br *bufio.Reader, deadline func()) (*Trailer, error)) (Reply, *Trailer, error) {
 	req.V = Version
 	conn, err := net.DialTimeout("unix", c.Socket, 5*time.Second)
 	if err != nil {
@@ -62,24 +81,24 @@ func (c *Client) Do(req Request, body io.Writer) (Reply, *Trailer, error) {
 	if !rep.OK {
 		return rep, nil, fmt.Errorf("the agent on %s: %s", c.Socket, rep.Error)
 	}
-	if body == nil || (req.Op != OpView && req.Op != OpExport) {
+	if body == nil {
 		return rep, nil, nil
 	}
-	n, err := readFrames(br, body, deadline)
-	if err != nil {
-		return rep, nil, fmt.Errorf("segment %s from %s: %w", req.Segment, c.Socket, err)
-	}
+	tr, err := body(br, deadline)
+	return rep, tr, err
+}
+
+// trailer reads the trailer that ends a stream; an error when it says the
+// stream is not whole.
+func (c *Client) trailer(br *bufio.Reader, what string) (*Trailer, error) {
 	var tr Trailer
 	if err := readJSON(br, &tr, MaxRequest); err != nil {
-		return rep, nil, fmt.Errorf("segment %s from %s: no trailer: %w", req.Segment, c.Socket, err)
+		return nil, fmt.Errorf("%s from %s: no trailer: %w", what, c.Socket, err)
 	}
 	if !tr.OK {
-		return rep, &tr, fmt.Errorf("segment %s: the agent could not send it whole: %s", req.Segment, tr.Error)
+		return &tr, fmt.Errorf("%s: the agent could not send it whole: %s", what, tr.Error)
 	}
-	if tr.Bytes != n {
-		return rep, &tr, fmt.Errorf("segment %s: %d bytes received, the agent sent %d", req.Segment, n, tr.Bytes)
-	}
-	return rep, &tr, nil
+	return &tr, nil
 }
 
 func readJSON(br *bufio.Reader, v any, max int) error {

@@ -1,6 +1,7 @@
 package recserve
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -23,6 +24,7 @@ import (
 // CLI wrote when it opened the store itself).
 var auditActions = map[string]string{
 	OpList: "recording_list", OpView: "recording_access", OpExport: "export", OpHold: "hold_set", OpRelease: "hold_released",
+	OpSubjectExport: "export",
 }
 
 // session is one authenticated request; entry is its audit entry,
@@ -39,7 +41,7 @@ type session struct {
 
 // handle authenticates the operator and runs the request. Every refusal
 // is audited with the peer's credentials, as every use is.
-func (s *Server) handle(c net.Conn, who peer, req *Request) {
+func (s *Server) handle(ctx context.Context, c net.Conn, who peer, req *Request) {
 	_ = c.SetWriteDeadline(time.Now().Add(WriteIdle))
 	action, ok := auditActions[req.Op]
 	if !ok {
@@ -75,6 +77,8 @@ func (s *Server) handle(c net.Conn, who peer, req *Request) {
 		ss.hold()
 	case OpRelease:
 		ss.release()
+	case OpSubjectExport:
+		ss.subjectExport(ctx)
 	}
 }
 

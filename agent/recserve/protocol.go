@@ -10,7 +10,9 @@
 // MaxRequest bytes, sent within RequestTimeout), answered by a JSON reply
 // line; a view or an export then streams the segment in frames (a 4-byte
 // big-endian length and that many bytes; length 0 ends it) followed by a
-// JSON trailer line saying whether every byte was sent and verified.
+// JSON trailer line saying whether every byte was sent and verified. A
+// data subject's copy streams two such runs, the MP4 then its sidecar,
+// before the trailer.
 package recserve
 
 import (
@@ -53,6 +55,9 @@ const (
 	OpExport  = "export"
 	OpHold    = "hold"
 	OpRelease = "release"
+	// OpSubjectExport: a data subject's copy (G-3.5): a camera's range
+	// with the requester marked, everyone else masked (subject.go).
+	OpSubjectExport = "subject-export"
 )
 
 // Request is what velo recording asks. The password travels only over the
@@ -67,6 +72,12 @@ type Request struct {
 	Reason   string `json:"reason,omitempty"`  // view (ER-4.4)
 	Ref      string `json:"ref,omitempty"`     // view, export, hold
 	Out      string `json:"out,omitempty"`     // export: the file's base name, for the audit
+	// subject-export: the range of Camera and the mark on the data
+	// subject (spec.ParseMark); Reason data-subject-request, Ref the
+	// request's reference.
+	From *time.Time `json:"from,omitempty"`
+	To   *time.Time `json:"to,omitempty"`
+	Mark string     `json:"mark,omitempty"`
 }
 
 // Site names the gateway, for an export's sidecar.
@@ -105,6 +116,9 @@ type Trailer struct {
 	Bytes    int64  `json:"bytes"`
 	SHA256   string `json:"sha256,omitempty"`
 	AuditSeq uint64 `json:"audit_seq,omitempty"`
+	// A subject copy's sidecar, streamed after its MP4.
+	SidecarBytes  int64  `json:"sidecar_bytes,omitempty"`
+	SidecarSHA256 string `json:"sidecar_sha256,omitempty"`
 }
 
 // writeLine writes v as one JSON line.

@@ -51,6 +51,8 @@ type Server struct {
 	Store  Store
 	Audit  Auditor
 	Log    zerolog.Logger
+	// Subjects makes data subjects' copies (G-3.5); nil: none are made.
+	Subjects SubjectCopier
 
 	path    string
 	ln      *net.UnixListener
@@ -59,6 +61,8 @@ type Server struct {
 	auth    sync.Mutex           // one password check (600 000 PBKDF2 rounds) at a time
 	bursts  *attempts.Aggregator // refused logins per peer uid (loginRefused)
 	wg      sync.WaitGroup
+	// subjectSlot: one subject copy at a time.
+	subjectSlot chan struct{}
 }
 
 // Listen makes the socket at path (mode SocketMode; its folder, when
@@ -90,7 +94,7 @@ func Listen(path string) (*Server, error) {
 		return nil, fmt.Errorf("recording socket %s: %w", path, err)
 	}
 	return &Server{path: path, ln: ln, slots: make(chan struct{}, MaxConns), waiters: make(chan struct{}, MaxConns),
-		bursts: attempts.New(attempts.Options{})}, nil
+		bursts: attempts.New(attempts.Options{}), subjectSlot: make(chan struct{}, 1)}, nil
 }
 
 // Path is the socket's path.
@@ -235,7 +239,7 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn, release func())
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	s.Log.Info().Str("peer", who.String()).Str("op", req.Op).Str("operator", cut(req.Operator)).Str("segment", cut(req.Segment)).Msg("recording request")
-	s.handle(c, who, &req)
+	s.handle(ctx, c, who, &req)
 }
 
 // badRequest says what was wrong with a request, for the log and the

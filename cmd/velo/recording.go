@@ -266,23 +266,46 @@ func (o *recordingViewOptions) run(s streams) error {
 type recordingExportOptions struct {
 	recordingAccess
 	segment, ref, out string
+	subject           subjectOptions
 }
 
 func recordingExportCommand(s streams) *ffcli.Command {
 	fs := newFlagSet("recording export")
 	o := &recordingExportOptions{}
 	o.declare(fs)
-	segmentFlag(fs, &o.segment)
-	fs.StringVar(&o.ref, "ref", "", "`REF`: the judicial reference (required: copies only on a judicial request)")
+	fs.StringVar(&o.segment, "segment", "", "segment `NAME`, as velo recording list prints it (needed without --subject)")
+	fs.StringVar(&o.ref, "ref", "", "`REF`: the judicial reference, or with --subject the data subject's request reference (required)")
 	fs.StringVar(&o.out, "out", "", "`FILE` to write (required; a .json sidecar is written beside it)")
+	o.subject.declare(fs)
 	return &ffcli.Command{
 		Name:       "export",
 		ShortUsage: synopsis("velo recording export", fs, ""),
-		ShortHelp:  "copy a segment with a sidecar, on a judicial request",
+		ShortHelp:  "copy on a judicial or a data subject's request (G-3.5)",
 		LongHelp: `Copy one segment (masked, as recorded), streamed by the running agent,
 to --out with a JSON sidecar (SHA-256, reference, operator, audit seq),
 only on a judicial request (ER-4.6). The copy is kept only if its SHA-256
-is the one the agent audited. Role: exporter.`,
+is the one the agent audited. Role: exporter.
+
+With --subject, a data subject's copy of their own images (G-3.5): the
+agent decodes --camera's recordings from --from to --to, follows the
+person marked with --mark through the range and masks every other person
+and every plate it detects; where it is not sure of the subject, it
+masks everyone it detected, and a frame it cannot trust (too dark) is
+masked whole. --out gets an MP4 (H.264) any player plays, and FILE.json
+a sidecar listing every frame, what was masked there and how. --ref is
+the subject's request reference (reason data-subject-request, audited).
+At most 15 minutes per copy; the agent makes one copy at a time.
+
+--mark is "frame=N,box=x,y,w,h" or "time=T,point=x,y":
+  frame=N      the copy's Nth frame (0 = the first at --from);
+  time=T       an RFC 3339 time in the range, or a duration from --from
+               (e.g. time=12.5s);
+  box=x,y,w,h  the subject's box: top-left corner, width, height;
+  point=x,y    a point on the subject (the smallest person detected
+               around it, on that frame or the 3 either side).
+Coordinates are shares of the frame, from 0 to 1, measured from its
+top-left corner (x to the right, y down): box=0.5,0.25,0.1,0.3 starts at
+the middle of the width, a quarter down. Role: exporter.`,
 		FlagSet: fs,
 		Exec: func(_ context.Context, args []string) error {
 			if err := noOperands(fs, args); err != nil {
@@ -296,6 +319,12 @@ is the one the agent audited. Role: exporter.`,
 func (o *recordingExportOptions) run(s streams) error {
 	if o.out == "" || o.out == "-" {
 		return usageError{msg: "recording export: --out FILE is required"}
+	}
+	if o.subject.on {
+		return o.runSubject(s)
+	}
+	if o.subject.camera != "" || o.subject.from != "" || o.subject.to != "" || o.subject.mark != "" {
+		return usageError{msg: "recording export: --camera, --from, --to and --mark go with --subject"}
 	}
 	rs, err := o.open("export")
 	if err != nil {

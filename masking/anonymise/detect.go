@@ -15,9 +15,10 @@ import (
 
 // job is one frame's luma plane for the detector.
 type job struct {
-	n    uint64
-	w, h int
-	y    []byte // owned by the job
+	n     uint64
+	w, h  int
+	y     []byte // owned by the job
+	noHOG bool   // skip the HOG detector on this one (subject copies)
 }
 
 // result is what the detector found on job n.
@@ -90,21 +91,27 @@ func (d *detector) run(in <-chan job, out chan<- result) {
 var slowDown atomic.Int64 // nanoseconds
 
 // detect runs every selected detector on a downscaled copy of j.
-func (d *detector) detect(j job) (boxes []Box, err error) {
+func (d *detector) detect(j job) ([]Box, error) {
+	boxes, _, err := d.detectKinds(j)
+	return boxes, err
+}
+
+// detectKinds is detect with the detector that found each box.
+func (d *detector) detectKinds(j job) (boxes []Box, kinds []Detector, err error) {
 	if d := slowDown.Load(); d > 0 {
 		time.Sleep(time.Duration(d))
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			boxes, err = nil, fmt.Errorf("anonymise: camera %q: detector: %v", d.cfg.Camera, r)
+			boxes, kinds, err = nil, nil, fmt.Errorf("anonymise: camera %q: detector: %v", d.cfg.Camera, r)
 		}
 	}()
 	if j.w <= 0 || j.h <= 0 || len(j.y) < j.w*j.h {
-		return nil, errors.New("anonymise: bad frame for the detector")
+		return nil, nil, errors.New("anonymise: bad frame for the detector")
 	}
 	full, err := gocv.NewMatFromBytes(j.h, j.w, gocv.MatTypeCV8UC1, j.y[:j.w*j.h])
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer full.Close()
 	sw := d.cfg.DetectWidth
@@ -113,25 +120,37 @@ func (d *detector) detect(j job) (boxes []Box, err error) {
 	defer small.Close()
 	gocv.Resize(full, &small, image.Pt(sw, sh), 0, 0, gocv.InterpolationArea)
 	var px []image.Rectangle
-	if d.hog != nil {
-		px = append(px, d.hog.DetectMultiScaleWithParams(small, 0, image.Pt(8, 8), image.Pt(8, 8), 1.05, 2, false)...)
+	add := func(k Detector, rs []image.Rectangle) {
+		px = append(px, rs...)
+		for range rs {
+			kinds = append(kinds, k)
+		}
+	}
+	if d.hog != nil && !j.noHOG {
+		add(HOG, d.hog.DetectMultiScaleWithParams(small, 0, image.Pt(8, 8), image.Pt(8, 8), 1.05, 2, false))
 	}
 	if len(d.haar) > 0 {
 		eq := gocv.NewMat()
 		gocv.EqualizeHist(small, &eq)
 		for i := range d.haar {
-			minSz := image.Pt(max(12, sw/40), max(12, sw/40))
-			px = append(px, d.haar[i].DetectMultiScaleWithParams(eq, 1.1, 3, 0, minSz, image.Point{})...)
+			minSz, maxSz := image.Pt(max(12, sw/40), max(12, sw/40)), image.Point{}
+			if d.haarKind[i] == Plate {
+				// A plate is small and wide: a third of the frame's width is
+				// already a car at the lens (the cascade's larger boxes
+				// are road and walls).
+				maxSz = image.Pt(sw/3, sh/6)
+			}
+			add(d.haarKind[i], d.haar[i].DetectMultiScaleWithParams(eq, 1.1, 3, 0, minSz, maxSz))
 		}
 		eq.Close()
 	}
 	if d.mog != nil {
-		px = append(px, d.motion(small)...)
+		add(Motion, d.motion(small))
 	}
 	for _, r := range px {
 		boxes = append(boxes, Box{float64(r.Min.X) / float64(sw), float64(r.Min.Y) / float64(sh), float64(r.Max.X) / float64(sw), float64(r.Max.Y) / float64(sh)})
 	}
-	return boxes, nil
+	return boxes, kinds, nil
 }
 
 // motion returns the bounding boxes of the moving blobs.

@@ -108,14 +108,31 @@ func (tr *track) predict(n uint64, hold int) Box {
 	return tr.box.shift(vx*dt, vy*dt)
 }
 
-// boxes returns the boxes to mask on frame n, grown by margin, and more
-// (5 % a frame, up to 50 %) the longer a track goes unseen.
+// tracked is a track's box on a frame, before growing, and how many
+// frames it has gone unseen.
+type tracked struct {
+	box Box
+	age float64
+}
+
+// at returns every track's predicted box on frame n.
+func (t *tracker) at(n uint64) []tracked {
+	out := make([]tracked, 0, len(t.tracks))
+	for _, tr := range t.tracks {
+		out = append(out, tracked{tr.predict(n, t.hold), max(0, float64(n)-float64(tr.seen))})
+	}
+	return out
+}
+
+// grown is the box to mask: grown by margin, and more (5 % a frame, up
+// to 50 %) the longer its track goes unseen.
+func (k tracked) grown(margin float64) Box { return k.box.grow(margin + min(0.5, 0.05*k.age)) }
+
+// boxes returns the boxes to mask on frame n, grown (tracked.grown).
 func (t *tracker) boxes(n uint64, margin float64) []Box {
 	out := make([]Box, 0, len(t.tracks))
-	for _, tr := range t.tracks {
-		age := float64(n) - float64(tr.seen)
-		b := tr.predict(n, t.hold).grow(margin + min(0.5, 0.05*max(0, age)))
-		if b.area() > 0 {
+	for _, k := range t.at(n) {
+		if b := k.grown(margin); b.area() > 0 {
 			out = append(out, b)
 		}
 	}
