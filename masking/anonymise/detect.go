@@ -33,7 +33,8 @@ type detector struct {
 	hog      *gocv.HOGDescriptor
 	haar     []gocv.CascadeClassifier
 	haarKind []Detector
-	mog      *gocv.BackgroundSubtractorMOG2
+	mog      *mog
+	fg       []byte // its foreground mask
 }
 
 func newDetector(cfg Config) (*detector, error) {
@@ -47,8 +48,7 @@ func newDetector(cfg Config) (*detector, error) {
 			people.Close()
 			d.hog = &h
 		case Motion:
-			m := gocv.NewBackgroundSubtractorMOG2WithParams(1000, 24, false)
-			d.mog = &m
+			d.mog = newMOG(motionHistory, 24)
 		default:
 			c := gocv.NewCascadeClassifier()
 			path := filepath.Join(cfg.CascadeDir, spec.Cascades[k])
@@ -72,7 +72,7 @@ func (d *detector) close() {
 		d.haar[i].Close()
 	}
 	if d.mog != nil {
-		d.mog.Close()
+		d.mog.close()
 	}
 }
 
@@ -126,7 +126,11 @@ func (d *detector) detect(j job) (boxes []Box, err error) {
 		eq.Close()
 	}
 	if d.mog != nil {
-		px = append(px, d.motion(small)...)
+		moving, err := d.motion(small)
+		if err != nil {
+			return nil, fmt.Errorf("anonymise: camera %q: %w", d.cfg.Camera, err)
+		}
+		px = append(px, moving...)
 	}
 	for _, r := range px {
 		boxes = append(boxes, Box{float64(r.Min.X) / float64(sw), float64(r.Min.Y) / float64(sh), float64(r.Max.X) / float64(sw), float64(r.Max.Y) / float64(sh)})
@@ -134,11 +138,33 @@ func (d *detector) detect(j job) (boxes []Box, err error) {
 	return boxes, nil
 }
 
+// motionHistory is the background model's memory in detections: it learns
+// each frame at 1/motionHistory from the second one on, the rate OpenCV's
+// MOG2 only reaches after 500 frames by default (it learns at 1/2n on the
+// n-th, so a person standing still in the first minutes after a start
+// faded into the background within a few dozen detections, head and torso
+// first). At 1/1000 a pixel that stays the same takes about 100 detections
+// to become background.
+const motionHistory = 1000
+
 // motion returns the bounding boxes of the moving blobs.
-func (d *detector) motion(small gocv.Mat) []image.Rectangle {
-	fg := gocv.NewMat()
+func (d *detector) motion(small gocv.Mat) ([]image.Rectangle, error) {
+	w, h := small.Cols(), small.Rows()
+	src, err := small.DataPtrUint8()
+	if err != nil {
+		return nil, err
+	}
+	if len(d.fg) != w*h {
+		d.fg = make([]byte, w*h)
+	}
+	if err := d.mog.apply(src, w, h, d.fg, 1/float64(motionHistory)); err != nil {
+		return nil, err
+	}
+	fg, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV8UC1, d.fg)
+	if err != nil {
+		return nil, err
+	}
 	defer fg.Close()
-	d.mog.Apply(small, &fg)
 	gocv.Threshold(fg, &fg, 127, 255, gocv.ThresholdBinary)
 	k := gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(5, 5))
 	defer k.Close()
@@ -154,5 +180,5 @@ func (d *detector) motion(small gocv.Mat) []image.Rectangle {
 			out = append(out, r)
 		}
 	}
-	return out
+	return out, nil
 }
