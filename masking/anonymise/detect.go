@@ -16,6 +16,7 @@ import (
 // job is one frame's luma plane for the detector.
 type job struct {
 	n    uint64
+	view string // the view the frame was masked for
 	w, h int
 	y    []byte // owned by the job
 }
@@ -23,6 +24,7 @@ type job struct {
 // result is what the detector found on job n.
 type result struct {
 	n     uint64
+	view  string
 	boxes []Box
 	err   error
 }
@@ -33,8 +35,9 @@ type detector struct {
 	hog      *gocv.HOGDescriptor
 	haar     []gocv.CascadeClassifier
 	haarKind []Detector
-	mog      *mog
-	fg       []byte // its foreground mask
+	motionOn bool
+	mog      map[string]*mog // a background model per view
+	fg       []byte          // the foreground mask
 }
 
 func newDetector(cfg Config) (*detector, error) {
@@ -48,7 +51,7 @@ func newDetector(cfg Config) (*detector, error) {
 			people.Close()
 			d.hog = &h
 		case Motion:
-			d.mog = newMOG(motionHistory, 24)
+			d.motionOn, d.mog = true, map[string]*mog{}
 		default:
 			c := gocv.NewCascadeClassifier()
 			path := filepath.Join(cfg.CascadeDir, spec.Cascades[k])
@@ -71,8 +74,8 @@ func (d *detector) close() {
 	for i := range d.haar {
 		d.haar[i].Close()
 	}
-	if d.mog != nil {
-		d.mog.close()
+	for _, m := range d.mog {
+		m.close()
 	}
 }
 
@@ -81,7 +84,7 @@ func (d *detector) run(in <-chan job, out chan<- result) {
 	defer d.close()
 	for j := range in {
 		boxes, err := d.detect(j)
-		out <- result{n: j.n, boxes: boxes, err: err}
+		out <- result{n: j.n, view: j.view, boxes: boxes, err: err}
 	}
 }
 
@@ -125,8 +128,8 @@ func (d *detector) detect(j job) (boxes []Box, err error) {
 		}
 		eq.Close()
 	}
-	if d.mog != nil {
-		moving, err := d.motion(small)
+	if d.motionOn {
+		moving, err := d.motion(small, j.view)
 		if err != nil {
 			return nil, fmt.Errorf("anonymise: camera %q: %w", d.cfg.Camera, err)
 		}
@@ -148,7 +151,15 @@ func (d *detector) detect(j job) (boxes []Box, err error) {
 const motionHistory = 1000
 
 // motion returns the bounding boxes of the moving blobs.
-func (d *detector) motion(small gocv.Mat) ([]image.Rectangle, error) {
+func (d *detector) motion(small gocv.Mat, view string) ([]image.Rectangle, error) {
+	m := d.mog[view]
+	if m == nil {
+		// A view seen for the first time: its model starts from this
+		// frame. A PTZ camera keeps one per preset, so that a view it
+		// comes back to is compared with its own background.
+		m = newMOG(motionHistory, 24)
+		d.mog[view] = m
+	}
 	w, h := small.Cols(), small.Rows()
 	src, err := small.DataPtrUint8()
 	if err != nil {
@@ -157,7 +168,7 @@ func (d *detector) motion(small gocv.Mat) ([]image.Rectangle, error) {
 	if len(d.fg) != w*h {
 		d.fg = make([]byte, w*h)
 	}
-	if err := d.mog.apply(src, w, h, d.fg, 1/float64(motionHistory)); err != nil {
+	if err := m.apply(src, w, h, d.fg, 1/float64(motionHistory)); err != nil {
 		return nil, err
 	}
 	fg, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV8UC1, d.fg)
