@@ -45,7 +45,7 @@ type subjectCopies struct{ cfg func() *config.Config }
 func (s subjectCopies) CopySubject(ctx context.Context, job spec.SubjectJob, w io.Writer) (spec.SubjectReport, error) {
 	base := anonymise.Config{Detectors: slices.Clone(anonymise.SubjectDetectors)}
 	if c := s.cfg().Camera(job.Camera); c != nil && c.Dynamic != nil {
-		d := c.Dynamic.Spec(job.Camera)
+		d := c.Dynamic.Spec(c)
 		base.Detectors = slices.Clone(d.Detectors)
 		if !slices.Contains(base.Detectors, anonymise.Plate) {
 			base.Detectors = append(base.Detectors, anonymise.Plate)

@@ -93,7 +93,7 @@ func (a *Agent) startPipeline(s *session) error {
 	if cam.Dynamic != nil {
 		// A detector that does not load stops this camera's video: never a
 		// stream without the dynamic masks its config asks for.
-		if dyn, err = anonymise.New(cam.Dynamic.Spec(cam.ID)); err != nil {
+		if dyn, err = anonymise.New(cam.Dynamic.Spec(cam)); err != nil {
 			return err
 		}
 		dynStage = dyn

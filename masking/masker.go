@@ -161,7 +161,7 @@ func (m *Masker) SetView(preset string, approved bool) uint64 {
 // masked with.
 func (m *Masker) Process(f *Frame) (Verdict, Reason) {
 	m.stats.in.Add(1)
-	f.Masked, f.Generation = false, 0
+	f.Masked, f.Generation, f.View = false, 0, ""
 	st := m.st.Load()
 	if !st.approved || f.Captured.Before(st.approvedAt) {
 		return m.failFrame(f, st, ReasonNotApproved)
@@ -185,7 +185,7 @@ func (m *Masker) Process(f *Frame) (Verdict, Reason) {
 		return m.failFrame(f, st, ReasonMaskError)
 	}
 	m.stats.maskTime.add(time.Since(t0))
-	f.Masked, f.Generation = true, st.gen
+	f.Masked, f.Generation, f.View = true, st.gen, st.view
 	return Masked, ""
 }
 

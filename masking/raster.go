@@ -23,6 +23,10 @@ type Frame struct {
 	// Masked is set by the masker when the frame went through Apply (or
 	// was blanked); encoders refuse frames without it.
 	Masked bool
+	// View is the approved view (preset token, "" for a fixed camera) the
+	// masker masked the frame for: the later stages (dynamic masking) use
+	// that view's settings. Meaningless unless Masked.
+	View string
 }
 
 // NewFrame allocates an I420 frame.

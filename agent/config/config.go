@@ -317,7 +317,8 @@ type CameraConfig struct {
 		VideoLostAfter Duration `yaml:"video_lost_after"`
 	} `yaml:"capture"`
 
-	// Dynamic masks people as they move (G-4.5, G-5.3); fixed cameras.
+	// Dynamic masks people as they move (G-4.5, G-5.3): a fixed camera
+	// has its dynamic_zone in it, a PTZ camera one per preset.
 	Dynamic *DynamicConfig `yaml:"dynamic"`
 
 	// Password is read from PasswordFile by Load; it is sent only to the
@@ -345,6 +346,9 @@ type PresetConfig struct {
 	MaxShift float64         `yaml:"max_shift"`
 	Approval ApprovalConfig  `yaml:"approval"`
 	Masks    []maskspec.Mask `yaml:"masks"`
+	// DynamicZone is where people can appear in this view, for the
+	// camera's dynamic masking (required on every preset when it is on).
+	DynamicZone []maskspec.Point `yaml:"dynamic_zone"`
 }
 
 // ApprovalConfig is who approved a view, when, and in which document.

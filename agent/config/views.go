@@ -103,12 +103,21 @@ func (c *CameraConfig) MaskSets() []maskspec.MaskSet {
 // detector falls behind (G-4.5, G-5.3).
 func (c *CameraConfig) StillMaskSets() []maskspec.MaskSet {
 	sets := c.maskSets()
-	if c.Dynamic == nil || len(c.Dynamic.Zone) < 3 {
+	d := c.Dynamic
+	if d == nil {
 		return sets
 	}
-	d := c.Dynamic
-	zone := maskspec.Mask{Name: "dynamic_zone", Polygon: d.Zone, Style: d.Style, Color: d.Color, Block: d.Block, Strength: d.Strength}
 	for i := range sets {
+		poly := d.Zone // a fixed camera's; a PTZ camera's per preset
+		for _, p := range c.Presets {
+			if p.Token == sets[i].Preset {
+				poly = p.DynamicZone
+			}
+		}
+		if len(poly) < 3 {
+			continue
+		}
+		zone := maskspec.Mask{Name: "dynamic_zone", Polygon: poly, Style: d.Style, Color: d.Color, Block: d.Block, Strength: d.Strength}
 		sets[i].Masks = append(append([]maskspec.Mask(nil), sets[i].Masks...), zone)
 	}
 	return sets

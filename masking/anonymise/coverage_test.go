@@ -135,12 +135,12 @@ func TestG45_DynamicMaskCoversPeopleInVeloOutput(t *testing.T) {
 	if tl.people < 100 {
 		t.Fatalf("only %d labelled people scored", tl.people)
 	}
-	// Measured 0.89 on these 200 frames (two men standing still by the
-	// sign are what the motion detector loses); the floor leaves room for
-	// load, not for a broken detector or tracker (0.80 without the longer
-	// hold of confirmed tracks, near 0 without detections).
-	if c := tl.coverage(); c < 0.84 {
-		t.Errorf("coverage %.3f < 0.84; missed: %v", c, tl.missed)
+	// Measured 0.985 on these 200 frames (0.89 when the background model
+	// learnt at OpenCV's start-up rate and two men standing still by the
+	// sign faded into it); the floor leaves room for load, not for a
+	// broken detector or tracker (near 0 without detections).
+	if c := tl.coverage(); c < 0.95 {
+		t.Errorf("coverage %.3f < 0.95; missed: %v", c, tl.missed)
 	}
 	if c := tl.cost(); c <= 0 || c > 0.4 {
 		t.Errorf("share of the frame masked %.3f: want some, and not the whole picture", c)

@@ -16,6 +16,7 @@ import (
 // job is one frame's luma plane for the detector.
 type job struct {
 	n     uint64
+	view  string // the view the frame was masked for
 	w, h  int
 	y     []byte // owned by the job
 	noHOG bool   // skip the HOG detector on this one (subject copies)
@@ -24,6 +25,7 @@ type job struct {
 // result is what the detector found on job n.
 type result struct {
 	n     uint64
+	view  string
 	boxes []Box
 	err   error
 }
@@ -34,7 +36,14 @@ type detector struct {
 	hog      *gocv.HOGDescriptor
 	haar     []gocv.CascadeClassifier
 	haarKind []Detector
-	mog      *gocv.BackgroundSubtractorMOG2
+	motionOn bool
+	mog      map[string]*mog // a background model per view
+	fg       []byte          // the foreground mask
+	// autoRate: the background model learns at OpenCV's own rate (fast
+	// at first). A subject copy wants that: it has no minutes of history,
+	// and the ghosts a slow model leaves where people stood in its first
+	// frame would be masked over the subject.
+	autoRate bool
 }
 
 func newDetector(cfg Config) (*detector, error) {
@@ -48,8 +57,7 @@ func newDetector(cfg Config) (*detector, error) {
 			people.Close()
 			d.hog = &h
 		case Motion:
-			m := gocv.NewBackgroundSubtractorMOG2WithParams(1000, 24, false)
-			d.mog = &m
+			d.motionOn, d.mog = true, map[string]*mog{}
 		default:
 			c := gocv.NewCascadeClassifier()
 			path := filepath.Join(cfg.CascadeDir, spec.Cascades[k])
@@ -72,8 +80,8 @@ func (d *detector) close() {
 	for i := range d.haar {
 		d.haar[i].Close()
 	}
-	if d.mog != nil {
-		d.mog.Close()
+	for _, m := range d.mog {
+		m.close()
 	}
 }
 
@@ -82,7 +90,7 @@ func (d *detector) run(in <-chan job, out chan<- result) {
 	defer d.close()
 	for j := range in {
 		boxes, err := d.detect(j)
-		out <- result{n: j.n, boxes: boxes, err: err}
+		out <- result{n: j.n, view: j.view, boxes: boxes, err: err}
 	}
 }
 
@@ -144,8 +152,12 @@ func (d *detector) detectKinds(j job) (boxes []Box, kinds []Detector, err error)
 		}
 		eq.Close()
 	}
-	if d.mog != nil {
-		add(Motion, d.motion(small))
+	if d.motionOn {
+		moving, err := d.motion(small, j.view)
+		if err != nil {
+			return nil, nil, fmt.Errorf("anonymise: camera %q: %w", d.cfg.Camera, err)
+		}
+		add(Motion, moving)
 	}
 	for _, r := range px {
 		boxes = append(boxes, Box{float64(r.Min.X) / float64(sw), float64(r.Min.Y) / float64(sh), float64(r.Max.X) / float64(sw), float64(r.Max.Y) / float64(sh)})
@@ -153,11 +165,45 @@ func (d *detector) detectKinds(j job) (boxes []Box, kinds []Detector, err error)
 	return boxes, kinds, nil
 }
 
+// motionHistory is the background model's memory in detections: it learns
+// each frame at 1/motionHistory from the second one on, the rate OpenCV's
+// MOG2 only reaches after 500 frames by default (it learns at 1/2n on the
+// n-th, so a person standing still in the first minutes after a start
+// faded into the background within a few dozen detections, head and torso
+// first). At 1/1000 a pixel that stays the same takes about 100 detections
+// to become background.
+const motionHistory = 1000
+
 // motion returns the bounding boxes of the moving blobs.
-func (d *detector) motion(small gocv.Mat) []image.Rectangle {
-	fg := gocv.NewMat()
+func (d *detector) motion(small gocv.Mat, view string) ([]image.Rectangle, error) {
+	m := d.mog[view]
+	if m == nil {
+		// A view seen for the first time: its model starts from this
+		// frame. A PTZ camera keeps one per preset, so that a view it
+		// comes back to is compared with its own background.
+		m = newMOG(motionHistory, 24)
+		d.mog[view] = m
+	}
+	w, h := small.Cols(), small.Rows()
+	src, err := small.DataPtrUint8()
+	if err != nil {
+		return nil, err
+	}
+	if len(d.fg) != w*h {
+		d.fg = make([]byte, w*h)
+	}
+	rate := 1 / float64(motionHistory)
+	if d.autoRate {
+		rate = -1
+	}
+	if err := m.apply(src, w, h, d.fg, rate); err != nil {
+		return nil, err
+	}
+	fg, err := gocv.NewMatFromBytes(h, w, gocv.MatTypeCV8UC1, d.fg)
+	if err != nil {
+		return nil, err
+	}
 	defer fg.Close()
-	d.mog.Apply(small, &fg)
 	gocv.Threshold(fg, &fg, 127, 255, gocv.ThresholdBinary)
 	k := gocv.GetStructuringElement(gocv.MorphEllipse, image.Pt(5, 5))
 	defer k.Close()
@@ -173,5 +219,5 @@ func (d *detector) motion(small gocv.Mat) []image.Rectangle {
 			out = append(out, r)
 		}
 	}
-	return out
+	return out, nil
 }

@@ -72,6 +72,10 @@ func TestG45_ConfigRefusals(t *testing.T) {
 		{"every", "every", func(c *anonymise.Config) { c.Every = 100 }},
 		{"margin", "margin", func(c *anonymise.Config) { c.Margin = -1 }},
 		{"deadline", "deadline", func(c *anonymise.Config) { c.Deadline = time.Millisecond }},
+		{"zone and zones", "dynamic_zone", func(c *anonymise.Config) { c.Zones = map[string][]maskspec.Point{"1": wholeFrame} }},
+		{"preset zone outside", `dynamic_zone of preset "2"`, func(c *anonymise.Config) {
+			c.Zone, c.Zones = nil, map[string][]maskspec.Point{"1": wholeFrame, "2": {{X: 0, Y: 0}, {X: 2, Y: 0}, {X: 1, Y: 1}}}
+		}},
 	}
 	for _, tc := range cases {
 		c := ok()

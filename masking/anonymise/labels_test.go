@@ -76,11 +76,14 @@ func (t *tally) add(n int, f *masking.Frame, boxes [][4]int, lw, lh int) {
 		x0, y0 := int(float64(b[0])*sx), int(float64(b[1])*sy)
 		x1, y1 := min(f.W, int(float64(b[2])*sx)), min(f.H, int(float64(b[3])*sy))
 		in, all := 0, 0
+		var bands [4]int // unmasked pixels per quarter of the box's height
 		for y := y0; y < y1; y++ {
 			for x := x0; x < x1; x++ {
 				all++
 				if isMasked(f, x, y) {
 					in++
+				} else {
+					bands[min(3, 4*(y-y0)/max(1, y1-y0))]++
 				}
 			}
 		}
@@ -88,7 +91,9 @@ func (t *tally) add(n int, f *masking.Frame, boxes [][4]int, lw, lh int) {
 		if all > 0 && float64(in) >= 0.9*float64(all) {
 			t.covered++
 		} else {
-			t.missed = append(t.missed, fmt.Sprintf("frame %d box %v %.0f%%", n, b, 100*float64(in)/float64(max(all, 1))))
+			q := float64(max(all, 1)) / 4
+			t.missed = append(t.missed, fmt.Sprintf("frame %d box %v %.0f%% (unmasked by quarter, head to feet: %.0f %.0f %.0f %.0f %%)", n, b,
+				100*float64(in)/float64(max(all, 1)), 100*float64(bands[0])/q, 100*float64(bands[1])/q, 100*float64(bands[2])/q, 100*float64(bands[3])/q))
 		}
 	}
 	m := 0

@@ -18,6 +18,9 @@ const (
 	WhyLate  Why = "late"  // the detection was not back within its deadline
 	WhyError Why = "error" // the detector failed
 	WhyDark  Why = "dark"  // the zone is too dark to trust the detector
+	// WhyView: the camera has just reached this view (a PTZ preset, or
+	// the stage's start): no detection made on it is back yet.
+	WhyView Why = "view"
 )
 
 // Stats are a stage's counters.
@@ -45,8 +48,12 @@ type Stage struct {
 	sent     time.Time // when it went out
 	late     bool      // the job out is past its deadline
 	failWhy  Why       // the last detection's verdict ("" = trusted)
-	tr       tracker
-	zoneMask maskspec.Mask
+	tr       tracker   // the tracks of the current view
+	view     string    // the view the tracks belong to
+	started  bool      // a frame has been seen (view is set)
+	awaiting bool      // no detection made on this view is back yet
+	since    uint64    // the last frame before the switch to view
+	zones    map[string]maskspec.Mask
 
 	mu    sync.Mutex
 	st    Stats
@@ -64,7 +71,10 @@ func New(cfg Config) (*Stage, error) {
 		return nil, err
 	}
 	s := &Stage{cfg: cfg, jobs: make(chan job, 1), res: make(chan result, 1), done: make(chan struct{}),
-		tr: tracker{hold: cfg.Hold}, zoneMask: cfg.Mask("dynamic_zone", cfg.Zone)}
+		tr: tracker{hold: cfg.Hold}, zones: map[string]maskspec.Mask{}}
+	for _, v := range cfg.Views() {
+		s.zones[v] = cfg.Mask("dynamic_zone", cfg.ZoneOf(v))
+	}
 	s.st.Reasons = map[Why]uint64{}
 	go func() {
 		defer close(s.done)
@@ -86,11 +96,18 @@ func (s *Stage) Close() error {
 }
 
 // Apply masks the people in f (I420, in place): the tracked boxes, or the
-// whole zone when detection cannot be trusted for this frame. An error
-// means f could not be masked; the caller must not encode it.
+// whole zone of f's view when detection cannot be trusted for this frame.
+// An error means f could not be masked; the caller must not encode it.
 func (s *Stage) Apply(f *masking.Frame) error {
 	if f.W <= 0 || f.H <= 0 || len(f.Data) != f.W*f.H*3/2 {
 		return fmt.Errorf("anonymise: camera %q: bad frame %dx%d", s.cfg.Camera, f.W, f.H)
+	}
+	zone, ok := s.zones[f.View]
+	if !ok {
+		return fmt.Errorf("anonymise: camera %q: no dynamic_zone for view %q: frame refused", s.cfg.Camera, f.View)
+	}
+	if !s.started || f.View != s.view {
+		s.switchView(f.View)
 	}
 	s.n++
 	s.collect(false)
@@ -102,13 +119,16 @@ func (s *Stage) Apply(f *masking.Frame) error {
 		s.late = true
 	}
 	why := s.failWhy
+	if why == "" && s.awaiting {
+		why = WhyView
+	}
 	if s.late {
 		why = WhyLate
 	}
 	masks := []maskspec.Mask{}
 	var boxes []Box
 	if why != "" {
-		masks = append(masks, s.zoneMask)
+		masks = append(masks, zone)
 	} else {
 		boxes = s.tr.boxes(s.n, s.cfg.Margin)
 		for i, b := range boxes {
@@ -126,14 +146,23 @@ func (s *Stage) Apply(f *masking.Frame) error {
 	return r.Apply(f)
 }
 
+// switchView starts the tracks of view afresh: until a detection made on
+// one of its frames is back, its whole zone is masked. A detection still
+// out for the previous view is discarded when it comes back.
+func (s *Stage) switchView(view string) {
+	s.view, s.started, s.awaiting, s.since = view, true, true, s.n
+	s.failWhy = ""
+	s.tr = tracker{hold: s.cfg.Hold}
+}
+
 // submit sends f's luma plane to the detector, after the darkness check.
 func (s *Stage) submit(f *masking.Frame) {
 	y, _, _ := f.Planes()
-	if zoneLuma(y, f.W, f.H, s.cfg.Zone) < s.cfg.MinLuma {
+	if zoneLuma(y, f.W, f.H, s.cfg.ZoneOf(s.view)) < s.cfg.MinLuma {
 		s.failWhy = WhyDark
 		return
 	}
-	j := job{n: s.n, w: f.W, h: f.H, y: append([]byte(nil), y...)}
+	j := job{n: s.n, view: s.view, w: f.W, h: f.H, y: append([]byte(nil), y...)}
 	s.jobs <- j // capacity 1 and !busy: never blocks
 	s.busy, s.sent, s.late = true, time.Now(), false
 }
@@ -163,6 +192,12 @@ func (s *Stage) collect(wait bool) {
 	took := time.Since(s.sent)
 	s.busy = false
 	s.late = false
+	if r.view != s.view || r.n <= s.since {
+		// Made on a frame of the view the camera left (or of this view
+		// before it left it): not for these.
+		s.record(took, 0)
+		return
+	}
 	if r.err != nil {
 		s.failWhy = WhyError
 		s.record(took, 0)
@@ -170,10 +205,11 @@ func (s *Stage) collect(wait bool) {
 	}
 	// Back (if late, the frames it was made for were masked whole); its
 	// boxes seed the tracker.
-	s.failWhy = ""
+	s.failWhy, s.awaiting = "", false
+	zone := s.cfg.ZoneOf(s.view)
 	var in []Box
 	for _, b := range r.boxes {
-		if boxInZone(b, s.cfg.Zone) {
+		if boxInZone(b, zone) {
 			in = append(in, b)
 		}
 	}

@@ -200,6 +200,7 @@ func observe(ctx context.Context, cfg Config, job spec.SubjectJob) (*observation
 		return nil, err
 	}
 	defer d.close()
+	d.autoRate = true
 	ob := &observation{mark: job.Mark.Frame}
 	markAt := job.Mark.At
 	if markAt.IsZero() && job.Mark.Frame < 0 {

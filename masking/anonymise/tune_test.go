@@ -17,13 +17,20 @@ import (
 var wholeFrame = []maskspec.Point{{X: 0, Y: 0}, {X: 1, Y: 0}, {X: 1, Y: 1}, {X: 0, Y: 1}}
 
 // TestMeasureOnFrames scores the stage straight on decoded frames (no
-// encoder), for tuning: VELO_ANON_MEASURE=frames (e.g. 600) runs it.
+// encoder), for tuning: VELO_ANON_MEASURE=frames (e.g. 600) runs it;
+// VELO_ANON_CLIP=megamind scores the faces of Megamind.avi (261 frames)
+// instead of vtest.avi's people, VELO_ANON_WIDTH sets detect_width.
 func TestMeasureOnFrames(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("VELO_ANON_MEASURE"))
 	if n == 0 {
 		t.Skip("VELO_ANON_MEASURE=frames runs it")
 	}
-	l := loadLabels(t, "testdata/vtest_people.json")
+	clip, labelFile := vtestClip, "testdata/vtest_people.json"
+	if os.Getenv("VELO_ANON_CLIP") == "megamind" { // with VELO_ANON_DETECTORS=face_frontal,face_profile
+		clip, labelFile = megamindClip, "testdata/megamind_faces.json"
+	}
+	width, _ := strconv.Atoi(os.Getenv("VELO_ANON_WIDTH")) // detect_width (0: default)
+	l := loadLabels(t, labelFile)
 	deadline := 5 * time.Second // VELO_ANON_DEADLINE=40ms: with the zone fallback
 	if d, err := time.ParseDuration(os.Getenv("VELO_ANON_DEADLINE")); err == nil {
 		deadline = d
@@ -35,13 +42,13 @@ func TestMeasureOnFrames(t *testing.T) {
 			dets = append(dets, anonymise.Detector(x))
 		}
 	}
-	st, err := anonymise.New(anonymise.Config{Camera: "vtest", Detectors: dets,
+	st, err := anonymise.New(anonymise.Config{Camera: "measure", Detectors: dets, DetectWidth: width,
 		Zone: wholeFrame, Style: maskspec.StyleFill, Color: magenta, Deadline: deadline})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	src, err := masking.FileOpener(vtestClip)(context.Background())
+	src, err := masking.FileOpener(clip)(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

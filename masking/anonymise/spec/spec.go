@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"velo/masking/maskspec"
@@ -69,9 +70,14 @@ type Config struct {
 	Block    int
 	Strength int
 	Color    maskspec.YUV
-	// Zone is where people can appear (normalised polygon, required):
-	// detections count only there, and it is masked whole on a fallback.
+	// Zone is where people can appear (normalised polygon): detections
+	// count only there, and it is masked whole on a fallback. A fixed
+	// camera has one (its view is ""); a PTZ camera has Zones instead.
 	Zone []maskspec.Point
+	// Zones is a PTZ camera's zone per approved view (preset token). The
+	// stage uses the zone of the view the masker masked each frame for;
+	// a frame of a view without a zone is refused (never encoded).
+	Zones map[string][]maskspec.Point
 	// Deadline: a detection not back within it masks the zone.
 	Deadline time.Duration
 	// MinLuma: a zone whose mean luma (0-255) is below it is too dark to
@@ -146,15 +152,50 @@ func (c *Config) Validate() error {
 	case c.Hold < 1:
 		return bad("hold", "%d must be at least 1", c.Hold)
 	}
-	set := maskspec.MaskSet{Camera: c.Camera, Preset: "dynamic_zone", Masks: []maskspec.Mask{c.Mask("dynamic_zone", c.Zone)}}
-	if err := set.Validate(); err != nil {
-		return bad("dynamic_zone", "%v", err)
+	if (len(c.Zone) > 0) == (len(c.Zones) > 0) {
+		return bad("dynamic_zone", "one zone for a fixed camera, or one per preset for a PTZ camera")
 	}
-	if set.Masks[0].Style == maskspec.StyleFull {
-		return bad("style", "full is not a style for a box")
+	zones := c.Views()
+	for _, v := range zones {
+		field := "dynamic_zone"
+		if v != "" {
+			field = fmt.Sprintf("dynamic_zone of preset %q", v)
+		}
+		set := maskspec.MaskSet{Camera: c.Camera, Preset: "dynamic_zone", Masks: []maskspec.Mask{c.Mask("dynamic_zone", c.ZoneOf(v))}}
+		if err := set.Validate(); err != nil {
+			return bad(field, "%v", err)
+		}
+		if set.Masks[0].Style == maskspec.StyleFull {
+			return bad("style", "full is not a style for a box")
+		}
+		c.Block, c.Strength, c.Color = set.Masks[0].Block, set.Masks[0].Strength, set.Masks[0].Color
 	}
-	c.Block, c.Strength, c.Color = set.Masks[0].Block, set.Masks[0].Strength, set.Masks[0].Color
 	return nil
+}
+
+// Views are the views with a zone, sorted: "" for a fixed camera, the
+// preset tokens of a PTZ camera.
+func (c *Config) Views() []string {
+	if len(c.Zones) == 0 {
+		return []string{""}
+	}
+	vs := make([]string, 0, len(c.Zones))
+	for v := range c.Zones {
+		vs = append(vs, v)
+	}
+	sort.Strings(vs)
+	return vs
+}
+
+// ZoneOf is the zone of view (nil: none).
+func (c *Config) ZoneOf(view string) []maskspec.Point {
+	if len(c.Zones) == 0 {
+		if view == "" {
+			return c.Zone
+		}
+		return nil
+	}
+	return c.Zones[view]
 }
 
 // Mask is one box (or the zone) as a static mask with the stage's style.
