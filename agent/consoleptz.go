@@ -1,0 +1,74 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+
+	"velo/agent/console"
+	"velo/agent/event"
+	"velo/agent/ptzlock"
+)
+
+// The installer console's PTZ in commissioning goes through the camera's
+// PTZ lock (agent/ptzlock hold.go): the console never calls ONVIF itself.
+
+// ptzLock is a connected PTZ camera's lock.
+func (a *Agent) ptzLock(camera string) (*ptzlock.Lock, error) {
+	cam := a.Config().Camera(camera)
+	if cam == nil || len(cam.Presets) == 0 {
+		return nil, fmt.Errorf("camera %q has no presets: not moved from the console", camera)
+	}
+	a.mu.Lock()
+	w := a.workers[camera]
+	a.mu.Unlock()
+	if w != nil {
+		w.mu.Lock()
+		lock := w.lock
+		w.mu.Unlock()
+		if lock != nil {
+			return lock, nil
+		}
+	}
+	return nil, fmt.Errorf("camera %q is not connected", camera)
+}
+
+// PTZMove holds the camera's lock for commissioning (no snap-back, output
+// blank) and moves it: to m, or by m from the position read now.
+func (g consoleGateway) PTZMove(ctx context.Context, camera string, m console.PTZMove) (event.Position, error) {
+	lock, err := g.a.ptzLock(camera)
+	if err != nil {
+		return event.Position{}, err
+	}
+	if err := lock.Hold(ctx, "console commissioning"); err != nil {
+		return event.Position{}, err
+	}
+	to := event.Position{Pan: m.Pan, Tilt: m.Tilt, Zoom: m.Zoom}
+	if m.Relative {
+		at, err := lock.Position(ctx)
+		if err != nil {
+			return event.Position{}, err
+		}
+		to = event.Position{Pan: at.Pan + m.Pan, Tilt: at.Tilt + m.Tilt, Zoom: at.Zoom + m.Zoom}
+	}
+	return lock.Move(ctx, to)
+}
+
+// PTZSavePreset stores the held camera's position as a new camera preset.
+func (g consoleGateway) PTZSavePreset(ctx context.Context, camera, name string) (string, event.Position, error) {
+	lock, err := g.a.ptzLock(camera)
+	if err != nil {
+		return "", event.Position{}, err
+	}
+	return lock.SavePreset(ctx, name)
+}
+
+// PTZRelease ends the camera's commissioning hold: it snaps back to its
+// approved view. A camera not connected has no hold to end (its lock
+// starts afresh, at its preset).
+func (g consoleGateway) PTZRelease(ctx context.Context, camera, why string) error {
+	lock, err := g.a.ptzLock(camera)
+	if err != nil {
+		return err
+	}
+	return lock.Release(ctx, why)
+}
