@@ -33,7 +33,7 @@ func (a *Agent) ptzLock(camera string) (*ptzlock.Lock, error) {
 }
 
 // PTZMove holds the camera's lock for commissioning (no snap-back, output
-// blank) and moves it: to m, or by m from the position read now.
+// blank) and moves it: to m, or by m from where its last move sent it.
 func (g consoleGateway) PTZMove(ctx context.Context, camera string, m console.PTZMove) (event.Position, error) {
 	lock, err := g.a.ptzLock(camera)
 	if err != nil {
@@ -44,11 +44,7 @@ func (g consoleGateway) PTZMove(ctx context.Context, camera string, m console.PT
 	}
 	to := event.Position{Pan: m.Pan, Tilt: m.Tilt, Zoom: m.Zoom}
 	if m.Relative {
-		at, err := lock.Position(ctx)
-		if err != nil {
-			return event.Position{}, err
-		}
-		to = event.Position{Pan: at.Pan + m.Pan, Tilt: at.Tilt + m.Tilt, Zoom: at.Zoom + m.Zoom}
+		return lock.MoveBy(ctx, to)
 	}
 	return lock.Move(ctx, to)
 }

@@ -79,6 +79,30 @@ func (l *Lock) Held() bool {
 func (l *Lock) Move(ctx context.Context, pos event.Position) (event.Position, error) {
 	l.holdMu.Lock()
 	defer l.holdMu.Unlock()
+	return l.moveHeld(ctx, pos)
+}
+
+// MoveBy moves a held camera by d from where its last commissioning move
+// sent it (the position read now before the first): steps sent quicker
+// than the motor add up, as the installer meant.
+func (l *Lock) MoveBy(ctx context.Context, d event.Position) (event.Position, error) {
+	l.holdMu.Lock()
+	defer l.holdMu.Unlock()
+	l.mu.Lock()
+	base := l.target
+	l.mu.Unlock()
+	if base == nil {
+		at, err := l.Position(ctx)
+		if err != nil {
+			return event.Position{}, err
+		}
+		base = &at
+	}
+	return l.moveHeld(ctx, event.Position{Pan: base.Pan + d.Pan, Tilt: base.Tilt + d.Tilt, Zoom: base.Zoom + d.Zoom})
+}
+
+// moveHeld is Move with l.holdMu held.
+func (l *Lock) moveHeld(ctx context.Context, pos event.Position) (event.Position, error) {
 	if !l.Held() {
 		return event.Position{}, fmt.Errorf("camera %q: %w", l.cfg.Camera, ErrNotHeld)
 	}
@@ -94,6 +118,9 @@ func (l *Lock) Move(ctx context.Context, pos event.Position) (event.Position, er
 	if err != nil {
 		return event.Position{}, fmt.Errorf("camera %q: %w", l.cfg.Camera, err)
 	}
+	l.mu.Lock()
+	l.target = &pos
+	l.mu.Unlock()
 	return pos, nil
 }
 
@@ -146,7 +173,7 @@ func (l *Lock) setHold(ctx context.Context, lp *loop, req holdReq) {
 	}
 	l.holdMu.Lock() // no commissioning move in flight
 	l.mu.Lock()
-	l.held = req.hold
+	l.held, l.target = req.hold, nil
 	l.mu.Unlock()
 	l.holdMu.Unlock()
 	l.setApproved(false) // blank: held, or not yet back at the view

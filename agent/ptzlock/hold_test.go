@@ -54,8 +54,13 @@ func TestPTZLockCommissioningHold(t *testing.T) {
 	}
 	log.wait(t, event.PTZHeld, 2*time.Second)
 	target := event.Position{Pan: 0.7, Tilt: -0.3, Zoom: 0.4} // far outside the approved box
-	if _, err := lock.Move(ctx, target); err != nil {
+	if _, err := lock.Move(ctx, event.Position{Pan: 0.5, Tilt: -0.3, Zoom: 0.4}); err != nil {
 		t.Fatal(err)
+	}
+	for range 2 { // quicker than the motor: the steps add up
+		if _, err := lock.MoveBy(ctx, event.Position{Pan: 0.1}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {

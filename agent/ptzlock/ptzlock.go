@@ -110,7 +110,8 @@ type Lock struct {
 	holdMu  sync.Mutex // a commissioning move or save against a release
 
 	mu       sync.Mutex
-	held     bool // commissioning hold (hold.go)
+	held     bool            // commissioning hold (hold.go)
+	target   *event.Position // where the hold's last move sent the camera
 	approved bool
 	current  string
 	last     *event.Position
