@@ -130,7 +130,7 @@ type commander struct {
 
 func (r *rig) commander(t *testing.T) *commander {
 	col := testkit.NewCollector(t, testkit.CollectorOptions{URL: r.broker, Username: "boss",
-		Password: access.StreamPassword("t", "boss", adminPW, access.LegacyStreamGeneration)}, "velo/t/gw/events")
+		Password: access.StreamPassword("t", "boss", adminPW, 1)}, "velo/t/gw/events")
 	return &commander{r: r, col: col}
 }
 
@@ -139,7 +139,7 @@ func (r *rig) commander(t *testing.T) *commander {
 func (c *commander) apply(t *testing.T, preset string) event.Event {
 	t.Helper()
 	c.n++
-	now := time.Now()
+	now := c.r.clock.Now() // the agent's clock (the tests moved it)
 	id := fmt.Sprintf("ptz-%d-%d", now.UnixNano(), c.n)
 	cmd := commands.Command{RequestID: id, Operator: "boss", Gateway: "gw", IssuedAt: now.UTC().Format(time.RFC3339Nano),
 		ExpiresAt: now.Add(5 * time.Minute).UTC().Format(time.RFC3339Nano)}

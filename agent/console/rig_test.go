@@ -110,7 +110,9 @@ func startRig(t *testing.T) *rig {
 			FPS: 10, Width: 320, Height: 240, PTZ: &camsim.PTZConfig{PanTiltSpeed: 2, ZoomSpeed: 2, Presets: []camsim.PresetConfig{{Token: "1", Name: "home"}}}})
 	cam := sim.Camera("cons")
 	dir := t.TempDir()
-	for name, pw := range map[string]string{"inst.pw": installerPW, "boss.pw": adminPW, "viewer.pw": viewerPW, "cam.pw": "cam-pw"} {
+	for name, pw := range map[string]string{"inst.pw": installerPW, "viewer.pw": viewerPW, "cam.pw": "cam-pw",
+		// The admin signs MQTT commands: a credential line, not a plaintext password.
+		"boss.pw": access.HashCredential("t", "boss", adminPW, 1, time.Now().Add(24*time.Hour))} {
 		testkit.SecretFile(t, dir, name, pw+"\n")
 	}
 	r := &rig{dir: dir, cam: cam.ID(), ptz: "ptz", sim: sim, serial: cam.Config().Serial,
