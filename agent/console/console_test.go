@@ -30,8 +30,10 @@ import (
 // TestConsole runs one velo run with its console and checks, in order:
 // the refusals (static paths, roles, CSRF, fixation, proposals that are
 // not approved, expired commissioning), the installer's and the admin's
-// whole flow in headless Chromium down to Velo's RTSP output, and the
-// throttling of wrong logins.
+// whole flow in headless Chromium down to Velo's RTSP output, PTZ in
+// commissioning and every end of a commissioning session, the PTZ
+// preset flow in Chromium down to a signed preset/apply, the throttling
+// of wrong logins, and the agent stopping.
 func TestConsole(t *testing.T) {
 	r := startRig(t)
 	t.Run("StaticPathTraversal", func(t *testing.T) { testStaticTraversal(t, r) })
@@ -44,9 +46,9 @@ func TestConsole(t *testing.T) {
 	t.Run("EventsEndAtLogout", func(t *testing.T) { testEventsEndAtLogout(t, r) })
 	t.Run("NoUnmaskedPictureWithoutItsAudit", func(t *testing.T) { testAuditFailure(t, r) })
 	t.Run("ExpiredCommissioningShowsNoStill", func(t *testing.T) { testCommissioningExpiry(t, r) })
+	t.Run("Browser", func(t *testing.T) { testBrowser(t, r) })
 	t.Run("PTZOnlyInCommissioning", func(t *testing.T) { testPTZRefusals(t, r) })
 	t.Run("CommissioningClosedOnEveryEnd", func(t *testing.T) { testCommissioningEnds(t, r) })
-	t.Run("Browser", func(t *testing.T) { testBrowser(t, r) })
 	t.Run("BrowserPTZPreset", func(t *testing.T) { testBrowserPTZ(t, r) })
 	t.Run("WrongLoginsThrottledAuditedPerBurst", func(t *testing.T) { testThrottle(t, r) })
 	t.Run("ParallelLoginsOneAtATime", func(t *testing.T) { testParallelLogins(t, r) })
