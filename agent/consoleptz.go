@@ -3,10 +3,12 @@ package agent
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"velo/agent/console"
 	"velo/agent/event"
 	"velo/agent/ptzlock"
+	"velo/masking/maskspec"
 )
 
 // The installer console's PTZ in commissioning goes through the camera's
@@ -67,4 +69,36 @@ func (g consoleGateway) PTZRelease(ctx context.Context, camera, why string) erro
 		return err
 	}
 	return lock.Release(ctx, why)
+}
+
+// CapturePresetReference records the reference of a preset an approval
+// just added: once the reload has the camera back, its lock applies the
+// preset (now approved), the reference is taken there like any console
+// capture (CaptureReference, audited view_capture), and the camera is
+// restarted so that its view check loads it (the lock then goes back to
+// the camera's first preset).
+func (g consoleGateway) CapturePresetReference(ctx context.Context, camera, preset string, masks []maskspec.Mask, operator string) (string, error) {
+	a := g.a
+	var lock *ptzlock.Lock
+	for { // the reload restarted the camera
+		l, err := a.ptzLock(camera)
+		if err == nil {
+			lock = l
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("camera %q not back after the reload: %w", camera, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if err := lock.Apply(ctx, preset); err != nil {
+		return "", err
+	}
+	sum, _, err := g.CaptureReference(ctx, camera, preset, masks, operator)
+	if err != nil {
+		return "", err
+	}
+	a.restartCamera(camera)
+	return sum, nil
 }

@@ -196,7 +196,10 @@ func (s *Server) apply(ctx context.Context, p Proposal, ap config.ApprovalConfig
 	if _, err := config.LoadWithViews(cfg.File(), buf.Bytes()); err != nil {
 		return "", fmt.Errorf("the site config with this view does not pass velo config check: %w", err)
 	}
-	refNote, undoRef := s.captureReference(ctx, p, operator)
+	refNote, undoRef := "", func() {}
+	if p.Position == nil { // a new preset's camera is not there yet: after the reload
+		refNote, undoRef = s.captureReference(ctx, p, operator)
+	}
 	if err := safefile.WriteFile(path, buf.Bytes(), 0o640); err != nil {
 		undoRef()
 		return "", err
@@ -210,5 +213,25 @@ func (s *Server) apply(ctx context.Context, p Proposal, ap config.ApprovalConfig
 		}
 		return "", fmt.Errorf("reload refused, the views file is back as it was: %w", err)
 	}
+	if p.Position != nil {
+		refNote = s.capturePresetReference(ctx, p, operator)
+	}
 	return diff + "; " + refNote, nil
+}
+
+// capturePresetReference records the reference of a preset the approval
+// just added (the reload applied it); it says how that went (the
+// approval stands without one).
+func (s *Server) capturePresetReference(ctx context.Context, p Proposal, operator string) string {
+	masks, err := specMasks(p.Camera, p.Preset, p.Masks)
+	if err != nil {
+		return "view reference NOT captured (" + err.Error() + ")"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	sum, err := s.opts.Gateway.CapturePresetReference(ctx, p.Camera, p.Preset, masks, operator)
+	if err != nil {
+		return "view reference NOT captured (" + err.Error() + "): apply the preset and record it with velo view capture"
+	}
+	return "view reference captured at the new preset, SHA-256 " + sum
 }

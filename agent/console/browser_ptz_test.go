@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,9 +24,9 @@ import (
 // lock held: the stream blank, no snap-back), draws a mask and saves the
 // position as a proposed preset; a signed MQTT preset/apply of it is
 // refused; the session closed, the camera snaps back; the admin approves
-// the proposal, which adds the preset to the managed views file, and
-// after the reload the same preset/apply is accepted and the camera goes
-// there.
+// the proposal, which adds the preset to the managed views file and
+// records its view reference there; after the reload the same
+// preset/apply is accepted and the camera streams there, verified.
 func testBrowserPTZ(t *testing.T, r *rig) {
 	exe := chromium(t)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
@@ -107,6 +108,18 @@ func testBrowserPTZ(t *testing.T, r *rig) {
 	if n := len(cam.Presets); n != 2 || cam.Presets[1].Token != token || cam.Presets[1].Approval.Document != "DOC-P2" || len(cam.Presets[1].Masks) != 1 {
 		t.Fatalf("after approval the PTZ camera's presets: %+v", cam.Presets)
 	}
+	var ap event.Event
+	for _, e := range r.events(event.ViewApproved) {
+		if e.Camera == r.ptz {
+			ap = e
+		}
+	}
+	if !strings.Contains(ap.Detail, `new preset "gate"`) || !strings.Contains(ap.Detail, "view reference captured at the new preset") {
+		t.Fatalf("view_approved of the preset: %q", ap.Detail)
+	}
+	if _, err := os.Stat(r.a.Config().ReferencePath(r.ptz, token, false)); err != nil {
+		t.Fatalf("no reference for the new preset: %v", err)
+	}
 	testkit.WaitFor(t, 30*time.Second, "PTZ camera back after the reload", func() bool {
 		s, _ := r.a.State(r.ptz)
 		return s.Approved && s.Preset == "1" && s.Status == "streaming"
@@ -114,11 +127,14 @@ func testBrowserPTZ(t *testing.T, r *rig) {
 	if out := cmd.apply(t, token); out.Kind != event.CommandExecuted || out.Detail != "ok" {
 		t.Fatalf("preset/apply of the approved preset: %s %s", out.Kind, out.Detail)
 	}
-	s, _ := r.a.State(r.ptz)
 	at, _ := r.sim.Camera(r.ptz).Position()
-	if s.Preset != token || math.Abs(at.Pan-0.4) > 0.03 || math.Abs(at.Tilt-0.2) > 0.03 {
-		t.Fatalf("after preset/apply: state preset %q, camera at %+v", s.Preset, at)
+	if math.Abs(at.Pan-0.4) > 0.03 || math.Abs(at.Tilt-0.2) > 0.03 {
+		t.Fatalf("after preset/apply the camera is at %+v", at)
 	}
+	testkit.WaitFor(t, 20*time.Second, "streaming at the new preset, its frames checked against its reference", func() bool {
+		s, _ := r.a.State(r.ptz)
+		return s.Preset == token && s.Approved && s.Status == "streaming"
+	})
 	t.Logf("%5.1fs preset %s applied", time.Since(t0).Seconds(), token)
 }
 

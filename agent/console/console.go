@@ -94,6 +94,11 @@ type Gateway interface {
 	PTZMove(ctx context.Context, camera string, m PTZMove) (event.Position, error)
 	PTZSavePreset(ctx context.Context, camera, name string) (string, event.Position, error)
 	PTZRelease(ctx context.Context, camera, why string) error
+	// CapturePresetReference records the view-verification reference of
+	// a preset just added by an approval and applied by its reload: the
+	// camera is moved to it, the reference taken as CaptureReference does,
+	// and the camera restarted onto it; it returns the SHA-256.
+	CapturePresetReference(ctx context.Context, camera, preset string, masks []maskspec.Mask, operator string) (string, error)
 }
 
 // PTZMove is a commissioning move: relative (a step added to the position
