@@ -56,6 +56,8 @@ func (l *Lock) Release(ctx context.Context, why string) error {
 func (l *Lock) sendHold(ctx context.Context, req holdReq) error {
 	select {
 	case l.holdCh <- req:
+	case <-l.stopped:
+		return fmt.Errorf("camera %q: PTZ lock stopped (the camera reconnects, locked afresh)", l.cfg.Camera)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

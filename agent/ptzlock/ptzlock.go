@@ -107,6 +107,7 @@ type Lock struct {
 
 	applyCh chan applyReq
 	holdCh  chan holdReq
+	stopped chan struct{} // closed when Run returns
 	holdMu  sync.Mutex // a commissioning move or save against a release
 
 	mu       sync.Mutex
@@ -166,7 +167,7 @@ func NewLock(cfg LockConfig, dev ptzDevice, gate viewGate, report func(event.Eve
 	if !found {
 		cfg.Presets = append([]ApprovedPreset{cfg.Preset}, cfg.Presets...)
 	}
-	return &Lock{cfg: cfg, dev: dev, gate: gate, report: report, now: cfg.Now, applyCh: make(chan applyReq), holdCh: make(chan holdReq), current: cfg.Preset.Token}, nil
+	return &Lock{cfg: cfg, dev: dev, gate: gate, report: report, now: cfg.Now, applyCh: make(chan applyReq), holdCh: make(chan holdReq), stopped: make(chan struct{}), current: cfg.Preset.Token}, nil
 }
 
 // Approved reports whether the camera is currently confirmed on its view.
@@ -252,6 +253,7 @@ func (lp *loop) answer(err error) {
 // a camera that offers events, Run also owns the event pull loop (a
 // goroutine it joins before returning).
 func (l *Lock) Run(ctx context.Context) error {
+	defer close(l.stopped)
 	l.setApproved(false) // nothing is trusted until confirmed
 	lp := &loop{first: true}
 	var wg sync.WaitGroup
