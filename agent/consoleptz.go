@@ -35,13 +35,13 @@ func (a *Agent) ptzLock(camera string) (*ptzlock.Lock, error) {
 }
 
 // PTZMove holds the camera's lock for commissioning (no snap-back, output
-// blank) and moves it: to m, or by m from where its last move sent it.
-func (g consoleGateway) PTZMove(ctx context.Context, camera string, m console.PTZMove) (event.Position, error) {
+// blank; until the session's end at the latest) and moves it: to m, or by m from where its last move sent it.
+func (g consoleGateway) PTZMove(ctx context.Context, camera string, m console.PTZMove, until time.Time) (event.Position, error) {
 	lock, err := g.a.ptzLock(camera)
 	if err != nil {
 		return event.Position{}, err
 	}
-	if err := lock.Hold(ctx, "console commissioning"); err != nil {
+	if err := lock.Hold(ctx, "console commissioning", until); err != nil {
 		return event.Position{}, err
 	}
 	to := event.Position{Pan: m.Pan, Tilt: m.Tilt, Zoom: m.Zoom}

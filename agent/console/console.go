@@ -91,7 +91,9 @@ type Gateway interface {
 	// preset (approving nothing) and returns its token and position, only
 	// while held; PTZRelease ends the hold (the camera snaps back to its
 	// approved view).
-	PTZMove(ctx context.Context, camera string, m PTZMove) (event.Position, error)
+	// until: the hold ends by itself then (the commissioning's end), should
+	// its release be lost.
+	PTZMove(ctx context.Context, camera string, m PTZMove, until time.Time) (event.Position, error)
 	PTZSavePreset(ctx context.Context, camera, name string) (string, event.Position, error)
 	PTZRelease(ctx context.Context, camera, why string) error
 	// CapturePresetReference records the view-verification reference of

@@ -77,7 +77,7 @@ func (s *Server) handlePTZ(w http.ResponseWriter, r *http.Request, q *request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), ptzTimeout)
 	defer cancel()
-	pos, err := s.opts.Gateway.PTZMove(ctx, q.cam.ID, m)
+	pos, err := s.opts.Gateway.PTZMove(ctx, q.cam.ID, m, c.Until)
 	if err != nil {
 		httpError(w, http.StatusServiceUnavailable, err.Error())
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"velo/agent/event"
 	"velo/onvif"
@@ -32,18 +33,29 @@ type presetSaver interface {
 }
 
 type holdReq struct {
-	hold bool
-	why  string
-	done chan error
+	hold  bool
+	why   string
+	until time.Time // the lock's clock: the hold ends by itself then
+	done  chan error
 }
 
-// Hold suspends the lock for commissioning (see above); holding a held
-// lock does nothing. It returns once the lock has taken it.
-func (l *Lock) Hold(ctx context.Context, why string) error {
+// Hold suspends the lock for commissioning (see above) until the lock's
+// clock reaches until, when it ends by itself as if released (the session
+// that took it cannot leave the camera held if its release is lost).
+// Holding a held lock sets the new end. It returns once the lock has
+// taken it.
+func (l *Lock) Hold(ctx context.Context, why string, until time.Time) error {
 	if _, ok := l.dev.(absoluteMover); !ok {
 		return fmt.Errorf("camera %q: no AbsoluteMove: it cannot be moved from the console", l.cfg.Camera)
 	}
-	return l.sendHold(ctx, holdReq{hold: true, why: why, done: make(chan error, 1)})
+	return l.sendHold(ctx, holdReq{hold: true, why: why, until: until, done: make(chan error, 1)})
+}
+
+// holdExpired ends a hold whose time is up (in the reconcile loop).
+func (l *Lock) holdExpired(ctx context.Context, lp *loop) {
+	if l.Held() && !lp.holdUntil.IsZero() && !l.now().Before(lp.holdUntil) {
+		l.setHold(ctx, lp, holdReq{why: "its time is up", done: make(chan error, 1)})
+	}
 }
 
 // Release ends a commissioning hold: limits set again, the camera moved
@@ -169,6 +181,7 @@ func (l *Lock) SavePreset(ctx context.Context, name string) (string, event.Posit
 
 // setHold applies a hold or a release in the reconcile loop.
 func (l *Lock) setHold(ctx context.Context, lp *loop, req holdReq) {
+	lp.holdUntil = req.until
 	if req.hold == l.Held() {
 		req.done <- nil
 		return

@@ -49,7 +49,7 @@ func TestPTZLockCommissioningHold(t *testing.T) {
 	if _, err := lock.Move(ctx, event.Position{Pan: 0.7}); !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("a move without a hold: %v", err)
 	}
-	if err := lock.Hold(ctx, "test"); err != nil {
+	if err := lock.Hold(ctx, "test", time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	log.wait(t, event.PTZHeld, 2*time.Second)
@@ -100,6 +100,18 @@ func TestPTZLockCommissioningHold(t *testing.T) {
 	}
 	if _, _, err := lock.SavePreset(ctx, "late"); !errors.Is(err, ErrNotHeld) {
 		t.Fatalf("SavePreset after release: %v", err)
+	}
+	// A hold whose release never comes ends by itself at its time.
+	if err := lock.Hold(ctx, "lost release", time.Now().Add(300*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.MoveBy(ctx, event.Position{Pan: 0.3}); err != nil {
+		t.Fatal(err)
+	}
+	log.wait(t, event.PTZReleased, 5*time.Second)
+	log.wait(t, event.SnapBack, 10*time.Second)
+	if lock.Held() {
+		t.Fatal("still held after its time")
 	}
 	cancel()
 	if err := <-done; err != nil {

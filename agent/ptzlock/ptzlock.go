@@ -108,7 +108,7 @@ type Lock struct {
 	applyCh chan applyReq
 	holdCh  chan holdReq
 	stopped chan struct{} // closed when Run returns
-	holdMu  sync.Mutex // a commissioning move or save against a release
+	holdMu  sync.Mutex    // a commissioning move or save against a release
 
 	mu       sync.Mutex
 	held     bool            // commissioning hold (hold.go)
@@ -239,6 +239,8 @@ type loop struct {
 	// watchUntil: status is read every MotionInterval until then (set by
 	// PTZ motion events; monotonic time, not the lock's clock).
 	watchUntil time.Time
+	// holdUntil: a commissioning hold ends by itself then (lock's clock).
+	holdUntil time.Time
 }
 
 // answer tells a waiting Apply how it ended.
@@ -271,6 +273,7 @@ func (l *Lock) Run(ctx context.Context) error {
 			return nil
 		}
 		l.reconcile(ctx, lp, st, err)
+		l.holdExpired(ctx, lp)
 		if lp.pending != nil && l.now().Sub(lp.pendingSince) > l.cfg.ApplyTimeout {
 			lp.answer(fmt.Errorf("camera %q: preset %q not confirmed within %v (output stays blank; still trying)", l.cfg.Camera, l.cfg.Preset.Token, l.cfg.ApplyTimeout))
 		}
