@@ -48,12 +48,23 @@ type ManagedViews struct {
 }
 
 // ManagedView replaces one approved view's masks and approval: a fixed
-// camera's view (Preset "") or one of a PTZ camera's presets.
+// camera's view (Preset "") or one of a PTZ camera's presets. With a
+// Position it adds a preset the site config lacks (a PTZ position saved
+// in the console's commissioning and approved there).
 type ManagedView struct {
-	Camera   string          `yaml:"camera" json:"camera"`
-	Preset   string          `yaml:"preset,omitempty" json:"preset,omitempty"`
-	Masks    []maskspec.Mask `yaml:"masks" json:"masks"`
-	Approval ApprovalConfig  `yaml:"approval" json:"approval"`
+	Camera    string           `yaml:"camera" json:"camera"`
+	Preset    string           `yaml:"preset,omitempty" json:"preset,omitempty"`
+	Position  *ManagedPosition `yaml:"position,omitempty" json:"position,omitempty"`
+	Tolerance float64          `yaml:"tolerance,omitempty" json:"tolerance,omitempty"`
+	Masks     []maskspec.Mask  `yaml:"masks" json:"masks"`
+	Approval  ApprovalConfig   `yaml:"approval" json:"approval"`
+}
+
+// ManagedPosition is a preset's PTZ position in the generic spaces.
+type ManagedPosition struct {
+	Pan  float64 `yaml:"pan" json:"pan"`
+	Tilt float64 `yaml:"tilt" json:"tilt"`
+	Zoom float64 `yaml:"zoom" json:"zoom"`
 }
 
 // ViewsPath is the managed views file (absolute), or "" without one.
@@ -157,9 +168,21 @@ func (c *Config) applyManagedView(v ManagedView) error {
 	}
 	for i := range cam.Presets {
 		if cam.Presets[i].Token == v.Preset {
+			if v.Position != nil {
+				return fmt.Errorf("camera %q preset %q: its position is in %s; the views file sets a position only for a preset it adds", v.Camera, v.Preset, c.file)
+			}
 			cam.Presets[i].Approval, cam.Presets[i].Masks = v.Approval, v.Masks
 			return nil
 		}
 	}
-	return fmt.Errorf("camera %q has no preset %q", v.Camera, v.Preset)
+	if v.Position == nil {
+		return fmt.Errorf("camera %q has no preset %q (a preset the views file adds needs its position)", v.Camera, v.Preset)
+	}
+	if len(cam.Presets) == 0 {
+		return fmt.Errorf("camera %q is fixed (no presets): the views file adds presets to PTZ cameras only", v.Camera)
+	}
+	p := PresetConfig{Token: v.Preset, Tolerance: v.Tolerance, Approval: v.Approval, Masks: v.Masks}
+	p.Position.Pan, p.Position.Tilt, p.Position.Zoom = v.Position.Pan, v.Position.Tilt, v.Position.Zoom
+	cam.Presets = append(cam.Presets, p)
+	return nil
 }

@@ -20,6 +20,10 @@ func TestER47_ManagedViewsFile(t *testing.T) {
 		{"preset", "views:\n  - {camera: cam1, preset: \"1\", masks: [], approval: {by: B, date: 2026-12-01, document: DOC-9}}\n", ""},
 		{"unknown camera", "views:\n  - {camera: nope, masks: [], approval: {by: B, date: 2026-12-01, document: D}}\n", "views.yaml: views[0]: camera \"nope\" is not in"},
 		{"unknown preset", "views:\n  - {camera: cam1, preset: \"7\", masks: [], approval: {by: B, date: 2026-12-01, document: D}}\n", "views[0]: camera \"cam1\" has no preset \"7\""},
+		{"added preset", "views:\n  - {camera: cam1, preset: \"7\", position: {pan: 0.4, tilt: -0.1, zoom: 0.3}, masks: [], approval: {by: B, date: 2026-12-01, document: DOC-9}}\n", ""},
+		{"added preset out of range", "views:\n  - {camera: cam1, preset: \"7\", position: {pan: 1.4}, masks: [], approval: {by: B, date: 2026-12-01, document: D}}\n", "preset \"7\": outside the generic spaces"},
+		{"position of a configured preset", "views:\n  - {camera: cam1, preset: \"1\", position: {pan: 0.4}, masks: [], approval: {by: B, date: 2026-12-01, document: D}}\n", "views[0]: camera \"cam1\" preset \"1\": its position is in"},
+		{"preset added to a fixed camera", "views:\n  - {camera: cam2, preset: \"7\", position: {pan: 0.4}, masks: [], approval: {by: B, date: 2026-12-01, document: D}}\n", "camera \"cam2\" is fixed (no presets)"},
 		{"preset missing", "views:\n  - {camera: cam1, masks: [], approval: {by: B, date: 2026-12-01, document: D}}\n", "has presets: name the preset"},
 		{"no document", "views:\n  - {camera: cam2, masks: [], approval: {by: B, date: 2026-12-01}}\n", "approval needs by, date and document (ER-4.7)"},
 		{"unknown field", "views:\n  - {camera: cam2, masks: [], approval: {by: B, date: 2026-12-01, document: D}, extra: 1}\n", "field extra not found"},
@@ -42,6 +46,10 @@ func TestER47_ManagedViewsFile(t *testing.T) {
 			}
 			if tc.name == "fixed view" && (len(c.Camera("cam2").Masks) != 1 || c.Camera("cam2").Approval.Document != "DOC-9") {
 				t.Errorf("cam2 after the views file: %+v %+v", c.Camera("cam2").Masks, c.Camera("cam2").Approval)
+			}
+			if p := c.Camera("cam1").Presets; tc.name == "added preset" && (len(p) < 2 || p[len(p)-1].Token != "7" || p[len(p)-1].Position.Pan != 0.4 ||
+				p[len(p)-1].Tolerance != DefaultTolerance || p[len(p)-1].Approval.Document != "DOC-9") {
+				t.Errorf("cam1 after the views file added preset 7: %+v", p)
 			}
 			if tc.name == "preset" && (len(c.Camera("cam1").Presets[0].Masks) != 0 || c.Camera("cam1").Presets[0].Approval.Document != "DOC-9") {
 				t.Errorf("cam1 preset 1 after the views file: %+v", c.Camera("cam1").Presets[0])

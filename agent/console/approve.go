@@ -136,10 +136,11 @@ type managedFile struct {
 }
 
 type managedView struct {
-	Camera   string                `yaml:"camera"`
-	Preset   string                `yaml:"preset,omitempty"`
-	Masks    []Mask                `yaml:"masks"`
-	Approval config.ApprovalConfig `yaml:"approval"`
+	Camera   string                  `yaml:"camera"`
+	Preset   string                  `yaml:"preset,omitempty"`
+	Position *config.ManagedPosition `yaml:"position,omitempty,flow"`
+	Masks    []Mask                  `yaml:"masks"`
+	Approval config.ApprovalConfig   `yaml:"approval"`
 }
 
 // apply writes the approved view into the managed views file, after
@@ -164,10 +165,23 @@ func (s *Server) apply(ctx context.Context, p Proposal, ap config.ApprovalConfig
 			return "", fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	before, _ := viewMasks(cfg.Camera(p.Camera), p.Preset)
+	cam := cfg.Camera(p.Camera)
+	if cam == nil {
+		return "", fmt.Errorf("camera %q is no longer in the site config", p.Camera)
+	}
+	before, had := viewMasks(cam, p.Preset)
 	diff := maskDiff(consoleMasks(before), p.Masks)
-	mv := managedView{Camera: p.Camera, Preset: p.Preset, Masks: p.Masks, Approval: ap}
+	if p.Position != nil {
+		if had {
+			return "", fmt.Errorf("camera %q already has a preset %q", p.Camera, p.Preset)
+		}
+		diff = fmt.Sprintf("new preset %q (token %s) at pan %.3f tilt %.3f zoom %.3f; %s", p.Name, p.Preset, p.Position.Pan, p.Position.Tilt, p.Position.Zoom, diff)
+	}
+	mv := managedView{Camera: p.Camera, Preset: p.Preset, Position: p.Position, Masks: p.Masks, Approval: ap}
 	if i := slices.IndexFunc(mf.Views, func(v managedView) bool { return v.Camera == p.Camera && v.Preset == p.Preset }); i >= 0 {
+		if mv.Position == nil { // a preset the file added keeps its position
+			mv.Position = mf.Views[i].Position
+		}
 		mf.Views[i] = mv
 	} else {
 		mf.Views = append(mf.Views, mv)
@@ -182,7 +196,10 @@ func (s *Server) apply(ctx context.Context, p Proposal, ap config.ApprovalConfig
 	if _, err := config.LoadWithViews(cfg.File(), buf.Bytes()); err != nil {
 		return "", fmt.Errorf("the site config with this view does not pass velo config check: %w", err)
 	}
-	refNote, undoRef := s.captureReference(ctx, p, operator)
+	refNote, undoRef := "", func() {}
+	if p.Position == nil { // a new preset's camera is not there yet: after the reload
+		refNote, undoRef = s.captureReference(ctx, p, operator)
+	}
 	if err := safefile.WriteFile(path, buf.Bytes(), 0o640); err != nil {
 		undoRef()
 		return "", err
@@ -196,5 +213,25 @@ func (s *Server) apply(ctx context.Context, p Proposal, ap config.ApprovalConfig
 		}
 		return "", fmt.Errorf("reload refused, the views file is back as it was: %w", err)
 	}
+	if p.Position != nil {
+		refNote = s.capturePresetReference(ctx, p, operator)
+	}
 	return diff + "; " + refNote, nil
+}
+
+// capturePresetReference records the reference of a preset the approval
+// just added (the reload applied it); it says how that went (the
+// approval stands without one).
+func (s *Server) capturePresetReference(ctx context.Context, p Proposal, operator string) string {
+	masks, err := specMasks(p.Camera, p.Preset, p.Masks)
+	if err != nil {
+		return "view reference NOT captured (" + err.Error() + ")"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+	defer cancel()
+	sum, err := s.opts.Gateway.CapturePresetReference(ctx, p.Camera, p.Preset, masks, operator)
+	if err != nil {
+		return "view reference NOT captured (" + err.Error() + "): apply the preset and record it with velo view capture"
+	}
+	return "view reference captured at the new preset, SHA-256 " + sum
 }

@@ -85,6 +85,32 @@ type Gateway interface {
 	// about to be approved, with its new masks excluded, and returns its
 	// SHA-256 and how to put the old one back (the reload was refused).
 	CaptureReference(ctx context.Context, camera, preset string, masks []maskspec.Mask, operator string) (string, func(), error)
+	// PTZ in commissioning, through the camera's PTZ lock (never a direct
+	// ONVIF call from here). PTZMove holds the lock (no snap-back, output
+	// blank) and moves; PTZSavePreset stores the position as a new camera
+	// preset (approving nothing) and returns its token and position, only
+	// while held; PTZRelease ends the hold (the camera snaps back to its
+	// approved view).
+	// until: the hold ends by itself then (the commissioning's end), should
+	// its release be lost.
+	PTZMove(ctx context.Context, camera string, m PTZMove, until time.Time) (event.Position, error)
+	PTZSavePreset(ctx context.Context, camera, name string) (string, event.Position, error)
+	PTZRelease(ctx context.Context, camera, why string) error
+	// CapturePresetReference records the view-verification reference of
+	// a preset just added by an approval and applied by its reload: the
+	// camera is moved to it, the reference taken as CaptureReference does,
+	// and the camera restarted onto it; it returns the SHA-256.
+	CapturePresetReference(ctx context.Context, camera, preset string, masks []maskspec.Mask, operator string) (string, error)
+}
+
+// PTZMove is a commissioning move: relative (a step added to the position
+// read now) or absolute, in the generic spaces (pan and tilt −1..1, zoom
+// 0..1).
+type PTZMove struct {
+	Relative bool    `json:"relative"`
+	Pan      float64 `json:"pan"`
+	Tilt     float64 `json:"tilt"`
+	Zoom     float64 `json:"zoom"`
 }
 
 // ErrNotAtView: the camera is not streaming at the approved view asked
@@ -109,6 +135,8 @@ type Server struct {
 	throttle *throttle
 	props    *proposals
 	applyMu  sync.Mutex // one approval at a time
+	ptzMu    sync.Mutex
+	ptz      map[string]string // camera → the session whose commissioning holds its PTZ lock
 	ln       net.Listener
 	srv      *http.Server
 }
@@ -126,7 +154,7 @@ func New(o Options) (*Server, error) {
 	}
 	dir := filepath.Join(o.StateDir, "console")
 	s := &Server{opts: o, dir: dir, sessions: newSessions(time.Duration(o.Config.SessionTTL), o.Now),
-		throttle: newThrottle(o.Now), props: &proposals{path: filepath.Join(dir, "proposals.json")}}
+		throttle: newThrottle(o.Now), props: &proposals{path: filepath.Join(dir, "proposals.json")}, ptz: map[string]string{}}
 	return s, nil
 }
 
@@ -159,14 +187,22 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.srv.BaseContext = func(net.Listener) context.Context { return ctx }
 	done := make(chan error, 1)
 	go func() { done <- s.srv.ServeTLS(s.ln, "", "") }()
-	select {
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = s.srv.Shutdown(sctx)
-		<-done
-		return nil
-	case err := <-done:
-		return fmt.Errorf("console: %w", err)
+	sweep := time.NewTicker(sweepInterval)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			_ = s.srv.Shutdown(sctx)
+			<-done
+			s.closeAll("agent stopping")
+			return nil
+		case err := <-done:
+			s.closeAll("console stopped")
+			return fmt.Errorf("console: %w", err)
+		case <-sweep.C:
+			s.sweep()
+		}
 	}
 }

@@ -30,8 +30,10 @@ import (
 // TestConsole runs one velo run with its console and checks, in order:
 // the refusals (static paths, roles, CSRF, fixation, proposals that are
 // not approved, expired commissioning), the installer's and the admin's
-// whole flow in headless Chromium down to Velo's RTSP output, and the
-// throttling of wrong logins.
+// whole flow in headless Chromium down to Velo's RTSP output, PTZ in
+// commissioning and every end of a commissioning session, the PTZ
+// preset flow in Chromium down to a signed preset/apply, the throttling
+// of wrong logins, and the agent stopping.
 func TestConsole(t *testing.T) {
 	r := startRig(t)
 	t.Run("StaticPathTraversal", func(t *testing.T) { testStaticTraversal(t, r) })
@@ -45,8 +47,12 @@ func TestConsole(t *testing.T) {
 	t.Run("NoUnmaskedPictureWithoutItsAudit", func(t *testing.T) { testAuditFailure(t, r) })
 	t.Run("ExpiredCommissioningShowsNoStill", func(t *testing.T) { testCommissioningExpiry(t, r) })
 	t.Run("Browser", func(t *testing.T) { testBrowser(t, r) })
+	t.Run("PTZOnlyInCommissioning", func(t *testing.T) { testPTZRefusals(t, r) })
+	t.Run("CommissioningClosedOnEveryEnd", func(t *testing.T) { testCommissioningEnds(t, r) })
+	t.Run("BrowserPTZPreset", func(t *testing.T) { testBrowserPTZ(t, r) })
 	t.Run("WrongLoginsThrottledAuditedPerBurst", func(t *testing.T) { testThrottle(t, r) })
 	t.Run("ParallelLoginsOneAtATime", func(t *testing.T) { testParallelLogins(t, r) })
+	t.Run("CommissioningClosedAtStop", func(t *testing.T) { testClosedAtStop(t, r) })
 }
 
 func testStaticTraversal(t *testing.T, r *rig) {
@@ -208,14 +214,14 @@ func testCommissioningExpiry(t *testing.T, r *rig) {
 	if code := b.login("inst", installerPW); code != http.StatusOK {
 		t.Fatalf("installer login: %d", code)
 	}
-	stills0, closes0 := len(r.events(event.CommissioningStill)), len(r.events(event.CommissioningClosed))
+	stills0 := len(r.events(event.CommissioningStill))
 	if code, _ := b.get("api/cameras/" + r.cam + "/still"); code != http.StatusForbidden {
 		t.Fatalf("unmasked still without commissioning: %d, want 403", code)
 	}
 	if code, _ := b.post("api/cameras/"+r.cam+"/commissioning", map[string]string{"reason": ""}); code != http.StatusBadRequest {
 		t.Errorf("commissioning without a reason: %d, want 400", code)
 	}
-	if code, body := b.post("api/cameras/"+r.cam+"/commissioning", map[string]string{"reason": "placing the door mask"}); code != http.StatusOK {
+	if code, body := b.post("api/cameras/"+r.cam+"/commissioning", map[string]string{"reason": "expiry of a still"}); code != http.StatusOK {
 		t.Fatalf("commissioning: %d %s", code, body)
 	}
 	code, jpg := b.get("api/cameras/" + r.cam + "/still")
@@ -226,7 +232,7 @@ func testCommissioningExpiry(t *testing.T, r *rig) {
 	if code, _ := b.get("api/cameras/" + r.cam + "/still"); code != http.StatusForbidden {
 		t.Errorf("unmasked still after the commissioning session expired: %d, want 403", code)
 	}
-	if s, c := len(r.events(event.CommissioningStill))-stills0, len(r.events(event.CommissioningClosed))-closes0; s != 1 || c != 1 {
+	if s, c := len(r.events(event.CommissioningStill))-stills0, r.count(event.CommissioningClosed, "expiry of a still"); s != 1 || c != 1 {
 		t.Errorf("commissioning stills %d, closes %d: want 1 and 1", s, c)
 	}
 }

@@ -51,6 +51,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/cameras/{id}/preview", s.authed(s.camera(s.handlePreview)))
 	mux.HandleFunc("POST /api/cameras/{id}/commissioning", s.authed(s.camera(s.handleCommission)))
 	mux.HandleFunc("POST /api/commissioning/close", s.authed(s.handleCommissionClose))
+	mux.HandleFunc("POST /api/cameras/{id}/ptz", s.authed(s.camera(s.handlePTZ)))
+	mux.HandleFunc("POST /api/cameras/{id}/presets", s.authed(s.camera(s.handleSavePreset)))
 	mux.HandleFunc("POST /api/cameras/{id}/proposals", s.authed(s.camera(s.handlePropose)))
 	mux.HandleFunc("GET /api/proposals", s.authed(s.handleProposals))
 	mux.HandleFunc("POST /api/proposals/{pid}/approve", s.authed(s.handleApprove))
@@ -95,7 +97,7 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *request)) ht
 		}
 		op := s.opts.Gateway.Config().Operator(sess.op.Name) // roles as the config now says
 		if op == nil || !consoleRole(op) {
-			s.sessions.drop(sess.id)
+			s.dropSession(sess.id, sess.op.Name, "operator no longer has the installer or admin role")
 			httpError(w, http.StatusUnauthorized, "operator no longer allowed on the console")
 			return
 		}
@@ -237,11 +239,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.throttle.ok(src)
-	s.sessions.drop(sess.id)
+	if sess.op != nil {
+		s.dropSession(sess.id, sess.op.Name, "logged in again")
+	} else {
+		s.sessions.drop(sess.id)
+	}
 	ns, evicted := s.sessions.create(w, op)
 	if evicted != nil && evicted.comm != nil {
-		s.opts.Gateway.Emit(event.Event{Kind: event.CommissioningClosed, Operator: evicted.op.Name, Camera: evicted.comm.Camera,
-			Reason: evicted.comm.Reason, Detail: "session ended: too many logged-in console sessions"})
+		s.closedComm(evicted.id, evicted.op.Name, evicted.comm, "session ended: too many logged-in console sessions", true)
 	}
 	s.opts.Gateway.Emit(event.Event{Kind: event.ConsoleLogin, Operator: op.Name, Detail: "console login from " + src})
 	writeJSON(w, http.StatusOK, sessionInfo{LoggedIn: true, User: op.Name, Roles: op.Roles, CSRF: ns.csrf, Expires: ns.expires,
@@ -249,10 +254,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, q *request) {
-	s.sessions.drop(q.sess.id)
-	if q.sess.comm != nil {
-		s.closeCommissioning(q, "logout")
-	}
+	s.dropSession(q.sess.id, q.op.Name, "logout")
 	s.opts.Gateway.Emit(event.Event{Kind: event.ConsoleLogout, Operator: q.op.Name})
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
@@ -354,7 +356,7 @@ func (s *Server) stillAllowed(r *http.Request, q *request) bool {
 	}
 	op := s.opts.Gateway.Config().Operator(q.op.Name)
 	if op == nil || !consoleRole(op) {
-		s.sessions.drop(cur.id)
+		s.dropSession(cur.id, cur.op.Name, "operator no longer has the installer or admin role")
 		return false
 	}
 	q.op = op

@@ -179,8 +179,6 @@ func (s *Server) handleCommissionClose(w http.ResponseWriter, r *http.Request, q
 }
 
 func (s *Server) closeCommissioning(q *request, why string) {
-	c := q.sess.comm
-	s.sessions.setCommissioning(q.sess.id, nil)
+	s.closeComm(q.sess.id, q.op.Name, why)
 	q.sess.comm = nil
-	s.opts.Gateway.Emit(event.Event{Kind: event.CommissioningClosed, Operator: q.op.Name, Camera: c.Camera, Reason: c.Reason, Detail: why})
 }

@@ -18,15 +18,19 @@ import (
 // Proposal is a view an installer saved: it changes nothing until an admin
 // approves it (ER-4.7).
 type Proposal struct {
-	ID       string                 `json:"id"`
-	Camera   string                 `json:"camera"`
-	Preset   string                 `json:"preset"`
-	Masks    []Mask                 `json:"masks"`
-	Note     string                 `json:"note,omitempty"`
-	By       string                 `json:"by"`
-	Created  time.Time              `json:"created"`
-	Status   string                 `json:"status"` // proposed, approved, superseded
-	Approval *config.ApprovalConfig `json:"approval,omitempty"`
+	ID     string `json:"id"`
+	Camera string `json:"camera"`
+	Preset string `json:"preset"`
+	// Name and Position: a new preset saved in commissioning (Preset is
+	// the token the camera gave it); approving it adds the preset.
+	Name     string                  `json:"name,omitempty"`
+	Position *config.ManagedPosition `json:"position,omitempty"`
+	Masks    []Mask                  `json:"masks"`
+	Note     string                  `json:"note,omitempty"`
+	By       string                  `json:"by"`
+	Created  time.Time               `json:"created"`
+	Status   string                  `json:"status"` // proposed, approved, superseded
+	Approval *config.ApprovalConfig  `json:"approval,omitempty"`
 	// ApprovedBy is the admin who entered the approval, at ApprovedAt.
 	ApprovedBy string    `json:"approved_by,omitempty"`
 	ApprovedAt time.Time `json:"approved_at,omitzero"`

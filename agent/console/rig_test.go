@@ -12,6 +12,7 @@ import (
 	"net/http/cookiejar"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,15 +38,22 @@ type movedClock struct {
 func (c *movedClock) Now() time.Time          { return time.Now().Add(time.Duration(c.by.Load())) }
 func (c *movedClock) advance(d time.Duration) { c.by.Add(int64(d)) }
 
-// rig is one velo run (one simulated fixed camera, 320×240) with the
-// console on loopback, shared by the console's tests.
+// rig is one velo run (a simulated fixed camera and a PTZ camera, 320×240)
+// with the console on loopback, shared by the console's tests.
 type rig struct {
-	a     *agent.Agent
-	url   string
-	dir   string
-	cam   string
-	rtsp  string
-	clock *movedClock
+	a      *agent.Agent
+	url    string
+	dir    string
+	cam    string
+	ptz    string // the PTZ camera (preset "1" approved)
+	sim    *camsim.Sim
+	broker string // the embedded MQTT broker
+	rtsp   string
+	clock  *movedClock
+	stop   func() // stops velo run (once)
+	serial string
+	ports  [3]int    // RTSP, console, MQTT
+	xaddrs [2]string // the cameras' ONVIF addresses
 }
 
 const (
@@ -59,13 +67,13 @@ const siteYAML = `site: {id: t, name: T, controller: C, purposes: [p]}
 gateway: gw
 state_dir: state
 views_file: console-views.yaml
-broker: {embedded_listen: "127.0.0.1:0"}
-outputs: {rtsp_listen: "127.0.0.1:%d"}
+broker: {embedded_listen: "127.0.0.1:%[7]d"}
+outputs: {rtsp_listen: "127.0.0.1:%[1]d"}
 verify: {require_reference: false}
-console: {listen: "127.0.0.1:%d"}
+console: {listen: "127.0.0.1:%[2]d"}
 operators:
-  - {name: inst, password_file: inst.pw, roles: [installer], cameras: [%[3]s]}
-  - {name: boss, password_file: boss.pw, roles: [admin], cameras: [%[3]s], combined_roles_reason: site owner}
+  - {name: inst, password_file: inst.pw, roles: [%[8]s], cameras: [%[3]s, ptz]}
+  - {name: boss, password_file: boss.pw, roles: [admin], cameras: [%[9]s], combined_roles_reason: site owner}
   - {name: viewer, password_file: viewer.pw, roles: [live-viewer], cameras: [%[3]s]}
 cameras:
   - id: %[3]s
@@ -77,18 +85,39 @@ cameras:
     approval: {by: A. Bianchi, date: 2026-01-01, document: DOC-1}
     masks:
       - {name: badge, polygon: [{x: 0.05, y: 0.05}, {x: 0.25, y: 0.05}, {x: 0.25, y: 0.25}, {x: 0.05, y: 0.25}]}
+  - id: ptz
+    purpose: p
+    match: {serial: SER-CONS-PTZ}
+    xaddr: %[6]s
+    username: velo
+    password_file: cam.pw
+    ptz_lock: {interval: 200ms}
+    presets:
+      - {token: "1", position: {pan: 0, tilt: 0, zoom: 0}, approval: {by: A. Bianchi, date: 2026-01-01, document: DOC-P1}}
 `
+
+// siteText is the rig's site.yaml with the installer's roles and the
+// admin's cameras (a reload that changes them ends their commissioning).
+func (r *rig) siteText(instRoles, bossCameras string) string {
+	return fmt.Sprintf(siteYAML, r.ports[0], r.ports[1], r.cam, r.serial, r.xaddrs[0], r.xaddrs[1], r.ports[2], instRoles, bossCameras)
+}
 
 func startRig(t *testing.T) *rig {
 	t.Helper()
 	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "cons", Address: "127.0.96.17", Username: "velo", Password: "cam-pw",
-		Serial: "SER-CONS", Scene: "badge", FPS: 10, Width: 320, Height: 240})
+		Serial: "SER-CONS", Scene: "badge", FPS: 10, Width: 320, Height: 240},
+		camsim.CameraConfig{ID: "ptz", Address: "127.0.96.18", Username: "velo", Password: "cam-pw", Serial: "SER-CONS-PTZ", Scene: "ptz",
+			FPS: 10, Width: 320, Height: 240, PTZ: &camsim.PTZConfig{PanTiltSpeed: 2, ZoomSpeed: 2, Presets: []camsim.PresetConfig{{Token: "1", Name: "home"}}}})
 	cam := sim.Camera("cons")
-	rtspPort, consolePort, dir := testkit.FreePort(t), testkit.FreePort(t), t.TempDir()
-	for name, pw := range map[string]string{"inst.pw": installerPW, "boss.pw": adminPW, "viewer.pw": viewerPW, "cam.pw": "cam-pw"} {
+	dir := t.TempDir()
+	for name, pw := range map[string]string{"inst.pw": installerPW, "viewer.pw": viewerPW, "cam.pw": "cam-pw",
+		// The admin signs MQTT commands: a credential line, not a plaintext password.
+		"boss.pw": access.HashCredential("t", "boss", adminPW, 1, time.Now().Add(24*time.Hour))} {
 		testkit.SecretFile(t, dir, name, pw+"\n")
 	}
-	testkit.SecretFile(t, dir, "site.yaml", fmt.Sprintf(siteYAML, rtspPort, consolePort, cam.ID(), cam.Config().Serial, cam.XAddr()))
+	r := &rig{dir: dir, cam: cam.ID(), ptz: "ptz", sim: sim, serial: cam.Config().Serial,
+		ports: [3]int{testkit.FreePort(t), testkit.FreePort(t), testkit.FreePort(t)}, xaddrs: [2]string{cam.XAddr(), sim.Camera("ptz").XAddr()}}
+	testkit.SecretFile(t, dir, "site.yaml", r.siteText("installer", "cons, ptz"))
 	cfg, err := config.Load(filepath.Join(dir, "site.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +127,9 @@ func startRig(t *testing.T) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var once sync.Once
+	r.stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(func() { r.stop() })
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, e := range a.Events() {
@@ -106,12 +137,13 @@ func startRig(t *testing.T) *rig {
 			}
 		}
 	})
-	testkit.WaitFor(t, 30*time.Second, "camera streaming", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "cameras streaming", func() bool {
 		s, _ := a.State(cam.ID())
-		return s.Status == "streaming"
+		p, _ := a.State(r.ptz)
+		return s.Status == "streaming" && p.Status == "streaming"
 	})
-	r := &rig{a: a, url: a.ConsoleURL(), dir: dir, cam: cam.ID(), clock: clk,
-		rtsp: fmt.Sprintf("rtsp://viewer:%s@127.0.0.1:%d/%s", access.StreamPassword("t", "viewer", viewerPW, access.LegacyStreamGeneration), rtspPort, cam.ID())}
+	r.a, r.url, r.clock, r.broker = a, a.ConsoleURL(), clk, fmt.Sprintf("tcp://127.0.0.1:%d", r.ports[2])
+	r.rtsp = fmt.Sprintf("rtsp://viewer:%s@127.0.0.1:%d/%s", access.StreamPassword("t", "viewer", viewerPW, access.LegacyStreamGeneration), r.ports[0], cam.ID())
 	if r.url == "" {
 		t.Fatal("velo run serves no console")
 	}

@@ -76,7 +76,9 @@ func (ss *sessions) get(r *http.Request) *session {
 		return nil
 	}
 	if !ss.now().Before(s.expires) {
-		delete(ss.m, s.id)
+		if s.comm == nil { // an open commissioning is closed (and audited) by the sweep
+			delete(ss.m, s.id)
+		}
 		return nil
 	}
 	cp := *s
@@ -95,7 +97,7 @@ func (ss *sessions) create(w http.ResponseWriter, op *config.OperatorConfig) (*s
 	s := &session{id: randomToken(), csrf: randomToken(), op: op, created: now, expires: now.Add(ttl)}
 	ss.mu.Lock()
 	for id, o := range ss.m {
-		if !now.Before(o.expires) {
+		if !now.Before(o.expires) && o.comm == nil {
 			delete(ss.m, id)
 		}
 	}
@@ -143,11 +145,50 @@ func (ss *sessions) evictOldest(loggedIn bool) *session {
 	return oldest
 }
 
-// drop ends a session.
-func (ss *sessions) drop(id string) {
+// drop ends a session and returns it (nil: there was none); the caller
+// closes its commissioning (Server.dropSession).
+func (ss *sessions) drop(id string) *session {
 	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s := ss.m[id]
 	delete(ss.m, id)
-	ss.mu.Unlock()
+	return s
+}
+
+// takeCommissioning closes session id's commissioning and returns it (nil:
+// none was open), once: two paths closing it report it once.
+func (ss *sessions) takeCommissioning(id string) *commissioning {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s := ss.m[id]
+	if s == nil || s.comm == nil {
+		return nil
+	}
+	c := s.comm
+	s.comm = nil
+	return c
+}
+
+// commissioned returns a copy of every logged-in session with an open
+// commissioning, expired sessions included (the sweep closes them).
+func (ss *sessions) commissioned() []session {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var out []session
+	for _, s := range ss.m {
+		if s.op != nil && s.comm != nil {
+			out = append(out, *s)
+		}
+	}
+	return out
+}
+
+// alive reports whether session id exists and has not expired.
+func (ss *sessions) alive(id string) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s := ss.m[id]
+	return s != nil && ss.now().Before(s.expires)
 }
 
 // setCommissioning opens (c) or closes (nil) a session's commissioning.

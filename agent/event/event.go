@@ -109,6 +109,11 @@ const (
 	CommissioningClosed Kind = "commissioning_closed"
 	ViewProposed        Kind = "view_proposed"
 	ViewApproved        Kind = "view_approved" // written to the managed views file and reloaded, with a diff
+	// A PTZ camera moved in commissioning: each move (audited before it
+	// is made), and the lock held (no snap-back, output blank) and released.
+	CommissioningMove Kind = "commissioning_move"
+	PTZHeld           Kind = "ptz_held"
+	PTZReleased       Kind = "ptz_released"
 )
 
 // Event is one thing that happened on the gateway.

@@ -173,6 +173,9 @@ func motionFrom(m onvif.NotificationMessage) (motionNews, bool) {
 // in any case read the status now and every MotionInterval for a while.
 func (l *Lock) onMotion(ctx context.Context, lp *loop, n motionNews) {
 	lp.watchUntil = time.Now().Add(l.cfg.MotionWatch)
+	if l.Held() { // commissioning: the moves are the installer's
+		return
+	}
 	switch {
 	case n.pos != nil:
 		p := *n.pos

@@ -106,8 +106,13 @@ type Lock struct {
 	now    func() time.Time
 
 	applyCh chan applyReq
+	holdCh  chan holdReq
+	stopped chan struct{} // closed when Run returns
+	holdMu  sync.Mutex    // a commissioning move or save against a release
 
 	mu       sync.Mutex
+	held     bool            // commissioning hold (hold.go)
+	target   *event.Position // where the hold's last move sent the camera
 	approved bool
 	current  string
 	last     *event.Position
@@ -162,7 +167,7 @@ func NewLock(cfg LockConfig, dev ptzDevice, gate viewGate, report func(event.Eve
 	if !found {
 		cfg.Presets = append([]ApprovedPreset{cfg.Preset}, cfg.Presets...)
 	}
-	return &Lock{cfg: cfg, dev: dev, gate: gate, report: report, now: cfg.Now, applyCh: make(chan applyReq), current: cfg.Preset.Token}, nil
+	return &Lock{cfg: cfg, dev: dev, gate: gate, report: report, now: cfg.Now, applyCh: make(chan applyReq), holdCh: make(chan holdReq), stopped: make(chan struct{}), current: cfg.Preset.Token}, nil
 }
 
 // Approved reports whether the camera is currently confirmed on its view.
@@ -234,6 +239,8 @@ type loop struct {
 	// watchUntil: status is read every MotionInterval until then (set by
 	// PTZ motion events; monotonic time, not the lock's clock).
 	watchUntil time.Time
+	// holdUntil: a commissioning hold ends by itself then (lock's clock).
+	holdUntil time.Time
 }
 
 // answer tells a waiting Apply how it ended.
@@ -248,6 +255,7 @@ func (lp *loop) answer(err error) {
 // a camera that offers events, Run also owns the event pull loop (a
 // goroutine it joins before returning).
 func (l *Lock) Run(ctx context.Context) error {
+	defer close(l.stopped)
 	l.setApproved(false) // nothing is trusted until confirmed
 	lp := &loop{first: true}
 	var wg sync.WaitGroup
@@ -265,6 +273,7 @@ func (l *Lock) Run(ctx context.Context) error {
 			return nil
 		}
 		l.reconcile(ctx, lp, st, err)
+		l.holdExpired(ctx, lp)
 		if lp.pending != nil && l.now().Sub(lp.pendingSince) > l.cfg.ApplyTimeout {
 			lp.answer(fmt.Errorf("camera %q: preset %q not confirmed within %v (output stays blank; still trying)", l.cfg.Camera, l.cfg.Preset.Token, l.cfg.ApplyTimeout))
 		}
@@ -291,6 +300,8 @@ func (l *Lock) next(ctx context.Context, lp *loop, tick <-chan time.Time, news <
 	case <-fast:
 	case req := <-l.applyCh:
 		l.startApply(ctx, lp, req)
+	case req := <-l.holdCh:
+		l.setHold(ctx, lp, req)
 	case n := <-news:
 		l.onMotion(ctx, lp, n)
 	}
@@ -317,6 +328,13 @@ func (l *Lock) move(ctx context.Context, lp *loop) {
 // reconcile acts on one status read: unknown, inside or outside the view.
 func (l *Lock) reconcile(ctx context.Context, lp *loop, st onvif.PTZStatus, err error) {
 	pos, ok := position(st)
+	if l.Held() { // commissioning: blank, no move back, no drift
+		if err == nil && ok {
+			l.setLast(pos)
+		}
+		l.setApproved(false)
+		return
+	}
 	switch {
 	case err != nil || !ok:
 		l.onUnknown(lp, err)
@@ -387,6 +405,10 @@ func (l *Lock) drifted(ctx context.Context, lp *loop, pos *event.Position, detai
 
 // startApply switches to another approved preset: blank first, then move.
 func (l *Lock) startApply(ctx context.Context, lp *loop, req applyReq) {
+	if l.Held() {
+		req.done <- fmt.Errorf("camera %q: %w", l.cfg.Camera, ErrHeld)
+		return
+	}
 	lp.answer(errors.New("superseded by another preset/apply"))
 	l.setApproved(false) // blank under the old view first
 	l.cfg.Preset = req.preset

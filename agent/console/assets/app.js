@@ -138,7 +138,7 @@ async function editorPage(cam, viewIndex = 0) {
   const render = async () => {
     try { pic.src = await image(base + '/preview', { preset: view.preset, masks: ed.masks.filter((m) => m.polygon.length >= 3) }); pic.dataset.kind = 'preview'; } catch (x) { say(x.message, 'error'); }
   };
-  const comm = commissioningBox(cam, base, pic, say);
+  const comm = commissioningBox(cam, base, pic, say, ed);
   const views = el('select', { id: 'view', onchange: (e) => editorPage(cam, Number(e.target.value)) },
     ...cam.views.map((v, i) => el('option', { value: i, selected: i === viewIndex }, v.preset ? `${t('preset')} ${v.preset}` : t('fixed_view'))));
   const note = el('input', { id: 'note', placeholder: t('note') });
@@ -158,23 +158,64 @@ async function editorPage(cam, viewIndex = 0) {
   await render();
 }
 
-function commissioningBox(cam, base, pic, say) {
+function commissioningBox(cam, base, pic, say, ed) {
   const box = el('div', { class: 'panel', id: 'commissioning' }, el('h3', { i18n: 'commissioning' }), el('p', { class: 'help', i18n: 'comm_help' }));
   const c = session.commissioning;
+  const still = async () => {
+    try { pic.src = await image(base + '/still'); pic.dataset.kind = 'still'; } catch (x) { say(x.message, 'error'); }
+  };
+  const redo = () => box.replaceWith(commissioningBox(cam, base, pic, say, ed));
   if (c && c.camera === cam.id) {
     box.append(message(`${t('comm_until')} ${new Date(c.until).toLocaleTimeString(language())}`),
-      el('button', { type: 'button', id: 'still', i18n: 'unmasked', onclick: async () => {
-        try { pic.src = await image(base + '/still'); pic.dataset.kind = 'still'; } catch (x) { say(x.message, 'error'); }
-      } }),
-      el('button', { type: 'button', id: 'close-comm', i18n: 'close_comm', onclick: async () => { await post('/api/commissioning/close'); session = await get('/api/session'); box.replaceWith(commissioningBox(cam, base, pic, say)); } }));
+      el('button', { type: 'button', id: 'still', i18n: 'unmasked', onclick: still }),
+      el('button', { type: 'button', id: 'close-comm', i18n: 'close_comm', onclick: async () => { await post('/api/commissioning/close'); session = await get('/api/session'); redo(); } }));
+    if (cam.ptz) box.append(ptzPanel(base, still, say, ed));
   } else {
     const reason = el('input', { id: 'reason', placeholder: t('reason') });
     box.append(reason, el('button', { type: 'button', id: 'open-comm', i18n: 'open_comm', onclick: async () => {
-      try { await post(base + '/commissioning', { reason: reason.value }); session = await get('/api/session'); box.replaceWith(commissioningBox(cam, base, pic, say)); } catch (x) { say(x.message, 'error'); }
+      try { await post(base + '/commissioning', { reason: reason.value }); session = await get('/api/session'); redo(); } catch (x) { say(x.message, 'error'); }
     } }));
   }
   translate(box);
   return box;
+}
+
+// ptzPanel moves a PTZ camera in commissioning (buttons, or the keyboard
+// on the pad: arrows pan/tilt, + and - zoom) and saves its position, with
+// the editor's masks, as a proposed preset. The agent moves it through its
+// PTZ lock; the stream stays blank until the session ends.
+function ptzPanel(base, still, say, ed) {
+  const pos = el('p', { id: 'ptz-pos', class: 'help' });
+  const step = el('select', { id: 'ptz-step' }, ...[0.01, 0.05, 0.2].map((v) => el('option', { value: v, selected: v === 0.05 }, String(v))));
+  let timer = null;
+  const move = async (pan, tilt, zoom) => {
+    const k = Number(step.value);
+    try {
+      const r = await (await post(base + '/ptz', { relative: true, pan: pan * k, tilt: tilt * k, zoom: zoom * k })).json();
+      const p = r.position;
+      pos.textContent = `${t('position')}: pan ${p.pan.toFixed(3)} tilt ${p.tilt.toFixed(3)} zoom ${p.zoom.toFixed(3)}`;
+      pos.dataset.moved = '1';
+      clearTimeout(timer);
+      timer = setTimeout(still, 900); // the camera's motor needs a moment
+    } catch (x) { say(x.message, 'error'); }
+  };
+  const b = (id, label, f) => el('button', { type: 'button', id, 'aria-label': t(id.replace('ptz-', '').replace('-', '_')), onclick: f }, label);
+  const pad = el('div', { id: 'ptz', class: 'ptzpad', tabindex: 0 },
+    b('ptz-left', '◀', () => move(-1, 0, 0)), b('ptz-up', '▲', () => move(0, 1, 0)), b('ptz-down', '▼', () => move(0, -1, 0)),
+    b('ptz-right', '▶', () => move(1, 0, 0)), b('ptz-zoom-in', '+', () => move(0, 0, 1)), b('ptz-zoom-out', '−', () => move(0, 0, -1)));
+  pad.addEventListener('keydown', (e) => {
+    const keys = { ArrowLeft: [-1, 0, 0], ArrowRight: [1, 0, 0], ArrowUp: [0, 1, 0], ArrowDown: [0, -1, 0], '+': [0, 0, 1], '=': [0, 0, 1], '-': [0, 0, -1] };
+    if (keys[e.key]) { e.preventDefault(); move(...keys[e.key]); }
+  });
+  const name = el('input', { id: 'preset-name', placeholder: t('preset_name'), maxlength: 40 });
+  const save = el('button', { type: 'button', id: 'save-preset', i18n: 'save_preset', onclick: async () => {
+    try {
+      const p = await (await post(base + '/presets', { name: name.value, masks: ed.masks.filter((m) => m.polygon.length >= 3) })).json();
+      say(`${t('preset_saved')} ${p.preset} (${p.id})`, 'ok');
+    } catch (x) { say(x.message, 'error'); }
+  } });
+  return el('div', { class: 'ptz' }, el('h3', { i18n: 'ptz' }), el('p', { class: 'help', i18n: 'ptz_help' }),
+    el('label', { for: 'ptz-step', i18n: 'step' }), step, pad, pos, name, save);
 }
 
 async function proposalsPage() {
@@ -183,9 +224,10 @@ async function proposalsPage() {
   if (!list.length) out.append(message(t('none')));
   for (const p of list) {
     const card = el('section', { class: 'card proposal', 'data-proposal': p.id },
-      el('h2', {}, `${p.camera}${p.preset ? ' / ' + p.preset : ''}`),
+      el('h2', {}, `${p.camera}${p.preset ? ' / ' + p.preset : ''}${p.name ? ' (' + p.name + ')' : ''}`),
       el('p', {}, `${t('status_' + p.status)} · ${t('by')} ${p.by} · ${new Date(p.created).toLocaleString(language())}`),
       el('p', {}, p.masks.map((m) => m.name).join(', ')));
+    if (p.position) card.append(el('p', { class: 'newpreset' }, `${t('new_preset')}: pan ${p.position.pan.toFixed(3)} tilt ${p.position.tilt.toFixed(3)} zoom ${p.position.zoom.toFixed(3)}`));
     if (p.note) card.append(el('p', { class: 'help' }, p.note));
     if (p.approval) card.append(el('p', {}, `${t('approved_by')} ${p.approval.by}, ${p.approval.date}, ${p.approval.document}`));
     if (p.diff) card.append(el('p', { class: 'diff' }, p.diff));

@@ -19,6 +19,11 @@ const strings = {
     approve: 'Approva', approved_by: 'Approvata da', date: 'Data', document: 'Documento',
     status_proposed: 'proposta', status_approved: 'approvata', status_superseded: 'sostituita', back: 'Indietro',
     by: 'da', none: 'Nessuna proposta.', error: 'Errore',
+    ptz: 'Brandeggio (PTZ)', step: 'Passo', position: 'Posizione',
+    ptz_help: 'Muove la telecamera solo in questa sessione: il flusso resta oscurato finché la sessione non si chiude e la telecamera torna alla vista approvata. Tastiera sul riquadro: frecce, + e -.',
+    left: 'Sinistra', right: 'Destra', up: 'Su', down: 'Giù', zoom_in: 'Zoom avanti', zoom_out: 'Zoom indietro',
+    preset_name: 'Nome del preset', save_preset: 'Salva come preset proposto', preset_saved: 'Preset proposto: ha effetto solo dopo l\'approvazione di un amministratore. Token',
+    new_preset: 'Nuovo preset',
   },
   en: {
     login: 'Log in', user: 'User', password: 'Password', logout: 'Log out',
@@ -39,6 +44,11 @@ const strings = {
     approve: 'Approve', approved_by: 'Approved by', date: 'Date', document: 'Document',
     status_proposed: 'proposed', status_approved: 'approved', status_superseded: 'superseded', back: 'Back',
     by: 'by', none: 'No proposals.', error: 'Error',
+    ptz: 'Pan, tilt, zoom', step: 'Step', position: 'Position',
+    ptz_help: 'Moves the camera in this session only: the stream stays blank until the session closes and the camera is back at its approved view. Keyboard on the pad: arrows, + and -.',
+    left: 'Left', right: 'Right', up: 'Up', down: 'Down', zoom_in: 'Zoom in', zoom_out: 'Zoom out',
+    preset_name: 'Preset name', save_preset: 'Save as proposed preset', preset_saved: 'Preset proposed: it takes effect only once an admin approves it. Token',
+    new_preset: 'New preset',
   },
 };
 
