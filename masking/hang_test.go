@@ -321,7 +321,7 @@ func TestPipelineVideoLostAndRestored(t *testing.T) {
 		testkit.WaitFor(t, 30*time.Second, "frames encoded", func() bool { return p.Stats().Encoded >= n })
 	}
 	waitEncoded(10)
-	base, baseFD := runtime.NumGoroutine(), testkit.OpenFDs()
+	base, baseFD, basePipes := runtime.NumGoroutine(), testkit.OpenFDs(), masking.LivePipelines()
 	var detect []time.Duration
 	for cycle := 1; cycle <= 4; cycle++ {
 		px.Freeze()
@@ -353,6 +353,9 @@ func TestPipelineVideoLostAndRestored(t *testing.T) {
 	t.Logf("goroutines %d → %d, fds %d → %d; time to video_lost: %v (LostAfter %v)", base, g, baseFD, fds, detect, lostAfter)
 	if g > base+10 || fds > baseFD+10 {
 		t.Fatalf("goroutines %d → %d, fds %d → %d over 4 freezes", base, g, baseFD, fds)
+	}
+	if n := masking.LivePipelines(); n != basePipes { // streaming again: one capture, one encoder
+		t.Fatalf("GStreamer pipelines %d → %d over 4 freezes", basePipes, n)
 	}
 }
 

@@ -321,7 +321,7 @@ func parseStreams(list, codecs string, measure, warmup, rss time.Duration, env s
 		sc.ns = append(sc.ns, n)
 	}
 	if measure < 5*time.Second {
-		return sc, fmt.Errorf("-stream-measure %s: at least 5s (state telemetry comes every 5 s)", measure)
+		return sc, fmt.Errorf("-stream-measure %s: at least 5s (stats telemetry comes every 5 s)", measure)
 	}
 	return sc, nil
 }

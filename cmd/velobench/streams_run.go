@@ -23,6 +23,7 @@ func benchSite(sim *camsim.Sim, n int, sc streamsConfig, broker, rtsp string) st
 	var b strings.Builder
 	fmt.Fprintf(&b, "site: {id: demo, name: Bench, controller: Bench, purposes: [benchmark]}\ngateway: bench\n")
 	fmt.Fprintf(&b, "verify: {require_reference: false}\nstate_dir: state\nbroker: {embedded_listen: %q}\noutputs: {rtsp_listen: %q}\n", broker, rtsp)
+	fmt.Fprintf(&b, "telemetry: {stats_interval: 5s}\n")
 	var ids []string
 	for _, c := range sim.Cameras()[:n] {
 		ids = append(ids, c.Config().ID)
@@ -132,15 +133,21 @@ func measure(n int, warmup, window time.Duration, pids []int, rate func(reset bo
 		sysShare: (u1.sys - u0.sys) / cpu, switchesPerFrame: (u1.switches - u0.switches) / frames}, nil
 }
 
-// stateWatch keeps the fps_out of every camera's state telemetry.
+// stateWatch reads the frames each camera sent out from the stats
+// telemetry (cumulative frames_out, every telemetry.stats_interval: 5 s
+// here); the frame rate is their growth between two messages.
 type stateWatch struct {
-	c   mqtt.Client
-	mu  sync.Mutex
-	sum map[string][2]float64 // camera → (Σ fps_out, samples) since reset
+	c      mqtt.Client
+	mu     sync.Mutex
+	out    float64   // Σ frames_out of the last stats message
+	at     time.Time // when it came
+	out0   float64   // at the last reset
+	at0    time.Time
+	counts int // stats messages since the reset
 }
 
 func watchStates(broker, streamPass string) (*stateWatch, error) {
-	w := &stateWatch{sum: map[string][2]float64{}}
+	w := &stateWatch{}
 	opts := mqtt.NewClientOptions().AddBroker("tcp://" + broker).SetClientID("velobench").SetUsername("admin").SetPassword(streamPass)
 	w.c = mqtt.NewClient(opts)
 	deadline := time.Now().Add(30 * time.Second)
@@ -154,35 +161,40 @@ func watchStates(broker, streamPass string) (*stateWatch, error) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	w.c.Subscribe("velo/demo/bench/cameras/+/state", 0, func(_ mqtt.Client, m mqtt.Message) {
+	w.c.Subscribe("velo/demo/bench/stats", 0, func(_ mqtt.Client, m mqtt.Message) {
 		var s struct {
-			ID     string  `json:"id"`
-			FPSOut float64 `json:"fps_out"`
+			Cameras []struct {
+				FramesOut float64 `json:"frames_out"`
+			} `json:"cameras"`
 		}
-		if json.Unmarshal(m.Payload(), &s) == nil && s.ID != "" {
-			w.mu.Lock()
-			v := w.sum[s.ID]
-			w.sum[s.ID] = [2]float64{v[0] + s.FPSOut, v[1] + 1}
-			w.mu.Unlock()
+		if json.Unmarshal(m.Payload(), &s) != nil {
+			return
 		}
+		var t float64
+		for _, c := range s.Cameras {
+			t += c.FramesOut
+		}
+		w.mu.Lock()
+		w.out, w.at = t, time.Now()
+		w.counts++
+		w.mu.Unlock()
 	}).WaitTimeout(5 * time.Second)
 	return w, nil
 }
 
-// fps returns the summed mean fps_out of the cameras since the last reset.
+// fps returns the frames sent out per second, all cameras, between the
+// stats message before the last reset and the latest one.
 func (w *stateWatch) fps(reset bool) float64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var t float64
-	for _, v := range w.sum {
-		if v[1] > 0 {
-			t += v[0] / v[1]
-		}
-	}
 	if reset {
-		clear(w.sum)
+		w.out0, w.at0, w.counts = w.out, w.at, 0
+		return 0
 	}
-	return t
+	if w.counts == 0 || w.at0.IsZero() || !w.at.After(w.at0) {
+		return 0
+	}
+	return (w.out - w.out0) / w.at.Sub(w.at0).Seconds()
 }
 
 func (w *stateWatch) close() { w.c.Disconnect(100) }
