@@ -80,7 +80,7 @@ type Pipeline struct {
 	encodeTime  durations
 	snapReq     chan chan *Frame
 	rawReq      chan chan *Frame // UnmaskedStill (commission.go)
-	free        chan *Frame // frames to reuse (framesInFlight at most)
+	free        chan *Frame      // frames to reuse (framesInFlight at most)
 	lastErrTime atomic.Int64
 	dynDropped  atomic.Uint64
 
