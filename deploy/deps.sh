@@ -17,6 +17,7 @@ PKGS=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav
   gstreamer1.0-rtsp      # rtspclientsink: the encoder publishes to Velo's RTSP server
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev   # masking/gstapp: cgo over appsink/appsrc (gstreamer-app-1.0, gstreamer-video-1.0)
   poppler-utils          # pdftotext/pdftoppm: dossier and sign tests; velo sign --out x.png
   lintian                # Debian policy check of the .deb (deploy tests)
   groff-base             # groff -man -ww: the generated man page is checked (cmd/velo tests)

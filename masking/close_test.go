@@ -18,6 +18,8 @@ var _ masking.StreamPublisher = (*relay.Server)(nil)
 // Close returns promptly after readers have come and gone (the stream goes
 // to the relay in-process: nothing on the network to wait for).
 func TestEncoderCloseNeverHangs(t *testing.T) {
+	masking.ProbeElements() // its pipelines come and go before the base count
+	pipes := masking.LivePipelines()
 	for round := 0; round < 4; round++ {
 		port := testkit.FreePortOn(t, "127.0.97.30")
 		rel, err := relay.New(fmt.Sprintf("127.0.97.30:%d", port), "velo", nil)
@@ -71,6 +73,9 @@ func TestEncoderCloseNeverHangs(t *testing.T) {
 		}
 		if rel.Publishing("x") {
 			t.Fatalf("round %d: stream still published after the encoder closed", round)
+		}
+		if n := masking.LivePipelines(); n != pipes {
+			t.Fatalf("round %d: %d GStreamer pipelines alive after Close, want %d", round, n, pipes)
 		}
 		rel.Close()
 	}

@@ -210,6 +210,14 @@ func (t *captureThread) call(what string, d time.Duration, stop <-chan struct{},
 	return why
 }
 
+// gone reports whether a call was abandoned (the thread then closes the
+// capture itself and takes no more calls).
+func (t *captureThread) gone() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.abandoned
+}
+
 // stop ends the thread after its current call: the capture is closed,
 // waiting at most d for it (then it is abandoned like a hung call).
 func (t *captureThread) stop(d time.Duration) error {

@@ -10,16 +10,16 @@ import (
 	"time"
 
 	"velo/masking/codec"
-
-	"gocv.io/x/gocv"
+	"velo/masking/gstapp"
 )
 
 // Which codec elements work on this gateway is found by running them, not
-// by asking a registry: gocv does not expose GStreamer's registry, and
-// gst-inspect-1.0 would need the tools package on the gateway (and under
-// qemu would run the build machine's own). Each encoder of the table
-// (masking/codec) encodes a few frames through the same gocv writer the
-// frame path uses, into a file; each decoder decodes the first working
+// by asking a registry: an element that is registered may still fail (a
+// hardware block the kernel does not expose), and gst-inspect-1.0 would
+// need the tools package on the gateway (and under qemu would run the
+// build machine's own). Each encoder of the table (masking/codec) encodes
+// a few frames through the same appsrc path (masking/gstapp) the frame
+// path uses, into a file; each decoder decodes the first working
 // encoder's output back to I420 frames in the same kind of pipeline. An element that is
 // missing, or present but failing (a hardware block the kernel does not
 // expose), is skipped for the next one, and the probe says why.
@@ -199,39 +199,35 @@ func probeDecoder(d, enc codec.Element, file string) error {
 	return probePipeline(enc, &d, file)
 }
 
-// probePipeline runs the probe through gocv's writer (a capture that
-// fails to build its pipeline leaves GStreamer elements behind, which
-// GStreamer reports as critical errors; a writer does not).
+// probePipeline runs the probe through the same appsrc path the encoder
+// uses (masking/gstapp): a pipeline that does not build (an element
+// missing or refusing its properties) is "missing".
 func probePipeline(enc codec.Element, dec *codec.Element, file string) error {
 	es := codec.EncoderString(enc, "", codec.Settings{BitrateKbps: 1000, GOP: 3, FPS: 10})
 	tail := enc.Codec.ByteStreamCaps()
 	if dec != nil {
 		tail = dec.Template + " ! videoconvert ! video/x-raw,format=I420"
 	}
-	p := fmt.Sprintf("%s ! %s ! %s ! %s ! filesink location=%s", appsrcI420(probeW, probeH, 10), es, enc.Codec.Parser(), tail, gstQuote(file))
-	vw, err := gocv.VideoWriterFile(p, "", 10, probeW, probeH*3/2, false)
-	if err != nil || !vw.IsOpened() {
-		if vw != nil {
-			vw.Close()
-		}
+	p := fmt.Sprintf("%s ! %s ! %s ! %s ! filesink location=%s", appsrcGst(probeW, probeH), es, enc.Codec.Parser(), tail, gstQuote(file))
+	pipe, err := gstapp.Launch(p)
+	if err != nil {
 		return fmt.Errorf(errMissing)
+	}
+	defer pipe.Close()
+	if err := pipe.Setup(probeW, probeH, 10); err != nil {
+		return err
+	}
+	if err := pipe.Play(); err != nil {
+		return fmt.Errorf("start: %v", err)
 	}
 	f := NewFrame(probeW, probeH)
 	for i := 0; i < probeFrames; i++ {
 		gradientFrame(f, i)
-		m, err := gocv.NewMatFromBytes(probeH*3/2, probeW, gocv.MatTypeCV8UC1, f.Data)
-		if err != nil {
-			vw.Close()
-			return err
-		}
-		err = vw.Write(m)
-		m.Close()
-		if err != nil {
-			vw.Close()
+		if err := pipe.Push(f.Data, time.Duration(i)*100*time.Millisecond, 100*time.Millisecond); err != nil {
 			return fmt.Errorf("write: %v", err)
 		}
 	}
-	if err := vw.Close(); err != nil {
+	if err := pipe.Finish(probeDeadline); err != nil {
 		return fmt.Errorf("close: %v", err)
 	}
 	st, err := os.Stat(file)

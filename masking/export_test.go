@@ -1,5 +1,14 @@
 package masking
 
+import "velo/masking/gstapp"
+
+// GstOpenCV reports whether VELO_GST_PATH=opencv selected the former gocv
+// path for the GStreamer backend.
+func GstOpenCV() bool { return gstOpenCV }
+
+// LivePipelines is how many gstapp pipelines are alive.
+func LivePipelines() int { return gstapp.Live() }
+
 // FailElement makes the probe report element name (of role decoder or
 // encoder) as failing, as on a gateway whose hardware block is gone;
 // restore undoes it.

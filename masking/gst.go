@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"velo/masking/codec"
+	"velo/masking/gstapp"
 
 	"gocv.io/x/gocv"
 )
@@ -189,6 +190,11 @@ func (c CaptureConfig) prepare(ctx context.Context) (CaptureConfig, codec.Codec,
 // appsinkI420 ends a capture pipeline: raw video as I420 into OpenCV.
 const appsinkI420 = "videoconvert ! video/x-raw,format=I420 ! appsink max-buffers=2 drop=true sync=false"
 
+// appsinkGst ends a gstapp capture pipeline: raw video as I420 into the
+// appsink "velo", two frames at most, the older dropped (leaky, as the
+// OpenCV path's), no last frame kept (a decoder buffer less held).
+const appsinkGst = "videoconvert ! video/x-raw,format=I420 ! appsink name=velo max-buffers=2 drop=true sync=false enable-last-sample=false"
+
 // openGst decodes with cd's first working decoder (ProbeElements).
 func (c CaptureConfig) openGst(ctx context.Context, cd codec.Codec, note string) (Source, error) {
 	els := ProbeElements()
@@ -196,25 +202,49 @@ func (c CaptureConfig) openGst(ctx context.Context, cd codec.Codec, note string)
 	if !ok {
 		return nil, fmt.Errorf("masking: open %s (gstreamer): no working %s decoder (%s)", redact(c.URL), cd, els.Skipped(cd, "decoder"))
 	}
-	p := "rtspsrc location=" + gstQuote(c.URL) + " protocols=tcp latency=100 tcp-timeout=" + fmt.Sprint(c.StallTimeout.Microseconds())
-	if c.Username != "" {
-		p += " user-id=" + gstQuote(c.Username) + " user-pw=" + gstQuote(c.Password)
+	p := "rtspsrc name=src location=" + gstQuote(c.URL) + " protocols=tcp latency=100 tcp-timeout=" + fmt.Sprint(c.StallTimeout.Microseconds())
+	p += " ! " + cd.Depay() + " ! " + cd.Parser() + " ! " + dec.Template + " ! "
+	var src interface{ Path() CapturePath }
+	var s Source
+	var err error
+	if gstOpenCV {
+		if c.Username != "" {
+			p = strings.Replace(p, " ! ", " user-id="+gstQuote(c.Username)+" user-pw="+gstQuote(c.Password)+" ! ", 1)
+		}
+		var g *gocvSource
+		g, err = openCapture(ctx, c, p+appsinkI420, gocv.VideoCaptureGstreamer, true)
+		src, s = g, g
+	} else {
+		var props []string
+		if c.Username != "" { // properties, never in the pipeline string
+			props = []string{"src", "user-id", c.Username, "src", "user-pw", c.Password}
+		}
+		var a *appSource
+		a, err = openApp(ctx, c, p+appsinkGst, props...)
+		src, s = a, a
 	}
-	p += " ! " + cd.Depay() + " ! " + cd.Parser() + " ! " + dec.Template + " ! " + appsinkI420
-	src, err := openCapture(ctx, c, p, gocv.VideoCaptureGstreamer, true)
 	if err != nil {
 		return nil, fmt.Errorf("masking: open %s (gstreamer, %s): %w", redact(c.URL), dec.Name, err)
 	}
-	path := CapturePath{Codec: cd, Backend: BackendGStreamer, Decoder: dec.Name, Note: note}
+	path := CapturePath{Codec: cd, Backend: BackendGStreamer, Decoder: dec.Name, Note: note, FPS: src.Path().FPS}
 	if sk := els.Skipped(cd, "decoder"); sk != "" {
 		path.Fallback = "preferred decoders failed: " + sk
 	}
-	path.FPS = src.path.FPS
-	src.path = path
+	setPath(s, path)
 	if c.OnPath != nil {
 		c.OnPath(path)
 	}
-	return src, nil
+	return s, nil
+}
+
+// setPath records how a source decodes.
+func setPath(s Source, p CapturePath) {
+	switch s := s.(type) {
+	case *gocvSource:
+		s.path = p
+	case *appSource:
+		s.path = p
+	}
 }
 
 // openFFmpeg decodes with OpenCV's FFmpeg backend (BGR, converted to
@@ -458,13 +488,25 @@ func (c *EncoderConfig) Pipeline(fd uintptr) (string, string, error) {
 	if err != nil {
 		return "", "", err
 	}
-	p := fmt.Sprintf("%s ! queue max-size-buffers=1 ! %s ! %s config-interval=-1 ! %s ! fdsink fd=%d sync=false",
-		appsrcI420(c.Width, c.Height, c.FPS), enc, c.Codec.Parser(), c.Codec.ByteStreamCaps(), fd)
-	return p, name, nil
+	tail := fmt.Sprintf("%s ! %s config-interval=-1 ! %s ! fdsink fd=%d sync=false", enc, c.Codec.Parser(), c.Codec.ByteStreamCaps(), fd)
+	if gstOpenCV {
+		return appsrcI420(c.Width, c.Height, c.FPS) + " ! queue max-size-buffers=1 ! " + tail, name, nil
+	}
+	return appsrcGst(c.Width, c.Height) + " ! " + tail, name, nil
 }
 
-// Encoder is a Sink that encodes I420 frames with GStreamer through gocv's
-// VideoWriter. The H.264 byte stream comes back through a pipe (fdsink)
+// appsrcGst starts a gstapp encoding pipeline: the appsrc "velo" takes
+// I420 frames (caps set by gstapp's Setup) and holds one frame at most,
+// blocking the writer while the encoder is behind (not leaky: as the
+// OpenCV path's one-buffer queue); it pushes straight into the encoder,
+// on its own streaming thread, with no queue between.
+func appsrcGst(w, h int) string {
+	return fmt.Sprintf("appsrc name=velo format=time block=true max-bytes=%d", w*h*3/2)
+}
+
+// Encoder is a Sink that encodes I420 frames with GStreamer: its pipeline
+// starts at an appsrc (masking/gstapp; VELO_GST_PATH=opencv: gocv's
+// VideoWriter). The byte stream comes back through a pipe (fdsink)
 // and is published into the relay in-process, so no network I/O can stall
 // the encoder or its shutdown. Recording reads the relay (see Recorder), so
 // it can only ever hold what readers see.
@@ -472,6 +514,8 @@ type Encoder struct {
 	cfg  EncoderConfig
 	elem string // the encoder element's name
 	vw   *gocv.VideoWriter
+	pipe *gstapp.Pipe
+	n    int64 // frames pushed (their timestamps)
 	w    *os.File
 	done chan error
 }
@@ -492,24 +536,48 @@ func OpenEncoder(cfg EncoderConfig) (*Encoder, error) {
 			err = cp.SetCodec(cfg.Camera, cfg.Codec)
 		}
 	}
+	e := &Encoder{cfg: cfg, elem: name, w: w, done: make(chan error, 1)}
+	if err == nil {
+		err = e.start(p)
+	}
 	if err != nil {
 		r.Close()
 		w.Close()
 		return nil, err
 	}
-	// GRAY8 frames of height H·3/2 carry the I420 bytes (appsrcI420).
-	vw, err := gocv.VideoWriterFile(p, "", float64(cfg.FPS), cfg.Width, cfg.Height*3/2, false)
-	if err != nil || !vw.IsOpened() {
-		if vw != nil {
-			vw.Close()
-		}
-		r.Close()
-		w.Close()
-		return nil, fmt.Errorf("masking: encoder %q: GStreamer pipeline did not start (encoder %q)", cfg.Camera, name)
-	}
-	e := &Encoder{cfg: cfg, elem: name, vw: vw, w: w, done: make(chan error, 1)}
 	go func() { e.done <- e.forward(r) }()
 	return e, nil
+}
+
+// start starts the pipeline p.
+func (e *Encoder) start(p string) error {
+	cfg := e.cfg
+	if gstOpenCV {
+		// GRAY8 frames of height H·3/2 carry the I420 bytes (appsrcI420).
+		vw, err := gocv.VideoWriterFile(p, "", float64(cfg.FPS), cfg.Width, cfg.Height*3/2, false)
+		if err != nil || !vw.IsOpened() {
+			if vw != nil {
+				vw.Close()
+			}
+			return fmt.Errorf("masking: encoder %q: GStreamer pipeline did not start (encoder %q)", cfg.Camera, e.elem)
+		}
+		e.vw = vw
+		return nil
+	}
+	pipe, err := gstapp.Launch(p)
+	if err == nil {
+		if err = pipe.Setup(cfg.Width, cfg.Height, cfg.FPS); err == nil {
+			err = pipe.Play()
+		}
+		if err != nil {
+			pipe.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("masking: encoder %q: GStreamer pipeline did not start (encoder %q): %w", cfg.Camera, e.elem, err)
+	}
+	e.pipe = pipe
+	return nil
 }
 
 // forward reads access units from the pipe and publishes them. After a
@@ -557,18 +625,35 @@ func (e *Encoder) Write(f *Frame) error {
 	if f.W != e.cfg.Width || f.H != e.cfg.Height {
 		return fmt.Errorf("masking: encoder %q: frame %dx%d, encoder %dx%d", e.cfg.Camera, f.W, f.H, e.cfg.Width, e.cfg.Height)
 	}
-	m, err := gocv.NewMatFromBytes(f.H*3/2, f.W, gocv.MatTypeCV8UC1, f.Data)
-	if err != nil {
-		return err
+	if e.vw != nil {
+		m, err := gocv.NewMatFromBytes(f.H*3/2, f.W, gocv.MatTypeCV8UC1, f.Data)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		return e.vw.Write(m)
 	}
-	defer m.Close()
-	return e.vw.Write(m)
+	if err := e.pipe.BusError(); err != nil {
+		return fmt.Errorf("masking: encoder %q: %w", e.cfg.Camera, err)
+	}
+	dur := time.Second / time.Duration(e.cfg.FPS)
+	pts := time.Duration(e.n) * dur
+	e.n++
+	return e.pipe.Push(f.Data, pts, dur)
 }
 
 // Close flushes the encoder (EOS through a local pipe: nothing on the
 // network to wait for), then joins the forwarding goroutine.
 func (e *Encoder) Close() error {
-	err := e.vw.Close()
+	var err error
+	if e.vw != nil {
+		err = e.vw.Close()
+	} else {
+		if err = e.pipe.Finish(closeTimeout); err != nil {
+			err = fmt.Errorf("masking: encoder %q: flush: %w", e.cfg.Camera, err)
+		}
+		e.pipe.Close()
+	}
 	e.w.Close() // the reader sees EOF once GStreamer has let go too
 	if ferr := <-e.done; err == nil {
 		err = ferr
@@ -645,11 +730,19 @@ func (l *LazyEncoder) Close() error {
 }
 
 // FileOpener opens a video file through GStreamer (decodebin → I420), for
-// benchmarks and for checking recorded segments.
+// benchmarks and for checking recorded segments. No frame is dropped: the
+// appsink holds four and then holds the decoder back.
 func FileOpener(path string) Opener {
 	return func(ctx context.Context) (Source, error) {
-		p := "filesrc location=" + gstQuote(path) + " ! decodebin ! videoconvert ! video/x-raw,format=I420 ! appsink max-buffers=4 sync=false"
-		src, err := openCapture(ctx, CaptureConfig{Camera: "file " + path, OpenTimeout: time.Minute, ReadTimeout: time.Minute}, p, gocv.VideoCaptureGstreamer, true)
+		c := CaptureConfig{Camera: "file " + path, OpenTimeout: time.Minute, ReadTimeout: time.Minute}
+		p := "filesrc location=" + gstQuote(path) + " ! decodebin ! videoconvert ! video/x-raw,format=I420 ! "
+		var src Source
+		var err error
+		if gstOpenCV {
+			src, err = openCapture(ctx, c, p+"appsink max-buffers=4 sync=false", gocv.VideoCaptureGstreamer, true)
+		} else {
+			src, err = openApp(ctx, c, p+"appsink name=velo max-buffers=4 sync=false enable-last-sample=false")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("masking: open file %s: %w", path, err)
 		}

@@ -110,11 +110,15 @@ func (s *stallServer) answer(c net.Conn) {
 	}
 }
 
-// An open that hangs is abandoned at its deadline; the camera may hold two
-// such opens, the third is refused at once; the abandoned captures are
-// closed when their calls return (when the server goes away), except
-// GStreamer's open after a silent PLAY, which never returns: that is why
-// Full fails the agent's watchdog.
+// An open that hangs is abandoned at its deadline. Through OpenCV (the
+// FFmpeg backend) the call itself hangs: the camera may hold two such
+// opens, the third is refused at once, and the abandoned captures are
+// closed when their calls return (when the server goes away); a call that
+// never returns is why Full fails the agent's watchdog. Through the
+// appsink (GStreamer backend) the wait for the first frame is the
+// appsink's own timed pull: the open returns at its deadline, the pipeline
+// is torn down at once, and nothing is left hanging (no stuck call, no
+// pipeline, no goroutine).
 func TestCaptureOpenHasADeadline(t *testing.T) {
 	masking.ProbeElements() // the process's one-off codec probe is not the open under test
 	for _, tc := range []struct {
@@ -124,10 +128,14 @@ func TestCaptureOpenHasADeadline(t *testing.T) {
 		returns bool // the abandoned call returns once the server is gone
 	}{
 		{"no reply to DESCRIBE/gstreamer", false, masking.BackendGStreamer, true},
-		{"no RTP after PLAY/gstreamer", true, masking.BackendGStreamer, false},
+		{"no RTP after PLAY/gstreamer", true, masking.BackendGStreamer, true},
 		{"no RTP after PLAY/ffmpeg", true, masking.BackendFFmpeg, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.backend == masking.BackendGStreamer && !masking.GstOpenCV() {
+				openReturnsAtItsDeadline(t, tc.mute)
+				return
+			}
 			srv := newStallServer(t, "127.0.97.41", tc.mute)
 			stuck := masking.NewStuck(2, 8)
 			const deadline = 2 * time.Second
@@ -170,9 +178,48 @@ func TestCaptureOpenHasADeadline(t *testing.T) {
 	}
 }
 
+// openReturnsAtItsDeadline: through the appsink, hung opens in a row
+// (one more than FFmpeg's bound lets through) each return at their deadline as hung (so auto does not fall back to
+// FFmpeg), each is torn down at once, and none stays stuck or running.
+func openReturnsAtItsDeadline(t *testing.T, mute bool) {
+	srv := newStallServer(t, "127.0.97.41", mute)
+	stuck := masking.NewStuck(2, 8)
+	const deadline = 2 * time.Second
+	open, err := masking.CaptureConfig{Camera: "stall", URL: srv.url(), Backend: masking.BackendGStreamer, StallTimeout: time.Minute,
+		OpenTimeout: deadline, Stuck: stuck}.Opener()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, baseFD, pipes := runtime.NumGoroutine(), testkit.OpenFDs(), masking.LivePipelines()
+	for i := 1; i <= 3; i++ { // FFmpeg's bound (2) refuses the third
+		t0 := time.Now()
+		_, err := open(context.Background())
+		took := time.Since(t0)
+		t.Logf("open %d: %v after %v", i, err, took.Round(time.Millisecond))
+		if !masking.IsHung(err) || took > deadline+time.Second {
+			t.Fatalf("open %d: %v after %v, want a hung open given up at its deadline %v", i, err, took, deadline)
+		}
+		if n := stuck.Total(); n != 0 {
+			t.Fatalf("open %d: %d calls stuck, want none (the appsink's pull returned)", i, n)
+		}
+		if n := masking.LivePipelines(); n != pipes {
+			t.Fatalf("open %d: %d pipelines alive, want %d", i, n, pipes)
+		}
+	}
+	if err := stuck.Full(); err != nil {
+		t.Fatal(err)
+	}
+	srv.hangUp() // its side of the connections
+	if g, fds := testkit.Settle(base, baseFD, 2); g > base+2 || fds > baseFD+2 {
+		t.Fatalf("goroutines %d → %d, fds %d → %d over hung opens", base, g, baseFD, fds)
+	}
+}
+
 // A stream that freezes mid-stream (the connection stays open, nothing
 // comes): the read is abandoned at its deadline, and the capture closed
-// once the frozen read returns.
+// once the frozen read returns (FFmpeg); through the appsink the read is
+// the appsink's timed pull, which returns at its deadline: the capture
+// closes at once and nothing stays stuck.
 func TestCaptureReadHasADeadline(t *testing.T) {
 	sim := camsim.StartForTest(t, camsim.CameraConfig{ID: "frz", Address: "127.0.97.42", Username: "u", Password: "p", Scene: "badge", FPS: 10, Width: 320, Height: 180})
 	cc := sim.Camera("frz").Config()
@@ -207,8 +254,12 @@ func TestCaptureReadHasADeadline(t *testing.T) {
 			if err := src.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if n := stuck.Count("frz"); n != 1 {
-				t.Fatalf("%d stuck, want 1", n)
+			want := 1
+			if be == masking.BackendGStreamer && !masking.GstOpenCV() {
+				want = 0
+			}
+			if n := stuck.Count("frz"); n != want {
+				t.Fatalf("%d stuck, want %d", n, want)
 			}
 			px.Cut() // the frozen connection ends: the read returns
 			px.Thaw()
@@ -270,7 +321,7 @@ func TestPipelineVideoLostAndRestored(t *testing.T) {
 		testkit.WaitFor(t, 30*time.Second, "frames encoded", func() bool { return p.Stats().Encoded >= n })
 	}
 	waitEncoded(10)
-	base, baseFD := runtime.NumGoroutine(), testkit.OpenFDs()
+	base, baseFD, basePipes := runtime.NumGoroutine(), testkit.OpenFDs(), masking.LivePipelines()
 	var detect []time.Duration
 	for cycle := 1; cycle <= 4; cycle++ {
 		px.Freeze()
@@ -302,6 +353,9 @@ func TestPipelineVideoLostAndRestored(t *testing.T) {
 	t.Logf("goroutines %d → %d, fds %d → %d; time to video_lost: %v (LostAfter %v)", base, g, baseFD, fds, detect, lostAfter)
 	if g > base+10 || fds > baseFD+10 {
 		t.Fatalf("goroutines %d → %d, fds %d → %d over 4 freezes", base, g, baseFD, fds)
+	}
+	if n := masking.LivePipelines(); n != basePipes { // streaming again: one capture, one encoder
+		t.Fatalf("GStreamer pipelines %d → %d over 4 freezes", basePipes, n)
 	}
 }
 

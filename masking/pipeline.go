@@ -69,8 +69,8 @@ type FrameStage interface {
 	Apply(f *Frame) error
 }
 
-// Pipeline runs capture → mask → encode as three goroutines joined by
-// channels. Run owns them: it returns after every stage has stopped.
+// Pipeline runs capture → mask → encode as two goroutines joined by a
+// channel. Run owns them: it returns after every stage has stopped.
 type Pipeline struct {
 	cfg PipelineConfig
 
@@ -80,7 +80,7 @@ type Pipeline struct {
 	encodeTime  durations
 	snapReq     chan chan *Frame
 	rawReq      chan chan *Frame // UnmaskedStill (commission.go)
-	pool        sync.Pool
+	free        chan *Frame      // frames to reuse (framesInFlight at most)
 	lastErrTime atomic.Int64
 	dynDropped  atomic.Uint64
 
@@ -153,7 +153,7 @@ func NewPipeline(cfg PipelineConfig) (*Pipeline, error) {
 	if cfg.OnVideo == nil {
 		cfg.OnVideo = func(bool, string) {}
 	}
-	p := &Pipeline{cfg: cfg, snapReq: make(chan chan *Frame), rawReq: make(chan chan *Frame)}
+	p := &Pipeline{cfg: cfg, snapReq: make(chan chan *Frame), rawReq: make(chan chan *Frame), free: make(chan *Frame, framesInFlight)}
 	p.expect(cfg.CallBound) // about to run
 	return p, nil
 }
@@ -172,24 +172,43 @@ func (p *Pipeline) Stats() PipelineStats {
 		Reconnects: p.reconnects.Load(), EncodeP50: e50, EncodeP99: e99}
 }
 
+// framesInFlight bounds the frames a pipeline keeps for reuse: one in
+// each of its two stages, one in the channel between them, one spare. A
+// 1080p I420 frame is 3 MB; they are kept and reused, never collected (a
+// sync.Pool gives its frames up within two garbage collections, so 3 MB
+// frames were allocated again and again, and the heap grew with them).
+const framesInFlight = 4
+
 func (p *Pipeline) getFrame() *Frame {
-	if f, ok := p.pool.Get().(*Frame); ok {
+	select {
+	case f := <-p.free:
 		return f
+	default:
+		return &Frame{}
 	}
-	return &Frame{}
+}
+
+// putFrame keeps f for reuse (dropped when framesInFlight are kept).
+func (p *Pipeline) putFrame(f *Frame) {
+	select {
+	case p.free <- f:
+	default:
+	}
 }
 
 // Run runs until ctx is done or the sink fails. It always closes the sink.
+// Two goroutines carry the frames: capture, and mask-then-encode (the
+// encoder's Write only queues the frame for GStreamer's own streaming
+// thread, so a stage of its own was one more hand-off per frame).
 func (p *Pipeline) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	raw := make(chan *Frame, 2)
-	masked := make(chan *Frame, 2)
+	raw := make(chan *Frame, 1) // the appsink upstream drops when full
 	var wg sync.WaitGroup
 	var sinkErr error
 	p.lastFrame.Store(time.Now().UnixNano())
 	p.expect(p.cfg.CallBound)
-	wg.Add(4)
+	wg.Add(3)
 	go func() { // video lost / restored
 		defer wg.Done()
 		p.watchVideo(ctx)
@@ -199,37 +218,21 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		defer close(raw)
 		p.capture(ctx, raw)
 	}()
-	go func() { // mask
+	go func() { // mask, then encode
 		defer wg.Done()
-		defer close(masked)
 		for f := range raw {
 			p.serveRaw(f)
 			if v, _ := p.cfg.Masker.Process(f); v == Dropped || v == Masked && !p.dynamic(f) {
-				p.pool.Put(f)
+				p.putFrame(f)
 				continue
 			}
-			select {
-			case masked <- f:
-			case <-ctx.Done():
-				p.pool.Put(f)
-			}
-		}
-	}()
-	go func() { // encode
-		defer wg.Done()
-		for f := range masked {
-			if sinkErr == nil && p.cfg.Masker.Admit(f) {
-				t0 := time.Now()
-				if err := p.cfg.Sink.Write(f); err != nil {
+			if sinkErr == nil && ctx.Err() == nil && p.cfg.Masker.Admit(f) {
+				if err := p.encode(f); err != nil {
 					sinkErr = fmt.Errorf("masking: camera %q: encode: %w", p.cfg.Camera, err)
 					cancel()
-				} else {
-					p.encodeTime.add(time.Since(t0))
-					p.encoded.Add(1)
-					p.serveSnapshot(f)
 				}
 			}
-			p.pool.Put(f)
+			p.putFrame(f)
 		}
 	}()
 	wg.Wait()
@@ -240,6 +243,18 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if cerr != nil {
 		return fmt.Errorf("masking: camera %q: close encoder: %w", p.cfg.Camera, cerr)
 	}
+	return nil
+}
+
+// encode writes a frame the masker admitted to the sink.
+func (p *Pipeline) encode(f *Frame) error {
+	t0 := time.Now()
+	if err := p.cfg.Sink.Write(f); err != nil {
+		return err
+	}
+	p.encodeTime.add(time.Since(t0))
+	p.encoded.Add(1)
+	p.serveSnapshot(f)
 	return nil
 }
 
@@ -304,7 +319,7 @@ func (p *Pipeline) readAll(ctx context.Context, src Source, out chan<- *Frame) (
 		p.expect(p.cfg.CallBound)
 		f := p.getFrame()
 		if err := src.Read(f); err != nil {
-			p.pool.Put(f)
+			p.putFrame(f)
 			return n, err
 		}
 		if n++; n == 1 {
@@ -316,7 +331,7 @@ func (p *Pipeline) readAll(ctx context.Context, src Source, out chan<- *Frame) (
 		select {
 		case out <- f:
 		case <-ctx.Done():
-			p.pool.Put(f)
+			p.putFrame(f)
 			return n, ctx.Err()
 		}
 	}

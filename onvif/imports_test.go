@@ -44,6 +44,7 @@ func TestImportsPointDown(t *testing.T) {
 		{"velo/fleet", []string{"gocv.io/x/gocv", "velo/masking", "github.com/mochi-mqtt/server/v2", "velo/agent/telemetry", "velo/internal/testkit"}},
 		{"velo/masking/anonymise/spec", heavy},
 		{"velo/masking/codec", heavy},
+		{"velo/masking/gstapp", heavy}, // cgo over GStreamer alone: no OpenCV
 	}
 	for _, tc := range cases {
 		t.Run(tc.pkg, func(t *testing.T) {

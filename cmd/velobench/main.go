@@ -37,13 +37,14 @@ func main() {
 	streamWarm := flag.Duration("stream-warmup", 10*time.Second, "warm-up before each streams measurement")
 	rssRun := flag.Duration("rss-run", time.Minute, "RSS flatness run at the largest N (the goal is stated for 10m); 0: skip")
 	veloEnv := flag.String("velo-env", "", "extra environment for velo run in the streams figure, comma-separated (e.g. GOGC=50)")
+	streamCodecs := flag.String("stream-codecs", "H264,H265", "the cameras' encodings in the streams figure, one figure each")
 	streamsOnly := flag.Bool("streams-only", false, "only the streams and RSS figures")
 	kernelsOnly := flag.Bool("kernels-only", false, "only the mask kernels (MaskFloor, KernelVsOpenCV, FillVsCopy)")
 	flag.Parse()
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		fail(1, err)
 	}
-	sc, err := parseStreams(*streams, *streamSecs, *streamWarm, *rssRun, *veloEnv)
+	sc, err := parseStreams(*streams, *streamCodecs, *streamSecs, *streamWarm, *rssRun, *veloEnv)
 	if err != nil {
 		fail(2, err)
 	}

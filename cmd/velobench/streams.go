@@ -28,6 +28,7 @@ type streamsConfig struct {
 	fps     int
 	kbps    int
 	env     []string // extra environment for velo run (e.g. GOGC=50)
+	codecs  []string // the cameras' encodings, one figure each (H264, H265)
 }
 
 // The two masks of the streams figure, as rectangles ffmpeg can draw the
@@ -70,12 +71,26 @@ func streamsFigures(dir string, sc streamsConfig) error {
 	if err != nil {
 		return err
 	}
-	sim, err := startSim(maxN, sc.fps)
-	if err != nil {
-		return err
+	for i, cd := range sc.codecs {
+		sim, err := startSim(maxN, sc.fps, cd)
+		if err != nil {
+			return err
+		}
+		err = codecFigures(dir, bin, sim, cd, sc)
+		if err == nil && i == 0 {
+			err = rssFlatness(dir, bin, sim, maxN, sc)
+		}
+		sim.Close()
+		if err != nil {
+			return err
+		}
 	}
-	defer sim.Close()
-	fmt.Printf("\nstreams: camsim 1080p%d H.264 → N × (decode, fill + pixelate, x264 ultrafast/zerolatency CBR %d kbit/s); %s per N after %s warm-up\n", sc.fps, sc.kbps, sc.measure, sc.warmup)
+	return nil
+}
+
+// codecFigures runs the streams figure with cameras sending cd.
+func codecFigures(dir, bin string, sim *camsim.Sim, cd string, sc streamsConfig) error {
+	fmt.Printf("\nstreams: camsim 1080p%d %s → N × (decode, fill + pixelate, x264 ultrafast/zerolatency CBR %d kbit/s); %s per N after %s warm-up\n", sc.fps, cd, sc.kbps, sc.measure, sc.warmup)
 	var ns, rss []float64
 	for _, n := range sc.ns {
 		v, err := runVeloStreams(dir, bin, sim, n, sc, sc.measure, nil)
@@ -88,18 +103,18 @@ func streamsFigures(dir string, sc streamsConfig) error {
 		}
 		ratio := v.cpuPerFrame / f.cpuPerFrame
 		ok := ratio <= 0.85 && v.keptUp(sc.fps) && f.keptUp(sc.fps)
-		report(fmt.Sprintf("StreamsVsFFmpeg/N=%d", n), ratio, "≤ 0.85", ok, fmt.Sprintf("(velo %.2f ms/frame at %.1f fps, RSS %.0f MB; ffmpeg %.2f ms/frame at %.1f fps, RSS %.0f MB per process)",
+		report(fmt.Sprintf("StreamsVsFFmpeg/%s/N=%d", cd, n), ratio, "≤ 0.85", ok, fmt.Sprintf("(velo %.2f ms/frame at %.1f fps, RSS %.0f MB; ffmpeg %.2f ms/frame at %.1f fps, RSS %.0f MB per process)",
 			v.cpuPerFrame*1e3, v.fps/float64(n), v.rssMB, f.cpuPerFrame*1e3, f.fps/float64(n), f.rssMB/float64(n)))
 		ks := v.sysShare / f.sysShare
-		report(fmt.Sprintf("KernelShareVsFFmpeg/N=%d", n), ks, "≤ 1.0", ks <= 1, fmt.Sprintf("(CPU in the kernel: velo %.1f%%, ffmpeg %.1f%%; context switches per frame: velo %.1f, ffmpeg %.1f)",
+		report(fmt.Sprintf("KernelShareVsFFmpeg/%s/N=%d", cd, n), ks, "≤ 1.0", ks <= 1, fmt.Sprintf("(CPU in the kernel: velo %.1f%%, ffmpeg %.1f%%; context switches per frame: velo %.1f, ffmpeg %.1f)",
 			v.sysShare*100, f.sysShare*100, v.switchesPerFrame, f.switchesPerFrame))
 		ns, rss = append(ns, float64(n)), append(rss, v.rssMB)
 	}
 	if len(ns) >= 2 {
 		slope, base := linearFit(ns, rss)
-		report("RSSPerStream", slope, "≤ 60 MB", slope <= 60, fmt.Sprintf("(velo RSS ≈ %.0f MB + %.1f MB per 1080p stream, fit over N)", base, slope))
+		report("RSSPerStream/"+cd, slope, "≤ 60 MB", slope <= 60, fmt.Sprintf("(velo RSS ≈ %.0f MB + %.1f MB per 1080p stream, fit over N)", base, slope))
 	}
-	return rssFlatness(dir, bin, sim, maxN, sc)
+	return nil
 }
 
 // rssFlatness runs maxN streams for sc.rssRun and reports the largest
@@ -163,11 +178,11 @@ func buildVelo(dir string) (string, error) {
 
 const simUser, simPass = "bench", "bench-camera-pass"
 
-func startSim(n, fps int) (*camsim.Sim, error) {
+func startSim(n, fps int, encoding string) (*camsim.Sim, error) {
 	var cfg camsim.Config
 	for i := 0; i < n; i++ {
 		cfg.Cameras = append(cfg.Cameras, camsim.CameraConfig{ID: fmt.Sprintf("b%d", i+1), Address: fmt.Sprintf("127.0.98.%d", 11+i),
-			Username: simUser, Password: simPass, Scene: "street", FPS: fps, Width: W, Height: H, Traffic: true})
+			Username: simUser, Password: simPass, Scene: "street", FPS: fps, Width: W, Height: H, Traffic: true, Encoding: encoding})
 	}
 	sim, err := camsim.New(cfg, camsim.Options{})
 	if err != nil {
@@ -278,8 +293,20 @@ func (c *frameCounter) get() int {
 }
 
 // parseStreams reads the streams flags ("1,2,3,4"; "" skips the figure).
-func parseStreams(list string, measure, warmup, rss time.Duration, env string) (streamsConfig, error) {
+func parseStreams(list, codecs string, measure, warmup, rss time.Duration, env string) (streamsConfig, error) {
 	sc := streamsConfig{measure: measure, warmup: warmup, rssRun: rss, fps: 10, kbps: 2000}
+	for _, c := range strings.Split(codecs, ",") {
+		switch c = strings.ToUpper(strings.TrimSpace(c)); c {
+		case "H264", "H265":
+			sc.codecs = append(sc.codecs, c)
+		case "":
+		default:
+			return sc, fmt.Errorf("-stream-codecs: %q is not H264 or H265", c)
+		}
+	}
+	if len(sc.codecs) == 0 {
+		sc.codecs = []string{"H264"}
+	}
 	if env != "" {
 		sc.env = strings.Split(env, ",")
 	}
@@ -294,7 +321,7 @@ func parseStreams(list string, measure, warmup, rss time.Duration, env string) (
 		sc.ns = append(sc.ns, n)
 	}
 	if measure < 5*time.Second {
-		return sc, fmt.Errorf("-stream-measure %s: at least 5s (state telemetry comes every 5 s)", measure)
+		return sc, fmt.Errorf("-stream-measure %s: at least 5s (stats telemetry comes every 5 s)", measure)
 	}
 	return sc, nil
 }

@@ -2,13 +2,13 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -19,10 +19,11 @@ import (
 
 // benchSite is `velo run`'s config for the streams figure: site "demo"
 // so that the demo's admin credential logs in to the embedded broker.
-func benchSite(sim *camsim.Sim, n int, sc streamsConfig, broker, rtsp string) string {
+func benchSite(sim *camsim.Sim, n int, sc streamsConfig, broker, rtsp, metrics string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "site: {id: demo, name: Bench, controller: Bench, purposes: [benchmark]}\ngateway: bench\n")
 	fmt.Fprintf(&b, "verify: {require_reference: false}\nstate_dir: state\nbroker: {embedded_listen: %q}\noutputs: {rtsp_listen: %q}\n", broker, rtsp)
+	fmt.Fprintf(&b, "metrics: {listen: %q}\n", metrics)
 	var ids []string
 	for _, c := range sim.Cameras()[:n] {
 		ids = append(ids, c.Config().ID)
@@ -53,12 +54,12 @@ func runVeloStreams(dir, bin string, sim *camsim.Sim, n int, sc streamsConfig, w
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		return streamRun{}, err
 	}
-	broker := freeLoopback()
+	broker, metrics := freeLoopback(), freeLoopback()
 	cred, err := os.ReadFile("deploy/demo/admin.cred")
 	if err != nil {
 		return streamRun{}, fmt.Errorf("run from the repository root: %w", err)
 	}
-	for name, data := range map[string]string{"admin.cred": string(cred), "camera.password": simPass + "\n", "site.yaml": benchSite(sim, n, sc, broker, freeLoopback())} {
+	for name, data := range map[string]string{"admin.cred": string(cred), "camera.password": simPass + "\n", "site.yaml": benchSite(sim, n, sc, broker, freeLoopback(), metrics)} {
 		if err := os.WriteFile(filepath.Join(d, name), []byte(data), 0o600); err != nil {
 			return streamRun{}, err
 		}
@@ -80,7 +81,7 @@ func runVeloStreams(dir, bin string, sim *camsim.Sim, n int, sc streamsConfig, w
 		return streamRun{}, err
 	}
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	st, err := watchStates(broker, strings.TrimSpace(string(out)))
+	st, err := watchStates(broker, strings.TrimSpace(string(out)), metrics)
 	if err != nil {
 		return streamRun{}, fmt.Errorf("velo run (log: %s): %w", logf.Name(), err)
 	}
@@ -132,15 +133,20 @@ func measure(n int, warmup, window time.Duration, pids []int, rate func(reset bo
 		sysShare: (u1.sys - u0.sys) / cpu, switchesPerFrame: (u1.switches - u0.switches) / frames}, nil
 }
 
-// stateWatch keeps the fps_out of every camera's state telemetry.
+// stateWatch counts the frames velo sent out, from its Prometheus
+// endpoint (velo_camera_frames_out_total, summed over the cameras), read
+// at the start and the end of the window; the MQTT login only waits for
+// velo to be up. (The state telemetry no longer carries frame rates and
+// an operator may not read the stats topic.)
 type stateWatch struct {
-	c   mqtt.Client
-	mu  sync.Mutex
-	sum map[string][2]float64 // camera → (Σ fps_out, samples) since reset
+	c       mqtt.Client
+	metrics string // http://host:port/metrics
+	out0    float64
+	at0     time.Time
 }
 
-func watchStates(broker, streamPass string) (*stateWatch, error) {
-	w := &stateWatch{sum: map[string][2]float64{}}
+func watchStates(broker, streamPass, metrics string) (*stateWatch, error) {
+	w := &stateWatch{metrics: "http://" + metrics + "/metrics"}
 	opts := mqtt.NewClientOptions().AddBroker("tcp://" + broker).SetClientID("velobench").SetUsername("admin").SetPassword(streamPass)
 	w.c = mqtt.NewClient(opts)
 	deadline := time.Now().Add(30 * time.Second)
@@ -154,35 +160,44 @@ func watchStates(broker, streamPass string) (*stateWatch, error) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	w.c.Subscribe("velo/demo/bench/cameras/+/state", 0, func(_ mqtt.Client, m mqtt.Message) {
-		var s struct {
-			ID     string  `json:"id"`
-			FPSOut float64 `json:"fps_out"`
-		}
-		if json.Unmarshal(m.Payload(), &s) == nil && s.ID != "" {
-			w.mu.Lock()
-			v := w.sum[s.ID]
-			w.sum[s.ID] = [2]float64{v[0] + s.FPSOut, v[1] + 1}
-			w.mu.Unlock()
-		}
-	}).WaitTimeout(5 * time.Second)
 	return w, nil
 }
 
-// fps returns the summed mean fps_out of the cameras since the last reset.
-func (w *stateWatch) fps(reset bool) float64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var t float64
-	for _, v := range w.sum {
-		if v[1] > 0 {
-			t += v[0] / v[1]
+// framesOut sums velo_camera_frames_out_total over the cameras.
+func (w *stateWatch) framesOut() (float64, error) {
+	resp, err := http.Get(w.metrics)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var n float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "velo_camera_frames_out_total{") {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				return 0, fmt.Errorf("%s: %q", w.metrics, line)
+			}
+			n += v
 		}
 	}
-	if reset {
-		clear(w.sum)
+	return n, sc.Err()
+}
+
+// fps returns the frames sent out per second, all cameras, since the last
+// reset.
+func (w *stateWatch) fps(reset bool) float64 {
+	n, err := w.framesOut()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "velobench:", err)
+		return 0
 	}
-	return t
+	if reset {
+		w.out0, w.at0 = n, time.Now()
+		return 0
+	}
+	return (n - w.out0) / time.Since(w.at0).Seconds()
 }
 
 func (w *stateWatch) close() { w.c.Disconnect(100) }

@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Assembles an arm64 sysroot with OpenCV 4.6 (libopencv-dev and its
-# dependency closure) from Debian's arm64 packages, into build/arm64/sysroot,
+# Assembles an arm64 sysroot with OpenCV 4.6 and GStreamer's app and
+# video libraries (libopencv-dev, libgstreamer1.0-dev,
+# libgstreamer-plugins-base1.0-dev and their dependency closure) from
+# Debian's arm64 packages, into build/arm64/sysroot,
 # without touching the host's dpkg: a private apt state (APT::Architectures
 # arm64, own lists and cache) and `dpkg -x` per package. Never installs an
 # arm64 -dev package on the host: libopencv-dev:arm64 would replace the
 # host's own libopencv-dev, which the amd64 build and tests need.
-# Idempotent: a finished sysroot is reused.
+# Idempotent: a finished sysroot made from the same root packages is
+# reused (.complete records them; a new root rebuilds it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 top=$PWD/build/arm64
 sr=$top/sysroot
-[ -f "$sr/.complete" ] && { echo "$sr"; exit 0; }
+roots="libopencv-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libc6-dev libstdc++-12-dev"
+[ -f "$sr/.complete" ] && [ "$(cat "$sr/.complete")" = "$roots" ] && { echo "$sr"; exit 0; }
 # (about 470 packages, 250 MB, a minute or two the first time)
 apt=$top/apt
 mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$top/debs"
@@ -18,7 +22,7 @@ opts=(-o APT::Architectures=arm64 -o APT::Architecture=arm64 -o Dir::State::List
       -o Dir::Cache="$apt/cache" -o Dir::State::status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
 apt-get "${opts[@]}" -qq update
 pkgs=$(apt-cache "${opts[@]}" depends --recurse --no-recommends --no-suggests --no-conflicts \
-  --no-breaks --no-replaces --no-enhances libopencv-dev libc6-dev libstdc++-12-dev \
+  --no-breaks --no-replaces --no-enhances $roots \
   | grep -E '^[a-z0-9]' | grep -v ':' | sort -u)
 # Virtual packages have no .deb: keep the names apt-cache can show, then
 # fetch them all in one apt-get call (pipelined, a minute or two instead of
@@ -48,5 +52,5 @@ find "$sr" -type l | while read -r l; do
 done
 n=$(ls "$top"/debs/*.deb | wc -l)
 echo "sysroot: $n packages" >&2
-touch "$sr/.complete"
+echo "$roots" > "$sr/.complete"
 echo "$sr"
