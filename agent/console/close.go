@@ -95,16 +95,38 @@ func (s *Server) dropSession(id, operator, why string) {
 	s.sessions.drop(id)
 }
 
-// claimPTZ makes session id the one holding camera's PTZ lock; false:
-// another live session holds it.
+// claimPTZ makes session id the one holding camera's PTZ lock, if its
+// commissioning of camera is still open; false: it is not, or another
+// live session holds the camera.
 func (s *Server) claimPTZ(id, camera string) bool {
 	s.ptzMu.Lock()
 	defer s.ptzMu.Unlock()
+	if s.sessions.openCommissioning(id, camera) == nil {
+		return false
+	}
 	if h := s.ptz[camera]; h != "" && h != id && s.sessions.alive(h) {
 		return false
 	}
 	s.ptz[camera] = id
 	return true
+}
+
+// releaseIfClosed ends the PTZ hold a move just took when session id's
+// commissioning closed while the move ran (the close saw no hold yet).
+func (s *Server) releaseIfClosed(id, camera string) {
+	if s.sessions.openCommissioning(id, camera) != nil {
+		return
+	}
+	s.ptzMu.Lock()
+	if s.ptz[camera] == id {
+		delete(s.ptz, camera)
+	}
+	s.ptzMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+	defer cancel()
+	if err := s.opts.Gateway.PTZRelease(ctx, camera, "commissioning closed during a move"); err != nil {
+		s.opts.Log.Warn().Err(err).Str("camera", camera).Msg("PTZ hold not released (a camera that reconnects is locked afresh)")
+	}
 }
 
 // holdsPTZ reports whether session id holds camera's PTZ lock.

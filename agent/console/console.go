@@ -170,7 +170,7 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("console: listen %s: %w", s.opts.Config.Listen, err)
 	}
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		ErrorLog:  log.New(io.Discard, "", 0)}
 	s.opts.Log.Info().Str("url", s.URL()).Str("cert_sha256", fp).Msg("console listening")

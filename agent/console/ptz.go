@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"velo/agent/access"
 	"velo/agent/config"
 	"velo/agent/event"
 )
@@ -26,12 +27,22 @@ var presetNameRE = regexp.MustCompile(`^[\pL\pN][\pL\pN _.-]{0,39}$`)
 
 // ptzCommissioning is the request's open commissioning of a PTZ camera,
 // or nil once the refusal is written.
+// The session is checked again here, after the request's body was read:
+// a logout or a lost role while the body came in refuses it.
 func (s *Server) ptzCommissioning(w http.ResponseWriter, r *http.Request, q *request) *commissioning {
 	if len(q.cam.Presets) == 0 {
 		httpError(w, http.StatusBadRequest, fmt.Sprintf("camera %q has no presets: it is not moved from the console", q.cam.ID))
 		return nil
 	}
-	c := s.openCommissioning(q, q.cam.ID)
+	if !s.stillAllowed(r, q) {
+		httpError(w, http.StatusUnauthorized, "the session ended")
+		return nil
+	}
+	if err := q.op.May(access.ActCommission, q.cam.ID); err != nil {
+		httpError(w, http.StatusForbidden, err.Error())
+		return nil
+	}
+	c := s.sessions.openCommissioning(q.sess.id, q.cam.ID)
 	if c == nil {
 		if q.sess.comm != nil && q.sess.comm.Camera == q.cam.ID {
 			s.closeCommissioning(q, "expired")
@@ -61,9 +72,10 @@ func (s *Server) handlePTZ(w http.ResponseWriter, r *http.Request, q *request) {
 		return
 	}
 	if !s.claimPTZ(q.sess.id, q.cam.ID) {
-		httpError(w, http.StatusConflict, fmt.Sprintf("camera %q is being moved in another commissioning session: wait until it ends", q.cam.ID))
+		httpError(w, http.StatusConflict, fmt.Sprintf("camera %q is being moved in another commissioning session, or this one closed: wait until it ends", q.cam.ID))
 		return
 	}
+	defer s.releaseIfClosed(q.sess.id, q.cam.ID)
 	kind := "absolute"
 	if m.Relative {
 		kind = "relative"
@@ -131,6 +143,13 @@ func (s *Server) handleSavePreset(w http.ResponseWriter, r *http.Request, q *req
 	}
 	if !s.holdsPTZ(q.sess.id, q.cam.ID) {
 		httpError(w, http.StatusConflict, "move the camera first: a preset is saved from a position reached in this commissioning session")
+		return
+	}
+	// Audited before the camera stores anything (a failure after it leaves
+	// a preset on the camera that Velo never moves to).
+	if err := s.opts.Gateway.Audit(event.Event{Kind: event.CommissioningMove, Operator: q.op.Name, Camera: q.cam.ID, Reason: c.Reason,
+		Detail: fmt.Sprintf("the camera stores its position as preset %q, to be proposed (approves nothing)", name)}); err != nil {
+		httpError(w, http.StatusServiceUnavailable, "preset not saved: "+err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), ptzTimeout)

@@ -183,6 +183,21 @@ func (ss *sessions) commissioned() []session {
 	return out
 }
 
+// openCommissioning returns session id's commissioning of camera if the
+// session is live and the commissioning open at now (nil otherwise): what
+// a request acts on is read again when it acts, not when it arrived.
+func (ss *sessions) openCommissioning(id, camera string) *commissioning {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s := ss.m[id]
+	now := ss.now()
+	if s == nil || s.op == nil || !now.Before(s.expires) || s.comm == nil || s.comm.Camera != camera || !now.Before(s.comm.Until) {
+		return nil
+	}
+	c := *s.comm
+	return &c
+}
+
 // alive reports whether session id exists and has not expired.
 func (ss *sessions) alive(id string) bool {
 	ss.mu.Lock()
