@@ -93,10 +93,24 @@ func seedSubject(m spec.Mark, ob *observation) (int, Box, signature, error) {
 				best, bi = s, i
 			}
 		}
-		if bi >= 0 {
-			return ob.mark, ob.frames[ob.mark].dets[bi].b, ob.markSig, nil
+		if bi < 0 && ob.frames[ob.mark].why != "" {
+			// Nothing is trusted on the mark's frame (too dark, a detector
+			// failed): such frames are masked whole whatever the seed.
+			return ob.mark, b, ob.markSig, nil
 		}
-		return ob.mark, b, ob.markSig, nil
+		if bi < 0 {
+			// The operator's box stands for no one detected: it could hold
+			// several people, and everything inside it would be exempt.
+			return 0, Box{}, signature{}, fmt.Errorf("the marked box matches no person detected on frame %d: mark the requester's own outline, or a point on them", ob.mark)
+		}
+		dets := ob.frames[ob.mark].dets
+		for i, d := range dets {
+			in := Box{max(d.b.X0, b.X0), max(d.b.Y0, b.Y0), min(d.b.X1, b.X1), min(d.b.Y1, b.Y1)}.area()
+			if i != bi && d.k != Plate && !isSubject(d.b, dets[bi].b) && in >= 0.5*d.b.area() {
+				return 0, Box{}, signature{}, fmt.Errorf("the marked box holds more than one person detected on frame %d: mark the requester alone", ob.mark)
+			}
+		}
+		return ob.mark, dets[bi].b, ob.markSig, nil
 	}
 	x, y := m.Point[0], m.Point[1]
 	for _, off := range []int{0, 1, -1, 2, -2, 3, -3} {
@@ -212,10 +226,16 @@ func subjectScore(d det, exp, search Box, size float64, sig signature) (float64,
 }
 
 // isSubject: a tracked box that is the subject (another detector's box
-// of them, or a part of them such as their face), not someone else.
+// of them), or a small box in the top of theirs (their face) — not a
+// whole person standing inside or in front of the subject's box, such
+// as a child beside them or a distant walker behind.
 func isSubject(b, s Box) bool {
+	if b.iou(s) >= 0.5 {
+		return true
+	}
 	in := Box{max(b.X0, s.X0), max(b.Y0, s.Y0), min(b.X1, s.X1), min(b.Y1, s.Y1)}.area()
-	return b.iou(s) >= 0.5 || in >= 0.8*b.area()
+	face := b.area() <= 0.15*s.area() && b.Y1 <= s.Y0+0.45*(s.Y1-s.Y0)
+	return face && in >= 0.8*b.area()
 }
 
 // othersTracked runs the IoU tracker over the people's and the plates'
