@@ -53,6 +53,8 @@ type Stage struct {
 	started  bool      // a frame has been seen (view is set)
 	awaiting bool      // no detection made on this view is back yet
 	since    uint64    // the last frame before the switch to view
+	gen      uint64    // the masker generation of the last frame
+	last     time.Time // when the last frame was captured
 	zones    map[string]maskspec.Mask
 
 	mu    sync.Mutex
@@ -83,6 +85,10 @@ func New(cfg Config) (*Stage, error) {
 	return s, nil
 }
 
+// maxFrameGap: frames further apart than this (the camera stalled, or
+// the masker withheld them) start the tracks again.
+const maxFrameGap = 2 * time.Second
+
 // Close stops the detector goroutine, after its current job.
 func (s *Stage) Close() error {
 	close(s.jobs)
@@ -106,9 +112,14 @@ func (s *Stage) Apply(f *masking.Frame) error {
 	if !ok {
 		return fmt.Errorf("anonymise: camera %q: no dynamic_zone for view %q: frame refused", s.cfg.Camera, f.View)
 	}
-	if !s.started || f.View != s.view {
+	// A new view, or the same view after a gap (the masker blanked or
+	// dropped frames: a hold, a drift, a failed view check, lost video):
+	// the tracks are stale, the zone is masked whole until a detection
+	// made from now on is back.
+	if !s.started || f.View != s.view || f.Generation != s.gen || f.Captured.Sub(s.last) > maxFrameGap {
 		s.switchView(f.View)
 	}
+	s.gen, s.last = f.Generation, f.Captured
 	s.n++
 	s.collect(false)
 	if !s.busy && (s.n-1)%uint64(s.cfg.Every) == 0 {
