@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"slices"
 	"sync"
@@ -22,6 +23,9 @@ func (a *Agent) serveRecordings(ctx context.Context) (wait func(), err error) {
 	al, st, _ := a.compliance()
 	if st == nil || a.opts.RecordingSocket == "" {
 		return wait, nil
+	}
+	if err := recserve.ClearSubjectTemp(a.cfg.Load().StateDir); err != nil {
+		return wait, fmt.Errorf("recordings: %w", err)
 	}
 	srv, err := recserve.Listen(a.opts.RecordingSocket)
 	if err != nil {

@@ -1,7 +1,11 @@
 package recserve
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +18,7 @@ import (
 	"velo/agent/audit"
 	"velo/agent/config"
 	"velo/agent/retention"
+	"velo/masking/anonymise/spec"
 	"velo/internal/testkit"
 )
 
@@ -112,4 +117,81 @@ func serveForTest(t *testing.T, cfg *config.Config, st Store, aud Auditor) (*Ser
 	stop := func() { once.Do(func() { cancel(); wg.Wait() }) }
 	t.Cleanup(stop)
 	return s, stop
+}
+
+// blockingCopier makes no copy: it waits until its context ends.
+type blockingCopier struct{ cancelled chan struct{} }
+
+func (b blockingCopier) CopySubject(ctx context.Context, _ spec.SubjectJob, _ io.Writer) (spec.SubjectReport, error) {
+	<-ctx.Done()
+	close(b.cancelled)
+	return spec.SubjectReport{}, ctx.Err()
+}
+
+// A data subject's copy (minutes of decoding) stops when its client hangs
+// up, freeing the one slot such copies have, not when it would have ended.
+func TestSubjectCopyCancelledWhenTheClientHangsUp(t *testing.T) {
+	site := strings.Replace(testkit.SiteYAML, "roles: [live-viewer]", "roles: [exporter]", 1) + "state_dir: " + t.TempDir() + "\n"
+	cfg, err := config.Load(testkit.WriteSite(t, site))
+	if err != nil {
+		t.Fatal(err)
+	}
+	al, err := audit.Open(t.TempDir(), audit.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sockDir, err := os.MkdirTemp("", "rs") // short: a socket path is at most 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	s, err := Listen(filepath.Join(sockDir, "r.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := blockingCopier{cancelled: make(chan struct{})}
+	s.Config, s.Store, s.Audit, s.Log, s.Subjects = func() *config.Config { return cfg }, &segStore{}, al, zerolog.Nop(), bc
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { s.Serve(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+	c, err := net.Dial("unix", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := testSeg.Start, testSeg.Start.Add(10*time.Second)
+	b, _ := json.Marshal(Request{V: Version, Op: OpSubjectExport, Operator: "ops", Password: testkit.OperatorPassword, Camera: testSeg.Camera,
+		From: &from, To: &to, Mark: "frame=0,point=0.5,0.5", Reason: SubjectReason, Ref: "DSR-1"})
+	if _, err := c.Write(append(b, '\n')); err != nil {
+		t.Fatal(err)
+	}
+	var rep Reply
+	if err := readJSON(bufio.NewReader(c), &rep, maxReply); err != nil || !rep.OK {
+		t.Fatalf("the copy did not start: %+v %v", rep, err)
+	}
+	c.Close()
+	select {
+	case <-bc.cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the copy went on after its client hung up")
+	}
+}
+
+// What a copy interrupted by a crash left (an unencrypted MP4) is removed
+// when the agent starts serving again.
+func TestSubjectTempClearedAtStart(t *testing.T) {
+	state := t.TempDir()
+	left := filepath.Join(state, subjectTempDir, "copy-123.mp4")
+	if err := os.MkdirAll(filepath.Dir(left), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(left, []byte("frames of a data subject"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := ClearSubjectTemp(state); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(left); err == nil {
+		t.Error("the interrupted copy is still there")
+	}
 }

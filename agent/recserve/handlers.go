@@ -78,7 +78,17 @@ func (s *Server) handle(ctx context.Context, c net.Conn, who peer, req *Request)
 	case OpRelease:
 		ss.release()
 	case OpSubjectExport:
-		ss.subjectExport(ctx)
+		// Minutes of decoding: a client that hangs up cancels it (the
+		// protocol sends nothing after the request line, so a read that
+		// returns is the hang-up).
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			var b [1]byte
+			_, _ = c.Read(b[:])
+			cancel()
+		}()
+		ss.subjectExport(cctx)
 	}
 }
 

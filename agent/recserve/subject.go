@@ -32,6 +32,17 @@ import (
 // the request's reference: started before the first segment is
 // decrypted, then ok (both SHA-256) or failed.
 
+// subjectTempDir, in the state directory, holds a copy being made (the
+// encoded MP4, until it is sent).
+const subjectTempDir = "subject-tmp"
+
+// ClearSubjectTemp removes what a copy interrupted by a crash or a kill
+// left there (an MP4 of a data subject, not encrypted); the agent calls it
+// at start, before serving.
+func ClearSubjectTemp(stateDir string) error {
+	return os.RemoveAll(filepath.Join(stateDir, subjectTempDir))
+}
+
 // SubjectReason is the only reason a subject copy is made for (ER-4.4).
 const SubjectReason = "data-subject-request"
 
@@ -144,7 +155,7 @@ func (ss *session) subjectExport(ctx context.Context) {
 		ss.failed(errors.New("busy: another subject copy is being made, try again when it is done"))
 		return
 	}
-	tmp := filepath.Join(ss.cfg.StateDir, "subject-tmp")
+	tmp := filepath.Join(ss.cfg.StateDir, subjectTempDir)
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		ss.failed(err)
 		return
