@@ -80,37 +80,13 @@ func makePlan(cfg Config, m spec.Mark, ob *observation) (*plan, error) {
 	return p, nil
 }
 
-// seedSubject finds the subject on the mark's frame: for a box, the
-// person detection that best overlaps it (else the box itself); for a
-// point, the smallest person detection around it on the mark's frame or
-// the 3 frames either side.
+// seedSubject finds the subject at the mark: for a box, the person
+// detection that best overlaps it on the mark's frame or the 3 frames
+// either side (seedFromBox); for a point, the smallest person detection
+// around it on the same frames.
 func seedSubject(m spec.Mark, ob *observation) (int, Box, signature, error) {
 	if m.Box != nil {
-		b := markBox(m)
-		best, bi := 0.3, -1
-		for i, d := range ob.frames[ob.mark].dets {
-			if s := d.b.iou(b); d.k != Plate && s >= best {
-				best, bi = s, i
-			}
-		}
-		if bi < 0 && ob.frames[ob.mark].why != "" {
-			// Nothing is trusted on the mark's frame (too dark, a detector
-			// failed): such frames are masked whole whatever the seed.
-			return ob.mark, b, ob.markSig, nil
-		}
-		if bi < 0 {
-			// The operator's box stands for no one detected: it could hold
-			// several people, and everything inside it would be exempt.
-			return 0, Box{}, signature{}, fmt.Errorf("the marked box matches no person detected on frame %d: mark the requester's own outline, or a point on them", ob.mark)
-		}
-		dets := ob.frames[ob.mark].dets
-		for i, d := range dets {
-			in := Box{max(d.b.X0, b.X0), max(d.b.Y0, b.Y0), min(d.b.X1, b.X1), min(d.b.Y1, b.Y1)}.area()
-			if i != bi && d.k != Plate && !isSubject(d.b, dets[bi].b) && in >= 0.5*d.b.area() {
-				return 0, Box{}, signature{}, fmt.Errorf("the marked box holds more than one person detected on frame %d: mark the requester alone", ob.mark)
-			}
-		}
-		return ob.mark, dets[bi].b, ob.markSig, nil
+		return seedFromBox(markBox(m), ob)
 	}
 	x, y := m.Point[0], m.Point[1]
 	for _, off := range []int{0, 1, -1, 2, -2, 3, -3} {
@@ -129,6 +105,46 @@ func seedSubject(m spec.Mark, ob *observation) (int, Box, signature, error) {
 		}
 	}
 	return 0, Box{}, signature{}, fmt.Errorf("--mark %s: no person detected at that point on frame %d or the 3 frames either side: mark a box around them instead", m, ob.mark)
+}
+
+// seedFromBox: the detection overlapping the operator's box b best (IoU
+// ≥ 0.3) on the mark's frame or the nearest of the 3 frames either side
+// (background subtraction finds no one on a range's first frame). Refused
+// when it matches no one, or holds another person too: the box is never
+// taken as the subject itself, which would exempt everyone inside it —
+// unless nothing is trusted on the mark's frame (masked whole anyway).
+func seedFromBox(b Box, ob *observation) (int, Box, signature, error) {
+	for _, off := range []int{0, 1, -1, 2, -2, 3, -3} {
+		f := ob.mark + off
+		if f < 0 || f >= len(ob.frames) {
+			continue
+		}
+		dets := ob.frames[f].dets
+		best, bi := 0.3, -1
+		for i, d := range dets {
+			if s := d.b.iou(b); d.k != Plate && s >= best {
+				best, bi = s, i
+			}
+		}
+		if bi < 0 {
+			continue
+		}
+		for i, d := range dets {
+			in := Box{max(d.b.X0, b.X0), max(d.b.Y0, b.Y0), min(d.b.X1, b.X1), min(d.b.Y1, b.Y1)}.area()
+			if i != bi && d.k != Plate && !isSubject(d.b, dets[bi].b) && in >= 0.5*d.b.area() {
+				return 0, Box{}, signature{}, fmt.Errorf("the marked box holds more than one person detected on frame %d: mark the requester alone", f)
+			}
+		}
+		sig := dets[bi].h
+		if f == ob.mark {
+			sig = ob.markSig
+		}
+		return f, dets[bi].b, sig, nil
+	}
+	if ob.frames[ob.mark].why != "" {
+		return ob.mark, b, ob.markSig, nil
+	}
+	return 0, Box{}, signature{}, fmt.Errorf("the marked box matches no person detected on frame %d or the 3 either side: mark the requester's own outline, or a point on them", ob.mark)
 }
 
 // follow tracks the subject from the mark in direction dir (+1, -1),
