@@ -1,12 +1,9 @@
 package agent
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -189,32 +186,7 @@ cameras:
 // decodeColour is ffmpeg reading Velo's output as small I420 frames.
 func decodeColour(t *testing.T, url string) *decoded {
 	t.Helper()
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url,
-		"-vf", fmt.Sprintf("scale=%d:%d", zw, zh), "-pix_fmt", "yuv420p", "-f", "rawvideo", "-")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := &decoded{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		defer close(d.done)
-		r := bufio.NewReader(stdout)
-		for {
-			f := make([]byte, zw*zh*3/2)
-			if _, err := io.ReadFull(r, f); err != nil {
-				return
-			}
-			d.mu.Lock()
-			d.frames = append(d.frames, f)
-			d.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-d.done; _ = cmd.Wait() })
-	testkit.WaitFor(t, 20*time.Second, "decoded frames", func() bool { return d.count() > 5 })
-	return d
+	return decodeRaw(t, url, fmt.Sprintf("scale=%d:%d", zw, zh), zw*zh*3/2, "-pix_fmt", "yuv420p")
 }
 
 const zw, zh = 160, 120

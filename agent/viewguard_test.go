@@ -180,8 +180,15 @@ const outW, outH = 320, 180
 
 func decodeOutput(t *testing.T, url string) *decoded {
 	t.Helper()
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url,
-		"-vf", fmt.Sprintf("scale=%d:%d,format=gray", outW, outH), "-f", "rawvideo", "-")
+	return decodeRaw(t, url, fmt.Sprintf("scale=%d:%d,format=gray", outW, outH), outW*outH)
+}
+
+// decodeRaw is ffmpeg reading Velo's output at url through the filter vf
+// into raw frames of size bytes each, collected until the test ends.
+func decodeRaw(t *testing.T, url, vf string, size int, extra ...string) *decoded {
+	t.Helper()
+	args := append([]string{"-hide_banner", "-loglevel", "error", "-rtsp_transport", "tcp", "-i", url, "-vf", vf}, extra...)
+	cmd := exec.Command("ffmpeg", append(args, "-f", "rawvideo", "-")...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +201,7 @@ func decodeOutput(t *testing.T, url string) *decoded {
 		defer close(d.done)
 		r := bufio.NewReader(stdout)
 		for {
-			f := make([]byte, outW*outH)
+			f := make([]byte, size)
 			if _, err := io.ReadFull(r, f); err != nil {
 				return
 			}

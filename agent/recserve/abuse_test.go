@@ -18,8 +18,8 @@ import (
 	"velo/agent/audit"
 	"velo/agent/config"
 	"velo/agent/retention"
-	"velo/masking/anonymise/spec"
 	"velo/internal/testkit"
+	"velo/masking/anonymise/spec"
 )
 
 // Requests without a valid login, which anyone in the socket's group can
