@@ -98,7 +98,7 @@ func (n *namedSegStore) Segments() []retention.Segment { return []retention.Segm
 
 // serveForTest serves st's recordings under cfg on a socket;
 // stop ends the server and waits for it.
-func serveForTest(t *testing.T, cfg *config.Config, st Store, aud Auditor) (*Server, func()) {
+func serveForTest(t *testing.T, cfg *config.Config, st Store, aud Auditor, set ...func(*Server)) (*Server, func()) {
 	t.Helper()
 	sockDir, err := os.MkdirTemp("", "rs") // short: a socket path is at most 108 bytes
 	if err != nil {
@@ -110,6 +110,9 @@ func serveForTest(t *testing.T, cfg *config.Config, st Store, aud Auditor) (*Ser
 		t.Fatal(err)
 	}
 	s.Config, s.Store, s.Audit, s.Log = func() *config.Config { return cfg }, st, aud, zerolog.Nop()
+	for _, f := range set {
+		f(s)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Serve(ctx) })
@@ -140,21 +143,8 @@ func TestSubjectCopyCancelledWhenTheClientHangsUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sockDir, err := os.MkdirTemp("", "rs") // short: a socket path is at most 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	s, err := Listen(filepath.Join(sockDir, "r.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	bc := blockingCopier{cancelled: make(chan struct{})}
-	s.Config, s.Store, s.Audit, s.Log, s.Subjects = func() *config.Config { return cfg }, &segStore{}, al, zerolog.Nop(), bc
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { s.Serve(ctx) })
-	defer func() { cancel(); wg.Wait() }()
+	s, _ := serveForTest(t, cfg, &segStore{}, al, func(s *Server) { s.Subjects = bc })
 	c, err := net.Dial("unix", s.Path())
 	if err != nil {
 		t.Fatal(err)
