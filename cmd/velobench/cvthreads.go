@@ -1,7 +1,8 @@
 package main
 
 // gocv v0.32.0 has no SetNumThreads: per-operation figures keep OpenCV on
-// one thread (PERFORMANCE: single-threaded where the comparison needs it).
+// one thread, so a kernel is compared with a kernel and not with a thread
+// pool.
 
 /*
 #cgo !windows pkg-config: opencv4
