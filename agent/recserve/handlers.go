@@ -106,7 +106,7 @@ func (ss *session) refused(err error) {
 // loginRefused refuses a request whose operator did not authenticate.
 // Anyone in the socket's group can send those at will, so only the first
 // of a burst from one peer uid is audited on its own; the rest are counted
-// into one summary entry (Server.reportBursts), as refused live logins are.
+// into one summary entry (Server.auditBursts), as refused live logins are.
 func (ss *session) loginRefused(err error) {
 	at := attempts.Attempt{Kind: ss.entry.Action, Source: "uid " + strconv.Itoa(ss.who.uid), Name: ss.entry.Actor}
 	if ss.s.bursts.Observe(time.Now(), at) {
