@@ -116,7 +116,11 @@ func testCSRF(t *testing.T, r *rig) {
 		t.Fatalf("installer login: %d", code)
 	}
 	good := b.csrf
-	for _, bad := range []string{"", token, "x" + good[1:]} { // none, the anonymous one, a forged one
+	forged := "x" + good[1:]
+	if good[0] == 'x' { // 1 time in 64 the token starts with x itself
+		forged = "y" + good[1:]
+	}
+	for _, bad := range []string{"", token, forged} { // none, the anonymous one, a forged one
 		b.csrf = bad
 		if code, _ := b.post("api/cameras/"+r.cam+"/commissioning", map[string]string{"reason": "csrf test"}); code != http.StatusForbidden {
 			t.Errorf("POST with CSRF token %q: %d, want 403", bad, code)
